@@ -1,0 +1,269 @@
+/*
+ * The few syscalls Node's fs does not expose and a root-filesystem tool
+ * cannot do without: extended attributes on raw-byte paths without
+ * following symlinks, flock(2) for the store lock (released by the kernel
+ * when a process dies, even by SIGKILL), mknod(2) for device nodes, and
+ * lseek(SEEK_DATA) so sparse files are not read hole by hole.
+ *
+ * Paths and xattr names are Buffers, never strings: a Linux path is bytes,
+ * and a non-UTF-8 name must reach the kernel unchanged.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* Throws an Error shaped like Node's fs errors (code, errno, syscall). */
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value msg, code, error, num, sc;
+  const char *name = strerrorname_np(err);
+  char text[256];
+  snprintf(text, sizeof text, "%s: %s", syscall, strerror(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, error, "syscall", sc);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* Copies a Buffer argument into a NUL-terminated C string the caller frees. */
+static char *buffer_to_cstr(napi_env env, napi_value value) {
+  void *data;
+  size_t len;
+  bool is_buffer = false;
+  napi_is_buffer(env, value, &is_buffer);
+  if (!is_buffer) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  napi_get_buffer_info(env, value, &data, &len);
+  if (memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, NULL, "path or name contains a NUL byte");
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  memcpy(s, data, len);
+  s[len] = 0;
+  return s;
+}
+
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+/* llistxattr(path: Buffer): Buffer[] of names */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char *path = buffer_to_cstr(env, argv[0]);
+  if (!path) return NULL;
+  ssize_t size;
+  char *list = NULL;
+  for (;;) {
+    size = llistxattr(path, NULL, 0);
+    if (size < 0) break;
+    free(list);
+    list = malloc(size > 0 ? size : 1);
+    size = llistxattr(path, list, size);
+    if (size >= 0 || errno != ERANGE) break; /* ERANGE: it grew meanwhile */
+  }
+  int err = errno;
+  free(path);
+  if (size < 0) {
+    free(list);
+    /* No xattr support on this filesystem means no xattrs, not a failure. */
+    if (err == ENOTSUP) {
+      napi_create_array(env, &result);
+      return result;
+    }
+    return throw_errno(env, err, "llistxattr");
+  }
+  napi_create_array(env, &result);
+  uint32_t n = 0;
+  for (ssize_t i = 0; i < size;) {
+    size_t len = strlen(list + i);
+    napi_value name;
+    void *copy;
+    napi_create_buffer_copy(env, len, list + i, &copy, &name);
+    napi_set_element(env, result, n++, name);
+    i += len + 1;
+  }
+  free(list);
+  return result;
+}
+
+/* lgetxattr(path: Buffer, name: Buffer): Buffer | null (null if it vanished) */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char *path = buffer_to_cstr(env, argv[0]);
+  if (!path) return NULL;
+  char *name = buffer_to_cstr(env, argv[1]);
+  if (!name) { free(path); return NULL; }
+  ssize_t size;
+  char *value = NULL;
+  for (;;) {
+    size = lgetxattr(path, name, NULL, 0);
+    if (size < 0) break;
+    free(value);
+    value = malloc(size > 0 ? size : 1);
+    size = lgetxattr(path, name, value, size);
+    if (size >= 0 || errno != ERANGE) break;
+  }
+  int err = errno;
+  free(path);
+  free(name);
+  if (size < 0) {
+    free(value);
+    if (err == ENODATA) {
+      napi_get_null(env, &result);
+      return result;
+    }
+    return throw_errno(env, err, "lgetxattr");
+  }
+  void *copy;
+  napi_create_buffer_copy(env, size, value, &copy, &result);
+  free(value);
+  return result;
+}
+
+/* lsetxattr(path: Buffer, name: Buffer, value: Buffer): undefined */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  char *path = buffer_to_cstr(env, argv[0]);
+  if (!path) return NULL;
+  char *name = buffer_to_cstr(env, argv[1]);
+  if (!name) { free(path); return NULL; }
+  void *value;
+  size_t len;
+  napi_get_buffer_info(env, argv[2], &value, &len);
+  int rc = lsetxattr(path, name, value, len, 0);
+  int err = errno;
+  free(path);
+  free(name);
+  if (rc < 0) return throw_errno(env, err, "lsetxattr");
+  return NULL;
+}
+
+/* flock(fd: number, exclusive: boolean, wait: boolean): boolean (false if busy and !wait) */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int32_t fd;
+  bool exclusive, wait;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_bool(env, argv[1], &exclusive);
+  napi_get_value_bool(env, argv[2], &wait);
+  int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  int rc;
+  do {
+    rc = flock(fd, op);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    if (errno == EWOULDBLOCK && !wait) {
+      napi_get_boolean(env, false, &result);
+      return result;
+    }
+    return throw_errno(env, errno, "flock");
+  }
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
+/* mknod(path: Buffer, mode: number, major: number, minor: number): undefined */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  char *path = buffer_to_cstr(env, argv[0]);
+  if (!path) return NULL;
+  uint32_t mode, major_, minor_;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &major_);
+  napi_get_value_uint32(env, argv[3], &minor_);
+  int rc = mknod(path, mode, makedev(major_, minor_));
+  int err = errno;
+  free(path);
+  if (rc < 0) return throw_errno(env, err, "mknod");
+  return NULL;
+}
+
+/*
+ * seekData(fd: number, offset: number): number
+ * The offset of the next byte of data at or after offset, or -1 when only a
+ * hole remains. Filesystems without SEEK_DATA report all of the file as data.
+ */
+static napi_value js_seek_data(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t fd;
+  int64_t offset;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_int64(env, argv[1], &offset);
+  off_t r = lseek(fd, offset, SEEK_DATA);
+  if (r < 0) {
+    if (errno == ENXIO) r = -1;
+    else if (errno == EINVAL || errno == ENOTSUP) r = offset;
+    else return throw_errno(env, errno, "lseek");
+  }
+  napi_create_int64(env, r, &result);
+  return result;
+}
+
+/* seekHole(fd: number, offset: number): number: the next hole (or EOF) at or after offset */
+static napi_value js_seek_hole(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t fd;
+  int64_t offset;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_int64(env, argv[1], &offset);
+  off_t r = lseek(fd, offset, SEEK_HOLE);
+  if (r < 0) {
+    if (errno == EINVAL || errno == ENOTSUP) {
+      struct stat st;
+      if (fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
+      r = st.st_size;
+    } else if (errno == ENXIO) {
+      r = -1;
+    } else {
+      return throw_errno(env, errno, "lseek");
+    }
+  }
+  napi_create_int64(env, r, &result);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
+    {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
+    {"seekData", NULL, js_seek_data, NULL, NULL, NULL, napi_default, NULL},
+    {"seekHole", NULL, js_seek_hole, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { cac, type CAC } from 'cac';
+import { ExitCode, RootfsError, UsageError } from '../errors.js';
+import { Reporter } from './report.js';
+import { commands } from './commands.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** What every command's action receives besides its own arguments and flags. */
+export interface GlobalOptions {
+  debug?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  store?: string;
+}
+
+/** A command module: registers itself on the CLI; its action resolves to an exit code. */
+export type CommandModule = (cli: CAC, run: (action: (reporter: Reporter) => Promise<number | void>, opts: GlobalOptions) => Promise<void>) => void;
+
+/** Runs the CLI and resolves to the process exit code; never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const cli = cac('rootfs');
+  cli.option('--debug', 'Show stack traces and internal detail on errors');
+  cli.option('-q, --quiet', 'No progress or summary on stderr');
+  cli.option('--json', 'Machine-readable output on stdout');
+  cli.option('--store <dir>', 'Image store (OCI layout); default $ROOTFS_STORE, /var/lib/rootfs as root, else ~/.local/share/rootfs');
+
+  let exitCode: number = ExitCode.Ok;
+  let debug = argv.includes('--debug');
+  const run = async (action: (reporter: Reporter) => Promise<number | void>, opts: GlobalOptions): Promise<void> => {
+    debug = Boolean(opts.debug);
+    const reporter = new Reporter({ quiet: Boolean(opts.quiet), json: Boolean(opts.json) });
+    try {
+      exitCode = (await action(reporter)) ?? ExitCode.Ok;
+    } finally {
+      reporter.close();
+    }
+  };
+  for (const register of commands) register(cli, run);
+  cli.help();
+  cli.version(pkg.version);
+
+  try {
+    cli.parse(argv, { run: false });
+    if (!cli.matchedCommand) {
+      if (cli.args.length > 0) throw new UsageError(`unknown command '${cli.args[0]}' (see rootfs --help)`);
+      if (!cli.options.help && !cli.options.version) cli.outputHelp();
+      return ExitCode.Ok;
+    }
+    if (cli.options.help) return ExitCode.Ok;
+    await cli.runMatchedCommand();
+    return exitCode;
+  } catch (err) {
+    return reportError(err, debug);
+  }
+}
+
+function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof RootfsError) {
+    process.stderr.write(`rootfs: ${err.message}\n`);
+    if (debug) process.stderr.write(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
+    return err.exitCode;
+  }
+  // cac reports unknown options and missing arguments with its own error class.
+  if (err instanceof Error && err.name === 'CACError') {
+    process.stderr.write(`rootfs: ${err.message} (see --help)\n`);
+    return ExitCode.Usage;
+  }
+  const stack = err instanceof Error ? err.stack : String(err);
+  process.stderr.write(debug ? `rootfs: internal error: ${stack}\n` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`);
+  return ExitCode.Internal;
+}

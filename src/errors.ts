@@ -1,0 +1,96 @@
+/**
+ * Every error a user can cause or meet is one of these classes; the CLI maps
+ * the class to an exit code and prints only the message (no stack unless
+ * --debug). Anything else reaching the CLI is a bug and exits 70.
+ *
+ * Exit codes (documented in README.md):
+ *   0  success
+ *   1  completed with warnings (like GNU tar: a file changed or vanished while read)
+ *   2  usage error (bad flags, bad image reference)
+ *   3  input error (corrupt, truncated or hostile archive, digest mismatch)
+ *   4  not found (image, file, blob)
+ *   5  I/O or permission error on the host
+ *   6  store is locked by another command and --no-wait was given, or locking failed
+ *   7  network or registry error
+ *  70  internal error (a bug: please report it with --debug output)
+ */
+export const ExitCode = {
+  Ok: 0,
+  Warnings: 1,
+  Usage: 2,
+  BadInput: 3,
+  NotFound: 4,
+  Io: 5,
+  Locked: 6,
+  Network: 7,
+  Internal: 70,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export abstract class RootfsError extends Error {
+  abstract readonly exitCode: ExitCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad flags, arguments or references. */
+export class UsageError extends RootfsError {
+  readonly exitCode = ExitCode.Usage;
+}
+
+/** An archive, tar, blob or JSON document that is corrupt, truncated, hostile or inconsistent. */
+export class InvalidInputError extends RootfsError {
+  readonly exitCode = ExitCode.BadInput;
+  /** The file, member or entry at fault, prefixed to the message. */
+  constructor(readonly where: string, detail: string, options?: { cause?: unknown }) {
+    super(`${where}: ${detail}`, options);
+  }
+}
+
+/** A stored or transferred blob whose bytes do not hash to the digest that names it. */
+export class DigestMismatchError extends InvalidInputError {
+  constructor(where: string, readonly expected: string, readonly actual: string) {
+    super(where, `digest mismatch: expected ${expected}, got ${actual}`);
+  }
+}
+
+export class NotFoundError extends RootfsError {
+  readonly exitCode = ExitCode.NotFound;
+}
+
+/** The host refused: permission, disk full, a path that is not what it should be. */
+export class HostIoError extends RootfsError {
+  readonly exitCode = ExitCode.Io;
+}
+
+export class LockedError extends RootfsError {
+  readonly exitCode = ExitCode.Locked;
+}
+
+export class NetworkError extends RootfsError {
+  readonly exitCode = ExitCode.Network;
+}
+
+/** Turns a Node fs error into a HostIoError or NotFoundError naming the path. */
+export function fromFsError(err: unknown, path: string | Buffer): RootfsError | unknown {
+  if (!(err instanceof Error) || !('code' in err)) return err;
+  const shown = typeof path === 'string' ? path : displayPath(path);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new NotFoundError(`${shown}: no such file or directory`, { cause: err });
+  const reason = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+  return new HostIoError(`${shown}: ${reason}`, { cause: err });
+}
+
+/**
+ * A raw path for messages: valid UTF-8 as is, other bytes as \xNN escapes,
+ * the way GNU tar quotes them, so the user can see which file is meant.
+ */
+export function displayPath(path: Buffer): string {
+  const text = path.toString('utf8');
+  if (!text.includes('\uFFFD')) return text;
+  let out = '';
+  for (const byte of path) out += byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
+}

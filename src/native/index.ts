@@ -1,0 +1,21 @@
+import { createRequire } from 'node:module';
+
+/** The syscalls of native/rootfs_native.c; see there for why each exists. */
+export interface NativeBinding {
+  llistxattr(path: Buffer): Buffer[];
+  /** null when the attribute vanished between list and get. */
+  lgetxattr(path: Buffer, name: Buffer): Buffer | null;
+  lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
+  /** false when the lock is held elsewhere and wait is false. */
+  flock(fd: number, exclusive: boolean, wait: boolean): boolean;
+  mknod(path: Buffer, mode: number, major: number, minor: number): void;
+  /** -1 when no data follows offset. */
+  seekData(fd: number, offset: number): number;
+  /** -1 when offset is past the end. */
+  seekHole(fd: number, offset: number): number;
+}
+
+const require = createRequire(import.meta.url);
+
+// dist/src/native/index.js → the package root is three levels up.
+export const native: NativeBinding = require('../../../build/Release/rootfs_native.node');
