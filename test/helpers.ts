@@ -1,0 +1,97 @@
+/**
+ * Shared test plumbing: temp dirs that clean up after themselves, running the
+ * real CLI as a child process, and running peer tools, skipping loudly when
+ * one is truly absent (CI installs them all, so a skip there is a CI bug).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const cliPath = join(projectRoot, 'bin', 'rootfs.js');
+
+/** A fresh temp dir, removed when the test ends (kept if ROOTFS_KEEP_TMP is set, for debugging). */
+export function makeTempDir(t: TestContext, label = 'rootfs-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), label));
+  t.after(() => {
+    if (!process.env.ROOTFS_KEEP_TMP) rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: Buffer | string | NodeJS.ReadableStream;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+/** Runs any command, collecting output; never rejects on a non-zero exit. */
+export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
+    child.stdin.on('error', () => {}); // the child may exit before reading all of it
+    if (opts.input === undefined) child.stdin.end();
+    else if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) child.stdin.end(opts.input);
+    else opts.input.pipe(child.stdin);
+  });
+}
+
+/** Runs our CLI (bin/rootfs.js) with the given arguments. */
+export function rootfs(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [cliPath, ...args], opts);
+}
+
+/** Like run(), but throws with the command's stderr when it fails. */
+export async function runOk(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const result = await run(command, args, opts);
+  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}:\n${result.stderr}`);
+  return result;
+}
+
+const toolCache = new Map<string, boolean>();
+
+export function haveTool(tool: string): boolean {
+  let found = toolCache.get(tool);
+  if (found === undefined) {
+    found = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+    toolCache.set(tool, found);
+  }
+  return found;
+}
+
+/**
+ * True when every tool is installed; otherwise skips the test and says so on
+ * stderr in capitals, so a skipped interop check is never silent.
+ */
+export function requireTools(t: TestContext, ...tools: string[]): boolean {
+  const missing = tools.filter((tool) => !haveTool(tool));
+  if (missing.length === 0) return true;
+  const message = `SKIPPED: peer tool(s) not installed: ${missing.join(', ')} (install them as .ci/run does)`;
+  process.stderr.write(`\n*** ${message} ***\n`);
+  t.skip(message);
+  return false;
+}
+
+/** True when running as root; otherwise skips loudly (device nodes, chown, mounts need it). */
+export function requireRoot(t: TestContext): boolean {
+  if (process.getuid?.() === 0) return true;
+  const message = 'SKIPPED: needs root';
+  process.stderr.write(`\n*** ${message} ***\n`);
+  t.skip(message);
+  return false;
+}
