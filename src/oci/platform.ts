@@ -1,0 +1,56 @@
+import { arch, endianness } from 'node:os';
+import { UsageError } from '../errors.js';
+import type { Platform } from './types.js';
+
+/** `os/arch[/variant]` as docker --platform takes it. */
+export function parsePlatform(text: string): Platform {
+  const parts = text.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
+    throw new UsageError(`invalid platform '${text}' (expected os/arch[/variant], e.g. linux/amd64 or linux/arm/v7)`);
+  }
+  const platform: Platform = { os: parts[0]!, architecture: normaliseArch(parts[1]!) };
+  if (parts[2]) platform.variant = parts[2];
+  else if (platform.architecture === 'arm64') platform.variant = 'v8';
+  return platform;
+}
+
+export function formatPlatform(platform: Platform): string {
+  return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+}
+
+/** This machine's platform, in OCI (GOARCH) names: what docker pulls and imports by default. */
+export function hostPlatform(): Platform {
+  const nodeArch = arch();
+  const goArch: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: endianness() === 'LE' ? 'ppc64le' : 'ppc64',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+    mips: 'mips',
+    mipsel: 'mipsle',
+  };
+  const platform: Platform = { os: 'linux', architecture: goArch[nodeArch] ?? nodeArch };
+  if (platform.architecture === 'arm64') platform.variant = 'v8';
+  if (platform.architecture === 'arm') {
+    const version = (process.config.variables as Record<string, unknown>).arm_version;
+    platform.variant = `v${typeof version === 'string' || typeof version === 'number' ? version : '7'}`;
+  }
+  return platform;
+}
+
+/** Whether an image of `candidate` satisfies a request for `wanted` (a missing variant matches any, as docker does). */
+export function platformMatches(wanted: Platform, candidate: Platform | undefined): boolean {
+  if (!candidate) return false;
+  if (wanted.os !== candidate.os || normaliseArch(wanted.architecture) !== normaliseArch(candidate.architecture)) return false;
+  if (!wanted.variant || !candidate.variant) return true;
+  return wanted.variant === candidate.variant;
+}
+
+function normaliseArch(architecture: string): string {
+  const aliases: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', i386: '386' };
+  return aliases[architecture] ?? architecture;
+}
