@@ -1,0 +1,102 @@
+/**
+ * Image references with Docker's grammar and normalisation
+ * (github.com/distribution/reference: regexp.go, normalize.go), so that a
+ * name means here what it means to `docker tag` and `docker pull`.
+ */
+import { UsageError } from '../errors.js';
+import type { Digest } from './types.js';
+
+export interface ImageReference {
+  /** Registry host[:port]; "docker.io" when the name has none. */
+  registry: string;
+  /** Path below the registry, "library/" prefixed for official docker.io images. */
+  repository: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+const defaultRegistry = 'docker.io';
+const legacyDefaultRegistry = 'index.docker.io';
+const officialPrefix = 'library/';
+const nameTotalLengthMax = 255;
+
+const pathComponent = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const host = `(?:${domainComponent}(?:\\.${domainComponent})*|\\[[a-fA-F0-9:]+\\])`;
+const domainAndPort = `${host}(?::[0-9]+)?`;
+const tagPattern = '[\\w][\\w.-]{0,127}';
+const digestPattern = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+const referencePattern = new RegExp(`^((?:${domainAndPort}/)?${pathComponent}(?:/${pathComponent})*)(?::(${tagPattern}))?(?:@(${digestPattern}))?$`);
+const anchoredDomain = new RegExp(`^${domainAndPort}$`);
+const identifierPattern = /^[a-f0-9]{64}$/;
+
+/**
+ * Parses a reference the way `docker` does (ParseNormalizedNamed): a bare
+ * name gets docker.io and, for one path component, library/; a reference
+ * with neither tag nor digest gets :latest (so "base" is
+ * docker.io/library/base:latest).
+ */
+export function parseReference(text: string): ImageReference {
+  const invalid = (why: string): UsageError => new UsageError(`invalid image reference ${JSON.stringify(text)}: ${why}`);
+  if (text === '') throw invalid('empty');
+  if (identifierPattern.test(text)) throw invalid('a 64-character hexadecimal string is an image ID, not a name');
+
+  const { registry, remainder } = splitRegistry(text);
+  const tagSeparator = remainder.indexOf(':');
+  const repositoryPart = tagSeparator >= 0 ? remainder.slice(0, tagSeparator) : remainder.split('@')[0]!;
+  if (repositoryPart.toLowerCase() !== repositoryPart) throw invalid('repository name must be lowercase');
+
+  const match = referencePattern.exec(`${registry}/${remainder}`);
+  if (!match) throw invalid('not a valid name[:tag][@digest]');
+  const [, name, tag, digest] = match as unknown as [string, string, string | undefined, string | undefined];
+  if (name.length > nameTotalLengthMax) throw invalid(`repository name longer than ${nameTotalLengthMax} characters`);
+  if (!anchoredDomain.test(registry)) throw invalid(`invalid registry host ${JSON.stringify(registry)}`);
+
+  const ref: ImageReference = { registry, repository: name.slice(registry.length + 1) };
+  if (digest !== undefined) {
+    if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw invalid('only sha256 digests of 64 lowercase hex characters are supported');
+    ref.digest = digest as Digest;
+  }
+  if (tag !== undefined) ref.tag = tag;
+  else if (digest === undefined) ref.tag = 'latest';
+  return ref;
+}
+
+/** docker's splitDockerDomain: the first component is a registry only if it looks like a host. */
+function splitRegistry(text: string): { registry: string; remainder: string } {
+  const slash = text.indexOf('/');
+  let registry: string;
+  let remainder: string;
+  const first = text.slice(0, slash);
+  if (slash === -1 || (!/[.:]/.test(first) && first !== 'localhost' && first.toLowerCase() === first)) {
+    registry = defaultRegistry;
+    remainder = text;
+  } else {
+    registry = first;
+    remainder = text.slice(slash + 1);
+  }
+  if (registry === legacyDefaultRegistry) registry = defaultRegistry;
+  if (registry === defaultRegistry && !remainder.includes('/')) remainder = officialPrefix + remainder;
+  return { registry, remainder };
+}
+
+function suffix(ref: ImageReference): string {
+  return `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}
+
+/** The repository as docker displays it: "base", "ns/app", "registry:5000/ns/app". */
+export function familiarRepository(ref: ImageReference): string {
+  if (ref.registry !== defaultRegistry) return `${ref.registry}/${ref.repository}`;
+  const rest = ref.repository.slice(officialPrefix.length);
+  return ref.repository.startsWith(officialPrefix) && !rest.includes('/') ? rest : ref.repository;
+}
+
+/** How docker displays a reference: "base:latest", "registry:5000/ns/app:1.0", "name@sha256:…". */
+export function familiarName(ref: ImageReference): string {
+  return familiarRepository(ref) + suffix(ref);
+}
+
+/** The fully qualified form: "docker.io/library/base:latest". */
+export function fullName(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}${suffix(ref)}`;
+}

@@ -1,0 +1,124 @@
+/**
+ * A blob on its way into the store: written to a temp file in the store's
+ * private tmp/ directory, hashed as it is written, then fsynced and renamed to
+ * blobs/sha256/<hex>. A crash at any point leaves only the temp file, which gc
+ * removes; readers never see a partial blob under a digest name.
+ */
+import { createHash } from 'node:crypto';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Writable } from 'node:stream';
+import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
+import type { Digest } from '../oci/types.js';
+import { fsyncDir } from './fs.js';
+
+export interface BlobWriter extends Writable {
+  /** After end(): fsync, verify against expected if given (DigestMismatchError / size error otherwise), rename into
+   *  blobs/sha256/<hex> (if it already exists, drop the temp file: content-addressed). */
+  commit(expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }>;
+  /** Removes the temp file; safe to call after a failed write. */
+  abort(): Promise<void>;
+}
+
+/** Where a BlobWriter puts things; given by the Store. */
+export interface BlobTarget {
+  tempPath(kind: string): string;
+  blobPath(digest: Digest): string;
+}
+
+export class StoreBlobWriter extends Writable implements BlobWriter {
+  private readonly hash = createHash('sha256');
+  private readonly tempPath: string;
+  private handle: FileHandle | undefined;
+  private size = 0;
+  private finished = false;
+  private settled = false;
+
+  constructor(private readonly target: BlobTarget) {
+    super({ highWaterMark: 1 << 20 });
+    this.tempPath = target.tempPath('blob');
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.tempPath, 'wx', 0o644).then(
+      (handle) => {
+        this.handle = handle;
+        callback();
+      },
+      (err: unknown) => callback(fromFsError(err, this.tempPath) as Error),
+    );
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    writeAll(this.handle!, chunk).then(() => callback(), (err: unknown) => callback(fromFsError(err, this.tempPath) as Error));
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    const data = Buffer.concat(chunks.map(({ chunk }) => chunk));
+    this._write(data, 'binary', callback);
+  }
+
+  /** The data must be on disk before the rename makes it visible under its digest. */
+  override _final(callback: (error?: Error | null) => void): void {
+    this.handle!.sync().then(
+      () => {
+        this.finished = true;
+        callback();
+      },
+      (err: unknown) => callback(fromFsError(err, this.tempPath) as Error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (!handle) return callback(error);
+    handle.close().then(() => callback(error), () => callback(error));
+  }
+
+  async commit(expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }> {
+    if (this.settled) throw new Error('BlobWriter: commit after commit or abort');
+    if (!this.finished) throw new Error('BlobWriter: commit before the stream finished');
+    this.settled = true;
+    try {
+      await this.closeHandle();
+      const digest: Digest = `sha256:${this.hash.digest('hex')}`;
+      if (expected?.size !== undefined && expected.size !== this.size) {
+        throw new InvalidInputError(`blob ${expected.digest}`, `size ${this.size} does not match the expected size ${expected.size}`);
+      }
+      if (expected && expected.digest !== digest) throw new DigestMismatchError(`blob ${expected.digest}`, expected.digest, digest);
+      const finalPath = this.target.blobPath(digest);
+      // Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
+      // repairs one that was damaged on disk, so it is not skipped.
+      try {
+        await rename(this.tempPath, finalPath);
+      } catch (err) {
+        throw fromFsError(err, finalPath);
+      }
+      await fsyncDir(dirname(finalPath));
+      return { digest, size: this.size };
+    } finally {
+      await rm(this.tempPath, { force: true });
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.settled = true;
+    if (!this.destroyed) this.destroy();
+    await this.closeHandle();
+    await rm(this.tempPath, { force: true });
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += (await handle.write(data, offset)).bytesWritten;
+}

@@ -1,0 +1,85 @@
+/**
+ * Mark and sweep over the store. Marking follows descriptors from index.json:
+ * indexes and manifests are read and their children followed; layers and
+ * configs are leaves; a blob of a media type we do not know is kept, and so is
+ * whatever it references through descriptor-shaped JSON (artifacts, signatures).
+ * A referenced manifest that cannot be read stops gc before anything is removed.
+ */
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromFsError } from '../errors.js';
+import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest } from '../oci/types.js';
+import { fsyncDir } from './fs.js';
+import type { GcResult, Store } from './store.js';
+import { descriptorsIn, parseJson } from './validate.js';
+
+/** Unknown blobs larger than this are not opened to look for descriptors: JSON documents are small. */
+const maxUnknownJson = 4 << 20;
+
+const leafMediaTypes = new Set<string>([MediaType.ImageConfig, MediaType.DockerConfig]);
+
+/** Must run with the store's in-use lock held exclusively. */
+export async function collectGarbage(store: Store, tempDir: string): Promise<GcResult> {
+  const keep = await markReferenced(store);
+  const blobDir = join(store.dir, 'blobs', 'sha256');
+  const removed: Digest[] = [];
+  let freedBytes = 0;
+  for (const name of (await list(blobDir)).sort()) {
+    if (!/^[a-f0-9]{64}$/.test(name)) continue; // not a blob name: not ours to judge
+    const digest: Digest = `sha256:${name}`;
+    if (keep.has(digest)) continue;
+    const path = join(blobDir, name);
+    try {
+      freedBytes += (await lstat(path)).size;
+      await rm(path, { force: true });
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+    removed.push(digest);
+  }
+  if (removed.length > 0) await fsyncDir(blobDir);
+  let tempFilesRemoved = 0;
+  for (const name of await list(tempDir)) {
+    const path = join(tempDir, name);
+    try {
+      freedBytes += (await lstat(path)).size;
+      await rm(path, { recursive: true, force: true });
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+    tempFilesRemoved++;
+  }
+  return { removed, freedBytes, tempFilesRemoved };
+}
+
+async function markReferenced(store: Store): Promise<Set<Digest>> {
+  const keep = new Set<Digest>();
+  const pending: Descriptor[] = [...(await store.readIndex()).manifests];
+  for (let descriptor = pending.pop(); descriptor; descriptor = pending.pop()) {
+    if (keep.has(descriptor.digest)) continue;
+    keep.add(descriptor.digest);
+    if (layerCompression(descriptor.mediaType) !== undefined || leafMediaTypes.has(descriptor.mediaType)) continue;
+    if (!(await store.hasBlob(descriptor.digest))) continue; // a layout MAY omit referenced blobs
+    const known = isManifestMediaType(descriptor.mediaType) || isIndexMediaType(descriptor.mediaType);
+    if (!known && descriptor.size > maxUnknownJson) continue;
+    const data = await store.readBlob(descriptor.digest, descriptor.size);
+    let document: unknown;
+    try {
+      document = parseJson(data.toString('utf8'), store.blobPath(descriptor.digest));
+    } catch (err) {
+      if (known) throw err;
+      continue;
+    }
+    pending.push(...descriptorsIn(document));
+  }
+  return keep;
+}
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fromFsError(err, dir);
+  }
+}

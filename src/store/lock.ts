@@ -1,0 +1,53 @@
+/**
+ * flock(2) locks on files in the store's private directory. flock, not a
+ * lock file that exists or not: the kernel drops the lock when the process
+ * dies, even by SIGKILL, so a crash never leaves the store locked.
+ *
+ * Waiting polls with LOCK_NB instead of blocking in flock(2): a blocking call
+ * would freeze Node's event loop, and two handles in one process (tests, a
+ * command that opens the store twice) would deadlock each other.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fromFsError } from '../errors.js';
+import { native } from '../native/index.js';
+
+export class FileLock {
+  private constructor(private readonly handle: FileHandle, readonly path: string) {}
+
+  /** Opens (creating) the lock file; takes no lock yet. */
+  static async open(path: string): Promise<FileLock> {
+    try {
+      return new FileLock(await open(path, 'a+', 0o644), path);
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+  }
+
+  /** Non-blocking attempt; false when another open file holds a conflicting lock. */
+  try(exclusive: boolean): boolean {
+    try {
+      return native.flock(this.handle.fd, exclusive, false);
+    } catch (err) {
+      throw fromFsError(err, this.path);
+    }
+  }
+
+  /**
+   * Waits until the lock is granted. Note flock(2) converts a held lock by
+   * dropping it first: a failed upgrade attempt leaves this file unlocked,
+   * which is what lets two would-be upgraders avoid deadlock.
+   */
+  async acquire(exclusive: boolean): Promise<void> {
+    let delay = 5;
+    while (!this.try(exclusive)) {
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    }
+  }
+
+  /** Closing the file releases any lock it holds. */
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
