@@ -37,7 +37,7 @@ import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { tempName, writeFileAtomic } from './fs.js';
 import { collectGarbage } from './gc.js';
 import { FileLock } from './lock.js';
-import { formatPlatform, hostPlatform, platformMatches } from './platform.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
@@ -279,7 +279,7 @@ export class Store {
     if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
     const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), where);
     const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
-    const chosen = usable.find((child) => platformMatches(child.platform, platform)) ?? (usable.length === 1 && !usable[0]!.platform ? usable[0] : undefined);
+    const chosen = usable.find((child) => platformMatches(platform, child.platform)) ?? (usable.length === 1 && !usable[0]!.platform ? usable[0] : undefined);
     if (!chosen) throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(platform)} in the image index`);
     return this.pickManifest(chosen, platform, depth + 1);
   }
