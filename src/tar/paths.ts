@@ -1,0 +1,61 @@
+/**
+ * Member path safety: every name that comes out of an archive goes through
+ * here before it names anything on disk or in a layer, so a hostile archive
+ * cannot point outside the root it is unpacked into.
+ */
+import { displayPath, InvalidInputError } from '../errors.js';
+
+const SLASH = 0x2f;
+const DOT = Buffer.from('.');
+
+/**
+ * Normalised relative member path (no leading "./", no "//" or "/./",
+ * directory trailing slash removed) or throws InvalidInputError naming the
+ * member for: absolute paths, any ".." component, NUL bytes, empty names.
+ * The archive root itself ("./", ".") comes back as ".".
+ */
+export function safeMemberPath(path: Buffer, where: string): Buffer {
+  return normalise(path, where, 'member');
+}
+
+/**
+ * Same checks for a hardlink target (must stay inside the archive root).
+ * Symlink targets are not checked here (they may be absolute; escapes are the
+ * extractor's business).
+ */
+export function safeLinkTarget(target: Buffer, where: string): Buffer {
+  return normalise(target, where, 'hardlink target');
+}
+
+function normalise(path: Buffer, where: string, what: string): Buffer {
+  const refuse = (why: string): never => {
+    throw new InvalidInputError(where, `${what} '${shown(path)}': ${why}`);
+  };
+  if (path.length === 0) refuse('empty name');
+  if (path.includes(0)) refuse('name contains a NUL byte');
+  if (path[0] === SLASH) refuse('absolute path');
+  const parts: Buffer[] = [];
+  let start = 0;
+  while (start <= path.length) {
+    let end = path.indexOf(SLASH, start);
+    if (end < 0) end = path.length;
+    const part = path.subarray(start, end);
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) refuse("'..' component");
+    if (part.length > 0 && !part.equals(DOT)) parts.push(part);
+    start = end + 1;
+  }
+  if (parts.length === 0) return Buffer.from(DOT);
+  if (parts.length === 1) return Buffer.from(parts[0]!);
+  const out = Buffer.allocUnsafe(parts.reduce((sum, part) => sum + part.length + 1, -1));
+  let pos = 0;
+  for (const part of parts) {
+    if (pos > 0) out[pos++] = SLASH;
+    pos += part.copy(out, pos);
+  }
+  return out;
+}
+
+/** displayPath with control characters escaped too: a hostile name must not reach the terminal raw. */
+function shown(path: Buffer): string {
+  return displayPath(path).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
