@@ -42,6 +42,6 @@ test('refuses traversal, absolute names, NUL bytes and empty names, naming the m
 
 test('hardlink targets get the same checks', () => {
   assert.equal(safeLinkTarget(b('./usr//bin/x'), 'x.tar').toString(), 'usr/bin/x');
-  assert.throws(() => safeLinkTarget(b('../../etc/shadow'), 'x.tar: evil'), /^x\.tar: evil: hardlink target '\.\.\/\.\.\/etc\/shadow': '\.\.' component$/);
+  assert.throws(() => safeLinkTarget(b('../../etc/shadow'), 'x.tar: evil'), /x\.tar: evil: hardlink target '\.\.\/\.\.\/etc\/shadow': '\.\.' component$/);
   assert.throws(() => safeLinkTarget(b('/etc/shadow'), 'x.tar'), /hardlink target '\/etc\/shadow': absolute path/);
 });
