@@ -1,4 +1,15 @@
 import type { CommandModule } from './main.js';
+import { gcCommand } from './gc.js';
+import { imagesCommand } from './images.js';
+import { inspectCommand } from './inspect.js';
+import { rmiCommand } from './rmi.js';
+import { tagCommand } from './tag.js';
 
 /** Every command, in the order --help lists them. */
-export const commands: CommandModule[] = [];
+export const commands: CommandModule[] = [
+  imagesCommand,
+  tagCommand,
+  rmiCommand,
+  inspectCommand,
+  gcCommand,
+];
