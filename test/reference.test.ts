@@ -24,7 +24,7 @@ test('normalisation: docker.io, library/ and :latest are implied, and dropped ag
     ['Foo/bar', 'Foo/bar:latest', 'Foo/bar:latest'],
     [`base@sha256:${hex}`, `docker.io/library/base@sha256:${hex}`, `base@sha256:${hex}`],
     [`base:1.0@sha256:${hex}`, `docker.io/library/base:1.0@sha256:${hex}`, `base:1.0@sha256:${hex}`],
-    ['ns/a__b.c-d---e/f_g:T_a.g-1', 'docker.io/ns/a__b.c-d---e/f_g:T_a.g-1', 'ns/a__b.c-d---e/f_g:T_a.g-1'],,
+    ['ns/a__b.c-d---e/f_g:T_a.g-1', 'docker.io/ns/a__b.c-d---e/f_g:T_a.g-1', 'ns/a__b.c-d---e/f_g:T_a.g-1'],
   ];
   for (const [text, full, familiar] of cases) {
     const ref = parseReference(text);
