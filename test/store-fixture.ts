@@ -1,0 +1,54 @@
+/**
+ * Builds images in a store by hand, the way an import does but from pieces a
+ * test controls: a layer tar made by GNU tar, config and manifest via putBlob.
+ */
+import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { sha256 } from '../src/oci/digest.js';
+import { parseReference } from '../src/oci/reference.js';
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../src/oci/types.js';
+import type { Store } from '../src/store/store.js';
+import { runOk } from './helpers.js';
+
+export interface BuiltImage {
+  manifest: Descriptor;
+  configDigest: Digest;
+  layer: Descriptor;
+  diffId: Digest;
+}
+
+/** A gzip layer of a tiny tree holding `content`, with config and manifest; tagged when `name` is given. */
+export async function buildImage(store: Store, workDir: string, options: { name?: string; content?: string; platform?: Platform; created?: string } = {}): Promise<BuiltImage> {
+  const tree = join(workDir, `tree-${Math.random().toString(16).slice(2)}`);
+  mkdirSync(join(tree, 'etc'), { recursive: true });
+  writeFileSync(join(tree, 'etc', 'hello'), options.content ?? 'hello\n');
+  const tarPath = `${tree}.tar`;
+  await runOk('tar', ['--numeric-owner', '--sort=name', '--mtime=@0', '-C', tree, '-cf', tarPath, '.']);
+
+  const diffId = sha256(readFileSync(tarPath));
+  const writer = store.createBlobWriter();
+  await pipeline(createReadStream(tarPath), createGzip(), writer);
+  const layerBlob = await writer.commit();
+  const layer: Descriptor = { mediaType: MediaType.LayerTarGzip, ...layerBlob };
+
+  const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
+  const config: ImageConfig = {
+    created: options.created ?? '2024-01-02T03:04:05Z',
+    ...platform,
+    config: { Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created: options.created ?? '2024-01-02T03:04:05Z', created_by: 'store test' }],
+  };
+  const configBlob = await store.putBlob(Buffer.from(JSON.stringify(config)));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: MediaType.ImageConfig, ...configBlob },
+    layers: [layer],
+  };
+  const manifestDescriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))) };
+  if (options.name) await store.tag(parseReference(options.name), manifestDescriptor);
+  return { manifest: manifestDescriptor, configDigest: configBlob.digest, layer, diffId };
+}
