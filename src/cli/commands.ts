@@ -1,12 +1,14 @@
 import type { CommandModule } from './main.js';
 import { gcCommand } from './gc.js';
 import { imagesCommand } from './images.js';
+import { importCommand } from './import.js';
 import { inspectCommand } from './inspect.js';
 import { rmiCommand } from './rmi.js';
 import { tagCommand } from './tag.js';
 
 /** Every command, in the order --help lists them. */
 export const commands: CommandModule[] = [
+  importCommand,
   imagesCommand,
   tagCommand,
   rmiCommand,

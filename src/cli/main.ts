@@ -41,7 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   cli.version(pkg.version);
 
   try {
-    cli.parse(argv, { run: false });
+    cli.parse(argv.map((arg) => (arg === '-' ? STDIO : arg)), { run: false });
+    restoreStdio(cli);
     if (!cli.matchedCommand) {
       if (cli.args.length > 0) throw new UsageError(`unknown command '${cli.args[0]}' (see rootfs --help)`);
       if (!cli.options.help && !cli.options.version) cli.outputHelp();
@@ -53,6 +54,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err, debug);
   }
+}
+
+/**
+ * cac's parser drops a bare "-", as an argument and as an option value
+ * (`-o -` comes out as `true`), yet "-" is how every Unix tool says
+ * stdin/stdout. It travels through parsing disguised, and is restored in
+ * the parsed result before any action runs.
+ */
+const STDIO = '\u0000stdio\u0000';
+
+function restoreStdio(cli: CAC): void {
+  const restore = (value: unknown): unknown => (value === STDIO ? '-' : Array.isArray(value) ? value.map(restore) : value);
+  cli.args = cli.args.map((arg) => restore(arg) as string);
+  for (const key of Object.keys(cli.options)) cli.options[key] = restore(cli.options[key]);
 }
 
 function reportError(err: unknown, debug: boolean): number {

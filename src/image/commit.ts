@@ -1,0 +1,43 @@
+import type { Store } from '../store/store.js';
+import type { ImageReference } from '../oci/reference.js';
+import { MediaType, type Descriptor, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
+
+export interface CommitOptions {
+  /** The config JSON exactly as it should be stored: its digest is the image ID. */
+  config: Buffer;
+  configMediaType?: string;
+  /** Layer blobs, base first, already in the store. */
+  layers: Descriptor[];
+  tags: ImageReference[];
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The last step of every command that makes an image (import, load, squash):
+ * config and manifest blobs into the store, then the tags, in that order, so
+ * that a tag never points at something missing.
+ */
+export async function commitImage(store: Store, options: CommitOptions): Promise<Descriptor> {
+  const config = await store.putBlob(options.config);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: options.configMediaType ?? MediaType.ImageConfig, digest: config.digest, size: config.size },
+    layers: options.layers.map(({ mediaType, digest, size, annotations }) => ({ mediaType, digest, size, ...(annotations ? { annotations } : {}) })),
+    ...(options.annotations ? { annotations: options.annotations } : {}),
+  };
+  const manifestBlob = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, digest: manifestBlob.digest, size: manifestBlob.size };
+  const platform = platformOf(JSON.parse(options.config.toString('utf8')) as ImageConfig);
+  if (platform) descriptor.platform = platform;
+  for (const tag of options.tags) await store.tag(tag, descriptor);
+  return descriptor;
+}
+
+function platformOf(config: ImageConfig): Platform | undefined {
+  if (typeof config.os !== 'string' || typeof config.architecture !== 'string') return undefined;
+  const platform: Platform = { architecture: config.architecture, os: config.os };
+  if (typeof config.variant === 'string') platform.variant = config.variant;
+  return platform;
+}
+
