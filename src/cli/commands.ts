@@ -3,7 +3,9 @@ import { gcCommand } from './gc.js';
 import { imagesCommand } from './images.js';
 import { importCommand } from './import.js';
 import { inspectCommand } from './inspect.js';
+import { loadCommand } from './load.js';
 import { rmiCommand } from './rmi.js';
+import { saveCommand } from './save.js';
 import { tagCommand } from './tag.js';
 
 /** Every command, in the order --help lists them. */
@@ -14,4 +16,6 @@ export const commands: CommandModule[] = [
   rmiCommand,
   inspectCommand,
   gcCommand,
+  saveCommand,
+  loadCommand,
 ];

@@ -1,0 +1,36 @@
+import { UsageError } from '../errors.js';
+import { parseAddress } from '../formats/address.js';
+import { loadArchive } from '../formats/load.js';
+import { parsePlatform } from '../oci/platform.js';
+import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
+import { withStore } from './store-option.js';
+
+export const loadCommand: CommandModule = (cli, run) => {
+  cli
+    .command('load', 'Load every image and tag of a docker save archive, oci-archive or OCI layout into the store')
+    .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, or - for stdin', { default: '-' })
+    .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index)')
+    .example('rootfs load -i images.tar')
+    .example('docker save busybox | gzip | rootfs load')
+    .example('rootfs load -i oci-archive:app.tar:app')
+    .action((opts) =>
+      run(async (reporter) => {
+        const address = parseAddress(String(opts.input));
+        if (address.path === '-' && process.stdin.isTTY) throw new UsageError('refusing to read an archive from a terminal (use -i FILE or pipe one in)');
+        const started = Date.now();
+        const loaded = await withStore(opts, (store) =>
+          loadArchive(store, address, {
+            platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+            stdin: process.stdin,
+            onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+          }),
+        );
+        for (const image of loaded) {
+          if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
+          for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
+        }
+        reporter.emitJson({ images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+      }, opts),
+    );
+};

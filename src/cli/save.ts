@@ -1,0 +1,47 @@
+import { UsageError } from '../errors.js';
+import { isFormatName, parseAddress, type FormatName } from '../formats/address.js';
+import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
+import { parsePlatform } from '../oci/platform.js';
+import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
+import { withStore } from './store-option.js';
+
+export const saveCommand: CommandModule = (cli, run) => {
+  cli
+    .command('save <...refs>', 'Write images to a docker-archive, oci-archive or OCI layout (shared layers once)')
+    .option('-o, --output <target>', 'FILE, FORMAT:PATH[:REF] as skopeo spells it, or - for stdout', { default: '-' })
+    .option('--format <format>', 'docker-archive (Docker 25+ layout, read by every docker), docker-legacy, oci-archive or oci (a directory)')
+    .option('--compression <mode>', 'Layers: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
+    .option('--platform <os/arch[/variant]>', 'Save only this platform of a multi-platform image')
+    .example('rootfs save base:latest app:1.0 -o images.tar')
+    .example('rootfs save base:latest --format oci-archive | ssh host rootfs load')
+    .example('rootfs save app:1.0 -o oci:/srv/layout:app')
+    .action((refs: string[], opts) =>
+      run(async (reporter) => {
+        const compression = String(opts.compression);
+        if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
+        const address = parseAddress(String(opts.output));
+        const flag = opts.format === undefined ? undefined : String(opts.format);
+        if (flag !== undefined && !isFormatName(flag)) throw new UsageError(`--format must be docker-archive, docker-legacy, oci-archive or oci, not '${flag}'`);
+        if (flag !== undefined && address.format !== undefined && flag !== address.format) throw new UsageError(`--format ${flag} contradicts the output ${String(opts.output)}`);
+        const format: FormatName = address.format ?? flag ?? 'docker-archive';
+        if (address.path === '-') {
+          if (format === 'oci') throw new UsageError('an oci layout is a directory; give it with -o oci:DIR');
+          if (process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
+        }
+        const started = Date.now();
+        const saved = await withStore(opts, (store) =>
+          saveImages(store, refs, address.path, {
+            format,
+            compression: compression as CompressionChoice,
+            platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+            ref: address.ref,
+            stdout: process.stdout,
+            onProgress: ({ bytes, blobs }) => reporter.progress(() => `saving: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+          }),
+        );
+        reporter.info(`Saved ${saved.length} image${saved.length === 1 ? '' : 's'} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
+        reporter.emitJson({ format, output: address.path, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+      }, opts),
+    );
+};

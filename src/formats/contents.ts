@@ -1,0 +1,256 @@
+/**
+ * An archive read once, in member order, into the store's temp area: what
+ * `load` knows after the stream has passed. docker save puts manifest.json
+ * last and stdin cannot seek, so nothing can be decided while members flow:
+ * every large member goes into a pending BlobWriter while it is hashed (and,
+ * if compressed, decompressed in a tee to learn its diff_id), the small JSON
+ * documents are kept in memory. Nothing is committed until the format reader
+ * has checked the whole graph; abort() leaves no temp file behind.
+ */
+import { once } from 'node:events';
+import { posix } from 'node:path';
+import type { Readable, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDecompressor, detectCompression } from '../compress/index.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import { DigestMismatchError } from '../errors.js';
+import { DigestStream } from '../oci/digest.js';
+import type { Digest } from '../oci/types.js';
+import type { BlobWriter } from '../store/blob-writer.js';
+import type { Store } from '../store/store.js';
+import type { SourceMember } from './source.js';
+import { discard, Tap } from './streams.js';
+
+/** JSON documents (manifests, configs, indexes) larger than this are refused rather than buffered. */
+export const jsonSizeCap = 8 * 1024 * 1024;
+
+export interface BlobMember {
+  kind: 'blob';
+  name: string;
+  digest: Digest;
+  size: number;
+  /** What the content starts with: a compressed layer, or 'none' for a plain tar or anything else. */
+  compression: string;
+  /** sha256 of the decompressed content (equals digest when uncompressed). */
+  diffId: Digest;
+  /** The bytes, when the member is small and looks like JSON (an OCI manifest or config blob). */
+  json?: Buffer;
+}
+
+export interface JsonMember {
+  kind: 'json';
+  name: string;
+  bytes: Buffer;
+}
+
+export interface LinkMember {
+  kind: 'link';
+  name: string;
+  /** Archive path the link resolves to (already checked to stay inside the archive). */
+  target: string;
+}
+
+export type Member = BlobMember | JsonMember | LinkMember | { kind: 'directory'; name: string };
+
+/** Member names we never treat as blobs: the small metadata documents of both docker layouts and OCI. */
+function isMetadataName(name: string): boolean {
+  if (name === 'manifest.json' || name === 'index.json' || name === 'oci-layout' || name === 'repositories') return true;
+  if (!name.includes('/') && name.endsWith('.json')) return true; // classic <config hex>.json
+  return /^[^/]+\/(json|VERSION)$/.test(name); // classic <v1 id>/json, <v1 id>/VERSION
+}
+
+const blobName = /^blobs\/sha256\/([a-f0-9]{64})$/;
+
+export interface ContentsProgress {
+  bytes: number;
+  blobs: number;
+}
+
+export class ArchiveContents {
+  readonly members = new Map<string, Member>();
+  private readonly pending = new Map<Digest, { writer: BlobWriter; size: number }>();
+  readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
+
+  constructor(
+    private readonly store: Store,
+    /** The archive as users name it, prefixed to every member in messages. */
+    readonly archive: string,
+    private readonly onProgress: (progress: ContentsProgress) => void = () => {},
+  ) {}
+
+  where(name: string): string {
+    return `${this.archive}: ${name}`;
+  }
+
+  /** Reads every member; on any error the pending blobs are removed before it propagates. */
+  async readAll(members: AsyncIterable<SourceMember>): Promise<void> {
+    try {
+      for await (const member of members) await this.add(member);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.members.has(name);
+  }
+
+  /** The member a name refers to, following links inside the archive. */
+  get(name: string, referrer: string): Exclude<Member, LinkMember> {
+    let current = name;
+    for (let hops = 0; hops < 40; hops++) {
+      const member = this.members.get(current);
+      if (!member) throw new InvalidInputError(this.where(referrer), `refers to ${JSON.stringify(name)}, which is not in the archive`);
+      if (member.kind !== 'link') return member;
+      current = member.target;
+    }
+    throw new InvalidInputError(this.where(name), 'too many levels of links');
+  }
+
+  blob(name: string, referrer: string): BlobMember {
+    const member = this.get(name, referrer);
+    if (member.kind !== 'blob') throw new InvalidInputError(this.where(referrer), `refers to ${JSON.stringify(name)}, which is not a blob`);
+    return member;
+  }
+
+  /** The exact bytes of a small document member (metadata or a JSON-looking blob). */
+  bytes(name: string, referrer: string): Buffer {
+    const member = this.get(name, referrer);
+    if (member.kind === 'json') return member.bytes;
+    if (member.kind === 'blob' && member.json) return member.json;
+    if (member.kind === 'blob') throw new InvalidInputError(this.where(name), `not a JSON document (or larger than ${jsonSizeCap} bytes)`);
+    throw new InvalidInputError(this.where(referrer), `refers to ${JSON.stringify(name)}, which is a directory`);
+  }
+
+  json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {
+    const bytes = this.bytes(name, referrer);
+    try {
+      return { value: JSON.parse(bytes.toString('utf8')) as T, bytes };
+    } catch (err) {
+      throw new InvalidInputError(this.where(name), `malformed JSON: ${(err as Error).message}`);
+    }
+  }
+
+  /** Commits the pending blobs in `keep` into the store and drops the rest. */
+  async commit(keep: Set<Digest>): Promise<void> {
+    try {
+      for (const [digest, { writer, size }] of this.pending) {
+        if (!keep.has(digest)) continue;
+        await writer.commit({ digest, size });
+        this.pending.delete(digest);
+      }
+    } finally {
+      await this.abort();
+    }
+  }
+
+  async abort(): Promise<void> {
+    const writers = [...this.pending.values()];
+    this.pending.clear();
+    await Promise.all(writers.map(({ writer }) => writer.abort()));
+  }
+
+  private async add(member: SourceMember): Promise<void> {
+    const { name } = member;
+    if (this.members.has(name)) throw new InvalidInputError(this.where(name), 'duplicate member in the archive');
+    switch (member.type) {
+      case 'directory':
+        this.members.set(name, { kind: 'directory', name });
+        return;
+      case 'symlink':
+      case 'hardlink': {
+        const link = member.linkpath ?? '';
+        // A symlink is relative to its own directory; a hardlink names an archive path.
+        const joined = member.type === 'symlink' ? posix.join(posix.dirname(name), link) : posix.normalize(link);
+        const target = joined.replace(/^(\.\/)+/, '');
+        if (link.startsWith('/') || target === '..' || target.startsWith('../')) {
+          throw new InvalidInputError(this.where(name), `link to ${JSON.stringify(link)} points outside the archive`);
+        }
+        this.members.set(name, { kind: 'link', name, target });
+        return;
+      }
+      case 'file':
+        break;
+      default:
+        throw new InvalidInputError(this.where(name), `unexpected ${member.type} member in an image archive`);
+    }
+    if (isMetadataName(name)) {
+      if (member.size > jsonSizeCap) throw new InvalidInputError(this.where(name), `${member.size} bytes is too large for an image metadata document`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of member.body) chunks.push(chunk as Buffer);
+      this.members.set(name, { kind: 'json', name, bytes: Buffer.concat(chunks) });
+      return;
+    }
+    this.members.set(name, await this.ingestBlob(member));
+  }
+
+  private async ingestBlob(member: SourceMember): Promise<BlobMember> {
+    const where = this.where(member.name);
+    const named = blobName.exec(member.name);
+    const expected = named ? (`sha256:${named[1]}` as Digest) : undefined;
+    // A blob the store already has is only hashed (to verify the archive), never rewritten.
+    const writer = expected && (await this.store.hasBlob(expected)) ? undefined : this.store.createBlobWriter();
+    try {
+      const { compression, stream } = await detectCompression(member.body);
+      const digest = new DigestStream();
+      const captured: Buffer[] = [];
+      let capturing = member.size <= jsonSizeCap;
+      const stages: Array<Transform> = [digest];
+      stages.push(
+        new Tap((chunk) => {
+          if (capturing && captured.length === 0 && !/^\s*[{[]/.test(chunk.toString('latin1', 0, 16))) capturing = false;
+          if (capturing) captured.push(chunk);
+          this.progress.bytes += chunk.length;
+          this.onProgress(this.progress);
+        }),
+      );
+      let diffIdBranch: Promise<void> | undefined;
+      let diffId: DigestStream | undefined;
+      if (compression !== 'none') {
+        const decompressor = createDecompressor(compression, where);
+        diffId = new DigestStream();
+        diffIdBranch = pipeline(decompressor, diffId, discard());
+        stages.push(
+          new Tap(
+            (chunk) => (decompressor.write(chunk) ? undefined : once(decompressor, 'drain').then(() => undefined)),
+            async () => {
+              decompressor.end();
+              await diffIdBranch;
+            },
+          ),
+        );
+      }
+      const main = pipeline([stream, ...stages, writer ?? discard()] as unknown as [Readable, Writable]);
+      await Promise.all(diffIdBranch ? [main, diffIdBranch] : [main]);
+      if (expected && digest.digest !== expected) throw new DigestMismatchError(where, expected, digest.digest);
+      if (writer) this.keepPending(digest.digest, digest.size, writer);
+      this.progress.blobs++;
+      this.onProgress(this.progress);
+      const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId: diffId ? diffId.digest : digest.digest };
+      if (capturing) blob.json = Buffer.concat(captured);
+      return blob;
+    } catch (err) {
+      await writer?.abort();
+      throw err instanceof InvalidInputError || err instanceof NotFoundError ? err : wrapStreamError(err, where);
+    }
+  }
+
+  private keepPending(digest: Digest, size: number, writer: BlobWriter): void {
+    const kept = this.pending.get(digest);
+    if (kept) {
+      // The same bytes under a second name (classic archives without symlinks): one copy is enough.
+      void writer.abort();
+      return;
+    }
+    this.pending.set(digest, { writer, size });
+  }
+}
+
+/** Errors from zlib/zstd say nothing of where; give them the member. */
+function wrapStreamError(err: unknown, where: string): unknown {
+  if (err instanceof Error && !('exitCode' in err) && 'code' in err && String((err as NodeJS.ErrnoException).code).startsWith('Z_')) {
+    return new InvalidInputError(where, `corrupt compressed data: ${err.message}`, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,104 @@
+/**
+ * What `docker save` writes: manifest.json (`[{Config, RepoTags, Layers}]`,
+ * paths inside the archive) over either the classic layout (`<id>/layer.tar`,
+ * `<hex>.json`, repositories) or, since Docker 25, an OCI layout in the same
+ * tar. Reading takes both; the paths in manifest.json are what count, and
+ * classic archives dedupe layers with symlinks, which resolve inside the archive.
+ */
+import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
+import { sha256 } from '../oci/digest.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
+import { ociLayerMediaType, type Descriptor, type Digest } from '../oci/types.js';
+import type { ArchiveContents } from './contents.js';
+import { checkLayers, parseConfig, type LoadableImage } from './image.js';
+
+export const dockerManifestName = 'manifest.json';
+
+/** One element of manifest.json. */
+export interface DockerManifestEntry {
+  Config: string;
+  RepoTags: string[] | null;
+  Layers: string[];
+  Parent?: string;
+  LayerSources?: Record<string, Descriptor>;
+}
+
+/** Parses manifest.json, checking the shape of every entry. */
+export function readDockerManifest(contents: ArchiveContents): DockerManifestEntry[] {
+  const where = contents.where(dockerManifestName);
+  const { value } = contents.json<unknown>(dockerManifestName, dockerManifestName);
+  if (!Array.isArray(value)) throw new InvalidInputError(where, 'not a docker save manifest (expected an array)');
+  return value.map((item: unknown, i) => {
+    const entry = item as Partial<DockerManifestEntry> | null;
+    const bad = (detail: string): InvalidInputError => new InvalidInputError(where, `entry ${i}: ${detail}`);
+    if (typeof entry !== 'object' || entry === null) throw bad('not an object');
+    if (typeof entry.Config !== 'string') throw bad('no Config path');
+    if (!Array.isArray(entry.Layers) || entry.Layers.some((layer) => typeof layer !== 'string')) throw bad('Layers is not a list of paths');
+    const tags = entry.RepoTags ?? null;
+    if (tags !== null && (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string'))) throw bad('RepoTags is not a list of names');
+    return { ...entry, Config: entry.Config, Layers: entry.Layers, RepoTags: tags };
+  });
+}
+
+/** RepoTags as references; a bad name is the archive's fault, not the user's. */
+export function repoTags(contents: ArchiveContents, entry: DockerManifestEntry): ImageReference[] {
+  return (entry.RepoTags ?? []).map((tag) => {
+    try {
+      return parseReference(tag);
+    } catch (err) {
+      if (err instanceof UsageError) throw new InvalidInputError(contents.where(dockerManifestName), err.message);
+      throw err;
+    }
+  });
+}
+
+/** Tags by image ID, for naming the index.json entries of a Docker 25+ archive that carry no full name. */
+export function namesByConfig(contents: ArchiveContents, entries: DockerManifestEntry[]): Map<Digest, ImageReference[]> {
+  const names = new Map<Digest, ImageReference[]>();
+  for (const entry of entries) {
+    const id = sha256(contents.bytes(entry.Config, dockerManifestName));
+    names.set(id, [...(names.get(id) ?? []), ...repoTags(contents, entry)]);
+  }
+  return names;
+}
+
+/**
+ * Which entries a `docker-archive:PATH:REF` address means: `@N` is the Nth
+ * image (skopeo's syntax), anything else a name:tag among the RepoTags, and
+ * then only that tag is loaded.
+ */
+export function selectByRef<T>(images: T[], tagsOf: (image: T) => ImageReference[], ref: string | undefined, archive: string): Array<{ image: T; tags: ImageReference[] }> {
+  if (ref === undefined) return images.map((image) => ({ image, tags: tagsOf(image) }));
+  const position = /^@(\d+)$/.exec(ref);
+  if (position) {
+    const image = images[Number(position[1])];
+    if (image === undefined) throw new NotFoundError(`${archive}: no image ${ref} (the archive has ${images.length})`);
+    return [{ image, tags: tagsOf(image) }];
+  }
+  const wanted = parseReference(ref);
+  const same = (tag: ImageReference): boolean => tag.registry === wanted.registry && tag.repository === wanted.repository && tag.tag === wanted.tag;
+  const found = images.filter((image) => tagsOf(image).some(same));
+  if (found.length === 0) throw new NotFoundError(`${archive}: no image tagged ${ref} in the archive`);
+  return found.map((image) => ({ image, tags: [wanted] }));
+}
+
+/** The images of a docker-archive, by manifest.json, each checked against its config and layers. */
+export function readDockerArchive(contents: ArchiveContents, ref: string | undefined): LoadableImage[] {
+  const entries = readDockerManifest(contents);
+  if (entries.length === 0) throw new InvalidInputError(contents.where(dockerManifestName), 'no images in manifest.json');
+  return selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive).map(({ image: entry, tags }) => {
+    const { config, bytes } = parseConfig(contents, entry.Config, dockerManifestName);
+    const imageId = sha256(bytes);
+    // Classic archives name the config after its digest: hold them to it.
+    const named = /(?:^|\/)([a-f0-9]{64})(?:\.json)?$/.exec(entry.Config);
+    if (named && `sha256:${named[1]}` !== imageId) throw new InvalidInputError(contents.where(entry.Config), `digest mismatch: expected sha256:${named[1]}, got ${imageId}`);
+    const blobs = checkLayers(contents, config, entry.Config, entry.Layers.map((name) => ({ name, referrer: dockerManifestName })));
+    const layers = blobs.map((blob): Descriptor => {
+      if (blob.compression !== 'none' && blob.compression !== 'gzip' && blob.compression !== 'zstd') {
+        throw new InvalidInputError(contents.where(blob.name), `${blob.compression}-compressed layer: OCI has no media type for it (recompress it with gzip or zstd)`);
+      }
+      return { mediaType: ociLayerMediaType(blob.compression), digest: blob.digest, size: blob.size };
+    });
+    return { kind: 'config', config: bytes, layers, imageId, tags, blobs: layers.map((layer) => layer.digest) };
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * What the format readers hand to `load` after checking an archive, and the
+ * checks they share: an image's manifest graph, verified against the members
+ * that were streamed (sizes, media types, digests, diff_ids).
+ */
+import { InvalidInputError } from '../errors.js';
+import type { ImageReference } from '../oci/reference.js';
+import { layerCompression, type Descriptor, type Digest, type ImageConfig } from '../oci/types.js';
+import type { ArchiveContents, BlobMember } from './contents.js';
+
+export type LoadableImage = (
+  | {
+      /** An OCI manifest or index from the archive, stored byte for byte (its digest kept). */
+      kind: 'descriptor';
+      descriptor: Descriptor;
+    }
+  | {
+      /** A docker-archive image without a manifest: the store makes one around the verbatim config. */
+      kind: 'config';
+      config: Buffer;
+      layers: Descriptor[];
+    }
+) & {
+  /** The config digest (docker's image ID), or for an index its own digest. */
+  imageId: Digest;
+  tags: ImageReference[];
+  /** Every blob the image needs from the archive. */
+  blobs: Digest[];
+};
+
+/** An image config from the archive: the fields load relies on, checked. */
+export function parseConfig(contents: ArchiveContents, name: string, referrer: string): { config: ImageConfig; bytes: Buffer } {
+  const { value, bytes } = contents.json<ImageConfig>(name, referrer);
+  const diffIds = (value as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
+  if (typeof value !== 'object' || value === null || !Array.isArray(diffIds)) {
+    throw new InvalidInputError(contents.where(name), 'not an image config (no rootfs.diff_ids)');
+  }
+  return { config: value, bytes };
+}
+
+/**
+ * Checks the layers named by a manifest (or manifest.json) against the
+ * config: one per diff_id, each decompressing to its diff_id. Returns the
+ * layer members in order.
+ */
+export function checkLayers(contents: ArchiveContents, config: ImageConfig, configName: string, layers: Array<{ name: string; referrer: string }>): BlobMember[] {
+  const diffIds = config.rootfs.diff_ids;
+  if (layers.length !== diffIds.length) {
+    throw new InvalidInputError(contents.where(layers[0]?.referrer ?? configName), `${layers.length} layers for the ${diffIds.length} diff_ids of config ${configName}`);
+  }
+  return layers.map(({ name, referrer }, i) => {
+    const blob = contents.blob(name, referrer);
+    if (blob.diffId !== diffIds[i]) {
+      throw new InvalidInputError(contents.where(name), `diff_id ${blob.diffId} does not match rootfs.diff_ids[${i}] ${String(diffIds[i])} of config ${configName}`);
+    }
+    return blob;
+  });
+}
+
+/** A layer descriptor's media type must be a layer type we know and agree with what the blob is. */
+export function checkLayerMediaType(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember): void {
+  const declared = layerCompression(descriptor.mediaType);
+  if (declared === undefined) throw new InvalidInputError(contents.where(blob.name), `unsupported layer media type ${JSON.stringify(descriptor.mediaType)}`);
+  if (declared !== blob.compression) {
+    throw new InvalidInputError(contents.where(blob.name), `media type ${descriptor.mediaType} says ${declared} but the layer is ${blob.compression === 'none' ? 'uncompressed' : blob.compression}`);
+  }
+}

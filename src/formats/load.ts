@@ -1,0 +1,109 @@
+/**
+ * `rootfs load`: an archive or layout into the store. One pass over the
+ * input (ArchiveContents), then the format reader checks the whole graph,
+ * then, only if everything holds, the blobs are committed and the tags set.
+ * Any failure before that leaves the store as it was: no tag, no temp file.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
+import { commitImage } from '../image/commit.js';
+import { familiarName } from '../oci/reference.js';
+import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import type { ArchiveAddress } from './address.js';
+import { ArchiveContents, type ContentsProgress } from './contents.js';
+import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
+import type { LoadableImage } from './image.js';
+import { readOciLayout } from './oci-layout.js';
+import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
+
+export interface LoadOptions {
+  platform?: Platform;
+  /** The archive when the address is `-`. */
+  stdin?: Readable;
+  onProgress?: (progress: ContentsProgress) => void;
+}
+
+export interface LoadedImage {
+  /** Familiar names ("base:latest"); empty for an untagged image. */
+  tags: string[];
+  /** Config digest (docker's image ID), or an index's own digest. */
+  id: Digest;
+  descriptor: Descriptor;
+}
+
+export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadedImage[]> {
+  const { members, archive, directory } = await openSource(address, options.stdin);
+  const contents = new ArchiveContents(store, archive, options.onProgress);
+  await contents.readAll(members);
+  let images: LoadableImage[];
+  try {
+    images = readImages(contents, address, directory, options.platform);
+  } catch (err) {
+    await contents.abort();
+    throw err;
+  }
+  await contents.commit(new Set(images.flatMap((image) => image.blobs)));
+  const loaded: LoadedImage[] = [];
+  for (const image of images) {
+    const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
+    if (image.kind === 'descriptor') for (const tag of image.tags) await store.tag(tag, descriptor);
+    if (image.tags.length === 0) await keepUntagged(store, descriptor);
+    loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
+  }
+  return loaded;
+}
+
+async function openSource(address: ArchiveAddress, stdin: Readable | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
+  if (address.path === '-') {
+    if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from stdin');
+    if (!stdin) throw new UsageError('no archive on stdin');
+    return { members: tarMembers(stdin, 'stdin'), archive: 'stdin', directory: false };
+  }
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(address.path)).isDirectory();
+  } catch (err) {
+    throw fromFsError(err, address.path);
+  }
+  if (isDirectory) {
+    if (address.format !== undefined && address.format !== 'oci') throw new UsageError(`${address.path} is a directory, not a ${address.format} file`);
+    return { members: ociDirMembers(address.path), archive: address.path, directory: true };
+  }
+  if (address.format === 'oci') throw new UsageError(`${address.path} is not a directory (oci: names an OCI layout directory; use oci-archive: for a tar)`);
+  return { members: tarMembers(createReadStream(address.path), address.path), archive: address.path, directory: false };
+}
+
+/**
+ * The OCI layout wins when there is one (a Docker 25+ archive has both): its
+ * manifests are kept byte for byte. manifest.json then only lends its
+ * RepoTags to entries that carry no full name.
+ */
+function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined): LoadableImage[] {
+  const hasLayout = contents.has('index.json');
+  const hasDocker = contents.has(dockerManifestName);
+  const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
+  if (address.format === 'oci-archive' || directory) {
+    if (!hasLayout) throw new InvalidInputError(contents.where('index.json'), 'missing: not an OCI image layout');
+    return readOciLayout(contents, { ref: address.ref, platform });
+  }
+  if (hasLayout) {
+    const docker = hasDocker ? readDockerManifest(contents) : [];
+    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker) });
+    if (!dockerRef || address.ref === undefined) return images;
+    // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
+    return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));
+  }
+  if (hasDocker) return readDockerArchive(contents, address.ref);
+  throw new InvalidInputError(contents.archive, 'neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout)');
+}
+
+/** An untagged image still gets an index.json entry (without a name), so gc keeps it and its ID resolves, as in docker. */
+async function keepUntagged(store: Store, descriptor: Descriptor): Promise<void> {
+  await store.updateIndex((index) => {
+    // The descriptor carries no name annotations (the readers strip the archive's).
+    if (!index.manifests.some((entry) => entry.digest === descriptor.digest)) index.manifests.push(descriptor);
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * The OCI image layout (oci-layout, index.json, blobs/sha256/<hex>), as a
+ * directory (`oci:`), as a tar (`oci-archive:`), and as the half of a Docker
+ * 25+ `docker save` archive that carries the manifests. Reading keeps
+ * manifests and indexes byte for byte, so every digest survives a load.
+ */
+import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
+import { digestHex } from '../oci/digest.js';
+import { platformMatches, formatPlatform } from '../oci/platform.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
+import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
+import type { ArchiveContents } from './contents.js';
+import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
+
+const maxIndexDepth = 8;
+
+export function blobMemberName(digest: Digest): string {
+  return `blobs/sha256/${digestHex(digest)}`;
+}
+
+export interface OciReadOptions {
+  /** Only the index.json entries whose ref.name is this (skopeo's oci:DIR:REF). */
+  ref?: string;
+  /** Narrow each multi-platform index to this platform's manifest. */
+  platform?: Platform;
+  /** Names for entries without a usable name annotation, by config digest (manifest.json RepoTags in a Docker 25+ archive). */
+  namesByConfig?: Map<Digest, ImageReference[]>;
+}
+
+export function readOciLayout(contents: ArchiveContents, options: OciReadOptions = {}): LoadableImage[] {
+  if (!contents.has('oci-layout')) throw new InvalidInputError(contents.where('index.json'), 'no oci-layout member beside it: not an OCI image layout');
+  parseOciLayout(contents.bytes('oci-layout', 'oci-layout').toString('utf8'), contents.where('oci-layout'));
+  const { value } = contents.json<unknown>('index.json', 'index.json');
+  const index = parseIndex(value, contents.where('index.json'));
+  const entries = options.ref === undefined ? index.manifests : index.manifests.filter((entry) => entry.annotations?.[Annotation.RefName] === options.ref);
+  if (entries.length === 0) {
+    throw new NotFoundError(options.ref === undefined ? `${contents.where('index.json')}: no images in the index` : `${contents.archive}: no image named ${JSON.stringify(options.ref)} in index.json`);
+  }
+  return entries.map((entry, i) => {
+    const where = `index.json: manifests[${i}]`;
+    const checked = checkEntry(contents, entry, where, options.platform, 0);
+    const tags = entryNames(contents, entry, where);
+    return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags: tags.length > 0 ? tags : (options.namesByConfig?.get(checked.imageId) ?? []) };
+  });
+}
+
+/** The names an index.json entry carries: the containerd full name, or a ref.name that is a whole name:tag (ours, skopeo's). */
+function entryNames(contents: ArchiveContents, entry: Descriptor, where: string): ImageReference[] {
+  const full = entry.annotations?.[Annotation.ContainerdImageName];
+  const refName = entry.annotations?.[Annotation.RefName];
+  // A bare ref.name ("latest", as docker and containerd write beside the full name) is a tag without a repository.
+  const text = full ?? (refName !== undefined && /[:/]/.test(refName) ? refName : undefined);
+  if (text === undefined) return [];
+  try {
+    const ref = parseReference(text);
+    return ref.tag === undefined ? [] : [ref];
+  } catch (err) {
+    if (err instanceof UsageError) throw new InvalidInputError(contents.where(where), err.message);
+    throw err;
+  }
+}
+
+interface CheckedEntry {
+  descriptor: Descriptor;
+  imageId: Digest;
+  blobs: Digest[];
+}
+
+/** Verifies a manifest or index and everything below it; with a platform, an index is replaced by its matching manifest. */
+function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string, platform: Platform | undefined, depth: number): CheckedEntry {
+  checkDescriptor(entry, contents.where(where));
+  const descriptor = bareDescriptor(entry);
+  if (isManifestMediaType(entry.mediaType)) return checkManifest(contents, descriptor, where);
+  if (!isIndexMediaType(entry.mediaType)) throw new InvalidInputError(contents.where(where), `unsupported media type ${JSON.stringify(entry.mediaType)} (not an image manifest or index)`);
+  if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(where), `indexes nested more than ${maxIndexDepth} deep`);
+  const name = checkedBlob(contents, entry, where);
+  const index = parseIndex(contents.json<unknown>(name, where).value, contents.where(name));
+  if (index.mediaType !== undefined && index.mediaType !== entry.mediaType) {
+    throw new InvalidInputError(contents.where(name), `media type ${index.mediaType} does not match its descriptor's ${entry.mediaType}`);
+  }
+  if (platform) {
+    const chosen = index.manifests.find((child) => (isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) && platformMatches(platform, child.platform));
+    if (!chosen) throw new NotFoundError(`${contents.where(name)}: no manifest for platform ${formatPlatform(platform)} in the image index`);
+    return checkEntry(contents, chosen, name, platform, depth + 1);
+  }
+  // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
+  // allowed (the layout spec lets referenced blobs be missing), present ones must be whole and right.
+  const blobs: Digest[] = [entry.digest];
+  let present = 0;
+  index.manifests.forEach((child, i) => {
+    const childWhere = `${name}: manifests[${i}]`;
+    checkDescriptor(child, contents.where(childWhere));
+    if (!contents.has(blobMemberName(child.digest))) return;
+    present++;
+    blobs.push(...checkEntry(contents, child, childWhere, undefined, depth + 1).blobs);
+  });
+  if (present === 0) throw new InvalidInputError(contents.where(name), 'none of the manifests in this index is in the archive');
+  return { descriptor, imageId: entry.digest, blobs };
+}
+
+function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where: string): CheckedEntry {
+  const name = checkedBlob(contents, descriptor, where);
+  const manifest = parseManifest(contents.json<unknown>(name, where).value, contents.where(name));
+  if (manifest.mediaType !== undefined && manifest.mediaType !== descriptor.mediaType) {
+    throw new InvalidInputError(contents.where(name), `media type ${manifest.mediaType} does not match its descriptor's ${descriptor.mediaType}`);
+  }
+  const configName = checkedBlob(contents, manifest.config, `${name}: config`);
+  const { config } = parseConfig(contents, configName, name);
+  const layerNames = manifest.layers.map((layer, i) => ({ name: checkedBlob(contents, layer, `${name}: layers[${i}]`), referrer: name }));
+  const blobs = checkLayers(contents, config, configName, layerNames);
+  blobs.forEach((blob, i) => checkLayerMediaType(contents, manifest.layers[i]!, blob));
+  return { descriptor, imageId: manifest.config.digest, blobs: [descriptor.digest, manifest.config.digest, ...blobs.map((blob) => blob.digest)] };
+}
+
+/** The member holding a descriptor's blob, checked to exist with the descriptor's size. Its digest was checked as it streamed. */
+function checkedBlob(contents: ArchiveContents, descriptor: Descriptor, where: string): string {
+  const name = blobMemberName(descriptor.digest);
+  const blob = contents.blob(name, where);
+  if (blob.size !== descriptor.size) throw new InvalidInputError(contents.where(name), `size ${blob.size} does not match the size ${descriptor.size} in ${where}`);
+  return name;
+}
+
+/** A descriptor without the archive's naming annotations: the store adds its own when it tags. */
+function bareDescriptor(entry: Descriptor): Descriptor {
+  const { annotations, ...rest } = entry;
+  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
+  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
+}

@@ -1,0 +1,300 @@
+/**
+ * `rootfs save`: images from the store into one archive or layout. Blobs
+ * stream from the store through verifying reads, each written once however
+ * many images share it. A layer is only rewritten when its compression must
+ * change; then it is spooled to a temp file (a tar header needs the size
+ * first) and the manifest that names it is rewritten, its config untouched,
+ * so the image ID stays what it was.
+ */
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createCompressor, createDecompressor } from '../compress/index.js';
+import { UsageError } from '../errors.js';
+import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
+import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
+import {
+  Annotation,
+  isIndexMediaType,
+  isManifestMediaType,
+  layerCompression,
+  MediaType,
+  ociLayerMediaType,
+  type Descriptor,
+  type Digest,
+  type Index,
+  type Manifest,
+  type Platform,
+} from '../oci/types.js';
+import type { ResolvedImage, Store } from '../store/store.js';
+import { parseIndex, parseManifest } from '../store/validate.js';
+import type { FormatName } from './address.js';
+import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
+import { blobMemberName } from './oci-layout.js';
+import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
+import { Tap } from './streams.js';
+
+export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
+export type CompressionChoice = (typeof compressionChoices)[number];
+
+export interface SaveOptions {
+  format: FormatName;
+  compression: CompressionChoice;
+  /** Narrow multi-platform images to one platform (default: an index is saved whole in OCI formats, this machine's manifest in docker ones). */
+  platform?: Platform;
+  /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image saved. */
+  ref?: string;
+  stdout: Writable;
+  onProgress?: (progress: { bytes: number; blobs: number }) => void;
+}
+
+export interface SavedImage {
+  name: string | undefined;
+  descriptor: Descriptor;
+  /** Image ID (config digest) of the manifest chosen for docker formats, or of the platform picked from an index. */
+  id: Digest;
+}
+
+interface Selected {
+  ref: ImageReference | undefined;
+  resolved: ResolvedImage;
+}
+
+const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+
+export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SavedImage[]> {
+  if (texts.length === 0) throw new UsageError('no images to save');
+  if (options.ref !== undefined && texts.length > 1) throw new UsageError(`${options.format}:${path}:${options.ref} names one image, but ${texts.length} are being saved`);
+  const selected: Selected[] = [];
+  for (const text of texts) {
+    const resolved = await store.resolve(text, options.platform);
+    const named = options.ref !== undefined && options.format !== 'oci' && options.format !== 'oci-archive' ? options.ref : resolved.name;
+    selected.push({ ref: named === undefined ? undefined : withTag(parseReference(named)), resolved });
+  }
+
+  const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
+  const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
+  try {
+    const exporter = new Exporter(store, sink, options);
+    const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options.format === 'docker-legacy');
+    await sink.finish();
+    return saved;
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+}
+
+/** A name resolved by digest has no tag to write; docker writes such images untagged too. */
+function withTag(ref: ImageReference): ImageReference | undefined {
+  return ref.tag === undefined ? undefined : { registry: ref.registry, repository: ref.repository, tag: ref.tag };
+}
+
+async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selected[], options: SaveOptions, existingIndex: Buffer | undefined): Promise<SavedImage[]> {
+  await sink.addBytes('oci-layout', layoutFile);
+  const index: Index = existingIndex ? parseIndex(JSON.parse(existingIndex.toString('utf8')), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+  const saved: SavedImage[] = [];
+  for (const { ref, resolved } of selected) {
+    // Without --platform an index is kept whole: every platform the store has.
+    const top = options.platform ? resolved.manifestDescriptor : resolved.descriptor;
+    const { descriptor } = await exporter.export(plain(top));
+    const refName = options.ref ?? (ref ? familiarName(ref) : undefined);
+    const entry: Descriptor = { ...descriptor };
+    if (refName !== undefined || ref) {
+      entry.annotations = { ...(refName !== undefined ? { [Annotation.RefName]: refName } : {}), ...(ref ? { [Annotation.ContainerdImageName]: fullName(ref) } : {}) };
+    }
+    // As skopeo's oci:DIR:REF: a ref.name already in the layout now means this image.
+    index.manifests = index.manifests.filter((existing) => refName === undefined || existing.annotations?.[Annotation.RefName] !== refName);
+    if (!index.manifests.some((existing) => JSON.stringify(existing) === JSON.stringify(entry))) index.manifests.push(entry);
+    saved.push({ name: refName, descriptor: entry, id: resolved.manifest.config.digest });
+  }
+  await sink.addBytes('index.json', Buffer.from(JSON.stringify(index)));
+  return saved;
+}
+
+/**
+ * Docker 25+ hybrid: an OCI layout (blobs/sha256, index.json with containerd's
+ * name annotations) plus manifest.json pointing into blobs/, which every docker
+ * since 1.10 and skopeo read. Legacy: manifest.json over `<hex>/layer.tar`
+ * directories and `<config hex>.json`, with `repositories`, as docker save
+ * wrote before 25.
+ */
+async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Selected[], legacy: boolean): Promise<SavedImage[]> {
+  const entries: DockerManifestEntry[] = [];
+  const index: Index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+  const repositories: Record<string, Record<string, string>> = {};
+  const saved: SavedImage[] = [];
+  for (const { ref, resolved } of selected) {
+    // manifest.json holds one config per entry: an index is narrowed to the platform store.resolve picked.
+    const { descriptor, manifest } = await exporter.export(plain(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
+    const exported = manifest!;
+    const configName = legacy ? `${digestHex(exported.config.digest)}.json` : blobMemberName(exported.config.digest);
+    const layers = exported.layers.map((layer) => (legacy ? legacyLayerName(layer.digest) : blobMemberName(layer.digest)));
+    const tag = ref ? familiarName(ref) : undefined;
+    const same = entries.find((entry) => entry.Config === configName && entry.Layers.join('\n') === layers.join('\n'));
+    if (same && tag !== undefined && !same.RepoTags!.includes(tag)) same.RepoTags!.push(tag);
+    else if (!same) entries.push({ Config: configName, RepoTags: tag !== undefined ? [tag] : [], Layers: layers });
+    if (ref && legacy) (repositories[familiarRepository(ref)] ??= {})[ref.tag!] = digestHex(exported.layers[exported.layers.length - 1]?.digest ?? exported.config.digest);
+    if (!legacy) {
+      const entry: Descriptor = { ...descriptor };
+      if (ref) entry.annotations = { [Annotation.ContainerdImageName]: fullName(ref), [Annotation.RefName]: ref.tag! };
+      index.manifests.push(entry);
+    }
+    saved.push({ name: tag, descriptor, id: exported.config.digest });
+  }
+  if (legacy) {
+    for (const name of new Set(entries.flatMap((entry) => entry.Layers))) {
+      const id = name.slice(0, name.indexOf('/'));
+      await sink.addBytes(`${id}/VERSION`, Buffer.from('1.0'));
+      await sink.addBytes(`${id}/json`, Buffer.from(JSON.stringify({ id, created: '1970-01-01T00:00:00Z' })));
+    }
+  } else {
+    await sink.addBytes('index.json', Buffer.from(JSON.stringify(index)));
+  }
+  await sink.addBytes(dockerManifestName, Buffer.from(JSON.stringify(entries)));
+  if (legacy) await sink.addBytes('repositories', Buffer.from(JSON.stringify(repositories)));
+  else await sink.addBytes('oci-layout', layoutFile);
+  return saved;
+}
+
+/** Where the blobs of an image go in the archive; null: not written (the legacy layout has no manifests). */
+interface BlobNames {
+  manifest(digest: Digest): string | null;
+  config(digest: Digest): string;
+  layer(digest: Digest): string;
+}
+
+const ociNames: BlobNames = { manifest: blobMemberName, config: blobMemberName, layer: blobMemberName };
+const legacyNames: BlobNames = { manifest: () => null, config: (digest) => `${digestHex(digest)}.json`, layer: legacyLayerName };
+
+function legacyLayerName(digest: Digest): string {
+  return `${digestHex(digest)}/layer.tar`;
+}
+
+/** A descriptor as an index entry of ours: without the store's name annotations. */
+function plain(descriptor: Descriptor): Descriptor {
+  const { annotations: _names, ...rest } = descriptor;
+  return rest;
+}
+
+/** Walks an image graph out of the store into the sink, converting layers where the target compression says so. */
+class Exporter {
+  private readonly layers = new Map<Digest, Promise<Descriptor>>();
+  private readonly progress = { bytes: 0, blobs: 0 };
+  private spooled = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly sink: ArchiveSink,
+    private readonly options: SaveOptions,
+  ) {}
+
+  /** Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed). */
+  async export(descriptor: Descriptor, names: BlobNames = ociNames): Promise<{ descriptor: Descriptor; manifest?: Manifest }> {
+    if (isManifestMediaType(descriptor.mediaType)) return this.exportManifest(descriptor, names);
+    if (!isIndexMediaType(descriptor.mediaType)) throw new UsageError(`${descriptor.digest}: cannot save a ${descriptor.mediaType}`);
+    const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
+    const index = parseIndex(JSON.parse(bytes.toString('utf8')), this.store.blobPath(descriptor.digest));
+    const children: Descriptor[] = [];
+    for (const child of index.manifests) {
+      // Platforms the store never pulled stay listed, as in the source index; their blobs are not ours to write.
+      children.push((await this.store.hasBlob(child.digest)) ? (await this.export(child, names)).descriptor : child);
+    }
+    const changed = children.some((child, i) => child.digest !== index.manifests[i]!.digest);
+    return { descriptor: await this.writeDocument(descriptor, changed ? { ...index, manifests: children } : undefined, bytes, names) };
+  }
+
+  private async exportManifest(descriptor: Descriptor, names: BlobNames): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
+    const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
+    const manifest = parseManifest(JSON.parse(bytes.toString('utf8')), this.store.blobPath(descriptor.digest));
+    await this.copyBlob(manifest.config, names.config(manifest.config.digest));
+    const docker = descriptor.mediaType === MediaType.DockerManifest;
+    const layers: Descriptor[] = [];
+    for (const layer of manifest.layers) layers.push(await this.exportLayer(layer, names, docker));
+    const changed = layers.some((layer, i) => layer.digest !== manifest.layers[i]!.digest);
+    const exported = changed ? { ...manifest, layers } : manifest;
+    return { descriptor: await this.writeDocument(descriptor, changed ? exported : undefined, bytes, names), manifest: exported };
+  }
+
+  /** Writes a manifest or index: its stored bytes when unchanged, else the rewritten document. */
+  private async writeDocument(descriptor: Descriptor, rewritten: object | undefined, bytes: Buffer, names: BlobNames): Promise<Descriptor> {
+    const data = rewritten ? Buffer.from(JSON.stringify(rewritten)) : bytes;
+    const out: Descriptor = rewritten ? { ...descriptor, digest: sha256(data), size: data.length } : descriptor;
+    const name = names.manifest(out.digest);
+    if (name !== null && !this.sink.has(name)) await this.sink.addBytes(name, data);
+    return out;
+  }
+
+  private exportLayer(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
+    let done = this.layers.get(layer.digest);
+    if (!done) {
+      done = this.convertOrCopy(layer, names, docker);
+      this.layers.set(layer.digest, done);
+    }
+    return done;
+  }
+
+  private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
+    const from = layerCompression(layer.mediaType);
+    if (from === undefined) throw new UsageError(`layer ${layer.digest}: unknown media type ${layer.mediaType}, cannot save it`);
+    const to = this.targetCompression(from);
+    if (to === from) {
+      await this.copyBlob(layer, names.layer(layer.digest));
+      return layer;
+    }
+    const path = join(this.sink.spoolDir, `layer-${++this.spooled}`);
+    const digest = new DigestStream();
+    const stages: Array<Readable | Writable> = [this.store.openBlob(layer.digest, layer.size)];
+    if (from !== 'none') stages.push(createDecompressor(from, `layer ${layer.digest}`));
+    if (to !== 'none') stages.push(createCompressor(to));
+    try {
+      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]);
+      const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
+      const name = names.layer(converted.digest);
+      if (this.sink.has(name)) await rm(path, { force: true });
+      else await this.sink.addFile(name, path, converted.size);
+      this.count(converted.size);
+      return converted;
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * keep: as stored, except zstd into a docker archive, which becomes
+   * uncompressed, as Docker 25+ itself saves layers (docker before 23 and
+   * skopeo's docker-archive writer take no zstd).
+   */
+  private targetCompression(from: 'none' | 'gzip' | 'zstd'): 'none' | 'gzip' | 'zstd' {
+    if (this.options.compression !== 'keep') return this.options.compression;
+    const docker = this.options.format === 'docker-archive' || this.options.format === 'docker-legacy';
+    return docker && from === 'zstd' ? 'none' : from;
+  }
+
+  private async copyBlob(descriptor: Descriptor, name: string): Promise<void> {
+    if (this.sink.has(name)) return;
+    const body = new Tap((chunk) => this.countBytes(chunk.length));
+    // pipeline, not pipe: a digest mismatch at the blob's end must fail the member, not end it quietly.
+    pipeline(this.store.openBlob(descriptor.digest, descriptor.size), body).catch(() => {});
+    await this.sink.addStream(name, descriptor.size, body);
+    this.count(0);
+  }
+
+  private countBytes(bytes: number): void {
+    this.progress.bytes += bytes;
+    this.options.onProgress?.(this.progress);
+  }
+
+  private count(bytes: number): void {
+    this.progress.blobs++;
+    this.countBytes(bytes);
+  }
+}
+
+function convertedMediaType(compression: 'none' | 'gzip' | 'zstd', docker: boolean): string {
+  if (!docker) return ociLayerMediaType(compression);
+  return compression === 'gzip' ? MediaType.DockerLayerGzip : compression === 'zstd' ? 'application/vnd.docker.image.rootfs.diff.tar.zstd' : MediaType.DockerLayerTar;
+}

@@ -1,0 +1,208 @@
+/**
+ * Where `save` puts an archive's members: a tar stream (to FILE.tmp, renamed
+ * into place at the end, or to stdout) or an OCI layout directory (blobs by
+ * temp file + rename, index.json last). The format writers only name members.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
+import type { TarEntry } from '../tar/header.js';
+import { TarWriter } from '../tar/writer.js';
+
+export interface ArchiveSink {
+  /** A scratch directory on the output's file system for layers that must be spooled (recompressed). */
+  readonly spoolDir: string;
+  /** True once a member of that name has been added (blobs shared by several images are written once). */
+  has(name: string): boolean;
+  addBytes(name: string, data: Buffer): Promise<void>;
+  /** Streams `size` bytes; the stream must verify itself (store.openBlob does). */
+  addStream(name: string, size: number, body: Readable): Promise<void>;
+  /** Moves a spooled file in (a tar copies then deletes it; a directory renames it). */
+  addFile(name: string, path: string, size: number): Promise<void>;
+  addSymlink(name: string, target: string): Promise<void>;
+  finish(): Promise<void>;
+  /** Removes everything written so far; the destination is as it was. */
+  abort(): Promise<void>;
+}
+
+const mtime = 0; // reproducible archives: the same images save to the same bytes
+
+/** A tar sink; `path` '-' writes to `stdout`. */
+export async function createTarSink(path: string, stdout: Writable): Promise<ArchiveSink> {
+  const toStdout = path === '-';
+  const temp = toStdout ? undefined : `${path}.tmp`;
+  if (!toStdout) {
+    try {
+      if ((await stat(path)).isDirectory()) throw new UsageError(`${path} is a directory; give a file name`);
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, path);
+    }
+  }
+  const spoolDir = await makeSpoolDir(toStdout ? tmpdir() : dirname(path));
+  const writer = new TarWriter();
+  const output = temp ? createWriteStream(temp, { flags: 'wx', mode: 0o644 }) : stdout;
+  const written = pipeline(writer, output, { end: !toStdout }).catch((err: unknown) => {
+    throw temp ? fromFsError(err, temp) : err;
+  });
+  written.catch(() => {}); // observed in finish()/abort()
+  const names = new Set<string>();
+  const directories = new Set<string>();
+
+  const add = async (name: string, entry: Omit<TarEntry, 'path' | 'mode' | 'uid' | 'gid' | 'mtime'>, body?: Buffer | Readable): Promise<void> => {
+    if (names.has(name)) return;
+    names.add(name);
+    // Parent directories first, as docker save and skopeo write them.
+    const parts = name.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (directories.has(dir)) continue;
+      directories.add(dir);
+      await writer.add({ path: Buffer.from(`${dir}/`), type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime });
+    }
+    await writer.add({ path: Buffer.from(name), mode: 0o644, uid: 0, gid: 0, mtime, ...entry }, body);
+  };
+
+  return {
+    spoolDir,
+    has: (name) => names.has(name),
+    addBytes: (name, data) => add(name, { type: 'file', size: data.length }, data),
+    addStream: (name, size, body) => add(name, { type: 'file', size }, body),
+    async addFile(name, path, size) {
+      try {
+        await add(name, { type: 'file', size }, createReadStream(path));
+      } finally {
+        await rm(path, { force: true });
+      }
+    },
+    addSymlink: (name, target) => add(name, { type: 'symlink', size: 0, linkpath: Buffer.from(target) }),
+    async finish() {
+      await writer.finish();
+      await written;
+      await rm(spoolDir, { recursive: true, force: true });
+      if (temp) {
+        try {
+          await rename(temp, path);
+        } catch (err) {
+          throw fromFsError(err, path);
+        }
+      }
+    },
+    async abort() {
+      writer.destroy();
+      await written.catch(() => {});
+      await rm(spoolDir, { recursive: true, force: true });
+      if (temp) await rm(temp, { force: true });
+    },
+  };
+}
+
+/**
+ * An OCI layout directory. A new one is built beside its final name and
+ * renamed into place; an existing layout gets the new blobs and index
+ * entries (index.json rewritten last, atomically), as skopeo's oci: does.
+ */
+export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; existingIndex: Buffer | undefined }> {
+  let existingIndex: Buffer | undefined;
+  let building: string;
+  try {
+    const info = await stat(path);
+    if (!info.isDirectory()) throw new UsageError(`${path} exists and is not a directory`);
+    try {
+      await stat(join(path, 'oci-layout'));
+    } catch {
+      throw new InvalidInputError(path, 'exists but is not an OCI image layout (no oci-layout); refusing to write into it');
+    }
+    existingIndex = await readFile(join(path, 'index.json'));
+    building = path;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof UsageError || err instanceof InvalidInputError ? err : fromFsError(err, path);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      building = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+    } catch (mkErr) {
+      throw fromFsError(mkErr, path);
+    }
+  }
+  const fresh = building !== path;
+  const spoolDir = await makeSpoolDir(building);
+  const names = new Set<string>();
+  const isBlob = (name: string): boolean => name.startsWith('blobs/');
+  // Blobs of an existing layout that this save adds, removed again on abort.
+  const added: string[] = [];
+
+  const place = async (name: string, write: (target: string) => Promise<void>): Promise<void> => {
+    if (names.has(name)) return;
+    names.add(name);
+    const target = join(building, name);
+    const temp = join(spoolDir, `member-${names.size}`);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await write(temp);
+      await rename(temp, target);
+      if (!fresh && isBlob(name)) added.push(target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, target);
+    }
+  };
+
+  const sink: ArchiveSink = {
+    spoolDir,
+    has: (name) => names.has(name),
+    async addBytes(name, data) {
+      // An existing layout's blobs are content-addressed: one already there is the same bytes.
+      if (!fresh && isBlob(name) && (await exists(join(building, name)))) return;
+      await place(name, (temp) => pipeline(Readable.from([data]), createWriteStream(temp, { flags: 'wx', mode: 0o644 })));
+    },
+    async addStream(name, _size, body) {
+      if (!fresh && isBlob(name) && (await exists(join(building, name)))) {
+        body.destroy();
+        return;
+      }
+      await place(name, (temp) => pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o644 })));
+    },
+    async addFile(name, path) {
+      await place(name, (temp) => rename(path, temp));
+    },
+    async addSymlink() {
+      throw new Error('an OCI layout has no symlinks');
+    },
+    async finish() {
+      await rm(spoolDir, { recursive: true, force: true });
+      if (!fresh) return;
+      try {
+        await rename(building, path);
+      } catch (err) {
+        throw fromFsError(err, path);
+      }
+    },
+    async abort() {
+      await rm(spoolDir, { recursive: true, force: true });
+      if (fresh) await rm(building, { recursive: true, force: true });
+      else await Promise.all(added.map((file) => rm(file, { force: true })));
+    },
+  };
+  return { sink, existingIndex };
+}
+
+async function makeSpoolDir(parent: string): Promise<string> {
+  try {
+    return await mkdtemp(join(parent, '.rootfs-save-'));
+  } catch (err) {
+    throw fromFsError(err, parent);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

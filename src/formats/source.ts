@@ -1,0 +1,112 @@
+/**
+ * The members of an image archive, whatever carries them: a tar (a file or
+ * stdin, plain or compressed, read once in order) or an OCI layout directory
+ * (read in dependency order, only what index.json reaches).
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDecompressor, detectCompression } from '../compress/index.js';
+import { fromFsError, InvalidInputError } from '../errors.js';
+import { isDigest } from '../oci/digest.js';
+import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from '../oci/types.js';
+import type { EntryType } from '../tar/header.js';
+import { safeMemberPath } from '../tar/paths.js';
+import { readTar } from '../tar/reader.js';
+import { jsonSizeCap } from './contents.js';
+
+export interface SourceMember {
+  /** Normalised archive path: no leading "./", no trailing "/". */
+  name: string;
+  type: EntryType;
+  size: number;
+  linkpath?: string;
+  body: Readable;
+}
+
+/** The members of a tar stream, decompressing it first if it is gzip'd, zstd'd… (`docker save | gzip`). */
+export async function* tarMembers(input: Readable, archive: string): AsyncGenerator<SourceMember> {
+  const { compression, stream } = await detectCompression(input);
+  let tar = stream;
+  if (compression !== 'none') {
+    const decompressor = createDecompressor(compression, archive);
+    // A read error reaches readTar through the decompressor, which pipeline destroys with it.
+    pipeline(stream, decompressor).catch(() => {});
+    tar = decompressor;
+  }
+  for await (const { entry, body } of readTar(tar, archive)) {
+    const name = safeMemberPath(entry.path, archive).toString('utf8');
+    if (name === '.') {
+      body.resume();
+      continue;
+    }
+    const member: SourceMember = { name, type: entry.type, size: entry.size, body };
+    if (entry.linkpath) member.linkpath = entry.linkpath.toString('utf8');
+    yield member;
+  }
+}
+
+/**
+ * The members of an OCI layout directory that its index.json reaches:
+ * oci-layout and index.json first, then each manifest or index before the
+ * blobs it names, each blob once. Unreferenced blobs are never read.
+ */
+export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> {
+  for (const name of ['oci-layout', 'index.json']) {
+    const bytes = await readSmall(dir, name);
+    if (bytes) yield bufferMember(name, bytes);
+  }
+  const index = await readSmall(dir, 'index.json');
+  if (!index) return;
+  const seen = new Set<string>();
+  const queue: Descriptor[] = [...(parseOr<Index>(index)?.manifests ?? [])];
+  while (queue.length > 0) {
+    const descriptor = queue.shift()!;
+    if (!isDigest(descriptor?.digest) || seen.has(descriptor.digest)) continue;
+    seen.add(descriptor.digest);
+    const name = `blobs/sha256/${descriptor.digest.slice(7)}`;
+    const path = join(dir, name);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // reported as missing by the format reader
+      throw fromFsError(err, path);
+    }
+    if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) {
+      const bytes = await readSmall(dir, name);
+      if (!bytes) continue;
+      const document = parseOr<Index & Manifest>(bytes);
+      if (document) queue.push(...(Array.isArray(document.manifests) ? document.manifests : []), ...(document.config ? [document.config] : []), ...(Array.isArray(document.layers) ? document.layers : []));
+      yield bufferMember(name, bytes);
+    } else {
+      yield { name, type: 'file', size, body: createReadStream(path) };
+    }
+  }
+}
+
+function bufferMember(name: string, bytes: Buffer): SourceMember {
+  return { name, type: 'file', size: bytes.length, body: Readable.from([bytes]) };
+}
+
+async function readSmall(dir: string, name: string): Promise<Buffer | undefined> {
+  const path = join(dir, name);
+  try {
+    const info = await stat(path);
+    if (info.size > jsonSizeCap) throw new InvalidInputError(path, `${info.size} bytes is too large for an image metadata document`);
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromFsError(err, path);
+  }
+}
+
+function parseOr<T>(bytes: Buffer): T | undefined {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    return undefined; // the format reader reports it, naming the member
+  }
+}
