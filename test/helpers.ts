@@ -4,9 +4,9 @@
  * one is truly absent (CI installs them all, so a skip there is a CI bug).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
@@ -94,4 +94,31 @@ export function requireRoot(t: TestContext): boolean {
   process.stderr.write(`\n*** ${message} ***\n`);
   t.skip(message);
   return false;
+}
+
+/**
+ * `oci-image-tool validate --type image --ref name=REF` on one image of a
+ * layout. Debian's oci-image-tool (1.0.0-rc1) reports "descriptor retrieved
+ * by refs … is not unique" for a unique name once index.json holds three or
+ * more entries, and refuses a symlinked blobs/ dir; so it validates a view
+ * beside the layout: the same blobs hardlinked, index.json holding that entry.
+ */
+export async function ociImageToolValidate(layout: string, refName: string): Promise<void> {
+  const view = mkdtempSync(join(dirname(layout), '.oci-validate-'));
+  try {
+    copyFileSync(join(layout, 'oci-layout'), join(view, 'oci-layout'));
+    for (const algorithm of readdirSync(join(layout, 'blobs'))) {
+      mkdirSync(join(view, 'blobs', algorithm), { recursive: true });
+      for (const blob of readdirSync(join(layout, 'blobs', algorithm))) {
+        if (!blob.startsWith('.')) linkSync(join(layout, 'blobs', algorithm, blob), join(view, 'blobs', algorithm, blob));
+      }
+    }
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+    index.manifests = index.manifests.filter((entry) => entry.annotations?.['org.opencontainers.image.ref.name'] === refName);
+    if (index.manifests.length !== 1) throw new Error(`${layout}: ${index.manifests.length} index entries named ${refName}`);
+    writeFileSync(join(view, 'index.json'), JSON.stringify(index));
+    await runOk('oci-image-tool', ['validate', '--type', 'image', '--ref', `name=${refName}`, view]);
+  } finally {
+    rmSync(view, { recursive: true, force: true });
+  }
 }

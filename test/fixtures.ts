@@ -1,0 +1,49 @@
+/**
+ * A small root filesystem with every kind of entry a host root holds and the
+ * issues name: setuid binaries, a file capability, binary xattrs, an ACL,
+ * hardlinks, symlinks (one dangling), a fifo, a device, a 200-byte name, a
+ * non-UTF-8 name, a file owned by uid 3000000. Needs root.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { native } from '../src/native/index.js';
+import { haveTool } from './helpers.js';
+
+export function makeRootTree(root: string): void {
+  const at = (rel: string): string => join(root, rel);
+  for (const dir of ['bin', 'etc/ssh', 'usr/lib', 'var/log', 'home/user', 'dev', 'tmp']) mkdirSync(at(dir), { recursive: true });
+  chmodSync(at('tmp'), 0o1777);
+  writeFileSync(at('etc/hostname'), 'legacy-host\n');
+  writeFileSync(at('etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n');
+  writeFileSync(at('bin/ping'), Buffer.alloc(4096, 0x7f));
+  chmodSync(at('bin/ping'), 0o755);
+  writeFileSync(at('bin/su'), Buffer.alloc(1000, 0x41));
+  chmodSync(at('bin/su'), 0o4755);
+  writeFileSync(at('usr/lib/big.bin'), Buffer.alloc(3 * 1024 * 1024 + 17, 0x5a));
+  // Hardlinks: a group of three, as busybox-style installs have.
+  writeFileSync(at('bin/busybox'), 'busybox\n');
+  linkSync(at('bin/busybox'), at('bin/sh'));
+  linkSync(at('bin/busybox'), at('bin/ls'));
+  symlinkSync('busybox', at('bin/dangling-ok'));
+  symlinkSync('/nonexistent/target', at('bin/dangling'));
+  symlinkSync('../usr/lib', at('bin/lib'));
+  writeFileSync(at('home/user/.profile'), 'export PS1=$\n');
+  chownSync(at('home/user/.profile'), 1000, 1000);
+  chownSync(at('home/user'), 1000, 1000);
+  writeFileSync(at('var/log/huge-uid'), 'owned by a big uid\n');
+  chownSync(at('var/log/huge-uid'), 3000000, 3000001);
+  const longName = `${'n'.repeat(200)}`;
+  writeFileSync(at(`etc/${longName}`), 'long name\n');
+  const rawName = Buffer.concat([Buffer.from(join(root, 'etc/latin1-')), Buffer.from([0xff, 0xe9]), Buffer.from('.conf')]);
+  writeFileSync(rawName, 'not utf-8 name\n');
+  native.lsetxattr(Buffer.from(at('etc/hostname')), Buffer.from('user.binary'), Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x01]));
+  native.lsetxattr(Buffer.from(at('etc/hostname')), Buffer.from('trusted.note'), Buffer.from('trusted value'));
+  if (haveTool('setcap')) spawnSync('setcap', ['cap_net_raw+ep', at('bin/ping')], { stdio: 'inherit' });
+  if (haveTool('setfacl')) spawnSync('setfacl', ['-m', 'u:1000:rw', at('etc/passwd')], { stdio: 'inherit' });
+  native.mknod(Buffer.from(at('dev/null')), 0o020666, 1, 3);
+  native.mknod(Buffer.from(at('dev/fifo')), 0o010644, 0, 0);
+  // Fixed mtimes so archives of this tree can be compared across tools and runs.
+  utimesSync(at('etc/hostname'), 1700000000, 1700000000);
+  utimesSync(at('bin/su'), 1600000000, 1600000000);
+}
