@@ -1,0 +1,27 @@
+import { dirname, resolve } from 'node:path';
+import { collectHave, formatHave } from '../split/index.js';
+import { writeFileAtomic } from '../store/fs.js';
+import type { CommandModule } from './main.js';
+import { withStore } from './store-option.js';
+
+export const haveCommand: CommandModule = (cli, run) => {
+  cli
+    .command('have', 'Write what the store holds (blob digests, tags and their layers) for `save --exclude-have` on another host')
+    .option('-o, --output <file>', 'Output file, - for stdout', { default: '-' })
+    .example('rootfs have -o /media/usb/have.json')
+    .action((opts) =>
+      run(async (reporter) => {
+        const { document, skipped } = await withStore(opts, collectHave, { create: false });
+        for (const { name, reason } of skipped) reporter.warn(`${name} left out of images: ${reason}`);
+        const text = formatHave(document);
+        const output = String(opts.output);
+        if (output === '-') process.stdout.write(text);
+        else {
+          const target = resolve(output);
+          await writeFileAtomic(target, text, dirname(target), dirname(target));
+          reporter.info(`${output}: ${document.blobs.length} blobs, ${document.images.length} images`);
+        }
+        return reporter.warnings > 0 ? 1 : 0;
+      }, opts),
+    );
+};

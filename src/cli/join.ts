@@ -1,0 +1,25 @@
+import { UsageError } from '../errors.js';
+import { joinPartSet } from '../split/index.js';
+import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
+
+export const joinCommand: CommandModule = (cli, run) => {
+  cli
+    .command('join <dir>', 'Rebuild a file from the parts split wrote (DIR or its .parts.json), checking every part and the whole')
+    .option('-o, --output <file>', 'Output file (written whole or not at all), - for stdout')
+    .example('rootfs join /media/usb -o images.tar')
+    .example('rootfs join parts/ -o - | rootfs load')
+    .action((dir: string, opts) =>
+      run(async (reporter) => {
+        if (opts.output === undefined || opts.output === true) throw new UsageError('-o FILE is required (or -o - for stdout)');
+        const output = String(opts.output);
+        if (output === '-' && process.stdout.isTTY) throw new UsageError('refusing to write to a terminal (use -o FILE, or pipe the output)');
+        let bytes = 0;
+        await joinPartSet(dir, output === '-' ? process.stdout : output, (done) => {
+          bytes = done;
+          reporter.progress(() => `joining: ${formatBytes(done)}`);
+        });
+        reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
+      }, opts),
+    );
+};

@@ -1,0 +1,58 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
+import { UsageError, fromFsError } from '../errors.js';
+import { parseSize, sizePresets, splitToParts } from '../split/index.js';
+import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
+
+export const splitCommand: CommandModule = (cli, run) => {
+  cli
+    .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media')
+    .option('-s, --size <size>', `Largest part: 64M, 4G, 700MiB (K/M/G/T binary), 4.7GB (KB/MB/GB/TB decimal), or ${Object.keys(sizePresets).join(', ')}`)
+    .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
+    .option('--name <name>', 'Base name of the parts (default: the file name; "stdin" for -)')
+    .example('rootfs split images.tar --size fat32 -o /media/usb')
+    .example('rootfs save base:latest | rootfs split - --name base.tar --size dvd -o parts/')
+    .action((file: string, opts) =>
+      run(async (reporter) => {
+        if (opts.size === undefined || opts.size === true) throw new UsageError('--size is required (for example --size 4G or --size fat32)');
+        const partSize = parseSize(String(opts.size));
+        const name = opts.name === undefined ? (file === '-' ? 'stdin' : basename(file)) : String(opts.name);
+        const { input, size } = await openInput(file);
+        const dir = String(opts.output);
+        const result = await splitToParts(input, {
+          source: file === '-' ? 'stdin' : file,
+          dir,
+          name,
+          partSize,
+          expectedSize: size,
+          onProgress: (done) => reporter.progress(() => `splitting ${name}: ${formatBytes(done)}${size === undefined ? '' : ` of ${formatBytes(size)}`}`),
+        });
+        const { manifest } = result;
+        for (const part of manifest.parts) reporter.result(part.name);
+        reporter.result(basename(result.manifestPath));
+        if (result.removed.length > 0) reporter.info(`removed stale parts of an older set: ${result.removed.join(', ')}`);
+        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${manifest.parts.length} parts of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}`);
+        reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed });
+      }, opts),
+    );
+};
+
+async function openInput(file: string): Promise<{ input: Readable; size?: number }> {
+  if (file === '-') {
+    if (process.stdin.isTTY) throw new UsageError('refusing to read from a terminal (pipe the data in, or name a file)');
+    return { input: process.stdin };
+  }
+  let size: number | undefined;
+  try {
+    const info = await stat(file);
+    if (info.isDirectory()) throw new UsageError(`${file} is a directory; split takes one file (pack or save it first)`);
+    size = info.isFile() ? info.size : undefined;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw fromFsError(err, file);
+  }
+  return { input: createReadStream(file, { highWaterMark: 1 << 20 }), size };
+}

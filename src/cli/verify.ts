@@ -1,0 +1,24 @@
+import { InvalidInputError } from '../errors.js';
+import { verifyPartSet } from '../split/index.js';
+import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
+
+export const verifyCommand: CommandModule = (cli, run) => {
+  cli
+    .command('verify <dir>', 'Check every part of a split set (DIR or its .parts.json) against its manifest; exit 3 naming the bad or missing parts')
+    .example('rootfs verify /media/usb')
+    .example('rootfs verify /media/usb --json')
+    .action((dir: string, opts) =>
+      run(async (reporter) => {
+        const result = await verifyPartSet(dir, (done) => reporter.progress(() => `verifying: ${formatBytes(done)}`));
+        reporter.emitJson(result);
+        const bad = result.parts.filter((part) => part.status !== 'ok');
+        if (bad.length > 0) {
+          const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
+          throw new InvalidInputError(result.manifestPath, `${bad.length} of ${result.parts.length} parts bad: ${named.join(', ')}`);
+        }
+        if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
+        reporter.result(`${result.name}: OK (${result.parts.length} parts, ${formatBytes(result.size)})`);
+      }, opts),
+    );
+};

@@ -1,0 +1,42 @@
+/** The small JSON documents of this folder (part manifests, have files): read with a size cap, identified by format and version. */
+import { readFile, stat } from 'node:fs/promises';
+import { InvalidInputError, fromFsError } from '../errors.js';
+import { parseJson } from '../store/validate.js';
+
+export interface DocumentKind {
+  /** "part manifest", "have file": how messages name it. */
+  what: string;
+  format: string;
+  version: number;
+  /** Far above any real document of the kind: a bigger file is not one, and is not read into memory. */
+  sizeCap: number;
+  hint?: string;
+}
+
+export async function readDocument(path: string, kind: DocumentKind): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    if ((await stat(path)).size > kind.sizeCap) throw new InvalidInputError(path, `larger than ${kind.sizeCap} bytes: not a ${kind.what}`);
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+  return checkDocument(parseJson(text, path), path, kind);
+}
+
+/** The object, if it is a document of this kind and version. */
+export function checkDocument(value: unknown, where: string, kind: DocumentKind): Record<string, unknown> {
+  const hint = kind.hint ? `; ${kind.hint}` : '';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidInputError(where, `not a ${kind.what} (not a JSON object)${hint}`);
+  const doc = value as Record<string, unknown>;
+  if (doc.format !== kind.format) throw new InvalidInputError(where, `not a ${kind.what} (format is ${JSON.stringify(doc.format)}, expected "${kind.format}")${hint}`);
+  if (doc.version !== kind.version) throw new InvalidInputError(where, `unsupported ${kind.what} version ${JSON.stringify(doc.version)} (this rootfs reads version ${kind.version})`);
+  return doc;
+}
+
+/** A field-check failure as an error naming the document. */
+export function failer(where: string): (detail: string) => never {
+  return (detail) => {
+    throw new InvalidInputError(where, detail);
+  };
+}

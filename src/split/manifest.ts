@@ -1,0 +1,157 @@
+/**
+ * A part set: FILE cut into <name>.part0001, <name>.part0002, … plus
+ * <name>.parts.json, which lists each part's size and sha256 and the whole
+ * file's. The manifest is written last, so a set with a manifest is complete;
+ * parts without one are what an interrupted split leaves.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { InvalidInputError, UsageError, fromFsError } from '../errors.js';
+import { checkDocument, failer, readDocument, type DocumentKind } from './document.js';
+
+export const partSetFormat = 'rootfs-parts';
+export const partSetVersion = 1;
+const manifestSuffix = '.parts.json';
+/** Four digits keep `ls` order up to 9999 parts; larger sets get wider numbers, all of one width when the size is known up front. */
+export const minPartDigits = 4;
+/** 10,000 parts make about 1.5 MB. */
+const partManifestKind: DocumentKind = { what: 'part manifest', format: partSetFormat, version: partSetVersion, sizeCap: 16 * 1024 * 1024 };
+
+export interface PartEntry {
+  name: string;
+  size: number;
+  /** Hex, as sha256sum prints it, so a part can be checked by hand. */
+  sha256: string;
+}
+
+export interface PartManifest {
+  format: typeof partSetFormat;
+  version: typeof partSetVersion;
+  /** The original file's name (the base of every part name). */
+  name: string;
+  size: number;
+  sha256: string;
+  partSize: number;
+  parts: PartEntry[];
+}
+
+export interface PartSet {
+  dir: string;
+  manifestPath: string;
+  manifest: PartManifest;
+}
+
+export function manifestName(base: string): string {
+  return `${base}${manifestSuffix}`;
+}
+
+export function partName(base: string, number: number, digits: number): string {
+  return `${base}.part${String(number).padStart(digits, '0')}`;
+}
+
+/** The names a set's parts can have, and nothing else: stale-part removal deletes only these. */
+export function partNamePattern(base: string): RegExp {
+  return new RegExp(`^${escapeRegExp(base)}\\.part\\d{${minPartDigits},}$`);
+}
+
+/** The temp files split writes parts to (see tempName in store/fs.ts): removed when a later split of the same set finds them. */
+export function partTempPattern(base: string): RegExp {
+  return new RegExp(`^\\.${escapeRegExp(base)}\\.part\\d{${minPartDigits},}-\\d+-[0-9a-f]{12}$`);
+}
+
+/** A base name must be one plain file name: it becomes part of paths in DIR. */
+export function checkBaseName(name: string, where: string): string {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new InvalidInputError(where, `${JSON.stringify(name)} is not a plain file name`);
+  }
+  return name;
+}
+
+/** True when path is a part manifest, or a directory holding one (what `load -i` and `join` accept). */
+export async function isPartSet(path: string): Promise<boolean> {
+  try {
+    const info = await stat(path);
+    if (info.isFile()) return path.endsWith(manifestSuffix);
+    return info.isDirectory() && (await manifestsIn(path)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Finds and validates the set at path: a part manifest, or a directory with exactly one. */
+export async function findPartSet(path: string): Promise<PartSet> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+  if (!isDirectory) {
+    if (!path.endsWith(manifestSuffix)) throw new UsageError(`${path}: not a part set: give the directory of the parts or its *${manifestSuffix} file`);
+    return { dir: dirname(path), manifestPath: path, manifest: await readPartManifest(path) };
+  }
+  const manifests = await manifestsIn(path);
+  if (manifests.length > 1) throw new UsageError(`${path} holds ${manifests.length} part sets (${manifests.join(', ')}): name one of these files instead of the directory`);
+  if (manifests.length === 0) {
+    const orphans = (await readdir(path)).some((name) => /\.part\d{4,}$/.test(name));
+    throw new InvalidInputError(path, `no part manifest (*${manifestSuffix})${orphans ? ': there are parts but no manifest, so the set is incomplete (an interrupted split?)' : ''}`);
+  }
+  const manifestPath = join(path, manifests[0]!);
+  return { dir: path, manifestPath, manifest: await readPartManifest(manifestPath) };
+}
+
+async function manifestsIn(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => name.endsWith(manifestSuffix) && !name.startsWith('.')).sort();
+  } catch (err) {
+    throw fromFsError(err, dir);
+  }
+}
+
+export async function readPartManifest(path: string): Promise<PartManifest> {
+  return parsePartManifest(await readDocument(path, partManifestKind), path);
+}
+
+/** Every field is checked: the names become paths to read and the sizes drive the reader. */
+export function parsePartManifest(value: unknown, where: string): PartManifest {
+  const doc = checkDocument(value, where, partManifestKind);
+  const fail = failer(where);
+  if (typeof doc.name !== 'string') return fail('no original file name');
+  const base = checkBaseName(doc.name, where);
+  const size = count(doc.size, 'size', fail);
+  const partSize = count(doc.partSize, 'partSize', fail);
+  if (partSize < 1) fail('partSize must be at least 1');
+  const sha256 = hex(doc.sha256, 'sha256', fail);
+  if (!Array.isArray(doc.parts)) return fail('no parts array');
+  const pattern = partNamePattern(base);
+  const seen = new Set<string>();
+  let total = 0;
+  const parts = doc.parts.map((entry: unknown, i): PartEntry => {
+    const at = `parts[${i}]`;
+    if (typeof entry !== 'object' || entry === null) return fail(`${at} is not an object`);
+    const part = entry as Record<string, unknown>;
+    if (typeof part.name !== 'string' || !pattern.test(part.name)) return fail(`${at}: name ${JSON.stringify(part.name)} is not a part of ${base} (${base}.partNNNN)`);
+    if (seen.has(part.name)) fail(`${at}: ${part.name} is listed twice`);
+    seen.add(part.name);
+    const partBytes = count(part.size, `${at}.size`, fail);
+    if (partBytes < 1 || partBytes > partSize) fail(`${at}: size ${partBytes} is outside 1..partSize (${partSize})`);
+    total += partBytes;
+    return { name: part.name, size: partBytes, sha256: hex(part.sha256, `${at}.sha256`, fail) };
+  });
+  if (total !== size) fail(`the parts add up to ${total} bytes, not the file's size ${size}`);
+  return { format: partSetFormat, version: partSetVersion, name: base, size, sha256, partSize, parts };
+}
+
+function count(value: unknown, field: string, fail: (detail: string) => never): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return fail(`${field} ${JSON.stringify(value)} is not a byte count`);
+  return value;
+}
+
+function hex(value: unknown, field: string, fail: (detail: string) => never): string {
+  if (typeof value !== 'string' || !/^[a-f0-9]{64}$/.test(value)) return fail(`${field} ${JSON.stringify(value)} is not a sha256 in hex`);
+  return value;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

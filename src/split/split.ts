@@ -1,0 +1,161 @@
+/**
+ * Cutting a stream into a part set in one pass: each part is hashed as it is
+ * written, to a hidden temp name, fsynced and renamed; the whole file is
+ * hashed alongside; the manifest goes last. An old set of the same name in
+ * DIR stops being a set first (its manifest is removed), and its parts that
+ * the new manifest does not list are removed at the end.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromFsError } from '../errors.js';
+import { fsyncDir, tempName, writeFileAtomic } from '../store/fs.js';
+import {
+  checkBaseName,
+  manifestName,
+  minPartDigits,
+  partName,
+  partNamePattern,
+  partSetFormat,
+  partSetVersion,
+  partTempPattern,
+  type PartEntry,
+  type PartManifest,
+} from './manifest.js';
+
+export interface SplitOptions {
+  /** The input, as read errors should name it. */
+  source: string;
+  /** Where the parts and the manifest go; created if missing. */
+  dir: string;
+  /** The original file's name: parts are <name>.part0001…, the manifest <name>.parts.json. */
+  name: string;
+  partSize: number;
+  /** The input's size when known (a file): makes every part number the same width, so `ls` sorts them beyond 9999 parts too. */
+  expectedSize?: number;
+  onProgress?: (bytesDone: number) => void;
+}
+
+export interface SplitResult {
+  manifestPath: string;
+  manifest: PartManifest;
+  /** Stale parts (and temp files of interrupted splits) of an older set of the same name that were removed. */
+  removed: string[];
+}
+
+interface OpenPart {
+  name: string;
+  temp: string;
+  handle: FileHandle;
+  hash: Hash;
+  size: number;
+}
+
+export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitOptions): Promise<SplitResult> {
+  const { dir, partSize } = options;
+  const base = checkBaseName(options.name, 'part set name');
+  const manifestPath = join(dir, manifestName(base));
+  const digits = Math.max(minPartDigits, String(Math.ceil((options.expectedSize ?? 0) / partSize)).length);
+  try {
+    await mkdir(dir, { recursive: true });
+    await rm(manifestPath, { force: true });
+  } catch (err) {
+    throw fromFsError(err, manifestPath);
+  }
+  await fsyncDir(dir);
+
+  const whole = createHash('sha256');
+  const parts: PartEntry[] = [];
+  let current: OpenPart | undefined;
+  let done = 0;
+  try {
+    for await (const chunk of input) {
+      for (let offset = 0; offset < chunk.length; ) {
+        current ??= await startPart(dir, partName(base, parts.length + 1, digits));
+        const piece = chunk.subarray(offset, offset + Math.min(partSize - current.size, chunk.length - offset));
+        await writeAll(current, piece);
+        whole.update(piece);
+        offset += piece.length;
+        if (current.size === partSize) {
+          parts.push(await finishPart(dir, current));
+          current = undefined;
+        }
+      }
+      done += chunk.length;
+      options.onProgress?.(done);
+    }
+    if (current) {
+      parts.push(await finishPart(dir, current));
+      current = undefined;
+    }
+    // The part names must be durable before the manifest that vouches for them.
+    await fsyncDir(dir);
+    const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts };
+    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, dir, dir);
+    return { manifestPath, manifest, removed: await removeStale(dir, base, new Set(parts.map((part) => part.name))) };
+  } catch (err) {
+    if (current) {
+      await current.handle.close().catch(() => {});
+      await rm(current.temp, { force: true });
+    }
+    // Without a manifest the parts are not a set; leaving them would only look like one.
+    for (const part of parts) await rm(join(dir, part.name), { force: true });
+    throw fromFsError(err, options.source);
+  }
+}
+
+async function startPart(dir: string, name: string): Promise<OpenPart> {
+  const temp = tempName(dir, `.${name}`);
+  try {
+    return { name, temp, handle: await open(temp, 'wx', 0o644), hash: createHash('sha256'), size: 0 };
+  } catch (err) {
+    throw fromFsError(err, temp);
+  }
+}
+
+async function writeAll(part: OpenPart, data: Buffer): Promise<void> {
+  try {
+    // writeFile on a handle writes at the current position and loops over short writes.
+    await part.handle.writeFile(data);
+  } catch (err) {
+    throw fromFsError(err, part.temp);
+  }
+  part.hash.update(data);
+  part.size += data.length;
+}
+
+async function finishPart(dir: string, part: OpenPart): Promise<PartEntry> {
+  const path = join(dir, part.name);
+  try {
+    await part.handle.sync();
+    await part.handle.close();
+    await rename(part.temp, path);
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+  return { name: part.name, size: part.size, sha256: part.hash.digest('hex') };
+}
+
+/** Only names of this set's own pattern are touched: other files in DIR, and other sets, are not ours. */
+async function removeStale(dir: string, base: string, keep: Set<string>): Promise<string[]> {
+  const parts = partNamePattern(base);
+  const temps = partTempPattern(base);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    throw fromFsError(err, dir);
+  }
+  for (const name of names.sort()) {
+    if (!(parts.test(name) && !keep.has(name)) && !temps.test(name)) continue;
+    try {
+      await rm(join(dir, name), { force: true });
+    } catch (err) {
+      throw fromFsError(err, join(dir, name));
+    }
+    removed.push(name);
+  }
+  if (removed.length > 0) await fsyncDir(dir);
+  return removed;
+}
