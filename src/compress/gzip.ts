@@ -38,7 +38,8 @@ export class ParallelGzip extends Transform {
   constructor(options: GzipOptions = {}) {
     super();
     this.level = options.level ?? 6;
-    this.jobs = Math.max(1, options.threads ?? 2) + 1; // one more than the workers, so a finished block waits while the next runs
+    // One block more than the workers, so a worker never waits for the main thread to cut the next one.
+    this.jobs = Math.max(1, options.threads ?? 2) + 1;
     this.push(gzipHeader(this.level));
   }
 
