@@ -1,0 +1,154 @@
+/**
+ * Hand-built image archives for the save/load tests: the member lists of a
+ * classic docker save, a Docker 25+ one (OCI layout + manifest.json) and an
+ * OCI layout, written with our own header encoder so that a test can break
+ * exactly one thing (a name, a digest, a media type) before tarring them.
+ */
+import { gzipSync } from 'node:zlib';
+import { sha256 } from '../src/oci/digest.js';
+import { MediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../src/oci/types.js';
+import { END_OF_ARCHIVE, encodeHeader, padding, type EntryType } from '../src/tar/header.js';
+
+export interface Member {
+  name: string;
+  data?: Buffer;
+  type?: EntryType;
+  linkname?: string;
+}
+
+/** A tar of the members, in order. */
+export function tarOf(members: Member[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const { name, data = Buffer.alloc(0), type = 'file', linkname } of members) {
+    const size = type === 'file' ? data.length : 0;
+    parts.push(encodeHeader({ path: Buffer.from(name), type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, size, mtime: 0, ...(linkname ? { linkpath: Buffer.from(linkname) } : {}) }));
+    if (size > 0) parts.push(data, Buffer.alloc(padding(size)));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+/** A layer tar holding the given files. */
+export function layerTar(files: Record<string, string>): Buffer {
+  return tarOf(Object.entries(files).map(([name, text]) => ({ name, data: Buffer.from(text) })));
+}
+
+export interface FixtureLayer {
+  blob: Buffer;
+  descriptor: Descriptor;
+  diffId: Digest;
+}
+
+export interface FixtureImage {
+  config: Buffer;
+  configDigest: Digest;
+  layers: FixtureLayer[];
+  manifest: Buffer;
+  manifestDescriptor: Descriptor;
+}
+
+export function makeLayer(files: Record<string, string>, compression: 'none' | 'gzip' = 'none'): FixtureLayer {
+  const tar = layerTar(files);
+  const blob = compression === 'gzip' ? gzipSync(tar) : tar;
+  return { blob, diffId: sha256(tar), descriptor: { mediaType: compression === 'gzip' ? MediaType.LayerTarGzip : MediaType.LayerTar, digest: sha256(blob), size: blob.length } };
+}
+
+export function makeImage(layers: FixtureLayer[], options: { platform?: Platform; diffIds?: Digest[]; label?: string } = {}): FixtureImage {
+  const platform = options.platform ?? { architecture: 'amd64', os: 'linux' };
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Env: ['PATH=/usr/bin:/bin'], Labels: { fixture: options.label ?? 'yes' } },
+      rootfs: { type: 'layers', diff_ids: options.diffIds ?? layers.map((layer) => layer.diffId) },
+      history: layers.map((_, i) => ({ created_by: `layer ${i}` })),
+    }),
+  );
+  const configDigest = sha256(config);
+  const manifestDoc: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: config.length },
+    layers: layers.map((layer) => layer.descriptor),
+  };
+  const manifest = Buffer.from(JSON.stringify(manifestDoc));
+  return { config, configDigest, layers, manifest, manifestDescriptor: { mediaType: MediaType.ImageManifest, digest: sha256(manifest), size: manifest.length, platform } };
+}
+
+const hex = (digest: Digest): string => digest.slice('sha256:'.length);
+const blob = (digest: Digest, data: Buffer): Member => ({ name: `blobs/sha256/${hex(digest)}`, data });
+
+/** Blob members of the images, each once. */
+function blobMembers(images: FixtureImage[]): Member[] {
+  const seen = new Map<string, Member>();
+  for (const image of images) {
+    for (const layer of image.layers) seen.set(layer.descriptor.digest, blob(layer.descriptor.digest, layer.blob));
+    seen.set(image.configDigest, blob(image.configDigest, image.config));
+    seen.set(image.manifestDescriptor.digest, blob(image.manifestDescriptor.digest, image.manifest));
+  }
+  return [...seen.values()];
+}
+
+const layoutMember: Member = { name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') };
+
+/** What Docker 25+ `docker save` writes: blobs, index.json with containerd names, manifest.json into blobs/, oci-layout. */
+export function dockerHybridMembers(images: Array<{ image: FixtureImage; tags: string[] }>): Member[] {
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageIndex,
+    manifests: images.map(({ image, tags }) => ({
+      ...image.manifestDescriptor,
+      ...(tags[0] ? { annotations: { 'io.containerd.image.name': `docker.io/library/${tags[0]}`, 'org.opencontainers.image.ref.name': tags[0].split(':')[1]! } } : {}),
+    })),
+  };
+  const manifest = images.map(({ image, tags }) => ({ Config: `blobs/sha256/${hex(image.configDigest)}`, RepoTags: tags, Layers: image.layers.map((layer) => `blobs/sha256/${hex(layer.descriptor.digest)}`) }));
+  return [
+    { name: 'blobs/', type: 'directory' },
+    { name: 'blobs/sha256/', type: 'directory' },
+    ...blobMembers(images.map(({ image }) => image)),
+    { name: 'index.json', data: Buffer.from(JSON.stringify(index)) },
+    { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) },
+    layoutMember,
+  ];
+}
+
+/** What docker save wrote before 25: `<id>/layer.tar` (shared layers as symlinks to the first copy), `<hex>.json`, manifest.json last. */
+export function dockerClassicMembers(images: Array<{ image: FixtureImage; tags: string[] }>): Member[] {
+  const members: Member[] = [];
+  const written = new Map<Digest, string>();
+  const entries = images.map(({ image, tags }) => {
+    const layers = image.layers.map((layer, i) => {
+      const id = hex(sha256(`${image.configDigest} ${i}`));
+      members.push({ name: `${id}/`, type: 'directory' }, { name: `${id}/VERSION`, data: Buffer.from('1.0') }, { name: `${id}/json`, data: Buffer.from(JSON.stringify({ id })) });
+      const first = written.get(layer.descriptor.digest);
+      if (first) members.push({ name: `${id}/layer.tar`, type: 'symlink', linkname: `../${first}` });
+      else {
+        members.push({ name: `${id}/layer.tar`, data: layer.blob });
+        written.set(layer.descriptor.digest, `${id}/layer.tar`);
+      }
+      return `${id}/layer.tar`;
+    });
+    members.push({ name: `${hex(image.configDigest)}.json`, data: image.config });
+    return { Config: `${hex(image.configDigest)}.json`, RepoTags: tags, Layers: layers };
+  });
+  members.push({ name: 'repositories', data: Buffer.from('{}') }, { name: 'manifest.json', data: Buffer.from(JSON.stringify(entries)) });
+  return members;
+}
+
+/** An OCI layout (oci-archive members): index.json entries named by ref.name. */
+export function ociMembers(entries: Array<{ descriptor: Descriptor; refName?: string }>, images: FixtureImage[], extra: Member[] = []): Member[] {
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageIndex,
+    manifests: entries.map(({ descriptor, refName }) => ({ ...descriptor, ...(refName ? { annotations: { 'org.opencontainers.image.ref.name': refName } } : {}) })),
+  };
+  return [layoutMember, ...blobMembers(images), ...extra, { name: 'index.json', data: Buffer.from(JSON.stringify(index)) }];
+}
+
+/** A multi-platform image index over the images, as a blob member and its descriptor. */
+export function makeIndex(images: FixtureImage[]): { member: Member; descriptor: Descriptor } {
+  const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: images.map((image) => image.manifestDescriptor) }));
+  const digest = sha256(data);
+  return { member: blob(digest, data), descriptor: { mediaType: MediaType.ImageIndex, digest, size: data.length } };
+}

@@ -1,0 +1,198 @@
+/**
+ * Archive addressing and detection, hand-built archives of every layout
+ * loading, and bad input: each refused with one line naming the member,
+ * nothing tagged (index.json byte-identical), no temp file left.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { parseAddress } from '../src/formats/address.js';
+import { sha256 } from '../src/oci/digest.js';
+import { MediaType, type Index } from '../src/oci/types.js';
+import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers, tarOf, type Member } from './formats-fixtures.js';
+import { makeTempDir, rootfs } from './helpers.js';
+
+test('addresses: FORMAT:PATH[:REF] as skopeo, plain paths as paths', () => {
+  assert.deepEqual(parseAddress('docker-archive:/tmp/a.tar:busybox:latest'), { format: 'docker-archive', path: '/tmp/a.tar', ref: 'busybox:latest' });
+  assert.deepEqual(parseAddress('oci:/srv/layout'), { format: 'oci', path: '/srv/layout', ref: undefined });
+  assert.deepEqual(parseAddress('oci-archive:x.tar:app'), { format: 'oci-archive', path: 'x.tar', ref: 'app' });
+  assert.deepEqual(parseAddress('images.tar'), { format: undefined, path: 'images.tar', ref: undefined });
+  assert.deepEqual(parseAddress('./odd:name.tar'), { format: undefined, path: './odd:name.tar', ref: undefined });
+  assert.deepEqual(parseAddress('-'), { format: undefined, path: '-', ref: undefined });
+  assert.throws(() => parseAddress('oci:'), /no path/);
+  assert.throws(() => parseAddress('oci:dir:'), /empty reference/);
+});
+
+const base = makeLayer({ 'etc/hostname': 'fixture\n', 'bin/sh': '#!sh\n' });
+const app = makeLayer({ 'app/run': 'run\n' }, 'gzip');
+const image = makeImage([base, app]);
+
+async function load(t: import('node:test').TestContext, archive: Buffer | string, args: string[] = []): Promise<{ store: string; code: number; stdout: string; stderr: string }> {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  let input: string;
+  if (typeof archive === 'string') input = archive;
+  else {
+    input = join(dir, 'archive.tar');
+    writeFileSync(input, archive);
+  }
+  const result = await rootfs(['--store', store, 'load', '-i', input, ...args]);
+  return { store, code: result.code, stdout: result.stdout.toString(), stderr: result.stderr };
+}
+
+function tags(store: string): Record<string, string> {
+  const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as Index;
+  return Object.fromEntries(index.manifests.map((entry) => [entry.annotations?.['org.opencontainers.image.ref.name'] ?? '', entry.digest]));
+}
+
+test('a hand-built Docker 25+ archive (OCI layout + manifest.json) loads, manifests kept byte for byte', async (t) => {
+  const { store, code, stdout, stderr } = await load(t, tarOf(dockerHybridMembers([{ image, tags: ['hand:25'] }])));
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout, 'Loaded image: hand:25\n');
+  assert.deepEqual(tags(store), { 'hand:25': image.manifestDescriptor.digest });
+  assert.deepEqual(readFileSync(join(store, 'blobs/sha256', image.configDigest.slice(7))), image.config);
+});
+
+test('a hand-built classic archive loads with its symlinked shared layer, layers kept as they were', async (t) => {
+  const other = makeImage([base], { label: 'other' });
+  const archive = tarOf(dockerClassicMembers([{ image, tags: ['classic:1', 'classic:alias'] }, { image: other, tags: ['other:1'] }]));
+  const { store, code, stdout, stderr } = await load(t, archive);
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout, 'Loaded image: classic:1\nLoaded image: classic:alias\nLoaded image: other:1\n');
+  const blobs = readdirSync(join(store, 'blobs/sha256'));
+  // Two layers (the shared one once), two configs, two manifests: nothing else.
+  assert.equal(blobs.length, 6);
+  for (const layer of [base, app]) assert.ok(blobs.includes(layer.descriptor.digest.slice(7)), 'layer stored as it was in the archive');
+  const manifestDigest = tags(store)['classic:1']!;
+  const manifest = JSON.parse(readFileSync(join(store, 'blobs/sha256', manifestDigest.slice(7)), 'utf8'));
+  assert.equal(manifest.config.digest, image.configDigest, 'image ID (config digest) kept');
+  assert.deepEqual(manifest.layers.map((layer: { mediaType: string }) => layer.mediaType), [MediaType.LayerTar, MediaType.LayerTarGzip]);
+});
+
+test('docker save | gzip on stdin loads; docker-archive:PATH:name:tag picks one image', async (t) => {
+  const archive = gzipSync(tarOf(dockerClassicMembers([{ image, tags: ['a:1'] }, { image: makeImage([base], { label: 'b' }), tags: ['b:1'] }])));
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const piped = await rootfs(['--store', store, 'load'], { input: archive });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal(piped.stdout.toString(), 'Loaded image: a:1\nLoaded image: b:1\n');
+  const file = join(dir, 'a.tar.gz');
+  writeFileSync(file, archive);
+  const store2 = join(dir, 'store2');
+  const picked = await rootfs(['--store', store2, 'load', '-i', `docker-archive:${file}:b:1`]);
+  assert.equal(picked.code, 0, picked.stderr);
+  assert.equal(picked.stdout.toString(), 'Loaded image: b:1\n');
+});
+
+test('an untagged image loads by ID, as docker prints it', async (t) => {
+  const { store, code, stdout, stderr } = await load(t, tarOf(ociMembers([{ descriptor: image.manifestDescriptor }], [image])));
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout, `Loaded image ID: ${image.configDigest}\n`);
+  const listed = await rootfs(['--store', store, 'inspect', image.configDigest]);
+  assert.equal(listed.code, 0, listed.stderr);
+});
+
+test('a multi-platform index is kept as an index, or narrowed by --platform', async (t) => {
+  const arm = makeImage([makeLayer({ 'arch': 'arm64\n' })], { platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } });
+  const index = makeIndex([image, arm]);
+  const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm], [index.member]));
+  const whole = await load(t, archive);
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.deepEqual(tags(whole.store), { 'multi:1': index.descriptor.digest });
+  const narrowed = await load(t, archive, ['--platform', 'linux/arm64']);
+  assert.equal(narrowed.code, 0, narrowed.stderr);
+  assert.deepEqual(tags(narrowed.store), { 'multi:1': arm.manifestDescriptor.digest });
+});
+
+// ------------------------------------------------------------------ bad input
+
+/** Loads `archive` into a store that already holds one image; asserts the refusal and that the store is untouched. */
+async function refused(t: import('node:test').TestContext, archive: Buffer, member: RegExp): Promise<string> {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const seed = join(dir, 'seed.tar');
+  writeFileSync(seed, tarOf(dockerHybridMembers([{ image: makeImage([base], { label: 'seed' }), tags: ['seed:1'] }])));
+  const seeded = await rootfs(['--store', store, 'load', '-i', seed]);
+  assert.equal(seeded.code, 0, seeded.stderr);
+  const before = readFileSync(join(store, 'index.json'));
+  const blobsBefore = readdirSync(join(store, 'blobs/sha256')).sort();
+  const input = join(dir, 'bad.tar');
+  writeFileSync(input, archive);
+  const result = await rootfs(['--store', store, 'load', '-i', input]);
+  assert.equal(result.code, 3, `exit code 3 (bad input), got ${result.code}: ${result.stderr}`);
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+  assert.match(lines[0]!, /^rootfs: /);
+  assert.match(lines[0]!, member);
+  assert.equal(result.stdout.length, 0, 'nothing reported loaded');
+  assert.deepEqual(readFileSync(join(store, 'index.json')), before, 'index.json byte-identical: nothing tagged');
+  assert.deepEqual(readdirSync(join(store, '.rootfs/tmp')), [], 'no temp file left');
+  assert.deepEqual(readdirSync(join(store, 'blobs/sha256')).sort(), blobsBefore, 'no blob added');
+  return lines[0]!;
+}
+
+const hybrid = (): Member[] => dockerHybridMembers([{ image, tags: ['bad:1'] }]);
+const layerName = (layer: typeof base): string => `blobs/sha256/${layer.descriptor.digest.slice(7)}`;
+
+test('bad input: truncated archive', async (t) => {
+  const whole = tarOf(hybrid());
+  const members = hybrid();
+  // Cut inside the body of the first layer blob.
+  const offset = tarOf(members.slice(0, members.findIndex((m) => m.name === layerName(base)) + 1)).length - 1024 - 512;
+  const line = await refused(t, whole.subarray(0, offset), new RegExp(`${layerName(base)}: truncated`));
+  assert.match(line, /bad\.tar: /);
+});
+
+test('bad input: manifest.json pointing at a missing file', async (t) => {
+  const members = dockerClassicMembers([{ image, tags: ['bad:1'] }]);
+  const manifest = members.find((m) => m.name === 'manifest.json')!;
+  const entries = JSON.parse(manifest.data!.toString());
+  entries[0].Layers[1] = 'missing/layer.tar';
+  manifest.data = Buffer.from(JSON.stringify(entries));
+  await refused(t, tarOf(members), /manifest\.json: refers to "missing\/layer\.tar", which is not in the archive/);
+});
+
+test('bad input: layer digest mismatch', async (t) => {
+  const members = hybrid();
+  const layer = members.find((m) => m.name === layerName(base))!;
+  layer.data = Buffer.from(layer.data!);
+  layer.data[600] ^= 1;
+  await refused(t, tarOf(members), new RegExp(`${layerName(base)}: digest mismatch`));
+});
+
+test('bad input: diff_id mismatch', async (t) => {
+  const wrong = makeImage([base, app], { diffIds: [base.diffId, base.diffId] });
+  await refused(t, tarOf(dockerClassicMembers([{ image: wrong, tags: ['bad:1'] }])), /layer\.tar: diff_id sha256:[0-9a-f]{64} does not match rootfs\.diff_ids\[1\]/);
+});
+
+test('bad input: ../ member name', async (t) => {
+  await refused(t, tarOf([...hybrid().slice(0, 3), { name: '../escape', data: Buffer.from('x') }, ...hybrid().slice(3)]), /member '\.\.\/escape': '\.\.' component/);
+});
+
+test('bad input: malformed JSON', async (t) => {
+  const members = hybrid().map((m) => (m.name === 'index.json' ? { ...m, data: Buffer.from('{"schemaVersion": 2, "manifests": [') } : m));
+  await refused(t, tarOf(members), /index\.json: malformed JSON/);
+});
+
+test('bad input: wrong layer media type', async (t) => {
+  // The manifest says gzip; the blob is a plain tar.
+  const lying = makeImage([{ ...base, descriptor: { ...base.descriptor, mediaType: MediaType.LayerTarGzip } }]);
+  await refused(t, tarOf(ociMembers([{ descriptor: lying.manifestDescriptor, refName: 'bad:1' }], [lying])), new RegExp(`${layerName(base)}: media type ${MediaType.LayerTarGzip.replace(/[.+]/g, '\\$&')} says gzip but the layer is uncompressed`));
+  const unknown = makeImage([{ ...base, descriptor: { ...base.descriptor, mediaType: 'application/x-mystery' } }]);
+  await refused(t, tarOf(ociMembers([{ descriptor: unknown.manifestDescriptor, refName: 'bad:1' }], [unknown])), /unsupported layer media type "application\/x-mystery"/);
+});
+
+test('bad input: duplicate member', async (t) => {
+  const members = hybrid();
+  await refused(t, tarOf([...members, members.find((m) => m.name === 'manifest.json')!]), /manifest\.json: duplicate member/);
+});
+
+test('bad input: config that does not hash to its classic name', async (t) => {
+  const members = dockerClassicMembers([{ image, tags: ['bad:1'] }]);
+  const config = members.find((m) => m.name === `${image.configDigest.slice(7)}.json`)!;
+  config.data = Buffer.from(config.data!.toString().replace('"yes"', '"no!"'));
+  assert.notEqual(sha256(config.data), image.configDigest);
+  await refused(t, tarOf(members), /\.json: digest mismatch/);
+});
