@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { HostIoError, InvalidInputError } from '../src/errors.js';
+import { HostIoError, InvalidInputError, UsageError } from '../src/errors.js';
 import { createCompressor, createDecompressor, detectCompression, type Compression } from '../src/compress/index.js';
 import { requireTools, runOk } from './helpers.js';
 
@@ -144,4 +144,10 @@ test('compression is deterministic: same bytes across runs, thread counts and in
       assert.ok(again.equals(reference), `${compression} threads ${threads} chunks ${chunkSize}`);
     }
   }
+});
+
+test('a level out of range is a usage error', () => {
+  assert.throws(() => createCompressor('gzip', { level: 10 }), (err: unknown) => err instanceof UsageError && /gzip level must be an integer from 1 to 9, not 10/.test(err.message));
+  assert.throws(() => createCompressor('zstd', { level: 0 }), UsageError);
+  assert.throws(() => createCompressor('gzip', { level: 2.5 }), UsageError);
 });

@@ -316,3 +316,9 @@ test('a body being read errors when the archive is cut inside it', async () => {
   assert.ok(bodyError instanceof InvalidInputError);
   assert.match(bodyError.message, /big: truncated/);
 });
+
+test('stopping early releases the input', async () => {
+  const input = chunked(writeArchive([file('a', 'a'), file('b', 'b'), file('c', 'c')]), 512);
+  for await (const { entry } of readTar(input, 'test.tar')) if (entry.path.toString() === 'a') break;
+  assert.ok(input.destroyed);
+});

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { ExternalFilter } from './external.js';
 import { ParallelGzip } from './gzip.js';
 import { createZstdCompressor, ZstdDecompress } from './zstd.js';
@@ -91,8 +91,9 @@ export function createDecompressor(compression: Compression, where: string): Dup
 
 /**
  * A deterministic compressor: the same input and options give the same bytes
- * whatever the thread count. gzip level defaults to 6, zstd to 3; threads to
- * the number of CPUs.
+ * whatever the thread count. gzip level 1–9 (default 6), zstd 1–19 (default
+ * 3; the ultra levels above need more memory than a layer is worth); threads
+ * default to the number of CPUs. A level out of range is a UsageError.
  */
 export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options: { level?: number; threads?: number } = {}): Duplex {
   const threads = options.threads ?? availableParallelism();
@@ -100,10 +101,15 @@ export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options:
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelGzip({ level: options.level ?? 6, threads });
+      return new ParallelGzip({ level: checkLevel(options.level ?? 6, 'gzip', 1, 9), threads });
     case 'zstd':
-      return createZstdCompressor(options.level ?? 3, threads);
+      return createZstdCompressor(checkLevel(options.level ?? 3, 'zstd', 1, 19), threads);
   }
+}
+
+function checkLevel(level: number, compression: string, min: number, max: number): number {
+  if (!Number.isInteger(level) || level < min || level > max) throw new UsageError(`${compression} level must be an integer from ${min} to ${max}, not ${level}`);
+  return level;
 }
 
 /** Makes a zlib stream fail with an InvalidInputError naming the input, instead of zlib's bare "unexpected end of file". */
