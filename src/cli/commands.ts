@@ -6,6 +6,10 @@ import { importCommand } from './import.js';
 import { inspectCommand } from './inspect.js';
 import { joinCommand } from './join.js';
 import { loadCommand } from './load.js';
+import { loginCommand } from './login.js';
+import { logoutCommand } from './logout.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
 import { rmiCommand } from './rmi.js';
 import { saveCommand } from './save.js';
 import { splitCommand } from './split.js';
@@ -26,4 +30,8 @@ export const commands: CommandModule[] = [
   verifyCommand,
   joinCommand,
   haveCommand,
+  pushCommand,
+  pullCommand,
+  loginCommand,
+  logoutCommand,
 ];

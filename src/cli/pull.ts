@@ -1,0 +1,35 @@
+import { parseReference } from '../oci/reference.js';
+import { parsePlatform } from '../oci/platform.js';
+import { pullImage } from '../registry/pull.js';
+import type { CommandModule } from './main.js';
+import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { withStore } from './store-option.js';
+
+export const pullCommand: CommandModule = (cli, run) => {
+  addRegistryFlags(
+    cli
+      .command('pull <source> [name]', 'Pull an image from a registry into the store (NAME default: SOURCE\'s own name)')
+      .option('--platform <os/arch[/variant]>', 'From a multi-platform image, the platform to pull (default: this machine\'s)')
+      .option('--all-platforms', 'Pull every platform and keep the multi-platform index'),
+  )
+    .example('rootfs pull registry.site:5000/ns/base:1.0')
+    .example('rootfs pull registry.site:5000/ns/base@sha256:… base:pinned')
+    .action((source: string, name: string | undefined, opts) =>
+      run(async (reporter) => {
+        const src = parseReference(source);
+        const target = name === undefined ? undefined : parseReference(name);
+        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+        const result = await withStore(opts, async (store) =>
+          pullImage(store, src, target, {
+            ...(await registryOptions(opts, src.registry)),
+            ...(platform ? { platform } : {}),
+            ...(opts.allPlatforms ? { allPlatforms: true } : {}),
+            onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
+          }),
+        );
+        reporter.info(`Digest: ${result.descriptor.digest}`);
+        reporter.result(result.reference);
+        reporter.emitJson({ reference: result.reference, digest: result.descriptor.digest, mediaType: result.descriptor.mediaType, size: result.descriptor.size });
+      }, opts),
+    );
+};

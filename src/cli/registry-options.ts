@@ -1,0 +1,74 @@
+/** The flags push, pull and login share, and how their transfers are shown (docker's per-blob lines, one progress line on a TTY). */
+import type { Command } from 'cac';
+import { UsageError } from '../errors.js';
+import { authFilePath, readCredentials } from '../registry/credentials.js';
+import type { TransferEvent, TransferOptions } from '../registry/transfer.js';
+import { formatBytes, type Reporter } from './report.js';
+
+export interface RegistryFlags {
+  tlsVerify?: boolean | string;
+  plainHttp?: boolean;
+  authfile?: string;
+  retries?: string | number;
+}
+
+export function addRegistryFlags(command: Command): Command {
+  return command
+    .option('--tls-verify [bool]', 'Verify the registry\'s TLS certificate; --tls-verify=false accepts a self-signed one and allows plain HTTP (default true; loopback registries are never verified)')
+    .option('--plain-http', 'Speak plain HTTP to the registry')
+    .option('--authfile <file>', 'Credentials file (default $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json)')
+    .option('--retries <n>', 'Attempts after a failure that may pass (connection lost, registry busy)', { default: 5 });
+}
+
+/** A registry as login and logout take it: "host[:port]", also accepted as a URL ("https://host:5000/v2/") the way docker does. */
+export function registryHost(text: string): string {
+  const host = text.replace(/^https?:\/\//, '').split('/')[0]!;
+  if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d+)?$/.test(host)) throw new UsageError(`invalid registry '${text}' (expected host[:port])`);
+  return host === 'index.docker.io' || host === 'registry-1.docker.io' ? 'docker.io' : host;
+}
+
+export function tlsVerify(flags: RegistryFlags): boolean | undefined {
+  const value = flags.tlsVerify;
+  if (value === undefined) return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new UsageError(`--tls-verify takes true or false, not '${String(value)}'`);
+}
+
+/** The connection options for registry: TLS and HTTP choices, retries, and the stored credentials for it if any. */
+export async function registryOptions(flags: RegistryFlags, registry: string): Promise<TransferOptions> {
+  const retries = Number(flags.retries ?? 5);
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UsageError(`--retries must be a whole number from 0 to 100, not '${String(flags.retries)}'`);
+  const verify = tlsVerify(flags);
+  const credentials = await readCredentials(registry, authFilePath(flags.authfile));
+  return {
+    retries,
+    ...(verify !== undefined ? { tlsVerify: verify } : {}),
+    ...(flags.plainHttp ? { plainHttp: true } : {}),
+    ...(credentials ? { credentials } : {}),
+  };
+}
+
+/** Turns transfer events into docker-style lines ("a1b2c3d4e5f6: Pushed") and a progress line of the blobs in flight. */
+export function transferDisplay(reporter: Reporter, done: { exists: string; copied: string }): (event: TransferEvent) => void {
+  const active = new Map<string, { done: number; size: number }>();
+  const short = (digest: string): string => digest.slice('sha256:'.length, 'sha256:'.length + 12);
+  return (event) => {
+    switch (event.type) {
+      case 'progress':
+        active.set(event.digest, { done: event.done, size: event.size });
+        reporter.progress(() => [...active].map(([digest, blob]) => `${short(digest)} ${formatBytes(blob.done)}/${formatBytes(blob.size)}`).join('  '));
+        return;
+      case 'blob':
+        active.delete(event.digest);
+        reporter.info(`${short(event.digest)}: ${event.status === 'exists' ? done.exists : event.status === 'mounted' ? `Mounted from ${event.from}` : done.copied}`);
+        return;
+      case 'resume':
+        reporter.info(`${short(event.digest)}: upload interrupted; ${event.restarted ? 'the registry lost it, sending it again' : `resuming at ${formatBytes(event.offset)}`}`);
+        return;
+      case 'retry':
+        reporter.info(`${event.what}: ${event.reason}; trying again (${event.attempt}/${event.of})`);
+        return;
+    }
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Registry authentication as docker does it: requests go out anonymous until
+ * a 401 names the scheme in WWW-Authenticate. Basic sends the stored
+ * credentials with every request; Bearer trades them (or nothing, for
+ * anonymous pulls) at the challenge's realm for a token per scope, cached
+ * until it expires (distribution's token spec).
+ */
+import type { Credentials } from './credentials.js';
+
+export interface Challenge {
+  scheme: string; // lower case: "basic", "bearer"
+  params: Record<string, string>;
+}
+
+/** Parses a WWW-Authenticate header: `Bearer realm="…",service="…",scope="…"` (one or more challenges). */
+export function parseChallenges(header: string): Challenge[] {
+  const challenges: Challenge[] = [];
+  const pattern = /\s*(?:([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))|([A-Za-z][\w-]*))\s*,?/gy;
+  let current: Challenge | undefined;
+  for (let match = pattern.exec(header); match && match[0] !== ''; match = pattern.exec(header)) {
+    const [, key, quoted, bare, scheme] = match;
+    if (scheme !== undefined) {
+      current = { scheme: scheme.toLowerCase(), params: {} };
+      challenges.push(current);
+    } else if (key !== undefined && current) {
+      current.params[key.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare ?? '';
+    }
+  }
+  return challenges;
+}
+
+export function basicAuthorization(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+/** A token endpoint's answer: docker's `token`, OAuth's `access_token`; lifetime in seconds (default 60, as the spec says). */
+export interface TokenResponse {
+  token?: string;
+  access_token?: string;
+  expires_in?: number;
+}
+
+/** Fetches a bearer token from realm for the scopes; resolves to the parsed answer or throws the client's error. */
+export type TokenFetcher = (realm: URL, authorization: string | undefined) => Promise<TokenResponse>;
+
+/** Renew tokens this long before they expire, so that one does not lapse mid-request. */
+const expiryMarginMs = 10_000;
+
+export class Authenticator {
+  private challenge: Challenge | undefined;
+  private readonly tokens = new Map<string, { value: string; expires: number }>();
+
+  constructor(readonly credentials: Credentials | undefined, private readonly fetchToken: TokenFetcher) {}
+
+  /** True once a 401 has told us how to authenticate. */
+  get known(): boolean {
+    return this.challenge !== undefined;
+  }
+
+  /** The Authorization header for a request needing scopes, once the scheme is known. */
+  async authorization(scopes: string[]): Promise<string | undefined> {
+    const challenge = this.challenge;
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') return this.credentials ? basicAuthorization(this.credentials) : undefined;
+    if (challenge.scheme !== 'bearer' || !challenge.params.realm) return undefined;
+    const key = [...scopes].sort().join(' ');
+    const cached = this.tokens.get(key);
+    if (cached && cached.expires > Date.now()) return `Bearer ${cached.value}`;
+    const realm = new URL(challenge.params.realm);
+    if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
+    for (const scope of scopes) realm.searchParams.append('scope', scope);
+    const answer = await this.fetchToken(realm, this.credentials ? basicAuthorization(this.credentials) : undefined);
+    const value = answer.token ?? answer.access_token;
+    if (!value) return undefined;
+    const lifetime = Math.max(typeof answer.expires_in === 'number' ? answer.expires_in : 60, 60) * 1000;
+    this.tokens.set(key, { value, expires: Date.now() + lifetime - expiryMarginMs });
+    return `Bearer ${value}`;
+  }
+
+  /**
+   * Takes in a 401's WWW-Authenticate. True when a retry can succeed: the
+   * scheme was new to us, or a bearer token for these scopes was stale.
+   */
+  learn(header: string | undefined, scopes: string[]): boolean {
+    const challenge = parseChallenges(header ?? '').find((candidate) => candidate.scheme === 'bearer' || candidate.scheme === 'basic');
+    if (!challenge) return false;
+    const previous = this.challenge;
+    this.challenge = challenge;
+    if (!previous || previous.scheme !== challenge.scheme || previous.params.realm !== challenge.params.realm) return challenge.scheme === 'bearer' || this.credentials !== undefined;
+    if (challenge.scheme === 'bearer') return this.tokens.delete([...scopes].sort().join(' '));
+    return false;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Pushing an image from the store: every blob the registry lacks (HEAD
+ * first; a cross-repository mount when another repository of the same
+ * registry is known to hold it; else an upload), then the manifests — for a
+ * multi-platform index the children by digest first, the index last under
+ * the tag, as the registry refuses an index whose children it lacks.
+ */
+import { UsageError } from '../errors.js';
+import { formatPlatform } from '../oci/platform.js';
+import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
+import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
+import type { RegistryClient } from './client.js';
+import { connect, forEachLimited, type TransferOptions } from './transfer.js';
+import { uploadBlob } from './upload.js';
+
+/**
+ * Which repositories of which registry are known to hold a blob. Pass one
+ * map to several pushImage calls (a `load --push` of many images) so later
+ * pushes mount what earlier ones uploaded instead of sending it again.
+ */
+export class BlobLocations {
+  private readonly byBlob = new Map<string, Set<string>>();
+
+  add(registry: string, digest: Digest, repository: string): void {
+    const key = `${registry} ${digest}`;
+    const repositories = this.byBlob.get(key) ?? new Set<string>();
+    repositories.add(repository);
+    this.byBlob.set(key, repositories);
+  }
+
+  repositories(registry: string, digest: Digest): string[] {
+    return [...(this.byBlob.get(`${registry} ${digest}`) ?? [])];
+  }
+}
+
+export interface PushOptions extends TransferOptions {
+  /** Upload chunk size (also the largest blob sent in one PUT); default 32 MiB. */
+  chunkSize?: number;
+  knownLocations?: BlobLocations;
+}
+
+export interface PushResult {
+  /** Where it went, as docker shows it: "127.0.0.1:5000/ns/app:1.0". */
+  reference: string;
+  /** Digest and size of the manifest or index pushed under the tag. */
+  digest: Digest;
+  size: number;
+  mediaType: string;
+}
+
+interface Document {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+
+/**
+ * Pushes `source` — a store reference (name, name@digest, image ID) or an
+ * index.json entry — to `destination`, a full reference with a tag, a
+ * digest (which must be the image's), or both.
+ */
+export async function pushImage(store: Store, source: string | Descriptor, destination: ImageReference, options: PushOptions = {}): Promise<PushResult> {
+  const top = await readDocument(store, typeof source === 'string' ? await findEntry(store, source) : source);
+  if (destination.digest !== undefined && destination.digest !== top.descriptor.digest) {
+    throw new UsageError(`cannot push to ${familiarName(destination)}: the image's digest is ${top.descriptor.digest}`);
+  }
+  const children = isIndexMediaType(top.descriptor.mediaType) ? await childManifests(store, top) : [];
+  const manifests = children.length > 0 ? children : [top];
+  const blobs = new Map<Digest, Descriptor>();
+  for (const { bytes, descriptor } of manifests) {
+    const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
+    for (const blob of [manifest.config, ...manifest.layers]) blobs.set(blob.digest, blob);
+  }
+
+  const locations = options.knownLocations ?? new BlobLocations();
+  await learnLocations(store, destination.registry, locations);
+  const { registry, repository } = destination;
+  const client = await connect(registry, options);
+  try {
+    await forEachLimited([...blobs.values()], options.concurrency ?? 3, async (blob) => {
+      await pushBlob(client, store, destination, blob, locations, options);
+      locations.add(registry, blob.digest, repository);
+    });
+    for (const child of children) await client.withRetries(`pushing manifest ${child.descriptor.digest}`, repository, () => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    const reference = destination.tag ?? top.descriptor.digest;
+    await client.withRetries(`pushing manifest ${reference}`, repository, () => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
+  } finally {
+    client.close();
+  }
+  return { reference: familiarName(destination), digest: top.descriptor.digest, size: top.descriptor.size, mediaType: top.descriptor.mediaType };
+}
+
+async function pushBlob(client: RegistryClient, store: Store, destination: ImageReference, blob: Descriptor, locations: BlobLocations, options: PushOptions): Promise<void> {
+  const { registry, repository } = destination;
+  const emit = options.onEvent ?? (() => undefined);
+  if (await client.withRetries(`checking blob ${blob.digest}`, repository, () => client.blobExists(repository, blob.digest, true))) {
+    emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
+    return;
+  }
+  // One mount attempt: a refused mount answers with an open upload, which the bytes then go to.
+  const from = locations.repositories(registry, blob.digest).find((candidate) => candidate !== repository);
+  let location: URL | undefined;
+  if (from !== undefined) {
+    location = await client.withRetries(`mounting blob ${blob.digest}`, repository, () => client.mountBlob(repository, blob.digest, from));
+    if (!location) {
+      emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'mounted', from });
+      return;
+    }
+  }
+  await uploadBlob(client, store, repository, blob, location, {
+    ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
+    onProgress: (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
+    onResume: (offset, restarted) => emit({ type: 'resume', digest: blob.digest, offset, restarted }),
+  });
+  emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pushed' });
+}
+
+/** A name is looked up among the tags first, so that an index lacking this machine's platform can still be pushed whole. */
+async function findEntry(store: Store, source: string): Promise<Descriptor> {
+  try {
+    const ref = parseReference(source);
+    const named = (await store.listImages()).find((image) => image.ref.registry === ref.registry && image.ref.repository === ref.repository && image.ref.tag === ref.tag && ref.digest === undefined);
+    if (named) return named.descriptor;
+  } catch {
+    // Not a name: an image ID or digest, which resolve() understands.
+  }
+  return (await store.resolve(source)).descriptor;
+}
+
+async function readDocument(store: Store, descriptor: Descriptor): Promise<Document> {
+  if (!isManifestMediaType(descriptor.mediaType) && !isIndexMediaType(descriptor.mediaType)) {
+    throw new UsageError(`cannot push ${descriptor.digest}: media type ${descriptor.mediaType} is not an image manifest or index`);
+  }
+  return { descriptor, bytes: await store.readBlob(descriptor.digest, descriptor.size) };
+}
+
+/** The manifests an index lists; each must be in the store, since the registry refuses an index with missing children. */
+async function childManifests(store: Store, index: Document): Promise<Document[]> {
+  const where = store.blobPath(index.descriptor.digest);
+  const children = parseIndex(parseJson(index.bytes.toString('utf8'), where), where).manifests;
+  const documents: Document[] = [];
+  for (const child of children) {
+    if (!isManifestMediaType(child.mediaType)) throw new UsageError(`cannot push ${index.descriptor.digest}: its entry ${child.digest} (${child.mediaType}) is not an image manifest`);
+    if (!(await store.hasBlob(child.digest))) throw new UsageError(`cannot push ${index.descriptor.digest}: its manifest ${child.digest} for ${child.platform ? formatPlatform(child.platform) : 'an unknown platform'} is not in the store`);
+    documents.push({ descriptor: child, bytes: await store.readBlob(child.digest, child.size) });
+  }
+  return documents;
+}
+
+/** Images in the store named on this registry tell which of its repositories hold which blobs (they were pulled from or pushed there). */
+async function learnLocations(store: Store, registry: string, locations: BlobLocations): Promise<void> {
+  for (const image of await store.listImages()) {
+    if (image.ref.registry !== registry || !(await store.hasBlob(image.descriptor.digest))) continue;
+    for (const digest of await blobsOf(store, image.descriptor)) locations.add(registry, digest, image.ref.repository);
+  }
+}
+
+async function blobsOf(store: Store, descriptor: Descriptor): Promise<Digest[]> {
+  const document = await store.readJson<unknown>(descriptor.digest, descriptor.size);
+  const where = store.blobPath(descriptor.digest);
+  if (isManifestMediaType(descriptor.mediaType)) {
+    const manifest = parseManifest(document, where);
+    return [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)];
+  }
+  if (!isIndexMediaType(descriptor.mediaType)) return [];
+  const out: Digest[] = [];
+  for (const child of parseIndex(document, where).manifests) {
+    if (isManifestMediaType(child.mediaType) && (await store.hasBlob(child.digest))) out.push(...(await blobsOf(store, child)));
+  }
+  return out;
+}

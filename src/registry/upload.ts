@@ -1,0 +1,130 @@
+/**
+ * Sending one blob from the store to a registry: a monolithic PUT for small
+ * blobs, PATCH chunks with Content-Range for big ones, then PUT ?digest=.
+ * Bytes stream from store.openBlob (verified as they are read, so a blob
+ * damaged on disk is never completed upstream). When a request fails in a
+ * way that may pass, the registry is asked how far it got (GET on the
+ * upload's Location, its Range header) and the upload continues from there;
+ * if it has lost the upload, a new one starts from byte 0.
+ */
+import type { ClientRequest } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import { RegistryError, type RegistryClient } from './client.js';
+import { endRequest, writeChunk, type BodyWriter } from './http.js';
+
+/** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size, the unit a resume can lose. */
+export const defaultChunkSize = 32 * 1024 * 1024;
+
+export interface UploadOptions {
+  chunkSize?: number;
+  /** Bytes the registry has taken so far (0 again when an upload restarts). */
+  onProgress?: (sent: number) => void;
+  /** Told when an interrupted upload goes on: from the registry's offset, or from 0 in a new upload. */
+  onResume?: (offset: number, restarted: boolean) => void;
+}
+
+/**
+ * Uploads a blob the registry does not have into repository, starting with
+ * `location` (an upload a mount attempt already opened) if given.
+ */
+export async function uploadBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, location: URL | undefined, options: UploadOptions = {}): Promise<void> {
+  const chunkSize = options.chunkSize ?? defaultChunkSize;
+  const what = `pushing blob ${blob.digest}`;
+  let state = location ? { location, offset: 0 } : undefined;
+  let interrupted = false;
+  await client.withRetries(what, repository, async () => {
+    if (!state) state = { location: await client.startUpload(repository), offset: 0 };
+    else if (interrupted) {
+      state = await resumePoint(client, repository, state.location);
+      options.onResume?.(state.offset, state.offset === 0);
+    }
+    interrupted = true;
+    await send(client, store, repository, what, blob, state, chunkSize, options.onProgress);
+  });
+}
+
+/** Where an interrupted upload stands; a fresh upload when the registry no longer knows it (restarted, expired). */
+async function resumePoint(client: RegistryClient, repository: string, location: URL): Promise<{ location: URL; offset: number }> {
+  try {
+    return await client.uploadStatus(repository, location);
+  } catch (err) {
+    if (err instanceof RegistryError && err.retryable) throw err;
+    return { location: await client.startUpload(repository), offset: 0 };
+  }
+}
+
+/** Sends blob bytes from state.offset on, advancing state as each chunk is accepted. */
+async function send(client: RegistryClient, store: Store, repository: string, what: string, blob: Descriptor, state: { location: URL; offset: number }, chunkSize: number, onProgress?: (sent: number) => void): Promise<void> {
+  const reader = new BlobReader(store.openBlob(blob.digest, blob.size), (sent) => onProgress?.(sent));
+  try {
+    await reader.skip(state.offset);
+    if (state.offset === 0 && blob.size <= chunkSize) {
+      await client.completeUpload(repository, what, state.location, blob.digest, blob.size, reader.body(blob.size, true));
+      return;
+    }
+    while (state.offset < blob.size) {
+      const length = Math.min(chunkSize, blob.size - state.offset);
+      const last = state.offset + length === blob.size;
+      state.location = await client.uploadChunk(repository, what, state.location, state.offset, length, reader.body(length, last));
+      state.offset += length;
+    }
+    await client.completeUpload(repository, what, state.location, blob.digest, 0);
+  } finally {
+    reader.destroy();
+  }
+}
+
+/**
+ * Hands out consecutive slices of one blob stream as request bodies. The
+ * stream's end is awaited before the last request is ended, so a digest
+ * mismatch found by the verifying read stops the upload before the registry
+ * could accept the blob.
+ */
+class BlobReader {
+  private readonly iterator: AsyncIterator<Buffer>;
+  private pending: Buffer | undefined;
+  private position = 0;
+
+  constructor(private readonly stream: Readable, private readonly onPosition: (position: number) => void) {
+    this.iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+
+  async skip(length: number): Promise<void> {
+    await this.take(length, async () => undefined);
+  }
+
+  body(length: number, last: boolean): BodyWriter {
+    return async (request: ClientRequest) => {
+      await this.take(length, (chunk) => writeChunk(request, chunk));
+      if (last && !(await this.iterator.next()).done) throw new RegistryError('the blob in the store is longer than its descriptor says', undefined, false);
+      await endRequest(request);
+    };
+  }
+
+  destroy(): void {
+    this.stream.destroy();
+  }
+
+  private async take(length: number, use: (chunk: Buffer) => Promise<void>): Promise<void> {
+    let left = length;
+    while (left > 0) {
+      let chunk = this.pending;
+      this.pending = undefined;
+      if (!chunk) {
+        const next = await this.iterator.next();
+        if (next.done) throw new RegistryError('the blob in the store is shorter than its descriptor says', undefined, false);
+        chunk = next.value;
+      }
+      if (chunk.length > left) {
+        this.pending = chunk.subarray(left);
+        chunk = chunk.subarray(0, left);
+      }
+      left -= chunk.length;
+      this.position += chunk.length;
+      await use(chunk);
+      this.onPosition(this.position);
+    }
+  }
+}
