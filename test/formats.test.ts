@@ -96,11 +96,22 @@ test('an untagged image loads by ID, as docker prints it', async (t) => {
 
 test('a multi-platform index is kept as an index, or narrowed by --platform', async (t) => {
   const arm = makeImage([makeLayer({ 'arch': 'arm64\n' })], { platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } });
-  const index = makeIndex([image, arm]);
-  const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm], [index.member]));
+  // BuildKit's provenance beside the platforms: in-toto JSON "layers", not tars.
+  const statement = Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1"}');
+  const provenance = makeImage([{ blob: statement, diffId: sha256(statement), descriptor: { mediaType: 'application/vnd.in-toto+json', digest: sha256(statement), size: statement.length } }], { platform: { architecture: 'unknown', os: 'unknown' } });
+  provenance.manifestDescriptor.annotations = { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': image.manifestDescriptor.digest };
+  const index = makeIndex([image, arm, provenance]);
+  const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm, provenance], [index.member]));
   const whole = await load(t, archive);
   assert.equal(whole.code, 0, whole.stderr);
   assert.deepEqual(tags(whole.store), { 'multi:1': index.descriptor.digest });
+  // Saved again, the index travels whole, attestation included, and loads to the same digest.
+  const saved = join(makeTempDir(t), 'multi.tar');
+  const save = await rootfs(['--store', whole.store, 'save', 'multi:1', '--format', 'oci-archive', '-o', saved]);
+  assert.equal(save.code, 0, save.stderr);
+  const again = await load(t, saved);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(tags(again.store), { 'multi:1': index.descriptor.digest });
   const narrowed = await load(t, archive, ['--platform', 'linux/arm64']);
   assert.equal(narrowed.code, 0, narrowed.stderr);
   assert.deepEqual(tags(narrowed.store), { 'multi:1': arm.manifestDescriptor.digest });

@@ -136,7 +136,8 @@ export class ArchiveContents {
   async commit(keep: Set<Digest>): Promise<void> {
     try {
       for (const [digest, { writer, size }] of this.pending) {
-        if (!keep.has(digest)) continue;
+        // Blobs the store already has (found only once their digest was known) are not rewritten.
+        if (!keep.has(digest) || (await this.store.hasBlob(digest))) continue;
         await writer.commit({ digest, size });
         this.pending.delete(digest);
       }

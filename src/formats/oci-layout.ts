@@ -71,7 +71,7 @@ interface CheckedEntry {
 function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string, platform: Platform | undefined, depth: number): CheckedEntry {
   checkDescriptor(entry, contents.where(where));
   const descriptor = bareDescriptor(entry);
-  if (isManifestMediaType(entry.mediaType)) return checkManifest(contents, descriptor, where);
+  if (isManifestMediaType(entry.mediaType)) return checkManifest(contents, descriptor, where, entry.annotations?.[attestationAnnotation] === 'attestation-manifest');
   if (!isIndexMediaType(entry.mediaType)) throw new InvalidInputError(contents.where(where), `unsupported media type ${JSON.stringify(entry.mediaType)} (not an image manifest or index)`);
   if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(where), `indexes nested more than ${maxIndexDepth} deep`);
   const name = checkedBlob(contents, entry, where);
@@ -99,7 +99,14 @@ function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string,
   return { descriptor, imageId: entry.digest, blobs };
 }
 
-function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where: string): CheckedEntry {
+/**
+ * BuildKit puts provenance/SBOM manifests beside the platforms of an index
+ * (platform unknown/unknown); their "layers" are in-toto JSON, not tars, and
+ * travel as they are.
+ */
+const attestationAnnotation = 'vnd.docker.reference.type';
+
+function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
   const name = checkedBlob(contents, descriptor, where);
   const manifest = parseManifest(contents.json<unknown>(name, where).value, contents.where(name));
   if (manifest.mediaType !== undefined && manifest.mediaType !== descriptor.mediaType) {
@@ -109,7 +116,7 @@ function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where:
   const { config } = parseConfig(contents, configName, name);
   const layerNames = manifest.layers.map((layer, i) => ({ name: checkedBlob(contents, layer, `${name}: layers[${i}]`), referrer: name }));
   const blobs = checkLayers(contents, config, configName, layerNames);
-  blobs.forEach((blob, i) => checkLayerMediaType(contents, manifest.layers[i]!, blob));
+  if (!attestation) blobs.forEach((blob, i) => checkLayerMediaType(contents, manifest.layers[i]!, blob));
   return { descriptor, imageId: manifest.config.digest, blobs: [descriptor.digest, manifest.config.digest, ...blobs.map((blob) => blob.digest)] };
 }
 

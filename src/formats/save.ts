@@ -238,9 +238,9 @@ class Exporter {
 
   private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
     const from = layerCompression(layer.mediaType);
-    if (from === undefined) throw new UsageError(`layer ${layer.digest}: unknown media type ${layer.mediaType}, cannot save it`);
-    const to = this.targetCompression(from);
-    if (to === from) {
+    // Not a layer type we know (an attestation's in-toto JSON, a foreign type): it travels as it is.
+    const to = from === undefined ? undefined : this.targetCompression(from);
+    if (from === undefined || to === undefined || to === from) {
       await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
