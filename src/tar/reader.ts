@@ -384,7 +384,7 @@ export async function* readTar(input: Readable, where: string): AsyncGenerator<T
     }
   } finally {
     // Stopped early (by the consumer or an error): release the input as a for-await loop would.
-    if (!completed && !done) await source.return?.();
+    if (!completed) await source.return?.();
   }
 }
 
