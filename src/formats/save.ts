@@ -8,7 +8,6 @@
  */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor, createDecompressor } from '../compress/index.js';
@@ -183,7 +182,6 @@ function plain(descriptor: Descriptor): Descriptor {
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();
   private readonly progress = { bytes: 0, blobs: 0 };
-  private spooled = 0;
 
   constructor(
     private readonly store: Store,
@@ -244,7 +242,7 @@ class Exporter {
       await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
-    const path = join(this.sink.spoolDir, `layer-${++this.spooled}`);
+    const path = await this.sink.spoolPath();
     const digest = new DigestStream();
     const stages: Array<Readable | Writable> = [this.store.openBlob(layer.digest, layer.size)];
     if (from !== 'none') stages.push(createDecompressor(from, `layer ${layer.digest}`));

@@ -14,8 +14,8 @@ import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
 export interface ArchiveSink {
-  /** A scratch directory on the output's file system for layers that must be spooled (recompressed). */
-  readonly spoolDir: string;
+  /** A fresh temp file path on the output's file system, for a layer that must be spooled (recompressed). */
+  spoolPath(): Promise<string>;
   /** True once a member of that name has been added (blobs shared by several images are written once). */
   has(name: string): boolean;
   addBytes(name: string, data: Buffer): Promise<void>;
@@ -43,7 +43,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, path);
     }
   }
-  const spoolDir = await makeSpoolDir(toStdout ? tmpdir() : dirname(path));
+  const spool = new Spool(toStdout ? tmpdir() : dirname(path));
   const writer = new TarWriter();
   const output = temp ? createWriteStream(temp, { flags: 'wx', mode: 0o644 }) : stdout;
   const written = pipeline(writer, output, { end: !toStdout }).catch((err: unknown) => {
@@ -68,7 +68,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
   };
 
   return {
-    spoolDir,
+    spoolPath: () => spool.path(),
     has: (name) => names.has(name),
     addBytes: (name, data) => add(name, { type: 'file', size: data.length }, data),
     addStream: (name, size, body) => add(name, { type: 'file', size }, body),
@@ -83,7 +83,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
     async finish() {
       await writer.finish();
       await written;
-      await rm(spoolDir, { recursive: true, force: true });
+      await spool.remove();
       if (temp) {
         try {
           await rename(temp, path);
@@ -95,7 +95,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
     async abort() {
       writer.destroy();
       await written.catch(() => {});
-      await rm(spoolDir, { recursive: true, force: true });
+      await spool.remove();
       if (temp) await rm(temp, { force: true });
     },
   };
@@ -129,7 +129,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     }
   }
   const fresh = building !== path;
-  const spoolDir = await makeSpoolDir(building);
+  const spool = new Spool(building);
   const names = new Set<string>();
   const isBlob = (name: string): boolean => name.startsWith('blobs/');
   // Blobs of an existing layout that this save adds, removed again on abort.
@@ -139,7 +139,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     if (names.has(name)) return;
     names.add(name);
     const target = join(building, name);
-    const temp = join(spoolDir, `member-${names.size}`);
+    const temp = await spool.path();
     try {
       await mkdir(dirname(target), { recursive: true });
       await write(temp);
@@ -152,7 +152,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   };
 
   const sink: ArchiveSink = {
-    spoolDir,
+    spoolPath: () => spool.path(),
     has: (name) => names.has(name),
     async addBytes(name, data) {
       // An existing layout's blobs are content-addressed: one already there is the same bytes.
@@ -173,7 +173,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       throw new Error('an OCI layout has no symlinks');
     },
     async finish() {
-      await rm(spoolDir, { recursive: true, force: true });
+      await spool.remove();
       if (!fresh) return;
       try {
         await rename(building, path);
@@ -182,7 +182,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       }
     },
     async abort() {
-      await rm(spoolDir, { recursive: true, force: true });
+      await spool.remove();
       if (fresh) await rm(building, { recursive: true, force: true });
       else await Promise.all(added.map((file) => rm(file, { force: true })));
     },
@@ -190,11 +190,23 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   return { sink, existingIndex };
 }
 
-async function makeSpoolDir(parent: string): Promise<string> {
-  try {
-    return await mkdtemp(join(parent, '.rootfs-save-'));
-  } catch (err) {
-    throw fromFsError(err, parent);
+/** A temp directory made on first use (most saves never spool), removed with everything in it. */
+class Spool {
+  private dir: Promise<string> | undefined;
+  private files = 0;
+
+  constructor(private readonly parent: string) {}
+
+  async path(): Promise<string> {
+    this.dir ??= mkdtemp(join(this.parent, '.rootfs-save-')).catch((err: unknown) => {
+      throw fromFsError(err, this.parent);
+    });
+    return join(await this.dir, `spool-${++this.files}`);
+  }
+
+  async remove(): Promise<void> {
+    const dir = await this.dir?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
 
