@@ -1,0 +1,71 @@
+/**
+ * Which paths under ROOT a pack leaves out. Paths are matched as latin1
+ * strings of their raw bytes, and patterns are turned into the same form, so
+ * a non-UTF-8 name never breaks matching and a UTF-8 pattern matches the
+ * bytes it spells (a `?` matches one byte, not one character).
+ */
+import { readFileSync } from 'node:fs';
+import picomatch from 'picomatch';
+import { fromFsError, UsageError } from '../errors.js';
+
+/**
+ * Directories of a live root whose contents are kernel or runtime state, or
+ * another system's storage: packed as empty directories, with their modes.
+ */
+export const DEFAULT_EMPTIED_DIRS: readonly string[] = [
+  'proc',
+  'sys',
+  'dev',
+  'run',
+  'tmp',
+  'var/tmp',
+  'mnt',
+  'media',
+  'lost+found',
+  'var/lib/docker',
+  'var/lib/containerd',
+  'var/lib/containers',
+];
+
+/** A test on a path relative to ROOT (no leading or trailing slash), as raw bytes. */
+export type PathMatcher = (relative: Buffer) => boolean;
+
+/**
+ * Compiles exclude globs (picomatch syntax, dotfiles included). A pattern
+ * with a slash is rooted at ROOT (a leading "/" or "./" is optional); one
+ * without matches a name at any depth, as GNU tar's --exclude does. A
+ * matched directory goes with everything under it, so `var/cache/*` keeps
+ * var/cache itself and drops its contents while `var/cache` drops both.
+ */
+export function compileGlobs(patterns: readonly string[]): PathMatcher {
+  const rooted: string[] = [];
+  const anywhere: string[] = [];
+  for (const pattern of patterns) {
+    const trimmed = pattern.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
+    if (trimmed === '') throw new UsageError(`exclude pattern ${JSON.stringify(pattern)} matches nothing (to pack nothing, pack an empty directory)`);
+    (pattern.replace(/\/+$/, '').includes('/') ? rooted : anywhere).push(Buffer.from(trimmed).toString('latin1'));
+  }
+  const options = { dot: true };
+  const matchRooted = rooted.length > 0 ? picomatch(rooted, options) : null;
+  const matchAnywhere = anywhere.length > 0 ? picomatch(anywhere, options) : null;
+  if (!matchRooted && !matchAnywhere) return () => false;
+  return (relative) => {
+    const key = relative.toString('latin1');
+    if (matchRooted?.(key)) return true;
+    return Boolean(matchAnywhere?.(key.slice(key.lastIndexOf('/') + 1)));
+  };
+}
+
+/** Patterns from an --exclude-from file: one a line; blank lines and lines starting with # are ignored. */
+export function readPatternFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw fromFsError(err, file);
+  }
+  return text
+    .split('\n')
+    .map((line) => line.replace(/\r$/, ''))
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+}

@@ -1,0 +1,343 @@
+/**
+ * packTree: a tar of a live root filesystem, the way `tar --numeric-owner
+ * --one-file-system --xattrs --xattrs-include='*' --sort=name -C ROOT .`
+ * writes it, with the exclusions a base image needs. One pass over the tree,
+ * one file open at a time, memory flat (one name list per depth level, plus
+ * the hardlink groups not yet complete).
+ *
+ * Member names are relative to ROOT without "./" (as docker export writes
+ * them), directories end in "/", and ROOT itself is not a member.
+ */
+import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync, type BigIntStats } from 'node:fs';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
+import { native } from '../native/index.js';
+import type { EntryType, TarEntry } from '../tar/header.js';
+import { TarWriter } from '../tar/writer.js';
+import { changeWhileRead, CHUNK, fileBytes, looksSparse, openForReading } from './content.js';
+import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
+import { readMountPoints } from './mounts.js';
+import type { Preset } from './presets.js';
+import { walkTree, type WalkEntry } from './walk.js';
+
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+}
+
+export interface PackOptions {
+  /** Exclude globs (syntax in compileGlobs), on top of the preset's. */
+  exclude?: string[];
+  /** Pack DEFAULT_EMPTIED_DIRS as empty directories (default true). */
+  defaultExcludes?: boolean;
+  /** Do not descend into other filesystems or bind mounts; their mount points are packed empty (default true). */
+  oneFileSystem?: boolean;
+  preset?: Preset;
+  /** Keep security.selinux labels (default: dropped, as umoci does; a host's label means nothing in an image). */
+  selinux?: boolean;
+  /** Seconds since the epoch: newer mtimes are stored as this (--mtime, SOURCE_DATE_EPOCH). */
+  clampMtime?: number;
+  /** Unreadable files and directories are an error instead of a warning. */
+  strict?: boolean;
+  /** Files never packed, whatever their name: the archive being written. */
+  skip?: FileIdentity[];
+}
+
+export type PackWarningKind = 'vanished' | 'changed' | 'shrank' | 'unreadable' | 'socket';
+
+export interface PackWarning {
+  kind: PackWarningKind;
+  /** The host path, printable (non-UTF-8 bytes as \xNN). */
+  path: string;
+  /** What happened, GNU tar's wording where it has one ("file changed as we read it"). */
+  message: string;
+  /**
+   * True when the archive is not a faithful copy of the tree as asked (a
+   * file changed, vanished or could not be read); false for a socket, which
+   * no tar can hold.
+   */
+  incomplete: boolean;
+}
+
+export interface PackProgress {
+  entries: number;
+  /** File content bytes stored so far. */
+  bytes: number;
+}
+
+/** How the library reports; it never prints. */
+export interface PackEvents {
+  warning?(warning: PackWarning): void;
+  /** After every entry; throttle in the listener. */
+  progress?(progress: PackProgress): void;
+}
+
+export interface PackSummary {
+  entries: Record<EntryType, number>;
+  /** File content bytes stored. */
+  bytes: number;
+  /** Bytes of tar written, headers and padding included. */
+  archiveBytes: number;
+  /** Warnings with `incomplete` set: a caller's "completed with warnings" (GNU tar's exit 1). */
+  warnings: number;
+  /** Sockets left out. */
+  socketsSkipped: number;
+}
+
+/** Writes a tar of the directory `root` to `output`, ending it; resolves once all of it is written. */
+export async function packTree(root: string, output: Writable, options: PackOptions = {}, events: PackEvents = {}): Promise<PackSummary> {
+  let rootPath: Buffer;
+  let rootStat: BigIntStats;
+  try {
+    rootPath = realpathSync(root, { encoding: 'buffer' });
+    rootStat = lstatSync(rootPath, { bigint: true });
+  } catch (err) {
+    throw fromFsError(err, root);
+  }
+  if (!rootStat.isDirectory()) throw new UsageError(`${root}: not a directory (pack takes the root directory of a filesystem tree)`);
+
+  const packer = new Packer(rootPath, rootStat, options, events);
+  const writer = new TarWriter();
+  writer.on('data', (chunk: Buffer) => {
+    packer.summary.archiveBytes += chunk.length;
+  });
+  const written = pipeline(writer, output);
+  const work = packer.run(writer).catch((err: unknown) => {
+    writer.destroy(err as Error);
+    throw err;
+  });
+  await Promise.all([written, work]);
+  return packer.summary;
+}
+
+/** The hardlink group of an inode whose first name is already stored. */
+interface LinkGroup {
+  path: Buffer;
+  /** Names still to come; the group is forgotten at zero. */
+  left: bigint;
+}
+
+class Packer {
+  readonly summary: PackSummary = {
+    entries: { file: 0, hardlink: 0, symlink: 0, chardev: 0, blockdev: 0, directory: 0, fifo: 0 },
+    bytes: 0,
+    archiveBytes: 0,
+    warnings: 0,
+    socketsSkipped: 0,
+  };
+  private readonly excluded: PathMatcher;
+  private readonly truncated: PathMatcher;
+  private readonly emptied: Set<string>;
+  private readonly mountPoints: Set<string>;
+  private readonly links = new Map<string, LinkGroup>();
+  private count = 0;
+
+  constructor(
+    private readonly root: Buffer,
+    private readonly rootStat: BigIntStats,
+    private readonly options: PackOptions,
+    private readonly events: PackEvents,
+  ) {
+    this.excluded = compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]);
+    this.truncated = compileGlobs(options.preset?.truncate ?? []);
+    this.emptied = new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS.map((dir) => Buffer.from(dir).toString('latin1')));
+    this.mountPoints = options.oneFileSystem === false ? new Set() : readMountPoints();
+  }
+
+  async run(writer: TarWriter): Promise<void> {
+    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during))) {
+      await this.pack(item, writer);
+      this.count++;
+      this.events.progress?.({ entries: this.count, bytes: this.summary.bytes });
+    }
+    await writer.finish();
+  }
+
+  private async pack(item: WalkEntry, writer: TarWriter): Promise<void> {
+    const { relative, absolute, stat } = item;
+    if (this.excluded(relative) || this.options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
+      item.descend = false;
+      return;
+    }
+    if (stat.isSocket()) {
+      this.summary.socketsSkipped++;
+      this.warn('socket', absolute, 'socket ignored', false);
+      return;
+    }
+    const entry: TarEntry = {
+      path: relative,
+      type: 'file',
+      mode: Number(stat.mode & 0o7777n),
+      uid: Number(stat.uid),
+      gid: Number(stat.gid),
+      size: 0,
+      mtime: this.mtime(stat),
+    };
+
+    if (stat.isDirectory()) {
+      item.descend = this.descendInto(item);
+      entry.type = 'directory';
+      entry.path = Buffer.concat([relative, Buffer.from('/')]);
+      if (!this.readXattrs(absolute, entry)) return;
+      await this.store(writer, entry);
+      return;
+    }
+
+    const linkKey = stat.nlink > 1n ? `${stat.dev}:${stat.ino}` : undefined;
+    const group = linkKey === undefined ? undefined : this.links.get(linkKey);
+    if (linkKey !== undefined && group) {
+      entry.type = 'hardlink';
+      entry.linkpath = group.path;
+      if (--group.left === 0n) this.links.delete(linkKey);
+      await this.store(writer, entry);
+      return;
+    }
+
+    if (!this.readXattrs(absolute, entry)) return;
+    let stored: boolean;
+    if (stat.isFile()) stored = await this.packFile(item, entry, writer);
+    else {
+      stored = this.describeSpecial(item, entry);
+      if (stored) await this.store(writer, entry);
+    }
+    // Later names of this inode point at the first one actually stored.
+    if (stored && linkKey !== undefined) this.links.set(linkKey, { path: relative, left: stat.nlink - 1n });
+  }
+
+  /** Fills in a symlink, device or fifo entry; false when it vanished meanwhile. */
+  private describeSpecial({ absolute, stat }: WalkEntry, entry: TarEntry): boolean {
+    if (stat.isSymbolicLink()) {
+      entry.type = 'symlink';
+      try {
+        entry.linkpath = readlinkSync(absolute, { encoding: 'buffer' });
+      } catch (err) {
+        return this.hostError(absolute, err);
+      }
+    } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
+      entry.type = stat.isCharacterDevice() ? 'chardev' : 'blockdev';
+      // glibc's gnu_dev_major/gnu_dev_minor on the 64-bit dev_t.
+      entry.devmajor = Number(((stat.rdev >> 8n) & 0xfffn) | ((stat.rdev >> 32n) & ~0xfffn));
+      entry.devminor = Number((stat.rdev & 0xffn) | ((stat.rdev >> 12n) & ~0xffn));
+    } else if (stat.isFIFO()) {
+      entry.type = 'fifo';
+    } else {
+      throw new HostIoError(`${displayPath(absolute)}: file of unknown type (mode 0${stat.mode.toString(8)})`);
+    }
+    return true;
+  }
+
+  /** Stores a regular file; false when it was skipped (vanished, unreadable, replaced). */
+  private async packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): Promise<boolean> {
+    if (this.truncated(entry.path)) {
+      await this.store(writer, entry);
+      return true;
+    }
+    let fd: number;
+    try {
+      fd = openForReading(absolute);
+    } catch (err) {
+      return this.hostError(absolute, err);
+    }
+    try {
+      const opened = fstatSync(fd, { bigint: true });
+      if (!opened.isFile() || opened.ino !== stat.ino || opened.dev !== stat.dev) {
+        this.warn('changed', absolute, 'file replaced before we read it; not stored', true);
+        return false;
+      }
+      entry.size = Number(stat.size);
+      const bytes = readingErrorsNamed(fileBytes(fd, entry.size, looksSparse(stat)), absolute);
+      if (entry.size <= CHUNK) {
+        const chunks = [...bytes];
+        await this.store(writer, entry, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } else {
+        await this.store(writer, entry, Readable.from(bytes, { highWaterMark: 1 }));
+      }
+      const change = changeWhileRead(fd, stat);
+      if (change === 'changed') this.warn('changed', absolute, 'file changed as we read it', true);
+      else if (change) this.warn('shrank', absolute, `file shrank by ${change.shrankBy} bytes; padding with zeros`, true);
+      return true;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private async store(writer: TarWriter, entry: TarEntry, body?: Buffer | Readable): Promise<void> {
+    await writer.add(entry, body);
+    this.summary.entries[entry.type]++;
+    this.summary.bytes += entry.size;
+  }
+
+  /** Adds the entry's extended attributes; false when the file vanished meanwhile. */
+  private readXattrs(absolute: Buffer, entry: TarEntry): boolean {
+    let names: Buffer[];
+    try {
+      names = native.llistxattr(absolute);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return true;
+      return this.hostError(absolute, err);
+    }
+    if (names.length === 0) return true;
+    const xattrs = new Map<string, Buffer>();
+    for (const name of names.sort(Buffer.compare)) {
+      const key = name.toString('utf8');
+      if (key === 'security.selinux' && !this.options.selinux) continue;
+      let value: Buffer | null;
+      try {
+        value = native.lgetxattr(absolute, name);
+      } catch (err) {
+        return this.hostError(absolute, err);
+      }
+      if (value) xattrs.set(key, value);
+    }
+    if (xattrs.size > 0) entry.xattrs = xattrs;
+    return true;
+  }
+
+  private descendInto({ relative, absolute, stat }: WalkEntry): boolean {
+    if (this.emptied.has(relative.toString('latin1'))) return false;
+    if (this.options.oneFileSystem === false) return true;
+    return stat.dev === this.rootStat.dev && !this.mountPoints.has(absolute.toString('latin1'));
+  }
+
+  private mtime(stat: BigIntStats): number {
+    const ns = stat.mtimeNs;
+    const seconds = Number(ns / 1_000_000_000n) - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1 : 0);
+    const clamp = this.options.clampMtime;
+    return clamp !== undefined && seconds > clamp ? clamp : seconds;
+  }
+
+  private walkError(absolute: Buffer, err: NodeJS.ErrnoException, during: 'lstat' | 'readdir'): void {
+    if (during === 'readdir' && err.code === 'ENOTDIR') this.warn('changed', absolute, 'directory replaced while we read it', true);
+    else this.hostError(absolute, err);
+  }
+
+  /**
+   * The live-host failures a pack survives: a file gone since it was listed
+   * (warning), one we may not read (warning, or an error with --strict).
+   * Anything else is thrown. Always false: the entry is not stored.
+   */
+  private hostError(absolute: Buffer, err: unknown): false {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') this.warn('vanished', absolute, 'file removed before we read it', true);
+    else if (code === 'ELOOP') this.warn('changed', absolute, 'file replaced by a symlink before we read it; not stored', true);
+    else if ((code === 'EACCES' || code === 'EPERM') && !this.options.strict) this.warn('unreadable', absolute, 'permission denied; not stored', true);
+    else throw fromFsError(err, absolute);
+    return false;
+  }
+
+  private warn(kind: PackWarningKind, absolute: Buffer, message: string, incomplete: boolean): void {
+    if (incomplete) this.summary.warnings++;
+    this.events.warning?.({ kind, path: displayPath(absolute), message, incomplete });
+  }
+}
+
+/** Read errors in the middle of a file name the file (the output's own errors pass as they are). */
+function* readingErrorsNamed(bytes: Generator<Buffer, void, undefined>, path: Buffer): Generator<Buffer, void, undefined> {
+  try {
+    yield* bytes;
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+}
