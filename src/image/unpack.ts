@@ -1,0 +1,209 @@
+/**
+ * `rootfs unpack`: an image's merged root filesystem extracted into a
+ * directory with everything a root needs: owners, modes (setuid kept: chmod
+ * after chown, which clears it), xattrs (after chown, which clears
+ * security.capability), device nodes, fifos, hardlinks, symlinks, mtimes
+ * (directories last, deepest first, since writing into one changes it).
+ *
+ * Nothing is written outside DIR: member names are normalised and refused
+ * when absolute or with "..", and no parent of a member is ever followed
+ * through a symlink: each parent is checked with lstat (or known to be a
+ * directory this extraction made), so `a -> /tmp` then `a/evil` is refused.
+ * DIR must be empty; if extraction fails, what it wrote is removed.
+ */
+import { constants } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
+import { displayPath, fromFsError, HostIoError, InvalidInputError, UsageError } from '../errors.js';
+import { flattenLayers, type FlatMember } from '../layers/flatten.js';
+import { native } from '../native/index.js';
+import type { Store } from '../store/store.js';
+import type { TarEntry } from '../tar/header.js';
+import { safeLinkTarget, safeMemberPath } from '../tar/paths.js';
+
+const SLASH = 0x2f;
+const nodeTypes = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
+
+export interface UnpackResult {
+  entries: number;
+  bytes: number;
+}
+
+/** Extracts the merged layers of image `ref` into `dir` (empty or missing). */
+export async function unpackImage(store: Store, ref: string, dir: string, onProgress?: (entries: number, bytes: number) => void): Promise<UnpackResult> {
+  const image = await store.resolve(ref);
+  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref }), dir, onProgress);
+}
+
+/** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */
+export async function extractMembers(
+  members: AsyncIterable<FlatMember>,
+  dir: string,
+  onProgress?: (entries: number, bytes: number) => void,
+): Promise<UnpackResult> {
+  const created = await prepareTarget(dir);
+  const extractor = new Extractor(Buffer.from(dir));
+  try {
+    for await (const member of members) {
+      await extractor.extract(member);
+      onProgress?.(extractor.entries, extractor.bytes);
+    }
+    await extractor.finishDirectories();
+  } catch (err) {
+    await clearTarget(dir, created);
+    throw err;
+  }
+  return { entries: extractor.entries, bytes: extractor.bytes };
+}
+
+/** True when dir was created here (and so is removed again on failure). */
+async function prepareTarget(dir: string): Promise<boolean> {
+  try {
+    const info = await lstat(dir);
+    if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);
+    if ((await readdir(dir)).length > 0) throw new UsageError(`${dir} is not empty: unpack needs an empty or missing directory`);
+    return false;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, dir);
+  }
+  try {
+    await mkdir(dir, { mode: 0o755 });
+  } catch (err) {
+    throw fromFsError(err, dir);
+  }
+  return true;
+}
+
+/** Everything in dir was written by this extraction (it was empty); rm does not follow symlinks. */
+async function clearTarget(dir: string, created: boolean): Promise<void> {
+  if (created) {
+    await rm(dir, { recursive: true, force: true });
+    return;
+  }
+  for (const name of await readdir(dir, { encoding: 'buffer' })) await rm(joinBuffer(Buffer.from(dir), name), { recursive: true, force: true });
+}
+
+function joinBuffer(dir: Buffer, rel: Buffer): Buffer {
+  return Buffer.concat([dir, Buffer.from('/'), rel]);
+}
+
+class Extractor {
+  entries = 0;
+  bytes = 0;
+  /** Relative paths (latin1 keys) known to be real directories: made here, or checked with lstat. */
+  private readonly directories = new Set<string>(['.']);
+  /** Directory metadata applied at the end, children before parents. */
+  private readonly pending: { path: Buffer; entry: TarEntry }[] = [];
+
+  constructor(private readonly root: Buffer) {}
+
+  async extract({ entry, body }: FlatMember): Promise<void> {
+    const where = displayPath(entry.path);
+    const rel = safeMemberPath(entry.path, where);
+    this.entries++;
+    const isRoot = rel.length === 1 && rel[0] === 0x2e;
+    if (!isRoot) await this.ensureParents(rel, where);
+    const target = isRoot ? this.root : joinBuffer(this.root, rel);
+    try {
+      switch (entry.type) {
+        case 'directory':
+          if (!isRoot && !this.directories.has(rel.toString('latin1'))) {
+            await mkdir(target, { mode: 0o700 });
+            this.directories.add(rel.toString('latin1'));
+          }
+          await lchown(target, entry.uid, entry.gid);
+          this.setXattrs(target, entry);
+          this.pending.push({ path: target, entry });
+          return;
+        case 'file': {
+          const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          try {
+            if (body) {
+              for await (const chunk of body as AsyncIterable<Buffer>) {
+                for (let done = 0; done < chunk.length; ) done += (await handle.write(chunk, done)).bytesWritten;
+              }
+            }
+            this.bytes += entry.size;
+            await handle.chown(entry.uid, entry.gid);
+            await handle.chmod(entry.mode);
+          } finally {
+            await handle.close();
+          }
+          break;
+        }
+        case 'hardlink': {
+          const linked = safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), where);
+          await this.ensureParents(linked, where);
+          // link(2) does not follow a symlink in its last component; the parents were checked just above.
+          await link(joinBuffer(this.root, linked), target);
+          return; // the inode's owner, mode and xattrs are its target's
+        }
+        case 'symlink':
+          await symlink(entry.linkpath ?? Buffer.alloc(0), target);
+          await lchown(target, entry.uid, entry.gid);
+          break;
+        default:
+          native.mknod(target, nodeTypes[entry.type] | (entry.mode & 0o7777), entry.devmajor ?? 0, entry.devminor ?? 0);
+          await lchown(target, entry.uid, entry.gid);
+          await chmod(target, entry.mode);
+      }
+      this.setXattrs(target, entry);
+      await lutimes(target, entry.mtime, entry.mtime);
+    } catch (err) {
+      throw err instanceof Error && 'code' in err ? fromFsError(err, target) : err;
+    }
+  }
+
+  async finishDirectories(): Promise<void> {
+    for (const { path, entry } of this.pending.reverse()) {
+      try {
+        await chmod(path, entry.mode);
+        await lutimes(path, entry.mtime, entry.mtime);
+      } catch (err) {
+        throw fromFsError(err, path);
+      }
+    }
+  }
+
+  /** Every parent of rel must be a real directory in the tree (made here if missing), never a symlink. */
+  private async ensureParents(rel: Buffer, where: string): Promise<void> {
+    let end = rel.indexOf(SLASH);
+    while (end >= 0) {
+      const parent = rel.subarray(0, end);
+      const key = parent.toString('latin1');
+      if (!this.directories.has(key)) {
+        const path = joinBuffer(this.root, parent);
+        let info;
+        try {
+          info = await lstat(path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, path);
+        }
+        if (info && !info.isDirectory()) {
+          const what = info.isSymbolicLink() ? 'a symbolic link' : 'not a directory';
+          throw new InvalidInputError(where, `refusing to write through '${displayPath(parent)}', which is ${what}`);
+        }
+        if (!info) {
+          try {
+            await mkdir(path, { mode: 0o755 });
+          } catch (err) {
+            throw fromFsError(err, path);
+          }
+        }
+        this.directories.add(key);
+      }
+      end = rel.indexOf(SLASH, end + 1);
+    }
+  }
+
+  private setXattrs(path: Buffer, entry: TarEntry): void {
+    if (!entry.xattrs) return;
+    for (const [name, value] of entry.xattrs) {
+      try {
+        native.lsetxattr(path, Buffer.from(name), value);
+      } catch (err) {
+        throw new HostIoError(`${displayPath(path)}: cannot set xattr ${name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+}
