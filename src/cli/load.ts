@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js';
 import { parseAddress } from '../formats/address.js';
 import { loadArchive } from '../formats/load.js';
 import { parsePlatform } from '../oci/platform.js';
+import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
@@ -18,11 +19,13 @@ export const loadCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const address = parseAddress(String(opts.input));
         if (address.path === '-' && process.stdin.isTTY) throw new UsageError('refusing to read an archive from a terminal (use -i FILE or pipe one in)');
+        // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
+        const parts = address.format === undefined && address.path !== '-' && (await isPartSet(address.path));
         const started = Date.now();
-        const loaded = await withStore(opts, (store) =>
-          loadArchive(store, address, {
+        const loaded = await withStore(opts, async (store) =>
+          loadArchive(store, parts ? { ...address, path: '-' } : address, {
             platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
-            stdin: process.stdin,
+            stdin: parts ? await openPartSet(address.path) : process.stdin,
             onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           }),
         );
