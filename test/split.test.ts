@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InvalidInputError, UsageError } from '../src/errors.js';
 import { PartError, isPartSet, openPartSet, parseSize, readPartManifest, type PartManifest } from '../src/split/index.js';
-import { makeTempDir, rootfs } from './helpers.js';
+import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -277,4 +277,45 @@ test('split refuses a directory and needs --size', async (t) => {
   assert.match(noSize.stderr, /--size is required/);
   const missing = await rootfs(['split', join(work, 'absent'), '--size', '1M', '-o', join(work, 'out')]);
   assert.equal(missing.code, 4, missing.stderr);
+});
+
+describe('rootfs load -i DIR from the parts of a 300 MB archive', () => {
+  const work = mkdtempSync(join(tmpdir(), 'rootfs-split-load-'));
+  after(() => {
+    if (!process.env.ROOTFS_KEEP_TMP) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a corrupted part is refused by name and nothing is tagged; fixed, the image loads', async (t) => {
+    if (!requireTools(t, 'tar')) return;
+    const tree = join(work, 'tree');
+    mkdirSync(tree);
+    writeRandomFile(join(tree, 'big.bin'), 300 * MiB);
+    await runOk('tar', ['--numeric-owner', '-C', tree, '-cf', join(work, 'layer.tar'), '.']);
+    const source = join(work, 'source-store');
+    for (const args of [
+      ['import', join(work, 'layer.tar'), 'big:1', '--compression', 'none', '--store', source],
+      ['save', 'big:1', '-o', join(work, 'big.tar'), '--store', source],
+      ['split', join(work, 'big.tar'), '--size', '64M', '-o', join(work, 'parts')],
+    ]) {
+      const result = await rootfs(args);
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+    }
+    const parts = join(work, 'parts');
+    assert.ok(readdirSync(parts).includes('big.tar.part0005'));
+
+    const target = join(work, 'target-store');
+    flipByte(join(parts, 'big.tar.part0002'), 5000);
+    const refused = await rootfs(['load', '-i', parts, '--store', target]);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /part big\.tar\.part0002: sha256 mismatch/);
+    const none = await rootfs(['images', '--store', target, '--json']);
+    assert.deepEqual(JSON.parse(none.stdout.toString()), []);
+
+    flipByte(join(parts, 'big.tar.part0002'), 5000);
+    const loaded = await rootfs(['load', '-i', parts, '--store', target]);
+    assert.equal(loaded.code, 0, loaded.stderr);
+    assert.match(loaded.stdout.toString(), /Loaded image: big:1/);
+    const images = JSON.parse((await rootfs(['images', '--store', target, '--json'])).stdout.toString()) as Array<{ name: string }>;
+    assert.deepEqual(images.map((image) => image.name), ['big:1']);
+  });
 });
