@@ -12,8 +12,7 @@ import { posix } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
-import { InvalidInputError, NotFoundError } from '../errors.js';
-import { DigestMismatchError } from '../errors.js';
+import { DigestMismatchError, InvalidInputError } from '../errors.js';
 import { DigestStream } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter } from '../store/blob-writer.js';
@@ -192,6 +191,7 @@ export class ArchiveContents {
     const expected = named ? (`sha256:${named[1]}` as Digest) : undefined;
     // A blob the store already has is only hashed (to verify the archive), never rewritten.
     const writer = expected && (await this.store.hasBlob(expected)) ? undefined : this.store.createBlobWriter();
+    let decompressor: Writable | undefined;
     try {
       const { compression, stream } = await detectCompression(member.body);
       const digest = new DigestStream();
@@ -209,14 +209,15 @@ export class ArchiveContents {
       let diffIdBranch: Promise<void> | undefined;
       let diffId: DigestStream | undefined;
       if (compression !== 'none') {
-        const decompressor = createDecompressor(compression, where);
+        const branch = createDecompressor(compression, where);
+        decompressor = branch;
         diffId = new DigestStream();
-        diffIdBranch = pipeline(decompressor, diffId, discard());
+        diffIdBranch = pipeline(branch, diffId, discard());
         stages.push(
           new Tap(
-            (chunk) => (decompressor.write(chunk) ? undefined : once(decompressor, 'drain').then(() => undefined)),
+            (chunk) => (branch.write(chunk) ? undefined : once(branch, 'drain').then(() => undefined)),
             async () => {
-              decompressor.end();
+              branch.end();
               await diffIdBranch;
             },
           ),
@@ -225,33 +226,23 @@ export class ArchiveContents {
       const main = pipeline([stream, ...stages, writer ?? discard()] as unknown as [Readable, Writable]);
       await Promise.all(diffIdBranch ? [main, diffIdBranch] : [main]);
       if (expected && digest.digest !== expected) throw new DigestMismatchError(where, expected, digest.digest);
-      if (writer) this.keepPending(digest.digest, digest.size, writer);
+      if (writer) await this.keepPending(digest.digest, digest.size, writer);
       this.progress.blobs++;
       this.onProgress(this.progress);
       const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId: diffId ? diffId.digest : digest.digest };
       if (capturing) blob.json = Buffer.concat(captured);
       return blob;
     } catch (err) {
+      // The diff_id branch may still be waiting for input the failed main stream will never send.
+      decompressor?.destroy();
       await writer?.abort();
-      throw err instanceof InvalidInputError || err instanceof NotFoundError ? err : wrapStreamError(err, where);
+      throw err;
     }
   }
 
-  private keepPending(digest: Digest, size: number, writer: BlobWriter): void {
-    const kept = this.pending.get(digest);
-    if (kept) {
-      // The same bytes under a second name (classic archives without symlinks): one copy is enough.
-      void writer.abort();
-      return;
-    }
-    this.pending.set(digest, { writer, size });
+  private async keepPending(digest: Digest, size: number, writer: BlobWriter): Promise<void> {
+    // The same bytes under a second name (classic archives without symlinks): one copy is enough.
+    if (this.pending.has(digest)) await writer.abort();
+    else this.pending.set(digest, { writer, size });
   }
-}
-
-/** Errors from zlib/zstd say nothing of where; give them the member. */
-function wrapStreamError(err: unknown, where: string): unknown {
-  if (err instanceof Error && !('exitCode' in err) && 'code' in err && String((err as NodeJS.ErrnoException).code).startsWith('Z_')) {
-    return new InvalidInputError(where, `corrupt compressed data: ${err.message}`, { cause: err });
-  }
-  return err;
 }
