@@ -203,6 +203,9 @@ test('an empty file makes an empty set that joins back to an empty file', async 
   assert.deepEqual(readdirSync(join(work, 'parts')), ['empty.parts.json']);
   const joined = await rootfs(['join', join(work, 'parts'), '-o', join(work, 'back')]);
   assert.equal(joined.code, 0, joined.stderr);
+  const toDirectory = await rootfs(['join', join(work, 'parts'), '-o', work]);
+  assert.equal(toDirectory.code, 2, toDirectory.stderr);
+  assert.match(toDirectory.stderr, /is a directory/);
   assert.equal(statSync(join(work, 'back')).size, 0);
 });
 

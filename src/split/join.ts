@@ -4,16 +4,17 @@
  * once every part and the whole have checked out, so a failed join leaves
  * no file behind.
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromFsError } from '../errors.js';
+import { UsageError, fromFsError } from '../errors.js';
 import { fsyncDir, tempName } from '../store/fs.js';
 import { openPartSet } from './read.js';
 
 /** Joins the set at path (a directory or its manifest) into output: a file path, or a stream (stdout), which gets all but a bad part's last chunk before the error. */
 export async function joinPartSet(path: string, output: string | Writable, onProgress?: (bytesDone: number) => void): Promise<void> {
+  if (typeof output === 'string' && (await isDirectory(output))) throw new UsageError(`${output} is a directory; give the file to write`);
   const source = await openPartSet(path);
   let done = 0;
   const counted = async function* (chunks: Readable): AsyncGenerator<Buffer> {
@@ -46,4 +47,12 @@ export async function joinPartSet(path: string, output: string | Writable, onPro
     throw fromFsError(err, target);
   }
   await fsyncDir(dirname(target));
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
