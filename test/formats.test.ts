@@ -100,8 +100,11 @@ test('a multi-platform index is kept as an index, or narrowed by --platform', as
   const statement = Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1"}');
   const provenance = makeImage([{ blob: statement, diffId: sha256(statement), descriptor: { mediaType: 'application/vnd.in-toto+json', digest: sha256(statement), size: statement.length } }], { platform: { architecture: 'unknown', os: 'unknown' } });
   provenance.manifestDescriptor.annotations = { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': image.manifestDescriptor.digest };
-  const index = makeIndex([image, arm, provenance]);
-  const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm, provenance], [index.member]));
+  // A platform whose manifest came along but not its layer (containerd keeps every platform's manifest).
+  const partial = makeImage([makeLayer({ 'arch': 's390x\n' })], { platform: { architecture: 's390x', os: 'linux' } });
+  const partialManifest = { name: `blobs/sha256/${partial.manifestDescriptor.digest.slice(7)}`, data: partial.manifest };
+  const index = makeIndex([image, arm, provenance, partial]);
+  const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm, provenance], [index.member, partialManifest]));
   const whole = await load(t, archive);
   assert.equal(whole.code, 0, whole.stderr);
   assert.deepEqual(tags(whole.store), { 'multi:1': index.descriptor.digest });

@@ -8,7 +8,7 @@ import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
 import { platformMatches, formatPlatform } from '../oci/platform.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
-import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
 import type { ArchiveContents } from './contents.js';
 import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
@@ -85,13 +85,13 @@ function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string,
     return checkEntry(contents, chosen, name, platform, depth + 1);
   }
   // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
-  // allowed (the layout spec lets referenced blobs be missing), present ones must be whole and right.
+  // allowed (the layout spec lets referenced blobs be missing), present ones must be right.
   const blobs: Digest[] = [entry.digest];
   let present = 0;
   index.manifests.forEach((child, i) => {
     const childWhere = `${name}: manifests[${i}]`;
     checkDescriptor(child, contents.where(childWhere));
-    if (!contents.has(blobMemberName(child.digest))) return;
+    if (!isPresent(contents, child)) return;
     present++;
     blobs.push(...checkEntry(contents, child, childWhere, undefined, depth + 1).blobs);
   });
@@ -105,6 +105,25 @@ function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string,
  * travel as they are.
  */
 const attestationAnnotation = 'vnd.docker.reference.type';
+
+/**
+ * Whether an index child is in the archive: its blob, and for a manifest its
+ * config and layers (containerd keeps every platform's manifest but pulls
+ * one platform's layers). A malformed manifest counts as present, so that
+ * the full check reports it.
+ */
+function isPresent(contents: ArchiveContents, child: Descriptor): boolean {
+  const name = blobMemberName(child.digest);
+  if (!contents.has(name)) return false;
+  if (!isManifestMediaType(child.mediaType)) return true;
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(contents.json<unknown>(name, name).value, name);
+  } catch {
+    return true;
+  }
+  return [manifest.config, ...manifest.layers].every((blob) => contents.has(blobMemberName(blob.digest)));
+}
 
 function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
   const name = checkedBlob(contents, descriptor, where);
