@@ -84,6 +84,12 @@ test('docker save | gzip on stdin loads; docker-archive:PATH:name:tag picks one 
   const picked = await rootfs(['--store', store2, 'load', '-i', `docker-archive:${file}:b:1`]);
   assert.equal(picked.code, 0, picked.stderr);
   assert.equal(picked.stdout.toString(), 'Loaded image: b:1\n');
+  // --platform on a classic archive: the images whose config names it.
+  const matching = await rootfs(['--store', join(dir, 'store3'), 'load', '-i', file, '--platform', 'linux/amd64']);
+  assert.equal(matching.stdout.toString(), 'Loaded image: a:1\nLoaded image: b:1\n', matching.stderr);
+  const none = await rootfs(['--store', join(dir, 'store4'), 'load', '-i', file, '--platform', 'linux/arm64']);
+  assert.equal(none.code, 4, none.stderr);
+  assert.match(none.stderr, /no image for platform linux\/arm64\/v8/);
 });
 
 test('an untagged image loads by ID, as docker prints it', async (t) => {

@@ -8,7 +8,8 @@
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
-import { ociLayerMediaType, type Descriptor, type Digest } from '../oci/types.js';
+import { formatPlatform, platformMatches } from '../oci/platform.js';
+import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
 import { checkLayers, parseConfig, type LoadableImage } from './image.js';
 
@@ -82,11 +83,20 @@ export function selectByRef<T>(images: T[], tagsOf: (image: T) => ImageReference
   return found.map((image) => ({ image, tags: [wanted] }));
 }
 
-/** The images of a docker-archive, by manifest.json, each checked against its config and layers. */
-export function readDockerArchive(contents: ArchiveContents, ref: string | undefined): LoadableImage[] {
+/**
+ * The images of a docker-archive, by manifest.json, each checked against its
+ * config and layers; with a platform, only the images built for it.
+ */
+export function readDockerArchive(contents: ArchiveContents, ref: string | undefined, platform: Platform | undefined): LoadableImage[] {
   const entries = readDockerManifest(contents);
   if (entries.length === 0) throw new InvalidInputError(contents.where(dockerManifestName), 'no images in manifest.json');
-  return selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive).map(({ image: entry, tags }) => {
+  const selected = selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive).filter(({ image: entry }) => {
+    if (!platform) return true;
+    const { config } = parseConfig(contents, entry.Config, dockerManifestName);
+    return platformMatches(platform, { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) });
+  });
+  if (selected.length === 0) throw new NotFoundError(`${contents.archive}: no image for platform ${formatPlatform(platform!)} in the archive`);
+  return selected.map(({ image: entry, tags }) => {
     const { config, bytes } = parseConfig(contents, entry.Config, dockerManifestName);
     const imageId = sha256(bytes);
     // Classic archives name the config after its digest: hold them to it.

@@ -96,7 +96,7 @@ function readImages(contents: ArchiveContents, address: ArchiveAddress, director
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));
   }
-  if (hasDocker) return readDockerArchive(contents, address.ref);
+  if (hasDocker) return readDockerArchive(contents, address.ref, platform);
   throw new InvalidInputError(contents.archive, 'neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout)');
 }
 
