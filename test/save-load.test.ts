@@ -129,6 +129,11 @@ test('save docker-archive → skopeo reads the same layers and config; load of i
   const original = storeConfig(store, 'app:2') as typeof config;
   assert.deepEqual([config.rootfs, config.config, config.architecture, config.os], [original.rootfs, original.config, original.architecture, original.os]);
   assert.deepEqual(await unpacked(copied, 't', join(source.dir, 'via-skopeo')), describeTree(source.rootTwo));
+  // Its OCI half is a valid layout (Docker 25 names entries by tag alone in ref.name).
+  const extracted = join(source.dir, 'saved-extracted');
+  mkdirSync(extracted);
+  await runOk('tar', ['-xf', archive, '-C', extracted]);
+  for (const tag of ['1', '2']) await runOk('oci-image-tool', ['validate', '--type', 'image', '--ref', `name=${tag}`, extracted]);
   // The shared layer is in the archive once.
   const members = (await runOk('tar', ['-tf', archive])).stdout.toString().split('\n');
   assert.equal(members.filter((member) => member === `blobs/sha256/${storeManifest(store, 'app:1').manifest.layers[0]!.digest.slice(7)}`).length, 1);
