@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, type BigIntStats, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ExitCode, fromFsError, UsageError } from '../errors.js';
 import { readPatternFile } from '../pack/excludes.js';
@@ -61,14 +61,16 @@ async function packToStdout(root: string, options: PackOptions, events: PackEven
 async function packToFile(root: string, file: string, options: PackOptions, events: PackEvents): Promise<PackSummary> {
   const target = resolve(file);
   const skip: FileIdentity[] = [];
+  let existing: BigIntStats | undefined;
   try {
-    const existing = statSync(target, { bigint: true });
-    if (existing.isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
-    skip.push({ dev: existing.dev, ino: existing.ino }); // the archive a previous run left there
+    existing = statSync(target, { bigint: true });
   } catch (err) {
-    if (err instanceof UsageError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, file);
   }
+  if (existing?.isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
+  // A device or fifo (/dev/null, a tape, a named pipe) is written in place: there is nothing to rename.
+  if (existing && !existing.isFile()) return packTree(root, createWriteStream(target, { flags: 'w' }), options, events).catch(outputError(file));
+  if (existing) skip.push({ dev: existing.dev, ino: existing.ino }); // the archive a previous run left there
   const temp = tempName(dirname(target), `${basename(target)}.tmp`);
   let fd: number;
   try {
@@ -81,9 +83,7 @@ async function packToFile(root: string, file: string, options: PackOptions, even
     const own = fstatSync(fd, { bigint: true });
     skip.push({ dev: own.dev, ino: own.ino });
     const stream = createWriteStream('', { fd, autoClose: false });
-    const summary = await packTree(root, stream, { ...options, skip }, events).catch((err: unknown) => {
-      throw (err as NodeJS.ErrnoException).syscall === 'write' ? fromFsError(err, temp) : err;
-    });
+    const summary = await packTree(root, stream, { ...options, skip }, events).catch(outputError(temp));
     try {
       fsyncSync(fd);
       closeSync(fd);
@@ -100,6 +100,13 @@ async function packToFile(root: string, file: string, options: PackOptions, even
       rmSync(temp, { force: true });
     }
   }
+}
+
+/** Errors writing the archive name the output file (the library cannot tell them from its own). */
+function outputError(file: string): (err: unknown) => never {
+  return (err) => {
+    throw (err as NodeJS.ErrnoException).syscall === 'write' ? fromFsError(err, file) : err;
+  };
 }
 
 function parseTime(text: string): number {

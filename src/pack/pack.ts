@@ -310,7 +310,9 @@ class Packer {
 
   private walkError(absolute: Buffer, err: NodeJS.ErrnoException, during: 'lstat' | 'readdir'): void {
     if (during === 'readdir' && err.code === 'ENOTDIR') this.warn('changed', absolute, 'directory replaced while we read it', true);
-    else this.hostError(absolute, err);
+    else if (during === 'readdir' && (err.code === 'EACCES' || err.code === 'EPERM') && !this.options.strict) {
+      this.warn('unreadable', absolute, 'permission denied; directory stored without its contents', true);
+    } else this.hostError(absolute, err);
   }
 
   /**
