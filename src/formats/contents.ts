@@ -17,6 +17,7 @@ import { DigestStream } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
+import { parseJson } from '../store/validate.js';
 import type { SourceMember } from './source.js';
 import { discard, Tap } from './streams.js';
 
@@ -124,11 +125,7 @@ export class ArchiveContents {
 
   json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {
     const bytes = this.bytes(name, referrer);
-    try {
-      return { value: JSON.parse(bytes.toString('utf8')) as T, bytes };
-    } catch (err) {
-      throw new InvalidInputError(this.where(name), `malformed JSON: ${(err as Error).message}`);
-    }
+    return { value: parseJson(bytes.toString('utf8'), this.where(name)) as T, bytes };
   }
 
   /** Commits the pending blobs in `keep` into the store and drops the rest. */

@@ -28,7 +28,7 @@ import {
   type Platform,
 } from '../oci/types.js';
 import type { ResolvedImage, Store } from '../store/store.js';
-import { parseIndex, parseManifest } from '../store/validate.js';
+import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { blobMemberName } from './oci-layout.js';
@@ -93,7 +93,7 @@ function withTag(ref: ImageReference): ImageReference | undefined {
 
 async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selected[], options: SaveOptions, existingIndex: Buffer | undefined): Promise<SavedImage[]> {
   await sink.addBytes('oci-layout', layoutFile);
-  const index: Index = existingIndex ? parseIndex(JSON.parse(existingIndex.toString('utf8')), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+  const index: Index = existingIndex ? parseIndex(parseJson(existingIndex.toString('utf8'), 'index.json'), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
   const saved: SavedImage[] = [];
   for (const { ref, resolved } of selected) {
     // Without --platform an index is kept whole: every platform the store has.
@@ -127,8 +127,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
   const saved: SavedImage[] = [];
   for (const { ref, resolved } of selected) {
     // manifest.json holds one config per entry: an index is narrowed to the platform store.resolve picked.
-    const { descriptor, manifest } = await exporter.export(plain(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
-    const exported = manifest!;
+    const { descriptor, manifest: exported } = await exporter.exportManifest(plain(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
     const configName = legacy ? `${digestHex(exported.config.digest)}.json` : blobMemberName(exported.config.digest);
     const layers = exported.layers.map((layer) => (legacy ? legacyLayerName(layer.digest) : blobMemberName(layer.digest)));
     const tag = ref ? familiarName(ref) : undefined;
@@ -190,11 +189,12 @@ class Exporter {
   ) {}
 
   /** Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed). */
-  async export(descriptor: Descriptor, names: BlobNames = ociNames): Promise<{ descriptor: Descriptor; manifest?: Manifest }> {
+  async export(descriptor: Descriptor, names: BlobNames = ociNames): Promise<{ descriptor: Descriptor }> {
     if (isManifestMediaType(descriptor.mediaType)) return this.exportManifest(descriptor, names);
     if (!isIndexMediaType(descriptor.mediaType)) throw new UsageError(`${descriptor.digest}: cannot save a ${descriptor.mediaType}`);
     const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
-    const index = parseIndex(JSON.parse(bytes.toString('utf8')), this.store.blobPath(descriptor.digest));
+    const where = this.store.blobPath(descriptor.digest);
+    const index = parseIndex(parseJson(bytes.toString('utf8'), where), where);
     const children: Descriptor[] = [];
     for (const child of index.manifests) {
       // Platforms the store never pulled stay listed, as in the source index; their blobs are not ours to write.
@@ -204,9 +204,10 @@ class Exporter {
     return { descriptor: await this.writeDocument(descriptor, changed ? { ...index, manifests: children } : undefined, bytes, names) };
   }
 
-  private async exportManifest(descriptor: Descriptor, names: BlobNames): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
+  async exportManifest(descriptor: Descriptor, names: BlobNames): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
     const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
-    const manifest = parseManifest(JSON.parse(bytes.toString('utf8')), this.store.blobPath(descriptor.digest));
+    const where = this.store.blobPath(descriptor.digest);
+    const manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
     await this.copyBlob(manifest.config, names.config(manifest.config.digest));
     const docker = descriptor.mediaType === MediaType.DockerManifest;
     const layers: Descriptor[] = [];
