@@ -25,7 +25,7 @@ export const loadCommand: CommandModule = (cli, run) => {
         const loaded = await withStore(opts, async (store) =>
           loadArchive(store, parts ? { ...address, path: '-' } : address, {
             platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
-            stdin: parts ? await openPartSet(address.path) : process.stdin,
+            stream: parts ? { input: await openPartSet(address.path), name: address.path } : { input: process.stdin, name: 'stdin' },
             onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           }),
         );

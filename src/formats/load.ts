@@ -21,8 +21,8 @@ import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
 
 export interface LoadOptions {
   platform?: Platform;
-  /** The archive when the address is `-`. */
-  stdin?: Readable;
+  /** The archive when the address is `-` (stdin, or a stream another reader assembles), and its name in messages. */
+  stream?: { input: Readable; name: string };
   onProgress?: (progress: ContentsProgress) => void;
 }
 
@@ -35,7 +35,7 @@ export interface LoadedImage {
 }
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadedImage[]> {
-  const { members, archive, directory } = await openSource(address, options.stdin);
+  const { members, archive, directory } = await openSource(address, options.stream);
   const contents = new ArchiveContents(store, archive, options.onProgress);
   await contents.readAll(members);
   let images: LoadableImage[];
@@ -56,11 +56,11 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   return loaded;
 }
 
-async function openSource(address: ArchiveAddress, stdin: Readable | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
+async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
   if (address.path === '-') {
-    if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from stdin');
-    if (!stdin) throw new UsageError('no archive on stdin');
-    return { members: tarMembers(stdin, 'stdin'), archive: 'stdin', directory: false };
+    if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from a stream');
+    if (!stream) throw new UsageError('no archive on stdin');
+    return { members: tarMembers(stream.input, stream.name), archive: stream.name, directory: false };
   }
   let isDirectory: boolean;
   try {
