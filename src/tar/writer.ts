@@ -1,14 +1,19 @@
 /**
  * A streaming tar writer: entries go in through add(), archive bytes come out
- * of the Readable side. Each add() resolves only once its bytes have been
- * taken by the consumer (push() backpressure), so a writer feeding a slow
- * pipe never holds more than one chunk of a file in memory.
+ * of the Readable side. add() waits whenever the consumer is full (push()
+ * backpressure), so a writer feeding a slow pipe never holds more than a
+ * chunk of a file in memory.
+ *
+ * Headers, padding and small bodies are gathered into pushes of about
+ * COALESCE bytes: one push (one write syscall downstream) per 512-byte
+ * header made packing many small files several times slower.
  */
 import { Readable, type ReadableOptions } from 'node:stream';
 import { InvalidInputError, displayPath } from '../errors.js';
 import { BLOCK, END_OF_ARCHIVE, encodeHeader, padding, type TarEntry } from './header.js';
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
+const COALESCE = 64 * 1024;
 
 export class TarWriter extends Readable {
   /** add() and finish() calls run one after another, in call order. */
@@ -16,6 +21,9 @@ export class TarWriter extends Readable {
   /** Resolves a producer waiting for the consumer to ask for more. */
   private demand: { resolve: () => void; reject: (err: Error) => void } | null = null;
   private ended = false;
+  /** Small chunks not yet pushed, and their total length. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(options?: ReadableOptions) {
     super({ highWaterMark: 64 * 1024, ...options });
@@ -23,7 +31,8 @@ export class TarWriter extends Readable {
 
   /**
    * Writes the header (encodeHeader), then exactly entry.size bytes of body
-   * for files, then padding. Resolves once all of it has been pushed.
+   * for files, then padding. Resolves once all of it has been pushed or
+   * gathered for the next push (finish() pushes the rest).
    * Rejects with an InvalidInputError naming the entry when the body is
    * shorter or longer than entry.size; the archive is then unusable, so the
    * stream is destroyed with the same error.
@@ -36,6 +45,7 @@ export class TarWriter extends Readable {
   finish(): Promise<void> {
     return this.enqueue(async () => {
       await this.pushChunk(END_OF_ARCHIVE);
+      await this.flush();
       this.ended = true;
       this.push(null);
     });
@@ -98,7 +108,25 @@ export class TarWriter extends Readable {
     return new InvalidInputError(displayPath(entry.path), `body has ${at} bytes, header says ${entry.size}`);
   }
 
-  private pushChunk(chunk: Buffer): Promise<void> {
+  private async pushChunk(chunk: Buffer): Promise<void> {
+    if (chunk.length >= COALESCE) {
+      await this.flush();
+      return this.pushNow(chunk);
+    }
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= COALESCE) await this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.pendingBytes === 0) return Promise.resolve();
+    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return this.pushNow(chunk);
+  }
+
+  private pushNow(chunk: Buffer): Promise<void> {
     if (this.destroyed) return Promise.reject(this.errored ?? new Error('tar writer destroyed before the archive was complete'));
     if (this.push(chunk)) return Promise.resolve();
     return new Promise((resolve, reject) => {
