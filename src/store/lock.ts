@@ -7,18 +7,22 @@
  * would freeze Node's event loop, and two handles in one process (tests, a
  * command that opens the store twice) would deadlock each other.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromFsError } from '../errors.js';
 import { native } from '../native/index.js';
 
 export class FileLock {
-  private constructor(private readonly handle: FileHandle, readonly path: string) {}
+  private constructor(private readonly fd: number, readonly path: string) {}
 
-  /** Opens (creating) the lock file; takes no lock yet. */
+  /**
+   * Opens (creating) the lock file; takes no lock yet. A plain descriptor, not
+   * a FileHandle: Node closes an unreachable FileHandle on garbage collection,
+   * which would silently drop the lock while its holder is still suspended.
+   */
   static async open(path: string): Promise<FileLock> {
     try {
-      return new FileLock(await open(path, 'a+', 0o644), path);
+      return new FileLock(openSync(path, 'a+', 0o644), path);
     } catch (err) {
       throw fromFsError(err, path);
     }
@@ -27,7 +31,7 @@ export class FileLock {
   /** Non-blocking attempt; false when another open file holds a conflicting lock. */
   try(exclusive: boolean): boolean {
     try {
-      return native.flock(this.handle.fd, exclusive, false);
+      return native.flock(this.fd, exclusive, false);
     } catch (err) {
       throw fromFsError(err, this.path);
     }
@@ -48,6 +52,6 @@ export class FileLock {
 
   /** Closing the file releases any lock it holds. */
   async close(): Promise<void> {
-    await this.handle.close();
+    closeSync(this.fd);
   }
 }
