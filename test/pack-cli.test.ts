@@ -243,10 +243,13 @@ test('unreadable files: a warning and exit 1, or with --strict exit 5 and no out
   assert.equal(existsSync(join(out, 'strict.tar')), false);
 });
 
-test('pack of a missing root or a file is refused with one line', async () => {
+test('pack of a missing root, into a missing directory, or of a file is refused with one line', async () => {
   const missing = await rootfs(['pack', '/no/such/root', '-o', '/dev/null']);
   assert.equal(missing.code, 4);
   assert.match(missing.stderr, /^rootfs: \/no\/such\/root: no such file or directory\n$/);
+  const noDir = await rootfs(['pack', dirname(cliPath), '-o', '/no/such/dir/out.tar']);
+  assert.equal(noDir.code, 4);
+  assert.match(noDir.stderr, /^rootfs: \/no\/such\/dir: no such file or directory\n$/);
   const file = await rootfs(['pack', cliPath, '-o', '/dev/null']);
   assert.equal(file.code, 2);
   assert.match(file.stderr, /not a directory/);

@@ -54,7 +54,7 @@ async function packToStdout(root: string, options: PackOptions, events: PackEven
   // `rootfs pack / > /host.tar` must not pack /host.tar into itself.
   const stdout = fstatSync(1, { bigint: true });
   const skip = stdout.isFile() ? [{ dev: stdout.dev, ino: stdout.ino }] : [];
-  return packTree(root, process.stdout, { ...options, skip }, events);
+  return packTree(root, process.stdout, { ...options, skip }, events).catch(outputError('stdout'));
 }
 
 /** Packs into FILE.tmp-…, fsyncs and renames it into place: a failed pack leaves FILE as it was. */
@@ -76,7 +76,7 @@ async function packToFile(root: string, file: string, options: PackOptions, even
   try {
     fd = openSync(temp, 'wx', 0o644);
   } catch (err) {
-    throw fromFsError(err, temp);
+    throw fromFsError(err, dirname(file));
   }
   let closed = false;
   try {
