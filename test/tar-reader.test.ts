@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
 import { BLOCK, encodeHeader, END_OF_ARCHIVE, padding, TypeFlag, type TarEntry } from '../src/tar/header.js';
 import { readTar, TarValidator, type TarMember } from '../src/tar/reader.js';
+import { TarWriter } from '../src/tar/writer.js';
 import { makeTempDir, requireTools, runOk } from './helpers.js';
 
 interface Read {
@@ -321,4 +322,30 @@ test('stopping early releases the input', async () => {
   const input = chunked(writeArchive([file('a', 'a'), file('b', 'b'), file('c', 'c')]), 512);
   for await (const { entry } of readTar(input, 'test.tar')) if (entry.path.toString() === 'a') break;
   assert.ok(input.destroyed);
+});
+
+test('a TarWriter stream read as it is written: entries and bodies come back as given', async () => {
+  const big = Buffer.alloc(2 * 1024 * 1024 + 7, 0x5a);
+  const given: [TarEntry, Buffer][] = [
+    [{ path: Buffer.from('etc'), type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1700000000 }, Buffer.alloc(0)],
+    file('etc/big', big, { xattrs: new Map([['security.capability', Buffer.from([1, 0, 0, 2, 0xff])]]) }),
+    [{ path: Buffer.from('etc/link'), type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1700000000, linkpath: Buffer.from('etc/big') }, Buffer.alloc(0)],
+    file(Buffer.from([0x6e, 0xe9, 0x2e, 0x74, 0x78, 0x74]), 'latin-1 name'),
+  ];
+  const writer = new TarWriter();
+  const writing = (async () => {
+    for (const [entry, data] of given) await writer.add(entry, entry.type === 'file' ? data : undefined);
+    await writer.finish();
+  })();
+  const got: Read[] = [];
+  for await (const { entry, offset, body } of readTar(writer, 'writer')) {
+    const parts: Buffer[] = [];
+    for await (const part of body) parts.push(part as Buffer);
+    got.push({ entry, offset, data: Buffer.concat(parts) });
+  }
+  await writing;
+  assert.deepEqual(
+    got.map((m) => [m.entry, m.data]),
+    given,
+  );
 });
