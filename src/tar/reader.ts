@@ -326,7 +326,12 @@ class TarBody extends Readable {
   }
 }
 
-/** Parses a tar stream member by member. `where` names the source (file name or "stdin") in error messages. */
+/**
+ * Parses a tar stream member by member. `where` names the source (file name or
+ * "stdin") in error messages. The input is read to its end (bytes after the
+ * end-of-archive marker are read and ignored, so a decompressor's own errors
+ * at the very end still surface); stopping early destroys it.
+ */
 export async function* readTar(input: Readable, where: string): AsyncGenerator<TarMember, void, undefined> {
   const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const pending: TarMember[] = [];
