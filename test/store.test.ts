@@ -74,8 +74,7 @@ test('blob writer: hashes while writing, commits under its digest, dedupes, and 
   assert.equal(await store.hasBlob(sha256('other')), false);
 
   const aborted = store.createBlobWriter();
-  aborted.write(Buffer.from('partial'));
-  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => aborted.write(Buffer.from('partial'), resolve));
   assert.equal(tempFiles(store).length, 1, 'a writer in progress has its temp file in the store');
   await aborted.abort();
   assert.deepEqual(tempFiles(store), [], 'commit failures and abort leave no temp files');

@@ -136,6 +136,8 @@ export class Store {
     const verifier = new VerifyingStream(digest, size, path);
     const file = createReadStream(path, { highWaterMark: 1 << 20 });
     file.on('error', (err) => verifier.destroy(this.blobError(err, digest, path)));
+    // pipe() does not stop the source when the consumer gives up: close the file with the verifier.
+    verifier.on('close', () => file.destroy());
     return file.pipe(verifier);
   }
 
