@@ -13,8 +13,9 @@ import type { Digest } from '../oci/types.js';
 import { fsyncDir } from './fs.js';
 
 export interface BlobWriter extends Writable {
-  /** After end(): fsync, verify against expected if given (DigestMismatchError / size error otherwise), rename into
-   *  blobs/sha256/<hex> (if it already exists, drop the temp file: content-addressed). */
+  /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), rename
+   *  the fsynced temp file to blobs/sha256/<hex> (over an existing blob of that digest: same bytes, or a repair). The
+   *  temp file is gone afterwards either way. */
   commit(expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }>;
   /** Removes the temp file; safe to call after a failed write. */
   abort(): Promise<void>;

@@ -263,7 +263,11 @@ export class Store {
     return { ...(name !== undefined ? { name } : {}), descriptor: entry, manifestDescriptor, manifest, config };
   }
 
-  /** Removes unreferenced blobs and all temp files, holding the in-use lock exclusively so no other command runs meanwhile. */
+  /**
+   * Removes unreferenced blobs and all temp files, holding the in-use lock
+   * exclusively so no other command runs meanwhile. It waits for every other
+   * open Store on this directory, including ones in this process: close them first.
+   */
   async gc(): Promise<GcResult> {
     await this.inUse.acquire(true);
     try {
