@@ -1,0 +1,92 @@
+/**
+ * A real docker-registry (distribution 2.x) for tests: config in a temp dir,
+ * filesystem storage, 127.0.0.1 on a free port, stopped by PID when the test
+ * ends. restart() brings it back on the same port and storage, as after a crash.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
+import { makeTempDir, runOk } from './helpers.js';
+
+export interface RegistryServer {
+  host: string; // 127.0.0.1:PORT
+  port: number;
+  /** The filesystem storage root (docker/registry/v2/...). */
+  storage: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Starts docker-registry; with `users`, behind htpasswd basic auth (bcrypt lines made by apache2-utils' htpasswd). */
+export async function startRegistry(t: TestContext, options: { users?: Record<string, string> } = {}): Promise<RegistryServer> {
+  const dir = makeTempDir(t, 'rootfs-registry-');
+  const port = await freePort();
+  let auth = '';
+  if (options.users) {
+    const lines: string[] = [];
+    for (const [user, password] of Object.entries(options.users)) lines.push((await runOk('htpasswd', ['-Bbn', user, password])).stdout.toString().trim());
+    writeFileSync(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
+    auth = `auth: {htpasswd: {realm: rootfs-test, path: ${join(dir, 'htpasswd')}}}\n`;
+  }
+  // A fixed secret keeps upload state tokens valid across a restart, as in a real deployment.
+  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'storage')}}}\nhttp: {addr: 127.0.0.1:${port}, secret: rootfs-test-secret}\n${auth}`);
+
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const started = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child = started;
+    for (let attempt = 0; ; attempt++) {
+      if (started.exitCode !== null) throw new Error(`docker-registry exited ${started.exitCode}: ${stderr}`);
+      if (await answers(port)) return;
+      if (attempt >= 200) throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${stderr}`);
+      await sleep(50);
+    }
+  };
+  const kill = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = once(running, 'exit');
+    running.kill('SIGKILL');
+    await exited;
+  };
+  t.after(kill);
+  await start();
+  return {
+    host: `127.0.0.1:${port}`,
+    port,
+    storage: join(dir, 'storage'),
+    kill,
+    restart: async () => {
+      await kill();
+      await start();
+    },
+  };
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get({ host: '127.0.0.1', port, path: '/v2/' }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200 || response.statusCode === 401);
+    });
+    request.on('error', () => resolve(false));
+  });
+}
