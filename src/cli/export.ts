@@ -1,11 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromFsError, UsageError } from '../errors.js';
+import { refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
-import { fsyncDir, tempName } from '../store/fs.js';
 import type { CommandModule } from './main.js';
 import { withStore } from './store-option.js';
 
@@ -18,7 +13,7 @@ export const exportCommand: CommandModule = (cli, run) => {
     .action((ref: string, opts) =>
       run(async () => {
         const output = String(opts.output);
-        if (output === '-' && process.stdout.isTTY) throw new UsageError('refusing to write a tar to a terminal (use -o FILE or redirect stdout)');
+        if (output === '-') refuseTerminal('stdout', 'a tar');
         await withStore(opts, async (store) => {
           const image = await store.resolve(ref);
           const tar = flattenToTar(store, image.manifest.layers, { where: ref });
@@ -28,35 +23,3 @@ export const exportCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
-
-/** Writes FILE.tmp-…, fsyncs it and renames it into place: a failed export leaves FILE as it was. */
-async function writeFileFromStream(file: string, input: Readable): Promise<void> {
-  const target = resolve(file);
-  try {
-    if ((await stat(target)).isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, file);
-  }
-  const temp = tempName(dirname(target), `${basename(target)}.tmp`);
-  let handle;
-  try {
-    handle = await open(temp, 'wx', 0o644);
-  } catch (err) {
-    throw fromFsError(err, temp);
-  }
-  try {
-    await pipeline(input, createWriteStream('', { fd: handle.fd, autoClose: false })).catch((err: unknown) => {
-      throw (err as NodeJS.ErrnoException).syscall === 'write' ? fromFsError(err, temp) : err;
-    });
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, target);
-  } catch (err) {
-    await handle?.close();
-    await rm(temp, { force: true });
-    throw err instanceof UsageError || !(err instanceof Error && 'syscall' in err) ? err : fromFsError(err, file);
-  }
-  await fsyncDir(dirname(target));
-}

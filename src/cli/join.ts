@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
@@ -13,7 +14,7 @@ export const joinCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         if (opts.output === undefined || opts.output === true) throw new UsageError('-o FILE is required (or -o - for stdout)');
         const output = String(opts.output);
-        if (output === '-' && process.stdout.isTTY) throw new UsageError('refusing to write to a terminal (use -o FILE, or pipe the output)');
+        if (output === '-') refuseTerminal('stdout', 'the joined file');
         let bytes = 0;
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done) => {
           bytes = done;
