@@ -13,14 +13,15 @@
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
  * umoci's STORE:base:latest look up) and io.containerd.image.name = the full name.
  */
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { createReadStream } from 'node:fs';
 import { HostIoError, InvalidInputError, NotFoundError, UsageError, fromFsError } from '../errors.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
@@ -37,7 +38,6 @@ import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { tempName, writeFileAtomic } from './fs.js';
 import { collectGarbage } from './gc.js';
 import { FileLock } from './lock.js';
-import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
@@ -236,19 +236,13 @@ export class Store {
   async resolve(text: string, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
     const fullId = /^(?:sha256:)?([a-f0-9]{64})$/.exec(text);
     if (fullId) return this.resolveId(text, `sha256:${fullId[1]}`, true, platform);
-    let ref: ImageReference;
-    try {
-      ref = parseReference(text);
-    } catch (err) {
-      const prefix = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
-      if (prefix) return this.resolveId(text, `sha256:${prefix[1]}`, false, platform);
-      throw err;
-    }
+    // A short ID ("3f2a", "sha256:3f2a") is also a valid name ("3f2a:latest", "sha256:3f2a"), so it is tried as one first.
+    const ref = parseReference(text);
     if (ref.digest !== undefined) return this.resolveId(text, ref.digest, true, platform, familiarName(ref));
     const entry = (await this.readIndex()).manifests.find((candidate) => sameName(entryReference(candidate), ref));
     if (entry) return this.resolveEntry(entry, platform, familiarName(ref));
-    const prefix = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
-    if (prefix) return this.resolveId(text, `sha256:${prefix[1]}`, false, platform);
+    const shortId = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
+    if (shortId) return this.resolveId(text, `sha256:${shortId[1]}`, false, platform);
     throw new NotFoundError(`no such image: ${text}`);
   }
 
