@@ -94,9 +94,13 @@ test('rootfs tag, inspect and rmi: output and exit codes', async (t) => {
   const ambiguousId = await rootfs(['rmi', base.configDigest.slice(7, 19), '--store', dir]);
   assert.equal(ambiguousId.code, 2);
   assert.match(ambiguousId.stderr, /is tagged base:1, copy:2: remove the tags by name/);
-  const removed = await rootfs(['rmi', 'copy:2', 'docker.io/library/base:1', '--store', dir]);
+  const removed = await rootfs(['rmi', 'docker.io/library/copy:2', '--store', dir]);
   assert.equal(removed.code, 0, removed.stderr);
-  assert.equal(removed.stdout.toString(), 'Untagged: copy:2\nUntagged: base:1\n');
+  assert.equal(removed.stdout.toString(), 'Untagged: copy:2\n');
+  const byId = await rootfs(['rmi', base.configDigest.slice(7, 19), '--store', dir]);
+  assert.equal(byId.code, 0, byId.stderr);
+  assert.equal(byId.stdout.toString(), 'Untagged: base:1\n', 'an ID with a single tag removes that tag');
+  assert.equal((await rootfs(['rmi', base.configDigest.slice(7, 19), '--store', dir])).code, 4, 'nothing left to untag');
   assert.ok(existsSync(join(dir, 'blobs', 'sha256', base.layer.digest.slice(7))), 'blobs stay until gc');
 });
 
