@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { get as getTls } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,8 +33,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts docker-registry; with `users`, behind htpasswd basic auth (bcrypt lines made by apache2-utils' htpasswd). */
-export async function startRegistry(t: TestContext, options: { users?: Record<string, string> } = {}): Promise<RegistryServer> {
+/**
+ * Starts docker-registry; with `users`, behind htpasswd basic auth (bcrypt
+ * lines made by apache2-utils' htpasswd); with `tls`, on https with a
+ * self-signed certificate for 127.0.0.1 made by openssl.
+ */
+export async function startRegistry(t: TestContext, options: { users?: Record<string, string>; tls?: boolean } = {}): Promise<RegistryServer> {
   const dir = makeTempDir(t, 'rootfs-registry-');
   const port = await freePort();
   let auth = '';
@@ -43,8 +48,15 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
     writeFileSync(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
     auth = `auth: {htpasswd: {realm: rootfs-test, path: ${join(dir, 'htpasswd')}}}\n`;
   }
+  let tls = '';
+  if (options.tls) {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    tls = `, tls: {certificate: ${cert}, key: ${key}}`;
+  }
   // A fixed secret keeps upload state tokens valid across a restart, as in a real deployment.
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'storage')}}}\nhttp: {addr: 127.0.0.1:${port}, secret: rootfs-test-secret}\n${auth}`);
+  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'storage')}}}\nhttp: {addr: 127.0.0.1:${port}, secret: rootfs-test-secret${tls}}\n${auth}`);
 
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
@@ -54,7 +66,7 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
     child = started;
     for (let attempt = 0; ; attempt++) {
       if (started.exitCode !== null) throw new Error(`docker-registry exited ${started.exitCode}: ${stderr}`);
-      if (await answers(port)) return;
+      if (await answers(port, options.tls ?? false)) return;
       if (attempt >= 200) throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${stderr}`);
       await sleep(50);
     }
@@ -81,9 +93,9 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
   };
 }
 
-function answers(port: number): Promise<boolean> {
+function answers(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const request = get({ host: '127.0.0.1', port, path: '/v2/' }, (response) => {
+    const request = (tls ? getTls : get)({ host: '127.0.0.1', port, path: '/v2/', rejectUnauthorized: false }, (response) => {
       response.resume();
       resolve(response.statusCode === 200 || response.statusCode === 401);
     });

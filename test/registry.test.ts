@@ -300,3 +300,28 @@ test('registry killed mid-push: a clear error, and the retried push completes; r
   assert.equal(pulled.code, 0, pulled.stderr);
   assert.equal((await storeEntry(join(dir, 'target'), dest2)).digest, image.manifest.digest);
 });
+
+test('TLS: a loopback registry with a self-signed certificate is reached without flags; --tls-verify=true refuses it, --plain-http cannot speak to it', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo', 'openssl')) return;
+  const registry = await startRegistry(t, { tls: true });
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const image = await withStore(storeDir, (store) => buildImage(store, dir, { name: 'app:1.0' }));
+  const dest = `${registry.host}/ns/app:1.0`;
+
+  const pushed = await rootfs(['--store', storeDir, 'push', 'app:1.0', dest]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  assert.equal(await remoteDigest(dest), image.manifest.digest);
+
+  const verified = await rootfs(['--store', storeDir, 'pull', dest, '--tls-verify=true', '--retries', '0']);
+  assert.equal(verified.code, 7);
+  assert.match(verified.stderr, new RegExp(`^rootfs: ${registry.host.replace(/\./g, '\\.')}: connecting: TLS certificate not trusted \\(.*\\); for a registry with a self-signed certificate use --tls-verify=false\\n$`));
+
+  const plain = await rootfs(['--store', storeDir, 'pull', dest, '--plain-http', '--retries', '0']);
+  assert.equal(plain.code, 7);
+  assert.match(plain.stderr, /connecting: the registry answered HTTP 400/);
+
+  const insecure = await rootfs(['--store', join(dir, 'target'), 'pull', dest, '--tls-verify=false']);
+  assert.equal(insecure.code, 0, insecure.stderr);
+  assert.equal((await storeEntry(join(dir, 'target'), dest)).digest, image.manifest.digest);
+});

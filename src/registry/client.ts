@@ -97,7 +97,9 @@ export class RegistryClient {
       this.base = new URL(`${scheme}://${host}/`);
       try {
         await this.withRetries('connecting', '', async () => {
-          const response = await this.sendOnce({ repository: '', what: 'connecting', method: 'GET', target: '/v2/', expect: [200, 401] });
+          const op: Operation = { repository: '', what: 'connecting', method: 'GET', target: '/v2/', expect: [200, 401] };
+          const response = await this.sendOnce(op);
+          if (!op.expect.includes(response.status)) throw await this.statusError(op, response);
           if (response.status === 401) this.auth.learn(header(response, 'www-authenticate'), []);
           await discardBody(response.body);
         }, scheme === schemes[schemes.length - 1]);
