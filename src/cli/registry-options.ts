@@ -67,7 +67,7 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
         reporter.info(`${short(event.digest)}: upload interrupted; ${event.restarted ? 'the registry lost it, sending it again' : `resuming at ${formatBytes(event.offset)}`}`);
         return;
       case 'retry':
-        reporter.info(`${event.what}: ${event.reason}; trying again (${event.attempt}/${event.of})`);
+        reporter.info(`${event.message}; trying again (${event.attempt}/${event.of})`);
         return;
     }
   };

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { NetworkError, NotFoundError, RootfsError } from '../errors.js';
+import { DigestMismatchError, NetworkError, NotFoundError, RootfsError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import { MediaType, type Digest } from '../oci/types.js';
 import { Authenticator, type TokenResponse } from './auth.js';
@@ -24,8 +24,8 @@ export interface RegistryOptions {
   retries?: number;
   /** The first wait between attempts, doubled each time up to 30 s (default 1 s). */
   retryDelayMs?: number;
-  /** Told before each new attempt, so a user sees why things pause. */
-  onRetry?: (what: string, reason: string, attempt: number, of: number) => void;
+  /** Told the failure before each new attempt, so a user sees why things pause. */
+  onRetry?: (message: string, attempt: number, of: number) => void;
 }
 
 /** A registry or network failure; `retryable` when trying again may succeed. */
@@ -96,7 +96,7 @@ export class RegistryClient {
     for (const scheme of schemes) {
       this.base = new URL(`${scheme}://${host}/`);
       try {
-        await this.withRetries('connecting', '', async () => {
+        await this.withRetries(async () => {
           const op: Operation = { repository: '', what: 'connecting', method: 'GET', target: '/v2/', expect: [200, 401] };
           const response = await this.sendOnce(op);
           if (!op.expect.includes(response.status)) throw await this.statusError(op, response);
@@ -135,7 +135,7 @@ export class RegistryClient {
       throw this.failure(repository, what, err);
     }
     const digest = sha256(bytes);
-    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError(`${this.where(repository)}: ${what}: the registry sent a document whose digest is ${digest}`, 200, false);
+    if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`${this.where(repository)}@${reference}`, reference as Digest, digest);
     const mediaType = mediaTypeOf(bytes) ?? header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
     return { bytes, mediaType, digest };
   }
@@ -216,7 +216,7 @@ export class RegistryClient {
   }
 
   /** Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. */
-  async withRetries<T>(what: string, repository: string, fn: () => Promise<T>, retry = true): Promise<T> {
+  async withRetries<T>(fn: () => Promise<T>, retry = true): Promise<T> {
     const retries = retry ? this.options.retries ?? 5 : 0;
     let delay = this.options.retryDelayMs ?? 1000;
     for (let attempt = 0; ; attempt++) {
@@ -224,7 +224,7 @@ export class RegistryClient {
         return await fn();
       } catch (err) {
         if (!(err instanceof RegistryError) || !err.retryable || attempt >= retries) throw err;
-        this.options.onRetry?.(repository ? `${this.where(repository)}: ${what}` : `${this.registry}: ${what}`, err.message.replace(/^.*: /, ''), attempt + 1, retries);
+        this.options.onRetry?.(err.message, attempt + 1, retries);
         await sleep(delay);
         delay = Math.min(delay * 2, maxRetryDelayMs);
       }

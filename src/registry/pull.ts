@@ -79,7 +79,7 @@ function where(ref: ImageReference): string {
 }
 
 async function fetchDocument(client: RegistryClient, repository: string, reference: string): Promise<Document> {
-  const { bytes, mediaType, digest } = await client.withRetries(`fetching manifest ${reference}`, repository, () => client.getManifest(repository, reference));
+  const { bytes, mediaType, digest } = await client.withRetries(() => client.getManifest(repository, reference));
   if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
     throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${mediaType || '(none)'} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
   }
@@ -102,7 +102,7 @@ async function pullBlob(client: RegistryClient, store: Store, repository: string
     return;
   }
   const what = `fetching blob ${blob.digest}`;
-  await client.withRetries(what, repository, async () => {
+  await client.withRetries(async () => {
     const body = await client.getBlob(repository, blob.digest);
     const writer = store.createBlobWriter();
     try {

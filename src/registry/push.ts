@@ -82,9 +82,9 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       await pushBlob(client, store, destination, blob, locations, options);
       locations.add(registry, blob.digest, repository);
     });
-    for (const child of children) await client.withRetries(`pushing manifest ${child.descriptor.digest}`, repository, () => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    for (const child of children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
     const reference = destination.tag ?? top.descriptor.digest;
-    await client.withRetries(`pushing manifest ${reference}`, repository, () => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
+    await client.withRetries(() => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
   } finally {
     client.close();
   }
@@ -94,7 +94,7 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
 async function pushBlob(client: RegistryClient, store: Store, destination: ImageReference, blob: Descriptor, locations: BlobLocations, options: PushOptions): Promise<void> {
   const { registry, repository } = destination;
   const emit = options.onEvent ?? (() => undefined);
-  if (await client.withRetries(`checking blob ${blob.digest}`, repository, () => client.blobExists(repository, blob.digest, true))) {
+  if (await client.withRetries(() => client.blobExists(repository, blob.digest, true))) {
     emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
     return;
   }
@@ -102,7 +102,7 @@ async function pushBlob(client: RegistryClient, store: Store, destination: Image
   const from = locations.repositories(registry, blob.digest).find((candidate) => candidate !== repository);
   let location: URL | undefined;
   if (from !== undefined) {
-    location = await client.withRetries(`mounting blob ${blob.digest}`, repository, () => client.mountBlob(repository, blob.digest, from));
+    location = await client.withRetries(() => client.mountBlob(repository, blob.digest, from));
     if (!location) {
       emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'mounted', from });
       return;

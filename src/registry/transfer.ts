@@ -9,7 +9,8 @@ export type TransferEvent =
   | { type: 'progress'; digest: Digest; size: number; done: number }
   /** An interrupted upload goes on at offset (0 and restarted: in a new upload). */
   | { type: 'resume'; digest: Digest; offset: number; restarted: boolean }
-  | { type: 'retry'; what: string; reason: string; attempt: number; of: number };
+  /** A failure that may pass (message: what failed, where, why); attempt `attempt` of `of` follows. */
+  | { type: 'retry'; message: string; attempt: number; of: number };
 
 export interface TransferOptions extends Omit<RegistryOptions, 'onRetry'> {
   /** Blobs copied at once (default 3, as docker). */
@@ -18,7 +19,7 @@ export interface TransferOptions extends Omit<RegistryOptions, 'onRetry'> {
 }
 
 export function connect(registry: string, options: TransferOptions): Promise<RegistryClient> {
-  return RegistryClient.connect(registry, { ...options, onRetry: (what, reason, attempt, of) => options.onEvent?.({ type: 'retry', what, reason, attempt, of }) });
+  return RegistryClient.connect(registry, { ...options, onRetry: (message, attempt, of) => options.onEvent?.({ type: 'retry', message, attempt, of }) });
 }
 
 /** Runs fn for every item, `concurrency` at a time; after a failure no new one starts, and it rejects once the running ones have settled. */

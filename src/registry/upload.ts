@@ -9,6 +9,7 @@
  */
 import type { ClientRequest } from 'node:http';
 import type { Readable } from 'node:stream';
+import { InvalidInputError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { RegistryError, type RegistryClient } from './client.js';
@@ -31,33 +32,36 @@ export interface UploadOptions {
  */
 export async function uploadBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, location: URL | undefined, options: UploadOptions = {}): Promise<void> {
   const chunkSize = options.chunkSize ?? defaultChunkSize;
-  const what = `pushing blob ${blob.digest}`;
   let state = location ? { location, offset: 0 } : undefined;
   let interrupted = false;
-  await client.withRetries(what, repository, async () => {
+  await client.withRetries(async () => {
     if (!state) state = { location: await client.startUpload(repository), offset: 0 };
     else if (interrupted) {
-      state = await resumePoint(client, repository, state.location);
-      options.onResume?.(state.offset, state.offset === 0);
+      // The request that failed may have completed the upload, with only its answer lost.
+      if (await client.blobExists(repository, blob.digest, true)) return;
+      const resumed = await resumePoint(client, repository, state.location);
+      state = { location: resumed.location, offset: resumed.offset };
+      options.onResume?.(resumed.offset, resumed.restarted);
     }
     interrupted = true;
-    await send(client, store, repository, what, blob, state, chunkSize, options.onProgress);
+    await send(client, store, repository, blob, state, chunkSize, options.onProgress);
   });
 }
 
 /** Where an interrupted upload stands; a fresh upload when the registry no longer knows it (restarted, expired). */
-async function resumePoint(client: RegistryClient, repository: string, location: URL): Promise<{ location: URL; offset: number }> {
+async function resumePoint(client: RegistryClient, repository: string, location: URL): Promise<{ location: URL; offset: number; restarted: boolean }> {
   try {
-    return await client.uploadStatus(repository, location);
+    return { ...(await client.uploadStatus(repository, location)), restarted: false };
   } catch (err) {
     if (err instanceof RegistryError && err.retryable) throw err;
-    return { location: await client.startUpload(repository), offset: 0 };
+    return { location: await client.startUpload(repository), offset: 0, restarted: true };
   }
 }
 
 /** Sends blob bytes from state.offset on, advancing state as each chunk is accepted. */
-async function send(client: RegistryClient, store: Store, repository: string, what: string, blob: Descriptor, state: { location: URL; offset: number }, chunkSize: number, onProgress?: (sent: number) => void): Promise<void> {
-  const reader = new BlobReader(store.openBlob(blob.digest, blob.size), (sent) => onProgress?.(sent));
+async function send(client: RegistryClient, store: Store, repository: string, blob: Descriptor, state: { location: URL; offset: number }, chunkSize: number, onProgress?: (sent: number) => void): Promise<void> {
+  const what = `pushing blob ${blob.digest}`;
+  const reader = new BlobReader(store.openBlob(blob.digest, blob.size), store.blobPath(blob.digest), (sent) => onProgress?.(sent));
   try {
     await reader.skip(state.offset);
     if (state.offset === 0 && blob.size <= chunkSize) {
@@ -87,7 +91,7 @@ class BlobReader {
   private pending: Buffer | undefined;
   private position = 0;
 
-  constructor(private readonly stream: Readable, private readonly onPosition: (position: number) => void) {
+  constructor(private readonly stream: Readable, private readonly where: string, private readonly onPosition: (position: number) => void) {
     this.iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   }
 
@@ -98,7 +102,7 @@ class BlobReader {
   body(length: number, last: boolean): BodyWriter {
     return async (request: ClientRequest) => {
       await this.take(length, (chunk) => writeChunk(request, chunk));
-      if (last && !(await this.iterator.next()).done) throw new RegistryError('the blob in the store is longer than its descriptor says', undefined, false);
+      if (last && !(await this.iterator.next()).done) throw new InvalidInputError(this.where, 'longer than its descriptor says');
       await endRequest(request);
     };
   }
@@ -114,7 +118,7 @@ class BlobReader {
       this.pending = undefined;
       if (!chunk) {
         const next = await this.iterator.next();
-        if (next.done) throw new RegistryError('the blob in the store is shorter than its descriptor says', undefined, false);
+        if (next.done) throw new InvalidInputError(this.where, 'shorter than its descriptor says');
         chunk = next.value;
       }
       if (chunk.length > left) {
