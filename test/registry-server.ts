@@ -5,8 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, get } from 'node:http';
 import { get as getTls } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -38,7 +39,7 @@ export async function freePort(): Promise<number> {
  * lines made by apache2-utils' htpasswd); with `tls`, on https with a
  * self-signed certificate for 127.0.0.1 made by openssl.
  */
-export async function startRegistry(t: TestContext, options: { users?: Record<string, string>; tls?: boolean } = {}): Promise<RegistryServer> {
+export async function startRegistry(t: TestContext, options: { users?: Record<string, string>; tls?: boolean; token?: TokenServer } = {}): Promise<RegistryServer> {
   const dir = makeTempDir(t, 'rootfs-registry-');
   const port = await freePort();
   let auth = '';
@@ -48,12 +49,14 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
     writeFileSync(join(dir, 'htpasswd'), `${lines.join('\n')}\n`);
     auth = `auth: {htpasswd: {realm: rootfs-test, path: ${join(dir, 'htpasswd')}}}\n`;
   }
+  if (options.token) {
+    const { realm, service, issuer, certificate } = options.token;
+    auth = `auth: {token: {realm: "${realm}", service: ${service}, issuer: ${issuer}, rootcertbundle: ${certificate}}}\n`;
+  }
   let tls = '';
   if (options.tls) {
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
-    tls = `, tls: {certificate: ${cert}, key: ${key}}`;
+    const { certificate, key } = await selfSigned(dir);
+    tls = `, tls: {certificate: ${certificate}, key: ${key}}`;
   }
   // A fixed secret keeps upload state tokens valid across a restart, as in a real deployment.
   writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'storage')}}}\nhttp: {addr: 127.0.0.1:${port}, secret: rootfs-test-secret${tls}}\n${auth}`);
@@ -101,4 +104,61 @@ function answers(port: number, tls: boolean): Promise<boolean> {
     });
     request.on('error', () => resolve(false));
   });
+}
+
+/** A self-signed certificate for 127.0.0.1 and its key, made by openssl. */
+async function selfSigned(dir: string): Promise<{ certificate: string; key: string }> {
+  const certificate = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', certificate]);
+  return { certificate, key };
+}
+
+export interface TokenServer {
+  realm: string;
+  service: string;
+  issuer: string;
+  /** The certificate whose key signs the tokens: the registry's rootcertbundle. */
+  certificate: string;
+  /** Each token request: its scopes and the user it authenticated (undefined: anonymous). */
+  requests: Array<{ scopes: string[]; user: string | undefined }>;
+}
+
+/**
+ * A token server as distribution's token auth expects: basic credentials in,
+ * a JWT signed RS256 with the certificate in its x5c header out, granting
+ * the requested actions to known users and nothing to anonymous callers.
+ */
+export async function startTokenServer(t: TestContext, users: Record<string, string>): Promise<TokenServer> {
+  const dir = makeTempDir(t, 'rootfs-token-');
+  const { certificate, key } = await selfSigned(dir);
+  const der = new X509Certificate(readFileSync(certificate)).raw.toString('base64');
+  const signingKey = createPrivateKey(readFileSync(key));
+  const service = 'rootfs-test';
+  const issuer = 'rootfs-test-issuer';
+  const requests: TokenServer['requests'] = [];
+  const server = createHttpServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '');
+    const [user, ...rest] = basic ? Buffer.from(basic[1]!, 'base64').toString().split(':') : [];
+    if (user !== undefined && users[user] !== rest.join(':')) {
+      response.writeHead(401).end('{"details":"bad credentials"}');
+      return;
+    }
+    const scopes = url.searchParams.getAll('scope');
+    requests.push({ scopes, user });
+    const access = user === undefined ? [] : scopes.map((scope) => {
+      const [type, name, actions] = scope.split(':');
+      return { type, name, actions: actions!.split(',') };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${encode({ typ: 'JWT', alg: 'RS256', x5c: [der] })}.${encode({ iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access })}`;
+    const token = `${unsigned}.${sign('sha256', Buffer.from(unsigned), signingKey).toString('base64url')}`;
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 }));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return { realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, service, issuer, certificate, requests };
 }

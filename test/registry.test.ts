@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
-import { startRegistry } from './registry-server.js';
+import { startRegistry, startTokenServer } from './registry-server.js';
 import { buildImage } from './store-fixture.js';
 
 const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
@@ -225,12 +225,13 @@ test('pull verifies digests: a blob damaged in the registry is refused and nothi
 });
 
 /**
- * A TCP relay to the registry that, once `cutAfter` request bytes have gone
- * through, stops relaying, runs onCut (kill or restart the registry) and
- * drops every open connection: a registry dying in the middle of an upload,
- * at a byte count rather than a moment.
+ * A TCP relay to the registry that, once `cutAfter` bytes have gone through
+ * in one direction (requests up to the registry, or answers down from it),
+ * stops relaying, runs onCut (kill or restart the registry) and drops every
+ * open connection: a registry dying mid-transfer, at a byte count rather
+ * than a moment.
  */
-async function cuttingRelay(t: TestContext, upstreamPort: number, cutAfter: number, onCut: () => Promise<void>): Promise<{ host: string; wasCut: () => boolean }> {
+async function cuttingRelay(t: TestContext, upstreamPort: number, direction: 'up' | 'down', cutAfter: number, onCut: () => Promise<void>): Promise<{ host: string; wasCut: () => boolean }> {
   const sockets = new Set<Socket>();
   let relayed = 0;
   let cutting = false;
@@ -243,11 +244,12 @@ async function cuttingRelay(t: TestContext, upstreamPort: number, cutAfter: numb
     }
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
-    client.on('data', (chunk: Buffer) => {
+    const counted = direction === 'up' ? client : upstream;
+    counted.on('data', (chunk: Buffer) => {
       relayed += chunk.length;
       if (cutting || relayed < cutAfter) return;
       cutting = true;
-      client.pause();
+      counted.pause();
       void onCut().then(() => {
         for (const socket of sockets) socket.destroy();
         cut = true;
@@ -265,16 +267,19 @@ async function cuttingRelay(t: TestContext, upstreamPort: number, cutAfter: numb
   return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, wasCut: () => cut };
 }
 
+/** An image whose gzip layer is about 12 MiB of incompressible data. */
+function buildBigImage(store: Store, dir: string, name: string): ReturnType<typeof buildImage> {
+  return buildImage(store, dir, { name, content: randomBytes(12 << 20).toString('base64') });
+}
+
 test('registry killed mid-push: a clear error, and the retried push completes; restarted within the retries, the push goes on by itself', async (t) => {
   if (!requireTools(t, 'docker-registry', 'skopeo')) return;
   const dir = makeTempDir(t);
   const storeDir = join(dir, 'store');
-  // Incompressible content, so the gzip layer is about 16 MiB: sixteen 1 MiB chunks.
-  const image = await withStore(storeDir, (store) => buildImage(store, dir, { name: 'big:1', content: randomBytes(12 << 20).toString('base64') }));
-  assert.ok(image.layer.size > 12 << 20);
+  const image = await withStore(storeDir, (store) => buildBigImage(store, dir, 'big:1'));
 
   const killed = await startRegistry(t);
-  const relay = await cuttingRelay(t, killed.port, 6 << 20, () => killed.kill());
+  const relay = await cuttingRelay(t, killed.port, 'up', 6 << 20, () => killed.kill());
   const dest = `${relay.host}/ns/big:1`;
   const failed = await rootfs(['--store', storeDir, 'push', 'big:1', dest, '--chunk-size', '1M', '--retries', '2']);
   assert.ok(relay.wasCut(), failed.stderr);
@@ -289,7 +294,7 @@ test('registry killed mid-push: a clear error, and the retried push completes; r
   assert.equal(await remoteDigest(dest), image.manifest.digest);
 
   const restarted = await startRegistry(t);
-  const relay2 = await cuttingRelay(t, restarted.port, 6 << 20, () => restarted.restart());
+  const relay2 = await cuttingRelay(t, restarted.port, 'up', 6 << 20, () => restarted.restart());
   const dest2 = `${relay2.host}/ns/big:1`;
   const resumed = await rootfs(['--store', storeDir, 'push', 'big:1', dest2, '--chunk-size', '1M', '--retries', '5']);
   assert.ok(relay2.wasCut(), resumed.stderr);
@@ -324,4 +329,63 @@ test('TLS: a loopback registry with a self-signed certificate is reached without
   const insecure = await rootfs(['--store', join(dir, 'target'), 'pull', dest, '--tls-verify=false']);
   assert.equal(insecure.code, 0, insecure.stderr);
   assert.equal((await storeEntry(join(dir, 'target'), dest)).digest, image.manifest.digest);
+});
+
+test('bearer tokens: anonymous tokens grant nothing, login trades credentials for tokens scoped to each repository', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo', 'openssl')) return;
+  const token = await startTokenServer(t, { builder: 'tok3n' });
+  const registry = await startRegistry(t, { token });
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const image = await withStore(storeDir, (store) => buildImage(store, dir, { name: 'app:1.0' }));
+  const env = { REGISTRY_AUTH_FILE: join(dir, 'auth.json') };
+  const dest = `${registry.host}/ns/app:1.0`;
+
+  const anonymous = await rootfs(['--store', storeDir, 'push', 'app:1.0', dest], { env });
+  assert.equal(anonymous.code, 7);
+  assert.match(anonymous.stderr, /authentication required/);
+  assert.ok(token.requests.every((request) => request.user === undefined));
+
+  const wrong = await rootfs(['login', registry.host, '-u', 'builder', '--password-stdin'], { env, input: 'nope' });
+  assert.equal(wrong.code, 7);
+  assert.match(wrong.stderr, /authentication failed: the token server refused the credentials/);
+  const login = await rootfs(['login', registry.host, '-u', 'builder', '--password-stdin'], { env, input: 'tok3n' });
+  assert.equal(login.code, 0, login.stderr);
+
+  const pushed = await rootfs(['--store', storeDir, 'push', 'app:1.0', dest], { env });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  assert.ok(token.requests.some((request) => request.user === 'builder' && request.scopes.includes('repository:ns/app:pull,push')), JSON.stringify(token.requests));
+  const pulled = await rootfs(['--store', join(dir, 'target'), 'pull', dest], { env });
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal((await storeEntry(join(dir, 'target'), dest)).digest, image.manifest.digest);
+  assert.ok(token.requests.some((request) => request.user === 'builder' && request.scopes.length === 1 && request.scopes[0] === 'repository:ns/app:pull'));
+});
+
+test('registry lost mid-pull: a clear error and nothing half-stored; restarted within the retries, the pull fetches the blob again', async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const image = await withStore(join(dir, 'source'), (store) => buildBigImage(store, dir, 'big:1'));
+  assert.equal((await rootfs(['--store', join(dir, 'source'), 'push', 'big:1', `${registry.host}/ns/big:1`])).code, 0);
+
+  const target = join(dir, 'target');
+  const killing = await cuttingRelay(t, registry.port, 'down', 6 << 20, () => registry.kill());
+  const failed = await rootfs(['--store', target, 'pull', `${killing.host}/ns/big:1`, '--retries', '1']);
+  assert.ok(killing.wasCut(), failed.stderr);
+  assert.equal(failed.code, 7, failed.stderr);
+  assert.match(failed.stderr.trim().split('\n').pop()!, new RegExp(`^rootfs: ${killing.host.replace(/\./g, '\\.')}/ns/big: fetching blob ${image.layer.digest}: (connection reset by the registry|connection refused)$`));
+  await withStore(target, async (store) => {
+    assert.equal(await store.hasBlob(image.layer.digest), false);
+    assert.deepEqual(await store.listImages(), []);
+  });
+  assert.deepEqual(readdirSync(join(target, '.rootfs', 'tmp')), [], 'no temp files left');
+
+  await registry.restart();
+  const restarting = await cuttingRelay(t, registry.port, 'down', 6 << 20, () => registry.restart());
+  const pulled = await rootfs(['--store', target, 'pull', `${restarting.host}/ns/big:1`, 'big:1']);
+  assert.ok(restarting.wasCut(), pulled.stderr);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.match(pulled.stderr, /trying again \(1\/5\)/);
+  assert.equal((await storeEntry(target, 'big:1')).digest, image.manifest.digest);
+  await withStore(target, async (store) => assert.equal((await store.readBlob(image.layer.digest, image.layer.size)).length, image.layer.size));
 });
