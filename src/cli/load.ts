@@ -22,7 +22,7 @@ export const loadCommand: CommandModule = (cli, run) => {
         // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
         const parts = address.format === undefined && address.path !== '-' && (await isPartSet(address.path));
         const started = Date.now();
-        const loaded = await withStore(opts, async (store) =>
+        const { images: loaded, fromStore } = await withStore(opts, async (store) =>
           loadArchive(store, parts ? { ...address, path: '-' } : address, {
             platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
             stream: parts ? { input: await openPartSet(address.path), name: address.path } : { input: process.stdin, name: 'stdin' },
@@ -33,7 +33,8 @@ export const loadCommand: CommandModule = (cli, run) => {
           if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
           for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
         }
-        reporter.emitJson({ images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+        if (fromStore.layers > 0) reporter.info(`${fromStore.layers} layer${fromStore.layers === 1 ? '' : 's'} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+        reporter.emitJson({ images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })), fromStore });
       }, opts),
     );
 };

@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js';
 import { isFormatName, parseAddress, type FormatName } from '../formats/address.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
 import { parsePlatform } from '../oci/platform.js';
+import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
@@ -13,9 +14,13 @@ export const saveCommand: CommandModule = (cli, run) => {
     .option('--format <format>', 'docker-archive (Docker 25+ layout, read by every docker), docker-legacy, oci-archive or oci (a directory)')
     .option('--compression <mode>', 'Layers: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
     .option('--platform <os/arch[/variant]>', 'Save only this platform of a multi-platform image')
+    .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
+    .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
     .example('rootfs save base:latest app:1.0 -o images.tar')
     .example('rootfs save base:latest --format oci-archive | ssh host rootfs load')
     .example('rootfs save app:1.0 -o oci:/srv/layout:app')
+    .example('rootfs save app:2.0 --exclude-have have.json -o app-delta.tar')
+    .example('rootfs save app:2.0 --since app:1.0 -o app-delta.tar')
     .action((refs: string[], opts) =>
       run(async (reporter) => {
         const compression = String(opts.compression);
@@ -29,19 +34,24 @@ export const saveCommand: CommandModule = (cli, run) => {
           if (format === 'oci') throw new UsageError('an oci layout is a directory; give it with -o oci:DIR');
           if (process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
         }
+        const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
+        const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
         const started = Date.now();
-        const saved = await withStore(opts, (store) =>
+        const { images: saved, omitted } = await withStore(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
             compression: compression as CompressionChoice,
             platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
             ref: address.ref,
             stdout: process.stdout,
+            exclude,
+            since,
             onProgress: ({ bytes, blobs }) => reporter.progress(() => `saving: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           }),
         );
         reporter.info(`Saved ${saved.length} image${saved.length === 1 ? '' : 's'} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
-        reporter.emitJson({ format, output: address.path, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+        if (exclude || since) reporter.info(`Left out ${omitted.layers} layer${omitted.layers === 1 ? '' : 's'} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
+        reporter.emitJson({ format, output: address.path, omitted, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
       }, opts),
     );
 };

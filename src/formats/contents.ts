@@ -8,16 +8,20 @@
  * has checked the whole graph; abort() leaves no temp file behind.
  */
 import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
-import { DigestMismatchError, InvalidInputError } from '../errors.js';
+import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
 import { DigestStream } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseJson } from '../store/validate.js';
+import type { LayerTally } from './delta.js';
+import { blobMemberName } from './oci-layout.js';
 import type { SourceMember } from './source.js';
 import { discard, Tap } from './streams.js';
 
@@ -70,6 +74,8 @@ export class ArchiveContents {
   readonly members = new Map<string, Member>();
   private readonly pending = new Map<Digest, { writer: BlobWriter; size: number }>();
   readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
+  /** Layers the archive left out that were read from the store instead. */
+  readonly fromStore: LayerTally = { layers: 0, bytes: 0 };
 
   constructor(
     private readonly store: Store,
@@ -182,8 +188,29 @@ export class ArchiveContents {
     this.members.set(name, await this.ingestBlob(member));
   }
 
-  private async ingestBlob(member: SourceMember): Promise<BlobMember> {
-    const where = this.where(member.name);
+  /**
+   * A layer the archive left out (a delta archive) that the store holds: read
+   * from the store as if it were a member, hashed, sized and decompressed for
+   * its diff_id, so that the format reader checks it like any other. False
+   * when the store does not have it either.
+   */
+  async addFromStore(digest: Digest): Promise<boolean> {
+    const name = blobMemberName(digest);
+    if (this.members.has(name) || !(await this.store.hasBlob(digest))) return false;
+    const path = this.store.blobPath(digest);
+    try {
+      const { size } = await stat(path);
+      const blob = await this.ingestBlob({ name, type: 'file', size, body: createReadStream(path) }, path);
+      this.members.set(name, blob);
+      this.fromStore.layers++;
+      this.fromStore.bytes += blob.size;
+      return true;
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+  }
+
+  private async ingestBlob(member: SourceMember, where = this.where(member.name)): Promise<BlobMember> {
     const named = blobName.exec(member.name);
     const expected = named ? (`sha256:${named[1]}` as Digest) : undefined;
     // A blob the store already has is only hashed (to verify the archive), never rewritten.

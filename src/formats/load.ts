@@ -14,6 +14,7 @@ import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress } from './contents.js';
+import { absentLayers, type LayerTally } from './delta.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './image.js';
 import { readOciLayout } from './oci-layout.js';
@@ -34,12 +35,20 @@ export interface LoadedImage {
   descriptor: Descriptor;
 }
 
-export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadedImage[]> {
+export interface LoadResult {
+  images: LoadedImage[];
+  /** Layers a delta archive left out, found and checked in the store. */
+  fromStore: LayerTally;
+}
+
+export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
   const { members, archive, directory } = await openSource(address, options.stream);
   const contents = new ArchiveContents(store, archive, options.onProgress);
   await contents.readAll(members);
   let images: LoadableImage[];
   try {
+    // A delta archive leaves out layers this store holds: they are read from it and checked like members.
+    for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
     images = readImages(contents, address, directory, options.platform);
   } catch (err) {
     await contents.abort();
@@ -53,7 +62,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     if (image.tags.length === 0) await keepUntagged(store, descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
-  return loaded;
+  return { images: loaded, fromStore: contents.fromStore };
 }
 
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {

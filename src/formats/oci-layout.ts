@@ -7,10 +7,11 @@
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
 import { platformMatches, formatPlatform } from '../oci/platform.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
 import type { ArchiveContents } from './contents.js';
+import { omittedLayers } from './delta.js';
 import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
 
 const maxIndexDepth = 8;
@@ -37,10 +38,12 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   if (entries.length === 0) {
     throw new NotFoundError(options.ref === undefined ? `${contents.where('index.json')}: no images in the index` : `${contents.archive}: no image named ${JSON.stringify(options.ref)} in index.json`);
   }
+  const omitted = omittedLayers(index, contents.where('index.json'));
   return entries.map((entry, i) => {
     const where = `index.json: manifests[${i}]`;
-    const checked = checkEntry(contents, entry, where, options.platform, 0);
     const tags = entryNames(contents, entry, where);
+    const image = tags[0] ? familiarName(tags[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
+    const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
     return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags: tags.length > 0 ? tags : (options.namesByConfig?.get(checked.imageId) ?? []) };
   });
 }
@@ -61,6 +64,16 @@ function entryNames(contents: ArchiveContents, entry: Descriptor, where: string)
   }
 }
 
+/** What a walk down one index.json entry knows. */
+interface Walk {
+  contents: ArchiveContents;
+  platform: Platform | undefined;
+  /** Layers the archive says it left out on purpose (a delta archive): they must be found, in it or in the store. */
+  omitted: Set<Digest>;
+  /** The entry's name, for messages about the image as a whole. */
+  image: string;
+}
+
 interface CheckedEntry {
   descriptor: Descriptor;
   imageId: Digest;
@@ -68,10 +81,11 @@ interface CheckedEntry {
 }
 
 /** Verifies a manifest or index and everything below it; with a platform, an index is replaced by its matching manifest. */
-function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string, platform: Platform | undefined, depth: number): CheckedEntry {
+function checkEntry(walk: Walk, entry: Descriptor, where: string, depth: number): CheckedEntry {
+  const { contents, platform } = walk;
   checkDescriptor(entry, contents.where(where));
   const descriptor = bareDescriptor(entry);
-  if (isManifestMediaType(entry.mediaType)) return checkManifest(contents, descriptor, where, entry.annotations?.[attestationAnnotation] === 'attestation-manifest');
+  if (isManifestMediaType(entry.mediaType)) return checkManifest(walk, descriptor, where, entry.annotations?.[attestationAnnotation] === 'attestation-manifest');
   if (!isIndexMediaType(entry.mediaType)) throw new InvalidInputError(contents.where(where), `unsupported media type ${JSON.stringify(entry.mediaType)} (not an image manifest or index)`);
   if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(where), `indexes nested more than ${maxIndexDepth} deep`);
   const name = checkedBlob(contents, entry, where);
@@ -82,7 +96,7 @@ function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string,
   if (platform) {
     const chosen = index.manifests.find((child) => (isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) && platformMatches(platform, child.platform));
     if (!chosen) throw new NotFoundError(`${contents.where(name)}: no manifest for platform ${formatPlatform(platform)} in the image index`);
-    return checkEntry(contents, chosen, name, platform, depth + 1);
+    return checkEntry(walk, chosen, name, depth + 1);
   }
   // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
   // allowed (the layout spec lets referenced blobs be missing), present ones must be right.
@@ -91,9 +105,9 @@ function checkEntry(contents: ArchiveContents, entry: Descriptor, where: string,
   index.manifests.forEach((child, i) => {
     const childWhere = `${name}: manifests[${i}]`;
     checkDescriptor(child, contents.where(childWhere));
-    if (!isPresent(contents, child)) return;
+    if (!isPresent(walk, child)) return;
     present++;
-    blobs.push(...checkEntry(contents, child, childWhere, undefined, depth + 1).blobs);
+    blobs.push(...checkEntry(walk, child, childWhere, depth + 1).blobs);
   });
   if (present === 0) throw new InvalidInputError(contents.where(name), 'none of the manifests in this index is in the archive');
   return { descriptor, imageId: entry.digest, blobs };
@@ -110,9 +124,9 @@ const attestationAnnotation = 'vnd.docker.reference.type';
  * Whether an index child is in the archive: its blob, and for a manifest its
  * config and layers (containerd keeps every platform's manifest but pulls
  * one platform's layers). A malformed manifest counts as present, so that
- * the full check reports it.
+ * the full check reports it; so do layers a delta archive left out on purpose.
  */
-function isPresent(contents: ArchiveContents, child: Descriptor): boolean {
+function isPresent({ contents, omitted }: Walk, child: Descriptor): boolean {
   const name = blobMemberName(child.digest);
   if (!contents.has(name)) return false;
   if (!isManifestMediaType(child.mediaType)) return true;
@@ -122,10 +136,10 @@ function isPresent(contents: ArchiveContents, child: Descriptor): boolean {
   } catch {
     return true;
   }
-  return [manifest.config, ...manifest.layers].every((blob) => contents.has(blobMemberName(blob.digest)));
+  return [manifest.config, ...manifest.layers].every((blob) => contents.has(blobMemberName(blob.digest)) || omitted.has(blob.digest));
 }
 
-function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
+function checkManifest({ contents, image }: Walk, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
   const name = checkedBlob(contents, descriptor, where);
   const manifest = parseManifest(contents.json<unknown>(name, where).value, contents.where(name));
   if (manifest.mediaType !== undefined && manifest.mediaType !== descriptor.mediaType) {
@@ -133,6 +147,11 @@ function checkManifest(contents: ArchiveContents, descriptor: Descriptor, where:
   }
   const configName = checkedBlob(contents, manifest.config, `${name}: config`);
   const { config } = parseConfig(contents, configName, name);
+  // Never accepted silently: a layer neither carried nor held here (a delta archive loaded on the wrong host).
+  const missing = manifest.layers.filter((layer) => !contents.has(blobMemberName(layer.digest))).map((layer) => layer.digest);
+  if (missing.length > 0) {
+    throw new InvalidInputError(contents.where(name), `image ${image}: ${missing.length === 1 ? 'layer' : `${missing.length} layers`} neither in the archive nor in this store: ${missing.join(', ')}`);
+  }
   const layerNames = manifest.layers.map((layer, i) => ({ name: checkedBlob(contents, layer, `${name}: layers[${i}]`), referrer: name }));
   const blobs = checkLayers(contents, config, configName, layerNames);
   if (!attestation) blobs.forEach((blob, i) => checkLayerMediaType(contents, manifest.layers[i]!, blob));

@@ -32,6 +32,7 @@ import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { blobMemberName } from './oci-layout.js';
+import { withOmittedLayers, type LayerTally } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
 import { Tap } from './streams.js';
 
@@ -47,6 +48,16 @@ export interface SaveOptions {
   ref?: string;
   stdout: Writable;
   onProgress?: (progress: { bytes: number; blobs: number }) => void;
+  /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
+  exclude?: Set<Digest>;
+  /** Images the receiving store holds, resolved here: their layers are left out too. */
+  since?: string[];
+}
+
+export interface SaveResult {
+  images: SavedImage[];
+  /** Layers left out because the receiving store holds them. */
+  omitted: LayerTally;
 }
 
 export interface SavedImage {
@@ -63,8 +74,14 @@ interface Selected {
 
 const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 
-export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SavedImage[]> {
+export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SaveResult> {
   if (texts.length === 0) throw new UsageError('no images to save');
+  const exclude = new Set(options.exclude);
+  for (const text of options.since ?? []) {
+    for (const layer of (await store.resolve(text, options.platform)).manifest.layers) exclude.add(layer.digest);
+  }
+  // A classic archive names layers by directory, not digest: a loader could not tell which layer it lacks.
+  if (exclude.size > 0 && options.format === 'docker-legacy') throw new UsageError('docker-legacy archives cannot leave layers out; save a delta as docker-archive or oci-archive');
   if (options.ref !== undefined && texts.length > 1) throw new UsageError(`${options.format}:${path}:${options.ref} names one image, but ${texts.length} are being saved`);
   const selected: Selected[] = [];
   for (const text of texts) {
@@ -76,10 +93,10 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
   const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
   try {
-    const exporter = new Exporter(store, sink, options);
+    const exporter = new Exporter(store, sink, options, exclude);
     const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options.format === 'docker-legacy');
     await sink.finish();
-    return saved;
+    return { images: saved, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) } };
   } catch (err) {
     await sink.abort();
     throw err;
@@ -109,7 +126,7 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
     if (!index.manifests.some((existing) => JSON.stringify(existing) === JSON.stringify(entry))) index.manifests.push(entry);
     saved.push({ name: refName, descriptor: entry, id: resolved.manifest.config.digest });
   }
-  await sink.addBytes('index.json', Buffer.from(JSON.stringify(index)));
+  await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
   return saved;
 }
 
@@ -149,7 +166,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
       await sink.addBytes(`${id}/json`, Buffer.from(JSON.stringify({ id, created: '1970-01-01T00:00:00Z' })));
     }
   } else {
-    await sink.addBytes('index.json', Buffer.from(JSON.stringify(index)));
+    await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
   }
   await sink.addBytes(dockerManifestName, Buffer.from(JSON.stringify(entries)));
   if (legacy) await sink.addBytes('repositories', Buffer.from(JSON.stringify(repositories)));
@@ -181,11 +198,14 @@ function plain(descriptor: Descriptor): Descriptor {
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();
   private readonly progress = { bytes: 0, blobs: 0 };
+  /** Layers left out (the receiving store holds them), by digest in the archive, with their sizes. */
+  readonly omitted = new Map<Digest, number>();
 
   constructor(
     private readonly store: Store,
     private readonly sink: ArchiveSink,
     private readonly options: SaveOptions,
+    private readonly exclude: Set<Digest>,
   ) {}
 
   /** Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed). */
@@ -240,7 +260,7 @@ class Exporter {
     // Not a layer type we know (an attestation's in-toto JSON, a foreign type): it travels as it is.
     const to = from === undefined ? undefined : this.targetCompression(from);
     if (from === undefined || to === undefined || to === from) {
-      await this.copyBlob(layer, names.layer(layer.digest));
+      if (!this.leaveOut(layer)) await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
     const path = await this.sink.spoolPath();
@@ -252,7 +272,8 @@ class Exporter {
       await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]);
       const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
       const name = names.layer(converted.digest);
-      if (this.sink.has(name)) await rm(path, { force: true });
+      // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.
+      if (this.sink.has(name) || this.leaveOut(converted)) await rm(path, { force: true });
       else await this.sink.addFile(name, path, converted.size);
       this.count(converted.size);
       return converted;
@@ -271,6 +292,12 @@ class Exporter {
     if (this.options.compression !== 'keep') return this.options.compression;
     const docker = this.options.format === 'docker-archive' || this.options.format === 'docker-legacy';
     return docker && from === 'zstd' ? 'none' : from;
+  }
+
+  private leaveOut(layer: Descriptor): boolean {
+    if (!this.exclude.has(layer.digest)) return false;
+    this.omitted.set(layer.digest, layer.size);
+    return true;
   }
 
   private async copyBlob(descriptor: Descriptor, name: string): Promise<void> {
