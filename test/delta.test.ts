@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import type { Descriptor, Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
+import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
 import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 
@@ -210,4 +211,29 @@ test('--exclude-have with nothing in common leaves nothing out; docker-legacy re
   const bad = await rootfs(['--store', sender.store, 'save', 'app:1', '--exclude-have', have, '-o', join(sender.work, 'x.tar')]);
   assert.equal(bad.code, 3, bad.stderr);
   assert.match(bad.stderr, new RegExp(`${have}: not a have file`));
+});
+
+test('an index child whose layer the archive says it left out is checked, not taken for a platform never pulled', async (t) => {
+  const work = makeTempDir(t);
+  const amd = makeImage([makeLayer({ 'etc/os': 'amd64\n' })]);
+  const arm = makeImage([makeLayer({ 'etc/os': 'arm64\n' })], { platform: { architecture: 'arm64', os: 'linux' } });
+  const index = makeIndex([amd, arm]);
+  const armLayer = arm.layers[0]!.descriptor.digest;
+  const archive = (annotated: boolean): string => {
+    const members = ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [amd, arm], [index.member]).filter((member) => member.name !== `blobs/sha256/${armLayer.slice(7)}`);
+    const last = members[members.length - 1]!;
+    const document = JSON.parse(last.data!.toString()) as Index;
+    if (annotated) document.annotations = { 'io.rootfs.delta.omitted-layers': armLayer };
+    last.data = Buffer.from(JSON.stringify(document));
+    const path = join(work, annotated ? 'delta.tar' : 'partial.tar');
+    writeFileSync(path, tarOf(members));
+    return path;
+  };
+  // Without the annotation the arm64 platform was never pulled: the index loads with amd64 whole.
+  await ok('--store', join(work, 'plain'), 'load', '-i', archive(false));
+  const store = join(work, 'delta');
+  const refused = await rootfs(['--store', store, 'load', '-i', archive(true)]);
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`image multi:1: layer neither in the archive nor in this store: ${armLayer}\\n$`));
+  assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')), []);
 });
