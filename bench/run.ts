@@ -1,0 +1,245 @@
+/**
+ * `npm run bench`: times our commands against the standard tools on the same
+ * input, in one run, and prints medians, the ratio ours/theirs and peak RSS.
+ *
+ * Inputs are built here: a debootstrap minbase root (cached in .bench-cache/,
+ * needs root and Debian's archive), this machine's /usr/share and /usr. Every
+ * command writes to a pipe or a real file, never to /dev/null directly: GNU
+ * tar skips reading file contents when its output is /dev/null.
+ *
+ * Options: --reps N (default 3), --only NAME[,NAME] (pack,import,save,load,squash,split),
+ * --quick (the debootstrap root only: no /usr/share, no /usr).
+ * docs/benchmarks.md has the figures and how to read them.
+ */
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commitImage } from '../src/image/commit.js';
+import { importTarball } from '../src/image/import.js';
+import { parseReference } from '../src/oci/reference.js';
+import type { Descriptor, Digest } from '../src/oci/types.js';
+import { Store } from '../src/store/store.js';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const cache = join(repo, '.bench-cache');
+const work = join(cache, 'work');
+const timing = join(work, 'time.out');
+const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
+
+const args = process.argv.slice(2);
+const reps = args.includes('--reps') ? Number(args[args.indexOf('--reps') + 1]) : 3;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : undefined;
+const quick = args.includes('--quick');
+
+/** Prefix for every timed process: GNU time appends its peak RSS (KiB) to the timing file. */
+const T = `/usr/bin/time -a -o ${timing} -f %M`;
+const rootfs = (store: string): string => `${T} ${process.execPath} ${join(repo, 'bin/rootfs.js')} --store ${store} -q`;
+
+interface Sample {
+  seconds: number;
+  /** The largest peak RSS of the timed processes (a pipeline's stages each report their own). */
+  peakRssMb: number;
+}
+
+interface Row {
+  group: string;
+  input: string;
+  inputMb: number;
+  ours: string;
+  theirs: string;
+  oursSample: Sample;
+  theirsSample: Sample;
+}
+
+const rows: Row[] = [];
+
+function sh(command: string): string {
+  const result = spawnSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (result.status !== 0) throw new Error(`bench: '${command}' failed (exit ${result.status}): ${result.stderr}`);
+  return result.stdout;
+}
+
+function measure(command: string): Sample {
+  rmSync(timing, { force: true });
+  const started = process.hrtime.bigint();
+  sh(command);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peaks = readFileSync(timing, 'utf8').trim().split('\n').map(Number).filter(Number.isFinite);
+  return { seconds, peakRssMb: Math.max(...peaks) / 1024 };
+}
+
+function median(samples: Sample[]): Sample {
+  const sorted = [...samples].sort((a, b) => a.seconds - b.seconds);
+  return { seconds: sorted[Math.floor(sorted.length / 2)]!.seconds, peakRssMb: Math.max(...samples.map((s) => s.peakRssMb)) };
+}
+
+/** Runs ours and theirs alternately, reps times each, so drift in machine load hits both alike. */
+function compare(group: string, input: Input, ours: string, theirs: string, prepare?: () => void): void {
+  if (only && !only.includes(group)) return;
+  const oursSamples: Sample[] = [];
+  const theirsSamples: Sample[] = [];
+  for (let i = 0; i < reps; i++) {
+    prepare?.();
+    oursSamples.push(measure(ours));
+    prepare?.();
+    theirsSamples.push(measure(theirs));
+  }
+  const row = { group, input: input.name, inputMb: input.mb, ours, theirs, oursSample: median(oursSamples), theirsSample: median(theirsSamples) };
+  rows.push(row);
+  const ratio = row.oursSample.seconds / row.theirsSample.seconds;
+  process.stdout.write(
+    `${group.padEnd(11)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
+      `theirs ${row.theirsSample.seconds.toFixed(2).padStart(6)} s ${row.theirsSample.peakRssMb.toFixed(0).padStart(4)} MB | ratio ${ratio.toFixed(2)}\n`,
+  );
+}
+
+function remove(...paths: string[]): void {
+  for (const path of paths) rmSync(path, { recursive: true, force: true });
+}
+
+interface Input {
+  name: string;
+  dir: string;
+  /** Size of its tar. */
+  mb: number;
+  /** A tar of the tree (GNU tar), the input of import. */
+  tar: string;
+}
+
+function debootstrapRoot(): string {
+  const dir = join(cache, 'bookworm-minbase');
+  if (!existsSync(join(dir, 'etc/os-release'))) {
+    process.stderr.write('bench: building a debootstrap minbase root (cached in .bench-cache/)\n');
+    remove(dir);
+    sh(`debootstrap --variant=minbase bookworm ${dir} >/dev/null`);
+  }
+  return dir;
+}
+
+function tarOf(name: string, dir: string): Input {
+  const tar = join(work, `${name.replace(/\W/g, '')}.tar`);
+  if (!existsSync(tar)) sh(`tar --numeric-owner -cf ${tar}.tmp -C ${dir} . && mv ${tar}.tmp ${tar}`);
+  return { name, dir, tar, mb: statSync(tar).size / 1e6 };
+}
+
+/**
+ * A three-layer image of the tree: its top-level entries dealt into three
+ * tars (so each layer is about a third), each imported as a gzip layer, then
+ * one image over all three. squash and save/load run on it.
+ */
+async function threeLayerImage(input: Input, store: Store, tag: string): Promise<Digest[]> {
+  const names = readdirSync(input.dir).sort();
+  const sizes = new Map(names.map((name) => [name, Number(sh(`du -sb ${join(input.dir, name)} | cut -f1`).trim())]));
+  const groups: string[][] = [[], [], []];
+  const load = [0, 0, 0];
+  for (const name of [...names].sort((a, b) => sizes.get(b)! - sizes.get(a)!)) {
+    const lightest = load.indexOf(Math.min(...load));
+    groups[lightest]!.push(name);
+    load[lightest]! += sizes.get(name)!;
+  }
+  const layers: Descriptor[] = [];
+  const diffIds: Digest[] = [];
+  for (const [i, group] of groups.entries()) {
+    const part = join(work, `part${i}.tar`);
+    sh(`tar --numeric-owner -cf ${part} -C ${input.dir} ${group.map((n) => `'${n}'`).join(' ')}`);
+    const imported = await importTarball(store, createReadStream(part), { source: part, tags: [] });
+    layers.push(imported.layer);
+    diffIds.push(imported.diffId);
+    remove(part);
+  }
+  const config = {
+    architecture: 'amd64',
+    os: 'linux',
+    created: '2024-01-01T00:00:00Z',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history: groups.map((group) => ({ created: '2024-01-01T00:00:00Z', created_by: `bench: ${group.join(' ')}` })),
+  };
+  await commitImage(store, { config: Buffer.from(JSON.stringify(config)), layers, tags: [parseReference(tag)] });
+  return layers.map((layer) => layer.digest);
+}
+
+async function benchImage(input: Input): Promise<void> {
+  const store = join(work, 'store');
+  const resetStore = (): void => remove(store);
+
+  compare('import gzip', input, `${rootfs(store)} import ${input.tar} bench:gzip`, `${T} pigz -p2 -6 < ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
+  compare('import zstd', input, `${rootfs(store)} import --compression zstd ${input.tar} bench:zstd`, `${T} zstd -3 -T2 -q -c ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
+
+  if (only && !['save', 'load', 'squash', 'split'].some((group) => only.includes(group))) return;
+  resetStore();
+  const opened = await Store.open(store);
+  let layers: Digest[];
+  try {
+    layers = await threeLayerImage(input, opened, 'bench:layers');
+  } finally {
+    await opened.close();
+  }
+
+  const archive = join(work, 'image.tar');
+  const skopeoArchive = join(work, 'skopeo.tar');
+  compare('save', input, `${rootfs(store)} save bench:layers -o ${archive}`, `${T} skopeo copy -q oci:${store}:bench:layers docker-archive:${skopeoArchive}:bench:layers`, () =>
+    remove(archive, skopeoArchive, skopeoCache),
+  );
+  if (!existsSync(archive)) sh(`${rootfs(store)} save bench:layers -o ${archive}`);
+  const loadStore = join(work, 'load-store');
+  const skopeoLayout = join(work, 'skopeo-layout');
+  compare('load', input, `${rootfs(loadStore)} load -i ${archive}`, `${T} skopeo copy -q docker-archive:${archive} oci:${skopeoLayout}:bench`, () => remove(loadStore, skopeoLayout, skopeoCache));
+  remove(loadStore, skopeoLayout);
+
+  // No peer squashes; the baseline is the least any squash must do: decompress every layer and compress one.
+  const blobs = layers.map((digest) => join(store, 'blobs/sha256', digest.slice('sha256:'.length))).join(' ');
+  compare('squash', input, `${rootfs(store)} squash bench:layers bench:squashed`, `(for l in ${blobs}; do ${T} pigz -dc $l; done) | ${T} pigz -p2 -6 | ${T} sha256sum > /dev/null`);
+
+  const parts = join(work, 'parts');
+  const coreutilsParts = join(work, 'coreutils-parts');
+  compare('split', input, `${rootfs(store)} split ${archive} --size 64M -o ${parts}`, `${T} split -b 64M ${archive} ${coreutilsParts}/x && ${T} sha256sum ${coreutilsParts}/x* ${archive} > /dev/null`, () => {
+    remove(parts, coreutilsParts);
+    mkdirSync(coreutilsParts);
+  });
+  remove(parts, coreutilsParts, archive, skopeoArchive, store);
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['tar', 'pigz', 'zstd', 'sha256sum', 'split', 'skopeo', 'debootstrap', '/usr/bin/time']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`bench: ${tool} is not installed (apt-get install tar pigz zstd coreutils skopeo debootstrap time)`);
+  }
+  mkdirSync(work, { recursive: true });
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}`;
+  process.stdout.write(`machine: ${machine}; load average ${loadavg()[0]!.toFixed(2)}; ${reps} reps, medians (peak RSS: largest of the reps)\n`);
+
+  const trees = [tarOf('debootstrap', debootstrapRoot())];
+  if (!quick) trees.push(tarOf('/usr/share', '/usr/share'));
+  // /usr is packed only: importing its 5 GB tar with gzip takes minutes a run.
+  const packed = quick ? trees : [...trees, { name: '/usr', dir: '/usr', tar: '', mb: Number(sh('du -sb /usr | cut -f1').trim()) / 1e6 }];
+
+  for (const input of packed) {
+    // Warm cache: one untimed read of the tree first.
+    if (!only || only.includes('pack')) sh(`tar -cf - -C ${input.dir} . | cat > /dev/null`);
+    compare('pack', input, `${rootfs(work)} pack ${input.dir} --no-default-excludes | ${T} cat > /dev/null`, `${T} tar --numeric-owner --one-file-system --xattrs -cf - -C ${input.dir} . | ${T} cat > /dev/null`);
+  }
+  for (const input of trees) await benchImage(input);
+
+  const results = join(cache, 'last-run.json');
+  writeFileSync(results, JSON.stringify({ machine, load: loadavg(), reps, rows }, null, 2));
+  process.stdout.write(`\nraw results: ${results}\n\n${markdown()}`);
+}
+
+/** The table docs/benchmarks.md shows. */
+function markdown(): string {
+  const lines = ['| command | input | MB | ours (s) | theirs (s) | ours/theirs | ours peak RSS (MB) | theirs peak RSS (MB) |', '|---|---|---:|---:|---:|---:|---:|---:|'];
+  for (const row of rows) {
+    const ratio = row.oursSample.seconds / row.theirsSample.seconds;
+    lines.push(
+      `| ${row.group} | ${row.input} | ${row.inputMb.toFixed(0)} | ${row.oursSample.seconds.toFixed(2)} | ${row.theirsSample.seconds.toFixed(2)} | ${ratio.toFixed(2)} | ${row.oursSample.peakRssMb.toFixed(0)} | ${row.theirsSample.peakRssMb.toFixed(0)} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
