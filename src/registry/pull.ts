@@ -44,18 +44,16 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
   const client = await connect(registry, options);
   try {
     const top = await fetchDocument(client, repository, source.digest ?? source.tag!);
-    let manifests: Document[];
-    let tagged: Document;
-    if (isIndexMediaType(top.descriptor.mediaType)) {
+    const isIndex = isIndexMediaType(top.descriptor.mediaType);
+    const keepIndex = isIndex && options.allPlatforms === true;
+    const manifests: Document[] = [];
+    if (isIndex) {
       const children = parseIndex(parseJson(top.bytes.toString('utf8'), where(source)), where(source)).manifests.filter((child) => isManifestMediaType(child.mediaType));
-      const wanted = options.allPlatforms ? children : [pickPlatform(children, options.platform ?? hostPlatform(), source)];
-      manifests = [];
-      for (const child of wanted) manifests.push(await fetchDocument(client, repository, child.digest));
-      tagged = options.allPlatforms ? top : manifests[0]!;
+      for (const child of keepIndex ? children : [pickPlatform(children, options.platform ?? hostPlatform(), source)]) manifests.push(await fetchDocument(client, repository, child.digest));
     } else {
-      manifests = [top];
-      tagged = top;
+      manifests.push(top);
     }
+    const tagged = keepIndex || !isIndex ? top : manifests[0]!;
 
     const blobs = new Map<Digest, Descriptor>();
     for (const manifest of manifests) {
@@ -66,7 +64,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     await forEachLimited([...blobs.values()], options.concurrency ?? 3, (blob) => pullBlob(client, store, repository, blob, emit));
 
     // Children before the index that names them, as everywhere in the store.
-    for (const document of tagged === manifests[0] ? manifests : [...manifests, top]) await store.putBlob(document.bytes);
+    for (const document of keepIndex ? [...manifests, top] : manifests) await store.putBlob(document.bytes);
     await store.tag(name, tagged.descriptor);
     return { reference: familiarName(name), descriptor: tagged.descriptor };
   } finally {

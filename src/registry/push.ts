@@ -56,6 +56,18 @@ interface Document {
 }
 
 /**
+ * Where an image named `ref` goes on another registry, keeping its path as
+ * docker users retag for a private registry: "base:latest" →
+ * "HOST/base:latest", "quay.io/ns/app:1" → "HOST/ns/app:1". For pushing
+ * every image of an archive to one registry (`rootfs load --push HOST`).
+ */
+export function destinationOn(host: string, ref: ImageReference): ImageReference {
+  const official = ref.registry === 'docker.io' && ref.repository.startsWith('library/') && !ref.repository.slice('library/'.length).includes('/');
+  const path = official ? ref.repository.slice('library/'.length) : ref.repository;
+  return parseReference(`${host}/${path}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`);
+}
+
+/**
  * Pushes `source` — a store reference (name, name@digest, image ID) or an
  * index.json entry — to `destination`, a full reference with a tag, a
  * digest (which must be the image's), or both.
