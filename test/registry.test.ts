@@ -14,7 +14,7 @@ import { test, type TestContext } from 'node:test';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
+import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { startRegistry, startTokenServer } from './registry-server.js';
 import { buildImage } from './store-fixture.js';
 
@@ -388,4 +388,31 @@ test('registry lost mid-pull: a clear error and nothing half-stored; restarted w
   assert.match(pulled.stderr, /trying again \(1\/5\)/);
   assert.equal((await storeEntry(target, 'big:1')).digest, image.manifest.digest);
   await withStore(target, async (store) => assert.equal((await store.readBlob(image.layer.digest, image.layer.size)).length, image.layer.size));
+});
+
+test('push refuses an image whose layer is missing from the store or damaged there, and the registry never gets the image', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const { image, blobPath } = await withStore(storeDir, async (store) => {
+    const image = await buildImage(store, dir, { name: 'app:1.0' });
+    return { image, blobPath: store.blobPath(image.layer.digest) };
+  });
+  const saved = readFileSync(blobPath);
+
+  rmSync(blobPath);
+  const missing = await rootfs(['--store', storeDir, 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
+  assert.equal(missing.code, 4);
+  assert.equal(missing.stderr.trim().split('\n').pop(), `rootfs: cannot push ${registry.host}/ns/app:1.0: blob ${image.layer.digest} is not in the store ${storeDir}`);
+
+  const damaged = Buffer.from(saved);
+  damaged[damaged.length - 1] ^= 0xff;
+  writeFileSync(blobPath, damaged);
+  const corrupt = await rootfs(['--store', storeDir, 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
+  assert.equal(corrupt.code, 3, corrupt.stderr);
+  assert.match(corrupt.stderr, new RegExp(`rootfs: ${blobPath}: digest mismatch: expected ${image.layer.digest}, got sha256:`));
+  const inspect = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/ns/app:1.0`]);
+  assert.notEqual(inspect.code, 0);
+  assert.match(inspect.stderr, /manifest unknown/);
 });

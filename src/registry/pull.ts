@@ -15,7 +15,7 @@ import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, ty
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { RegistryClient } from './client.js';
-import { connect, forEachLimited, type TransferEvent, type TransferOptions } from './transfer.js';
+import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
 export interface PullOptions extends TransferOptions {
   /** From an index, the manifest for this platform (default: this machine's). */
@@ -29,11 +29,6 @@ export interface PullResult {
   reference: string;
   /** What the name now points at: the manifest, or the index with allPlatforms. */
   descriptor: Descriptor;
-}
-
-interface Document {
-  descriptor: Descriptor;
-  bytes: Buffer;
 }
 
 /** Pulls `source` (a full reference with a tag or digest) and tags it in the store as `target` (default: source's name). */

@@ -5,14 +5,14 @@
  * multi-platform index the children by digest first, the index last under
  * the tag, as the registry refuses an index whose children it lacks.
  */
-import { UsageError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { RegistryClient } from './client.js';
-import { connect, forEachLimited, type TransferOptions } from './transfer.js';
+import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
 import { uploadBlob } from './upload.js';
 
 /**
@@ -50,11 +50,6 @@ export interface PushResult {
   mediaType: string;
 }
 
-interface Document {
-  descriptor: Descriptor;
-  bytes: Buffer;
-}
-
 /**
  * Where an image named `ref` goes on another registry, keeping its path as
  * docker users retag for a private registry: "base:latest" →
@@ -84,6 +79,8 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
     const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
     for (const blob of [manifest.config, ...manifest.layers]) blobs.set(blob.digest, blob);
   }
+  // Checked before the registry is touched, so a store missing a layer does not leave uploads behind.
+  for (const digest of blobs.keys()) if (!(await store.hasBlob(digest))) throw new NotFoundError(`cannot push ${familiarName(destination)}: blob ${digest} is not in the store ${store.dir}`);
 
   const locations = options.knownLocations ?? new BlobLocations();
   await learnLocations(store, destination.registry, locations);

@@ -1,6 +1,6 @@
 /** What push and pull share: their options, the events they report, and running blob copies side by side. */
 import pLimit from 'p-limit';
-import type { Digest } from '../oci/types.js';
+import type { Descriptor, Digest } from '../oci/types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 
 export type TransferEvent =
@@ -11,6 +11,12 @@ export type TransferEvent =
   | { type: 'resume'; digest: Digest; offset: number; restarted: boolean }
   /** A failure that may pass (message: what failed, where, why); attempt `attempt` of `of` follows. */
   | { type: 'retry'; message: string; attempt: number; of: number };
+
+/** A manifest or index with the exact bytes its digest covers. */
+export interface Document {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
 
 export interface TransferOptions extends Omit<RegistryOptions, 'onRetry'> {
   /** Blobs copied at once (default 3, as docker). */
