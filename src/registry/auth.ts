@@ -29,7 +29,7 @@ export function parseChallenges(header: string): Challenge[] {
   return challenges;
 }
 
-export function basicAuthorization(credentials: Credentials): string {
+function basicAuthorization(credentials: Credentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 

@@ -36,7 +36,7 @@ export class RegistryError extends NetworkError {
 }
 
 /** Manifest types we accept, in preference order (what docker and containerd send). */
-export const manifestAccept = [MediaType.ImageIndex, MediaType.DockerManifestList, MediaType.ImageManifest, MediaType.DockerManifest];
+const manifestAccept = [MediaType.ImageIndex, MediaType.DockerManifestList, MediaType.ImageManifest, MediaType.DockerManifest];
 /** The distribution spec lets registries refuse manifests over 4 MiB; we refuse to read larger ones. */
 const manifestSizeCap = 4 * 1024 * 1024;
 const maxRedirects = 5;
@@ -385,7 +385,7 @@ function describeNetworkError(err: unknown, verifying: boolean): string {
 }
 
 /** localhost, 127.0.0.0/8 and ::1: registries docker treats as insecure without being told. */
-export function isLoopback(registry: string): boolean {
+function isLoopback(registry: string): boolean {
   const host = registry.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
 }

@@ -16,7 +16,7 @@ import { RegistryError, type RegistryClient } from './client.js';
 import { endRequest, writeChunk, type BodyWriter } from './http.js';
 
 /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size, the unit a resume can lose. */
-export const defaultChunkSize = 32 * 1024 * 1024;
+const defaultChunkSize = 32 * 1024 * 1024;
 
 export interface UploadOptions {
   chunkSize?: number;
