@@ -37,22 +37,41 @@ export const loginCommand: CommandModule = (cli, run) => {
     );
 };
 
-/** Asks on the terminal; the password is not echoed. Without a terminal there is no one to ask. */
+/** Asks on the terminal. Without a terminal there is no one to ask. */
 async function ask(question: string, secret: boolean): Promise<string> {
   if (!process.stdin.isTTY) throw new UsageError(`no terminal to ask for the ${secret ? 'password' : 'user name'}: give ${secret ? '--password-stdin' : '--username'}`);
+  if (secret) return readHidden(question);
   const prompt = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  if (secret) {
-    // readline echoes what is typed through _writeToOutput; silence it after the question is shown.
-    const writer = prompt as unknown as { _writeToOutput: (text: string) => void };
-    const original = writer._writeToOutput.bind(prompt);
-    writer._writeToOutput = (text: string) => {
-      if (text.startsWith(question)) original(question);
-      else if (text.includes('\n')) original('\n');
-    };
-  }
   try {
     return (await prompt.question(question)).trim();
   } finally {
     prompt.close();
   }
+}
+
+/** Reads a line in raw mode, echoing nothing: the password never shows on the screen. */
+function readHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const finish = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return finish();
+        if (char === '\u0003' || char === '\u0004') return finish(new UsageError('login cancelled'));
+        value = char === '\u007f' || char === '\b' ? [...value].slice(0, -1).join('') : value + char;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
 }
