@@ -63,6 +63,11 @@ test('push: skopeo sees the same digest; a second push skips every blob; another
   const again = await rootfs(['--store', storeDir, 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stderr.match(/Layer already exists/g)?.length, 2, again.stderr);
+  const quiet = await rootfs(['--store', storeDir, '--quiet', 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
+  assert.equal(quiet.stderr, '');
+  assert.equal(quiet.stdout.toString(), `1.0: digest: ${image.manifest.digest} size: ${image.manifest.size}\n`);
+  const json = await rootfs(['--store', storeDir, '--json', 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
+  assert.deepEqual(JSON.parse(json.stdout.toString()), { reference: `${registry.host}/ns/app:1.0`, digest: image.manifest.digest, size: image.manifest.size, mediaType: MediaType.ImageManifest });
 
   // Once the store knows ns/app holds these blobs (a tag on that registry), a push to another repository mounts them.
   assert.equal((await rootfs(['--store', storeDir, 'tag', 'app:1.0', `${registry.host}/ns/app:1.0`])).code, 0);
