@@ -8,10 +8,6 @@
 import { constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { native } from '../native/index.js';
 
-/** Read size, and the most one read holds in memory. */
-export const CHUNK = 1 << 20;
-const ZEROS = Buffer.alloc(CHUNK);
-
 /**
  * Opens a file for reading without following a symlink, blocking on a fifo
  * swapped in since lstat, or (where the kernel lets us) touching its atime.
@@ -33,40 +29,61 @@ export function looksSparse(stat: BigIntStats): boolean {
 }
 
 /**
- * Exactly `size` bytes of the open file, in chunks of at most CHUNK. Holes
- * (found with SEEK_DATA/SEEK_HOLE when `sparse`) come out as zeros without
- * being read, so a mostly empty 1 GiB file costs no 1 GiB of disk reads.
+ * Exactly `size` bytes of an open file, read into the caller's buffers (the
+ * tar writer's staging space, so bytes are copied once). Holes (found with
+ * SEEK_DATA/SEEK_HOLE when `sparse`) come out as zeros without being read,
+ * so a mostly empty 1 GiB file costs no 1 GiB of disk reads; so does the
+ * rest of a file that ended early (it shrank while we read it).
  */
-export function* fileBytes(fd: number, size: number, sparse: boolean): Generator<Buffer, void, undefined> {
-  let position = 0;
-  while (position < size) {
-    let end = size;
-    if (sparse) {
-      const data = native.seekData(fd, position);
-      if (data < 0 || data >= size) break;
-      if (data > position) {
-        yield* zeros(data - position);
-        position = data;
-      }
-      const hole = native.seekHole(fd, position);
-      end = hole < 0 ? size : Math.min(hole, size);
-    }
-    while (position < end) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, end - position));
-      const read = readSync(fd, buffer, 0, buffer.length, position);
-      if (read === 0) {
-        yield* zeros(size - position); // the file ended early: it shrank while we read it
-        return;
-      }
-      yield read === buffer.length ? buffer : buffer.subarray(0, read);
-      position += read;
-    }
-  }
-  yield* zeros(size - position);
-}
+export class FileContent {
+  private position = 0;
+  /** The data region the position is in or before: bytes before its start are a hole. */
+  private dataStart = 0;
+  private dataEnd: number;
 
-function* zeros(count: number): Generator<Buffer, void, undefined> {
-  for (let left = count; left > 0; left -= CHUNK) yield ZEROS.subarray(0, Math.min(left, CHUNK));
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+    private readonly sparse: boolean,
+  ) {
+    this.dataEnd = sparse ? 0 : size;
+  }
+
+  get left(): number {
+    return this.size - this.position;
+  }
+
+  /** Fills the start of `target` with the next bytes (at most those left) and returns how many. */
+  fill(target: Buffer): number {
+    const want = Math.min(target.length, this.size - this.position);
+    if (want === 0) return 0;
+    if (this.sparse && this.position >= this.dataEnd) this.findData();
+    let count: number;
+    if (this.position < this.dataStart) {
+      count = Math.min(want, this.dataStart - this.position);
+      target.fill(0, 0, count);
+    } else {
+      count = readSync(this.fd, target, 0, Math.min(want, this.dataEnd - this.position), this.position);
+      if (count === 0) {
+        // The file ended early: zeros up to the size the header gave.
+        this.dataStart = this.dataEnd = this.size;
+        return this.fill(target);
+      }
+    }
+    this.position += count;
+    return count;
+  }
+
+  private findData(): void {
+    const data = native.seekData(this.fd, this.position);
+    if (data < 0 || data >= this.size) {
+      this.dataStart = this.dataEnd = this.size;
+      return;
+    }
+    const hole = native.seekHole(this.fd, data);
+    this.dataStart = data;
+    this.dataEnd = hole < 0 ? this.size : Math.min(hole, this.size);
+  }
 }
 
 /** What changed in a file between the lstat its header came from and the end of reading it. */

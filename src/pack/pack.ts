@@ -9,13 +9,13 @@
  * them), directories end in "/", and ROOT itself is not a member.
  */
 import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync, type BigIntStats } from 'node:fs';
-import { Readable, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
-import { changeWhileRead, CHUNK, fileBytes, looksSparse, openForReading } from './content.js';
+import { changeWhileRead, FileContent, looksSparse, openForReading } from './content.js';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
 import { readMountPoints } from './mounts.js';
 import type { Preset } from './presets.js';
@@ -98,7 +98,8 @@ export async function packTree(root: string, output: Writable, options: PackOpti
   if (!rootStat.isDirectory()) throw new UsageError(`${root}: not a directory (pack takes the root directory of a filesystem tree)`);
 
   const packer = new Packer(rootPath, rootStat, options, events);
-  const writer = new TarWriter();
+  // Room for a few staged chunks, so files are read while the last chunk drains into a pipe.
+  const writer = new TarWriter({ highWaterMark: 4 << 20 });
   writer.on('data', (chunk: Buffer) => {
     packer.summary.archiveBytes += chunk.length;
   });
@@ -145,16 +146,23 @@ class Packer {
     this.mountPoints = options.oneFileSystem === false ? new Set() : readMountPoints();
   }
 
+  /**
+   * A synchronous loop that waits only when the consumer is full or a large
+   * file is read: a promise per entry cost more than the entry's syscalls.
+   */
   async run(writer: TarWriter): Promise<void> {
     for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during))) {
-      await this.pack(item, writer);
+      const reading = this.pack(item, writer);
+      if (reading) await reading;
       this.count++;
       this.events.progress?.({ entries: this.count, bytes: this.summary.bytes });
+      if (writer.full) await writer.ready();
     }
     await writer.finish();
   }
 
-  private async pack(item: WalkEntry, writer: TarWriter): Promise<void> {
+  /** Stores the entry; a promise only while a file too large to stage at once is read. */
+  private pack(item: WalkEntry, writer: TarWriter): Promise<void> | undefined {
     const { relative, absolute, stat } = item;
     if (this.excluded(relative) || this.options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
       item.descend = false;
@@ -180,7 +188,7 @@ class Packer {
       entry.type = 'directory';
       entry.path = Buffer.concat([relative, Buffer.from('/')]);
       if (!this.readXattrs(absolute, entry)) return;
-      await this.store(writer, entry);
+      this.store(writer, entry);
       return;
     }
 
@@ -190,19 +198,24 @@ class Packer {
       entry.type = 'hardlink';
       entry.linkpath = group.path;
       if (--group.left === 0n) this.links.delete(linkKey);
-      await this.store(writer, entry);
+      this.store(writer, entry);
       return;
     }
 
     if (!this.readXattrs(absolute, entry)) return;
-    let stored: boolean;
-    if (stat.isFile()) stored = await this.packFile(item, entry, writer);
-    else {
-      stored = this.describeSpecial(item, entry);
-      if (stored) await this.store(writer, entry);
-    }
     // Later names of this inode point at the first one actually stored.
-    if (stored && linkKey !== undefined) this.links.set(linkKey, { path: relative, left: stat.nlink - 1n });
+    const stored = (): void => {
+      if (linkKey !== undefined) this.links.set(linkKey, { path: relative, left: stat.nlink - 1n });
+    };
+    if (stat.isFile()) {
+      const result = this.packFile(item, entry, writer);
+      if (result === true) stored();
+      else if (result !== false) return result.then((done) => (done ? stored() : undefined));
+    } else if (this.describeSpecial(item, entry)) {
+      this.store(writer, entry);
+      stored();
+    }
+    return undefined;
   }
 
   /** Fills in a symlink, device or fifo entry; false when it vanished meanwhile. */
@@ -227,10 +240,14 @@ class Packer {
     return true;
   }
 
-  /** Stores a regular file; false when it was skipped (vanished, unreadable, replaced). */
-  private async packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): Promise<boolean> {
+  /**
+   * Stores a regular file; false when it was skipped (vanished, unreadable,
+   * replaced). The body is read straight into the writer's staging space;
+   * a file larger than that space is read between waits for the consumer.
+   */
+  private packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): boolean | Promise<boolean> {
     if (this.truncated(entry.path)) {
-      await this.store(writer, entry);
+      this.store(writer, entry);
       return true;
     }
     let fd: number;
@@ -239,6 +256,7 @@ class Packer {
     } catch (err) {
       return this.hostError(absolute, err);
     }
+    let closeNow = true;
     try {
       const opened = fstatSync(fd, { bigint: true });
       if (!opened.isFile() || opened.ino !== stat.ino || opened.dev !== stat.dev) {
@@ -246,24 +264,55 @@ class Packer {
         return false;
       }
       entry.size = Number(stat.size);
-      const bytes = readingErrorsNamed(fileBytes(fd, entry.size, looksSparse(stat)), absolute);
-      if (entry.size <= CHUNK) {
-        const chunks = [...bytes];
-        await this.store(writer, entry, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      } else {
-        await this.store(writer, entry, Readable.from(bytes, { highWaterMark: 1 }));
+      const content = new FileContent(fd, entry.size, looksSparse(stat));
+      this.store(writer, entry);
+      this.copyContent(content, writer, absolute);
+      if (content.left === 0) {
+        this.checkUnchanged(fd, absolute, stat);
+        return true;
       }
-      const change = changeWhileRead(fd, stat);
-      if (change === 'changed') this.warn('changed', absolute, 'file changed as we read it', true);
-      else if (change) this.warn('shrank', absolute, `file shrank by ${change.shrankBy} bytes; padding with zeros`, true);
-      return true;
+      closeNow = false;
+      return this.copyLargeContent(content, writer, absolute)
+        .then(() => {
+          this.checkUnchanged(fd, absolute, stat);
+          return true;
+        })
+        .finally(() => closeSync(fd));
     } finally {
-      closeSync(fd);
+      if (closeNow) closeSync(fd);
     }
   }
 
-  private async store(writer: TarWriter, entry: TarEntry, body?: Buffer | Readable): Promise<void> {
-    await writer.add(entry, body);
+  /** Copies file bytes into the writer until the body is complete or the consumer is full. */
+  private copyContent(content: FileContent, writer: TarWriter, absolute: Buffer): void {
+    while (content.left > 0 && !writer.full) {
+      const space = writer.bodySpace();
+      let count: number;
+      try {
+        count = content.fill(space);
+      } catch (err) {
+        // Read errors in the middle of a file name the file (the output's own errors pass as they are).
+        throw fromFsError(err, absolute);
+      }
+      writer.bodyFilled(count);
+    }
+  }
+
+  private async copyLargeContent(content: FileContent, writer: TarWriter, absolute: Buffer): Promise<void> {
+    while (content.left > 0) {
+      await writer.ready();
+      this.copyContent(content, writer, absolute);
+    }
+  }
+
+  private checkUnchanged(fd: number, absolute: Buffer, stat: BigIntStats): void {
+    const change = changeWhileRead(fd, stat);
+    if (change === 'changed') this.warn('changed', absolute, 'file changed as we read it', true);
+    else if (change) this.warn('shrank', absolute, `file shrank by ${change.shrankBy} bytes; padding with zeros`, true);
+  }
+
+  private store(writer: TarWriter, entry: TarEntry): void {
+    writer.writeHeader(entry);
     this.summary.entries[entry.type]++;
     this.summary.bytes += entry.size;
   }
@@ -332,14 +381,5 @@ class Packer {
   private warn(kind: PackWarningKind, absolute: Buffer, message: string, incomplete: boolean): void {
     if (incomplete) this.summary.warnings++;
     this.events.warning?.({ kind, path: displayPath(absolute), message, incomplete });
-  }
-}
-
-/** Read errors in the middle of a file name the file (the output's own errors pass as they are). */
-function* readingErrorsNamed(bytes: Generator<Buffer, void, undefined>, path: Buffer): Generator<Buffer, void, undefined> {
-  try {
-    yield* bytes;
-  } catch (err) {
-    throw fromFsError(err, path);
   }
 }

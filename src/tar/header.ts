@@ -239,7 +239,7 @@ function writeString(block: Buffer, [offset, width]: readonly [number, number], 
 function writeChecksum(block: Buffer): void {
   block.fill(0x20, F.chksum[0], F.chksum[0] + F.chksum[1]);
   let sum = 0;
-  for (const byte of block) sum += byte;
+  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
   block.write(`${sum.toString(8).padStart(6, '0')}\x00 `, F.chksum[0], F.chksum[1], 'latin1');
 }
 
