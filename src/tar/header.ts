@@ -272,13 +272,16 @@ export function isZeroBlock(block: Buffer): boolean {
  */
 export function decodeHeader(block: Buffer, where: string): RawHeader {
   const stored = parseNumeric(block, F.chksum, where, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
+  // The checksum field counts as spaces; a signed sum differs by 256 for each byte above 127.
+  let unsigned = 8 * 0x20;
+  let high = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const byte = i >= F.chksum[0] && i < F.chksum[0] + F.chksum[1] ? 0x20 : block[i]!;
+    if (i === F.chksum[0]) i += F.chksum[1];
+    const byte = block[i]!;
     unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    if (byte > 127) high++;
   }
+  const signed = unsigned - 256 * high;
   // Some old writers summed signed chars; both are accepted, as GNU tar does.
   if (stored !== unsigned && stored !== signed) {
     throw new InvalidInputError(where, 'not a tar header (checksum mismatch): corrupt or not a tar archive');
@@ -320,10 +323,18 @@ function parseNumeric(block: Buffer, [offset, width]: readonly [number, number],
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidInputError(where, `${field} too large in tar header`);
     return Number(value);
   }
-  const text = block.toString('latin1', offset, offset + width).replace(/[\0 ]+$/, '').replace(/^[ \0]+/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new InvalidInputError(where, `bad ${field} field ${JSON.stringify(text)} in tar header`);
-  return parseInt(text, 8);
+  // Byte by byte rather than string and regex: this runs several times per member read.
+  let start = offset;
+  let end = offset + width;
+  while (end > start && (block[end - 1] === 0 || block[end - 1] === 0x20)) end--;
+  while (start < end && (block[start] === 0x20 || block[start] === 0)) start++;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = block[i]! - 0x30;
+    if (digit < 0 || digit > 7) throw new InvalidInputError(where, `bad ${field} field ${JSON.stringify(block.toString('latin1', start, end))} in tar header`);
+    value = value * 8 + digit;
+  }
+  return value;
 }
 
 /** Parses the body of a pax 'x' or 'g' member into its records, values as raw bytes. */
