@@ -99,7 +99,7 @@ export async function packTree(root: string, output: Writable, options: PackOpti
 
   const packer = new Packer(rootPath, rootStat, options, events);
   // Room for a few staged chunks, so files are read while the last chunk drains into a pipe.
-  const writer = new TarWriter({ highWaterMark: 4 << 20 });
+  const writer = new TarWriter({ highWaterMark: 1 << 20 });
   writer.on('data', (chunk: Buffer) => {
     packer.summary.archiveBytes += chunk.length;
   });

@@ -15,8 +15,12 @@ import { Readable, type ReadableOptions } from 'node:stream';
 import { InvalidInputError, displayPath } from '../errors.js';
 import { BLOCK, END_OF_ARCHIVE, encodeHeader, padding, type TarEntry } from './header.js';
 
-/** Staging buffer size, and the body chunk size from which add() pushes a chunk as it is instead of copying it. */
-const STAGE = 512 * 1024;
+/**
+ * Staging buffer size, and the body chunk size from which add() pushes a
+ * chunk as it is instead of copying it. Larger buffers measured no faster into
+ * a pipe (64 KiB stays in cache between the read and the write).
+ */
+const STAGE = 64 * 1024;
 
 export class TarWriter extends Readable {
   /** add() and finish() calls run one after another, in call order. */
