@@ -54,6 +54,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
+const failures: string[] = [];
 
 function sh(command: string): string {
   const result = spawnSync('bash', ['-o', 'pipefail', '-c', command], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,21 +77,28 @@ function median(samples: Sample[]): Sample {
 }
 
 /** Runs ours and theirs alternately, reps times each, so drift in machine load hits both alike. */
-function compare(group: string, input: Input, ours: string, theirs: string, prepare?: () => void): void {
+function compare(group: string, input: Input, ours: string, theirs: string, prepare?: () => void, label = group): void {
   if (only && !only.includes(group)) return;
   const oursSamples: Sample[] = [];
   const theirsSamples: Sample[] = [];
-  for (let i = 0; i < reps; i++) {
-    prepare?.();
-    oursSamples.push(measure(ours));
-    prepare?.();
-    theirsSamples.push(measure(theirs));
+  try {
+    for (let i = 0; i < reps; i++) {
+      prepare?.();
+      oursSamples.push(measure(ours));
+      prepare?.();
+      theirsSamples.push(measure(theirs));
+    }
+  } catch (err) {
+    // One failed comparison (a file changed under pack, a peer's error) should not cost the rest of a long run.
+    failures.push(`${label} ${input.name}: ${(err as Error).message.trim()}`);
+    process.stdout.write(`${label.padEnd(11)} ${input.name.padEnd(12)} FAILED: ${(err as Error).message.trim()}\n`);
+    return;
   }
-  const row = { group, input: input.name, inputMb: input.mb, ours, theirs, oursSample: median(oursSamples), theirsSample: median(theirsSamples) };
+  const row = { group: label, input: input.name, inputMb: input.mb, ours, theirs, oursSample: median(oursSamples), theirsSample: median(theirsSamples) };
   rows.push(row);
   const ratio = row.oursSample.seconds / row.theirsSample.seconds;
   process.stdout.write(
-    `${group.padEnd(11)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
+    `${label.padEnd(11)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
       `theirs ${row.theirsSample.seconds.toFixed(2).padStart(6)} s ${row.theirsSample.peakRssMb.toFixed(0).padStart(4)} MB | ratio ${ratio.toFixed(2)}\n`,
   );
 }
@@ -180,9 +188,11 @@ async function benchImage(input: Input): Promise<void> {
 
   const archive = join(work, 'image.tar');
   const skopeoArchive = join(work, 'skopeo.tar');
-  compare('save', input, `${rootfs(store)} save bench:layers -o ${archive}`, `${T} skopeo copy -q oci:${store}:bench:layers docker-archive:${skopeoArchive}:bench:layers`, () =>
-    remove(archive, skopeoArchive, skopeoCache),
-  );
+  const skopeoSave = `${T} skopeo copy -q oci:${store}:bench:layers docker-archive:${skopeoArchive}:bench:layers`;
+  const resetSave = (): void => remove(archive, skopeoArchive, skopeoCache);
+  // skopeo's docker-archive holds the layers uncompressed: our save as it is (gzip layers kept), and doing what skopeo does.
+  compare('save', input, `${rootfs(store)} save --compression none bench:layers -o ${archive}`, skopeoSave, resetSave, 'save -c none');
+  compare('save', input, `${rootfs(store)} save bench:layers -o ${archive}`, skopeoSave, resetSave);
   if (!existsSync(archive)) sh(`${rootfs(store)} save bench:layers -o ${archive}`);
   const loadStore = join(work, 'load-store');
   const skopeoLayout = join(work, 'skopeo-layout');
@@ -223,8 +233,12 @@ async function main(): Promise<void> {
   for (const input of trees) await benchImage(input);
 
   const results = join(cache, 'last-run.json');
-  writeFileSync(results, JSON.stringify({ machine, load: loadavg(), reps, rows }, null, 2));
+  writeFileSync(results, JSON.stringify({ machine, load: loadavg(), reps, rows, failures }, null, 2));
   process.stdout.write(`\nraw results: ${results}\n\n${markdown()}`);
+  if (failures.length > 0) {
+    process.stdout.write(`\nfailed:\n${failures.join('\n')}\n`);
+    process.exitCode = 1;
+  }
 }
 
 /** The table docs/benchmarks.md shows. */
