@@ -161,7 +161,7 @@ class Packer {
     await writer.finish();
   }
 
-  /** Stores the entry; a promise only while a file too large to stage at once is read. */
+  /** Stores the entry; returns a promise only when a file's body has to wait for the consumer. */
   private pack(item: WalkEntry, writer: TarWriter): Promise<void> | undefined {
     const { relative, absolute, stat } = item;
     if (this.excluded(relative) || this.options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
@@ -243,7 +243,7 @@ class Packer {
   /**
    * Stores a regular file; false when it was skipped (vanished, unreadable,
    * replaced). The body is read straight into the writer's staging space;
-   * a file larger than that space is read between waits for the consumer.
+   * once the consumer is full, the rest is read between waits for it.
    */
   private packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): boolean | Promise<boolean> {
     if (this.truncated(entry.path)) {
