@@ -91,14 +91,14 @@ function compare(group: string, input: Input, ours: string, theirs: string, prep
   } catch (err) {
     // One failed comparison (a file changed under pack, a peer's error) should not cost the rest of a long run.
     failures.push(`${label} ${input.name}: ${(err as Error).message.trim()}`);
-    process.stdout.write(`${label.padEnd(11)} ${input.name.padEnd(12)} FAILED: ${(err as Error).message.trim()}\n`);
+    process.stdout.write(`${label.padEnd(12)} ${input.name.padEnd(12)} FAILED: ${(err as Error).message.trim()}\n`);
     return;
   }
   const row = { group: label, input: input.name, inputMb: input.mb, ours, theirs, oursSample: median(oursSamples), theirsSample: median(theirsSamples) };
   rows.push(row);
   const ratio = row.oursSample.seconds / row.theirsSample.seconds;
   process.stdout.write(
-    `${label.padEnd(11)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
+    `${label.padEnd(12)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
       `theirs ${row.theirsSample.seconds.toFixed(2).padStart(6)} s ${row.theirsSample.peakRssMb.toFixed(0).padStart(4)} MB | ratio ${ratio.toFixed(2)}\n`,
   );
 }
