@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
 import { sha256 } from '../src/oci/digest.js';
+import { disguiseForCac } from '../src/cli/main.js';
 
 /** Creates files (content strings) and directories (names ending in "/") under root. */
 function makeTree(root: string, paths: Record<string, string>): void {
@@ -253,4 +254,21 @@ test('pack of a missing root, into a missing directory, or of a file is refused 
   const file = await rootfs(['pack', cliPath, '-o', '/dev/null']);
   assert.equal(file.code, 2);
   assert.match(file.stderr, /not a directory/);
+});
+
+test('dashed boolean flags may stand before the positional arguments', async (t) => {
+  if (!requireTools(t, 'tar')) return;
+  const root = join(makeTempDir(t), 'root');
+  makeTree(root, { 'proc/1/status': 'x', 'etc/hostname': 'h' });
+  // Before the fix, cac took ROOT as the value of --cross-mounts and complained that ROOT was missing.
+  const result = await rootfs(['pack', '--cross-mounts', '--no-default-excludes', root, '-o', '-']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok((await listing(result.stdout)).has('proc/1/status'));
+});
+
+test('disguiseForCac spells dashed long options in camelCase and leaves everything after "--" alone', () => {
+  assert.deepEqual(
+    disguiseForCac(['pull', '--all-platforms', 'ref', '--tls-verify=false', '--no-default-excludes', '-o', '-', '--', '--cross-mounts']),
+    ['pull', '--allPlatforms', 'ref', '--tlsVerify=false', '--no-default-excludes', '-o', '\u0000stdio\u0000', '--', '--cross-mounts'],
+  );
 });

@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   cli.version(pkg.version);
 
   try {
-    cli.parse(argv.map((arg) => (arg === '-' ? STDIO : arg)), { run: false });
+    cli.parse(disguiseForCac(argv), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
       if (cli.args.length > 0) throw new UsageError(`unknown command '${cli.args[0]}' (see rootfs --help)`);
@@ -64,6 +64,24 @@ export async function main(argv: string[]): Promise<number> {
  */
 const STDIO = '\u0000stdio\u0000';
 
+/**
+ * Prepares argv for cac's parser, up to a "--". Besides disguising "-", it
+ * spells dashed long options in camelCase: cac tells its parser which flags
+ * are boolean by their camelCase names, so `--all-platforms REF` would
+ * otherwise take REF as the flag's value. (`--no-x` needs no help: the
+ * parser never gives a negation a value.)
+ */
+export function disguiseForCac(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((arg, i) => {
+    if (end !== -1 && i > end) return arg;
+    if (arg === '-') return STDIO;
+    const dashed = /^--(?!no-)([a-z0-9]+(?:-[a-z0-9]+)+)(=.*)?$/s.exec(arg);
+    if (!dashed) return arg;
+    return `--${dashed[1]!.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())}${dashed[2] ?? ''}`;
+  });
+}
+
 function restoreStdio(cli: CAC): void {
   const restore = (value: unknown): unknown => (value === STDIO ? '-' : Array.isArray(value) ? value.map(restore) : value);
   cli.args = cli.args.map((arg) => restore(arg) as string);
@@ -78,7 +96,8 @@ function reportError(err: unknown, debug: boolean): number {
   }
   // cac reports unknown options and missing arguments with its own error class.
   if (err instanceof Error && err.name === 'CACError') {
-    process.stderr.write(`rootfs: ${err.message} (see --help)\n`);
+    const kebab = err.message.replace(/--[a-z0-9]+(?:[A-Z][a-z0-9]*)+/g, (flag) => flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+    process.stderr.write(`rootfs: ${kebab} (see --help)\n`);
     return ExitCode.Usage;
   }
   const stack = err instanceof Error ? err.stack : String(err);
