@@ -1,11 +1,10 @@
-import { closeSync, createWriteStream, type BigIntStats, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { fstatSync } from 'node:fs';
 import { ExitCode, fromFsError, UsageError } from '../errors.js';
+import { createFileOutput, refuseTerminal } from '../io/output.js';
 import { readPatternFile } from '../pack/excludes.js';
-import { packTree, type FileIdentity, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
+import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
 import { loadPreset } from '../pack/presets.js';
 import type { EntryType } from '../tar/header.js';
-import { fsyncDir, tempName } from '../store/fs.js';
 import type { CommandModule } from './main.js';
 import { asList, sourceDateEpoch } from './options.js';
 import { formatBytes, type Reporter } from './report.js';
@@ -50,55 +49,23 @@ export const packCommand: CommandModule = (cli, run) => {
 };
 
 async function packToStdout(root: string, options: PackOptions, events: PackEvents): Promise<PackSummary> {
-  if (process.stdout.isTTY) throw new UsageError('refusing to write archive contents to a terminal (use -o FILE or redirect stdout)');
+  refuseTerminal('stdout', 'archive contents');
   // `rootfs pack / > /host.tar` must not pack /host.tar into itself.
   const stdout = fstatSync(1, { bigint: true });
   const skip = stdout.isFile() ? [{ dev: stdout.dev, ino: stdout.ino }] : [];
   return packTree(root, process.stdout, { ...options, skip }, events).catch(outputError('stdout'));
 }
 
-/** Packs into FILE.tmp-…, fsyncs and renames it into place: a failed pack leaves FILE as it was. */
+/** Packs through a temp file renamed into place: a failed pack leaves FILE as it was. */
 async function packToFile(root: string, file: string, options: PackOptions, events: PackEvents): Promise<PackSummary> {
-  const target = resolve(file);
-  const skip: FileIdentity[] = [];
-  let existing: BigIntStats | undefined;
+  const output = await createFileOutput(file);
   try {
-    existing = statSync(target, { bigint: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, file);
-  }
-  if (existing?.isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
-  // A device or fifo (/dev/null, a tape, a named pipe) is written in place: there is nothing to rename.
-  if (existing && !existing.isFile()) return packTree(root, createWriteStream(target, { flags: 'w' }), options, events).catch(outputError(file));
-  if (existing) skip.push({ dev: existing.dev, ino: existing.ino }); // the archive a previous run left there
-  const temp = tempName(dirname(target), `${basename(target)}.tmp`);
-  let fd: number;
-  try {
-    fd = openSync(temp, 'wx', 0o644);
-  } catch (err) {
-    throw fromFsError(err, dirname(file));
-  }
-  let closed = false;
-  try {
-    const own = fstatSync(fd, { bigint: true });
-    skip.push({ dev: own.dev, ino: own.ino });
-    const stream = createWriteStream('', { fd, autoClose: false });
-    const summary = await packTree(root, stream, { ...options, skip }, events).catch(outputError(temp));
-    try {
-      fsyncSync(fd);
-      closeSync(fd);
-      closed = true;
-      renameSync(temp, target);
-    } catch (err) {
-      throw fromFsError(err, file);
-    }
-    await fsyncDir(dirname(target));
+    // Neither the archive being written nor the one it replaces goes into itself.
+    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events).catch(outputError(file));
+    await output.commit();
     return summary;
   } finally {
-    if (!closed) {
-      closeSync(fd);
-      rmSync(temp, { force: true });
-    }
+    await output.abort();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Where `save` puts an archive's members: a tar stream (to FILE.tmp, renamed
- * into place at the end, or to stdout) or an OCI layout directory (blobs by
+ * Where `save` puts an archive's members: a tar stream (to a temp file
+ * renamed into place at the end, or to stdout) or an OCI layout directory (blobs by
  * temp file + rename, index.json last). The format writers only name members.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
+import { createFileOutput } from '../io/output.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -33,21 +34,11 @@ const mtime = 0; // reproducible archives: the same images save to the same byte
 
 /** A tar sink; `path` '-' writes to `stdout`. */
 export async function createTarSink(path: string, stdout: Writable): Promise<ArchiveSink> {
-  const toStdout = path === '-';
-  const temp = toStdout ? undefined : `${path}.tmp`;
-  if (!toStdout) {
-    try {
-      if ((await stat(path)).isDirectory()) throw new UsageError(`${path} is a directory; give a file name`);
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, path);
-    }
-  }
-  const spool = new Spool(toStdout ? tmpdir() : dirname(path));
+  const file = path === '-' ? undefined : await createFileOutput(path);
+  const spool = new Spool(file ? dirname(path) : tmpdir());
   const writer = new TarWriter();
-  const output = temp ? createWriteStream(temp, { flags: 'wx', mode: 0o644 }) : stdout;
-  const written = pipeline(writer, output, { end: !toStdout }).catch((err: unknown) => {
-    throw temp ? fromFsError(err, temp) : err;
+  const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch((err: unknown) => {
+    throw file ? fromFsError(err, path) : err;
   });
   written.catch(() => {}); // observed in finish()/abort()
   const names = new Set<string>();
@@ -84,19 +75,13 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
       await writer.finish();
       await written;
       await spool.remove();
-      if (temp) {
-        try {
-          await rename(temp, path);
-        } catch (err) {
-          throw fromFsError(err, path);
-        }
-      }
+      await file?.commit();
     },
     async abort() {
       writer.destroy();
       await written.catch(() => {});
       await spool.remove();
-      if (temp) await rm(temp, { force: true });
+      await file?.abort();
     },
   };
 }

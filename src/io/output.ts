@@ -4,59 +4,92 @@
  * system), fsynced and renamed into place on commit, so a failed or killed
  * command leaves FILE as it was, never half-written.
  */
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { type BigIntStats } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { fsyncDir, tempName } from '../store/fs.js';
 
+/** A file by identity: how a walker recognises the archive it is writing. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+}
+
 export interface FileOutput {
-  /** The temp file's stream. */
+  /** Where the bytes go: the temp file's stream, or the device itself. */
   readonly stream: Writable;
-  /** fsync, rename over FILE, fsync the directory. Call after stream has finished. */
+  /** The files this output is and replaces (temp file, old FILE), so a command that walks a tree can leave them out. */
+  readonly identities: FileIdentity[];
+  /** Renames the fsynced file over FILE and fsyncs the directory. Call after stream has closed (pipeline resolves then). */
   commit(): Promise<void>;
   /** Removes the temp file; safe after any failure, and after commit (a no-op then). */
   abort(): Promise<void>;
 }
 
-export async function createFileOutput(file: string): Promise<FileOutput> {
+export interface FileOutputOptions {
+  /** Permissions of the new file (default 0644); the temp file has them from its creation on. */
+  mode?: number;
+}
+
+export async function createFileOutput(file: string, options: FileOutputOptions = {}): Promise<FileOutput> {
   const target = resolve(file);
+  let existing: BigIntStats | undefined;
   try {
-    if ((await stat(target)).isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
+    existing = await stat(target, { bigint: true });
   } catch (err) {
-    if (err instanceof UsageError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, file);
   }
+  if (existing?.isDirectory()) throw new UsageError(`${file} is a directory; give a file name`);
+  // A device or fifo (/dev/null, a tape, a named pipe) is written in place: there is nothing to rename.
+  if (existing && !existing.isFile()) return inPlace(file, target);
+
   const temp = tempName(dirname(target), `.${basename(target)}.tmp`);
-  // 'wx': a name planted at the temp path is never followed or overwritten.
-  const stream = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
-  let done = false;
+  let handle: FileHandle;
+  try {
+    // 'wx': a name planted at the temp path is never followed or overwritten.
+    handle = await open(temp, 'wx', options.mode ?? 0o644);
+  } catch (err) {
+    throw fromFsError(err, dirname(file));
+  }
+  const own = await handle.stat({ bigint: true });
+  const identities = [{ dev: own.dev, ino: own.ino }];
+  if (existing) identities.push({ dev: existing.dev, ino: existing.ino });
+  // flush: the stream fsyncs the file before it closes it, so once the write has finished the bytes are on disk.
+  const stream = handle.createWriteStream({ flush: true });
+  let state: 'open' | 'committed' | 'aborted' = 'open';
   return {
     stream,
+    identities,
     async commit() {
       try {
-        // fsync acts on the file, not the descriptor: a second one flushes what the stream wrote.
-        const handle = await open(temp, 'r');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
         await rename(temp, target);
-        done = true;
+        state = 'committed';
       } catch (err) {
         throw fromFsError(err, file);
       }
       await fsyncDir(dirname(target));
     },
     async abort() {
-      if (done) return;
+      if (state !== 'open') return;
+      state = 'aborted';
       stream.destroy();
       await rm(temp, { force: true });
     },
   };
+}
+
+async function inPlace(file: string, target: string): Promise<FileOutput> {
+  let handle: FileHandle;
+  try {
+    handle = await open(target, 'w');
+  } catch (err) {
+    throw fromFsError(err, file);
+  }
+  const stream = handle.createWriteStream();
+  return { stream, identities: [], commit: async () => {}, abort: async () => void stream.destroy() };
 }
 
 /** Copies source into FILE through a temp file; on any error FILE is untouched and the source's own error is the one thrown. */

@@ -12,6 +12,7 @@ import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync, type BigIn
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
+import type { FileIdentity } from '../io/output.js';
 import { native } from '../native/index.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
@@ -20,11 +21,6 @@ import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes
 import { readMountPoints } from './mounts.js';
 import type { Preset } from './presets.js';
 import { walkTree, type WalkEntry } from './walk.js';
-
-export interface FileIdentity {
-  dev: bigint;
-  ino: bigint;
-}
 
 export interface PackOptions {
   /** Exclude globs (syntax in compileGlobs), on top of the preset's. */
