@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { collectHave, formatHave } from '../split/index.js';
 import { writeFileAtomic } from '../store/fs.js';
 import type { CommandModule } from './main.js';
@@ -18,7 +18,7 @@ export const haveCommand: CommandModule = (cli, run) => {
         if (output === '-') process.stdout.write(text);
         else {
           const target = resolve(output);
-          await writeFileAtomic(target, text, dirname(target), dirname(target));
+          await writeFileAtomic(target, text);
           reporter.info(`${output}: ${document.blobs.length} blobs, ${document.images.length} images`);
         }
         return reporter.warnings > 0 ? 1 : 0;

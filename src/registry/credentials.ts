@@ -6,11 +6,11 @@
  * keys in the file (credsStore, proxies, ...) are kept as they are; the file
  * is replaced atomically and is readable by its owner only.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, fromFsError } from '../errors.js';
-import { fsyncDir, tempName } from '../store/fs.js';
+import { writeFileAtomic } from '../store/fs.js';
 
 export interface Credentials {
   username: string;
@@ -94,23 +94,12 @@ export async function removeCredentials(registry: string, path: string): Promise
   return true;
 }
 
-/** Temp file created 0600 beside the target, fsync, rename, fsync of the directory: never a moment with the secret world-readable or half-written. */
+/** Created 0600 from the start and replaced atomically: never a moment with the secret world-readable or half-written. */
 async function writeAuthFile(path: string, file: AuthFile): Promise<void> {
-  const dir = dirname(path);
-  const temp = tempName(dir, '.auth');
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(file, null, '\t')}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   } catch (err) {
-    await rm(temp, { force: true });
     throw fromFsError(err, path);
   }
-  await fsyncDir(dir);
+  await writeFileAtomic(path, `${JSON.stringify(file, null, '\t')}\n`, { mode: 0o600 });
 }

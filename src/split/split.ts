@@ -91,7 +91,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
     // The part names must be durable before the manifest that vouches for them.
     await fsyncDir(dir);
     const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts };
-    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, dir, dir);
+    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     return { manifestPath, manifest, removed: await removeStale(dir, base, new Set(parts.map((part) => part.name))) };
   } catch (err) {
     if (current) {

@@ -1,7 +1,7 @@
 /** The few file operations that crash safety rests on. */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fromFsError } from '../errors.js';
 
 /** Makes a rename or new name in dir durable: without it a power cut can lose the entry. */
@@ -24,13 +24,14 @@ export function tempName(dir: string, kind: string): string {
 
 /**
  * Replaces path with data so that a reader, or the file after a crash, is
- * either all old or all new: temp file in tempDir (same file system), fsync,
- * rename, fsync of the directory.
+ * either all old or all new: temp file (in tempDir, on the same file system;
+ * default beside path) created with its final mode, fsync, rename, fsync of
+ * the directory.
  */
-export async function writeFileAtomic(path: string, data: Buffer | string, tempDir: string, dir: string): Promise<void> {
-  const temp = tempName(tempDir, 'file');
+export async function writeFileAtomic(path: string, data: Buffer | string, options: { tempDir?: string; mode?: number } = {}): Promise<void> {
+  const temp = tempName(options.tempDir ?? dirname(path), `.${basename(path)}.tmp`);
   try {
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -42,5 +43,5 @@ export async function writeFileAtomic(path: string, data: Buffer | string, tempD
     await rm(temp, { force: true });
     throw fromFsError(err, path);
   }
-  await fsyncDir(dir);
+  await fsyncDir(dirname(path));
 }

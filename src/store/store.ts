@@ -175,7 +175,7 @@ export class Store {
       const after = JSON.stringify(index);
       if (after !== before) {
         parseIndex(index, 'updated index.json');
-        await writeFileAtomic(join(this.dir, 'index.json'), after, join(this.dir, privateDirName, 'tmp'), this.dir);
+        await writeFileAtomic(join(this.dir, 'index.json'), after, { tempDir: join(this.dir, privateDirName, 'tmp') });
       }
       return result;
     } finally {
@@ -381,9 +381,9 @@ async function prepareLayout(dir: string, create: boolean): Promise<void> {
     } catch (err) {
       if (!(err instanceof InvalidInputError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, indexPath);
       const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-      await writeFileAtomic(indexPath, JSON.stringify(empty), privateTmp, dir);
+      await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
     }
-    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: layoutVersion }), privateTmp, dir);
+    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: layoutVersion }), { tempDir: privateTmp });
   } finally {
     await lock.close();
   }
