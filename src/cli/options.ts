@@ -1,5 +1,7 @@
 /** Option parsing shared by several commands. */
+import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
+import type { LayerCompression } from '../image/import.js';
 
 /** cac gives a repeated option as an array and a single one as a scalar. */
 export function asList(value: unknown): string[] {
@@ -7,7 +9,20 @@ export function asList(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
-export function parseLevel(value: unknown): number | undefined {
+/** --compression and --level, for the commands that write a new layer (import, squash). */
+export function addLayerCompressionFlags(command: Command): Command {
+  return command
+    .option('--compression <kind>', 'Layer compression: gzip, zstd or none', { default: 'gzip' })
+    .option('--level <n>', 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3)');
+}
+
+export function layerCompression(opts: { compression?: unknown; level?: unknown }): { compression: LayerCompression; level: number | undefined } {
+  const compression = String(opts.compression ?? 'gzip');
+  if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') throw new UsageError(`--compression must be gzip, zstd or none, not '${compression}'`);
+  return { compression, level: parseLevel(opts.level) };
+}
+
+function parseLevel(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const level = Number(value);
   if (!Number.isInteger(level) || level < 0 || level > 22) throw new UsageError(`--level must be a whole number from 0 to 22, not '${String(value)}'`);

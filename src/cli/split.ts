@@ -1,8 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Readable } from 'node:stream';
-import { UsageError, fromFsError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { openInput } from '../io/input.js';
 import { parseSize, sizePresets, splitToParts } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
@@ -20,7 +18,7 @@ export const splitCommand: CommandModule = (cli, run) => {
         if (opts.size === undefined || opts.size === true) throw new UsageError('--size is required (for example --size 4G or --size fat32)');
         const partSize = parseSize(String(opts.size));
         const name = opts.name === undefined ? (file === '-' ? 'stdin' : basename(file)) : String(opts.name);
-        const { input, size } = await openInput(file);
+        const { stream: input, size } = await openInput(file, 'the data', 'split takes one file (pack or save it first)');
         const dir = String(opts.output);
         const result = await splitToParts(input, {
           source: file === '-' ? 'stdin' : file,
@@ -39,20 +37,3 @@ export const splitCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
-
-async function openInput(file: string): Promise<{ input: Readable; size?: number }> {
-  if (file === '-') {
-    if (process.stdin.isTTY) throw new UsageError('refusing to read from a terminal (pipe the data in, or name a file)');
-    return { input: process.stdin };
-  }
-  let size: number | undefined;
-  try {
-    const info = await stat(file);
-    if (info.isDirectory()) throw new UsageError(`${file} is a directory; split takes one file (pack or save it first)`);
-    size = info.isFile() ? info.size : undefined;
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw fromFsError(err, file);
-  }
-  return { input: createReadStream(file, { highWaterMark: 1 << 20 }), size };
-}

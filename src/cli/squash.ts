@@ -1,24 +1,21 @@
 import { UsageError } from '../errors.js';
-import type { LayerCompression } from '../image/import.js';
 import { squashImage } from '../image/squash.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
-import { parseLevel, sourceDateEpoch } from './options.js';
+import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 
 export const squashCommand: CommandModule = (cli, run) => {
-  cli
+  const command = cli
     .command('squash <ref> [newref]', 'Merge an image\'s layers into one (whiteouts applied, hardlinks resolved); tags NEWREF, or REF again if it is a tag')
-    .option('--from <n>', 'Merge only layers n and above (0 is the base layer); the layers below are kept as they are', { default: '0' })
-    .option('--compression <kind>', 'Layer compression: gzip, zstd or none', { default: 'gzip' })
-    .option('--level <n>', 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3)')
+    .option('--from <n>', 'Merge only layers n and above (0 is the base layer); the layers below are kept as they are', { default: '0' });
+  addLayerCompressionFlags(command)
     .example('rootfs squash app:1.0 app:1.0-flat')
     .example('rootfs squash app:1.0 --from 1')
     .action((ref: string, newref: string | undefined, opts) =>
       run(async (reporter) => {
-        const compression = String(opts.compression) as LayerCompression;
-        if (!['gzip', 'zstd', 'none'].includes(compression)) throw new UsageError(`--compression must be gzip, zstd or none, not '${compression}'`);
+        const { compression, level } = layerCompression(opts);
         const from = Number(opts.from);
         if (!Number.isInteger(from) || from < 0) throw new UsageError(`--from must be a layer index (0 or more), not '${String(opts.from)}'`);
         const tags = newref === undefined ? retag(ref) : [parseReference(newref)];
@@ -27,7 +24,7 @@ export const squashCommand: CommandModule = (cli, run) => {
             from,
             tags,
             compression,
-            level: parseLevel(opts.level),
+            level,
             created: sourceDateEpoch(),
             onLayer: (index, entries) => reporter.progress(() => `squash: indexed layer ${index + 1} (${entries} entries)`),
           }),
