@@ -314,7 +314,7 @@ function cString(block: Buffer, [offset, width]: readonly [number, number]): Buf
 }
 
 /** Octal (space/NUL padded) or GNU base-256 (high bit of the first byte set). */
-function parseNumeric(block: Buffer, [offset, width]: readonly [number, number], where: string, field: string): number {
+export function parseNumeric(block: Buffer, [offset, width]: readonly [number, number], where: string, field: string): number {
   const first = block[offset]!;
   if (first & 0x80) {
     if (first === 0xff) throw new InvalidInputError(where, `negative ${field} in tar header`);

@@ -10,7 +10,7 @@
 import { finished } from 'node:stream/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { displayPath, InvalidInputError } from '../errors.js';
-import { BLOCK, decodeHeader, decodePaxRecords, isZeroBlock, padding, resolveEntry, TypeFlag, type RawHeader, type TarEntry } from './header.js';
+import { BLOCK, decodeHeader, decodePaxRecords, isZeroBlock, padding, parseNumeric, resolveEntry, TypeFlag, type RawHeader, type TarEntry } from './header.js';
 
 export interface TarMember {
   /** pax and GNU long names folded in. */
@@ -174,7 +174,7 @@ class TarParser {
         this.sparse = {
           raw: { ...raw, typeflag: 0x30 },
           map: readSparseMap(block, 386, 4, this.where, at),
-          realsize: sparseNumber(block, 483, 12, this.where, at),
+          realsize: parseNumeric(block, [483, 12], `${this.where}: offset ${at}`, 'GNU sparse real size'),
         };
         if (block[482]) this.state = 'sparse';
         else this.emitSparse();
@@ -263,22 +263,9 @@ function readSparseMap(block: Buffer, start: number, slots: number, where: strin
   for (let i = 0; i < slots; i++) {
     const slot = start + i * 24;
     if (block[slot] === 0) break;
-    map.push(sparseNumber(block, slot, 12, where, at), sparseNumber(block, slot + 12, 12, where, at));
+    map.push(parseNumeric(block, [slot, 12], `${where}: offset ${at}`, 'GNU sparse offset'), parseNumeric(block, [slot + 12, 12], `${where}: offset ${at}`, 'GNU sparse size'));
   }
   return map;
-}
-
-/** The numeric fields of GNU sparse headers (octal, or base-256 when the high bit is set). */
-function sparseNumber(block: Buffer, offset: number, width: number, where: string, at: number): number {
-  if (block[offset]! & 0x80) {
-    let value = block[offset]! & 0x7f;
-    for (let i = offset + 1; i < offset + width; i++) value = value * 256 + block[i]!;
-    if (Number.isSafeInteger(value)) return value;
-  } else {
-    const text = block.toString('latin1', offset, offset + width).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-    if (/^[0-7]*$/.test(text)) return text === '' ? 0 : parseInt(text, 8);
-  }
-  throw new InvalidInputError(`${where}: offset ${at}`, 'bad number in a GNU sparse header');
 }
 
 /**
