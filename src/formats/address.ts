@@ -2,9 +2,11 @@
  * Where images are read from or written to, spelled the way skopeo spells
  * its transports (`docker-archive:PATH[:name:tag]`, `oci:DIR[:ref]`,
  * `oci-archive:PATH[:ref]`), or a plain path whose format is found from its
- * content. `-` is stdin or stdout.
+ * content. `-` is stdin or stdout. `docker://HOST[/REPO[:TAG][@DIGEST]]` is
+ * a registry (parseRegistryAddress), not an archive.
  */
 import { UsageError } from '../errors.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
 
 /** The formats we write; `docker-legacy` is docker-archive without the OCI layout (docker save before 25). */
 export const formatNames = ['docker-archive', 'docker-legacy', 'oci-archive', 'oci'] as const;
@@ -25,6 +27,7 @@ export function isFormatName(value: string): value is FormatName {
 /** Parses `FORMAT:PATH[:REF]` or a plain path. A plain path that contains a colon stays a path. */
 export function parseAddress(text: string): ArchiveAddress {
   if (text === '') throw new UsageError('empty archive address');
+  if (isRegistryAddress(text)) throw new UsageError(`${text} is a registry, not an archive`);
   const colon = text.indexOf(':');
   const prefix = colon < 0 ? '' : text.slice(0, colon);
   if (!isFormatName(prefix)) return { format: undefined, path: text, ref: undefined };
@@ -36,4 +39,55 @@ export function parseAddress(text: string): ArchiveAddress {
   if (path === '') throw new UsageError(`${text}: no path after '${prefix}:'`);
   if (ref === '') throw new UsageError(`${text}: empty reference after the path`);
   return { format: prefix, path, ref };
+}
+
+const registryTransport = 'docker://';
+
+/** A registry, as `docker://` names it for save and load. */
+export interface RegistryAddress {
+  /** host[:port], as references name it ("docker.io" for Docker Hub). */
+  registry: string;
+  /** The image; undefined for `docker://HOST` alone (save: every image under its own repository path on HOST). */
+  reference: ImageReference | undefined;
+}
+
+/** True for `docker://…`, skopeo's spelling of a registry image. */
+export function isRegistryAddress(text: string): boolean {
+  return text.startsWith(registryTransport);
+}
+
+/**
+ * Parses `docker://HOST[:PORT]` or `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`
+ * (no tag and no digest: `:latest`). Unlike skopeo, the registry host is
+ * never implied: `docker://busybox` is a host named busybox, which is refused
+ * as one (Docker Hub is `docker://docker.io/library/busybox`), so that the
+ * first component always means the same thing.
+ */
+export function parseRegistryAddress(text: string): RegistryAddress {
+  if (!isRegistryAddress(text)) throw new UsageError(`${text}: not a registry address (expected docker://HOST[:PORT][/REPO[:TAG]])`);
+  const rest = text.slice(registryTransport.length);
+  const slash = rest.indexOf('/');
+  const registry = parseRegistryHost(slash < 0 ? rest : rest.slice(0, slash), text);
+  if (slash < 0) return { registry, reference: undefined };
+  return { registry, reference: parseReference(rest) };
+}
+
+/**
+ * A registry host as an image reference takes it: `HOST[:PORT]` where HOST
+ * has a dot, is `localhost`, or comes with a port (otherwise `HOST/app` would
+ * mean Docker Hub's HOST/app, as docker reads it). `context` names the
+ * argument in the error.
+ */
+export function parseRegistryHost(host: string, context = host): string {
+  const invalid = new UsageError(`${context}: '${host}' is not a registry host (expected HOST[:PORT], where HOST has a dot, is localhost or has a port; Docker Hub is docker.io)`);
+  if (host === '' || host.includes('/') || host.includes('@')) throw invalid;
+  let ref: ImageReference;
+  try {
+    ref = parseReference(`${host}/probe`);
+  } catch {
+    throw invalid;
+  }
+  const normalised = host === 'index.docker.io' ? 'docker.io' : host;
+  if (ref.registry !== normalised) throw invalid;
+  return ref.registry;
 }
