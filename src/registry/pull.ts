@@ -22,6 +22,12 @@ export interface PullOptions extends TransferOptions {
   platform?: Platform;
   /** Keep the whole index and pull every platform's manifest. */
   allPlatforms?: boolean;
+  /**
+   * When neither target nor source has a tag (a pull by digest alone), keep
+   * the image without a name (a nameless index.json entry, which gc keeps, as
+   * `load` does for an untagged archive image) instead of refusing.
+   */
+  untagged?: boolean;
 }
 
 export interface PullResult {
@@ -34,7 +40,8 @@ export interface PullResult {
 /** Pulls `source` (a full reference with a tag or digest) and tags it in the store as `target` (default: source's name). */
 export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<PullResult> {
   const name = target ?? source;
-  if (name.tag === undefined || name.digest !== undefined) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
+  const untagged = options.untagged === true && target === undefined && source.tag === undefined;
+  if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
   const client = await connect(registry, options);
   try {
@@ -60,7 +67,13 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
 
     // Children before the index that names them, as everywhere in the store.
     for (const document of keepIndex ? [...manifests, top] : manifests) await store.putBlob(document.bytes);
-    await store.tag(name, tagged.descriptor);
+    if (untagged) {
+      await store.updateIndex((index) => {
+        if (!index.manifests.some((entry) => entry.digest === tagged.descriptor.digest)) index.manifests.push(tagged.descriptor);
+      });
+    } else {
+      await store.tag(name, tagged.descriptor);
+    }
     return { reference: familiarName(name), descriptor: tagged.descriptor };
   } finally {
     client.close();
