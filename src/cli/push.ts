@@ -1,8 +1,7 @@
 import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
-import { pushImage } from '../registry/push.js';
 import type { CommandModule } from './main.js';
-import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { addRegistryFlags, pushReported } from './registry-options.js';
 import { withStore } from './store-option.js';
 
 export const pushCommand: CommandModule = (cli, run) => {
@@ -17,15 +16,7 @@ export const pushCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const dest = parseReference(destination ?? image);
         const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(String(opts.chunkSize));
-        reporter.info(`The push refers to repository [${dest.registry}/${dest.repository}]`);
-        const result = await withStore(opts, async (store) =>
-          pushImage(store, image, dest, {
-            ...(await registryOptions(opts, dest.registry)),
-            ...(chunkSize !== undefined ? { chunkSize } : {}),
-            onEvent: transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' }),
-          }),
-        );
-        reporter.result(`${dest.tag ?? result.digest}: digest: ${result.digest} size: ${result.size}`);
+        const result = await withStore(opts, (store) => pushReported(reporter, store, image, dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
         reporter.emitJson(result);
       }, opts),
     );

@@ -1,7 +1,11 @@
-/** The flags push, pull and login share, and how their transfers are shown (docker's per-blob lines, one progress line on a TTY). */
+/** The flags push, pull and login share (and save/load for docker://), and how their transfers are shown (docker's per-blob lines, one progress line on a TTY). */
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
+import type { ImageReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
+import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
+import type { Store } from '../store/store.js';
 import type { TransferEvent, TransferOptions } from '../registry/transfer.js';
 import { formatBytes, type Reporter } from './report.js';
 
@@ -47,6 +51,24 @@ export async function registryOptions(flags: RegistryFlags, registry: string): P
     ...(flags.plainHttp ? { plainHttp: true } : {}),
     ...(credentials ? { credentials } : {}),
   };
+}
+
+/** save and load take the registry flags for docker:// and --push only; given to an archive transfer they would silently do nothing. */
+export function refuseRegistryFlags(flags: RegistryFlags, what: string): void {
+  const given = [flags.tlsVerify !== undefined && '--tls-verify', flags.plainHttp && '--plain-http', flags.authfile !== undefined && '--authfile'].filter(Boolean);
+  if (given.length > 0) throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to registries only (docker://… or --push), not to ${what}`);
+}
+
+/** Pushes one image as `rootfs push` shows it: the repository line and per-blob lines on stderr, "TAG: digest: … size: …" on stdout. */
+export async function pushReported(reporter: Reporter, store: Store, source: string | Descriptor, destination: ImageReference, flags: RegistryFlags, options: PushOptions = {}): Promise<PushResult> {
+  reporter.info(`The push refers to repository [${destination.registry}/${destination.repository}]`);
+  const result = await pushImage(store, source, destination, {
+    ...(await registryOptions(flags, destination.registry)),
+    ...options,
+    onEvent: transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' }),
+  });
+  reporter.result(`${destination.tag ?? result.digest}: digest: ${result.digest} size: ${result.size}`);
+  return result;
 }
 
 /** Turns transfer events into docker-style lines ("a1b2c3d4e5f6: Pushed") and a progress line of the blobs in flight. */
