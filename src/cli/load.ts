@@ -1,40 +1,79 @@
 import { UsageError } from '../errors.js';
-import { parseAddress } from '../formats/address.js';
-import { loadArchive } from '../formats/load.js';
+import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../formats/address.js';
+import { loadArchive, type LoadResult } from '../formats/load.js';
+import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
 import { parsePlatform } from '../oci/platform.js';
+import { BlobLocations, type PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
+import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
-  cli
-    .command('load', 'Load every image and tag of a docker save archive, oci-archive or OCI layout into the store')
-    .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, or - for stdin', { default: '-' })
-    .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index)')
+  addRegistryFlags(
+    cli
+      .command('load', 'Load every image and tag of a docker save archive, oci-archive, OCI layout or registry image into the store (and push them on with --push)')
+      .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, - for stdin, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] to pull', { default: '-' })
+      .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index; from a registry: this machine\'s)')
+      .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
+  )
     .example('rootfs load -i images.tar')
     .example('docker save busybox | gzip | rootfs load')
     .example('rootfs load -i oci-archive:app.tar:app')
+    .example('rootfs load -i site.tar --push registry.site:5000')
+    .example('rootfs load -i docker://registry.site:5000/ns/app:1.0')
     .action((opts) =>
       run(async (reporter) => {
-        const address = parseAddress(String(opts.input));
-        if (address.path === '-' && process.stdin.isTTY) throw new UsageError('refusing to read an archive from a terminal (use -i FILE or pipe one in)');
-        // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
-        const parts = address.format === undefined && address.path !== '-' && (await isPartSet(address.path));
+        const input = String(opts.input);
+        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+        // Checked before anything is loaded, so a mistyped host costs nothing.
+        const pushTo = opts.push === undefined ? undefined : parseRegistryHost(String(opts.push), `--push ${String(opts.push)}`);
+        const registry = isRegistryAddress(input) ? parseRegistryAddress(input) : undefined;
+        const address = registry ? undefined : parseAddress(input);
+        if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
+        if (address?.path === '-' && process.stdin.isTTY) throw new UsageError('refusing to read an archive from a terminal (use -i FILE or pipe one in)');
         const started = Date.now();
-        const { images: loaded, fromStore } = await withStore(opts, async (store) =>
-          loadArchive(store, parts ? { ...address, path: '-' } : address, {
-            platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
-            stream: parts ? { input: await openPartSet(address.path), name: address.path } : { input: process.stdin, name: 'stdin' },
-            onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
-          }),
-        );
-        for (const image of loaded) {
-          if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
-          for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
-        }
-        if (fromStore.layers > 0) reporter.info(`${fromStore.layers} layer${fromStore.layers === 1 ? '' : 's'} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
-        reporter.emitJson({ images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })), fromStore });
+        return withStore(opts, async (store) => {
+          let result: LoadResult;
+          if (registry) {
+            result = await loadFromRegistry(store, registry, {
+              ...(await registryOptions(opts, registry.registry)),
+              ...(platform ? { platform } : {}),
+              onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
+            });
+          } else {
+            // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
+            const archive = address ?? parseAddress(input);
+            const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
+            result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
+              platform,
+              stream: parts ? { input: await openPartSet(archive.path), name: archive.path } : { input: process.stdin, name: 'stdin' },
+              onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+            });
+          }
+          const { images: loaded, fromStore } = result;
+          for (const image of loaded) {
+            if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
+            for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
+          }
+          if (fromStore.layers > 0) reporter.info(`${fromStore.layers} layer${fromStore.layers === 1 ? '' : 's'} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+
+          const pushed: PushResult[] = [];
+          if (pushTo !== undefined) {
+            const { pushes, untagged } = planLoadedPush(loaded, pushTo);
+            for (const image of untagged) reporter.warn(`${image.id} has no name, so it has no repository on ${pushTo}: not pushed (tag it and use rootfs push)`);
+            // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
+            const knownLocations = new BlobLocations();
+            for (const { source, destination } of pushes) pushed.push(await pushReported(reporter, store, source, destination, opts, { knownLocations }));
+          }
+          reporter.emitJson({
+            images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })),
+            fromStore,
+            ...(pushTo !== undefined ? { pushed } : {}),
+          });
+          return reporter.warnings > 0 ? 1 : 0;
+        });
       }, opts),
     );
 };

@@ -1,30 +1,39 @@
 import { UsageError } from '../errors.js';
-import { isFormatName, parseAddress, type FormatName } from '../formats/address.js';
+import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
+import { planSave } from '../formats/registry.js';
+import { BlobLocations, type PushResult } from '../registry/push.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
 import { parsePlatform } from '../oci/platform.js';
 import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './main.js';
-import { formatBytes } from './report.js';
+import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
+import { formatBytes, type Reporter } from './report.js';
 import { withStore } from './store-option.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
-  cli
-    .command('save <...refs>', 'Write images to a docker-archive, oci-archive or OCI layout (shared layers once)')
-    .option('-o, --output <target>', 'FILE, FORMAT:PATH[:REF] as skopeo spells it, or - for stdout', { default: '-' })
-    .option('--format <format>', 'docker-archive (Docker 25+ layout, read by every docker), docker-legacy, oci-archive or oci (a directory)')
-    .option('--compression <mode>', 'Layers: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
-    .option('--platform <os/arch[/variant]>', 'Save only this platform of a multi-platform image')
-    .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
-    .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
+  addRegistryFlags(
+    cli
+      .command('save <...refs>', 'Write images to a docker-archive, oci-archive or OCI layout (shared layers once), or push them to a registry')
+      .option('-o, --output <target>', 'FILE, FORMAT:PATH[:REF] as skopeo spells it, - for stdout, or docker://HOST[:PORT][/REPO[:TAG]] to push (HOST alone: each image under its own repository path and tag)', { default: '-' })
+      .option('--format <format>', 'docker-archive (Docker 25+ layout, read by every docker), docker-legacy, oci-archive or oci (a directory)')
+      .option('--compression <mode>', 'Layers: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
+      .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
+      .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
+      .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)'),
+  )
     .example('rootfs save base:latest app:1.0 -o images.tar')
     .example('rootfs save base:latest --format oci-archive | ssh host rootfs load')
     .example('rootfs save app:1.0 -o oci:/srv/layout:app')
     .example('rootfs save app:2.0 --exclude-have have.json -o app-delta.tar')
     .example('rootfs save app:2.0 --since app:1.0 -o app-delta.tar')
+    .example('rootfs save app:1.0 -o docker://registry.site:5000/ns/app:1.0')
+    .example('rootfs save base:latest ns/app:1.0 -o docker://registry.site:5000')
     .action((refs: string[], opts) =>
       run(async (reporter) => {
         const compression = String(opts.compression);
         if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
+        if (isRegistryAddress(String(opts.output))) return saveToRegistry(reporter, refs, opts);
+        refuseRegistryFlags(opts, 'an archive');
         const address = parseAddress(String(opts.output));
         const flag = opts.format === undefined ? undefined : String(opts.format);
         if (flag !== undefined && !isFormatName(flag)) throw new UsageError(`--format must be docker-archive, docker-legacy, oci-archive or oci, not '${flag}'`);
@@ -55,3 +64,22 @@ export const saveCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
+
+/** `save REF… -o docker://…`: `rootfs push` for each REF. The archive-only options are refused rather than ignored. */
+async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<string, unknown>): Promise<void> {
+  const output = String(opts.output);
+  const address = parseRegistryAddress(output);
+  if (opts.format !== undefined) throw new UsageError(`--format chooses an archive format; ${output} receives each image's manifests as they are stored (OCI or Docker schema 2)`);
+  if (opts.compression !== 'keep') throw new UsageError(`--compression ${String(opts.compression)} applies to archives; a push sends each layer as the store holds it, byte for byte, so its digest stays the one the manifest names`);
+  if (opts.excludeHave !== undefined || opts.since !== undefined) throw new UsageError(`--exclude-have and --since make delta archives; a push already skips every blob ${address.registry} holds (it asks before each upload)`);
+  const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+  const pushed: PushResult[] = await withStore(opts, async (store) => {
+    const plan = await planSave(store, refs, address, platform);
+    // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
+    const knownLocations = new BlobLocations();
+    const results: PushResult[] = [];
+    for (const { source, destination } of plan) results.push(await pushReported(reporter, store, source, destination, opts, { knownLocations }));
+    return results;
+  });
+  reporter.emitJson({ output, pushed });
+}
