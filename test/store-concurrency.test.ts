@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { parseReference } from '../src/oci/reference.js';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, runOk } from './helpers.js';
+import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
+import { LockedError } from '../src/errors.js';
 import { buildImage } from './store-fixture.js';
 
 const storeModule = new URL('../src/store/store.js', import.meta.url).href;
@@ -176,4 +177,23 @@ test('gc waits for commands that hold the store, so an untagged blob of a runnin
   assert.deepEqual(await exited(child), { code: 0, signal: null }, 'the tag found its blobs');
   assert.deepEqual((await collecting).removed, []);
   assert.equal((await store.resolve('late')).manifestDescriptor.digest, image.manifest.digest);
+});
+
+test('gc --no-wait fails with exit code 6 while another command uses the store, and keeps its own hold on it', async (t) => {
+  const work = makeTempDir(t);
+  const holder = await Store.open(join(work, 'store'));
+  const other = await Store.open(holder.dir);
+  t.after(async () => {
+    await other.close();
+  });
+
+  const busy = await rootfs(['--store', holder.dir, 'gc', '--no-wait']);
+  assert.equal(busy.code, 6, busy.stderr);
+  assert.match(busy.stderr, /^rootfs: .*store: other rootfs commands are using the store; gc runs when they have finished\n$/);
+
+  await assert.rejects(other.gc({ wait: false }), LockedError);
+  await holder.close();
+  // The failed attempt gave `other` its shared hold back: a gc elsewhere still cannot start.
+  assert.equal((await rootfs(['--store', holder.dir, 'gc', '--no-wait'])).code, 6);
+  assert.deepEqual((await other.gc({ wait: false })).removed, []);
 });

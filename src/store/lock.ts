@@ -38,12 +38,15 @@ export class FileLock {
   }
 
   /**
-   * Waits until the lock is granted. Note flock(2) converts a held lock by
-   * dropping it first: a failed upgrade attempt leaves this file unlocked,
-   * which is what lets two would-be upgraders avoid deadlock.
+   * Waits until the lock is granted; onWait is told once if it has to wait.
+   * Note flock(2) converts a held lock by dropping it first: a failed upgrade
+   * attempt leaves this file unlocked, which is what lets two would-be
+   * upgraders avoid deadlock.
    */
-  async acquire(exclusive: boolean): Promise<void> {
+  async acquire(exclusive: boolean, onWait?: () => void): Promise<void> {
     let delay = 5;
+    if (this.try(exclusive)) return;
+    onWait?.();
     while (!this.try(exclusive)) {
       await sleep(delay);
       delay = Math.min(delay * 2, 200);

@@ -19,7 +19,7 @@ import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { HostIoError, InvalidInputError, NotFoundError, UsageError, fromFsError } from '../errors.js';
+import { HostIoError, InvalidInputError, LockedError, NotFoundError, UsageError, fromFsError } from '../errors.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
@@ -260,10 +260,17 @@ export class Store {
   /**
    * Removes unreferenced blobs and all temp files, holding the in-use lock
    * exclusively so no other command runs meanwhile. It waits for every other
-   * open Store on this directory, including ones in this process: close them first.
+   * open Store on this directory, including ones in this process: close them
+   * first. With wait false it throws LockedError instead of waiting.
    */
-  async gc(): Promise<GcResult> {
-    await this.inUse.acquire(true);
+  async gc(options: { wait?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
+    if (options.wait === false) {
+      if (!this.inUse.try(true)) {
+        // The failed upgrade dropped our shared lock (see FileLock.acquire); take it back before reporting.
+        await this.inUse.acquire(false);
+        throw new LockedError(`${this.dir}: other rootfs commands are using the store; gc runs when they have finished`);
+      }
+    } else await this.inUse.acquire(true, options.onWait);
     try {
       return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'));
     } finally {
