@@ -216,3 +216,14 @@ test('bad input: config that does not hash to its classic name', async (t) => {
   assert.notEqual(sha256(config.data), image.configDigest);
   await refused(t, tarOf(members), /\.json: digest mismatch/);
 });
+
+test('bad input: a layer whose tar names escape the root, or that is no tar at all, though its digests match', async (t) => {
+  const escaping = makeLayer({ 'etc/ok': 'ok', '../../etc/cron.d/evil': '* * * * * root sh\n' }, 'gzip');
+  const hostile = makeImage([base, escaping]);
+  await refused(t, tarOf(dockerHybridMembers([{ image: hostile, tags: ['bad:1'] }])), new RegExp(`${layerName(escaping)}: .*member '\\.\\./\\.\\./etc/cron\\.d/evil': '\\.\\.' component`));
+
+  const junk = Buffer.from('this is not a tar archive, though it hashes fine\n');
+  const notTar = { blob: junk, diffId: sha256(junk), descriptor: { mediaType: MediaType.LayerTar, digest: sha256(junk), size: junk.length } };
+  const line = await refused(t, tarOf(dockerClassicMembers([{ image: makeImage([base, notTar]), tags: ['bad:1'] }])), /layer\.tar: /);
+  assert.match(line, /truncated|bad|checksum|not a tar/i);
+});

@@ -24,6 +24,8 @@ import type { LayerTally } from './delta.js';
 import { blobMemberName } from './oci-layout.js';
 import type { SourceMember } from './source.js';
 import { discard, Tap } from './streams.js';
+import { checkLayerEntry } from '../tar/paths.js';
+import { TarProbe } from '../tar/reader.js';
 
 /** JSON documents (manifests, configs, indexes) larger than this are refused rather than buffered. */
 export const jsonSizeCap = 8 * 1024 * 1024;
@@ -39,6 +41,8 @@ export interface BlobMember {
   diffId: Digest;
   /** The bytes, when the member is small and looks like JSON (an OCI manifest or config blob). */
   json?: Buffer;
+  /** Why the (decompressed) content is not a safe layer tar, if it is not: refused when a manifest names it as a layer. */
+  notALayer?: Error;
 }
 
 export interface JsonMember {
@@ -230,13 +234,16 @@ export class ArchiveContents {
           this.onProgress(this.progress);
         }),
       );
+      const probe = new TarProbe(where, (entry) => checkLayerEntry(entry, where));
+      const probing = new Tap((chunk) => probe.feed(chunk), async () => probe.end());
       let diffIdBranch: Promise<void> | undefined;
       let diffId: DigestStream | undefined;
-      if (compression !== 'none') {
+      if (compression === 'none') stages.push(probing);
+      else {
         const branch = createDecompressor(compression, where);
         decompressor = branch;
         diffId = new DigestStream();
-        diffIdBranch = pipeline(branch, diffId, discard());
+        diffIdBranch = pipeline(branch, diffId, probing, discard());
         stages.push(
           new Tap(
             (chunk) => (branch.write(chunk) ? undefined : once(branch, 'drain').then(() => undefined)),
@@ -255,6 +262,7 @@ export class ArchiveContents {
       this.onProgress(this.progress);
       const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId: diffId ? diffId.digest : digest.digest };
       if (capturing) blob.json = Buffer.concat(captured);
+      if (probe.problem) blob.notALayer = probe.problem;
       return blob;
     } catch (err) {
       // The diff_id branch may still be waiting for input the failed main stream will never send.

@@ -11,7 +11,7 @@ import { parseReference, type ImageReference } from '../oci/reference.js';
 import { formatPlatform, platformMatches } from '../oci/platform.js';
 import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
-import { checkLayers, parseConfig, type LoadableImage } from './image.js';
+import { checkLayers, checkLayerTar, parseConfig, type LoadableImage } from './image.js';
 
 export const dockerManifestName = 'manifest.json';
 
@@ -103,6 +103,7 @@ export function readDockerArchive(contents: ArchiveContents, ref: string | undef
     const named = /(?:^|\/)([a-f0-9]{64})(?:\.json)?$/.exec(entry.Config);
     if (named && `sha256:${named[1]}` !== imageId) throw new InvalidInputError(contents.where(entry.Config), `digest mismatch: expected sha256:${named[1]}, got ${imageId}`);
     const blobs = checkLayers(contents, config, entry.Config, entry.Layers.map((name) => ({ name, referrer: dockerManifestName })));
+    blobs.forEach(checkLayerTar);
     const layers = blobs.map((blob): Descriptor => {
       if (blob.compression !== 'none' && blob.compression !== 'gzip' && blob.compression !== 'zstd') {
         throw new InvalidInputError(contents.where(blob.name), `${blob.compression}-compressed layer: OCI has no media type for it (recompress it with gzip or zstd)`);

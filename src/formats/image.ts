@@ -57,11 +57,17 @@ export function checkLayers(contents: ArchiveContents, config: ImageConfig, conf
   });
 }
 
-/** A layer descriptor's media type must be a layer type we know and agree with what the blob is. */
+/** A layer must be a tar whose names stay inside the root (an attestation's "layers" are not layers). */
+export function checkLayerTar(blob: BlobMember): void {
+  if (blob.notALayer) throw blob.notALayer;
+}
+
+/** A layer descriptor's media type must be a layer type we know and agree with what the blob is, a tar. */
 export function checkLayerMediaType(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember): void {
   const declared = layerCompression(descriptor.mediaType);
   if (declared === undefined) throw new InvalidInputError(contents.where(blob.name), `unsupported layer media type ${JSON.stringify(descriptor.mediaType)}`);
   if (declared !== blob.compression) {
     throw new InvalidInputError(contents.where(blob.name), `media type ${descriptor.mediaType} says ${declared} but the layer is ${blob.compression === 'none' ? 'uncompressed' : blob.compression}`);
   }
+  checkLayerTar(blob);
 }

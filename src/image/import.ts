@@ -16,7 +16,7 @@ import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
 import { ociLayerMediaType, type ContainerConfig, type Descriptor, type Digest, type ImageConfig, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { safeLinkTarget, safeMemberPath } from '../tar/paths.js';
+import { checkLayerEntry } from '../tar/paths.js';
 import { TarValidator } from '../tar/reader.js';
 import { applyChanges } from './changes.js';
 import { commitImage } from './commit.js';
@@ -68,8 +68,7 @@ export async function importTarball(store: Store, input: Readable, options: Impo
   const detected = await detectCompression(input.pipe(counter));
   const validator = new TarValidator(where, (entry) => {
     entries++;
-    safeMemberPath(entry.path, where);
-    if (entry.type === 'hardlink' && entry.linkpath) safeLinkTarget(entry.linkpath, where);
+    checkLayerEntry(entry, where);
   });
   const diff = new DigestStream();
   const blob = store.createBlobWriter();

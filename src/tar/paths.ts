@@ -27,6 +27,12 @@ export function safeLinkTarget(target: Buffer, where: string): Buffer {
   return normalise(target, where, 'hardlink target');
 }
 
+/** The checks every member of a layer passes: its name, and a hardlink's target, stay inside the root. */
+export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: Buffer | undefined }, where: string): void {
+  safeMemberPath(entry.path, where);
+  if (entry.type === 'hardlink' && entry.linkpath) safeLinkTarget(entry.linkpath, where);
+}
+
 function normalise(path: Buffer, where: string, what: string): Buffer {
   const refuse = (why: string): never => {
     throw new InvalidInputError(where, `${what} '${shown(path)}': ${why}`);

@@ -2,7 +2,8 @@
  * Reading tar streams. One push parser (TarParser) checks every header as
  * bytes arrive; it has two faces: readTar(), which hands out members with
  * streamed bodies, and TarValidator, a pass-through that only checks (so the
- * same bytes can be hashed and compressed on their way to the store).
+ * same bytes can be hashed and compressed on their way to the store); TarProbe
+ * checks without failing the stream, for bytes not yet known to be a tar.
  *
  * The parser never copies a body: it hands out slices of the chunks it is
  * fed. Only pax and GNU long-name records, which are small, are buffered.
@@ -413,5 +414,37 @@ export class TarValidator extends Transform {
       return;
     }
     callback();
+  }
+}
+
+/**
+ * The parser's checks on bytes that flow elsewhere, without ever failing
+ * the flow: the first problem is kept in `problem`. For the blobs of an
+ * archive, which may or may not be layers: only a manifest read later says.
+ */
+export class TarProbe {
+  problem: Error | undefined;
+  private readonly parser: TarParser;
+
+  constructor(where: string, onEntry: (entry: TarEntry, offset: number) => void) {
+    const ignore = (): void => {};
+    this.parser = new TarParser(where, { entry: onEntry, data: ignore, end: ignore });
+  }
+
+  feed(chunk: Buffer): void {
+    this.attempt(() => this.parser.feed(chunk));
+  }
+
+  end(): void {
+    this.attempt(() => this.parser.end());
+  }
+
+  private attempt(step: () => void): void {
+    if (this.problem) return;
+    try {
+      step();
+    } catch (err) {
+      this.problem = err as Error;
+    }
   }
 }
