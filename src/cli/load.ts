@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { refuseTerminal } from '../io/output.js';
 import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../formats/address.js';
 import { loadArchive, type LoadResult } from '../formats/load.js';
 import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
@@ -32,7 +32,7 @@ export const loadCommand: CommandModule = (cli, run) => {
         const registry = isRegistryAddress(input) ? parseRegistryAddress(input) : undefined;
         const address = registry ? undefined : parseAddress(input);
         if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
-        if (address?.path === '-' && process.stdin.isTTY) throw new UsageError('refusing to read an archive from a terminal (use -i FILE or pipe one in)');
+        if (address?.path === '-') refuseTerminal('stdin', 'an archive');
         const started = Date.now();
         return withStore(opts, async (store) => {
           let result: LoadResult;

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
 import { planSave } from '../formats/registry.js';
 import { BlobLocations, type PushResult } from '../registry/push.js';
@@ -41,7 +42,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         const format: FormatName = address.format ?? flag ?? 'docker-archive';
         if (address.path === '-') {
           if (format === 'oci') throw new UsageError('an oci layout is a directory; give it with -o oci:DIR');
-          if (process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
+          refuseTerminal('stdout', 'an archive');
         }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
