@@ -1,47 +1,51 @@
 import type { CommandModule } from './main.js';
-import { gcCommand } from './gc.js';
-import { haveCommand } from './have.js';
-import { imagesCommand } from './images.js';
-import { importCommand } from './import.js';
-import { exportCommand } from './export.js';
-import { inspectCommand } from './inspect.js';
-import { joinCommand } from './join.js';
-import { packCommand } from './pack.js';
-import { presetsCommand } from './presets.js';
-import { loadCommand } from './load.js';
-import { loginCommand } from './login.js';
-import { logoutCommand } from './logout.js';
-import { pullCommand } from './pull.js';
-import { pushCommand } from './push.js';
-import { rmiCommand } from './rmi.js';
-import { saveCommand } from './save.js';
-import { splitCommand } from './split.js';
-import { squashCommand } from './squash.js';
-import { tagCommand } from './tag.js';
-import { unpackCommand } from './unpack.js';
-import { verifyCommand } from './verify.js';
 
-/** Every command, in the order --help lists them. */
-export const commands: CommandModule[] = [
-  packCommand,
-  presetsCommand,
-  importCommand,
-  imagesCommand,
-  tagCommand,
-  rmiCommand,
-  inspectCommand,
-  gcCommand,
-  squashCommand,
-  exportCommand,
-  unpackCommand,
-  saveCommand,
-  loadCommand,
-  splitCommand,
-  verifyCommand,
-  joinCommand,
-  haveCommand,
-  pushCommand,
-  pullCommand,
-  loginCommand,
-  logoutCommand,
-];
+/**
+ * Every command, in the order --help lists them, each loaded only when
+ * needed: a run loads the one command it names, so `rootfs pack` does not
+ * pay for the registry client, the compressors and the rest (a third of a
+ * second at start-up, measured: see docs/benchmarks.md).
+ */
+const commands: Record<string, () => Promise<CommandModule>> = {
+  pack: async () => (await import('./pack.js')).packCommand,
+  presets: async () => (await import('./presets.js')).presetsCommand,
+  import: async () => (await import('./import.js')).importCommand,
+  images: async () => (await import('./images.js')).imagesCommand,
+  tag: async () => (await import('./tag.js')).tagCommand,
+  rmi: async () => (await import('./rmi.js')).rmiCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+  gc: async () => (await import('./gc.js')).gcCommand,
+  squash: async () => (await import('./squash.js')).squashCommand,
+  export: async () => (await import('./export.js')).exportCommand,
+  unpack: async () => (await import('./unpack.js')).unpackCommand,
+  save: async () => (await import('./save.js')).saveCommand,
+  load: async () => (await import('./load.js')).loadCommand,
+  split: async () => (await import('./split.js')).splitCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  join: async () => (await import('./join.js')).joinCommand,
+  have: async () => (await import('./have.js')).haveCommand,
+  push: async () => (await import('./push.js')).pushCommand,
+  pull: async () => (await import('./pull.js')).pullCommand,
+  login: async () => (await import('./login.js')).loginCommand,
+  logout: async () => (await import('./logout.js')).logoutCommand,
+};
+
+/**
+ * The commands a run needs: the one argv names, or all of them when it
+ * names none we know (global --help, an unknown command, a typo to report).
+ * The name is the first argument that is not an option or the value of a
+ * global option that takes one.
+ */
+export function commandsFor(args: string[]): Promise<CommandModule[]> {
+  let name: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--store') i++;
+    else if (!arg.startsWith('-')) {
+      name = arg;
+      break;
+    }
+  }
+  const load = name !== undefined && Object.hasOwn(commands, name) ? [commands[name]!] : Object.values(commands);
+  return Promise.all(load.map((module) => module()));
+}

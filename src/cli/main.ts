@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
 import { ExitCode, RootfsError, UsageError } from '../errors.js';
 import { Reporter } from './report.js';
-import { commands } from './commands.js';
+import { commandsFor } from './commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -36,11 +36,10 @@ export async function main(argv: string[]): Promise<number> {
       reporter.close();
     }
   };
-  for (const register of commands) register(cli, run);
-  cli.help();
-  cli.version(pkg.version);
-
   try {
+    for (const register of await commandsFor(argv.slice(2))) register(cli, run);
+    cli.help();
+    cli.version(pkg.version);
     cli.parse(disguiseForCac(argv), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
