@@ -12,11 +12,14 @@
  * - a hardlink means the content its target had in that layer, even if a
  *   later layer replaces or deletes the target.
  *
- * Memory is O(number of paths): one node per path, holding for each kind of
- * change the lowest layer (of those read so far, all above the current one)
- * that made it. "Lowest so far" is all a lower entry needs: it is hidden as
- * seen from layer V exactly when some change in the layers between it and V
- * covers it.
+ * Memory is O(number of paths), kept small: one trie node per path, as a
+ * number indexing typed arrays (`PathIndex`), holding for each kind of change
+ * the lowest layer (of those read so far, all above the current one) that
+ * made it. "Lowest so far" is all a lower entry needs: it is hidden as seen
+ * from layer V exactly when some change in the layers between it and V
+ * covers it. Objects are kept only for what is rare or must be written
+ * before the layers are read again: the winning directories' headers,
+ * hardlinks, pending hardlink requests and kept whiteouts.
  */
 import { displayPath } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
@@ -28,18 +31,32 @@ import { layerMembers } from './source.js';
 const WHITEOUT_PREFIX = Buffer.from('.wh.');
 const OPAQUE = Buffer.from('.wh..wh..opq');
 const AUFS_PREFIX = Buffer.from('.wh..wh.');
+const DOT = Buffer.from('.');
+const EMPTY = Buffer.alloc(0);
 const SLASH = 0x2f;
-/** Seen from above every layer: the merged tree. */
-const TOP = Number.MAX_SAFE_INTEGER;
+/** The root's node. */
+export const ROOT = 0;
 
-/** A member of a layer, by position: `ordinal` counts the layer's members from 1. */
+export const ENTRY_TYPES: readonly EntryType[] = ['file', 'hardlink', 'symlink', 'chardev', 'blockdev', 'directory', 'fifo'];
+const typeCode = new Map(ENTRY_TYPES.map((type, code) => [type, code]));
+const DIRECTORY = typeCode.get('directory')!;
+const HARDLINK = typeCode.get('hardlink')!;
+
+/** Flags of a node for the layer being read. */
+const PENDING_ENTRY = 1;
+const PENDING_WHITEOUT = 2;
+const PENDING_OPAQUE = 4;
+const TOUCHED = 8;
+
+/**
+ * A member of a layer, by position: `ordinal` counts the layer's members from
+ * 1. Made only where a hardlink needs one: for the link, and for what it means.
+ */
 export interface LayerMember {
   layer: number;
   ordinal: number;
-  node: PathNode;
+  node: number;
   type: EntryType;
-  /** Kept for directories only: they are written before any layer is read again. */
-  entry?: TarEntry;
   /** Hardlinks: the normalised target path, and the member it means (or where it is not in the range read). */
   linkTarget?: Buffer;
   link?: LayerMember | 'below' | 'missing';
@@ -47,59 +64,222 @@ export interface LayerMember {
 
 /** A whiteout or opaque marker the merged layer must carry (only when layers below the merged range are kept). */
 export interface Marker {
-  /** Where it goes in the output: `.wh.NAME` beside NAME, or DIR/.wh..wh..opq. */
-  path: Buffer;
   /** The member it came from, for its owner and times. */
   entry: TarEntry;
   kind: 'whiteout' | 'opaque';
 }
 
-export class PathNode {
-  children: Map<string, PathNode> | undefined;
-  /** Lowest layer read so far with, at this path: any entry, a non-directory entry, a whiteout, an opaque marker. */
-  entryAt = Infinity;
-  nonDirAt = Infinity;
-  whiteoutAt = Infinity;
-  opaqueAt = Infinity;
-  /** The member the merged tree has here. */
-  winner: LayerMember | undefined;
-  marker: Marker | undefined;
-  /** This layer's last entry, whiteout and opaque marker here, applied when the layer has been read. */
-  pending: LayerMember | undefined;
-  pendingWhiteout: TarEntry | undefined;
-  pendingOpaque: TarEntry | undefined;
-  /** Hardlinks from higher layers that mean the first entry found here below `asOf`. */
-  requests: { asOf: number; from: LayerMember }[] | undefined;
+type LayerArray = Uint16Array | Int32Array;
 
-  constructor(readonly path: Buffer, readonly parent: PathNode | undefined) {}
+/**
+ * The trie of paths: node n's name is names[nameStart[n], +nameLength[n]],
+ * its parent parent[n]; children are found through one open-addressing hash
+ * table keyed by (parent, name). Per node ~50 bytes plus its name.
+ */
+export class PathIndex {
+  count = 1;
+  private capacity: number;
+  parent: Int32Array;
+  nameStart: Int32Array;
+  nameLength: Int32Array;
+  names: Buffer;
+  private namesUsed = 0;
+  private hashes: Int32Array | undefined;
+  /** Slot → node + 1 (0: empty); its size a power of two, at most half full. */
+  private table: Int32Array | undefined;
 
-  child(name: Buffer): PathNode {
-    const key = name.toString('latin1');
-    this.children ??= new Map();
-    let node = this.children.get(key);
-    if (!node) {
-      node = new PathNode(this.parent === undefined ? Buffer.from(name) : Buffer.concat([this.path, Buffer.from('/'), name]), this);
-      this.children.set(key, node);
+  /** Lowest layer read so far with, at this path: any entry, a non-directory entry, a whiteout, an opaque marker (NONE: none). */
+  entryAt: LayerArray;
+  nonDirAt: LayerArray;
+  whiteoutAt: LayerArray;
+  opaqueAt: LayerArray;
+  /** The member the merged tree has here: layer (NONE: none), ordinal, type code. */
+  winnerLayer: LayerArray;
+  winnerOrdinal: Int32Array;
+  winnerType: Uint8Array;
+  /** This layer's last entry here (ordinal, type code), applied when the layer has been read; and the PENDING_* and TOUCHED flags. */
+  pendingOrdinal: Int32Array;
+  pendingType: Uint8Array;
+  flags: Uint8Array;
+
+  /** NONE sorts above every layer index and TOP; TOP is "seen from above every layer": the merged tree. */
+  readonly NONE: number;
+  readonly TOP: number;
+  private readonly LayerArray: Uint16ArrayConstructor | Int32ArrayConstructor;
+
+  constructor(layerCount: number) {
+    const small = layerCount < 0xfff0;
+    this.LayerArray = small ? Uint16Array : Int32Array;
+    this.NONE = small ? 0xffff : 0x7fffffff;
+    this.TOP = this.NONE - 1;
+    this.capacity = 1024;
+    this.parent = new Int32Array(this.capacity);
+    this.nameStart = new Int32Array(this.capacity);
+    this.nameLength = new Int32Array(this.capacity);
+    this.names = Buffer.allocUnsafe(16 * 1024);
+    this.hashes = new Int32Array(this.capacity);
+    this.table = new Int32Array(this.capacity * 2);
+    this.entryAt = this.layers();
+    this.nonDirAt = this.layers();
+    this.whiteoutAt = this.layers();
+    this.opaqueAt = this.layers();
+    this.winnerLayer = this.layers();
+    this.winnerOrdinal = new Int32Array(this.capacity);
+    this.winnerType = new Uint8Array(this.capacity);
+    this.pendingOrdinal = new Int32Array(this.capacity);
+    this.pendingType = new Uint8Array(this.capacity);
+    this.flags = new Uint8Array(this.capacity);
+    this.parent[ROOT] = -1;
+  }
+
+  private layers(from?: LayerArray): LayerArray {
+    const array = new this.LayerArray(this.capacity);
+    if (from) array.set(from);
+    else array.fill(this.NONE);
+    if (from) array.fill(this.NONE, from.length);
+    return array;
+  }
+
+  /** The child of `parent` called `name`, made if missing. */
+  child(parent: number, name: Buffer): number {
+    const table = this.table!;
+    const hashes = this.hashes!;
+    const hash = hashName(parent, name);
+    const mask = table.length - 1;
+    let slot = hash & mask;
+    for (let found = table[slot]!; found !== 0; found = table[slot]!) {
+      const node = found - 1;
+      if (hashes[node] === hash && this.parent[node] === parent && this.nameIs(node, name)) return node;
+      slot = (slot + 1) & mask;
+    }
+    if (this.count === this.capacity) return this.grow(), this.child(parent, name);
+    const node = this.count++;
+    this.parent[node] = parent;
+    hashes[node] = hash;
+    if (this.namesUsed + name.length > this.names.length) {
+      const names = Buffer.allocUnsafe(Math.max(this.names.length * 2, this.namesUsed + name.length));
+      this.names.copy(names, 0, 0, this.namesUsed);
+      this.names = names;
+    }
+    name.copy(this.names, this.namesUsed);
+    this.nameStart[node] = this.namesUsed;
+    this.nameLength[node] = name.length;
+    this.namesUsed += name.length;
+    table[slot] = node + 1;
+    return node;
+  }
+
+  private nameIs(node: number, name: Buffer): boolean {
+    const start = this.nameStart[node]!;
+    return this.nameLength[node] === name.length && this.names.compare(name, 0, name.length, start, start + name.length) === 0;
+  }
+
+  private grow(): void {
+    this.capacity *= 2;
+    const int32 = (from: Int32Array): Int32Array => {
+      const array = new Int32Array(this.capacity);
+      array.set(from);
+      return array;
+    };
+    const uint8 = (from: Uint8Array): Uint8Array => {
+      const array = new Uint8Array(this.capacity);
+      array.set(from);
+      return array;
+    };
+    this.parent = int32(this.parent);
+    this.nameStart = int32(this.nameStart);
+    this.nameLength = int32(this.nameLength);
+    this.hashes = int32(this.hashes!);
+    this.entryAt = this.layers(this.entryAt);
+    this.nonDirAt = this.layers(this.nonDirAt);
+    this.whiteoutAt = this.layers(this.whiteoutAt);
+    this.opaqueAt = this.layers(this.opaqueAt);
+    this.winnerLayer = this.layers(this.winnerLayer);
+    this.winnerOrdinal = int32(this.winnerOrdinal);
+    this.winnerType = uint8(this.winnerType);
+    this.pendingOrdinal = int32(this.pendingOrdinal);
+    this.pendingType = uint8(this.pendingType);
+    this.flags = uint8(this.flags);
+    const table = new Int32Array(this.capacity * 2);
+    const mask = table.length - 1;
+    for (let node = 1; node < this.count; node++) {
+      let slot = this.hashes[node]! & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = node + 1;
+    }
+    this.table = table;
+  }
+
+  /** The node at a normalised path ("." is the root), made if missing. */
+  lookup(path: Buffer): number {
+    if (path.length === 1 && path[0] === 0x2e) return ROOT;
+    let node = ROOT;
+    let start = 0;
+    while (start < path.length) {
+      let end = path.indexOf(SLASH, start);
+      if (end < 0) end = path.length;
+      node = this.child(node, path.subarray(start, end));
+      start = end + 1;
     }
     return node;
   }
 
+  /** The node's path as a fresh Buffer: "." for the root, else its names joined by "/". */
+  path(node: number): Buffer {
+    if (node === ROOT) return Buffer.from(DOT);
+    let length = -1;
+    for (let n = node; n !== ROOT; n = this.parent[n]!) length += this.nameLength[n]! + 1;
+    const out = Buffer.allocUnsafe(length);
+    let end = length;
+    for (let n = node; n !== ROOT; n = this.parent[n]!) {
+      const start = this.nameStart[n]!;
+      end -= this.nameLength[n]!;
+      this.names.copy(out, end, start, start + this.nameLength[n]!);
+      if (end > 0) out[--end] = SLASH;
+    }
+    return out;
+  }
+
   /** Whether an entry here, in a layer below all the changes recorded so far, is still there as seen from layer `asOf`. */
-  visibleFrom(asOf: number): boolean {
-    return this.entryAt > asOf && this.whiteoutAt > asOf && !this.coveredFrom(asOf);
+  visibleFrom(node: number, asOf: number): boolean {
+    return this.entryAt[node]! > asOf && this.whiteoutAt[node]! > asOf && !this.coveredFrom(node, asOf);
   }
 
   /** Whether a change to an ancestor up to layer `asOf` removes this path: deleted, made opaque or replaced by a non-directory. */
-  coveredFrom(asOf: number): boolean {
-    for (let node = this.parent; node; node = node.parent) {
-      if (node.whiteoutAt <= asOf || node.opaqueAt <= asOf || node.nonDirAt <= asOf) return true;
+  coveredFrom(node: number, asOf: number): boolean {
+    for (let n = this.parent[node]!; n >= 0; n = this.parent[n]!) {
+      if (this.whiteoutAt[n]! <= asOf || this.opaqueAt[n]! <= asOf || this.nonDirAt[n]! <= asOf) return true;
     }
     return false;
   }
+
+  /** After the plan: only what naming nodes needs is kept (the hash table, pending state and change layers are dropped). */
+  release(): void {
+    this.table = undefined;
+    this.hashes = undefined;
+    const none = new this.LayerArray(0);
+    this.entryAt = this.nonDirAt = this.whiteoutAt = this.opaqueAt = none;
+    this.pendingOrdinal = new Int32Array(0);
+    this.pendingType = this.flags = new Uint8Array(0);
+  }
+}
+
+/** FNV-1a over the parent's number and the name's bytes. */
+function hashName(parent: number, name: Buffer): number {
+  let hash = (0x811c9dc5 ^ parent) >>> 0;
+  hash = Math.imul(hash, 0x01000193);
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name[i]!, 0x01000193);
+  return (hash ^ (hash >>> 15)) & 0x7fffffff;
 }
 
 export interface FlattenPlan {
-  root: PathNode;
+  index: PathIndex;
+  /** Headers of the winning directories (path left empty: it is the node's), by node. */
+  directories: Map<number, TarEntry>;
+  /** Winners that are hardlinks, by node. */
+  links: Map<number, LayerMember>;
+  /** Whiteouts and opaque markers the merged layer must carry, by the node they apply to. */
+  markers: Map<number, Marker>;
   /** All the image's layers, base first. */
   layers: Descriptor[];
   /** Index of the lowest merged layer; layers below it are kept as they are. */
@@ -121,6 +301,59 @@ export interface PlanOptions {
   onLayer?: (index: number, entries: number) => void;
 }
 
+interface Request {
+  asOf: number;
+  from: LayerMember;
+}
+
+/** The state of one plan pass. */
+class Planner {
+  readonly index: PathIndex;
+  readonly directories = new Map<number, TarEntry>();
+  readonly links = new Map<number, LayerMember>();
+  readonly markers = new Map<number, Marker>();
+  /** Hardlinks from higher layers that mean the first entry found at a node below `asOf`. */
+  readonly requests = new Map<number, Request[]>();
+  open = 0;
+  /** This layer's directory headers, hardlinks, whiteouts and opaque markers at the nodes it touched. */
+  readonly pendingDirectories = new Map<number, TarEntry>();
+  readonly pendingLinks = new Map<number, LayerMember>();
+  readonly pendingWhiteouts = new Map<number, TarEntry>();
+  readonly pendingOpaques = new Map<number, TarEntry>();
+  touched = new Int32Array(1024);
+  touchedCount = 0;
+  /** User and group names of directories, shared. */
+  private readonly strings = new Map<string, string>();
+
+  constructor(layerCount: number) {
+    this.index = new PathIndex(layerCount);
+  }
+
+  touch(node: number, flag: number): void {
+    const flags = this.index.flags;
+    if ((flags[node]! & TOUCHED) === 0) {
+      if (this.touchedCount === this.touched.length) {
+        const touched = new Int32Array(this.touched.length * 2);
+        touched.set(this.touched);
+        this.touched = touched;
+      }
+      this.touched[this.touchedCount++] = node;
+    }
+    flags[node] = flags[node]! | TOUCHED | flag;
+  }
+
+  /** This layer's entry at node, as a LayerMember (a hardlink is its own object, which links may chain through). */
+  pendingMember(node: number, layer: number): LayerMember {
+    return this.pendingLinks.get(node) ?? { layer, ordinal: this.index.pendingOrdinal[node]!, node, type: ENTRY_TYPES[this.index.pendingType[node]!]! };
+  }
+
+  intern(value: string): string {
+    let shared = this.strings.get(value);
+    if (shared === undefined) this.strings.set(value, (shared = value));
+    return shared;
+  }
+}
+
 /**
  * Pass 1: reads each layer of the range once, top-down, collecting only the
  * path index; then, only while hardlinks still wait for their content, the
@@ -128,103 +361,134 @@ export interface PlanOptions {
  */
 export async function planFlatten(store: Store, layers: Descriptor[], options: PlanOptions): Promise<FlattenPlan> {
   const from = options.from ?? 0;
-  const root = new PathNode(Buffer.from('.'), undefined);
-  const open = { requests: 0 };
+  const plan = new Planner(layers.length);
+  const index = plan.index;
   let entries = 0;
   let lowest = layers.length;
-  for (let index = layers.length - 1; index >= 0; index--) {
-    const merged = index >= from;
-    if (!merged && (index === from - 1 ? settleAtKeptLayers(root, open) : open.requests) === 0) break;
-    lowest = index;
-    const where = layerWhere(options.where, index, layers[index]!);
-    const touched = new Set<PathNode>();
+  for (let layer = layers.length - 1; layer >= 0; layer--) {
+    const merged = layer >= from;
+    if (!merged && (layer === from - 1 ? settleAtKeptLayers(plan) : plan.open) === 0) break;
+    lowest = layer;
+    const where = layerWhere(options.where, layer, layers[layer]!);
     let ordinal = 0;
-    for await (const { entry } of layerMembers(store, layers[index]!, where)) {
+    for await (const { entry } of layerMembers(store, layers[layer]!, where)) {
       ordinal++;
       entries++;
       const path = safeMemberPath(entry.path, where);
       const slash = path.lastIndexOf(SLASH);
       const base = path.subarray(slash + 1);
       if (startsWith(base, WHITEOUT_PREFIX)) {
-        const dir = lookup(root, slash < 0 ? Buffer.from('.') : path.subarray(0, slash));
+        const dir = index.lookup(slash < 0 ? DOT : path.subarray(0, slash));
         if (base.equals(OPAQUE)) {
-          dir.pendingOpaque = entry;
-          touched.add(dir);
+          if (merged && from > 0) plan.pendingOpaques.set(dir, entry);
+          plan.touch(dir, PENDING_OPAQUE);
         } else if (!startsWith(base, AUFS_PREFIX)) {
           // `.wh..wh.*` other than the opaque marker are aufs bookkeeping, not changes.
-          const target = dir.child(base.subarray(WHITEOUT_PREFIX.length));
-          target.pendingWhiteout = entry;
-          touched.add(target);
+          const target = index.child(dir, base.subarray(WHITEOUT_PREFIX.length));
+          if (merged && from > 0) plan.pendingWhiteouts.set(target, entry);
+          plan.touch(target, PENDING_WHITEOUT);
         }
         continue;
       }
-      const node = lookup(root, path);
-      const member: LayerMember = { layer: index, ordinal, node, type: entry.type };
-      if (entry.type === 'directory') member.entry = entry;
-      if (entry.type === 'hardlink') {
-        member.linkTarget = safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), `${where}: ${displayPath(path)}`);
-        const target = lookup(root, member.linkTarget);
+      const node = index.lookup(path);
+      const type = typeCode.get(entry.type)!;
+      let link: LayerMember | undefined;
+      if (type === HARDLINK) {
+        link = { layer, ordinal, node, type: entry.type };
+        link.linkTarget = safeLinkTarget(entry.linkpath ?? EMPTY, `${where}: ${displayPath(path)}`);
+        const target = index.lookup(link.linkTarget);
         // Earlier in this layer, or else the first entry found below.
-        if (target.pending) member.link = target.pending;
+        if ((index.flags[target]! & PENDING_ENTRY) !== 0) link.link = plan.pendingMember(target, layer);
         else {
-          (target.requests ??= []).push({ asOf: index, from: member });
-          open.requests++;
+          let waiting = plan.requests.get(target);
+          if (!waiting) plan.requests.set(target, (waiting = []));
+          waiting.push({ asOf: layer, from: link });
+          plan.open++;
         }
       }
-      node.pending = member;
-      touched.add(node);
+      index.pendingOrdinal[node] = ordinal;
+      index.pendingType[node] = type;
+      if (link) plan.pendingLinks.set(node, link);
+      else plan.pendingLinks.delete(node);
+      if (type === DIRECTORY && merged) {
+        // Kept until pass 2 writes it: without its path (the node's), its owner names shared.
+        entry.path = EMPTY;
+        if (entry.uname !== undefined) entry.uname = plan.intern(entry.uname);
+        if (entry.gname !== undefined) entry.gname = plan.intern(entry.gname);
+        plan.pendingDirectories.set(node, entry);
+      } else plan.pendingDirectories.delete(node);
+      plan.touch(node, PENDING_ENTRY);
     }
-    for (const node of touched) open.requests -= resolve(node, index, merged);
-    for (const node of touched) applyChanges(node, index, merged && from > 0);
-    options.onLayer?.(index, ordinal);
+    for (let i = 0; i < plan.touchedCount; i++) plan.open -= resolve(plan, plan.touched[i]!, layer, merged);
+    for (let i = 0; i < plan.touchedCount; i++) applyChanges(plan, plan.touched[i]!, layer, merged && from > 0);
+    plan.touchedCount = 0;
+    plan.pendingDirectories.clear();
+    plan.pendingLinks.clear();
+    plan.pendingWhiteouts.clear();
+    plan.pendingOpaques.clear();
+    options.onLayer?.(layer, ordinal);
   }
-  if (open.requests > 0) settleMissing(root);
-  return { root, layers, from, lowest, entries };
+  if (plan.open > 0) settleMissing(plan);
+  const { directories, links, markers } = plan;
+  return { index, directories, links, markers, layers, from, lowest, entries };
 }
 
 /**
  * Winner (of a merged layer) and hardlink requests for this layer's entry at
  * node, against the changes of the layers above. Returns the requests it settled.
  */
-function resolve(node: PathNode, index: number, merged: boolean): number {
-  const member = node.pending;
-  if (!member) return 0;
-  if (merged && node.visibleFrom(TOP)) node.winner = member;
-  if (!node.requests) return 0;
-  const waiting = [];
-  for (const request of node.requests) {
-    if (request.asOf === index) waiting.push(request);
-    else request.from.link = node.visibleFrom(request.asOf) ? member : 'missing';
+function resolve(plan: Planner, node: number, layer: number, merged: boolean): number {
+  const index = plan.index;
+  if ((index.flags[node]! & PENDING_ENTRY) === 0) return 0;
+  if (merged && index.visibleFrom(node, index.TOP)) {
+    index.winnerLayer[node] = layer;
+    index.winnerOrdinal[node] = index.pendingOrdinal[node]!;
+    index.winnerType[node] = index.pendingType[node]!;
+    const directory = plan.pendingDirectories.get(node);
+    if (directory) plan.directories.set(node, directory);
+    const link = plan.pendingLinks.get(node);
+    if (link) plan.links.set(node, link);
   }
-  const settled = node.requests.length - waiting.length;
-  node.requests = waiting.length > 0 ? waiting : undefined;
-  return settled;
+  const requests = plan.requests.get(node);
+  if (!requests) return 0;
+  const waiting = [];
+  let member: LayerMember | undefined;
+  for (const request of requests) {
+    if (request.asOf === layer) waiting.push(request);
+    else request.from.link = index.visibleFrom(node, request.asOf) ? (member ??= plan.pendingMember(node, layer)) : 'missing';
+  }
+  if (waiting.length > 0) plan.requests.set(node, waiting);
+  else plan.requests.delete(node);
+  return requests.length - waiting.length;
 }
 
 /** Records this layer's changes at node, deciding first which whiteouts the merged layer must keep. */
-function applyChanges(node: PathNode, index: number, keepMarkers: boolean): void {
-  const hasEntry = node.pending !== undefined || node.entryAt !== Infinity;
-  if (node.pendingWhiteout) {
-    if (keepMarkers && !node.marker && node.whiteoutAt === Infinity && !node.coveredFrom(TOP)) {
+function applyChanges(plan: Planner, node: number, layer: number, keepMarkers: boolean): void {
+  const index = plan.index;
+  const NONE = index.NONE;
+  const flags = index.flags[node]!;
+  index.flags[node] = 0;
+  const pending = (flags & PENDING_ENTRY) !== 0;
+  const hasEntry = pending || index.entryAt[node] !== NONE;
+  if ((flags & PENDING_WHITEOUT) !== 0) {
+    if (keepMarkers && !plan.markers.has(node) && index.whiteoutAt[node] === NONE && !index.coveredFrom(node, index.TOP)) {
       // Deleted and never re-added: the delete must reach the kept layers. Re-added
       // as a directory: it must not merge with what they hold there.
-      if (!hasEntry) node.marker = { kind: 'whiteout', path: whiteoutPath(node), entry: node.pendingWhiteout };
-      else if (node.winner?.type === 'directory') node.marker = { kind: 'opaque', path: opaquePath(node), entry: node.pendingWhiteout };
+      const entry = plan.pendingWhiteouts.get(node)!;
+      if (!hasEntry) plan.markers.set(node, { kind: 'whiteout', entry });
+      else if (index.winnerLayer[node] !== NONE && index.winnerType[node] === DIRECTORY) plan.markers.set(node, { kind: 'opaque', entry });
     }
-    node.whiteoutAt = index;
-    node.pendingWhiteout = undefined;
+    index.whiteoutAt[node] = layer;
   }
-  if (node.pendingOpaque) {
-    if (keepMarkers && !node.marker && node.whiteoutAt === Infinity && node.nonDirAt === Infinity && !node.coveredFrom(TOP)) {
-      node.marker = { kind: 'opaque', path: opaquePath(node), entry: node.pendingOpaque };
+  if ((flags & PENDING_OPAQUE) !== 0) {
+    if (keepMarkers && !plan.markers.has(node) && index.whiteoutAt[node] === NONE && index.nonDirAt[node] === NONE && !index.coveredFrom(node, index.TOP)) {
+      plan.markers.set(node, { kind: 'opaque', entry: plan.pendingOpaques.get(node)! });
     }
-    node.opaqueAt = index;
-    node.pendingOpaque = undefined;
+    index.opaqueAt[node] = layer;
   }
-  if (node.pending) {
-    node.entryAt = index;
-    if (node.pending.type !== 'directory') node.nonDirAt = index;
-    node.pending = undefined;
+  if (pending) {
+    index.entryAt[node] = layer;
+    if (index.pendingType[node] !== DIRECTORY) index.nonDirAt[node] = layer;
   }
 }
 
@@ -234,53 +498,31 @@ function applyChanges(node: PathNode, index: number, keepMarkers: boolean): void
  * others wait for the kept layers to be read for their content. Returns how
  * many wait.
  */
-function settleAtKeptLayers(root: PathNode, open: { requests: number }): number {
-  for (const node of nodes(root)) {
-    if (!node.requests || node.entryAt !== Infinity || node.whiteoutAt !== Infinity || node.coveredFrom(TOP)) continue;
-    for (const { from } of node.requests) from.link = 'below';
-    open.requests -= node.requests.length;
-    node.requests = undefined;
+function settleAtKeptLayers(plan: Planner): number {
+  const index = plan.index;
+  for (const [node, requests] of plan.requests) {
+    if (index.entryAt[node] !== index.NONE || index.whiteoutAt[node] !== index.NONE || index.coveredFrom(node, index.TOP)) continue;
+    for (const { from } of requests) from.link = 'below';
+    plan.open -= requests.length;
+    plan.requests.delete(node);
   }
-  return open.requests;
+  return plan.open;
 }
 
 /** Nothing is left to read: hardlinks still waiting point at nothing. */
-function settleMissing(root: PathNode): void {
-  for (const node of nodes(root)) {
-    for (const { from } of node.requests ?? []) from.link = 'missing';
-    node.requests = undefined;
+function settleMissing(plan: Planner): void {
+  for (const requests of plan.requests.values()) {
+    for (const { from } of requests) from.link = 'missing';
   }
+  plan.requests.clear();
 }
 
-function* nodes(root: PathNode): Generator<PathNode> {
-  const stack = [root];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    if (node.children) stack.push(...node.children.values());
-    yield node;
-  }
-}
-
-function lookup(root: PathNode, path: Buffer): PathNode {
-  if (path.length === 1 && path[0] === 0x2e) return root;
-  let node = root;
-  let start = 0;
-  while (start < path.length) {
-    let end = path.indexOf(SLASH, start);
-    if (end < 0) end = path.length;
-    node = node.child(path.subarray(start, end));
-    start = end + 1;
-  }
-  return node;
-}
-
-function whiteoutPath(node: PathNode): Buffer {
-  const slash = node.path.lastIndexOf(SLASH);
-  return Buffer.concat([node.path.subarray(0, slash + 1), WHITEOUT_PREFIX, node.path.subarray(slash + 1)]);
-}
-
-function opaquePath(node: PathNode): Buffer {
-  return node.parent === undefined ? Buffer.from(OPAQUE) : Buffer.concat([node.path, Buffer.from('/'), OPAQUE]);
+/** Where a kept whiteout goes: `.wh.NAME` beside NAME, or DIR/.wh..wh..opq. */
+export function markerPath(index: PathIndex, node: number, kind: Marker['kind']): Buffer {
+  if (kind === 'opaque') return node === ROOT ? Buffer.from(OPAQUE) : Buffer.concat([index.path(node), Buffer.from('/'), OPAQUE]);
+  const path = index.path(node);
+  const slash = path.lastIndexOf(SLASH);
+  return Buffer.concat([path.subarray(0, slash + 1), WHITEOUT_PREFIX, path.subarray(slash + 1)]);
 }
 
 function startsWith(name: Buffer, prefix: Buffer): boolean {
