@@ -77,6 +77,7 @@ test('pack default excludes, --no-default-excludes, --exclude and --exclude-from
     'proc/1/status': 'x',
     'run/lock/x': 'x',
     'var/lib/docker/overlay2/x': 'x',
+    'var/lib/rootfs/blobs/sha256/x': 'x',
     'var/cache/man/index.db': 'x',
     'var/log/app.log': 'x',
     'home/u/debug.log': 'x',
@@ -96,8 +97,8 @@ test('pack default excludes, --no-default-excludes, --exclude and --exclude-from
   const all = await names(['--no-default-excludes']);
   assert.ok(all.includes('proc/1/status') && all.includes('var/lib/docker/overlay2/x'));
   const defaults = await names([]);
-  for (const kept of ['proc/', 'run/', 'var/lib/docker/']) assert.ok(defaults.includes(kept), `${kept} kept`);
-  for (const gone of ['proc/1/', 'run/lock/', 'var/lib/docker/overlay2/']) assert.ok(!defaults.includes(gone), `${gone} emptied`);
+  for (const kept of ['proc/', 'run/', 'var/lib/docker/', 'var/lib/rootfs/']) assert.ok(defaults.includes(kept), `${kept} kept`);
+  for (const gone of ['proc/1/', 'run/lock/', 'var/lib/docker/overlay2/', 'var/lib/rootfs/blobs/']) assert.ok(!defaults.includes(gone), `${gone} emptied`);
 
   const excluded = await names(['--exclude', 'var/cache/*', '--exclude', '*.log', '--exclude', '/a/file', '--exclude-from', patterns]);
   assert.deepEqual(

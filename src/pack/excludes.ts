@@ -25,6 +25,8 @@ export const DEFAULT_EMPTIED_DIRS: readonly string[] = [
   'var/lib/docker',
   'var/lib/containerd',
   'var/lib/containers',
+  // Our own store as root uses it: `rootfs pack / | rootfs import -` must not pack the blob import is writing.
+  'var/lib/rootfs',
 ];
 
 /** A test on a path relative to ROOT (no leading or trailing slash), as raw bytes. */
