@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/formats/address.js';
 import { parseReference } from '../src/oci/reference.js';
-import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
+import { MediaType } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
 
 const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 
@@ -114,19 +114,7 @@ test('load -i docker://: the same image ID as pushed, by tag, by digest (untagge
   const source = join(dir, 'source');
   const { app, index, arm } = await withStore(source, async (store) => {
     const app = await buildImage(store, dir, { name: 'app:1.0', content: 'loaded\n' });
-    const amd = await buildImage(store, dir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
-    const arm = await buildImage(store, dir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
-    const document: Index = {
-      schemaVersion: 2,
-      mediaType: MediaType.ImageIndex,
-      manifests: [
-        { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
-        { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-      ],
-    };
-    const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
-    await store.tag(parseReference('multi:1'), index);
-    return { app, index, arm };
+    return { app, ...(await buildMultiPlatformImage(store, dir, 'multi:1')) };
   });
   assert.equal((await rootfs(['--store', source, 'save', 'app:1.0', '-o', `docker://${registry.host}/ns/app:1.0`])).code, 0);
   assert.equal((await rootfs(['--store', source, 'save', 'multi:1', '-o', `docker://${registry.host}/ns/multi:1`])).code, 0);

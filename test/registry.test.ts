@@ -11,12 +11,11 @@ import { connect as tcpConnect, createServer, type AddressInfo, type Socket } fr
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { startRegistry, startTokenServer } from './registry-server.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
 
 const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 
@@ -126,21 +125,7 @@ test('multi-platform: children go up before the index; pull picks a platform or 
   const registry = await startRegistry(t);
   const dir = makeTempDir(t);
   const storeDir = join(dir, 'store');
-  const { index, amd, arm } = await withStore(storeDir, async (store) => {
-    const amd = await buildImage(store, dir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
-    const arm = await buildImage(store, dir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
-    const document: Index = {
-      schemaVersion: 2,
-      mediaType: MediaType.ImageIndex,
-      manifests: [
-        { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
-        { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-      ],
-    };
-    const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
-    await store.tag(parseReference('multi:1'), index);
-    return { index, amd, arm };
-  });
+  const { index, amd, arm } = await withStore(storeDir, (store) => buildMultiPlatformImage(store, dir, 'multi:1'));
 
   const pushed = await rootfs(['--store', storeDir, 'push', 'multi:1', `${registry.host}/ns/multi:1`]);
   assert.equal(pushed.code, 0, pushed.stderr);

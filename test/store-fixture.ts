@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../src/oci/types.js';
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
 import { runOk } from './helpers.js';
 
@@ -51,4 +51,21 @@ export async function buildImage(store: Store, workDir: string, options: { name?
   const manifestDescriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))) };
   if (options.name) await store.tag(parseReference(options.name), manifestDescriptor);
   return { manifest: manifestDescriptor, configDigest: configBlob.digest, layer, diffId };
+}
+
+/** A linux/amd64 + linux/arm64/v8 image index tagged `name` (its children untagged). */
+export async function buildMultiPlatformImage(store: Store, workDir: string, name: string): Promise<{ index: Descriptor; amd: BuiltImage; arm: BuiltImage }> {
+  const amd = await buildImage(store, workDir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
+  const arm = await buildImage(store, workDir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+  const document: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageIndex,
+    manifests: [
+      { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+      { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+    ],
+  };
+  const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
+  await store.tag(parseReference(name), index);
+  return { index, amd, arm };
 }

@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import { DigestMismatchError, InvalidInputError, NotFoundError, UsageError } from '../src/errors.js';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
-import { Annotation, MediaType, type Descriptor, type Index } from '../src/oci/types.js';
+import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
 import { makeTempDir } from './helpers.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);
@@ -205,18 +205,7 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
 
 test('resolve picks the platform from a multi-platform index', async (t) => {
   const { store, work } = await openTemp(t);
-  const amd = await buildImage(store, work, { content: 'amd64', platform: { os: 'linux', architecture: 'amd64' } });
-  const arm = await buildImage(store, work, { content: 'arm64', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
-  const index: Index = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageIndex,
-    manifests: [
-      { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-    ],
-  };
-  const indexDescriptor: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(index)))) };
-  await store.tag(parseReference('multi'), indexDescriptor);
+  const { index: indexDescriptor, arm } = await buildMultiPlatformImage(store, work, 'multi');
   const onArm = await store.resolve('multi', { os: 'linux', architecture: 'arm64' });
   assert.equal(onArm.manifestDescriptor.digest, arm.manifest.digest);
   assert.equal(onArm.descriptor.digest, indexDescriptor.digest);
