@@ -374,8 +374,9 @@ async function prepareLayout(dir: string, create: boolean): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, dir);
   }
-  // These are what an interrupted creation leaves; anything else means the directory is someone else's.
-  const foreign = existing.filter((name) => name !== privateDirName && name !== 'blobs' && name !== 'index.json');
+  // These are what an interrupted creation leaves, or a concurrent one (oci-layout, written since we looked for it);
+  // anything else means the directory is someone else's.
+  const foreign = existing.filter((name) => name !== privateDirName && name !== 'blobs' && name !== 'index.json' && name !== 'oci-layout');
   if (foreign.length > 0) throw new InvalidInputError(dir, `not an OCI image layout (no oci-layout file) and not empty; refusing to use it as a store`);
   await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
   // Creation runs under the index lock so two first commands do not both write index.json; oci-layout comes last and marks the layout complete.
