@@ -16,6 +16,8 @@ import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { startRegistry, startTokenServer } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
+import { makeImage, makeLayer } from './formats-fixtures.js';
+import { parseReference } from '../src/oci/reference.js';
 
 const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 
@@ -211,6 +213,35 @@ test('pull verifies digests: a blob damaged in the registry is refused and nothi
   await withStore(target, async (store) => {
     assert.equal(await store.hasBlob(image.layer.digest), false);
     assert.deepEqual(await store.listImages(), []);
+  });
+});
+
+test('pull checks layers as docker pull does: a diff_id that does not match the config, or tar names escaping the root, are refused and nothing is tagged', async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const hostile = makeLayer({ 'etc/ok': 'ok\n', '../../etc/cron.d/evil': '* * * * * root sh\n' }, 'gzip');
+  const honest = makeLayer({ 'etc/hello': 'hello\n' }, 'gzip');
+  const images = { 'ns/escape:1': makeImage([hostile]), 'ns/lying:1': makeImage([honest], { diffIds: [hostile.diffId] }) };
+  await withStore(storeDir, async (store) => {
+    for (const [name, image] of Object.entries(images)) {
+      for (const blob of [image.layers[0]!.blob, image.config, image.manifest]) await store.putBlob(blob);
+      await store.tag(parseReference(name), image.manifestDescriptor);
+    }
+  });
+  for (const name of Object.keys(images)) assert.equal((await rootfs(['--store', storeDir, 'push', name, `${registry.host}/${name}`])).code, 0);
+
+  const target = join(dir, 'target');
+  const escape = await rootfs(['--store', target, 'pull', `${registry.host}/ns/escape:1`]);
+  assert.equal(escape.code, 3, escape.stderr);
+  assert.match(escape.stderr, new RegExp(`(?:^|\n)rootfs: ${registry.host.replace(/\./g, '\\.')}/ns/escape@${hostile.descriptor.digest}: .*member '\\.\\./\\.\\./etc/cron\\.d/evil': '\\.\\.' component\n$`));
+  const lying = await rootfs(['--store', target, 'pull', `${registry.host}/ns/lying:1`]);
+  assert.equal(lying.code, 3, lying.stderr);
+  assert.match(lying.stderr, new RegExp(`/ns/lying@${honest.descriptor.digest}: diff_id ${honest.diffId} does not match the config's ${hostile.diffId}\n$`));
+  await withStore(target, async (store) => {
+    assert.deepEqual(await store.listImages(), []);
+    for (const refused of [hostile, honest]) assert.equal(await store.hasBlob(refused.descriptor.digest), false, 'a layer refused is never stored under its digest, where a later pull would trust it');
   });
 });
 

@@ -7,13 +7,11 @@
  * documents are kept in memory. Nothing is committed until the format reader
  * has checked the whole graph; abort() leaves no temp file behind.
  */
-import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecompressor, detectCompression } from '../compress/index.js';
+import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
 import { DigestStream } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
@@ -23,9 +21,8 @@ import { parseJson } from '../store/validate.js';
 import type { LayerTally } from './delta.js';
 import { blobMemberName } from './oci-layout.js';
 import type { SourceMember } from './source.js';
-import { discard, Tap } from './streams.js';
-import { checkLayerEntry } from '../tar/paths.js';
-import { TarProbe } from '../tar/reader.js';
+import { discard, Tap } from '../io/streams.js';
+import { LayerInspector } from '../layers/inspect.js';
 
 /** JSON documents (manifests, configs, indexes) larger than this are refused rather than buffered. */
 export const jsonSizeCap = 8 * 1024 * 1024;
@@ -219,54 +216,32 @@ export class ArchiveContents {
     const expected = named ? (`sha256:${named[1]}` as Digest) : undefined;
     // A blob the store already has is only hashed (to verify the archive), never rewritten.
     const writer = expected && (await this.store.hasBlob(expected)) ? undefined : this.store.createBlobWriter();
-    let decompressor: Writable | undefined;
+    let inspector: LayerInspector | undefined;
     try {
       const { compression, stream } = await detectCompression(member.body);
+      inspector = new LayerInspector(compression, where);
       const digest = new DigestStream();
       const captured: Buffer[] = [];
       let capturing = member.size <= jsonSizeCap;
-      const stages: Array<Transform> = [digest];
-      stages.push(
-        new Tap((chunk) => {
-          if (capturing && captured.length === 0 && !/^\s*[{[]/.test(chunk.toString('latin1', 0, 16))) capturing = false;
-          if (capturing) captured.push(chunk);
-          this.progress.bytes += chunk.length;
-          this.onProgress(this.progress);
-        }),
-      );
-      const probe = new TarProbe(where, (entry) => checkLayerEntry(entry, where));
-      const probing = new Tap((chunk) => probe.feed(chunk), async () => probe.end());
-      let diffIdBranch: Promise<void> | undefined;
-      let diffId: DigestStream | undefined;
-      if (compression === 'none') stages.push(probing);
-      else {
-        const branch = createDecompressor(compression, where);
-        decompressor = branch;
-        diffId = new DigestStream();
-        diffIdBranch = pipeline(branch, diffId, probing, discard());
-        stages.push(
-          new Tap(
-            (chunk) => (branch.write(chunk) ? undefined : once(branch, 'drain').then(() => undefined)),
-            async () => {
-              branch.end();
-              await diffIdBranch;
-            },
-          ),
-        );
-      }
-      const main = pipeline([stream, ...stages, writer ?? discard()] as unknown as [Readable, Writable]);
-      await Promise.all(diffIdBranch ? [main, diffIdBranch] : [main]);
+      const capture = new Tap((chunk) => {
+        if (capturing && captured.length === 0 && !/^\s*[{[]/.test(chunk.toString('latin1', 0, 16))) capturing = false;
+        if (capturing) captured.push(chunk);
+        this.progress.bytes += chunk.length;
+        this.onProgress(this.progress);
+      });
+      await pipeline(stream, digest, capture, inspector.tap, writer ?? discard());
       if (expected && digest.digest !== expected) throw new DigestMismatchError(where, expected, digest.digest);
+      await inspector.done;
       if (writer) await this.keepPending(digest.digest, digest.size, writer);
       this.progress.blobs++;
       this.onProgress(this.progress);
-      const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId: diffId ? diffId.digest : digest.digest };
+      const { diffId, notALayer } = inspector.facts(digest.digest);
+      const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId };
       if (capturing) blob.json = Buffer.concat(captured);
-      if (probe.problem) blob.notALayer = probe.problem;
+      if (notALayer) blob.notALayer = notALayer;
       return blob;
     } catch (err) {
-      // The diff_id branch may still be waiting for input the failed main stream will never send.
-      decompressor?.destroy();
+      inspector?.abort();
       await writer?.abort();
       throw err;
     }

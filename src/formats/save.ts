@@ -34,7 +34,7 @@ import { dockerManifestName, type DockerManifestEntry } from './docker-archive.j
 import { blobMemberName } from './oci-layout.js';
 import { withOmittedLayers, type LayerTally } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
-import { Tap } from './streams.js';
+import { Tap } from '../io/streams.js';
 
 export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
 export type CompressionChoice = (typeof compressionChoices)[number];

@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
+import { LayerInspector } from '../layers/inspect.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { RegistryClient } from './client.js';
@@ -57,13 +58,21 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     }
     const tagged = keepIndex || !isIndex ? top : manifests[0]!;
 
-    const blobs = new Map<Digest, Descriptor>();
-    for (const manifest of manifests) {
-      const parsed = parseManifest(parseJson(manifest.bytes.toString('utf8'), `${where(source)}@${manifest.descriptor.digest}`), `${where(source)}@${manifest.descriptor.digest}`);
-      for (const blob of [parsed.config, ...parsed.layers]) blobs.set(blob.digest, blob);
-    }
+    const parsedManifests = manifests.map((manifest) => {
+      const at = `${where(source)}@${manifest.descriptor.digest}`;
+      return { manifest: parseManifest(parseJson(manifest.bytes.toString('utf8'), at), at), at };
+    });
     const emit = options.onEvent ?? (() => undefined);
-    await forEachLimited([...blobs.values()], options.concurrency ?? 3, (blob) => pullBlob(client, store, repository, blob, emit));
+    const concurrency = options.concurrency ?? 3;
+    // Configs first (they are small): they say what each layer must decompress to before it may be stored.
+    const configs = new Map(parsedManifests.map(({ manifest }) => [manifest.config.digest, manifest.config]));
+    await forEachLimited([...configs.values()], concurrency, (config) => pullBlob(client, store, repository, config, emit));
+    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined }>();
+    for (const { manifest, at } of parsedManifests) {
+      const diffIds = await expectedDiffIds(store, manifest, at);
+      manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
+    }
+    await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(client, store, repository, descriptor, emit, diffId));
 
     // Children before the index that names them, as everywhere in the store.
     for (const document of keepIndex ? [...manifests, top] : manifests) await store.putBlob(document.bytes);
@@ -101,8 +110,27 @@ function pickPlatform(children: Descriptor[], platform: Platform, source: ImageR
   return chosen;
 }
 
-/** Streams one blob into the store unless it is there; a dropped connection starts it again (bounded retries). */
-async function pullBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, emit: (event: TransferEvent) => void): Promise<void> {
+/**
+ * The diff_ids a manifest's layers must decompress to, from its config (in
+ * the store by now); undefined when no layer is a tar (an attestation).
+ */
+async function expectedDiffIds(store: Store, manifest: Manifest, at: string): Promise<Digest[] | undefined> {
+  if (manifest.layers.every((layer) => layerCompression(layer.mediaType) === undefined)) return undefined;
+  const diffIds = (await store.readJson<Partial<ImageConfig>>(manifest.config.digest, manifest.config.size)).rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
+    throw new InvalidInputError(`${at}: config ${manifest.config.digest}`, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
+  }
+  return diffIds;
+}
+
+/**
+ * Streams one blob into the store unless it is there; a dropped connection
+ * starts it again (bounded retries). A layer (a tar media type) is checked on
+ * the way as docker pull does: it must decompress to diffId and be a tar whose
+ * names stay inside the root, or it never gets its name in the store, where
+ * later pulls trust it.
+ */
+async function pullBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, emit: (event: TransferEvent) => void, diffId?: Digest): Promise<void> {
   if (await store.hasBlob(blob.digest)) {
     emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
     return;
@@ -111,10 +139,21 @@ async function pullBlob(client: RegistryClient, store: Store, repository: string
   await client.withRetries(async () => {
     const body = await client.getBlob(repository, blob.digest);
     const writer = store.createBlobWriter();
+    const at = `${client.registry}/${repository}@${blob.digest}`;
+    const compression = layerCompression(blob.mediaType);
+    const inspector = compression === undefined ? undefined : new LayerInspector(compression, at);
     try {
-      await pipeline(body, new SizeGuard(blob, `${client.registry}/${repository}@${blob.digest}`, (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done })), writer);
-      await writer.commit({ digest: blob.digest, size: blob.size });
+      const guard = new SizeGuard(blob, at, (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }));
+      await (inspector ? pipeline(body, guard, inspector.tap, writer) : pipeline(body, guard, writer));
+      await writer.commit({ digest: blob.digest, size: blob.size }, async () => {
+        if (!inspector) return;
+        await inspector.done;
+        const facts = inspector.facts(blob.digest);
+        if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
+        if (facts.notALayer) throw facts.notALayer;
+      });
     } catch (err) {
+      inspector?.abort();
       await writer.abort();
       throw client.failure(repository, what, err);
     }

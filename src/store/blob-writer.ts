@@ -13,10 +13,11 @@ import type { Digest } from '../oci/types.js';
 import { fsyncDir } from './fs.js';
 
 export interface BlobWriter extends Writable {
-  /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), rename
-   *  the fsynced temp file to blobs/sha256/<hex> (over an existing blob of that digest: same bytes, or a repair). The
-   *  temp file is gone afterwards either way. */
-  commit(expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }>;
+  /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), run
+   *  `check` (what else must hold before the bytes may take their name; it throws if not), rename the fsynced temp
+   *  file to blobs/sha256/<hex> (over an existing blob of that digest: same bytes, or a repair). The temp file is
+   *  gone afterwards either way. */
+  commit(expected?: { digest: Digest; size?: number }, check?: () => Promise<void>): Promise<{ digest: Digest; size: number }>;
   /** Removes the temp file; safe to call after a failed write. */
   abort(): Promise<void>;
 }
@@ -79,7 +80,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
     handle.close().then(() => callback(error), () => callback(error));
   }
 
-  async commit(expected?: { digest: Digest; size?: number }): Promise<{ digest: Digest; size: number }> {
+  async commit(expected?: { digest: Digest; size?: number }, check?: () => Promise<void>): Promise<{ digest: Digest; size: number }> {
     if (this.settled) throw new Error('BlobWriter: commit after commit or abort');
     if (!this.finished) throw new Error('BlobWriter: commit before the stream finished');
     this.settled = true;
@@ -90,6 +91,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
         throw new InvalidInputError(`blob ${expected.digest}`, `size ${this.size} does not match the expected size ${expected.size}`);
       }
       if (expected && expected.digest !== digest) throw new DigestMismatchError(`blob ${expected.digest}`, expected.digest, digest);
+      await check?.();
       const finalPath = this.target.blobPath(digest);
       // Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
       // repairs one that was damaged on disk, so it is not skipped.
