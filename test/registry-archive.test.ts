@@ -4,33 +4,14 @@
  * checked with skopeo.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/formats/address.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType } from '../src/oci/types.js';
-import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
-import { startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
-
-const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
-
-/** The manifest digest skopeo sees, without its blob cache (which can substitute a layer it saw before). */
-async function remoteDigest(ref: string): Promise<string> {
-  rmSync(skopeoCache, { force: true });
-  return (JSON.parse((await runOk('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`])).stdout.toString()) as { Digest: string }).Digest;
-}
-
-async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await Store.open(dir);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
+import { remoteDigest, startRegistry } from './registry-server.js';
+import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 
 test('docker:// addresses: HOST alone or HOST/REPO[:TAG][@DIGEST]; the host is never implied', () => {
   assert.deepEqual(parseRegistryAddress('docker://reg.site:5000'), { registry: 'reg.site:5000', reference: undefined });

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, get } from 'node:http';
 import { get as getTls } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
@@ -161,4 +161,17 @@ export async function startTokenServer(t: TestContext, users: Record<string, str
   await once(server, 'listening');
   t.after(() => server.close());
   return { realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, service, issuer, certificate, requests };
+}
+
+const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
+
+/** skopeo's stdout, run without its blob cache (which can substitute a layer it saw before). */
+export async function skopeo(...args: string[]): Promise<string> {
+  rmSync(skopeoCache, { force: true });
+  return (await runOk('skopeo', args)).stdout.toString();
+}
+
+/** The manifest digest skopeo sees at docker://REF. */
+export async function remoteDigest(ref: string): Promise<string> {
+  return (JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${ref}`)) as { Digest: string }).Digest;
 }

@@ -13,32 +13,11 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
-import { startRegistry, startTokenServer } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
+import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { remoteDigest, skopeo, startRegistry, startTokenServer } from './registry-server.js';
+import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { makeImage, makeLayer } from './formats-fixtures.js';
 import { parseReference } from '../src/oci/reference.js';
-
-const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
-
-/** skopeo, without its blob cache (which can substitute a layer it saw before). */
-async function skopeo(...args: string[]): Promise<string> {
-  rmSync(skopeoCache, { force: true });
-  return (await runOk('skopeo', args)).stdout.toString();
-}
-
-async function remoteDigest(ref: string): Promise<string> {
-  return (JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${ref}`)) as { Digest: string }).Digest;
-}
-
-async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await Store.open(dir);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 async function storeEntry(dir: string, name: string): Promise<Descriptor> {
   const entry = await withStore(dir, async (store) => (await store.listImages()).find((image) => image.name === name));

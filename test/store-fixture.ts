@@ -9,7 +9,7 @@ import { createGzip } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
-import type { Store } from '../src/store/store.js';
+import { Store } from '../src/store/store.js';
 import { runOk } from './helpers.js';
 
 export interface BuiltImage {
@@ -68,4 +68,14 @@ export async function buildMultiPlatformImage(store: Store, workDir: string, nam
   const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
   await store.tag(parseReference(name), index);
   return { index, amd, arm };
+}
+
+/** Runs fn with the store at dir open, closing it whatever happens. */
+export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(dir);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }
