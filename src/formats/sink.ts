@@ -11,6 +11,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { createFileOutput } from '../io/output.js';
+import { fsyncPath } from '../store/fs.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -120,6 +121,12 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   // Blobs of an existing layout that this save adds, removed again on abort.
   const added: string[] = [];
 
+  // The layout may be on removable media about to be unplugged: every file is fsynced before its rename, every
+  // directory that got names is fsynced at the end.
+  const writeSynced = (body: Readable, temp: string): Promise<void> => pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
+  const syncDirs = async (root: string): Promise<void> => {
+    for (const dir of [join(root, 'blobs', 'sha256'), join(root, 'blobs'), root]) if (await exists(dir)) await fsyncPath(dir);
+  };
   const place = async (name: string, write: (target: string) => Promise<void>): Promise<void> => {
     if (names.has(name)) return;
     names.add(name);
@@ -142,29 +149,34 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     async addBytes(name, data) {
       // An existing layout's blobs are content-addressed: one already there is the same bytes.
       if (!fresh && isBlob(name) && (await exists(join(building, name)))) return;
-      await place(name, (temp) => pipeline(Readable.from([data]), createWriteStream(temp, { flags: 'wx', mode: 0o644 })));
+      await place(name, (temp) => writeSynced(Readable.from([data]), temp));
     },
     async addStream(name, _size, body) {
       if (!fresh && isBlob(name) && (await exists(join(building, name)))) {
         body.destroy();
         return;
       }
-      await place(name, (temp) => pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o644 })));
+      await place(name, (temp) => writeSynced(body, temp));
     },
     async addFile(name, path) {
-      await place(name, (temp) => rename(path, temp));
+      await place(name, async (temp) => {
+        await fsyncPath(path);
+        await rename(path, temp);
+      });
     },
     async addSymlink() {
       throw new Error('an OCI layout has no symlinks');
     },
     async finish() {
       await spool.remove();
+      await syncDirs(building);
       if (!fresh) return;
       try {
         await rename(building, path);
       } catch (err) {
         throw fromFsError(err, path);
       }
+      await fsyncPath(dirname(path));
     },
     async abort() {
       await spool.remove();

@@ -10,7 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
-import { fsyncDir, tempName } from '../store/fs.js';
+import { fsyncPath, tempName } from '../store/fs.js';
 
 /** A file by identity: how a walker recognises the archive it is writing. */
 export interface FileIdentity {
@@ -70,7 +70,7 @@ export async function createFileOutput(file: string, options: FileOutputOptions 
       } catch (err) {
         throw fromFsError(err, file);
       }
-      await fsyncDir(dirname(target));
+      await fsyncPath(dirname(target));
     },
     async abort() {
       if (state !== 'open') return;

@@ -9,7 +9,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
-import { fsyncDir, tempName, writeFileAtomic } from '../store/fs.js';
+import { fsyncPath, tempName, writeFileAtomic } from '../store/fs.js';
 import {
   checkBaseName,
   manifestName,
@@ -62,7 +62,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
   } catch (err) {
     throw fromFsError(err, manifestPath);
   }
-  await fsyncDir(dir);
+  await fsyncPath(dir);
 
   const whole = createHash('sha256');
   const parts: PartEntry[] = [];
@@ -89,7 +89,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
       current = undefined;
     }
     // The part names must be durable before the manifest that vouches for them.
-    await fsyncDir(dir);
+    await fsyncPath(dir);
     const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts };
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     return { manifestPath, manifest, removed: await removeStale(dir, base, new Set(parts.map((part) => part.name))) };
@@ -156,6 +156,6 @@ async function removeStale(dir: string, base: string, keep: Set<string>): Promis
     }
     removed.push(name);
   }
-  if (removed.length > 0) await fsyncDir(dir);
+  if (removed.length > 0) await fsyncPath(dir);
   return removed;
 }

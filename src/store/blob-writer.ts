@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
-import { fsyncDir } from './fs.js';
+import { fsyncPath } from './fs.js';
 
 export interface BlobWriter extends Writable {
   /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), run
@@ -100,7 +100,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
       } catch (err) {
         throw fromFsError(err, finalPath);
       }
-      await fsyncDir(dirname(finalPath));
+      await fsyncPath(dirname(finalPath));
       return { digest, size: this.size };
     } finally {
       await rm(this.tempPath, { force: true });

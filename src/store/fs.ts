@@ -4,14 +4,17 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fromFsError } from '../errors.js';
 
-/** Makes a rename or new name in dir durable: without it a power cut can lose the entry. */
-export async function fsyncDir(dir: string): Promise<void> {
+/**
+ * fsync of a file (its bytes are on disk) or of a directory (a rename or new
+ * name in it is durable: without it a power cut can lose the entry).
+ */
+export async function fsyncPath(path: string): Promise<void> {
   let handle;
   try {
-    handle = await open(dir, 'r');
+    handle = await open(path, 'r');
     await handle.sync();
   } catch (err) {
-    throw fromFsError(err, dir);
+    throw fromFsError(err, path);
   } finally {
     await handle?.close();
   }
@@ -43,5 +46,5 @@ export async function writeFileAtomic(path: string, data: Buffer | string, optio
     await rm(temp, { force: true });
     throw fromFsError(err, path);
   }
-  await fsyncDir(dirname(path));
+  await fsyncPath(dirname(path));
 }

@@ -9,7 +9,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest } from '../oci/types.js';
-import { fsyncDir } from './fs.js';
+import { fsyncPath } from './fs.js';
 import type { GcResult, Store } from './store.js';
 import { descriptorsIn, parseJson } from './validate.js';
 
@@ -37,7 +37,7 @@ export async function collectGarbage(store: Store, tempDir: string): Promise<GcR
     }
     removed.push(digest);
   }
-  if (removed.length > 0) await fsyncDir(blobDir);
+  if (removed.length > 0) await fsyncPath(blobDir);
   let tempFilesRemoved = 0;
   for (const name of await list(tempDir)) {
     const path = join(tempDir, name);
