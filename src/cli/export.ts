@@ -16,9 +16,9 @@ export const exportCommand: CommandModule = (cli, run) => {
         if (output === '-') refuseTerminal('stdout', 'a tar');
         await withStore(opts, async (store) => {
           const image = await store.resolve(ref);
-          const tar = flattenToTar(store, image.manifest.layers, { where: ref });
-          if (output === '-') await pipeline(tar, process.stdout, { end: false });
-          else await writeFileFromStream(output, tar);
+          const flatten = () => flattenToTar(store, image.manifest.layers, { where: ref });
+          if (output === '-') await pipeline(flatten(), process.stdout, { end: false });
+          else await writeFileFromStream(output, flatten);
         });
       }, opts),
     );

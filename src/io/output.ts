@@ -92,11 +92,16 @@ async function inPlace(file: string, target: string): Promise<FileOutput> {
   return { stream, identities: [], commit: async () => {}, abort: async () => void stream.destroy() };
 }
 
-/** Copies source into FILE through a temp file; on any error FILE is untouched and the source's own error is the one thrown. */
-export async function writeFileFromStream(file: string, source: Readable | AsyncIterable<Buffer>): Promise<void> {
+/**
+ * Copies a source into FILE through a temp file; on any error FILE is
+ * untouched and the source's own error is the one thrown. The source is made
+ * only once the output is open: a stream that starts working at once could
+ * fail while nobody listens yet, and crash the process.
+ */
+export async function writeFileFromStream(file: string, makeSource: () => Readable | AsyncIterable<Buffer>): Promise<void> {
   const output = await createFileOutput(file);
   try {
-    await pipeline(source, output.stream);
+    await pipeline(makeSource(), output.stream);
     await output.commit();
   } catch (err) {
     await output.abort();

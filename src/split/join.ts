@@ -21,5 +21,5 @@ export async function joinPartSet(path: string, output: string | Writable, onPro
     }
   };
   if (typeof output !== 'string') await pipeline(source, counted, output);
-  else await writeFileFromStream(output, counted(source));
+  else await writeFileFromStream(output, () => counted(source));
 }
