@@ -29,5 +29,9 @@ export async function openInput(file: string, what: string, ifDirectory: string)
     if (err instanceof UsageError) throw err;
     throw fromFsError(err, file);
   }
-  return { stream: createReadStream(file, { highWaterMark: 1 << 20 }), size };
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  // Commands open the store or the output before they pipe this: an open error meanwhile must wait for the
+  // pipeline (which finds it in stream.errored and reports it), not crash the process as an unhandled 'error'.
+  stream.on('error', () => {});
+  return { stream, size };
 }
