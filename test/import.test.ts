@@ -221,3 +221,18 @@ test('import: SIGKILL in the middle leaves the store valid and untouched, gc rem
   assert.ok(JSON.parse(gc.stdout.toString()).tempFilesRemoved >= 1, `gc found the killed import's temp file: ${gc.stdout}`);
   await ociImageToolValidate(store, 'keep:1');
 });
+
+test('an input whose read fails (/proc/self/mem: EIO) is a host I/O error naming it, for import, load and split alike, and nothing is tagged', async (t) => {
+  if (!existsSync('/proc/self/mem')) {
+    t.skip('SKIPPED: no /proc/self/mem to fail a read with');
+    return;
+  }
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  for (const args of [['import', '/proc/self/mem', 'mem:1'], ['load', '-i', '/proc/self/mem'], ['split', '/proc/self/mem', '--size', '1M', '-o', join(dir, 'parts')]]) {
+    const result = await rootfs(args, storeEnv(store));
+    assert.equal(result.code, 5, `${args[0]}: ${result.stderr}`);
+    assert.match(result.stderr, /^rootfs: \/proc\/self\/mem: i\/o error, read\n$/, args[0]);
+  }
+  assert.deepEqual(JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')).manifests, []);
+});

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
-import { ExitCode, RootfsError, UsageError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
 import { Reporter } from './report.js';
 import { commandsFor } from './commands.js';
 
@@ -88,6 +88,8 @@ function restoreStdio(cli: CAC): void {
 }
 
 function reportError(err: unknown, debug: boolean): number {
+  // A system error from deep in a stream (a read that failed) that nothing named: the host's trouble, not a bug.
+  if (isSystemError(err)) err = fromFsError(err, err.path ?? err.syscall);
   if (err instanceof RootfsError) {
     process.stderr.write(`rootfs: ${err.message}\n`);
     if (debug) process.stderr.write(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);

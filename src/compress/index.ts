@@ -53,6 +53,8 @@ async function peek(input: Readable, count: number): Promise<{ bytes: Buffer; st
       continue;
     }
     if (input.readableEnded) break;
+    // An error already emitted will not be emitted again for the listeners below.
+    if (input.errored) throw input.errored;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         input.off('readable', done).off('end', done).off('error', done);

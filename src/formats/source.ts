@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
-import { fromFsError, InvalidInputError } from '../errors.js';
+import { fromFsError, InvalidInputError, isSystemError } from '../errors.js';
 import { isDigest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from '../oci/types.js';
 import type { EntryType } from '../tar/header.js';
@@ -28,23 +28,28 @@ export interface SourceMember {
 
 /** The members of a tar stream, decompressing it first if it is gzip'd, zstd'd… (`docker save | gzip`). */
 export async function* tarMembers(input: Readable, archive: string): AsyncGenerator<SourceMember> {
-  const { compression, stream } = await detectCompression(input);
-  let tar = stream;
-  if (compression !== 'none') {
-    const decompressor = createDecompressor(compression, archive);
-    // A read error reaches readTar through the decompressor, which pipeline destroys with it.
-    pipeline(stream, decompressor).catch(() => {});
-    tar = decompressor;
-  }
-  for await (const { entry, body } of readTar(tar, archive)) {
-    const name = safeMemberPath(entry.path, archive).toString('utf8');
-    if (name === '.') {
-      body.resume();
-      continue;
+  try {
+    const { compression, stream } = await detectCompression(input);
+    let tar = stream;
+    if (compression !== 'none') {
+      const decompressor = createDecompressor(compression, archive);
+      // A read error reaches readTar through the decompressor, which pipeline destroys with it.
+      pipeline(stream, decompressor).catch(() => {});
+      tar = decompressor;
     }
-    const member: SourceMember = { name, type: entry.type, size: entry.size, body };
-    if (entry.linkpath) member.linkpath = entry.linkpath.toString('utf8');
-    yield member;
+    for await (const { entry, body } of readTar(tar, archive)) {
+      const name = safeMemberPath(entry.path, archive).toString('utf8');
+      if (name === '.') {
+        body.resume();
+        continue;
+      }
+      const member: SourceMember = { name, type: entry.type, size: entry.size, body };
+      if (entry.linkpath) member.linkpath = entry.linkpath.toString('utf8');
+      yield member;
+    }
+  } catch (err) {
+    // A read error of the archive itself (a disk error, a file gone) names the archive.
+    throw isSystemError(err) ? fromFsError(err, archive) : err;
   }
 }
 

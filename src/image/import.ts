@@ -11,6 +11,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, createDecompressor, createCompressor } from '../compress/index.js';
+import { fromFsError } from '../errors.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
@@ -65,6 +66,10 @@ export async function importTarball(store: Store, input: Readable, options: Impo
       callback(null, chunk);
     },
   });
+  // pipe() does not pass errors on: a read error of the input (a disk error, a file gone) must fail the import, named.
+  const failInput = (err: unknown): void => void counter.destroy(fromFsError(err, where) as Error);
+  if (input.errored) failInput(input.errored);
+  else input.on('error', failInput);
   const detected = await detectCompression(input.pipe(counter));
   const validator = new TarValidator(where, (entry) => {
     entries++;
