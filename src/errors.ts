@@ -73,12 +73,12 @@ export class NetworkError extends RootfsError {
   readonly exitCode = ExitCode.Network;
 }
 
-/** Turns a Node fs error into a HostIoError or NotFoundError naming the path. */
 /** An error from a system call (ENOENT, EIO, ENOSPC, ...), as Node raises them. */
 export function isSystemError(err: unknown): err is NodeJS.ErrnoException & { syscall: string } {
   return err instanceof Error && 'syscall' in err && 'code' in err;
 }
 
+/** Turns a Node fs error into a HostIoError or NotFoundError naming the path. */
 export function fromFsError(err: unknown, path: string | Buffer): RootfsError | unknown {
   if (!(err instanceof Error) || !('code' in err)) return err;
   const shown = typeof path === 'string' ? path : displayPath(path);

@@ -3,8 +3,8 @@ import type { CommandModule } from './main.js';
 /**
  * Every command, in the order --help lists them, each loaded only when
  * needed: a run loads the one command it names, so `rootfs pack` does not
- * pay for the registry client, the compressors and the rest (a third of a
- * second at start-up, measured: see docs/benchmarks.md).
+ * pay for the registry client, the compressors and the rest (~0.1 s at
+ * start-up, measured: see docs/benchmarks.md).
  */
 const commands: Record<string, () => Promise<CommandModule>> = {
   pack: async () => (await import('./pack.js')).packCommand,

@@ -44,7 +44,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             });
           } else {
             // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
-            const archive = address ?? parseAddress(input);
+            const archive = address!; // parsed above whenever the input is not a registry
             const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
               platform,

@@ -29,12 +29,7 @@ export interface FileOutput {
   abort(): Promise<void>;
 }
 
-export interface FileOutputOptions {
-  /** Permissions of the new file (default 0644); the temp file has them from its creation on. */
-  mode?: number;
-}
-
-export async function createFileOutput(file: string, options: FileOutputOptions = {}): Promise<FileOutput> {
+export async function createFileOutput(file: string): Promise<FileOutput> {
   const target = resolve(file);
   let existing: BigIntStats | undefined;
   try {
@@ -50,7 +45,7 @@ export async function createFileOutput(file: string, options: FileOutputOptions 
   let handle: FileHandle;
   try {
     // 'wx': a name planted at the temp path is never followed or overwritten.
-    handle = await open(temp, 'wx', options.mode ?? 0o644);
+    handle = await open(temp, 'wx', 0o644);
   } catch (err) {
     throw fromFsError(err, dirname(file));
   }
