@@ -24,6 +24,8 @@ export const ExitCode = {
   Locked: 6,
   Network: 7,
   Internal: 70,
+  /** The reader of our output went away (a closed pipe): what a shell reports for a death by SIGPIPE. */
+  ClosedPipe: 141,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -73,6 +75,11 @@ export class NetworkError extends RootfsError {
   readonly exitCode = ExitCode.Network;
 }
 
+/** Data (an archive, a tar) could not all be written: the reading end of its pipe was closed. */
+export class ClosedPipeError extends RootfsError {
+  readonly exitCode = ExitCode.ClosedPipe;
+}
+
 /** An error from a system call (ENOENT, EIO, ENOSPC, ...), as Node raises them. */
 export function isSystemError(err: unknown): err is NodeJS.ErrnoException & { syscall: string } {
   return err instanceof Error && 'syscall' in err && 'code' in err;
@@ -84,6 +91,7 @@ export function fromFsError(err: unknown, path: string | Buffer): RootfsError | 
   const shown = typeof path === 'string' ? path : displayPath(path);
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new NotFoundError(`${shown}: no such file or directory`, { cause: err });
+  if (code === 'EPIPE') return new ClosedPipeError(`${shown}: the reader closed the pipe before the output was complete`, { cause: err });
   const reason = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
   return new HostIoError(`${shown}: ${reason}`, { cause: err });
 }

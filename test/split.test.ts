@@ -50,7 +50,7 @@ async function consume(path: string): Promise<{ bytes: number; hash: string; err
   const hash = createHash('sha256');
   let bytes = 0;
   try {
-    for await (const chunk of await openPartSet(path)) {
+    for await (const chunk of (await openPartSet(path)).stream) {
       bytes += (chunk as Buffer).length;
       hash.update(chunk as Buffer);
     }

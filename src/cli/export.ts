@@ -11,12 +11,19 @@ export const exportCommand: CommandModule = (cli, run) => {
     .example('rootfs export app:1.0 -o app-rootfs.tar')
     .example('rootfs export app:1.0 | tar -t')
     .action((ref: string, opts) =>
-      run(async () => {
+      run(async (reporter) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
         await withStore(opts, async (store) => {
           const image = await store.resolve(ref);
-          const flatten = () => flattenToTar(store, image.manifest.layers, { where: ref });
+          const layers = image.manifest.layers;
+          // Two passes: every layer is read to plan the merge, then the merged tree is written.
+          const flatten = () =>
+            flattenToTar(store, layers, {
+              where: ref,
+              onLayer: (index) => reporter.progress({ label: `export: read layer ${index + 1} of ${layers.length}`, note: 'planning the merge' }),
+              onEntry: (entries, bytes) => reporter.progress({ label: 'export: writing', bytes, entries }),
+            });
           if (output === '-') await pipeline(flatten(), process.stdout, { end: false });
           else await writeFileFromStream(output, flatten);
         });

@@ -20,10 +20,9 @@ export const importCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const { compression, level } = layerCompression(opts);
         const tags = ref === undefined ? [] : [parseReference(ref)];
-        const { stream: input } = await openInput(file, 'a tarball', `to import a directory: rootfs pack ${file} | rootfs import - REF`);
+        const { stream: input, size } = await openInput(file, 'a tarball', `to import a directory: rootfs pack ${file} | rootfs import - REF`);
         const store = await openStore(opts);
         try {
-          const started = Date.now();
           const result = await importTarball(store, input, {
             source: file,
             tags,
@@ -33,8 +32,7 @@ export const importCommand: CommandModule = (cli, run) => {
             compression,
             level,
             created: sourceDateEpoch(),
-            onProgress: (bytes, entries) =>
-              reporter.progress(() => `importing ${file === '-' ? 'stdin' : file}: ${entries} entries, ${formatBytes(bytes)} read, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+            onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, entries }),
           });
           reporter.result(result.imageId);
           reporter.info(`${result.entries} entries, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);

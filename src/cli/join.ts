@@ -16,9 +16,9 @@ export const joinCommand: CommandModule = (cli, run) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'the joined file');
         let bytes = 0;
-        await joinPartSet(dir, output === '-' ? process.stdout : output, (done) => {
+        await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
-          reporter.progress(() => `joining: ${formatBytes(done)}`);
+          reporter.progress({ label: 'joining', bytes: done, total });
         });
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
       }, opts),

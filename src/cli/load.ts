@@ -7,6 +7,7 @@ import { BlobLocations, type PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 
@@ -33,7 +34,6 @@ export const loadCommand: CommandModule = (cli, run) => {
         const address = registry ? undefined : parseAddress(input);
         if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
         if (address?.path === '-') refuseTerminal('stdin', 'an archive');
-        const started = Date.now();
         return withStore(opts, async (store) => {
           let result: LoadResult;
           if (registry) {
@@ -46,10 +46,13 @@ export const loadCommand: CommandModule = (cli, run) => {
             // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
             const archive = address!; // parsed above whenever the input is not a registry
             const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
+            const set = parts ? await openPartSet(archive.path) : undefined;
+            // The archive's size is the total its blobs add up to, near enough (the rest is small metadata and tar headers).
+            const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
               platform,
-              stream: parts ? { input: await openPartSet(archive.path), name: archive.path } : { input: process.stdin, name: 'stdin' },
-              onProgress: ({ bytes, blobs }) => reporter.progress(() => `loading: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+              stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
+              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: `${blobs} blob${blobs === 1 ? '' : 's'}` }),
             });
           }
           const { images: loaded, fromStore } = result;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
-import { Reporter } from './report.js';
+import { removeUnfinished } from '../io/temp.js';
+import { Reporter, writeError } from './report.js';
 import { commandsFor } from './commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,9 +31,11 @@ export async function main(argv: string[]): Promise<number> {
   const run = async (action: (reporter: Reporter) => Promise<number | void>, opts: GlobalOptions): Promise<void> => {
     debug = Boolean(opts.debug);
     const reporter = new Reporter({ quiet: Boolean(opts.quiet), json: Boolean(opts.json) });
+    const untrap = trapSignals(reporter, cli.matchedCommand?.name ?? 'rootfs');
     try {
       exitCode = (await action(reporter)) ?? ExitCode.Ok;
     } finally {
+      untrap();
       reporter.close();
     }
   };
@@ -87,21 +90,46 @@ function restoreStdio(cli: CAC): void {
   for (const key of Object.keys(cli.options)) cli.options[key] = restore(cli.options[key]);
 }
 
+/** The signals that end a command, and the exit code of each (128 + its number, as a shell reports a death by it). */
+const signals = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * Ctrl-C, kill, a closed terminal: every file the command has not finished
+ * (io/temp.ts) is removed, synchronously, and the process exits at once with
+ * 128 + the signal's number. The store needs nothing more: its locks are
+ * flocks, which the kernel drops with the process, and its index is replaced
+ * by rename, never half-written.
+ */
+function trapSignals(reporter: Reporter, command: string): () => void {
+  const handlers = Object.entries(signals).map(([signal, code]) => {
+    const handler = (): void => {
+      const removed = removeUnfinished();
+      reporter.endProgress();
+      writeError(`rootfs: ${command} interrupted by ${signal}; nothing was kept${removed > 0 ? ' (its unfinished files were removed)' : ''}`);
+      process.exit(code);
+    };
+    process.on(signal, handler);
+    return () => void process.off(signal, handler);
+  });
+  return () => handlers.forEach((off) => off());
+}
+
 function reportError(err: unknown, debug: boolean): number {
   // A system error from deep in a stream (a read that failed) that nothing named: the host's trouble, not a bug.
-  if (isSystemError(err)) err = fromFsError(err, err.path ?? err.syscall);
+  // Unnamed, a closed pipe can only be stdout's: the one pipe a command writes.
+  if (isSystemError(err)) err = fromFsError(err, err.path ?? (err.code === 'EPIPE' ? 'stdout' : err.syscall));
   if (err instanceof RootfsError) {
-    process.stderr.write(`rootfs: ${err.message}\n`);
-    if (debug) process.stderr.write(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
+    writeError(`rootfs: ${err.message}`);
+    if (debug) writeError(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
     return err.exitCode;
   }
   // cac reports unknown options and missing arguments with its own error class.
   if (err instanceof Error && err.name === 'CACError') {
     const kebab = err.message.replace(/--[a-z0-9]+(?:[A-Z][a-z0-9]*)+/g, (flag) => flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-    process.stderr.write(`rootfs: ${kebab} (see --help)\n`);
+    writeError(`rootfs: ${kebab} (see --help)`);
     return ExitCode.Usage;
   }
   const stack = err instanceof Error ? err.stack : String(err);
-  process.stderr.write(debug ? `rootfs: internal error: ${stack}\n` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`);
+  writeError(debug ? `rootfs: internal error: ${stack}` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)`);
   return ExitCode.Internal;
 }

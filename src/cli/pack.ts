@@ -35,11 +35,9 @@ export const packCommand: CommandModule = (cli, run) => {
           clampMtime: opts.mtime === undefined ? epochSeconds(sourceDateEpoch()) : parseTime(String(opts.mtime)),
           strict: Boolean(opts.strict),
         };
-        const started = Date.now();
         const events: PackEvents = {
           warning: ({ path, message }) => reporter.warn(`${path}: ${message}`),
-          progress: ({ entries, bytes }) =>
-            reporter.progress(() => `packing: ${entries} entries, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+          progress: ({ entries, bytes }) => reporter.progress({ label: 'packing', bytes, entries }),
         };
         const summary = output === '-' ? await packToStdout(root, options, events) : await packToFile(root, output, options, events);
         report(reporter, summary, root, output);
@@ -107,7 +105,5 @@ function report(reporter: Reporter, summary: PackSummary, root: string, output: 
   reporter.info(`Packed ${root}: ${total} entries (${counts.join(', ') || 'none'}), ${formatBytes(summary.bytes)} of file data, ${formatBytes(summary.archiveBytes)} of tar${sockets}${warnings}`);
   const document = { root, output, ...summary };
   // With the archive on stdout, the JSON summary goes to stderr instead.
-  if (output === '-') {
-    if (reporter.json) process.stderr.write(`${JSON.stringify(document, null, 2)}\n`);
-  } else reporter.emitJson(document);
+  reporter.emitJson(document, output === '-' ? 'stderr' : 'stdout');
 }

@@ -79,7 +79,11 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
     switch (event.type) {
       case 'progress':
         active.set(event.digest, { done: event.done, size: event.size });
-        reporter.progress(() => [...active].map(([digest, blob]) => `${short(digest)} ${formatBytes(blob.done)}/${formatBytes(blob.size)}`).join('  '));
+        {
+          const blobs = [...active.values()];
+          const sum = (key: 'done' | 'size'): number => blobs.reduce((total, blob) => total + blob[key], 0);
+          reporter.progress({ label: [...active.keys()].map(short).join(' '), bytes: sum('done'), total: sum('size') });
+        }
         return;
       case 'blob':
         active.delete(event.digest);

@@ -1,14 +1,59 @@
 /**
- * All that commands say to people goes through here: warnings always reach
- * stderr, the progress line only when stderr is a terminal and not --quiet,
- * and --json sends a result object to stdout instead of human summaries.
+ * All that the CLI says goes through here: results and the --json document on
+ * stdout, summaries, warnings and errors on stderr, and the one progress line.
+ * Because every write passes through say(), the progress line is cleared
+ * before any other output and nothing lands on it. A closed stdout (the
+ * reader of a pipe went away: `rootfs images | head -1`) makes further
+ * results silent instead of crashing the process.
  */
+import { feedsAnotherRootfs } from './pipeline.js';
+
+/** What a long command has done so far; the reporter adds rate, percent and ETA. */
+export interface Progress {
+  /** What is being done: "packing", "importing root.tar", "squash: reading layer 2 of 5". */
+  label: string;
+  /** Bytes done (read or written, as the label says). */
+  bytes?: number;
+  /** Bytes there will be in all, when known: gives percent and ETA. */
+  total?: number;
+  /** Tar entries so far, for tar work. */
+  entries?: number;
+  /** Anything else worth a glance ("3 blobs"). */
+  note?: string;
+}
+
+const line = { shown: false, stdoutClosed: false };
+
+process.stdout.on('error', () => {
+  // EPIPE and the like: the reader is gone. A command writing data to stdout sees the error itself (its pipeline fails).
+  line.stdoutClosed = true;
+});
+process.stderr.on('error', () => {});
+
+function say(stream: 'stdout' | 'stderr', text: string): void {
+  clearLine();
+  if (stream === 'stdout' && line.stdoutClosed) return;
+  process[stream].write(text);
+}
+
+function clearLine(): void {
+  if (!line.shown) return;
+  line.shown = false;
+  process.stderr.write('\r\x1b[K');
+}
+
+/** A line on stderr from outside a command (the error handler, an interrupt). */
+export function writeError(text: string): void {
+  say('stderr', text.endsWith('\n') ? text : `${text}\n`);
+}
+
 export class Reporter {
   readonly quiet: boolean;
   readonly json: boolean;
   private readonly tty: boolean;
-  private progressShown = false;
   private lastDraw = 0;
+  private samples: Array<{ at: number; bytes: number }> = [];
+  private sampledLabel = '';
   warnings = 0;
 
   constructor(opts: { quiet: boolean; json: boolean }) {
@@ -19,47 +64,82 @@ export class Reporter {
 
   warn(message: string): void {
     this.warnings++;
-    this.clearProgress();
-    process.stderr.write(`rootfs: warning: ${message}\n`);
+    say('stderr', `rootfs: warning: ${message}\n`);
   }
 
   /** A human line on stderr (summaries); silent with --quiet or --json. */
   info(message: string): void {
     if (this.quiet || this.json) return;
-    this.clearProgress();
-    process.stderr.write(`${message}\n`);
+    say('stderr', `${message}\n`);
   }
 
   /** A result line on stdout (an image ID, "Loaded image: …"), the part scripts read. */
   result(line: string): void {
     if (this.json) return;
-    process.stdout.write(`${line}\n`);
+    say('stdout', `${line}\n`);
   }
 
-  /** The --json document on stdout. */
-  emitJson(value: unknown): void {
-    if (this.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  /** The --json document, on stdout (or stderr, when stdout carries an archive). */
+  emitJson(value: unknown, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    if (this.json) say(stream, `${JSON.stringify(value, null, 2)}\n`);
   }
 
-  /** Redraws the progress line at most 10 times a second; a no-op off a terminal. */
-  progress(render: () => string): void {
+  /**
+   * Redraws the progress line at most 10 times a second, only on a terminal,
+   * and not when stdout feeds another rootfs (`pack | import`: the last one
+   * draws, so the job has one line).
+   */
+  progress(state: Progress): void {
     if (!this.tty) return;
     const now = Date.now();
     if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
+    if (feedsAnotherRootfs()) return;
     const columns = process.stderr.columns || 80;
-    process.stderr.write(`\r\x1b[K${render().slice(0, columns - 1)}`);
-    this.progressShown = true;
+    clearLine();
+    process.stderr.write(this.render(state, now).slice(0, columns - 1));
+    line.shown = true;
+  }
+
+  /** Ends the progress line with a newline (an interrupt: the last state stays visible above the message). */
+  endProgress(): void {
+    if (!line.shown) return;
+    line.shown = false;
+    process.stderr.write('\n');
   }
 
   close(): void {
-    this.clearProgress();
+    clearLine();
   }
 
-  private clearProgress(): void {
-    if (!this.progressShown) return;
-    process.stderr.write('\r\x1b[K');
-    this.progressShown = false;
+  /** "label: 1.20GB of 4.00GB (30%), 45.0MB/s, ETA 1m02s, 12345 entries, note" */
+  private render(state: Progress, now: number): string {
+    const parts: string[] = [];
+    if (state.bytes !== undefined) {
+      const rate = this.rate(state.label, state.bytes, now);
+      if (state.total !== undefined && state.total > 0) {
+        const percent = Math.min(99, Math.floor((state.bytes * 100) / state.total));
+        parts.push(`${formatBytes(state.bytes)} of ${formatBytes(state.total)} (${percent}%)`);
+        parts.push(`${formatBytes(rate)}/s`);
+        if (rate > 0) parts.push(`ETA ${formatDuration(Math.max(0, state.total - state.bytes) / rate)}`);
+      } else {
+        parts.push(formatBytes(state.bytes), `${formatBytes(rate)}/s`);
+      }
+    }
+    if (state.entries !== undefined) parts.push(`${state.entries} ${state.entries === 1 ? 'entry' : 'entries'}`);
+    if (state.note !== undefined) parts.push(state.note);
+    return `${state.label}: ${parts.join(', ')}`;
+  }
+
+  /** Bytes a second over the last 5 seconds (a new label or fewer bytes starts over). */
+  private rate(label: string, bytes: number, now: number): number {
+    const last = this.samples.at(-1);
+    if (label !== this.sampledLabel || (last && bytes < last.bytes)) this.samples = [];
+    this.sampledLabel = label;
+    this.samples.push({ at: now, bytes });
+    while (this.samples.length > 2 && now - this.samples[0]!.at > 5000) this.samples.shift();
+    const first = this.samples[0]!;
+    return now > first.at ? ((bytes - first.bytes) * 1000) / (now - first.at) : 0;
   }
 }
 
@@ -73,5 +153,13 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)}${units[unit]}`;
+  return `${unit === 0 ? Math.round(value) : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)}${units[unit]}`;
+}
+
+/** "45s", "3m05s", "2h07m". */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -46,7 +46,6 @@ export const saveCommand: CommandModule = (cli, run) => {
         }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
-        const started = Date.now();
         const { images: saved, omitted } = await withStore(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
@@ -56,7 +55,7 @@ export const saveCommand: CommandModule = (cli, run) => {
             stdout: process.stdout,
             exclude,
             since,
-            onProgress: ({ bytes, blobs }) => reporter.progress(() => `saving: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
+            onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: `${blobs} blob${blobs === 1 ? '' : 's'}` }),
           }),
         );
         reporter.info(`Saved ${saved.length} image${saved.length === 1 ? '' : 's'} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);

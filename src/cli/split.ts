@@ -26,7 +26,7 @@ export const splitCommand: CommandModule = (cli, run) => {
           name,
           partSize,
           expectedSize: size,
-          onProgress: (done) => reporter.progress(() => `splitting ${name}: ${formatBytes(done)}${size === undefined ? '' : ` of ${formatBytes(size)}`}`),
+          onProgress: (bytes) => reporter.progress({ label: `splitting ${name}`, bytes, total: size }),
         });
         const { manifest } = result;
         for (const part of manifest.parts) reporter.result(part.name);

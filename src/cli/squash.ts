@@ -26,7 +26,9 @@ export const squashCommand: CommandModule = (cli, run) => {
             compression,
             level,
             created: sourceDateEpoch(),
-            onLayer: (index, entries) => reporter.progress(() => `squash: indexed layer ${index + 1} (${entries} entries)`),
+            // Two passes: every layer is read to plan the merge, then the merged layer is written.
+            onLayer: (index, layers, entries) => reporter.progress({ label: `squash: read layer ${index + 1} of ${layers}`, entries }),
+            onWrite: ({ entries, bytes, written }) => reporter.progress({ label: 'squash: writing the merged layer', bytes, entries, note: `${formatBytes(written)} ${compression} written` }),
           }),
         );
         reporter.result(result.imageId);

@@ -10,7 +10,7 @@ export const unpackCommand: CommandModule = (cli, run) => {
     .action((ref: string, dir: string, opts) =>
       run(async (reporter) => {
         const result = await withStore(opts, (store) =>
-          unpackImage(store, ref, dir, (entries, bytes) => reporter.progress(() => `unpacking: ${entries} entries, ${formatBytes(bytes)}`)),
+          unpackImage(store, ref, dir, (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, entries })),
         );
         reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}`);
         reporter.emitJson({ dir, entries: result.entries, bytes: result.bytes });

@@ -10,7 +10,7 @@ export const verifyCommand: CommandModule = (cli, run) => {
     .example('rootfs verify /media/usb --json')
     .action((dir: string, opts) =>
       run(async (reporter) => {
-        const result = await verifyPartSet(dir, (done) => reporter.progress(() => `verifying: ${formatBytes(done)}`));
+        const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }));
         reporter.emitJson(result);
         const bad = result.parts.filter((part) => part.status !== 'ok');
         if (bad.length > 0) {

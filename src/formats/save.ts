@@ -47,7 +47,8 @@ export interface SaveOptions {
   /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image saved. */
   ref?: string;
   stdout: Writable;
-  onProgress?: (progress: { bytes: number; blobs: number }) => void;
+  /** total: the bytes of every blob to write, when known before the first (not for a multi-platform index kept whole). */
+  onProgress?: (progress: { bytes: number; blobs: number; total?: number }) => void;
   /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
   exclude?: Set<Digest>;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
@@ -94,6 +95,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
   try {
     const exporter = new Exporter(store, sink, options, exclude);
+    exporter.progress.total = plannedBytes(selected, options, exclude);
     const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options.format === 'docker-legacy');
     await sink.finish();
     return { images: saved, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) } };
@@ -101,6 +103,17 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     await sink.abort();
     throw err;
   }
+}
+
+/** What the blobs to copy add up to: each selected image's config and layers, once each, minus those left out (a layer converted on the way counts its new size when done, so this is near, not exact). */
+function plannedBytes(selected: Selected[], options: SaveOptions, exclude: Set<Digest>): number | undefined {
+  const blobs = new Map<Digest, number>();
+  for (const { resolved } of selected) {
+    // An index kept whole writes every platform the store has: more than the one manifest resolved here.
+    if (!options.platform && resolved.descriptor.digest !== resolved.manifestDescriptor.digest) return undefined;
+    for (const blob of [resolved.manifest.config, ...resolved.manifest.layers]) if (!exclude.has(blob.digest)) blobs.set(blob.digest, blob.size);
+  }
+  return [...blobs.values()].reduce((sum, size) => sum + size, 0);
 }
 
 /** A name resolved by digest has no tag to write; docker writes such images untagged too. */
@@ -197,7 +210,7 @@ function plain(descriptor: Descriptor): Descriptor {
 /** Walks an image graph out of the store into the sink, converting layers where the target compression says so. */
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();
-  private readonly progress = { bytes: 0, blobs: 0 };
+  readonly progress: { bytes: number; blobs: number; total?: number } = { bytes: 0, blobs: 0 };
   /** Layers left out (the receiving store holds them), by digest in the archive, with their sizes. */
   readonly omitted = new Map<Digest, number>();
 

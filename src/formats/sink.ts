@@ -4,13 +4,14 @@
  * temp file + rename, index.json last). The format writers only name members.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { createFileOutput } from '../io/output.js';
+import { freshTempName, removeOnInterrupt } from '../io/temp.js';
 import { fsyncPath } from '../store/fs.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
@@ -36,7 +37,7 @@ const mtime = 0; // reproducible archives: the same images save to the same byte
 /** A tar sink; `path` '-' writes to `stdout`. */
 export async function createTarSink(path: string, stdout: Writable): Promise<ArchiveSink> {
   const file = path === '-' ? undefined : await createFileOutput(path);
-  const spool = new Spool(file ? dirname(path) : tmpdir());
+  const spool = file ? new Spool(dirname(path), `.${basename(path)}.tmp`) : new Spool(tmpdir(), '.rootfs-save');
   const writer = new TarWriter();
   const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch((err: unknown) => {
     throw file ? fromFsError(err, path) : err;
@@ -95,6 +96,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
 export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; existingIndex: Buffer | undefined }> {
   let existingIndex: Buffer | undefined;
   let building: string;
+  let release = (): void => {};
   try {
     const info = await stat(path);
     if (!info.isDirectory()) throw new UsageError(`${path} exists and is not a directory`);
@@ -109,13 +111,15 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof UsageError || err instanceof InvalidInputError ? err : fromFsError(err, path);
     try {
       await mkdir(dirname(path), { recursive: true });
-      building = await mkdtemp(join(dirname(path), `.${basename(path)}.tmp-`));
+      building = await freshTempName(dirname(path), `.${basename(path)}.tmp`);
+      release = removeOnInterrupt(building);
+      await mkdir(building, { mode: 0o755 });
     } catch (mkErr) {
       throw fromFsError(mkErr, path);
     }
   }
   const fresh = building !== path;
-  const spool = new Spool(building);
+  const spool = new Spool(building, '.rootfs-save');
   const names = new Set<string>();
   const isBlob = (name: string): boolean => name.startsWith('blobs/');
   // Blobs of an existing layout that this save adds, removed again on abort.
@@ -175,6 +179,8 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
         await rename(building, path);
       } catch (err) {
         throw fromFsError(err, path);
+      } finally {
+        release();
       }
       await fsyncPath(dirname(path));
     },
@@ -182,20 +188,22 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       await spool.remove();
       if (fresh) await rm(building, { recursive: true, force: true });
       else await Promise.all(added.map((file) => rm(file, { force: true })));
+      release();
     },
   };
   return { sink, existingIndex };
 }
 
-/** A temp directory made on first use (most saves never spool), removed with everything in it. */
+/** A temp directory (named as temp.ts names them) made on first use (most saves never spool), removed with everything in it. */
 class Spool {
   private dir: Promise<string> | undefined;
   private files = 0;
+  private release = (): void => {};
 
-  constructor(private readonly parent: string) {}
+  constructor(private readonly parent: string, private readonly kind: string) {}
 
   async path(): Promise<string> {
-    this.dir ??= mkdtemp(join(this.parent, '.rootfs-save-')).catch((err: unknown) => {
+    this.dir ??= this.make().catch((err: unknown) => {
       throw fromFsError(err, this.parent);
     });
     return join(await this.dir, `spool-${++this.files}`);
@@ -204,6 +212,14 @@ class Spool {
   async remove(): Promise<void> {
     const dir = await this.dir?.catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true });
+    this.release();
+  }
+
+  private async make(): Promise<string> {
+    const dir = await freshTempName(this.parent, this.kind);
+    this.release = removeOnInterrupt(dir);
+    await mkdir(dir, { mode: 0o700 });
+    return dir;
   }
 }
 

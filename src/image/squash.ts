@@ -8,6 +8,7 @@
 import { pipeline } from 'node:stream/promises';
 import { createCompressor } from '../compress/index.js';
 import { UsageError } from '../errors.js';
+import { Tap } from '../io/streams.js';
 import { flattenToTar } from '../layers/flatten.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import type { ImageReference } from '../oci/reference.js';
@@ -24,7 +25,10 @@ export interface SquashOptions {
   level?: number;
   /** The squash's time in the config: now, or SOURCE_DATE_EPOCH. */
   created?: Date;
-  onLayer?: (index: number, entries: number) => void;
+  /** While layers are read to plan the merge: the layer just read (from 0), how many there are, and its entries. */
+  onLayer?: (index: number, layers: number, entries: number) => void;
+  /** While the merged layer is written: entries and bytes of file data so far, and compressed bytes written to the store. */
+  onWrite?: (progress: { entries: number; bytes: number; written: number }) => void;
 }
 
 export interface SquashResult {
@@ -47,11 +51,21 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
   const compression = options.compression ?? 'gzip';
   const diff = new DigestStream();
   const blob = store.createBlobWriter();
+  const progress = { entries: 0, bytes: 0, written: 0 };
+  const onEntry = (entries: number, bytes: number): void => {
+    Object.assign(progress, { entries, bytes });
+    options.onWrite?.(progress);
+  };
+  const written = new Tap((chunk) => {
+    progress.written += chunk.length;
+    options.onWrite?.(progress);
+  });
   try {
     await pipeline(
-      flattenToTar(store, layers, { from, where: ref, onLayer: options.onLayer }),
+      flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry }),
       diff,
       createCompressor(compression, options.level === undefined ? {} : { level: options.level }),
+      written,
       blob,
     );
     const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };

@@ -11,6 +11,16 @@ export interface Input {
   size: number | undefined;
 }
 
+/** FILE's size if it is a regular file (a total for progress); undefined otherwise, and for any error, which the command reading FILE reports. */
+export async function fileSize(file: string): Promise<number | undefined> {
+  try {
+    const info = await stat(file);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Opens FILE, or stdin for "-" (never a terminal). `what` names the input in
  * errors; `ifDirectory` says what to do instead when FILE is a directory.

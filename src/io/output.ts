@@ -10,7 +10,8 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
-import { fsyncPath, tempName } from '../store/fs.js';
+import { fsyncPath } from '../store/fs.js';
+import { freshTempName, removeOnInterrupt } from './temp.js';
 
 /** A file by identity: how a walker recognises the archive it is writing. */
 export interface FileIdentity {
@@ -41,12 +42,15 @@ export async function createFileOutput(file: string): Promise<FileOutput> {
   // A device or fifo (/dev/null, a tape, a named pipe) is written in place: there is nothing to rename.
   if (existing && !existing.isFile()) return inPlace(file, target);
 
-  const temp = tempName(dirname(target), `.${basename(target)}.tmp`);
+  // `.FILE.tmp-PID-RANDOM`; what a killed write of FILE left is removed first.
+  const temp = await freshTempName(dirname(target), `.${basename(target)}.tmp`);
+  const release = removeOnInterrupt(temp);
   let handle: FileHandle;
   try {
     // 'wx': a name planted at the temp path is never followed or overwritten.
     handle = await open(temp, 'wx', 0o644);
   } catch (err) {
+    release();
     throw fromFsError(err, dirname(file));
   }
   const own = await handle.stat({ bigint: true });
@@ -62,6 +66,7 @@ export async function createFileOutput(file: string): Promise<FileOutput> {
       try {
         await rename(temp, target);
         state = 'committed';
+        release();
       } catch (err) {
         throw fromFsError(err, file);
       }
@@ -72,6 +77,7 @@ export async function createFileOutput(file: string): Promise<FileOutput> {
       state = 'aborted';
       stream.destroy();
       await rm(temp, { force: true });
+      release();
     },
   };
 }

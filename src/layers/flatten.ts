@@ -75,11 +75,22 @@ export async function* flattenLayers(store: Store, layers: Descriptor[], options
   yield* emitPlan(store, plan, options.where);
 }
 
+export interface FlattenOptions extends PlanOptions {
+  /** After each entry written: entries so far, and bytes of file data so far. */
+  onEntry?: (entries: number, bytes: number) => void;
+}
+
 /** The merged tree as one tar stream (the squashed layer, or `rootfs export`). */
-export function flattenToTar(store: Store, layers: Descriptor[], options: PlanOptions): TarWriter {
+export function flattenToTar(store: Store, layers: Descriptor[], options: FlattenOptions): TarWriter {
   const writer = new TarWriter();
+  let entries = 0;
+  let bytes = 0;
   void (async () => {
-    for await (const { entry, body } of flattenLayers(store, layers, options)) await writer.add(entry, body);
+    for await (const { entry, body } of flattenLayers(store, layers, options)) {
+      await writer.add(entry, body);
+      bytes += entry.type === 'file' ? entry.size : 0;
+      options.onEntry?.(++entries, bytes);
+    }
     await writer.finish();
   })().catch((err: Error) => writer.destroy(err));
   return writer;

@@ -10,13 +10,13 @@ import { writeFileFromStream } from '../io/output.js';
 import { openPartSet } from './read.js';
 
 /** Joins the set at path (a directory or its manifest) into output: a file path, or a stream (stdout), which gets all but a bad part's last chunk before the error. */
-export async function joinPartSet(path: string, output: string | Writable, onProgress?: (bytesDone: number) => void): Promise<void> {
-  const source = await openPartSet(path);
+export async function joinPartSet(path: string, output: string | Writable, onProgress?: (bytesDone: number, total: number) => void): Promise<void> {
+  const { stream: source, size } = await openPartSet(path);
   let done = 0;
   const counted = async function* (chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {
       done += chunk.length;
-      onProgress?.(done);
+      onProgress?.(done, size!);
       yield chunk;
     }
   };

@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, UsageError, fromFsError } from '../errors.js';
 import { checkDocument, failer, readDocument, type DocumentKind } from './document.js';
+import { escapeRegExp, tempPattern } from '../io/temp.js';
 
 export const partSetFormat = 'rootfs-parts';
 export const partSetVersion = 1;
@@ -56,7 +57,7 @@ export function partNamePattern(base: string): RegExp {
 
 /** The temp files split writes parts to (see tempName in store/fs.ts): removed when a later split of the same set finds them. */
 export function partTempPattern(base: string): RegExp {
-  return new RegExp(`^\\.${escapeRegExp(base)}\\.part\\d{${minPartDigits},}-\\d+-[0-9a-f]{12}$`);
+  return tempPattern(`\\.${escapeRegExp(base)}\\.part\\d{${minPartDigits},}`);
 }
 
 /** A base name must be one plain file name: it becomes part of paths in DIR. */
@@ -152,6 +153,3 @@ function hex(value: unknown, field: string, fail: (detail: string) => never): st
   return value;
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

@@ -10,6 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Input } from '../io/input.js';
 import { Readable } from 'node:stream';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
 import { findPartSet, type PartEntry, type PartSet } from './manifest.js';
@@ -26,10 +27,10 @@ export class PartError extends InvalidInputError {
 const readChunk = 1 << 20;
 
 /** The joined bytes of the set at path (a directory or its manifest): fails at once if a part is missing or of the wrong size, and mid-stream, before the bad part's end, on a sha256 mismatch. */
-export async function openPartSet(path: string): Promise<Readable> {
+export async function openPartSet(path: string): Promise<Input> {
   const set = await findPartSet(path);
   for (const part of set.manifest.parts) await checkPresent(set.dir, part);
-  return Readable.from(joinedChunks(set), { objectMode: false, highWaterMark: readChunk });
+  return { stream: Readable.from(joinedChunks(set), { objectMode: false, highWaterMark: readChunk }), size: set.manifest.size };
 }
 
 async function* joinedChunks(set: PartSet): AsyncGenerator<Buffer> {
@@ -110,7 +111,7 @@ export interface VerifyResult {
 }
 
 /** Checks every part (all of them, not stopping at the first bad one) and the whole file's sha256, reading each part once. */
-export async function verifyPartSet(path: string, onProgress?: (bytesDone: number) => void): Promise<VerifyResult> {
+export async function verifyPartSet(path: string, onProgress?: (bytesDone: number, total: number) => void): Promise<VerifyResult> {
   const set = await findPartSet(path);
   const whole = createHash('sha256');
   const parts: PartStatus[] = [];
@@ -119,7 +120,7 @@ export async function verifyPartSet(path: string, onProgress?: (bytesDone: numbe
     try {
       for await (const chunk of verifiedPart(set.dir, part, whole)) {
         done += chunk.length;
-        onProgress?.(done);
+        onProgress?.(done, set.manifest.size);
       }
       parts.push({ name: part.name, size: part.size, status: 'ok' });
     } catch (err) {

@@ -9,7 +9,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
-import { fsyncPath, tempName, writeFileAtomic } from '../store/fs.js';
+import { isAlive, removeOnInterrupt, tempName } from '../io/temp.js';
+import { fsyncPath, writeFileAtomic } from '../store/fs.js';
 import {
   checkBaseName,
   manifestName,
@@ -46,6 +47,8 @@ export interface SplitResult {
 interface OpenPart {
   name: string;
   temp: string;
+  /** Unregisters the temp file from removal on interrupt. */
+  release: () => void;
   handle: FileHandle;
   hash: Hash;
   size: number;
@@ -66,6 +69,8 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
 
   const whole = createHash('sha256');
   const parts: PartEntry[] = [];
+  // Until the manifest vouches for them, the parts written (and the manifest itself) go if the command is interrupted.
+  const releases: Array<() => void> = [];
   let current: OpenPart | undefined;
   let done = 0;
   try {
@@ -77,7 +82,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
         whole.update(piece);
         offset += piece.length;
         if (current.size === partSize) {
-          parts.push(await finishPart(dir, current));
+          parts.push(await finishPart(dir, current, releases));
           current = undefined;
         }
       }
@@ -85,30 +90,36 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
       options.onProgress?.(done);
     }
     if (current) {
-      parts.push(await finishPart(dir, current));
+      parts.push(await finishPart(dir, current, releases));
       current = undefined;
     }
     // The part names must be durable before the manifest that vouches for them.
     await fsyncPath(dir);
     const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts };
+    releases.push(removeOnInterrupt(manifestPath));
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    for (const release of releases.splice(0)) release();
     return { manifestPath, manifest, removed: await removeStale(dir, base, new Set(parts.map((part) => part.name))) };
   } catch (err) {
     if (current) {
       await current.handle.close().catch(() => {});
       await rm(current.temp, { force: true });
+      current.release();
     }
     // Without a manifest the parts are not a set; leaving them would only look like one.
     for (const part of parts) await rm(join(dir, part.name), { force: true });
+    for (const release of releases) release();
     throw fromFsError(err, options.source);
   }
 }
 
 async function startPart(dir: string, name: string): Promise<OpenPart> {
   const temp = tempName(dir, `.${name}`);
+  const release = removeOnInterrupt(temp);
   try {
-    return { name, temp, handle: await open(temp, 'wx', 0o644), hash: createHash('sha256'), size: 0 };
+    return { name, temp, release, handle: await open(temp, 'wx', 0o644), hash: createHash('sha256'), size: 0 };
   } catch (err) {
+    release();
     throw fromFsError(err, temp);
   }
 }
@@ -124,14 +135,18 @@ async function writeAll(part: OpenPart, data: Buffer): Promise<void> {
   part.size += data.length;
 }
 
-async function finishPart(dir: string, part: OpenPart): Promise<PartEntry> {
+async function finishPart(dir: string, part: OpenPart, releases: Array<() => void>): Promise<PartEntry> {
   const path = join(dir, part.name);
   try {
     await part.handle.sync();
     await part.handle.close();
+    // Registered before the rename: an interrupt that lands while it is under way must still find the part.
+    releases.push(removeOnInterrupt(path));
     await rename(part.temp, path);
   } catch (err) {
     throw fromFsError(err, path);
+  } finally {
+    part.release();
   }
   return { name: part.name, size: part.size, sha256: part.hash.digest('hex') };
 }
@@ -148,7 +163,9 @@ async function removeStale(dir: string, base: string, keep: Set<string>): Promis
     throw fromFsError(err, dir);
   }
   for (const name of names.sort()) {
-    if (!(parts.test(name) && !keep.has(name)) && !temps.test(name)) continue;
+    // A temp file of a split still running (another set being cut under the same name) is not stale.
+    const temp = temps.exec(name);
+    if (!(parts.test(name) && !keep.has(name)) && !(temp && !isAlive(Number(temp[1])))) continue;
     try {
       await rm(join(dir, name), { force: true });
     } catch (err) {

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
+import { removeOnInterrupt } from '../io/temp.js';
 import { fsyncPath } from './fs.js';
 
 export interface BlobWriter extends Writable {
@@ -31,6 +32,7 @@ export interface BlobTarget {
 export class StoreBlobWriter extends Writable implements BlobWriter {
   private readonly hash = createHash('sha256');
   private readonly tempPath: string;
+  private readonly release: () => void;
   private handle: FileHandle | undefined;
   private size = 0;
   private finished = false;
@@ -39,6 +41,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
   constructor(private readonly target: BlobTarget) {
     super({ highWaterMark: 1 << 20 });
     this.tempPath = target.tempPath('blob');
+    this.release = removeOnInterrupt(this.tempPath);
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -104,6 +107,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
       return { digest, size: this.size };
     } finally {
       await rm(this.tempPath, { force: true });
+      this.release();
     }
   }
 
@@ -112,6 +116,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
     if (!this.destroyed) this.destroy();
     await this.closeHandle();
     await rm(this.tempPath, { force: true });
+    this.release();
   }
 
   private async closeHandle(): Promise<void> {

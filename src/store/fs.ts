@@ -1,8 +1,8 @@
 /** The few file operations that crash safety rests on. */
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fromFsError } from '../errors.js';
+import { removeOnInterrupt, tempName } from '../io/temp.js';
 
 /**
  * fsync of a file (its bytes are on disk) or of a directory (a rename or new
@@ -20,11 +20,6 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** A unique name for a temp file in dir: the pid says who wrote it, the random part keeps writers apart. */
-export function tempName(dir: string, kind: string): string {
-  return join(dir, `${kind}-${process.pid}-${randomBytes(6).toString('hex')}`);
-}
-
 /**
  * Replaces path with data so that a reader, or the file after a crash, is
  * either all old or all new: temp file (in tempDir, on the same file system;
@@ -33,6 +28,7 @@ export function tempName(dir: string, kind: string): string {
  */
 export async function writeFileAtomic(path: string, data: Buffer | string, options: { tempDir?: string; mode?: number } = {}): Promise<void> {
   const temp = tempName(options.tempDir ?? dirname(path), `.${basename(path)}.tmp`);
+  const release = removeOnInterrupt(temp);
   try {
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
@@ -45,6 +41,8 @@ export async function writeFileAtomic(path: string, data: Buffer | string, optio
   } catch (err) {
     await rm(temp, { force: true });
     throw fromFsError(err, path);
+  } finally {
+    release();
   }
   await fsyncPath(dirname(path));
 }

@@ -35,7 +35,8 @@ import {
   type Platform,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
-import { tempName, writeFileAtomic } from './fs.js';
+import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
+import { writeFileAtomic } from './fs.js';
 import { collectGarbage } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
@@ -86,6 +87,8 @@ export class Store {
     await prepareLayout(root, options.create ?? true);
     const inUse = await FileLock.open(join(root, privateDirName, 'in-use.lock'));
     await inUse.acquire(false);
+    // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
+    await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
     return new Store(root, inUse);
   }
 

@@ -331,6 +331,9 @@ export async function* readTar(input: Readable, where: string): AsyncGenerator<T
   const parser = new TarParser(where, {
     entry: (entry, offset) => {
       body = new TarBody(fill);
+      // The iterator throws every input failure itself; a body nobody reads any more (its consumer went away,
+      // as when export's stdout is closed) must not also crash the process with an unhandled 'error'.
+      body.on('error', () => {});
       pending.push({ entry, offset, body });
     },
     data: (chunk) => body!.deliver(chunk),

@@ -1,0 +1,100 @@
+/**
+ * Temp files: how they are named, what removes them when a command is
+ * interrupted, and what removes the ones a killed command left.
+ *
+ * Every file that should exist only if its command completes (an output's temp
+ * file, a blob on its way into the store, the parts of a split before their
+ * manifest) is registered here while it is unfinished. The CLI's signal
+ * handler calls removeUnfinished(), which deletes them all synchronously and
+ * then the process exits: no await of the interrupted work runs in between, so
+ * nothing can recreate one behind it.
+ *
+ * SIGKILL cannot be caught. Its leftovers carry the writer's PID in their
+ * name, so the next command that writes the same thing removes those of PIDs
+ * that are no longer alive (removeStaleTemps).
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A unique name for a temp file in dir: the pid says who wrote it, the random part keeps writers apart. */
+export function tempName(dir: string, kind: string): string {
+  return join(dir, `${kind}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** tempName(dir, kind), after removing what killed writers left under that kind (removeStaleTemps). */
+export async function freshTempName(dir: string, kind: string): Promise<string> {
+  await removeStaleTemps(dir, tempPattern(escapeRegExp(kind)));
+  return tempName(dir, kind);
+}
+
+const unfinished = new Set<{ path: string }>();
+
+/** Registers path (a file or a directory) for removal if the command is interrupted; the returned function unregisters it once it is complete or gone. */
+export function removeOnInterrupt(path: string): () => void {
+  const entry = { path };
+  unfinished.add(entry);
+  return () => void unfinished.delete(entry);
+}
+
+/** Deletes everything registered, synchronously (see above); returns how many paths were registered. Errors are ignored: the process is on its way out. */
+export function removeUnfinished(): number {
+  const count = unfinished.size;
+  for (const { path } of unfinished) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // A file we cannot remove now is one a later run of the same command removes (removeStaleTemps).
+    }
+  }
+  unfinished.clear();
+  return count;
+}
+
+/** What tempName(dir, kind) makes, for kind matching `kind` (a regular expression source); the PID is group 1. */
+export function tempPattern(kind: string): RegExp {
+  return new RegExp(`^${kind}-(\\d+)-[0-9a-f]{12}$`);
+}
+
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Removes the temp files in dir whose names match pattern (group 1: the PID)
+ * and whose writer is no longer running; a live PID's file may be a
+ * concurrent command's and is kept. Returns the names removed. A directory
+ * that cannot be read is left alone: this is tidying, not the command's work.
+ */
+export async function removeStaleTemps(dir: string, pattern: RegExp): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const pid = pattern.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    try {
+      await rm(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // Not ours to remove after all (permissions); gc or the user can.
+    }
+  }
+  return removed;
+}
+
+/** Signal 0 checks that a process exists without touching it; EPERM means it exists under another user. */
+export function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
