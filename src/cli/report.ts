@@ -37,7 +37,8 @@ function say(stream: 'stdout' | 'stderr', text: string): void {
 }
 
 function clearLine(): void {
-  if (!line.shown) return;
+  // Quiet in a pipeline (see pipeline.ts), this process still writes onto the line the last rootfs draws: clear it too.
+  if (!line.shown && !(process.stderr.isTTY && feedsAnotherRootfs())) return;
   line.shown = false;
   process.stderr.write('\r\x1b[K');
 }
@@ -52,6 +53,7 @@ export class Reporter {
   readonly json: boolean;
   private readonly tty: boolean;
   private lastDraw = 0;
+  private drawnLabel = '';
   private samples: Array<{ at: number; bytes: number }> = [];
   private sampledLabel = '';
   warnings = 0;
@@ -92,8 +94,10 @@ export class Reporter {
   progress(state: Progress): void {
     if (!this.tty) return;
     const now = Date.now();
-    if (now - this.lastDraw < 100) return;
+    // A new label (the next layer, the next phase) is drawn at once: it says what the command is doing now.
+    if (now - this.lastDraw < 100 && state.label === this.drawnLabel) return;
     this.lastDraw = now;
+    this.drawnLabel = state.label;
     if (feedsAnotherRootfs()) return;
     const columns = process.stderr.columns || 80;
     clearLine();

@@ -28,7 +28,7 @@ export const squashCommand: CommandModule = (cli, run) => {
             created: sourceDateEpoch(),
             // Two passes: every layer is read to plan the merge, then the merged layer is written.
             onLayer: (index, layers, entries) => reporter.progress({ label: `squash: read layer ${index + 1} of ${layers}`, entries }),
-            onWrite: ({ entries, bytes, written }) => reporter.progress({ label: 'squash: writing the merged layer', bytes, entries, note: `${formatBytes(written)} ${compression} written` }),
+            onWrite: ({ entries, written }) => reporter.progress({ label: `squash: writing the merged layer (${compression})`, bytes: written, entries }),
           }),
         );
         reporter.result(result.imageId);

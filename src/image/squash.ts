@@ -27,8 +27,8 @@ export interface SquashOptions {
   created?: Date;
   /** While layers are read to plan the merge: the layer just read (from 0), how many there are, and its entries. */
   onLayer?: (index: number, layers: number, entries: number) => void;
-  /** While the merged layer is written: entries and bytes of file data so far, and compressed bytes written to the store. */
-  onWrite?: (progress: { entries: number; bytes: number; written: number }) => void;
+  /** While the merged layer is written: entries so far, and bytes written to the store (compressed). */
+  onWrite?: (progress: { entries: number; written: number }) => void;
 }
 
 export interface SquashResult {
@@ -51,9 +51,9 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
   const compression = options.compression ?? 'gzip';
   const diff = new DigestStream();
   const blob = store.createBlobWriter();
-  const progress = { entries: 0, bytes: 0, written: 0 };
-  const onEntry = (entries: number, bytes: number): void => {
-    Object.assign(progress, { entries, bytes });
+  const progress = { entries: 0, written: 0 };
+  const onEntry = (entries: number): void => {
+    progress.entries = entries;
     options.onWrite?.(progress);
   };
   const written = new Tap((chunk) => {
