@@ -227,9 +227,19 @@ test('parts without a manifest are reported as an incomplete set; two sets in on
   renameSync(join(dir, 'a.bin.parts.json'), join(work, 'a.json'));
   renameSync(join(dir, 'b.bin.parts.json'), join(work, 'b.json'));
   const orphans = await rootfs(['verify', dir]);
-  assert.equal(orphans.code, 3, orphans.stderr);
+  assert.equal(orphans.code, 4, orphans.stderr);
   assert.match(orphans.stderr, /no part manifest .*incomplete/);
   assert.equal(await isPartSet(dir), false);
+});
+
+test('a directory with no part manifest is "not found" (4) for verify and join, in one line', async (t) => {
+  const empty = makeTempDir(t);
+  for (const args of [['verify', empty], ['join', empty, '-o', join(empty, 'out')]]) {
+    const result = await rootfs(args);
+    assert.equal(result.code, 4, result.stderr);
+    assert.equal(result.stderr, `rootfs: ${empty}: no part manifest (*.parts.json)\n`);
+  }
+  assert.deepEqual(readdirSync(empty), []);
 });
 
 test('a manifest is checked before any of its names is used as a path', async (t) => {

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
 import type { CommandModule } from './main.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const exportCommand: CommandModule = (cli, run) => {
   cli
@@ -14,7 +14,7 @@ export const exportCommand: CommandModule = (cli, run) => {
       run(async () => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
-        await withStore(opts, async (store) => {
+        await withStoreReadOnly(opts, async (store) => {
           const image = await store.resolve(ref);
           const flatten = () => flattenToTar(store, image.manifest.layers, { where: ref });
           if (output === '-') await pipeline(flatten(), process.stdout, { end: false });

@@ -2,7 +2,7 @@ import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported } from './registry-options.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const pushCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -16,7 +16,7 @@ export const pushCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const dest = parseReference(destination ?? image);
         const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(String(opts.chunkSize));
-        const result = await withStore(opts, (store) => pushReported(reporter, store, image, dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
+        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, image, dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
         reporter.emitJson(result);
       }, opts),
     );

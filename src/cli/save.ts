@@ -9,7 +9,7 @@ import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -47,7 +47,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
         const started = Date.now();
-        const { images: saved, omitted } = await withStore(opts, (store) =>
+        const { images: saved, omitted } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
             compression: compression as CompressionChoice,
@@ -74,7 +74,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   if (opts.compression !== 'keep') throw new UsageError(`--compression ${String(opts.compression)} applies to archives; a push sends each layer as the store holds it, byte for byte, so its digest stays the one the manifest names`);
   if (opts.excludeHave !== undefined || opts.since !== undefined) throw new UsageError(`--exclude-have and --since make delta archives; a push already skips every blob ${address.registry} holds (it asks before each upload)`);
   const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
-  const pushed: PushResult[] = await withStore(opts, async (store) => {
+  const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
     const plan = await planSave(store, refs, address, platform);
     // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
     const knownLocations = new BlobLocations();

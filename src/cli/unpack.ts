@@ -1,7 +1,7 @@
 import { unpackImage } from '../image/unpack.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const unpackCommand: CommandModule = (cli, run) => {
   cli
@@ -9,7 +9,7 @@ export const unpackCommand: CommandModule = (cli, run) => {
     .example('rootfs unpack base:latest /srv/chroot/base')
     .action((ref: string, dir: string, opts) =>
       run(async (reporter) => {
-        const result = await withStore(opts, (store) =>
+        const result = await withStoreReadOnly(opts, (store) =>
           unpackImage(store, ref, dir, (entries, bytes) => reporter.progress(() => `unpacking: ${entries} entries, ${formatBytes(bytes)}`)),
         );
         reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}`);
