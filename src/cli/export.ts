@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { refuseTerminal, writeFileFromStream } from '../io/output.js';
+import { outputError, refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
 import type { CommandModule } from './main.js';
 import { withStoreReadOnly } from './store-option.js';
@@ -17,7 +17,7 @@ export const exportCommand: CommandModule = (cli, run) => {
         await withStoreReadOnly(opts, async (store) => {
           const image = await store.resolve(ref);
           const flatten = () => flattenToTar(store, image.manifest.layers, { where: ref });
-          if (output === '-') await pipeline(flatten(), process.stdout, { end: false });
+          if (output === '-') await pipeline(flatten(), process.stdout, { end: false }).catch(outputError('stdout'));
           else await writeFileFromStream(output, flatten);
         });
       }, opts),

@@ -63,15 +63,5 @@ export class Reporter {
   }
 }
 
-const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-
-/** Sizes the way docker prints them (decimal units). */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)}${units[unit]}`;
-}
+// Sizes in messages come from the one formatter that matches how sizes are typed (cli/size.ts).
+export { formatBytes } from './size.js';

@@ -34,6 +34,7 @@ import { dockerManifestName, type DockerManifestEntry } from './docker-archive.j
 import { blobMemberName } from './oci-layout.js';
 import { withOmittedLayers, type LayerTally } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
+import { outputError } from '../io/output.js';
 import { Tap } from '../io/streams.js';
 
 export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
@@ -269,7 +270,7 @@ class Exporter {
     if (from !== 'none') stages.push(createDecompressor(from, `layer ${layer.digest}`));
     if (to !== 'none') stages.push(createCompressor(to));
     try {
-      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]);
+      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
       const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
       const name = names.layer(converted.digest);
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
-import { createFileOutput } from '../io/output.js';
+import { createFileOutput, outputError } from '../io/output.js';
 import { fsyncPath, makeDirectory, tempName } from '../store/fs.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
@@ -38,9 +38,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
   const file = path === '-' ? undefined : await createFileOutput(path);
   const spool = new Spool(file ? dirname(path) : tmpdir());
   const writer = new TarWriter();
-  const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch((err: unknown) => {
-    throw file ? fromFsError(err, path) : err;
-  });
+  const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch(outputError(file ? path : 'stdout'));
   written.catch(() => {}); // observed in finish()/abort()
   const names = new Set<string>();
   const directories = new Set<string>();
@@ -134,7 +132,8 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       if (!fresh && isBlob(name)) added.push(target);
     } catch (err) {
       await rm(temp, { force: true });
-      throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, target);
+      // Named as it will be called, not by the hidden directory a new layout is built in.
+      throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, join(path, name));
     }
   };
 

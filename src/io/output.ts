@@ -104,6 +104,18 @@ export async function writeFileFromStream(file: string, makeSource: () => Readab
   }
 }
 
+/**
+ * For a promise's catch: a failed write names the output (a file, or
+ * "stdout"), not the bare "write: no space left on device" of a stream that
+ * knows no path; any other error passes unchanged.
+ */
+export function outputError(file: string): (err: unknown) => never {
+  return (err) => {
+    const syscall = (err as NodeJS.ErrnoException | undefined)?.syscall;
+    throw syscall === 'write' || syscall === 'writev' || syscall === 'fsync' || syscall === 'close' ? fromFsError(err, file) : err;
+  };
+}
+
 /** The Unix convention: never dump binary data on a terminal, never wait for a terminal to type an archive. */
 export function refuseTerminal(direction: 'stdin' | 'stdout', what: string): void {
   if (direction === 'stdout' && process.stdout.isTTY) throw new UsageError(`refusing to write ${what} to a terminal (use -o FILE or redirect stdout)`);
