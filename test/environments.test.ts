@@ -3,6 +3,7 @@
  * write, a read-only mount, store paths that cannot be created.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -166,4 +167,43 @@ test('save --format oci makes directories 0755 and files 0644 less the umask (as
   assert.equal(refused.stderr, `rootfs: ${foreign}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout)\n`);
   assert.deepEqual(snapshot(foreign), before);
   assert.deepEqual(readdirSync(work).filter((name) => name.startsWith('.')), []);
+});
+
+test('a full disk: every failed write names the file it was writing (or stdout), one line, exit 5, and leaves nothing behind', { timeout: 300_000 }, async (t) => {
+  if (!requireRoot(t) || !requireTools(t, 'mount', 'umount', 'sh')) return;
+  const work = makeTempDir(t);
+  const store = join(work, 'store');
+  mkdirSync(join(work, 'root'));
+  writeFileSync(join(work, 'root', 'noise'), randomBytes(1 << 20));
+  await runOk('tar', ['-C', join(work, 'root'), '-cf', join(work, 'root.tar'), '.']);
+  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', join(work, 'root.tar'), 'big:1', '--compression', 'none']);
+  await runOk(process.execPath, [cliPath, 'split', join(work, 'root.tar'), '--size', '1M', '-o', join(work, 'parts')]);
+  const full = join(work, 'full');
+  mkdirSync(full);
+  await runOk('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', full]);
+  try {
+    const cli = `"${process.execPath}" "${cliPath}" --store "${store}"`;
+    const cases: Array<[string, string]> = [
+      [`${cli} save big:1 -o ${full}/a.tar`, `${full}/a.tar`],
+      [`${cli} save big:1 --format oci-archive -o ${full}/a.tar`, `${full}/a.tar`],
+      [`${cli} save big:1 > ${full}/a.tar`, 'stdout'],
+      [`${cli} save big:1 --compression gzip -o ${full}/a.tar`, `${full}/\\.rootfs-save-\\w+/spool-1`],
+      [`${cli} save big:1 --format oci -o ${full}/layout`, `${full}/layout/[\\w/]+`],
+      [`${cli} export big:1 -o ${full}/fs.tar`, `${full}/fs.tar`],
+      [`${cli} export big:1 > ${full}/fs.tar`, 'stdout'],
+      [`${cli} join ${work}/parts -o - > ${full}/j`, 'stdout'],
+      [`${cli} join ${work}/parts -o ${full}/j`, `${full}/j`],
+      [`${cli} split ${work}/root.tar --size 1M -o ${full}/parts`, `${full}/parts/\\.root\\.tar\\.part0001-[\\w-]+`],
+      [`${cli.replace(store, `${full}/store`)} import ${work}/root.tar x:1`, `${full}/store/\\.rootfs/tmp/blob-[\\w-]+`],
+    ];
+    for (const [command, named] of cases) {
+      const result = await run('sh', ['-c', command]);
+      assert.equal(result.code, 5, `${command}: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`^rootfs: ${named}: no space left on device\\n$`), command);
+      await run('sh', ['-c', `rm -f ${full}/a.tar ${full}/fs.tar ${full}/j`]);
+      assert.deepEqual(readdirSync(full).filter((name) => name !== 'store' && name !== 'parts'), [], command);
+    }
+  } finally {
+    await runOk('umount', [full]);
+  }
 });
