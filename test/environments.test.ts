@@ -207,3 +207,49 @@ test('a full disk: every failed write names the file it was writing (or stdout),
     await runOk('umount', [full]);
   }
 });
+
+test('unpack as a non-root user: without --rootless the first privileged step stops it with the way out; with it, devices and privileged xattrs are skipped with warnings and the rest is extracted', async (t) => {
+  if (!requireRoot(t) || !requireTools(t, 'setpriv', 'setfattr', 'getfattr', 'mknod')) return;
+  const work = makeTempDir(t);
+  chmodSync(work, 0o755);
+  const root = join(work, 'root');
+  mkdirSync(join(root, 'dev'), { recursive: true });
+  mkdirSync(join(root, 'bin'));
+  writeFileSync(join(root, 'bin', 'ping'), 'ping\n');
+  writeFileSync(join(root, 'owned'), 'mine\n');
+  await runOk('chown', ['1234:1234', join(root, 'owned')]);
+  await runOk('mknod', [join(root, 'dev', 'null'), 'c', '1', '3']);
+  await runOk('mknod', [join(root, 'dev', 'pipe'), 'p']);
+  await runOk('setfattr', ['-n', 'security.capability', '-v', '0x0100000200200000000000000000000000000000', join(root, 'bin', 'ping')]);
+  await runOk('setfattr', ['-n', 'user.note', '-v', 'kept', join(root, 'bin', 'ping')]);
+  const store = join(work, 'store');
+  const packed = await runOk(process.execPath, [cliPath, 'pack', root, '--no-default-excludes']);
+  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', '-', 'base:1'], { input: packed.stdout });
+  const out = join(work, 'out');
+  mkdirSync(out);
+  chmodSync(out, 0o777);
+
+  const refused = await rootfsAsNobody(['--store', store, 'unpack', 'base:1', join(out, 'plain')]);
+  assert.equal(refused.code, 5, refused.stderr);
+  assert.match(refused.stderr, /^rootfs: \S+: operation not permitted \(run as root, or use --rootless\)\n$/);
+  assert.deepEqual(readdirSync(out), []);
+
+  const target = join(out, 'rootless');
+  const unpacked = await rootfsAsNobody(['--store', store, 'unpack', '--rootless', 'base:1', target]);
+  assert.equal(unpacked.code, 0, unpacked.stderr);
+  assert.match(unpacked.stderr, /^rootfs: warning: dev\/null: character device 1,3 not created \(--rootless\)$/m);
+  assert.match(unpacked.stderr, /^rootfs: warning: bin\/ping: xattr security\.capability not set \(--rootless\)$/m);
+  assert.match(unpacked.stderr, /left out: 1 device node, 1 xattr\)/);
+  assert.equal(existsSync(join(target, 'dev', 'null')), false);
+  assert.ok(lstatSync(join(target, 'dev', 'pipe')).isFIFO());
+  assert.equal(lstatSync(join(target, 'owned')).uid, 65534);
+  const note = await runOk('getfattr', ['--only-values', '-n', 'user.note', join(target, 'bin', 'ping')]);
+  assert.equal(note.stdout.toString(), 'kept');
+  const caps = await run('getfattr', ['-n', 'security.capability', join(target, 'bin', 'ping')]);
+  assert.notEqual(caps.code, 0);
+
+  // As root, --rootless still leaves owners alone and devices out: what was asked for, not guessed from the uid.
+  const asRoot = await rootfs(['--store', store, 'unpack', '--rootless', 'base:1', join(work, 'asroot')]);
+  assert.equal(asRoot.code, 0, asRoot.stderr);
+  assert.equal(lstatSync(join(work, 'asroot', 'owned')).uid, 0);
+});
