@@ -61,7 +61,7 @@ async function packToFile(root: string, file: string, options: PackOptions, even
   const output = await createFileOutput(file);
   try {
     // Neither the archive being written nor the one it replaces goes into itself.
-    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events).catch(outputError(file));
+    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events);
     await output.commit();
     return summary;
   } finally {

@@ -36,7 +36,7 @@ const multipliers: Readonly<Record<string, number>> = {
 };
 
 /** For help texts: how a size is written. */
-export const sizeSyntax = 'K/M/G/T = KiB/MiB/GiB/TiB (1024), KB/MB/GB/TB (1000), no unit = bytes';
+export const sizeSyntax = 'K/M/G/T = KiB/MiB/GiB/TiB, powers of 1024; KB/MB/GB/TB, powers of 1000; no unit = bytes';
 
 /**
  * A size in bytes: a number with a unit (case ignored; a fraction such as

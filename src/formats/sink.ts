@@ -38,7 +38,9 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
   const file = path === '-' ? undefined : await createFileOutput(path);
   const spool = new Spool(file ? dirname(path) : tmpdir());
   const writer = new TarWriter();
-  const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch(outputError(file ? path : 'stdout'));
+  // A file output names its own write errors; stdout is named here.
+  const piped = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined });
+  const written = file ? piped : piped.catch(outputError('stdout'));
   written.catch(() => {}); // observed in finish()/abort()
   const names = new Set<string>();
   const directories = new Set<string>();
