@@ -92,8 +92,12 @@ export function fromFsError(err: unknown, path: string | Buffer): RootfsError | 
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new NotFoundError(`${shown}: no such file or directory`, { cause: err });
   if (code === 'EPIPE') return new ClosedPipeError(`${shown}: the reader closed the pipe before the output was complete`, { cause: err });
-  const reason = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
-  return new HostIoError(`${shown}: ${reason}`, { cause: err });
+  return new HostIoError(`${shown}: ${systemErrorText(err)}`, { cause: err });
+}
+
+/** A system error's text without Node's decorations: "permission denied", not "EACCES: permission denied, open '/x'". */
+export function systemErrorText(err: Error): string {
+  return err.message.replace(/^[A-Z]+: /, '').replace(/, \w+(?: '.*')?$/, '');
 }
 
 /**

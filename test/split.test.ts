@@ -4,8 +4,8 @@ import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { InvalidInputError, UsageError } from '../src/errors.js';
-import { PartError, isPartSet, openPartSet, parseSize, readPartManifest, type PartManifest } from '../src/split/index.js';
+import { InvalidInputError } from '../src/errors.js';
+import { PartError, isPartSet, openPartSet, readPartManifest, type PartManifest } from '../src/split/index.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -215,7 +215,7 @@ test('parts without a manifest are reported as an incomplete set; two sets in on
   writeFileSync(join(work, 'b.bin'), randomBytes(3000));
   const dir = join(work, 'parts');
   for (const file of ['a.bin', 'b.bin']) {
-    const split = await rootfs(['split', join(work, file), '--size', '1K', '-o', dir]);
+    const split = await rootfs(['split', join(work, file), '--size', '1K', '--force', '-o', dir]);
     assert.equal(split.code, 0, split.stderr);
   }
   const both = await rootfs(['verify', dir]);
@@ -227,9 +227,19 @@ test('parts without a manifest are reported as an incomplete set; two sets in on
   renameSync(join(dir, 'a.bin.parts.json'), join(work, 'a.json'));
   renameSync(join(dir, 'b.bin.parts.json'), join(work, 'b.json'));
   const orphans = await rootfs(['verify', dir]);
-  assert.equal(orphans.code, 3, orphans.stderr);
+  assert.equal(orphans.code, 4, orphans.stderr);
   assert.match(orphans.stderr, /no part manifest .*incomplete/);
   assert.equal(await isPartSet(dir), false);
+});
+
+test('a directory with no part manifest is "not found" (4) for verify and join, in one line', async (t) => {
+  const empty = makeTempDir(t);
+  for (const args of [['verify', empty], ['join', empty, '-o', join(empty, 'out')]]) {
+    const result = await rootfs(args);
+    assert.equal(result.code, 4, result.stderr);
+    assert.equal(result.stderr, `rootfs: ${empty}: no part manifest (*.parts.json)\n`);
+  }
+  assert.deepEqual(readdirSync(empty), []);
 });
 
 test('a manifest is checked before any of its names is used as a path', async (t) => {
@@ -255,19 +265,6 @@ test('a manifest is checked before any of its names is used as a path', async (t
   assert.match(result.stderr, /x\.tar\.parts\.json: malformed JSON/);
 });
 
-test('parseSize: binary K/M/G/T and KiB…, decimal KB/MB/GB/TB, presets, and refusals', () => {
-  assert.equal(parseSize('64M'), 64 * MiB);
-  assert.equal(parseSize('700MiB'), 700 * MiB);
-  assert.equal(parseSize('4000M'), 4000 * MiB);
-  assert.equal(parseSize('4G'), 4 * 1024 ** 3);
-  assert.equal(parseSize('4.7GB'), 4_700_000_000);
-  assert.equal(parseSize('10kb'), 10_000);
-  assert.equal(parseSize('512'), 512);
-  assert.equal(parseSize('fat32'), 4 * 1024 ** 3 - 1);
-  assert.equal(parseSize('DVD'), 4_700_000_000);
-  assert.equal(parseSize('cd'), 700 * MiB);
-  for (const bad of ['', '0', '-5M', '64X', 'M', '0.1']) assert.throws(() => parseSize(bad), UsageError, bad);
-});
 
 test('split refuses a directory and needs --size', async (t) => {
   const work = makeTempDir(t);

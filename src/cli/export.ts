@@ -1,8 +1,8 @@
 import { pipeline } from 'node:stream/promises';
-import { refuseTerminal, writeFileFromStream } from '../io/output.js';
+import { outputError, refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
 import type { CommandModule } from './main.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const exportCommand: CommandModule = (cli, run) => {
   cli
@@ -14,7 +14,7 @@ export const exportCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
-        await withStore(opts, async (store) => {
+        await withStoreReadOnly(opts, async (store) => {
           const image = await store.resolve(ref);
           const layers = image.manifest.layers;
           // Two passes: every layer is read to plan the merge, then the merged tree is written.
@@ -24,7 +24,7 @@ export const exportCommand: CommandModule = (cli, run) => {
               onLayer: (index) => reporter.progress({ label: `export: read layer ${index + 1} of ${layers.length}`, note: 'planning the merge' }),
               onEntry: (entries, bytes) => reporter.progress({ label: 'export: writing', bytes, entries }),
             });
-          if (output === '-') await pipeline(flatten(), process.stdout, { end: false });
+          if (output === '-') await pipeline(flatten(), process.stdout, { end: false }).catch(outputError('stdout'));
           else await writeFileFromStream(output, flatten);
         });
       }, opts),

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { collectHave, formatHave } from '../split/index.js';
 import { writeFileAtomic } from '../store/fs.js';
 import type { CommandModule } from './main.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const haveCommand: CommandModule = (cli, run) => {
   cli
@@ -11,7 +11,7 @@ export const haveCommand: CommandModule = (cli, run) => {
     .example('rootfs have -o /media/usb/have.json')
     .action((opts) =>
       run(async (reporter) => {
-        const { document, skipped } = await withStore(opts, collectHave, { create: false });
+        const { document, skipped } = await withStoreReadOnly(opts, collectHave, { create: false });
         for (const { name, reason } of skipped) reporter.warn(`${name} left out of images: ${reason}`);
         const text = formatHave(document);
         const output = String(opts.output);

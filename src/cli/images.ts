@@ -3,7 +3,7 @@ import { familiarRepository } from '../oci/reference.js';
 import { RootfsError } from '../errors.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const imagesCommand: CommandModule = (cli, run) => {
   cli
@@ -12,7 +12,7 @@ export const imagesCommand: CommandModule = (cli, run) => {
     .example('rootfs images --json')
     .action((opts) =>
       run(async (reporter) => {
-        const rows = await withStore(opts, async (store) => {
+        const rows = await withStoreReadOnly(opts, async (store) => {
           const out = [];
           for (const image of await store.listImages()) {
             try {

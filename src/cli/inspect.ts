@@ -1,5 +1,5 @@
 import type { CommandModule } from './main.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const inspectCommand: CommandModule = (cli, run) => {
   cli
@@ -7,7 +7,7 @@ export const inspectCommand: CommandModule = (cli, run) => {
     .example('rootfs inspect base:latest')
     .action((refs: string[], opts) =>
       run(async (reporter) => {
-        const documents = await withStore(opts, async (store) => {
+        const documents = await withStoreReadOnly(opts, async (store) => {
           const images = await store.listImages();
           const out = [];
           for (const text of refs) {

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { refuseTerminal } from '../io/output.js';
+import { outputError, refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
@@ -19,7 +19,7 @@ export const joinCommand: CommandModule = (cli, run) => {
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total });
-        });
+        }).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
       }, opts),
     );

@@ -1,5 +1,6 @@
 /** Option parsing shared by several commands. */
 import type { Command } from 'cac';
+import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import type { LayerCompression } from '../image/import.js';
 
@@ -13,20 +14,13 @@ export function asList(value: unknown): string[] {
 export function addLayerCompressionFlags(command: Command): Command {
   return command
     .option('--compression <kind>', 'Layer compression: gzip, zstd or none', { default: 'gzip' })
-    .option('--level <n>', 'Compression level (gzip 1-9, default 6; zstd 1-19, default 3)');
+    .option('--level <n>', `Compression level (${levelsHelp})`);
 }
 
 export function layerCompression(opts: { compression?: unknown; level?: unknown }): { compression: LayerCompression; level: number | undefined } {
   const compression = String(opts.compression ?? 'gzip');
   if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') throw new UsageError(`--compression must be gzip, zstd or none, not '${compression}'`);
-  return { compression, level: parseLevel(opts.level) };
-}
-
-function parseLevel(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const level = Number(value);
-  if (!Number.isInteger(level) || level < 0 || level > 22) throw new UsageError(`--level must be a whole number from 0 to 22, not '${String(value)}'`);
-  return level;
+  return { compression, level: compressionLevel(compression, opts.level) };
 }
 
 /** SOURCE_DATE_EPOCH (reproducible builds) as a Date, if set; a malformed one is a usage error, not silently "now". */

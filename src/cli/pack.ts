@@ -1,6 +1,6 @@
 import { fstatSync } from 'node:fs';
-import { ExitCode, fromFsError, UsageError } from '../errors.js';
-import { createFileOutput, refuseTerminal } from '../io/output.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
 import { readPatternFile } from '../pack/excludes.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
 import { loadPreset } from '../pack/presets.js';
@@ -59,19 +59,12 @@ async function packToFile(root: string, file: string, options: PackOptions, even
   const output = await createFileOutput(file);
   try {
     // Neither the archive being written nor the one it replaces goes into itself.
-    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events).catch(outputError(file));
+    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events);
     await output.commit();
     return summary;
   } finally {
     await output.abort();
   }
-}
-
-/** Errors writing the archive name the output file (the library cannot tell them from its own). */
-function outputError(file: string): (err: unknown) => never {
-  return (err) => {
-    throw (err as NodeJS.ErrnoException).syscall === 'write' ? fromFsError(err, file) : err;
-  };
 }
 
 function parseTime(text: string): number {

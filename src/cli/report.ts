@@ -7,6 +7,7 @@
  * results silent instead of crashing the process.
  */
 import { feedsAnotherRootfs } from './pipeline.js';
+import { formatBytes } from './size.js';
 
 /** What a long command has done so far; the reporter adds rate, percent and ETA. */
 export interface Progress {
@@ -147,18 +148,8 @@ export class Reporter {
   }
 }
 
-const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-
-/** Sizes the way docker prints them (decimal units). */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? Math.round(value) : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)}${units[unit]}`;
-}
+// Sizes in messages come from the one formatter that matches how sizes are typed (cli/size.ts).
+export { formatBytes };
 
 /** "45s", "3m05s", "2h07m". */
 export function formatDuration(seconds: number): string {

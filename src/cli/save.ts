@@ -1,3 +1,4 @@
+import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
@@ -9,7 +10,7 @@ import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -18,6 +19,7 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('-o, --output <target>', 'FILE, FORMAT:PATH[:REF] as skopeo spells it, - for stdout, or docker://HOST[:PORT][/REPO[:TAG]] to push (HOST alone: each image under its own repository path and tag)', { default: '-' })
       .option('--format <format>', 'docker-archive (Docker 25+ layout, read by every docker), docker-legacy, oci-archive or oci (a directory)')
       .option('--compression <mode>', 'Layers: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
+      .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
       .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)'),
@@ -33,6 +35,7 @@ export const saveCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const compression = String(opts.compression);
         if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
+        const level = compressionLevel(compression, opts.level);
         if (isRegistryAddress(String(opts.output))) return saveToRegistry(reporter, refs, opts);
         refuseRegistryFlags(opts, 'an archive');
         const address = parseAddress(String(opts.output));
@@ -46,10 +49,11 @@ export const saveCommand: CommandModule = (cli, run) => {
         }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
-        const { images: saved, omitted } = await withStore(opts, (store) =>
+        const { images: saved, omitted } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
             compression: compression as CompressionChoice,
+            level,
             platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
             ref: address.ref,
             stdout: process.stdout,
@@ -73,7 +77,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   if (opts.compression !== 'keep') throw new UsageError(`--compression ${String(opts.compression)} applies to archives; a push sends each layer as the store holds it, byte for byte, so its digest stays the one the manifest names`);
   if (opts.excludeHave !== undefined || opts.since !== undefined) throw new UsageError(`--exclude-have and --since make delta archives; a push already skips every blob ${address.registry} holds (it asks before each upload)`);
   const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
-  const pushed: PushResult[] = await withStore(opts, async (store) => {
+  const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
     const plan = await planSave(store, refs, address, platform);
     // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
     const knownLocations = new BlobLocations();

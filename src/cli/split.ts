@@ -1,14 +1,17 @@
 import { basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
-import { parseSize, sizePresets, splitToParts } from '../split/index.js';
+import { splitToParts } from '../split/index.js';
 import type { CommandModule } from './main.js';
-import { formatBytes } from './report.js';
+import { formatBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
+
+const minPartSize = 1024 ** 2;
 
 export const splitCommand: CommandModule = (cli, run) => {
   cli
     .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media')
-    .option('-s, --size <size>', `Largest part: 64M, 4G, 700MiB (K/M/G/T binary), 4.7GB (KB/MB/GB/TB decimal), or ${Object.keys(sizePresets).join(', ')}`)
+    .option('-s, --size <size>', `Largest part, at least 1MiB: 64M, 4G, 700MiB, 4.7GB (${sizeSyntax}), or ${Object.keys(sizePresets).join(', ')}`)
+    .option('--force', 'Allow parts smaller than 1MiB')
     .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
     .option('--name <name>', 'Base name of the parts (default: the file name; "stdin" for -)')
     .example('rootfs split images.tar --size fat32 -o /media/usb')
@@ -16,7 +19,8 @@ export const splitCommand: CommandModule = (cli, run) => {
     .action((file: string, opts) =>
       run(async (reporter) => {
         if (opts.size === undefined || opts.size === true) throw new UsageError('--size is required (for example --size 4G or --size fat32)');
-        const partSize = parseSize(String(opts.size));
+        // A size with no unit is bytes: --size 100 once made a million parts.
+        const partSize = parseSize(String(opts.size), '--size', { presets: true, min: opts.force ? 1 : minPartSize, belowMin: 'use --force for smaller parts' });
         const name = opts.name === undefined ? (file === '-' ? 'stdin' : basename(file)) : String(opts.name);
         const { stream: input, size } = await openInput(file, 'the data', 'split takes one file (pack or save it first)');
         const dir = String(opts.output);

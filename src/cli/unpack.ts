@@ -1,19 +1,27 @@
 import { unpackImage } from '../image/unpack.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
-import { withStore } from './store-option.js';
+import { withStoreReadOnly } from './store-option.js';
 
 export const unpackCommand: CommandModule = (cli, run) => {
   cli
     .command('unpack <ref> <dir>', 'Extract an image\'s root filesystem into DIR (empty or missing) with owners, modes, xattrs, devices and hardlinks')
+    .option('--rootless', 'For a non-root user: leave files owned by you, skip device nodes and trusted./security. xattrs (each named in a warning)')
     .example('rootfs unpack base:latest /srv/chroot/base')
+    .example('rootfs unpack --rootless base:latest ~/chroot')
     .action((ref: string, dir: string, opts) =>
       run(async (reporter) => {
-        const result = await withStore(opts, (store) =>
-          unpackImage(store, ref, dir, (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, entries })),
+        const result = await withStoreReadOnly(opts, (store) =>
+          unpackImage(store, ref, dir, {
+            rootless: Boolean(opts.rootless),
+            onProgress: (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, entries }),
+            onSkip: (path, what) => reporter.warn(`${path}: ${what}`),
+          }),
         );
-        reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}`);
-        reporter.emitJson({ dir, entries: result.entries, bytes: result.bytes });
+        const { devices, xattrs } = result.skipped;
+        const skipped = devices + xattrs > 0 ? ` (left out: ${devices} device node${devices === 1 ? '' : 's'}, ${xattrs} xattr${xattrs === 1 ? '' : 's'})` : '';
+        reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}${skipped}`);
+        reporter.emitJson({ dir, entries: result.entries, bytes: result.bytes, skipped: result.skipped });
       }, opts),
     );
 };

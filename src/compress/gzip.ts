@@ -16,7 +16,7 @@ const BLOCK_SIZE = 128 * 1024;
 const WINDOW = 32 * 1024;
 
 export interface GzipOptions {
-  /** 0–9, default 6 (as gzip). */
+  /** 1–9 (levels.ts), default 6 (as gzip). */
   level?: number;
   /** Blocks deflated at once, default 2 (bounded by libuv's thread pool, 4 by default). */
   threads?: number;

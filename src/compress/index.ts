@@ -7,8 +7,9 @@
 import { availableParallelism } from 'node:os';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { InvalidInputError, UsageError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { ExternalFilter } from './external.js';
+import { compressionLevel } from './levels.js';
 import { ParallelGzip } from './gzip.js';
 import { createZstdCompressor, ZstdDecompress } from './zstd.js';
 
@@ -95,9 +96,8 @@ export function createDecompressor(compression: Compression, where: string): Dup
 
 /**
  * A deterministic compressor: the same input and options give the same bytes
- * whatever the thread count. gzip level 1–9 (default 6), zstd 1–19 (default
- * 3; the ultra levels above need more memory than a layer is worth); threads
- * default to the number of CPUs. A level out of range is a UsageError.
+ * whatever the thread count. Levels and their defaults are levels.ts's table;
+ * threads default to the number of CPUs. A level out of range is a UsageError.
  */
 export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options: { level?: number; threads?: number } = {}): Duplex {
   const threads = options.threads ?? availableParallelism();
@@ -105,15 +105,10 @@ export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options:
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelGzip({ level: checkLevel(options.level ?? 6, 'gzip', 1, 9), threads });
+      return new ParallelGzip({ level: compressionLevel('gzip', options.level)!, threads });
     case 'zstd':
-      return createZstdCompressor(checkLevel(options.level ?? 3, 'zstd', 1, 19), threads);
+      return createZstdCompressor(compressionLevel('zstd', options.level)!, threads);
   }
-}
-
-function checkLevel(level: number, compression: string, min: number, max: number): number {
-  if (!Number.isInteger(level) || level < min || level > max) throw new UsageError(`${compression} level must be an integer from ${min} to ${max}, not ${level}`);
-  return level;
 }
 
 /** Makes a zlib stream fail with an InvalidInputError naming the input, instead of zlib's bare "unexpected end of file". */

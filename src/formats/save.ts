@@ -34,6 +34,7 @@ import { dockerManifestName, type DockerManifestEntry } from './docker-archive.j
 import { blobMemberName } from './oci-layout.js';
 import { withOmittedLayers, type LayerTally } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
+import { outputError } from '../io/output.js';
 import { Tap } from '../io/streams.js';
 
 export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
@@ -42,6 +43,8 @@ export type CompressionChoice = (typeof compressionChoices)[number];
 export interface SaveOptions {
   format: FormatName;
   compression: CompressionChoice;
+  /** For the layers that are recompressed (levels.ts). */
+  level?: number;
   /** Narrow multi-platform images to one platform (default: an index is saved whole in OCI formats, this machine's manifest in docker ones). */
   platform?: Platform;
   /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image saved. */
@@ -280,9 +283,9 @@ class Exporter {
     const digest = new DigestStream();
     const stages: Array<Readable | Writable> = [this.store.openBlob(layer.digest, layer.size)];
     if (from !== 'none') stages.push(createDecompressor(from, `layer ${layer.digest}`));
-    if (to !== 'none') stages.push(createCompressor(to));
+    if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
     try {
-      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]);
+      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
       const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
       const name = names.layer(converted.digest);
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.

@@ -4,15 +4,15 @@
  * temp file + rename, index.json last). The format writers only name members.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
-import { createFileOutput } from '../io/output.js';
+import { fromFsError, UsageError } from '../errors.js';
+import { createFileOutput, outputError } from '../io/output.js';
 import { freshTempName, removeOnInterrupt } from '../io/temp.js';
-import { fsyncPath } from '../store/fs.js';
+import { fsyncPath, makeDirectory } from '../store/fs.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -39,9 +39,9 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
   const file = path === '-' ? undefined : await createFileOutput(path);
   const spool = file ? new Spool(dirname(path), `.${basename(path)}.tmp`) : new Spool(tmpdir(), '.rootfs-save');
   const writer = new TarWriter();
-  const written = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined }).catch((err: unknown) => {
-    throw file ? fromFsError(err, path) : err;
-  });
+  // A file output names its own write errors; stdout is named here.
+  const piped = pipeline(writer, file ? file.stream : stdout, { end: file !== undefined });
+  const written = file ? piped : piped.catch(outputError('stdout'));
   written.catch(() => {}); // observed in finish()/abort()
   const names = new Set<string>();
   const directories = new Set<string>();
@@ -89,33 +89,27 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
 }
 
 /**
- * An OCI layout directory. A new one is built beside its final name and
- * renamed into place; an existing layout gets the new blobs and index
- * entries (index.json rewritten last, atomically), as skopeo's oci: does.
+ * An OCI layout directory. A new one (for a missing or empty directory) is
+ * built beside its final name and renamed into place (rename(2) replaces an
+ * empty directory); an existing layout gets the new blobs and index entries
+ * (index.json rewritten last, atomically), as skopeo's oci: does. Any other
+ * directory is refused (usage error, as a file output that is a directory):
+ * save must not mix blobs into someone's files. Directories are made 0755 and
+ * files 0644, less the umask, as skopeo makes them.
  */
 export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; existingIndex: Buffer | undefined }> {
-  let existingIndex: Buffer | undefined;
-  let building: string;
+  const existing = await existingLayout(path);
+  const existingIndex = existing === 'layout' ? await readLayoutIndex(path) : undefined;
+  let building = path;
   let release = (): void => {};
-  try {
-    const info = await stat(path);
-    if (!info.isDirectory()) throw new UsageError(`${path} exists and is not a directory`);
+  if (existing !== 'layout') {
+    await makeDirectory(dirname(path));
+    building = await freshTempName(dirname(path), `.${basename(path)}.tmp`);
+    release = removeOnInterrupt(building);
     try {
-      await stat(join(path, 'oci-layout'));
-    } catch {
-      throw new InvalidInputError(path, 'exists but is not an OCI image layout (no oci-layout); refusing to write into it');
-    }
-    existingIndex = await readFile(join(path, 'index.json'));
-    building = path;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof UsageError || err instanceof InvalidInputError ? err : fromFsError(err, path);
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      building = await freshTempName(dirname(path), `.${basename(path)}.tmp`);
-      release = removeOnInterrupt(building);
       await mkdir(building, { mode: 0o755 });
-    } catch (mkErr) {
-      throw fromFsError(mkErr, path);
+    } catch (err) {
+      throw fromFsError(err, dirname(path));
     }
   }
   const fresh = building !== path;
@@ -137,13 +131,14 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     const target = join(building, name);
     const temp = await spool.path();
     try {
-      await mkdir(dirname(target), { recursive: true });
+      await makeDirectory(dirname(target));
       await write(temp);
       await rename(temp, target);
       if (!fresh && isBlob(name)) added.push(target);
     } catch (err) {
       await rm(temp, { force: true });
-      throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, target);
+      // Named as it will be called, not by the hidden directory a new layout is built in.
+      throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, join(path, name));
     }
   };
 
@@ -220,6 +215,31 @@ class Spool {
     this.release = removeOnInterrupt(dir);
     await mkdir(dir, { mode: 0o700 });
     return dir;
+  }
+}
+
+/** What is at an OCI layout output path: nothing (or an empty directory), or a layout to add to; anything else is refused. */
+async function existingLayout(path: string): Promise<'none' | 'layout'> {
+  let entries: string[];
+  try {
+    entries = await readdir(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'none';
+    if (code === 'ENOTDIR') throw new UsageError(`${path} exists and is not a directory`);
+    throw fromFsError(err, path);
+  }
+  if (entries.includes('oci-layout')) return 'layout';
+  if (entries.length === 0) return 'none';
+  throw new UsageError(`${path}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout)`);
+}
+
+async function readLayoutIndex(path: string): Promise<Buffer> {
+  const indexPath = join(path, 'index.json');
+  try {
+    return await readFile(indexPath);
+  } catch (err) {
+    throw fromFsError(err, indexPath);
   }
 }
 

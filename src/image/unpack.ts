@@ -10,6 +10,12 @@
  * through a symlink: each parent is checked with lstat (or known to be a
  * directory this extraction made), so `a -> /tmp` then `a/evil` is refused.
  * DIR must be empty; if extraction fails, what it wrote is removed.
+ *
+ * Rootless (as umoci's --rootless), for a user who may not chown, mknod a
+ * device or set trusted./security. xattrs: files are left owned by that
+ * user, and device nodes and those xattrs are skipped, each reported through
+ * onSkip, while everything else is extracted as usual. Without it, the first
+ * "operation not permitted" stops the extraction and says how to go on.
  */
 import { constants } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
@@ -26,33 +32,38 @@ const nodeTypes = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK, fif
 export interface UnpackResult {
   entries: number;
   bytes: number;
+  /** What rootless extraction left out. */
+  skipped: { devices: number; xattrs: number };
+}
+
+export interface UnpackOptions {
+  rootless?: boolean;
+  onProgress?: (entries: number, bytes: number) => void;
+  /** Rootless: a device node or xattr left out (path as displayPath shows it). */
+  onSkip?: (path: string, what: string) => void;
 }
 
 /** Extracts the merged layers of image `ref` into `dir` (empty or missing). */
-export async function unpackImage(store: Store, ref: string, dir: string, onProgress?: (entries: number, bytes: number) => void): Promise<UnpackResult> {
+export async function unpackImage(store: Store, ref: string, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const image = await store.resolve(ref);
-  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref }), dir, onProgress);
+  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref }), dir, options);
 }
 
 /** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */
-export async function extractMembers(
-  members: AsyncIterable<FlatMember>,
-  dir: string,
-  onProgress?: (entries: number, bytes: number) => void,
-): Promise<UnpackResult> {
+export async function extractMembers(members: AsyncIterable<FlatMember>, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const created = await prepareTarget(dir);
-  const extractor = new Extractor(Buffer.from(dir));
+  const extractor = new Extractor(Buffer.from(dir), options);
   try {
     for await (const member of members) {
       await extractor.extract(member);
-      onProgress?.(extractor.entries, extractor.bytes);
+      options.onProgress?.(extractor.entries, extractor.bytes);
     }
     await extractor.finishDirectories();
   } catch (err) {
     await clearTarget(dir, created);
     throw err;
   }
-  return { entries: extractor.entries, bytes: extractor.bytes };
+  return { entries: extractor.entries, bytes: extractor.bytes, skipped: extractor.skipped };
 }
 
 /** True when dir was created here (and so is removed again on failure). */
@@ -87,15 +98,40 @@ function joinBuffer(dir: Buffer, rel: Buffer): Buffer {
   return Buffer.concat([dir, Buffer.from('/'), rel]);
 }
 
+/** xattr namespaces only a privileged process may set (trusted.*, and security.* such as file capabilities). */
+const privilegedXattr = /^(?:trusted|security)\./;
+
+/** An "operation not permitted" that a privileged user would not meet, with the way out. */
+function notPermitted(err: unknown, path: Buffer, what?: string): Error {
+  const shown = displayPath(path);
+  if ((err as NodeJS.ErrnoException).code === 'EPERM') {
+    return new HostIoError(`${shown}: ${what ? `cannot ${what}: ` : ''}operation not permitted (run as root, or use --rootless)`, { cause: err });
+  }
+  if (what) return new HostIoError(`${shown}: cannot ${what}: ${(err as Error).message}`, { cause: err });
+  return (err instanceof Error && 'code' in err ? fromFsError(err, path) : err) as Error;
+}
+
 class Extractor {
   entries = 0;
   bytes = 0;
+  readonly skipped = { devices: 0, xattrs: 0 };
+  private readonly rootless: boolean;
   /** Relative paths (latin1 keys) known to be real directories: made here, or checked with lstat. */
   private readonly directories = new Set<string>(['.']);
   /** Directory metadata applied at the end, children before parents. */
   private readonly pending: { path: Buffer; entry: TarEntry }[] = [];
 
-  constructor(private readonly root: Buffer) {}
+  constructor(
+    private readonly root: Buffer,
+    private readonly options: UnpackOptions,
+  ) {
+    this.rootless = options.rootless ?? false;
+  }
+
+  /** lchown, unless rootless: then the file stays this user's. */
+  private async chown(target: Buffer, entry: TarEntry): Promise<void> {
+    if (!this.rootless) await lchown(target, entry.uid, entry.gid);
+  }
 
   async extract({ entry, body }: FlatMember): Promise<void> {
     const where = displayPath(entry.path);
@@ -111,8 +147,8 @@ class Extractor {
             await mkdir(target, { mode: 0o700 });
             this.directories.add(rel.toString('latin1'));
           }
-          await lchown(target, entry.uid, entry.gid);
-          this.setXattrs(target, entry);
+          await this.chown(target, entry);
+          this.setXattrs(target, entry, where);
           this.pending.push({ path: target, entry });
           return;
         case 'file': {
@@ -124,7 +160,7 @@ class Extractor {
               }
             }
             this.bytes += entry.size;
-            await handle.chown(entry.uid, entry.gid);
+            if (!this.rootless) await handle.chown(entry.uid, entry.gid);
             await handle.chmod(entry.mode);
           } finally {
             await handle.close();
@@ -140,17 +176,23 @@ class Extractor {
         }
         case 'symlink':
           await symlink(entry.linkpath ?? Buffer.alloc(0), target);
-          await lchown(target, entry.uid, entry.gid);
+          await this.chown(target, entry);
           break;
         default:
+          // A fifo needs no privilege; a device node does.
+          if (this.rootless && entry.type !== 'fifo') {
+            this.skipped.devices++;
+            this.options.onSkip?.(where, `${entry.type === 'chardev' ? 'character' : 'block'} device ${entry.devmajor ?? 0},${entry.devminor ?? 0} not created (--rootless)`);
+            return;
+          }
           native.mknod(target, nodeTypes[entry.type] | (entry.mode & 0o7777), entry.devmajor ?? 0, entry.devminor ?? 0);
-          await lchown(target, entry.uid, entry.gid);
+          await this.chown(target, entry);
           await chmod(target, entry.mode);
       }
-      this.setXattrs(target, entry);
+      this.setXattrs(target, entry, where);
       await lutimes(target, entry.mtime, entry.mtime);
     } catch (err) {
-      throw err instanceof Error && 'code' in err ? fromFsError(err, target) : err;
+      throw err instanceof HostIoError ? err : notPermitted(err, target);
     }
   }
 
@@ -196,13 +238,18 @@ class Extractor {
     }
   }
 
-  private setXattrs(path: Buffer, entry: TarEntry): void {
+  private setXattrs(path: Buffer, entry: TarEntry, where: string): void {
     if (!entry.xattrs) return;
     for (const [name, value] of entry.xattrs) {
+      if (this.rootless && privilegedXattr.test(name)) {
+        this.skipped.xattrs++;
+        this.options.onSkip?.(where, `xattr ${name} not set (--rootless)`);
+        continue;
+      }
       try {
         native.lsetxattr(path, Buffer.from(name), value);
       } catch (err) {
-        throw new HostIoError(`${displayPath(path)}: cannot set xattr ${name}: ${(err as Error).message}`, { cause: err });
+        throw notPermitted(err, path, `set xattr ${name}`);
       }
     }
   }

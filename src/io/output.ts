@@ -9,7 +9,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromFsError, UsageError } from '../errors.js';
+import { fromFsError, isSystemError, UsageError } from '../errors.js';
 import { fsyncPath } from '../store/fs.js';
 import { freshTempName, removeOnInterrupt } from './temp.js';
 
@@ -57,7 +57,7 @@ export async function createFileOutput(file: string): Promise<FileOutput> {
   const identities = [{ dev: own.dev, ino: own.ino }];
   if (existing) identities.push({ dev: existing.dev, ino: existing.ino });
   // flush: the stream fsyncs the file before it closes it, so once the write has finished the bytes are on disk.
-  const stream = handle.createWriteStream({ flush: true });
+  const stream = nameErrors(handle.createWriteStream({ flush: true }), file);
   let state: 'open' | 'committed' | 'aborted' = 'open';
   return {
     stream,
@@ -89,8 +89,19 @@ async function inPlace(file: string, target: string): Promise<FileOutput> {
   } catch (err) {
     throw fromFsError(err, file);
   }
-  const stream = handle.createWriteStream();
+  const stream = nameErrors(handle.createWriteStream(), file);
   return { stream, identities: [], commit: async () => {}, abort: async () => void stream.destroy() };
+}
+
+/**
+ * A file stream's write errors know only their fd ("write: no space left on
+ * device"): relabelled as they are raised, they name the output for every
+ * caller, whatever pipeline they go through.
+ */
+function nameErrors<T extends Writable>(stream: T, file: string): T {
+  const destroy = stream._destroy.bind(stream);
+  stream._destroy = (error, callback) => destroy(isSystemError(error) ? (fromFsError(error, file) as Error) : error, callback);
+  return stream;
 }
 
 /**
@@ -106,8 +117,20 @@ export async function writeFileFromStream(file: string, makeSource: () => Readab
     await output.commit();
   } catch (err) {
     await output.abort();
-    throw err instanceof Error && 'syscall' in err ? fromFsError(err, file) : err;
+    throw err;
   }
+}
+
+/**
+ * For a promise's catch: a failed write names the output (a file, or
+ * "stdout"), not the bare "write: no space left on device" of a stream that
+ * knows no path; any other error passes unchanged.
+ */
+export function outputError(file: string): (err: unknown) => never {
+  return (err) => {
+    const syscall = (err as NodeJS.ErrnoException | undefined)?.syscall;
+    throw syscall === 'write' || syscall === 'writev' || syscall === 'fsync' || syscall === 'close' ? fromFsError(err, file) : err;
+  };
 }
 
 /** The Unix convention: never dump binary data on a terminal, never wait for a terminal to type an archive. */

@@ -6,11 +6,11 @@
  * keys in the file (credsStore, proxies, ...) are kept as they are; the file
  * is replaced atomically and is readable by its owner only.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, fromFsError } from '../errors.js';
-import { writeFileAtomic } from '../store/fs.js';
+import { makeDirectory, writeFileAtomic } from '../store/fs.js';
 
 export interface Credentials {
   username: string;
@@ -96,10 +96,6 @@ export async function removeCredentials(registry: string, path: string): Promise
 
 /** Created 0600 from the start and replaced atomically: never a moment with the secret world-readable or half-written. */
 async function writeAuthFile(path: string, file: AuthFile): Promise<void> {
-  try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw fromFsError(err, path);
-  }
+  await makeDirectory(dirname(path), 0o700);
   await writeFileAtomic(path, `${JSON.stringify(file, null, '\t')}\n`, { mode: 0o600 });
 }

@@ -3,5 +3,4 @@ export { isPartSet, findPartSet, readPartManifest, type PartEntry, type PartMani
 export { openPartSet, verifyPartSet, PartError, type PartProblem, type PartStatus, type VerifyResult } from './read.js';
 export { splitToParts, type SplitOptions, type SplitResult } from './split.js';
 export { joinPartSet } from './join.js';
-export { parseSize, sizePresets } from './size.js';
 export { collectHave, formatHave, readHaveFile, type HaveDocument, type HaveFile, type HaveImage } from './have.js';

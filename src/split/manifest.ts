@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { InvalidInputError, UsageError, fromFsError } from '../errors.js';
+import { InvalidInputError, NotFoundError, UsageError, fromFsError } from '../errors.js';
 import { checkDocument, failer, readDocument, type DocumentKind } from './document.js';
 import { escapeRegExp, tempPattern } from '../io/temp.js';
 
@@ -95,7 +95,8 @@ export async function findPartSet(path: string): Promise<PartSet> {
   if (manifests.length > 1) throw new UsageError(`${path} holds ${manifests.length} part sets (${manifests.join(', ')}): name one of these files instead of the directory`);
   if (manifests.length === 0) {
     const orphans = (await readdir(path)).some((name) => /\.part\d{4,}$/.test(name));
-    throw new InvalidInputError(path, `no part manifest (*${manifestSuffix})${orphans ? ': there are parts but no manifest, so the set is incomplete (an interrupted split?)' : ''}`);
+    // The manifest is the file that is not there, whether or not parts were left beside it.
+    throw new NotFoundError(`${path}: no part manifest (*${manifestSuffix})${orphans ? ': there are parts but no manifest, so the set is incomplete (an interrupted split?)' : ''}`);
   }
   const manifestPath = join(path, manifests[0]!);
   return { dir: path, manifestPath, manifest: await readPartManifest(manifestPath) };

@@ -6,11 +6,11 @@
  * the new manifest does not list are removed at the end.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { isAlive, removeOnInterrupt, tempName } from '../io/temp.js';
-import { fsyncPath, writeFileAtomic } from '../store/fs.js';
+import { fsyncPath, makeDirectory, writeFileAtomic } from '../store/fs.js';
 import {
   checkBaseName,
   manifestName,
@@ -60,7 +60,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
   const manifestPath = join(dir, manifestName(base));
   const digits = Math.max(minPartDigits, String(Math.ceil((options.expectedSize ?? 0) / partSize)).length);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     await rm(manifestPath, { force: true });
   } catch (err) {
     throw fromFsError(err, manifestPath);

@@ -1,8 +1,38 @@
 /** The few file operations that crash safety rests on. */
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { fromFsError } from '../errors.js';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { fromFsError, HostIoError, systemErrorText } from '../errors.js';
 import { removeOnInterrupt, tempName } from '../io/temp.js';
+
+/**
+ * mkdir -p with one attempt per missing ancestor. Not Node's recursive mkdir:
+ * where mkdir(2) says ENOENT although the parent exists (/proc, /sys, a
+ * parent removed meanwhile) it retries forever. A directory that cannot be
+ * made is a host error (5) naming it, never "not found". mode is before the umask.
+ */
+export async function makeDirectory(path: string, mode = 0o755): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    try {
+      if ((await stat(dir)).isDirectory()) break;
+      throw new HostIoError(`${dir}: not a directory`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, dir);
+    }
+    missing.push(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdir(dir, { mode });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Made by a concurrent command since we looked: fine if it is a directory.
+      if (code === 'EEXIST' && (await stat(dir).catch(() => undefined))?.isDirectory()) continue;
+      throw new HostIoError(`${dir}: cannot create directory: ${systemErrorText(err as Error)}`, { cause: err });
+    }
+  }
+}
 
 /**
  * fsync of a file (its bytes are on disk) or of a directory (a rename or new

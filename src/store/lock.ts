@@ -7,7 +7,7 @@
  * would freeze Node's event loop, and two handles in one process (tests, a
  * command that opens the store twice) would deadlock each other.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromFsError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -24,6 +24,22 @@ export class FileLock {
     try {
       return new FileLock(openSync(path, 'a+', 0o644), path);
     } catch (err) {
+      throw fromFsError(err, path);
+    }
+  }
+
+  /**
+   * For a reader who may not write: opens an existing lock file read-only
+   * (flock needs no write access) and creates nothing. Undefined when it
+   * cannot be opened: not there (a layout another tool made), not readable,
+   * or on a file system that refuses.
+   */
+  static async openExisting(path: string): Promise<FileLock | undefined> {
+    try {
+      return new FileLock(openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW), path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ELOOP') return undefined;
       throw fromFsError(err, path);
     }
   }

@@ -5,7 +5,9 @@
  *
  *   .rootfs/in-use.lock  shared flock held by every open Store; gc takes it
  *                        exclusive, so it never deletes a blob that a running
- *                        command has written but not tagged yet
+ *                        command has written but not tagged yet. A read-only
+ *                        Store opens it read-only, or goes without it when it
+ *                        cannot (a reader may not create anything)
  *   .rootfs/index.lock   exclusive flock around each read-modify-write of index.json
  *   .rootfs/tmp/         blob and index temp files (same file system, so rename is atomic)
  *
@@ -13,13 +15,13 @@
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
  * umoci's STORE:base:latest look up) and io.containerd.image.name = the full name.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { constants, createReadStream } from 'node:fs';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { homedir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { HostIoError, InvalidInputError, LockedError, NotFoundError, UsageError, fromFsError } from '../errors.js';
+import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
@@ -36,7 +38,7 @@ import {
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
-import { writeFileAtomic } from './fs.js';
+import { makeDirectory, writeFileAtomic } from './fs.js';
 import { collectGarbage } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
@@ -79,23 +81,38 @@ export interface GcResult {
 export class Store {
   private closed = false;
 
-  private constructor(readonly dir: string, private readonly inUse: FileLock) {}
+  private constructor(readonly dir: string, private readonly inUse: FileLock | undefined, readonly readOnly: boolean) {}
 
-  /** Creates the layout if missing (unless create is false), validates oci-layout, and holds the shared in-use lock until close(). */
-  static async open(dir: string, options: { create?: boolean } = {}): Promise<Store> {
+  /**
+   * Creates the layout if missing (unless create is false), validates
+   * oci-layout, and holds the shared in-use lock until close(). readOnly is
+   * for commands that only read: an existing layout is opened without writing
+   * anything to it, so a user who may read the store but not write it can;
+   * the write methods then refuse. Without readOnly, a store this user cannot
+   * write is refused at once, before any work.
+   */
+  static async open(dir: string, options: { create?: boolean; readOnly?: boolean } = {}): Promise<Store> {
     const root = resolvePath(dir);
-    await prepareLayout(root, options.create ?? true);
-    const inUse = await FileLock.open(join(root, privateDirName, 'in-use.lock'));
-    await inUse.acquire(false);
+    const readOnly = options.readOnly ?? false;
+    const lockPath = join(root, privateDirName, 'in-use.lock');
+    let inUse: FileLock | undefined;
+    try {
+      const created = await prepareLayout(root, options.create ?? true, readOnly);
+      inUse = readOnly && !created ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
+    } catch (err) {
+      throw readOnly ? err : notWritable(root, err);
+    }
+    await inUse?.acquire(false);
     // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
-    await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
-    return new Store(root, inUse);
+    // A read-only command writes nothing, not even this tidying.
+    if (!readOnly) await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
+    return new Store(root, inUse, readOnly);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.inUse.close();
+    await this.inUse?.close();
   }
 
   blobPath(digest: Digest): string {
@@ -112,6 +129,7 @@ export class Store {
   }
 
   createBlobWriter(): BlobWriter {
+    this.checkWritable();
     const tmp = join(this.dir, privateDirName, 'tmp');
     return new StoreBlobWriter({ tempPath: (kind) => tempName(tmp, kind), blobPath: (digest) => this.blobPath(digest) });
   }
@@ -169,6 +187,7 @@ export class Store {
    * fn throws, index.json is untouched, and if fn changed nothing it is not rewritten.
    */
   async updateIndex<T>(fn: (index: Index) => T | Promise<T>): Promise<T> {
+    this.checkWritable();
     const lock = await FileLock.open(join(this.dir, privateDirName, 'index.lock'));
     try {
       await lock.acquire(true);
@@ -267,6 +286,8 @@ export class Store {
    * first. With wait false it throws LockedError instead of waiting.
    */
   async gc(options: { wait?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
+    this.checkWritable();
+    if (!this.inUse) throw new Error('a writable store holds its in-use lock');
     if (options.wait === false) {
       if (!this.inUse.try(true)) {
         // The failed upgrade dropped our shared lock (see FileLock.acquire); take it back before reporting.
@@ -280,6 +301,11 @@ export class Store {
       // Downgrading never waits.
       await this.inUse.acquire(false);
     }
+  }
+
+  /** A bug, not a user's mistake: a command that writes opened the store read-only. */
+  private checkWritable(): void {
+    if (this.readOnly) throw new Error(`${this.dir}: store opened read-only`);
   }
 
   private async pickManifest(descriptor: Descriptor, platform: Platform, depth: number): Promise<Descriptor> {
@@ -350,11 +376,45 @@ function sameName(a: ImageReference | undefined, b: ImageReference): boolean {
 }
 
 /**
- * Validates an existing layout or creates a new one. A directory that holds
- * other things and no oci-layout is refused: --store pointed at the wrong
- * place must not get blobs sprayed into it.
+ * A store this user cannot change, said as such: the error of whichever
+ * write found out (EACCES, EPERM, EROFS), or of the first check, which runs
+ * before a command spends minutes on work it could never commit.
  */
-async function prepareLayout(dir: string, create: boolean): Promise<void> {
+function notWritable(dir: string, err: unknown): unknown {
+  const cause = err instanceof RootfsError ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return err;
+  return new HostIoError(`${dir}: the store is not writable by ${currentUser()} (${systemErrorText(cause as Error)}); commands that only read it (images, inspect, save, export) still work`, { cause });
+}
+
+function currentUser(): string {
+  const uid = process.getuid?.();
+  try {
+    return `user ${userInfo().username}`;
+  } catch {
+    return `uid ${uid}`;
+  }
+}
+
+/** Throws the error of the first of the store's directories this process may not write into. */
+async function checkWritable(dir: string): Promise<void> {
+  for (const path of [dir, join(dir, 'blobs', 'sha256'), join(dir, privateDirName), join(dir, privateDirName, 'tmp')]) {
+    try {
+      await access(path, constants.W_OK);
+    } catch (err) {
+      // A missing one is made next, in a parent checked just before.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/**
+ * Validates an existing layout or creates a new one; true when it created
+ * it. A directory that holds other things and no oci-layout is refused:
+ * --store pointed at the wrong place must not get blobs sprayed into it.
+ * readOnly leaves an existing layout exactly as it is.
+ */
+async function prepareLayout(dir: string, create: boolean, readOnly: boolean): Promise<boolean> {
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
@@ -367,8 +427,10 @@ async function prepareLayout(dir: string, create: boolean): Promise<void> {
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
     parseOciLayout(layoutText, layoutPath);
+    if (readOnly) return false;
+    await checkWritable(dir);
     await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
-    return;
+    return false;
   }
   if (!create) throw new NotFoundError(`${dir}: no image store here (no oci-layout file)`);
   let existing: string[] = [];
@@ -398,14 +460,9 @@ async function prepareLayout(dir: string, create: boolean): Promise<void> {
   } finally {
     await lock.close();
   }
+  return true;
 }
 
 async function makeDirs(...dirs: string[]): Promise<void> {
-  for (const dir of dirs) {
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw fromFsError(err, dir);
-    }
-  }
+  for (const dir of dirs) await makeDirectory(dir);
 }
