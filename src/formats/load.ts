@@ -59,7 +59,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   for (const image of images) {
     const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
     if (image.kind === 'descriptor') for (const tag of image.tags) await store.tag(tag, descriptor);
-    if (image.tags.length === 0) await keepUntagged(store, descriptor);
+    if (image.kind === 'descriptor' && image.tags.length === 0) await store.addUntagged(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
   return { images: loaded, fromStore: contents.fromStore };
@@ -107,12 +107,4 @@ function readImages(contents: ArchiveContents, address: ArchiveAddress, director
   }
   if (hasDocker) return readDockerArchive(contents, address.ref, platform);
   throw new InvalidInputError(contents.archive, 'neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout)');
-}
-
-/** An untagged image still gets an index.json entry (without a name), so gc keeps it and its ID resolves, as in docker. */
-async function keepUntagged(store: Store, descriptor: Descriptor): Promise<void> {
-  await store.updateIndex((index) => {
-    // The descriptor carries no name annotations (the readers strip the archive's).
-    if (!index.manifests.some((entry) => entry.digest === descriptor.digest)) index.manifests.push(descriptor);
-  });
 }

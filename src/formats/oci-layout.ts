@@ -6,7 +6,7 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
-import { platformMatches, formatPlatform } from '../oci/platform.js';
+import { choosePlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
@@ -94,8 +94,8 @@ function checkEntry(walk: Walk, entry: Descriptor, where: string, depth: number)
     throw new InvalidInputError(contents.where(name), `media type ${index.mediaType} does not match its descriptor's ${entry.mediaType}`);
   }
   if (platform) {
-    const chosen = index.manifests.find((child) => (isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) && platformMatches(platform, child.platform));
-    if (!chosen) throw new NotFoundError(`${contents.where(name)}: no manifest for platform ${formatPlatform(platform)} in the image index`);
+    const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+    const chosen = choosePlatform(usable, platform, (child) => child.platform, contents.where(name));
     return checkEntry(walk, chosen, name, depth + 1);
   }
   // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are

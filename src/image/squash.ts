@@ -10,7 +10,7 @@ import { createCompressor } from '../compress/index.js';
 import { UsageError } from '../errors.js';
 import { flattenToTar } from '../layers/flatten.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
-import type { ImageReference } from '../oci/reference.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
 import { layerCompression, ociLayerMediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { commitImage } from './commit.js';
@@ -19,7 +19,8 @@ import type { LayerCompression } from './import.js';
 export interface SquashOptions {
   /** Index (from 0, base first) of the lowest layer to merge; those below are kept. Default 0. */
   from?: number;
-  tags: ImageReference[];
+  /** The names to give the result; default: REF's own name when REF was found by a tag (not by an ID or a digest). */
+  tags?: ImageReference[];
   compression?: LayerCompression;
   level?: number;
   /** The squash's time in the config: now, or SOURCE_DATE_EPOCH. */
@@ -34,10 +35,13 @@ export interface SquashResult {
   diffId: Digest;
   /** How many layers were merged into `layer`. */
   merged: number;
+  /** The names the result was given. */
+  tags: ImageReference[];
 }
 
 export async function squashImage(store: Store, ref: string, options: SquashOptions): Promise<SquashResult> {
   const image = await store.resolve(ref);
+  const tags = options.tags ?? retag(image.name);
   const layers = image.manifest.layers;
   const from = options.from ?? 0;
   if (layers.length === 0) throw new UsageError(`${ref} has no layers to squash`);
@@ -57,12 +61,19 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
     const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
     const config = squashedConfig(image.config, from, diff.digest, options.created ?? new Date(), layers.length - from);
     const kept = layers.slice(0, from).map(asOciLayer);
-    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags: options.tags });
-    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from };
+    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags });
+    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from, tags };
   } catch (err) {
     await blob.abort();
     throw err;
   }
+}
+
+/** The name the image was found by, if it is a tag (name@digest is not one). */
+function retag(name: string | undefined): ImageReference[] {
+  if (name === undefined) return [];
+  const ref = parseReference(name);
+  return ref.digest === undefined ? [ref] : [];
 }
 
 /** The same config with the merged diff_ids replaced by one, their history entries kept as empty_layer, and one entry for the squash. */
