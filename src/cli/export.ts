@@ -1,7 +1,9 @@
 import { pipeline } from 'node:stream/promises';
 import { refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
+import { count } from '../text.js';
 import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 
 export const exportCommand: CommandModule = (cli, run) => {
@@ -11,15 +13,27 @@ export const exportCommand: CommandModule = (cli, run) => {
     .example('rootfs export app:1.0 -o app-rootfs.tar')
     .example('rootfs export app:1.0 | tar -t')
     .action((ref: string, opts) =>
-      run(async () => {
+      run(async (reporter) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
-        await withStore(opts, async (store) => {
+        const summary = await withStore(opts, async (store) => {
           const image = await store.resolve(ref);
-          const flatten = () => flattenToTar(store, image.manifest.layers, { where: ref });
+          let bytes = 0;
+          async function* flatten(): AsyncGenerator<Buffer> {
+            for await (const chunk of flattenToTar(store, image.manifest.layers, { where: ref }) as AsyncIterable<Buffer>) {
+              bytes += chunk.length;
+              yield chunk;
+            }
+          }
           if (output === '-') await pipeline(flatten(), process.stdout, { end: false });
           else await writeFileFromStream(output, flatten);
+          return { image: ref, id: image.manifest.config.digest, output, layers: image.manifest.layers.length, bytes };
         });
+        reporter.info(`Exported ${ref} (${count(summary.layers, 'layer')} merged) to ${output === '-' ? 'stdout' : output}: ${formatBytes(summary.bytes)} of tar`);
+        // With the tar on stdout, the JSON summary goes to stderr instead (as pack does).
+        if (output === '-') {
+          if (reporter.json) process.stderr.write(`${JSON.stringify(summary, null, 2)}\n`);
+        } else reporter.emitJson(summary);
       }, opts),
     );
 };

@@ -6,6 +6,7 @@ import { formatBytes } from './report.js';
 import { openStore } from './store-option.js';
 import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
 import { openInput } from '../io/input.js';
+import { count } from '../text.js';
 
 export const importCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -37,7 +38,7 @@ export const importCommand: CommandModule = (cli, run) => {
               reporter.progress(() => `importing ${file === '-' ? 'stdin' : file}: ${entries} entries, ${formatBytes(bytes)} read, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           });
           reporter.result(result.imageId);
-          reporter.info(`${result.entries} entries, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
+          reporter.info(`${count(result.entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
           reporter.emitJson({
             id: result.imageId,
             tags: tags.map(familiarName),

@@ -9,6 +9,7 @@ import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -57,7 +58,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
             for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
           }
-          if (fromStore.layers > 0) reporter.info(`${fromStore.layers} layer${fromStore.layers === 1 ? '' : 's'} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+          if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
 
           const pushed: PushResult[] = [];
           if (pushTo !== undefined) {

@@ -10,6 +10,7 @@ import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -59,8 +60,8 @@ export const saveCommand: CommandModule = (cli, run) => {
             onProgress: ({ bytes, blobs }) => reporter.progress(() => `saving: ${blobs} blobs, ${formatBytes(bytes)}, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           }),
         );
-        reporter.info(`Saved ${saved.length} image${saved.length === 1 ? '' : 's'} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
-        if (exclude || since) reporter.info(`Left out ${omitted.layers} layer${omitted.layers === 1 ? '' : 's'} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
+        reporter.info(`Saved ${count(saved.length, 'image')} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
+        if (exclude || since) reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
         reporter.emitJson({ format, output: address.path, omitted, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
       }, opts),
     );

@@ -5,6 +5,7 @@ import type { CommandModule } from './main.js';
 import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const squashCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -31,7 +32,7 @@ export const squashCommand: CommandModule = (cli, run) => {
         );
         const tags = result.tags;
         reporter.result(result.imageId);
-        reporter.info(`${result.merged} layers merged into ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
+        reporter.info(`${count(result.merged, 'layer')} merged into ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
         reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId, merged: result.merged });
       }, opts),
     );

@@ -2,6 +2,7 @@ import { unpackImage } from '../image/unpack.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const unpackCommand: CommandModule = (cli, run) => {
   cli
@@ -12,7 +13,7 @@ export const unpackCommand: CommandModule = (cli, run) => {
         const result = await withStore(opts, (store) =>
           unpackImage(store, ref, dir, (entries, bytes) => reporter.progress(() => `unpacking: ${entries} entries, ${formatBytes(bytes)}`)),
         );
-        reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}`);
+        reporter.info(`${count(result.entries, 'entry')}, ${formatBytes(result.bytes)} unpacked into ${dir}`);
         reporter.emitJson({ dir, entries: result.entries, bytes: result.bytes });
       }, opts),
     );

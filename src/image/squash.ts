@@ -15,6 +15,7 @@ import { layerCompression, ociLayerMediaType, type Descriptor, type Digest, type
 import type { Store } from '../store/store.js';
 import { commitImage } from './commit.js';
 import type { LayerCompression } from './import.js';
+import { count } from '../text.js';
 
 export interface SquashOptions {
   /** Index (from 0, base first) of the lowest layer to merge; those below are kept. Default 0. */
@@ -46,7 +47,7 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
   const from = options.from ?? 0;
   if (layers.length === 0) throw new UsageError(`${ref} has no layers to squash`);
   if (!Number.isInteger(from) || from < 0 || from >= layers.length) {
-    throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${layers.length} layers), not ${from}`);
+    throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${count(layers.length, 'layer')}), not ${from}`);
   }
   const compression = options.compression ?? 'gzip';
   const diff = new DigestStream();
@@ -84,7 +85,7 @@ function squashedConfig(config: ImageConfig, from: number, diffId: Digest, now: 
     if (entry.empty_layer) return entry;
     return layer++ < from ? entry : { ...entry, empty_layer: true };
   });
-  history.push({ created, created_by: 'rootfs squash', comment: `squashed ${merged} layer${merged === 1 ? '' : 's'}` });
+  history.push({ created, created_by: 'rootfs squash', comment: `squashed ${count(merged, 'layer')}` });
   const out: ImageConfig = { ...config, created, history, rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids.slice(0, from), diffId] } };
   return Buffer.from(JSON.stringify(out));
 }
