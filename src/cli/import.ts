@@ -13,7 +13,8 @@ export const importCommand: CommandModule = (cli, run) => {
     .command('import <file> [ref]', 'Create a single-layer image from a root filesystem tarball (plain, gzip, zstd, xz or bzip2; - for stdin)')
     .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)')
     .option('-m, --message <text>', 'History comment for the image')
-    .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)');
+    .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)')
+    .option('--force', 'Import a docker save or OCI archive\'s files (manifest.json, blobs/…) as a filesystem instead of refusing (rootfs load reads it as images)');
   addLayerCompressionFlags(command)
     .example('rootfs pack / | rootfs import - base:latest')
     .example("rootfs import root.tar.gz app:1.0 -c 'CMD [\"/bin/bash\"]' -c 'ENV LANG=C.UTF-8'")
@@ -34,6 +35,7 @@ export const importCommand: CommandModule = (cli, run) => {
             compression,
             level,
             created: sourceDateEpoch(),
+            acceptImageArchive: Boolean(opts.force),
             onProgress: (bytes, entries) =>
               reporter.progress(() => `importing ${file === '-' ? 'stdin' : file}: ${entries} entries, ${formatBytes(bytes)} read, ${formatBytes((bytes * 1000) / Math.max(1, Date.now() - started))}/s`),
           });
