@@ -185,6 +185,19 @@ test('inspect --format/-f with docker\'s field names; a miss suggests the closes
   assert.equal(platform.code, 4);
   assert.match(platform.stderr, /no manifest for platform linux\/s390x \(the index has linux\/amd64, linux\/arm64\/v8\); choose one with --platform\n$/);
   assert.ok(!existsSync(join(work, 'x.tar')));
+  // The same words from a classic docker archive's images, and from an OCI archive's index.
+  for (const format of ['docker-legacy', 'oci-archive']) {
+    const archive = join(work, `${format}.tar`);
+    await ok(['--store', store, 'save', format === 'docker-legacy' ? 'deb:3' : 'multi:1', '--format', format, '-o', archive]);
+    const loaded = await rootfs(['--store', join(work, format), 'load', '-i', archive, '--platform', 'linux/s390x']);
+    assert.equal(loaded.code, 4, loaded.stderr);
+    assert.match(loaded.stderr, format === 'docker-legacy' ? /no manifest for platform linux\/s390x \(the index has linux\/amd64\); choose one with --platform\n$/ : /no manifest for platform linux\/s390x \(the index has linux\/amd64, linux\/arm64\/v8\)/);
+  }
+
+  // rmi NAME@DIGEST removes that name's entry for the digest only, as docker's.
+  await ok(['--store', store, 'tag', 'deb:3', 'other:1']);
+  assert.equal(await ok(['--store', store, 'rmi', `deb@${base.manifest.digest}`]), `Untagged: deb@${base.manifest.digest}\n`);
+  assert.equal(await ok(['--store', store, 'images', '-q', 'other']), `${base.configDigest.slice(7, 19)}\n`);
 });
 
 test('usage errors: one wording, ours, with the command\'s usage line, exit 2; help CMD; --no-x flags not shown as (default: true)', async (t) => {

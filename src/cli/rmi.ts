@@ -22,7 +22,7 @@ export const rmiCommand: CommandModule = (cli, run) => {
           const plan: Removal[] = [];
           for (const text of refs) {
             const found = await store.find(text);
-            if (found.name !== undefined && !found.name.includes('@')) {
+            if (found.name !== undefined) {
               plan.push({ kind: 'name', ref: parseReference(found.name) });
               continue;
             }
