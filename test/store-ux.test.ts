@@ -191,7 +191,7 @@ test('inspect --format/-f with docker\'s field names; a miss suggests the closes
     await ok(['--store', store, 'save', format === 'docker-legacy' ? 'deb:3' : 'multi:1', '--format', format, '-o', archive]);
     const loaded = await rootfs(['--store', join(work, format), 'load', '-i', archive, '--platform', 'linux/s390x']);
     assert.equal(loaded.code, 4, loaded.stderr);
-    assert.match(loaded.stderr, format === 'docker-legacy' ? /no manifest for platform linux\/s390x \(the index has linux\/amd64\); choose one with --platform\n$/ : /no manifest for platform linux\/s390x \(the index has linux\/amd64, linux\/arm64\/v8\)/);
+    assert.match(loaded.stderr, format === 'docker-legacy' ? /no manifest for platform linux\/s390x \(the archive has linux\/amd64\); choose one with --platform\n$/ : /no manifest for platform linux\/s390x \(the index has linux\/amd64, linux\/arm64\/v8\)/);
   }
 
   // rmi NAME@DIGEST removes that name's entry for the digest only, as docker's.

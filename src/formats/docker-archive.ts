@@ -97,7 +97,7 @@ export function readDockerArchive(contents: ArchiveContents, ref: string | undef
   };
   const selected = platform ? candidates.filter((candidate) => platformMatches(platform, platformOf(candidate))) : candidates;
   // None for this platform: the one chooser says so, naming those the archive has.
-  if (selected.length === 0) choosePlatform(candidates, platform!, platformOf, contents.archive);
+  if (selected.length === 0) choosePlatform(candidates, platform!, platformOf, contents.archive, { holder: 'the archive' });
   return selected.map(({ image: entry, tags }) => {
     const { config, bytes } = parseConfig(contents, entry.Config, dockerManifestName);
     const imageId = sha256(bytes);

@@ -61,9 +61,15 @@ function normaliseArch(architecture: string): string {
  * it does not say its platform. None: NotFoundError naming the platforms
  * there are, so the user can pick one with --platform.
  */
-export function choosePlatform<T>(candidates: T[], wanted: Platform, platformOf: (candidate: T) => Platform | undefined, where: string, hint = 'choose one with --platform'): T {
+export function choosePlatform<T>(
+  candidates: T[],
+  wanted: Platform,
+  platformOf: (candidate: T) => Platform | undefined,
+  where: string,
+  { hint = 'choose one with --platform', holder = 'the index' }: { hint?: string; holder?: string } = {},
+): T {
   const chosen = candidates.find((candidate) => platformMatches(wanted, platformOf(candidate))) ?? (candidates.length === 1 && !platformOf(candidates[0]!) ? candidates[0] : undefined);
   if (chosen !== undefined) return chosen;
   const offered = [...new Set(candidates.map((candidate) => platformOf(candidate)).map((platform) => (platform ? formatPlatform(platform) : 'unknown')))];
-  throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(wanted)} (the index has ${offered.join(', ') || 'none'}); ${hint}`);
+  throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(wanted)} (${holder} has ${offered.join(', ') || 'none'}); ${hint}`);
 }

@@ -102,7 +102,7 @@ async function fetchDocument(client: RegistryClient, repository: string, referen
 }
 
 function pickPlatform(children: Descriptor[], platform: Platform, source: ImageReference): Descriptor {
-  return choosePlatform(children, platform, (child) => child.platform, familiarName(source), 'choose one with --platform or take all with --all-platforms');
+  return choosePlatform(children, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' });
 }
 
 /**
