@@ -12,6 +12,8 @@
  * Tags are index.json entries annotated with org.opencontainers.image.ref.name
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
  * umoci's STORE:base:latest look up) and io.containerd.image.name = the full name.
+ * An image without a name (import or load without one) keeps an entry with
+ * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
@@ -207,9 +209,8 @@ export class Store {
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
     if (ref.digest !== undefined || ref.tag === undefined) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
-    const { annotations, ...rest } = descriptor;
-    const kept = Object.fromEntries(Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName));
-    const entry: Descriptor = { ...rest, annotations: { ...kept, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
+    const bare = withoutNames(descriptor);
+    const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
     await this.updateIndex((index) => {
       const at = index.manifests.findIndex((existing) => sameName(entryReference(existing), ref));
       if (at >= 0) index.manifests[at] = entry;
@@ -224,9 +225,7 @@ export class Store {
    * spares it and its ID resolves. Nothing changes if the image has an entry.
    */
   async addUntagged(descriptor: Descriptor): Promise<void> {
-    const { annotations, ...rest } = descriptor;
-    const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
-    const entry: Descriptor = kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
+    const entry = withoutNames(descriptor);
     await this.updateIndex((index) => {
       if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
     });
@@ -391,6 +390,13 @@ export class Store {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new NotFoundError(`blob ${digest} is not in the store ${this.dir}`, { cause: err });
     return fromFsError(err, path) as Error;
   }
+}
+
+/** A descriptor without the name annotations (an archive's, or another tag's). */
+function withoutNames(descriptor: Descriptor): Descriptor {
+  const { annotations, ...rest } = descriptor;
+  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
+  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
 }
 
 function describeEntry(descriptor: Descriptor): StoreEntry {
