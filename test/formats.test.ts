@@ -89,7 +89,7 @@ test('docker save | gzip on stdin loads; docker-archive:PATH:name:tag picks one 
   assert.equal(matching.stdout.toString(), 'Loaded image: a:1\nLoaded image: b:1\n', matching.stderr);
   const none = await rootfs(['--store', join(dir, 'store4'), 'load', '-i', file, '--platform', 'linux/arm64']);
   assert.equal(none.code, 4, none.stderr);
-  assert.match(none.stderr, /no image for platform linux\/arm64\/v8/);
+  assert.match(none.stderr, /no manifest for platform linux\/arm64\/v8 \(the archive has linux\/amd64\); choose one with --platform/);
 });
 
 test('an untagged image loads by ID, as docker prints it', async (t) => {

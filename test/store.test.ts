@@ -179,7 +179,7 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
   await check(image.manifest.digest);
   await check(image.manifest.digest.slice(7, 15));
   await check(`base@${image.manifest.digest}`, `base@${image.manifest.digest}`);
-  await assert.rejects(store.resolve('base'), (err: unknown) => err instanceof NotFoundError && err.message === 'no such image: base');
+  await assert.rejects(store.resolve('base'), (err: unknown) => err instanceof NotFoundError && err.message === 'no such image: base (did you mean base:1.0?)');
   await assert.rejects(store.resolve('0000'), NotFoundError);
   await assert.rejects(store.resolve('Bad Name'), UsageError);
 

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import type { CommandModule } from './main.js';
 
 /**
@@ -30,22 +31,63 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   logout: async () => (await import('./logout.js')).logoutCommand,
 };
 
+/** `rootfs image SUB …`, docker's management-command spelling, as the command it means here. */
+const imageSubcommands: Record<string, string[]> = {
+  ls: ['images'],
+  list: ['images'],
+  rm: ['rmi'],
+  remove: ['rmi'],
+  inspect: ['inspect'],
+  tag: ['tag'],
+  save: ['save'],
+  load: ['load'],
+  import: ['import'],
+  push: ['push'],
+  pull: ['pull'],
+  // docker image prune removes dangling images; here their blobs go at once too.
+  prune: ['gc', '--dangling'],
+};
+
 /**
- * The commands a run needs: the one argv names, or all of them when it
- * names none we know (global --help, an unknown command, a typo to report).
- * The name is the first argument that is not an option or the value of a
- * global option that takes one.
+ * Where the command name is in args: the first argument that is not an
+ * option or the value of a global option that takes one; -1 if none.
  */
-export function commandsFor(args: string[]): Promise<CommandModule[]> {
-  let name: string | undefined;
+function commandIndex(args: string[]): number {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--store') i++;
-    else if (!arg.startsWith('-')) {
-      name = arg;
-      break;
-    }
+    else if (!arg.startsWith('-')) return i;
   }
+  return -1;
+}
+
+/**
+ * The arguments with docker's habits spelled as our commands: `help CMD` is
+ * `CMD --help`, `image ls` is `images`, `image rm` is `rmi`, `image prune`
+ * is `gc --dangling`, and so on.
+ */
+export function expandAliases(args: string[]): string[] {
+  const at = commandIndex(args);
+  if (at < 0) return args;
+  const [before, name, rest] = [args.slice(0, at), args[at]!, args.slice(at + 1)];
+  if (name === 'help') {
+    const topic = commandIndex(rest);
+    return topic < 0 ? [...before, ...rest, '--help'] : expandAliases([...before, ...rest, '--help']);
+  }
+  if (name !== 'image') return args;
+  const sub = rest[0];
+  const meant = sub === undefined ? undefined : imageSubcommands[sub];
+  if (!meant) throw new UsageError(`image ${sub ?? ''}: expected one of ${Object.keys(imageSubcommands).join(', ')} (docker's image subcommands)`.replace('image :', 'image:'));
+  return [...before, ...meant, ...rest.slice(1)];
+}
+
+/**
+ * The commands a run needs: the one args names, or all of them when it
+ * names none we know (global --help, an unknown command, a typo to report).
+ */
+export function commandsFor(args: string[]): Promise<CommandModule[]> {
+  const at = commandIndex(args);
+  const name = at < 0 ? undefined : args[at];
   const load = name !== undefined && Object.hasOwn(commands, name) ? [commands[name]!] : Object.values(commands);
   return Promise.all(load.map((module) => module()));
 }

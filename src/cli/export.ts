@@ -1,7 +1,9 @@
 import { pipeline } from 'node:stream/promises';
 import { outputError, refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
+import { count } from '../text.js';
 import type { CommandModule } from './main.js';
+import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 
 export const exportCommand: CommandModule = (cli, run) => {
@@ -14,19 +16,31 @@ export const exportCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
-        await withStoreReadOnly(opts, async (store) => {
+        const summary = await withStoreReadOnly(opts, async (store) => {
           const image = await store.resolve(ref);
           const layers = image.manifest.layers;
+          let bytes = 0;
           // Two passes: every layer is read to plan the merge, then the merged tree is written.
-          const flatten = () =>
-            flattenToTar(store, layers, {
+          async function* flatten(): AsyncGenerator<Buffer> {
+            const tar = flattenToTar(store, layers, {
               where: ref,
               onLayer: (index) => reporter.progress({ label: `export: read layer ${index + 1} of ${layers.length}`, note: 'planning the merge' }),
-              onEntry: (entries, bytes) => reporter.progress({ label: 'export: writing', bytes, entries }),
+              onEntry: (entries, written) => reporter.progress({ label: 'export: writing', bytes: written, entries }),
             });
+            for await (const chunk of tar as AsyncIterable<Buffer>) {
+              bytes += chunk.length;
+              yield chunk;
+            }
+          }
           if (output === '-') await pipeline(flatten(), process.stdout, { end: false }).catch(outputError('stdout'));
           else await writeFileFromStream(output, flatten);
+          return { image: ref, id: image.manifest.config.digest, output, layers: image.manifest.layers.length, bytes };
         });
+        reporter.info(`Exported ${ref} (${count(summary.layers, 'layer')} merged) to ${output === '-' ? 'stdout' : output}: ${formatBytes(summary.bytes)} of tar`);
+        // With the tar on stdout, the JSON summary goes to stderr instead (as pack does).
+        if (output === '-') {
+          if (reporter.json) process.stderr.write(`${JSON.stringify(summary, null, 2)}\n`);
+        } else reporter.emitJson(summary);
       }, opts),
     );
 };

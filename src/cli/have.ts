@@ -3,6 +3,7 @@ import { collectHave, formatHave } from '../split/index.js';
 import { writeFileAtomic } from '../store/fs.js';
 import type { CommandModule } from './main.js';
 import { withStoreReadOnly } from './store-option.js';
+import { count } from '../text.js';
 
 export const haveCommand: CommandModule = (cli, run) => {
   cli
@@ -19,7 +20,7 @@ export const haveCommand: CommandModule = (cli, run) => {
         else {
           const target = resolve(output);
           await writeFileAtomic(target, text);
-          reporter.info(`${output}: ${document.blobs.length} blobs, ${document.images.length} images`);
+          reporter.info(`${output}: ${count(document.blobs.length, 'blob')}, ${count(document.images.length, 'image')}`);
         }
         return reporter.warnings > 0 ? 1 : 0;
       }, opts),

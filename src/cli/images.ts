@@ -1,56 +1,123 @@
+import picomatch from 'picomatch';
 import { digestHex } from '../oci/digest.js';
 import { familiarRepository } from '../oci/reference.js';
-import { RootfsError } from '../errors.js';
+import { RootfsError, UsageError } from '../errors.js';
+import type { Digest } from '../oci/types.js';
+import type { StoreEntry } from '../store/store.js';
 import type { CommandModule } from './main.js';
+import { asList } from './options.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { formatRows } from './template.js';
+
+/** docker's column names for the fields a --format can use; the header row of a table is rendered from them. */
+const headers = { ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE' };
+
+interface Row {
+  repository: string;
+  tag: string;
+  name: string | null;
+  id: Digest;
+  digest: Digest;
+  created: string | null;
+  size: number;
+}
 
 export const imagesCommand: CommandModule = (cli, run) => {
   cli
-    .command('images', 'List the tagged images in the store')
+    .command('images [reference]', 'List the images in the store (untagged ones as <none>); REFERENCE: a repository[:tag], or a pattern (base*, ns/*:1.*)')
+    .option('-q, --quiet', 'Only the image IDs, one per image (for rootfs rmi $(rootfs images -q))')
+    .option('-a, --all', 'Accepted for docker habits: every image is listed anyway')
+    .option('--digests', 'Add a DIGEST column (the manifest digest the store keeps)')
+    .option('--no-trunc', 'Full image IDs (sha256:…)')
+    .option('-f, --filter <filter>', 'dangling=true|false (untagged images or not), reference=PATTERN (repeatable; several references: any of them)')
+    .option('--format <format>', 'table (default), json (one object per line), or a Go template: {{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.CreatedAt}} {{.Size}}; table TEMPLATE for aligned columns')
     .example('rootfs images')
-    .example('rootfs images --json')
-    .action((opts) =>
+    .example('rootfs images base')
+    .example('rootfs images --filter dangling=true -q')
+    .example("rootfs images --format '{{.Repository}}:{{.Tag}} {{.Size}}'")
+    .action((reference: string | undefined, opts) =>
       run(async (reporter) => {
+        const keep = imageFilter([...asList(opts.filter), ...(reference === undefined ? [] : [`reference=${reference}`])]);
         const rows = await withStoreReadOnly(opts, async (store) => {
-          const out = [];
-          for (const image of await store.listImages()) {
+          const out: Row[] = [];
+          for (const entry of await store.listEntries()) {
+            if (!keep(entry)) continue;
             try {
-              const resolved = await store.resolveEntry(image.descriptor);
+              const resolved = await store.resolveEntry(entry.descriptor);
               out.push({
-                repository: familiarRepository(image.ref),
-                tag: image.ref.tag ?? '<none>',
-                name: image.name,
+                repository: entry.ref ? familiarRepository(entry.ref) : '<none>',
+                tag: entry.ref?.tag ?? '<none>',
+                name: entry.name ?? null,
                 id: resolved.manifest.config.digest,
-                digest: image.descriptor.digest,
+                digest: entry.descriptor.digest,
                 created: resolved.config.created ?? null,
                 size: resolved.manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
               });
             } catch (err) {
               if (!(err instanceof RootfsError)) throw err;
-              reporter.warn(`${image.name}: ${err.message}`);
+              reporter.warn(`${entry.name ?? entry.descriptor.digest}: ${err.message}`);
             }
           }
           return out;
         });
-        rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.name.localeCompare(b.name));
-        reporter.emitJson(rows);
-        const now = Date.now();
-        const table = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
-        for (const row of rows) {
-          const created = row.created === null ? 'N/A' : `${humanDuration(now - Date.parse(row.created))} ago`;
-          table.push([row.repository, row.tag, digestHex(row.id).slice(0, 12), created, formatBytes(row.size)]);
+        rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || (a.name ?? '').localeCompare(b.name ?? ''));
+        const noTrunc = opts.trunc === false;
+        const shortId = (id: Digest): string => (noTrunc ? id : digestHex(id).slice(0, 12));
+        if (opts.quiet) {
+          // One line per image, not per name, so that rmi gets each image once.
+          for (const id of new Set(rows.map((row) => shortId(row.id)))) reporter.result(id);
+        } else if (reporter.json) {
+          reporter.emitJson(rows);
+        } else {
+          const now = Date.now();
+          const fields = rows.map((row) => ({
+            ID: shortId(row.id),
+            Repository: row.repository,
+            Tag: row.tag,
+            Digest: row.digest,
+            CreatedSince: row.created === null ? 'N/A' : `${humanDuration(now - Date.parse(row.created))} ago`,
+            CreatedAt: row.created === null ? 'N/A' : goTime(row.created),
+            Size: formatBytes(row.size),
+          }));
+          const table = `{{.Repository}}\t{{.Tag}}\t${opts.digests ? '{{.Digest}}\t' : ''}{{.ID}}\t{{.CreatedSince}}\t{{.Size}}`;
+          for (const line of formatRows(opts.format === undefined ? 'table' : String(opts.format), fields, headers, table)) reporter.result(line);
         }
-        for (const line of alignColumns(table)) reporter.result(line);
         return reporter.warnings > 0 ? 1 : 0;
       }, opts),
     );
 };
 
-/** Columns padded as docker's tabwriter does (minimum width 10, padding 3). */
-function alignColumns(table: string[][]): string[] {
-  const widths = table[0]!.map((_, column) => Math.max(10, ...table.map((row) => row[column]!.length + 3)));
-  return table.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join(''));
+/** --filter (and the REFERENCE argument) as docker's: every kind must hold, any of the values of one kind. */
+function imageFilter(filters: string[]): (entry: StoreEntry) => boolean {
+  const references: Array<(name: string) => boolean> = [];
+  let dangling: boolean | undefined;
+  for (const filter of filters) {
+    const [key, value] = [filter.slice(0, filter.indexOf('=')), filter.slice(filter.indexOf('=') + 1)];
+    if (!filter.includes('=') || value === '') throw new UsageError(`--filter ${JSON.stringify(filter)}: expected KEY=VALUE, such as dangling=true or reference=base*`);
+    if (key === 'dangling') {
+      if (value !== 'true' && value !== 'false') throw new UsageError(`--filter dangling takes true or false, not ${JSON.stringify(value)}`);
+      dangling = value === 'true';
+    } else if (key === 'reference') {
+      references.push(picomatch(value, { dot: true }));
+    } else {
+      throw new UsageError(`--filter ${JSON.stringify(key)} is not a filter images knows (dangling=true|false, reference=PATTERN)`);
+    }
+  }
+  return (entry) => {
+    if (dangling !== undefined && (entry.ref === undefined) !== dangling) return false;
+    if (references.length === 0) return true;
+    if (!entry.ref || entry.name === undefined) return false;
+    // As docker's reference filter: the pattern may name the repository alone or repository:tag.
+    const repository = familiarRepository(entry.ref);
+    return references.some((matches) => matches(entry.name!) || matches(repository));
+  };
+}
+
+/** Go's time.Time String(), which docker prints for {{.CreatedAt}}: "2024-01-02 03:04:05 +0000 UTC". */
+function goTime(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
 }
 
 /** docker's units.HumanDuration, which `docker images` shows as "2 days ago". */

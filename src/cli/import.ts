@@ -6,13 +6,15 @@ import { formatBytes } from './report.js';
 import { openStore } from './store-option.js';
 import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
 import { openInput } from '../io/input.js';
+import { count } from '../text.js';
 
 export const importCommand: CommandModule = (cli, run) => {
   const command = cli
     .command('import <file> [ref]', 'Create a single-layer image from a root filesystem tarball (plain, gzip, zstd, xz or bzip2; - for stdin)')
     .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)')
     .option('-m, --message <text>', 'History comment for the image')
-    .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)');
+    .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)')
+    .option('--force', 'Import a docker save or OCI archive\'s files (manifest.json, blobs/…) as a filesystem instead of refusing (rootfs load reads it as images)');
   addLayerCompressionFlags(command)
     .example('rootfs pack / | rootfs import - base:latest')
     .example("rootfs import root.tar.gz app:1.0 -c 'CMD [\"/bin/bash\"]' -c 'ENV LANG=C.UTF-8'")
@@ -32,10 +34,11 @@ export const importCommand: CommandModule = (cli, run) => {
             compression,
             level,
             created: sourceDateEpoch(),
+            acceptImageArchive: Boolean(opts.force),
             onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, entries }),
           });
           reporter.result(result.imageId);
-          reporter.info(`${result.entries} entries, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
+          reporter.info(`${count(result.entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
           reporter.emitJson({
             id: result.imageId,
             tags: tags.map(familiarName),

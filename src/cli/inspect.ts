@@ -1,35 +1,49 @@
+import { familiarRepository } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
 import { withStoreReadOnly } from './store-option.js';
+import { parseTemplate } from './template.js';
 
 export const inspectCommand: CommandModule = (cli, run) => {
   cli
-    .command('inspect <...refs>', 'Show images as JSON: docker-style summary, descriptor, manifest and config')
+    .command('inspect <...refs>', 'Show images as JSON: docker\'s fields (Id, RepoTags, RepoDigests, Created, Config, RootFS…) plus descriptor, manifest and image config')
+    .option('-f, --format <template>', "A Go template per image, with docker's field names: '{{.Id}}', '{{.RepoTags}}', '{{.Config.Env}}', '{{json .RootFS.Layers}}'; json for the JSON array")
     .example('rootfs inspect base:latest')
+    .example("rootfs inspect -f '{{.Id}} {{.Architecture}}' base:latest")
     .action((refs: string[], opts) =>
       run(async (reporter) => {
+        const template = opts.format === undefined || opts.format === 'json' ? undefined : parseTemplate(String(opts.format));
         const documents = await withStoreReadOnly(opts, async (store) => {
-          const images = await store.listImages();
+          const entries = await store.listEntries();
           const out = [];
           for (const text of refs) {
             const image = await store.resolve(text);
+            const names = entries.filter((entry) => entry.descriptor.digest === image.descriptor.digest && entry.ref !== undefined);
+            const { config } = image;
             out.push({
               Id: image.manifest.config.digest,
-              RepoTags: images.filter((named) => named.descriptor.digest === image.descriptor.digest).map((named) => named.name),
-              Created: image.config.created ?? null,
-              Architecture: image.config.architecture,
-              ...(image.config.variant !== undefined ? { Variant: image.config.variant } : {}),
-              Os: image.config.os,
+              RepoTags: names.map((entry) => entry.name!),
+              RepoDigests: [...new Set(names.map((entry) => `${familiarRepository(entry.ref!)}@${image.descriptor.digest}`))],
+              Parent: '',
+              Comment: config.comment ?? '',
+              Created: config.created ?? null,
+              Author: config.author ?? '',
+              Config: config.config ?? {},
+              Architecture: config.architecture,
+              ...(config.variant !== undefined ? { Variant: config.variant } : {}),
+              Os: config.os,
               Size: image.manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
+              RootFS: { Type: config.rootfs.type, Layers: config.rootfs.diff_ids },
               Descriptor: image.descriptor,
               ManifestDescriptor: image.manifestDescriptor,
               Manifest: image.manifest,
-              Config: image.config,
+              ImageConfig: config,
             });
           }
           return out;
         });
-        // inspect prints JSON with or without --json, as docker inspect does.
-        if (reporter.json) reporter.emitJson(documents);
+        if (template) for (const document of documents) reporter.result(template.render(document));
+        // Otherwise JSON with or without --json, as docker inspect prints it.
+        else if (reporter.json) reporter.emitJson(documents);
         else reporter.result(JSON.stringify(documents, null, 2));
       }, opts),
     );

@@ -1,4 +1,6 @@
+import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
+import { parseReference } from '../oci/reference.js';
 import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../formats/address.js';
 import { loadArchive, type LoadResult } from '../formats/load.js';
 import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
@@ -10,18 +12,21 @@ import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, t
 import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
     cli
       .command('load', 'Load every image and tag of a docker save archive, oci-archive, OCI layout or registry image into the store (and push them on with --push)')
       .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, - for stdin, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] to pull', { default: '-' })
+      .option('-t, --tag <name[:tag]>', 'Name the one image loaded so, instead of as the archive names it (choose one of several with FORMAT:PATH:REF)')
       .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index; from a registry: this machine\'s)')
       .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
   )
     .example('rootfs load -i images.tar')
     .example('docker save busybox | gzip | rootfs load')
     .example('rootfs load -i oci-archive:app.tar:app')
+    .example('rootfs load -i oci:layout:deb --tag debian:12')
     .example('rootfs load -i site.tar --push registry.site:5000')
     .example('rootfs load -i docker://registry.site:5000/ns/app:1.0')
     .action((opts) =>
@@ -31,6 +36,8 @@ export const loadCommand: CommandModule = (cli, run) => {
         // Checked before anything is loaded, so a mistyped host costs nothing.
         const pushTo = opts.push === undefined ? undefined : parseRegistryHost(String(opts.push), `--push ${String(opts.push)}`);
         const registry = isRegistryAddress(input) ? parseRegistryAddress(input) : undefined;
+        const tag = opts.tag === undefined ? undefined : parseReference(String(opts.tag));
+        if (tag && registry) throw new UsageError(`--tag names an image loaded from an archive; to name a pulled image: rootfs pull ${input} NAME:TAG`);
         const address = registry ? undefined : parseAddress(input);
         if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
         if (address?.path === '-') refuseTerminal('stdin', 'an archive');
@@ -51,8 +58,9 @@ export const loadCommand: CommandModule = (cli, run) => {
             const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
               platform,
+              ...(tag ? { tag } : {}),
               stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
-              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: `${blobs} blob${blobs === 1 ? '' : 's'}` }),
+              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: count(blobs, 'blob') }),
             });
           }
           const { images: loaded, fromStore } = result;
@@ -60,7 +68,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
             for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
           }
-          if (fromStore.layers > 0) reporter.info(`${fromStore.layers} layer${fromStore.layers === 1 ? '' : 's'} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+          if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
 
           const pushed: PushResult[] = [];
           if (pushTo !== undefined) {

@@ -3,7 +3,8 @@ import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { Reporter, writeError } from './report.js';
-import { commandsFor } from './commands.js';
+import { commandsFor, expandAliases } from './commands.js';
+import { checkUsage, fixHelp } from './usage.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -40,10 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   try {
-    for (const register of await commandsFor(argv.slice(2))) register(cli, run);
-    cli.help();
+    const args = expandAliases(argv.slice(2));
+    for (const register of await commandsFor(args)) register(cli, run);
+    cli.help(fixHelp);
     cli.version(pkg.version);
-    cli.parse(disguiseForCac(argv), { run: false });
+    cli.parse(disguiseForCac([...argv.slice(0, 2), ...args]), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
       if (cli.args.length > 0) throw new UsageError(`unknown command '${cli.args[0]}' (see rootfs --help)`);
@@ -51,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.Ok;
     }
     if (cli.options.help) return ExitCode.Ok;
+    checkUsage(cli, cli.matchedCommand);
     await cli.runMatchedCommand();
     return exitCode;
   } catch (err) {
@@ -122,12 +125,6 @@ function reportError(err: unknown, debug: boolean): number {
     writeError(`rootfs: ${err.message}`);
     if (debug) writeError(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
     return err.exitCode;
-  }
-  // cac reports unknown options and missing arguments with its own error class.
-  if (err instanceof Error && err.name === 'CACError') {
-    const kebab = err.message.replace(/--[a-z0-9]+(?:[A-Z][a-z0-9]*)+/g, (flag) => flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-    writeError(`rootfs: ${kebab} (see --help)`);
-    return ExitCode.Usage;
   }
   const stack = err instanceof Error ? err.stack : String(err);
   writeError(debug ? `rootfs: internal error: ${stack}` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)`);

@@ -4,10 +4,10 @@ import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
 import { readPatternFile } from '../pack/excludes.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
 import { loadPreset } from '../pack/presets.js';
-import type { EntryType } from '../tar/header.js';
 import type { CommandModule } from './main.js';
 import { asList, sourceDateEpoch } from './options.js';
 import { formatBytes, type Reporter } from './report.js';
+import { count } from '../text.js';
 
 export const packCommand: CommandModule = (cli, run) => {
   cli
@@ -78,24 +78,14 @@ function epochSeconds(date: Date | undefined): number | undefined {
   return date === undefined ? undefined : Math.floor(date.getTime() / 1000);
 }
 
-const plurals: Record<EntryType, string> = {
-  file: 'files',
-  hardlink: 'hardlinks',
-  symlink: 'symlinks',
-  chardev: 'chardevs',
-  blockdev: 'blockdevs',
-  directory: 'directories',
-  fifo: 'fifos',
-};
-
 function report(reporter: Reporter, summary: PackSummary, root: string, output: string): void {
   const counts = Object.entries(summary.entries)
     .filter(([, count]) => count > 0)
-    .map(([type, count]) => `${count} ${count === 1 ? type : plurals[type as EntryType]}`);
+    .map(([type, n]) => count(n, type));
   const total = Object.values(summary.entries).reduce((a, b) => a + b, 0);
-  const warnings = summary.warnings > 0 ? `; completed with ${summary.warnings} warning${summary.warnings === 1 ? '' : 's'}` : '';
-  const sockets = summary.socketsSkipped > 0 ? `; ${summary.socketsSkipped} socket${summary.socketsSkipped === 1 ? '' : 's'} ignored` : '';
-  reporter.info(`Packed ${root}: ${total} entries (${counts.join(', ') || 'none'}), ${formatBytes(summary.bytes)} of file data, ${formatBytes(summary.archiveBytes)} of tar${sockets}${warnings}`);
+  const warnings = summary.warnings > 0 ? `; completed with ${count(summary.warnings, 'warning')}` : '';
+  const sockets = summary.socketsSkipped > 0 ? `; ${count(summary.socketsSkipped, 'socket')} ignored` : '';
+  reporter.info(`Packed ${root}: ${count(total, 'entry')} (${counts.join(', ') || 'none'}), ${formatBytes(summary.bytes)} of file data, ${formatBytes(summary.archiveBytes)} of tar${sockets}${warnings}`);
   const document = { root, output, ...summary };
   // With the archive on stdout, the JSON summary goes to stderr instead.
   reporter.emitJson(document, output === '-' ? 'stderr' : 'stdout');

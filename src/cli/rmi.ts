@@ -1,45 +1,57 @@
-import { NotFoundError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
+import type { Digest } from '../oci/types.js';
 import type { CommandModule } from './main.js';
 import { withStore } from './store-option.js';
 
+type Removal = { kind: 'name'; ref: ImageReference } | { kind: 'image'; digest: Digest; id: Digest };
+
 export const rmiCommand: CommandModule = (cli, run) => {
   cli
-    .command('rmi <...refs>', 'Remove tags from the store (blobs stay until rootfs gc)')
+    .command('rmi <...refs>', 'Remove images from the store: a name removes that tag; an ID removes the image if it has at most one name (all of them with -f). Blobs stay until rootfs gc')
+    .option('-f, --force', 'An ID with several names removes all of them')
     .example('rootfs rmi base:latest')
     .example('rootfs rmi 0123456789ab')
+    .example('rootfs rmi -f $(rootfs images -q)')
     .action((refs: string[], opts) =>
       run(async (reporter) => {
-        const untagged = await withStore(opts, async (store) => {
-          // Every name is checked before any is removed: a typo in the third argument must not leave the first two untagged.
-          const images = await store.listImages();
-          const plan: ImageReference[] = [];
+        const force = Boolean(opts.force);
+        const { untagged, deleted } = await withStore(opts, async (store) => {
+          // Every argument is resolved before anything is removed: a typo in the third must not leave the first two removed.
+          const entries = await store.listEntries();
+          const plan: Removal[] = [];
           for (const text of refs) {
-            const byName = tryParse(text);
-            if (byName && images.some((image) => fullName(image.ref) === fullName(byName))) {
-              plan.push(byName);
+            const found = await store.find(text);
+            if (found.name !== undefined) {
+              plan.push({ kind: 'name', ref: parseReference(found.name) });
               continue;
             }
-            const resolved = await store.resolve(text);
-            const names = images.filter((image) => image.descriptor.digest === resolved.descriptor.digest);
-            if (names.length === 0) throw new NotFoundError(`${text}: image has no tag to remove`);
-            if (names.length > 1) throw new UsageError(`${text} is tagged ${names.map((image) => image.name).join(', ')}: remove the tags by name`);
-            plan.push(names[0]!.ref);
+            const digest = found.descriptor.digest;
+            const names = entries.filter((entry) => entry.descriptor.digest === digest && entry.name !== undefined).map((entry) => entry.name!);
+            if (names.length > 1 && !force) throw new UsageError(`${text} is tagged ${names.join(', ')}: remove the tags by name, or all of them with rmi -f`);
+            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor).catch(() => ({ manifest: undefined }));
+            plan.push({ kind: 'image', digest, id: manifest?.config.digest ?? digest });
           }
-          const done: string[] = [];
-          for (const ref of plan) if (await store.untag(ref)) done.push(familiarName(ref));
-          return done;
+          const untagged: string[] = [];
+          const deleted: Digest[] = [];
+          const done = new Set<string>();
+          for (const removal of plan) {
+            if (removal.kind === 'name') {
+              if (!done.has(fullName(removal.ref)) && (await store.untag(removal.ref))) untagged.push(familiarName(removal.ref));
+              done.add(fullName(removal.ref));
+              continue;
+            }
+            if (done.has(removal.digest)) continue; // the same image given twice (an ID and its short form)
+            done.add(removal.digest);
+            const removed = await store.removeImage(removal.digest);
+            for (const entry of removed) if (entry.name !== undefined) untagged.push(entry.name);
+            if (removed.some((entry) => entry.name === undefined)) deleted.push(removal.id);
+          }
+          return { untagged, deleted };
         });
         for (const name of untagged) reporter.result(`Untagged: ${name}`);
-        reporter.emitJson({ untagged });
+        for (const id of deleted) reporter.result(`Deleted: ${id}`);
+        reporter.emitJson({ untagged, deleted });
       }, opts),
     );
 };
-
-function tryParse(text: string): ImageReference | undefined {
-  try {
-    return parseReference(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -11,6 +11,7 @@ import type { CommandModule } from './main.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { count } from '../text.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -59,11 +60,11 @@ export const saveCommand: CommandModule = (cli, run) => {
             stdout: process.stdout,
             exclude,
             since,
-            onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: `${blobs} blob${blobs === 1 ? '' : 's'}` }),
+            onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: count(blobs, 'blob') }),
           }),
         );
-        reporter.info(`Saved ${saved.length} image${saved.length === 1 ? '' : 's'} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
-        if (exclude || since) reporter.info(`Left out ${omitted.layers} layer${omitted.layers === 1 ? '' : 's'} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
+        reporter.info(`Saved ${count(saved.length, 'image')} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
+        if (exclude || since) reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
         reporter.emitJson({ format, output: address.path, omitted, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
       }, opts),
     );

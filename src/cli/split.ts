@@ -1,9 +1,10 @@
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
 import { splitToParts } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
+import { count } from '../text.js';
 
 const minPartSize = 1024 ** 2;
 
@@ -13,7 +14,7 @@ export const splitCommand: CommandModule = (cli, run) => {
     .option('-s, --size <size>', `Largest part, at least 1MiB: 64M, 4G, 700MiB, 4.7GB (${sizeSyntax}), or ${Object.keys(sizePresets).join(', ')}`)
     .option('--force', 'Allow parts smaller than 1MiB')
     .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
-    .option('--name <name>', 'Base name of the parts (default: the file name; "stdin" for -)')
+    .option('--name <name>', 'Base name of the parts (default: the file name; for - the name of the -o directory, else "stdin")')
     .example('rootfs split images.tar --size fat32 -o /media/usb')
     .example('rootfs save base:latest | rootfs split - --name base.tar --size dvd -o parts/')
     .action((file: string, opts) =>
@@ -21,9 +22,9 @@ export const splitCommand: CommandModule = (cli, run) => {
         if (opts.size === undefined || opts.size === true) throw new UsageError('--size is required (for example --size 4G or --size fat32)');
         // A size with no unit is bytes: --size 100 once made a million parts.
         const partSize = parseSize(String(opts.size), '--size', { presets: true, min: opts.force ? 1 : minPartSize, belowMin: 'use --force for smaller parts' });
-        const name = opts.name === undefined ? (file === '-' ? 'stdin' : basename(file)) : String(opts.name);
-        const { stream: input, size } = await openInput(file, 'the data', 'split takes one file (pack or save it first)');
         const dir = String(opts.output);
+        const name = opts.name !== undefined ? String(opts.name) : file !== '-' ? basename(file) : dir !== '.' ? basename(resolve(dir)) : 'stdin';
+        const { stream: input, size } = await openInput(file, 'the data', 'split takes one file (pack or save it first)');
         const result = await splitToParts(input, {
           source: file === '-' ? 'stdin' : file,
           dir,
@@ -36,7 +37,7 @@ export const splitCommand: CommandModule = (cli, run) => {
         for (const part of manifest.parts) reporter.result(part.name);
         reporter.result(basename(result.manifestPath));
         if (result.removed.length > 0) reporter.info(`removed stale parts of an older set: ${result.removed.join(', ')}`);
-        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${manifest.parts.length} parts of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}`);
+        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}`);
         reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed });
       }, opts),
     );

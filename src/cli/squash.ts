@@ -1,10 +1,11 @@
 import { UsageError } from '../errors.js';
 import { squashImage } from '../image/squash.js';
-import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
 import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const squashCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -18,11 +19,11 @@ export const squashCommand: CommandModule = (cli, run) => {
         const { compression, level } = layerCompression(opts);
         const from = Number(opts.from);
         if (!Number.isInteger(from) || from < 0) throw new UsageError(`--from must be a layer index (0 or more), not '${String(opts.from)}'`);
-        const tags = newref === undefined ? retag(ref) : [parseReference(newref)];
+        const newTags = newref === undefined ? undefined : [parseReference(newref)];
         const result = await withStore(opts, (store) =>
           squashImage(store, ref, {
             from,
-            tags,
+            ...(newTags ? { tags: newTags } : {}),
             compression,
             level,
             created: sourceDateEpoch(),
@@ -31,16 +32,10 @@ export const squashCommand: CommandModule = (cli, run) => {
             onWrite: ({ entries, written }) => reporter.progress({ label: `squash: writing the merged layer (${compression})`, bytes: written, entries }),
           }),
         );
+        const tags = result.tags;
         reporter.result(result.imageId);
-        reporter.info(`${result.merged} layers merged into ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
+        reporter.info(`${count(result.merged, 'layer')} merged into ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
         reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId, merged: result.merged });
       }, opts),
     );
 };
-
-/** Without NEWREF the squashed image takes REF's tag, if REF is one (not an ID or a digest). */
-function retag(ref: string): ImageReference[] {
-  if (/^(?:sha256:)?[a-f0-9]{4,64}$/.test(ref)) return [];
-  const parsed = parseReference(ref);
-  return parsed.digest === undefined ? [parsed] : [];
-}

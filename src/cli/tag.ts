@@ -4,17 +4,22 @@ import { withStore } from './store-option.js';
 
 export const tagCommand: CommandModule = (cli, run) => {
   cli
-    .command('tag <source> <target>', 'Give an image in the store another name (SOURCE by name, digest or ID)')
+    .command('tag <source> <target>', 'Give an image in the store another name (SOURCE by name, digest, or full or short ID)')
     .example('rootfs tag base:latest registry:5000/ns/base:1.0')
+    .example('rootfs tag 3f2a9c1b7d4e base:latest')
     .action((source: string, target: string, opts) =>
       run(async (reporter) => {
         const ref = parseReference(target);
-        const resolved = await withStore(opts, async (store) => {
-          const image = await store.resolve(source);
-          await store.tag(ref, image.descriptor);
-          return image;
+        await withStore(opts, async (store) => {
+          // find() chooses no platform: a multi-platform index is tagged whole, whatever this machine is.
+          const found = await store.find(source);
+          const descriptor = found.manifestDescriptor ?? found.descriptor;
+          await store.tag(ref, descriptor);
+          if (reporter.json) {
+            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor);
+            reporter.emitJson({ source, target: familiarName(ref), digest: descriptor.digest, id: manifest.config.digest });
+          }
         });
-        reporter.emitJson({ source, target: familiarName(ref), digest: resolved.descriptor.digest, id: resolved.manifest.config.digest });
       }, opts),
     );
 };

@@ -2,6 +2,7 @@ import { unpackImage } from '../image/unpack.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { count } from '../text.js';
 
 export const unpackCommand: CommandModule = (cli, run) => {
   cli
@@ -19,8 +20,8 @@ export const unpackCommand: CommandModule = (cli, run) => {
           }),
         );
         const { devices, xattrs } = result.skipped;
-        const skipped = devices + xattrs > 0 ? ` (left out: ${devices} device node${devices === 1 ? '' : 's'}, ${xattrs} xattr${xattrs === 1 ? '' : 's'})` : '';
-        reporter.info(`${result.entries} entries, ${formatBytes(result.bytes)} unpacked into ${dir}${skipped}`);
+        const skipped = devices + xattrs > 0 ? ` (left out: ${count(devices, 'device node')}, ${count(xattrs, 'xattr')})` : '';
+        reporter.info(`${count(result.entries, 'entry')}, ${formatBytes(result.bytes)} unpacked into ${dir}${skipped}`);
         reporter.emitJson({ dir, entries: result.entries, bytes: result.bytes, skipped: result.skipped });
       }, opts),
     );

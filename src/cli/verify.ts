@@ -2,6 +2,7 @@ import { InvalidInputError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
 import type { CommandModule } from './main.js';
 import { formatBytes } from './report.js';
+import { count } from '../text.js';
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
@@ -15,10 +16,10 @@ export const verifyCommand: CommandModule = (cli, run) => {
         const bad = result.parts.filter((part) => part.status !== 'ok');
         if (bad.length > 0) {
           const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
-          throw new InvalidInputError(result.manifestPath, `${bad.length} of ${result.parts.length} parts bad: ${named.join(', ')}`);
+          throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
         }
         if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-        reporter.result(`${result.name}: OK (${result.parts.length} parts, ${formatBytes(result.size)})`);
+        reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)})`);
       }, opts),
     );
 };

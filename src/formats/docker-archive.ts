@@ -8,7 +8,7 @@
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
-import { formatPlatform, platformMatches } from '../oci/platform.js';
+import { choosePlatform, platformMatches } from '../oci/platform.js';
 import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
 import { checkLayers, checkLayerTar, parseConfig, type LoadableImage } from './image.js';
@@ -90,12 +90,14 @@ export function selectByRef<T>(images: T[], tagsOf: (image: T) => ImageReference
 export function readDockerArchive(contents: ArchiveContents, ref: string | undefined, platform: Platform | undefined): LoadableImage[] {
   const entries = readDockerManifest(contents);
   if (entries.length === 0) throw new InvalidInputError(contents.where(dockerManifestName), 'no images in manifest.json');
-  const selected = selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive).filter(({ image: entry }) => {
-    if (!platform) return true;
+  const candidates = selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive);
+  const platformOf = ({ image: entry }: (typeof candidates)[number]): Platform => {
     const { config } = parseConfig(contents, entry.Config, dockerManifestName);
-    return platformMatches(platform, { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) });
-  });
-  if (selected.length === 0) throw new NotFoundError(`${contents.archive}: no image for platform ${formatPlatform(platform!)} in the archive`);
+    return { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) };
+  };
+  const selected = platform ? candidates.filter((candidate) => platformMatches(platform, platformOf(candidate))) : candidates;
+  // None for this platform: the one chooser says so, naming those the archive has.
+  if (selected.length === 0) choosePlatform(candidates, platform!, platformOf, contents.archive, { holder: 'the archive' });
   return selected.map(({ image: entry, tags }) => {
     const { config, bytes } = parseConfig(contents, entry.Config, dockerManifestName);
     const imageId = sha256(bytes);

@@ -7,6 +7,7 @@ import { InvalidInputError } from '../errors.js';
 import type { ImageReference } from '../oci/reference.js';
 import { layerCompression, type Descriptor, type Digest, type ImageConfig } from '../oci/types.js';
 import type { ArchiveContents, BlobMember } from './contents.js';
+import { count } from '../text.js';
 
 export type LoadableImage = (
   | {
@@ -46,7 +47,7 @@ export function parseConfig(contents: ArchiveContents, name: string, referrer: s
 export function checkLayers(contents: ArchiveContents, config: ImageConfig, configName: string, layers: Array<{ name: string; referrer: string }>): BlobMember[] {
   const diffIds = config.rootfs.diff_ids;
   if (layers.length !== diffIds.length) {
-    throw new InvalidInputError(contents.where(layers[0]?.referrer ?? configName), `${layers.length} layers for the ${diffIds.length} diff_ids of config ${configName}`);
+    throw new InvalidInputError(contents.where(layers[0]?.referrer ?? configName), `${count(layers.length, 'layer')} for the ${diffIds.length} diff_ids of config ${configName}`);
   }
   return layers.map(({ name, referrer }, i) => {
     const blob = contents.blob(name, referrer);

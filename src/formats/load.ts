@@ -6,14 +6,16 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { commitImage } from '../image/commit.js';
-import { familiarName } from '../oci/reference.js';
+import { familiarName, localRepository, type ImageReference } from '../oci/reference.js';
 import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress } from './contents.js';
+import { startsLikeImageArchive } from '../oci/archive-shape.js';
 import { absentLayers, type LayerTally } from './delta.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './image.js';
@@ -22,6 +24,8 @@ import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
 
 export interface LoadOptions {
   platform?: Platform;
+  /** The name to give the one image loaded, instead of the archive's names (load --tag). */
+  tag?: ImageReference;
   /** The archive when the address is `-` (stdin, or a stream another reader assembles), and its name in messages. */
   stream?: { input: Readable; name: string };
   onProgress?: (progress: ContentsProgress) => void;
@@ -50,6 +54,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     // A delta archive leaves out layers this store holds: they are read from it and checked like members.
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
     images = readImages(contents, address, directory, options.platform);
+    if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
   } catch (err) {
     await contents.abort();
     throw err;
@@ -59,7 +64,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   for (const image of images) {
     const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
     if (image.kind === 'descriptor') for (const tag of image.tags) await store.tag(tag, descriptor);
-    if (image.tags.length === 0) await keepUntagged(store, descriptor);
+    if (image.kind === 'descriptor' && image.tags.length === 0) await store.addUntagged(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
   return { images: loaded, fromStore: contents.fromStore };
@@ -69,7 +74,7 @@ async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']
   if (address.path === '-') {
     if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from a stream');
     if (!stream) throw new UsageError('no archive on stdin');
-    return { members: tarMembers(stream.input, stream.name), archive: stream.name, directory: false };
+    return { members: imageArchiveMembers(tarMembers(stream.input, stream.name), stream.name), archive: stream.name, directory: false };
   }
   let isDirectory: boolean;
   try {
@@ -82,7 +87,24 @@ async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']
     return { members: ociDirMembers(address.path), archive: address.path, directory: true };
   }
   if (address.format === 'oci') throw new UsageError(`${address.path} is not a directory (oci: names an OCI layout directory; use oci-archive: for a tar)`);
-  return { members: tarMembers(createReadStream(address.path), address.path), archive: address.path, directory: false };
+  return { members: imageArchiveMembers(tarMembers(createReadStream(address.path), address.path), address.path), archive: address.path, directory: false };
+}
+
+/** The members of a tar, refused at the first one if the tar is a root filesystem, not an image archive. */
+async function* imageArchiveMembers(members: AsyncIterable<SourceMember>, archive: string): AsyncGenerator<SourceMember> {
+  let first = true;
+  for await (const member of members) {
+    if (first && !startsLikeImageArchive(member.name)) {
+      throw new InvalidInputError(archive, `not an image archive: it starts with ${JSON.stringify(member.name)}, not manifest.json, index.json, oci-layout or blobs/. ${importHint(archive)}`);
+    }
+    first = false;
+    yield member;
+  }
+}
+
+/** What to do with a filesystem tarball given to load. */
+function importHint(archive: string): string {
+  return `A filesystem tarball becomes an image with: rootfs import ${archive === 'stdin' ? '-' : archive} [REF]`;
 }
 
 /**
@@ -96,23 +118,30 @@ function readImages(contents: ArchiveContents, address: ArchiveAddress, director
   const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
   if (address.format === 'oci-archive' || directory) {
     if (!hasLayout) throw new InvalidInputError(contents.where('index.json'), 'missing: not an OCI image layout');
-    return readOciLayout(contents, { ref: address.ref, platform });
+    return readOciLayout(contents, { ref: address.ref, platform, ...bareTags(address) });
   }
   if (hasLayout) {
     const docker = hasDocker ? readDockerManifest(contents) : [];
-    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker) });
+    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
     if (!dockerRef || address.ref === undefined) return images;
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));
   }
   if (hasDocker) return readDockerArchive(contents, address.ref, platform);
-  throw new InvalidInputError(contents.archive, 'neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout)');
+  throw new InvalidInputError(contents.archive, `neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout). ${importHint(contents.archive)}`);
 }
 
-/** An untagged image still gets an index.json entry (without a name), so gc keeps it and its ID resolves, as in docker. */
-async function keepUntagged(store: Store, descriptor: Descriptor): Promise<void> {
-  await store.updateIndex((index) => {
-    // The descriptor carries no name annotations (the readers strip the archive's).
-    if (!index.manifests.some((entry) => entry.digest === descriptor.digest)) index.manifests.push(descriptor);
-  });
+/** A layout's bare ref.names ("deb") are tags of localhost/NAME, NAME the layout's file or directory name (not known for stdin). */
+function bareTags(address: ArchiveAddress): { bareTagRepository?: ImageReference } {
+  if (address.path === '-') return {};
+  const repository = localRepository(basename(resolve(address.path)));
+  return repository ? { bareTagRepository: repository } : {};
+}
+
+/** load --tag: one image, named as the user says instead of as the archive does. */
+function renamed(images: LoadableImage[], tag: ImageReference, archive: string): LoadableImage[] {
+  if (images.length !== 1) {
+    throw new UsageError(`--tag names one image, but ${archive} holds ${images.length}; choose one with FORMAT:PATH:REF (oci:DIR:REF, docker-archive:FILE:NAME:TAG)`);
+  }
+  return [{ ...images[0]!, tags: [tag] }];
 }

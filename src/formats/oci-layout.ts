@@ -6,8 +6,8 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
-import { platformMatches, formatPlatform } from '../oci/platform.js';
-import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
+import { choosePlatform } from '../oci/platform.js';
+import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
 import type { ArchiveContents } from './contents.js';
@@ -27,6 +27,12 @@ export interface OciReadOptions {
   platform?: Platform;
   /** Names for entries without a usable name annotation, by config digest (manifest.json RepoTags in a Docker 25+ archive). */
   namesByConfig?: Map<Digest, ImageReference[]>;
+  /**
+   * The repository a bare ref.name (a tag alone: umoci's and skopeo's
+   * `oci:DIR:deb`) is a tag of: `localhost/DIR` for a layout named DIR.
+   * Without one such entries load untagged.
+   */
+  bareTagRepository?: ImageReference;
 }
 
 export function readOciLayout(contents: ArchiveContents, options: OciReadOptions = {}): LoadableImage[] {
@@ -41,10 +47,11 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   const omitted = omittedLayers(index, contents.where('index.json'));
   return entries.map((entry, i) => {
     const where = `index.json: manifests[${i}]`;
-    const tags = entryNames(contents, entry, where);
-    const image = tags[0] ? familiarName(tags[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
+    const named = entryNames(contents, entry, where);
+    const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
     const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
-    return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags: tags.length > 0 ? tags : (options.namesByConfig?.get(checked.imageId) ?? []) };
+    const tags = named.length > 0 ? named : (options.namesByConfig?.get(checked.imageId) ?? bareTagName(entry, options.bareTagRepository));
+    return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags };
   });
 }
 
@@ -62,6 +69,13 @@ function entryNames(contents: ArchiveContents, entry: Descriptor, where: string)
     if (err instanceof UsageError) throw new InvalidInputError(contents.where(where), err.message);
     throw err;
   }
+}
+
+/** A ref.name that is a tag alone ("deb", "1.0"), as a tag of repository. */
+function bareTagName(entry: Descriptor, repository: ImageReference | undefined): ImageReference[] {
+  const refName = entry.annotations?.[Annotation.RefName];
+  if (repository === undefined || refName === undefined || !isTag(refName)) return [];
+  return [{ registry: repository.registry, repository: repository.repository, tag: refName }];
 }
 
 /** What a walk down one index.json entry knows. */
@@ -94,8 +108,8 @@ function checkEntry(walk: Walk, entry: Descriptor, where: string, depth: number)
     throw new InvalidInputError(contents.where(name), `media type ${index.mediaType} does not match its descriptor's ${entry.mediaType}`);
   }
   if (platform) {
-    const chosen = index.manifests.find((child) => (isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) && platformMatches(platform, child.platform));
-    if (!chosen) throw new NotFoundError(`${contents.where(name)}: no manifest for platform ${formatPlatform(platform)} in the image index`);
+    const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+    const chosen = choosePlatform(usable, platform, (child) => child.platform, contents.where(name));
     return checkEntry(walk, chosen, name, depth + 1);
   }
   // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are

@@ -90,17 +90,10 @@ function refuseCollisions(plan: PlannedPush[]): void {
   }
 }
 
-/** The name `text` designates in the store: itself when it is a tag there, else the name resolve() found it by (none for an image ID). */
+/** The name `text` designates in the store: the tag find() found it by (none for an image ID or a digest). */
 async function storeName(store: Store, text: string): Promise<ImageReference | undefined> {
-  let ref: ImageReference | undefined;
-  try {
-    ref = parseReference(text);
-  } catch {
-    ref = undefined;
-  }
-  // A tag is looked up before resolve(), which would narrow an index to this machine's platform and fail on one that lacks it.
-  if (ref && ref.digest === undefined && (await store.listImages()).some((image) => familiarName(image.ref) === familiarName(ref))) return ref;
-  const { name } = await store.resolve(text);
+  // find() chooses no platform, so an index that lacks this machine's is still found by its name.
+  const { name } = await store.find(text);
   if (name === undefined) return undefined;
   const named = parseReference(name);
   return named.tag === undefined ? undefined : named;

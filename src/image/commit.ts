@@ -15,7 +15,8 @@ export interface CommitOptions {
 /**
  * The last step of every command that makes an image (import, load, squash):
  * config and manifest blobs into the store, then the tags, in that order, so
- * that a tag never points at something missing.
+ * that a tag never points at something missing. An image without tags gets
+ * an entry without a name (docker's `<none>`), so gc keeps it and its ID works.
  */
 export async function commitImage(store: Store, options: CommitOptions): Promise<Descriptor> {
   const config = await store.putBlob(options.config);
@@ -31,6 +32,7 @@ export async function commitImage(store: Store, options: CommitOptions): Promise
   const platform = platformOf(JSON.parse(options.config.toString('utf8')) as ImageConfig);
   if (platform) descriptor.platform = platform;
   for (const tag of options.tags) await store.tag(tag, descriptor);
+  if (options.tags.length === 0) await store.addUntagged(descriptor);
   return descriptor;
 }
 

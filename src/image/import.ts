@@ -11,7 +11,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, createDecompressor, createCompressor } from '../compress/index.js';
-import { fromFsError } from '../errors.js';
+import { fromFsError, InvalidInputError } from '../errors.js';
+import { ImageArchiveSigns } from '../oci/archive-shape.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
@@ -37,6 +38,8 @@ export interface ImportOptions {
   level?: number;
   /** The image's creation time: now, or SOURCE_DATE_EPOCH for reproducible images. */
   created?: Date;
+  /** Take an image archive's files (manifest.json, blobs/…) as a filesystem, rather than refusing it (import --force). */
+  acceptImageArchive?: boolean;
   /** Called as input bytes are read (before decompression). */
   onProgress?: (bytesRead: number, entries: number) => void;
 }
@@ -71,9 +74,14 @@ export async function importTarball(store: Store, input: Readable, options: Impo
   if (input.errored) failInput(input.errored);
   else input.on('error', failInput);
   const detected = await detectCompression(input.pipe(counter));
+  // A docker save or OCI archive given to import is refused as soon as its members say so, before anything is committed.
+  const signs = options.acceptImageArchive ? undefined : new ImageArchiveSigns();
   const validator = new TarValidator(where, (entry) => {
     entries++;
     checkLayerEntry(entry, where);
+    if (signs?.see(entry.path.toString('latin1'))) {
+      throw new InvalidInputError(where, `an image archive (docker save or OCI: manifest.json or oci-layout beside blobs/ at its top), not a filesystem tarball: use rootfs load -i ${options.source}; import --force takes its files as they are`);
+    }
   });
   const diff = new DigestStream();
   const blob = store.createBlobWriter();

@@ -11,16 +11,18 @@ import { UsageError } from '../errors.js';
 import { Tap } from '../io/streams.js';
 import { flattenToTar } from '../layers/flatten.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
-import type { ImageReference } from '../oci/reference.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
 import { layerCompression, ociLayerMediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { commitImage } from './commit.js';
 import type { LayerCompression } from './import.js';
+import { count } from '../text.js';
 
 export interface SquashOptions {
   /** Index (from 0, base first) of the lowest layer to merge; those below are kept. Default 0. */
   from?: number;
-  tags: ImageReference[];
+  /** The names to give the result; default: REF's own name when REF was found by a tag (not by an ID or a digest). */
+  tags?: ImageReference[];
   compression?: LayerCompression;
   level?: number;
   /** The squash's time in the config: now, or SOURCE_DATE_EPOCH. */
@@ -38,15 +40,18 @@ export interface SquashResult {
   diffId: Digest;
   /** How many layers were merged into `layer`. */
   merged: number;
+  /** The names the result was given. */
+  tags: ImageReference[];
 }
 
 export async function squashImage(store: Store, ref: string, options: SquashOptions): Promise<SquashResult> {
   const image = await store.resolve(ref);
+  const tags = options.tags ?? retag(image.name);
   const layers = image.manifest.layers;
   const from = options.from ?? 0;
   if (layers.length === 0) throw new UsageError(`${ref} has no layers to squash`);
   if (!Number.isInteger(from) || from < 0 || from >= layers.length) {
-    throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${layers.length} layers), not ${from}`);
+    throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${count(layers.length, 'layer')}), not ${from}`);
   }
   const compression = options.compression ?? 'gzip';
   const diff = new DigestStream();
@@ -71,12 +76,19 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
     const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
     const config = squashedConfig(image.config, from, diff.digest, options.created ?? new Date(), layers.length - from);
     const kept = layers.slice(0, from).map(asOciLayer);
-    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags: options.tags });
-    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from };
+    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags });
+    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from, tags };
   } catch (err) {
     await blob.abort();
     throw err;
   }
+}
+
+/** The name the image was found by, if it is a tag (name@digest is not one). */
+function retag(name: string | undefined): ImageReference[] {
+  if (name === undefined) return [];
+  const ref = parseReference(name);
+  return ref.digest === undefined ? [ref] : [];
 }
 
 /** The same config with the merged diff_ids replaced by one, their history entries kept as empty_layer, and one entry for the squash. */
@@ -87,7 +99,7 @@ function squashedConfig(config: ImageConfig, from: number, diffId: Digest, now: 
     if (entry.empty_layer) return entry;
     return layer++ < from ? entry : { ...entry, empty_layer: true };
   });
-  history.push({ created, created_by: 'rootfs squash', comment: `squashed ${merged} layer${merged === 1 ? '' : 's'}` });
+  history.push({ created, created_by: 'rootfs squash', comment: `squashed ${count(merged, 'layer')}` });
   const out: ImageConfig = { ...config, created, history, rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids.slice(0, from), diffId] } };
   return Buffer.from(JSON.stringify(out));
 }

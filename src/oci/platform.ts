@@ -1,5 +1,5 @@
 import { arch, endianness } from 'node:os';
-import { UsageError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import type { Platform } from './types.js';
 
 /** `os/arch[/variant]` as docker --platform takes it. */
@@ -53,4 +53,23 @@ export function platformMatches(wanted: Platform, candidate: Platform | undefine
 function normaliseArch(architecture: string): string {
   const aliases: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', i386: '386' };
   return aliases[architecture] ?? architecture;
+}
+
+/**
+ * The one place a platform is chosen among an index's manifests (store,
+ * layouts and archives, registries): the first that matches `wanted`, or the only one when
+ * it does not say its platform. None: NotFoundError naming the platforms
+ * there are, so the user can pick one with --platform.
+ */
+export function choosePlatform<T>(
+  candidates: T[],
+  wanted: Platform,
+  platformOf: (candidate: T) => Platform | undefined,
+  where: string,
+  { hint = 'choose one with --platform', holder = 'the index' }: { hint?: string; holder?: string } = {},
+): T {
+  const chosen = candidates.find((candidate) => platformMatches(wanted, platformOf(candidate))) ?? (candidates.length === 1 && !platformOf(candidates[0]!) ? candidates[0] : undefined);
+  if (chosen !== undefined) return chosen;
+  const offered = [...new Set(candidates.map((candidate) => platformOf(candidate)).map((platform) => (platform ? formatPlatform(platform) : 'unknown')))];
+  throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(wanted)} (${holder} has ${offered.join(', ') || 'none'}); ${hint}`);
 }

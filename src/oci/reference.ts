@@ -62,6 +62,22 @@ export function parseReference(text: string): ImageReference {
   return ref;
 }
 
+/** A tag alone ("latest", "1.0", "deb"), as docker's grammar allows one. */
+export function isTag(text: string): boolean {
+  return new RegExp(`^${tagPattern}$`).test(text);
+}
+
+/**
+ * A repository under localhost made from a file or directory name
+ * ("My Layout.tar" → localhost/my-layout): what names an OCI layout's
+ * images when its ref.names are tags alone. Undefined if nothing usable is left.
+ */
+export function localRepository(fileName: string): ImageReference | undefined {
+  const stem = fileName.replace(/\.(?:tar(?:\.\w+)?|tgz|oci)$/i, '').toLowerCase();
+  const component = stem.replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return component === '' ? undefined : { registry: 'localhost', repository: component };
+}
+
 /** docker's splitDockerDomain: the first component is a registry only if it looks like a host. */
 function splitRegistry(text: string): { registry: string; remainder: string } {
   const slash = text.indexOf('/');

@@ -8,8 +8,8 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
-import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
+import { InvalidInputError, UsageError } from '../errors.js';
+import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
@@ -102,12 +102,7 @@ async function fetchDocument(client: RegistryClient, repository: string, referen
 }
 
 function pickPlatform(children: Descriptor[], platform: Platform, source: ImageReference): Descriptor {
-  const chosen = children.find((child) => platformMatches(platform, child.platform)) ?? (children.length === 1 && !children[0]!.platform ? children[0] : undefined);
-  if (!chosen) {
-    const offered = children.map((child) => (child.platform ? formatPlatform(child.platform) : '?')).join(', ');
-    throw new NotFoundError(`${familiarName(source)}: no manifest for platform ${formatPlatform(platform)} (the index has ${offered || 'none'}); choose one with --platform or take all with --all-platforms`);
-  }
-  return chosen;
+  return choosePlatform(children, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' });
 }
 
 /**

@@ -125,16 +125,10 @@ async function pushBlob(client: RegistryClient, store: Store, destination: Image
   emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pushed' });
 }
 
-/** A name is looked up among the tags first, so that an index lacking this machine's platform can still be pushed whole. */
+/** The store's one resolver; no platform is chosen, so an index lacking this machine's platform is pushed whole. */
 async function findEntry(store: Store, source: string): Promise<Descriptor> {
-  try {
-    const ref = parseReference(source);
-    const named = (await store.listImages()).find((image) => image.ref.registry === ref.registry && image.ref.repository === ref.repository && image.ref.tag === ref.tag && ref.digest === undefined);
-    if (named) return named.descriptor;
-  } catch {
-    // Not a name: an image ID or digest, which resolve() understands.
-  }
-  return (await store.resolve(source)).descriptor;
+  const found = await store.find(source);
+  return found.manifestDescriptor ?? found.descriptor;
 }
 
 async function readDocument(store: Store, descriptor: Descriptor): Promise<Document> {

@@ -14,6 +14,8 @@
  * Tags are index.json entries annotated with org.opencontainers.image.ref.name
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
  * umoci's STORE:base:latest look up) and io.containerd.image.name = the full name.
+ * An image without a name (import or load without one) keeps an entry with
+ * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
 import { constants, createReadStream } from 'node:fs';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
@@ -23,8 +25,8 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
-import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
-import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
+import { choosePlatform, hostPlatform } from '../oci/platform.js';
+import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
@@ -70,6 +72,23 @@ export interface StoreImage {
   name: string;
   ref: ImageReference;
   descriptor: Descriptor;
+}
+
+/** An index.json entry: a named image, or one without a name (`<none>`). */
+export interface StoreEntry {
+  name?: string;
+  ref?: ImageReference;
+  descriptor: Descriptor;
+}
+
+/** What a name or ID designates in index.json, before a platform is chosen. */
+export interface FoundImage {
+  /** The name it was found by (none for an ID). */
+  name?: string;
+  /** The index.json entry (a manifest, or an index for multi-platform). */
+  descriptor: Descriptor;
+  /** When the ID named one manifest of an index entry: that manifest. */
+  manifestDescriptor?: Descriptor;
 }
 
 export interface GcResult {
@@ -205,21 +224,32 @@ export class Store {
     }
   }
 
-  /** Points ref (a name with a tag) at descriptor, replacing the entry with the same name. */
+  /**
+   * Points ref (a name with a tag) at descriptor, replacing the entry with the
+   * same name. An untagged entry for the same image goes: it has a name now.
+   */
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
     if (ref.digest !== undefined || ref.tag === undefined) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
-    const { annotations, ...rest } = descriptor;
-    const kept = Object.fromEntries(Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName));
-    const entry: Descriptor = { ...rest, annotations: { ...kept, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
+    const bare = withoutNames(descriptor);
+    const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
     await this.updateIndex((index) => {
       const at = index.manifests.findIndex((existing) => sameName(entryReference(existing), ref));
-      if (at >= 0) {
-        index.manifests[at] = entry;
-        index.manifests = index.manifests.filter((existing, i) => i === at || !sameName(entryReference(existing), ref));
-      } else {
-        index.manifests.push(entry);
-      }
+      if (at >= 0) index.manifests[at] = entry;
+      else index.manifests.push(entry);
+      index.manifests = index.manifests.filter((existing) => existing === entry || (!sameName(entryReference(existing), ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
+    });
+  }
+
+  /**
+   * Keeps an image that has no name (import or load without one) as an
+   * index.json entry without a name, as docker keeps `<none>` images: gc
+   * spares it and its ID resolves. Nothing changes if the image has an entry.
+   */
+  async addUntagged(descriptor: Descriptor): Promise<void> {
+    const entry = withoutNames(descriptor);
+    await this.updateIndex((index) => {
+      if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
     });
   }
 
@@ -240,37 +270,67 @@ export class Store {
     });
   }
 
+  /** Removes every entry of the image whose index.json entry has this digest, named or not; returns them. */
+  async removeImage(digest: Digest): Promise<StoreEntry[]> {
+    return this.updateIndex((index) => {
+      const removed = index.manifests.filter((entry) => entry.digest === digest);
+      index.manifests = index.manifests.filter((entry) => entry.digest !== digest);
+      return removed.map(describeEntry);
+    });
+  }
+
+  /** Removes the entries of images without a name (docker's dangling images); returns them. */
+  async removeUntagged(): Promise<StoreEntry[]> {
+    return this.updateIndex((index) => {
+      const removed = index.manifests.filter(isUntagged);
+      index.manifests = index.manifests.filter((entry) => !isUntagged(entry));
+      return removed.map(describeEntry);
+    });
+  }
+
+  /** The named images (one per name). */
   async listImages(): Promise<StoreImage[]> {
-    const images: StoreImage[] = [];
-    for (const descriptor of (await this.readIndex()).manifests) {
-      const ref = entryReference(descriptor);
-      if (ref) images.push({ name: familiarName(ref), ref, descriptor });
-    }
-    return images;
+    return (await this.listEntries()).filter((entry): entry is StoreImage => entry.ref !== undefined);
+  }
+
+  /** Every index.json entry: the named images and those without a name (`<none>`). */
+  async listEntries(): Promise<StoreEntry[]> {
+    return (await this.readIndex()).manifests.map(describeEntry);
   }
 
   /**
-   * Finds an image by name[:tag], name@digest, or full or short (≥ 4 hex
-   * characters, unambiguous) image ID (config digest, as docker) or manifest
-   * digest. Names are tried first, as docker does, then IDs. An index is
-   * narrowed to one manifest for platform (default: this machine's).
+   * The one way a command finds the image it is given: by name[:tag],
+   * name@digest, or full or short (≥ 4 hex characters, unambiguous, with or
+   * without "sha256:") image ID (config digest, as docker) or manifest digest.
+   * Names are tried first, as docker does, then IDs, so "abcd" is the tag
+   * abcd:latest when there is one. No platform is chosen yet (see resolve).
+   * Not found: the error suggests the names that come closest.
    */
-  async resolve(text: string, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
+  async find(text: string): Promise<FoundImage> {
+    const entries = (await this.readIndex()).manifests;
     const fullId = /^(?:sha256:)?([a-f0-9]{64})$/.exec(text);
-    if (fullId) return this.resolveId(text, `sha256:${fullId[1]}`, true, platform);
-    // A short ID ("3f2a", "sha256:3f2a") is also a valid name ("3f2a:latest", "sha256:3f2a"), so it is tried as one first.
+    if (fullId) return this.findById(text, entries, `sha256:${fullId[1]}`, true);
     const ref = parseReference(text);
-    if (ref.digest !== undefined) return this.resolveId(text, ref.digest, true, platform, familiarName(ref));
-    const entry = (await this.readIndex()).manifests.find((candidate) => sameName(entryReference(candidate), ref));
-    if (entry) return this.resolveEntry(entry, platform, familiarName(ref));
+    if (ref.digest !== undefined) return this.findById(text, entries, ref.digest, true, familiarName(ref));
+    const entry = entries.find((candidate) => sameName(entryReference(candidate), ref));
+    if (entry) return { name: familiarName(ref), descriptor: entry };
     const shortId = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
-    if (shortId) return this.resolveId(text, `sha256:${shortId[1]}`, false, platform);
-    throw new NotFoundError(`no such image: ${text}`);
+    if (shortId) return this.findById(text, entries, `sha256:${shortId[1]}`, false);
+    throw notFound(text, entries);
   }
 
-  /** An index.json entry → the manifest for platform and its config. */
-  async resolveEntry(entry: Descriptor, platform: Platform = hostPlatform(), name?: string): Promise<ResolvedImage> {
-    const manifestDescriptor = await this.pickManifest(entry, platform, 0);
+  /**
+   * find(), then an index is narrowed to one manifest for platform (default:
+   * this machine's), and the manifest and config are read and checked.
+   */
+  async resolve(text: string, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
+    const found = await this.find(text);
+    return this.resolveEntry(found.descriptor, platform, found.name, found.manifestDescriptor);
+  }
+
+  /** An index.json entry → the manifest for platform (or the one given) and its config. */
+  async resolveEntry(entry: Descriptor, platform: Platform = hostPlatform(), name?: string, chosen?: Descriptor): Promise<ResolvedImage> {
+    const manifestDescriptor = chosen ?? (await this.pickManifest(entry, platform, 0));
     const manifest = parseManifest(await this.readJson<unknown>(manifestDescriptor.digest, manifestDescriptor.size), this.blobPath(manifestDescriptor.digest));
     const config = await this.readJson<ImageConfig>(manifest.config.digest, manifest.config.size);
     if (typeof config !== 'object' || config === null || !config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
@@ -315,28 +375,29 @@ export class Store {
     if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
     const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), where);
     const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
-    const chosen = usable.find((child) => platformMatches(platform, child.platform)) ?? (usable.length === 1 && !usable[0]!.platform ? usable[0] : undefined);
-    if (!chosen) throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(platform)} in the image index`);
+    const chosen = choosePlatform(usable, platform, (child) => child.platform, where);
     return this.pickManifest(chosen, platform, depth + 1);
   }
 
   /** Lookup by digest: exact, or a prefix that must designate exactly one image. */
-  private async resolveId(text: string, digest: Digest | string, exact: boolean, platform: Platform, name?: string): Promise<ResolvedImage> {
+  private async findById(text: string, entries: Descriptor[], digest: string, exact: boolean, name?: string): Promise<FoundImage> {
     const matches = (candidate: Digest): boolean => (exact ? candidate === digest : candidate.startsWith(digest));
-    const found = new Map<string, () => Promise<ResolvedImage>>();
-    for (const entry of (await this.readIndex()).manifests) {
-      if (matches(entry.digest)) found.set(entry.digest, () => this.resolveEntry(entry, platform, name));
+    const found = new Map<string, FoundImage>();
+    const named = name !== undefined ? { name } : {};
+    for (const entry of entries) {
+      if (matches(entry.digest)) {
+        found.set(entry.digest, { ...named, descriptor: entry });
+        continue;
+      }
       for (const child of await this.manifestsOf(entry)) {
         if (!matches(child.descriptor.digest) && !matches(child.manifest.config.digest)) continue;
-        found.set(child.descriptor.digest, async () => {
-          const config = await this.readJson<ImageConfig>(child.manifest.config.digest, child.manifest.config.size);
-          return { ...(name !== undefined ? { name } : {}), descriptor: entry, manifestDescriptor: child.descriptor, manifest: child.manifest, config };
-        });
+        const manifestDescriptor = child.descriptor.digest === entry.digest ? {} : { manifestDescriptor: child.descriptor };
+        if (!found.has(child.descriptor.digest)) found.set(child.descriptor.digest, { ...named, descriptor: entry, ...manifestDescriptor });
       }
     }
-    if (found.size === 0) throw new NotFoundError(`no such image: ${text}`);
+    if (found.size === 0) throw notFound(text, entries);
     if (found.size > 1) throw new UsageError(`${text} is ambiguous: it matches ${[...found.keys()].map((d) => digestHex(d as Digest).slice(0, 12)).join(', ')}; give more of the ID`);
-    return [...found.values()][0]!();
+    return [...found.values()][0]!;
   }
 
   /** The manifests an index.json entry stands for: itself, or an index's children (one level, what docker shows). */
@@ -358,6 +419,60 @@ export class Store {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new NotFoundError(`blob ${digest} is not in the store ${this.dir}`, { cause: err });
     return fromFsError(err, path) as Error;
   }
+}
+
+/** A descriptor without the name annotations (an archive's, or another tag's). */
+function withoutNames(descriptor: Descriptor): Descriptor {
+  const { annotations, ...rest } = descriptor;
+  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
+  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
+}
+
+function describeEntry(descriptor: Descriptor): StoreEntry {
+  const ref = entryReference(descriptor);
+  return ref ? { name: familiarName(ref), ref, descriptor } : { descriptor };
+}
+
+/** An entry without a name: what import or load without a tag leave (docker's `<none>`, "dangling"). */
+function isUntagged(entry: Descriptor): boolean {
+  return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined;
+}
+
+/** "no such image", with the names closest to what was asked for (did you mean deb:3?). */
+function notFound(text: string, entries: Descriptor[]): NotFoundError {
+  const names = [...new Set(entries.map(entryReference).filter((ref): ref is ImageReference => ref !== undefined).map(familiarName))];
+  const close = closestNames(text, names);
+  return new NotFoundError(`no such image: ${text}${close.length > 0 ? ` (did you mean ${close.join(', ')}?)` : ''}`);
+}
+
+/** The names of the same repository, else those a few edits away, at most three. */
+function closestNames(text: string, names: string[]): string[] {
+  let wanted: ImageReference | undefined;
+  try {
+    wanted = parseReference(text);
+  } catch {
+    wanted = undefined;
+  }
+  const sameRepository = wanted ? names.filter((name) => familiarRepository(parseReference(name)) === familiarRepository(wanted)) : [];
+  if (sameRepository.length > 0) return sameRepository.sort().slice(0, 3);
+  const limit = Math.max(2, Math.floor(text.length / 3));
+  return names
+    .map((name) => ({ name, distance: Math.min(editDistance(text, name), editDistance(text, familiarRepository(parseReference(name)))) }))
+    .filter(({ distance }) => distance <= limit)
+    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
+    .slice(0, 3)
+    .map(({ name }) => name);
+}
+
+/** Levenshtein distance (names are short). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** The reference an index.json entry is tagged with, if any (entries with unparsable names are not ours to interpret). */

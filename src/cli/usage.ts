@@ -1,0 +1,55 @@
+/**
+ * Our side of the option parser: the checks cac would make before an action
+ * runs (unknown options, options without their value, too few or too many
+ * arguments), made here so that every usage error has one wording, ours,
+ * with the command's usage line; and help text that says what happens.
+ */
+import type { CAC, Command } from 'cac';
+import { UsageError } from '../errors.js';
+
+/** Throws the UsageError for what is wrong with the parsed command line, if anything. */
+export function checkUsage(cli: CAC, command: Command): void {
+  const fail = (what: string): never => {
+    throw new UsageError(`${command.name}: ${what}; usage: ${usageLine(cli, command)}`);
+  };
+  const known = [...cli.globalCommand.options, ...command.options];
+  for (const name of Object.keys(cli.options)) {
+    if (name === '--' || known.some((option) => option.names.includes(name.split('.', 1)[0]!))) continue;
+    fail(`unknown option ${name.length > 1 ? `--${kebab(name)}` : `-${name}`}`);
+  }
+  for (const option of known) {
+    if (!option.required) continue;
+    const value = cli.options[option.name.split('.', 1)[0]!];
+    const negatable = known.some((other) => other.negated && other.names.includes(option.name));
+    if (value === true || (value === false && !negatable)) fail(`${flagOf(option.rawName)} needs a value`);
+  }
+  const required = command.args.filter((arg) => arg.required);
+  if (cli.args.length < required.length) fail(`missing ${required.slice(cli.args.length).map((arg) => `<${arg.value}>`).join(' ')}`);
+  if (!command.args.some((arg) => arg.variadic) && cli.args.length > command.args.length) {
+    const extra = cli.args.slice(command.args.length);
+    fail(`too many arguments: ${extra.map((arg) => JSON.stringify(arg)).join(' ')}`);
+  }
+}
+
+/** `rootfs tag <source> <target> [options]`. */
+export function usageLine(cli: CAC, command: Command): string {
+  return `${cli.name} ${command.rawName}${command.options.length > 0 || cli.globalCommand.options.length > 0 ? ' [options]' : ''}`;
+}
+
+/**
+ * cac shows a `--no-x` flag with "(default: true)": true is the default of x,
+ * which the flag turns off, so the line reads as the opposite of what happens.
+ */
+export function fixHelp(sections: Array<{ title?: string; body: string }>): Array<{ title?: string; body: string }> {
+  return sections.map((section) => (section.title === 'Options' ? { ...section, body: section.body.replace(/^( +--no-\S+.*?) \(default: true\)$/gm, '$1').replace(/ +$/gm, '') } : section));
+}
+
+/** "--foo <x>" of a rawName such as "-o, --foo <x>". */
+function flagOf(rawName: string): string {
+  return rawName.split(',').map((part) => part.trim()).at(-1)!.split(' ')[0]!;
+}
+
+/** cac reports camelCase names (see disguiseForCac); users typed them dashed. */
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
