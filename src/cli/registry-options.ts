@@ -110,6 +110,9 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
       case 'retry':
         reporter.info(`${event.message}; trying again (${event.attempt}/${event.of})`);
         return;
+      case 'warning':
+        reporter.warn(event.message);
+        return;
     }
   };
 }
