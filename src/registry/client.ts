@@ -15,7 +15,7 @@ import { MediaType, type Digest } from '../oci/types.js';
 import { escapeControl } from '../tar/paths.js';
 import { Authenticator, tokenFrom, type Token } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface RegistryOptions {
   /** Verify the registry's TLS certificate (default true). False also allows falling back to plain HTTP, as skopeo does. */
@@ -361,7 +361,7 @@ export class RegistryClient {
   }
 
   private async statusError(op: Operation, response: HttpResponse): Promise<Error> {
-    const body = await readCapped(response.body, errorBodyCap).catch(() => Buffer.alloc(0));
+    const body = await readHead(response.body, errorBodyCap).catch(() => Buffer.alloc(0));
     const detail = registryErrors(body);
     const where = `${this.where(op.repository)}: ${op.what}`;
     const status = response.status;

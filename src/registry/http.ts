@@ -178,6 +178,19 @@ export async function readCapped(body: Readable, cap: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The first `cap` bytes of a body (an error document that may go on and on); the rest is not read. */
+export async function readHead(body: Readable, cap: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= cap) break;
+  }
+  body.destroy();
+  return Buffer.concat(chunks).subarray(0, cap);
+}
+
 /** Reads and drops a body so that the keep-alive connection can be reused. */
 export async function discardBody(body: Readable): Promise<void> {
   body.resume();

@@ -176,13 +176,13 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
     emit({ type: 'blob', digest: config.digest, size: config.size, status: 'exists' });
     return bytes;
   }
-  const at = `blob ${config.digest}`;
+  const at = `${client.registry}/${repository}@${config.digest}`;
   const bytes = await client.withRetries(async () => {
     const body = await client.getBlob(repository, config.digest);
     try {
       return await readCapped(body, config.size);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(`${client.registry}/${repository}@${config.digest}`, `the registry sent more than the descriptor's size ${config.size}`);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(at, `the registry sent more than the descriptor's size ${config.size}`);
       throw client.failure(repository, `fetching blob ${config.digest}`, err);
     }
   });
@@ -228,10 +228,10 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
       inspector.abort();
       throw err;
     }
-    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${escapeControl(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
     const facts = inspector.facts(blob.digest);
     if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
     if (facts.notALayer) throw facts.notALayer;
+    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${escapeControl(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
   };
 
   if (await store.hasBlob(blob.digest)) {
@@ -247,8 +247,8 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
       const counted = new DigestStream();
       const guard = new SizeGuard(blob, at, (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }));
       await check(body, [guard, counted], writer, () => {
-        if (counted.size !== blob.size) throw new InvalidInputError(`blob ${blob.digest}`, `size ${counted.size} does not match the expected size ${blob.size}`);
-        if (counted.digest !== blob.digest) throw new DigestMismatchError(`blob ${blob.digest}`, blob.digest, counted.digest);
+        if (counted.size !== blob.size) throw new InvalidInputError(at, `size ${counted.size} does not match the expected size ${blob.size}`);
+        if (counted.digest !== blob.digest) throw new DigestMismatchError(at, blob.digest, counted.digest);
       });
     } catch (err) {
       await writer.abort();
