@@ -111,7 +111,7 @@ const gzipImage = (): FixtureImage => makeImage([makeLayer({ 'etc/hello': 'hello
 const fast = ['--timeout', '0.5', '--retries', '0'];
 const blobPath = /^\/v2\/ns\/app\/blobs\/sha256:/;
 
-async function refusedPull(t: TestContext, fault: Fault, code: number, pattern: RegExp, image = gzipImage(), flags = fast): Promise<FakeRegistry> {
+async function refusedPull(t: TestContext, fault: Fault, code: number, pattern: RegExp, image = gzipImage(), flags = ['--retries', '0']): Promise<FakeRegistry> {
   const registry = await fakeRegistry(t, image, fault);
   const { dir, before } = await populatedStore(t);
   const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, ...flags]);
@@ -162,7 +162,7 @@ test('timeouts: a registry that never answers, or trickles a byte at a time, fai
   const held: ServerResponse[] = [];
   t.after(() => held.forEach((response) => response.destroy()));
   // Accepts, reads the request, never answers.
-  await refusedPull(t, (request, response) => request.url!.includes('/manifests/') && (held.push(response), true), 7, /fetching manifest 1: stalled: less than 1024 bytes moved in 0\.5 s \(see --timeout\)$/);
+  await refusedPull(t, (request, response) => request.url!.includes('/manifests/') && (held.push(response), true), 7, /fetching manifest 1: stalled: less than 1024 bytes moved in 0\.5 s \(see --timeout\)$/, gzipImage(), fast);
   // Headers, then one byte now and then, for ever.
   const trickle: Fault = (request, response) => {
     if (!blobPath.test(request.url!)) return false;
@@ -214,7 +214,7 @@ test('registry error texts are escaped and bounded: a 404 cannot forge a second 
   const long = `{"errors":[{"code":"DENIED","message":"${'x'.repeat(100_000)}"}]}`;
   const registry = await fakeRegistry(t, gzipImage(), (request, response) => request.url!.includes('/manifests/') && Boolean(response.writeHead(403).end(long)));
   const { dir } = await populatedStore(t);
-  const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, ...fast]);
+  const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, '--retries', '0']);
   assertOneLine(result, 7, /denied: \{"errors":\[\{"code":"DENIED","message":"x+…$/);
   assert.ok(result.stderr.length < 1000, `bounded: ${result.stderr.length} characters`);
 });
@@ -235,7 +235,7 @@ test('a refused pull leaves the store as it was: blobs too long, too short, endl
   await refusedPull(t, serveLayer((r) => r.writeHead(200).end(Buffer.concat([layer.blob, Buffer.from('more')]))), 3, /the registry sent more than the descriptor's size/, image);
   await refusedPull(t, serveLayer((r) => r.writeHead(200).end(layer.blob.subarray(1))), 3, /size \d+ does not match the expected size/, image);
   // Short of its Content-Length: the connection then idles (a stall), or drops.
-  await refusedPull(t, serveLayer((r) => r.writeHead(200, { 'content-length': layer.blob.length }).end(layer.blob.subarray(1))), 7, /fetching blob sha256:[a-f0-9]{64}: stalled: /, image);
+  await refusedPull(t, serveLayer((r) => r.writeHead(200, { 'content-length': layer.blob.length }).end(layer.blob.subarray(1))), 7, /fetching blob sha256:[a-f0-9]{64}: stalled: /, image, fast);
   await refusedPull(t, serveLayer((r) => {
     r.writeHead(200, { 'content-length': layer.blob.length });
     r.write(layer.blob.subarray(1), () => r.socket?.destroy());
@@ -305,7 +305,7 @@ test('push: an upload Location that is no URL, or a Range beyond the blob when r
   const before = storeState(dir);
 
   const badLocation = await fakeRegistry(t, image, (request, response) => request.method === 'POST' && Boolean(response.writeHead(202, { location: 'http://[::1' }).end()));
-  const located = await rootfs(['--store', dir, 'push', 'app:1', `${badLocation.host}/ns/app:1`, ...fast]);
+  const located = await rootfs(['--store', dir, 'push', 'app:1', `${badLocation.host}/ns/app:1`, '--retries', '0']);
   assertOneLine(located, 7, new RegExp(`^rootfs: ${hostPattern}/ns/app: starting an upload: the registry sent an invalid URL 'http://\\[::1'$`));
 
   // The first upload is cut off; asked how far it got, the registry answers nonsense.
