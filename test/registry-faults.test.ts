@@ -322,6 +322,10 @@ test('push: an upload Location that is no URL, or a Range beyond the blob when r
     }
     return false;
   });
+  const lying = await fakeRegistry(t, image, (request, response) => request.method === 'PUT' && request.url!.startsWith('/upload/') && Boolean(response.writeHead(201, { 'docker-content-digest': `sha256:${'f'.repeat(64)}` }).end()));
+  const claimed = await rootfs(['--store', dir, 'push', 'app:1', `${lying.host}/ns/app:1`, '--retries', '0']);
+  assertOneLine(claimed, 7, /pushing blob sha256:[a-f0-9]{64}: the registry's Docker-Content-Digest 'sha256:f{64}' is not the digest of the blob sent/);
+
   const ranged = await rootfs(['--store', dir, 'push', 'app:1', `docker://${nonsense.host}/ns/app:1`, '--retries', '2']);
   assertOneLine(ranged, 7, new RegExp(`^rootfs: ${hostPattern}/ns/app: checking an upload: the registry sent an invalid Range '0-99999999999999999999' for a blob of \\d+ bytes$`));
   assert.doesNotMatch(ranged.stderr, /resuming at/);

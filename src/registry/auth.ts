@@ -49,7 +49,8 @@ export function tokenFrom(answer: unknown): Token | undefined {
   const { token, access_token: accessToken, expires_in: expiresIn } = answer as Record<string, unknown>;
   const value = typeof token === 'string' && token !== '' ? token : accessToken;
   if (typeof value !== 'string' || !/^[\x21-\x7e]{1,16384}$/.test(value)) return undefined;
-  return { value, lifetime: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? expiresIn : 60 };
+  // Past a day, a lifetime is a registry's mistake; the token is asked for again by then.
+  return { value, lifetime: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.min(expiresIn, 86_400) : 60 };
 }
 
 /** Fetches a bearer token from realm (with the query parameters) and resolves to it, or throws the client's error. */

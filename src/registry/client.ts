@@ -147,18 +147,16 @@ export class RegistryClient {
     }
     const digest = sha256(bytes);
     if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`${this.where(repository)}@${reference}`, reference as Digest, digest);
-    const claimed = header(response, 'docker-content-digest');
-    // Only sha256 can be checked here; another algorithm's digest is the registry's business.
-    if (claimed !== undefined && (claimed.startsWith('sha256:') || !/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(claimed)) && claimed !== digest) {
-      throw new RegistryError(`${this.where(repository)}: ${what}: the registry's Docker-Content-Digest ${quote(claimed)} is not the digest of the manifest it sent (${digest})`, response.status, false);
-    }
+    this.checkClaimedDigest(response, digest, repository, what, 'the manifest it sent');
     const mediaType = mediaTypeOf(bytes) ?? header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
     return { bytes, mediaType, digest };
   }
 
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
-    const response = await this.send({ repository, what: `pushing manifest ${reference}`, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
+    const what = `pushing manifest ${reference}`;
+    const response = await this.send({ repository, what, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
     await discardBody(response.body);
+    this.checkClaimedDigest(response, sha256(bytes), repository, what, 'the manifest sent');
   }
 
   /** The blob's bytes as a stream (following a redirect to the registry's storage); the caller verifies them. */
@@ -237,6 +235,19 @@ export class RegistryClient {
       expect: [201, 204],
     });
     await discardBody(response.body);
+    this.checkClaimedDigest(response, digest, repository, what, 'the blob sent');
+  }
+
+  /**
+   * A Docker-Content-Digest header must name what was sent or received; only
+   * sha256 can be checked here (another algorithm's digest is the registry's
+   * business), but it must at least look like a digest.
+   */
+  private checkClaimedDigest(response: HttpResponse, digest: Digest, repository: string, what: string, of: string): void {
+    const claimed = header(response, 'docker-content-digest');
+    if (claimed === undefined || claimed === digest) return;
+    if (!claimed.startsWith('sha256:') && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(claimed)) return;
+    throw new RegistryError(`${this.where(repository)}: ${what}: the registry's Docker-Content-Digest ${quote(claimed)} is not the digest of ${of} (${digest})`, response.status, false);
   }
 
   /** Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. */
