@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join, relative } from 'node:path';
@@ -345,4 +345,35 @@ test('docker:// is taken wherever a registry image is (pull, push); import of a 
   assertOneLine(noImage, 2, /names a registry but no image/);
   const url = await rootfs(['--store', dir, 'import', 'https://example.com/root.tar.gz', 'x:1']);
   assertOneLine(url, 2, /^rootfs: import reads a file or stdin, not a URL: curl -fsSL 'https:\/\/example\.com\/root\.tar\.gz' \| rootfs import - x:1$/);
+});
+
+test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a concurrent gc cannot take them', async (t) => {
+  const image = makeImage([makeLayer({ 'a/one': '1' }, 'gzip'), makeLayer({ 'b/two': '2' }, 'gzip')]);
+  const [first, second] = image.layers.map((layer) => layer.descriptor.digest);
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  const registry = await fakeRegistry(t, image, async (request) => {
+    if (!request.url!.endsWith(second!)) return false;
+    held = true;
+    await released;
+    return false;
+  });
+  const { dir } = await populatedStore(t);
+  const pulling = rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`]);
+  const tmp = join(dir, '.rootfs', 'tmp');
+  const firstBlob = join(dir, 'blobs', 'sha256', first!.slice('sha256:'.length));
+  const firstFetched = (): boolean => registry.requests.some((line) => line.endsWith(first!));
+  while (!(held && firstFetched() && (readdirSync(tmp).length >= 1 || existsSync(firstBlob)))) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(existsSync(firstBlob), false, 'not in blobs/ before the whole image is checked');
+  const gc = await rootfs(['--store', dir, 'gc', '--no-wait']);
+  assert.equal(gc.code, 6, gc.stderr);
+  assert.ok(readdirSync(tmp).length >= 1, 'the staged blobs are still there');
+  release();
+  const pulled = await pulling;
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.deepEqual(readdirSync(tmp), []);
+  await withStore(dir, async (store) => {
+    for (const digest of [first!, second!, image.configDigest]) assert.ok(await store.hasBlob(digest), digest);
+  });
 });
