@@ -18,7 +18,7 @@ import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { jsonSizeCap } from '../formats/contents.js';
 import { discard } from '../io/streams.js';
-import { DigestStream, sha256 } from '../oci/digest.js';
+import { DigestStream, parseDigest, sha256 } from '../oci/digest.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
@@ -157,7 +157,8 @@ function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: str
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
     throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
   }
-  return diffIds;
+  // They go into messages and comparisons: whatever else the registry put there is refused here.
+  return diffIds.map((diffId, i) => parseDigest(diffId, `${where}: rootfs.diff_ids[${i}]`));
 }
 
 /**
