@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Authenticator, parseChallenges } from '../src/registry/auth.js';
+import { Authenticator, parseChallenges, tokenFrom } from '../src/registry/auth.js';
 import { authFilePath, readCredentials, removeCredentials, storeCredentials } from '../src/registry/credentials.js';
 import { makeTempDir } from './helpers.js';
 
@@ -20,9 +20,11 @@ test('parseChallenges: quoted and bare parameters, commas inside quotes, several
 
 test('Authenticator: bearer tokens are fetched from the realm with service, scopes and basic credentials, and cached per scope', async () => {
   const requests: Array<{ url: string; authorization: string | undefined }> = [];
-  const auth = new Authenticator({ username: 'u', password: 'p:w' }, async (realm, authorization) => {
-    requests.push({ url: realm.toString(), authorization });
-    return { token: `t${requests.length}`, expires_in: 300 };
+  const auth = new Authenticator({ username: 'u', password: 'p:w' }, async (realm, query, authorization) => {
+    const url = new URL(realm);
+    for (const [key, value] of query) url.searchParams.append(key, value);
+    requests.push({ url: url.toString(), authorization });
+    return { value: `t${requests.length}`, lifetime: 300 };
   });
   assert.equal(await auth.authorization(['repository:a:pull']), undefined, 'anonymous until a challenge');
   assert.equal(auth.learn('Bearer realm="https://auth.test/token",service="reg"', ['repository:a:pull']), true);
@@ -36,6 +38,13 @@ test('Authenticator: bearer tokens are fetched from the realm with service, scop
   // A token refused for its scope is dropped, so the retry fetches a new one.
   assert.equal(auth.learn('Bearer realm="https://auth.test/token",service="reg"', ['repository:a:pull']), true);
   assert.equal(await auth.authorization(['repository:a:pull']), 'Bearer t3');
+});
+
+test('tokenFrom: token or access_token, a string fit for a header; anything else holds no token', () => {
+  assert.deepEqual(tokenFrom({ token: 'abc', expires_in: 300 }), { value: 'abc', lifetime: 300 });
+  assert.deepEqual(tokenFrom({ access_token: 'x.y-z' }), { value: 'x.y-z', lifetime: 60 });
+  assert.deepEqual(tokenFrom({ token: '', access_token: 'b', expires_in: '9' }), { value: 'b', lifetime: 60 });
+  for (const answer of [null, 5, 'tok', [], {}, { token: 5 }, { token: 'a b' }, { token: 'a\nrootfs: x' }, { access_token: {} }]) assert.equal(tokenFrom(answer), undefined, JSON.stringify(answer));
 });
 
 test('Authenticator: basic sends the credentials; without credentials a basic challenge cannot be met', async () => {

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import { importTarball } from '../image/import.js';
 import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
@@ -22,6 +23,8 @@ export const importCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const { compression, level } = layerCompression(opts);
         const tags = ref === undefined ? [] : [parseReference(ref)];
+        // docker import fetches a URL itself; rootfs reads only files and stdin, and says how to get there.
+        if (/^(?:https?|ftp):\/\//i.test(file)) throw new UsageError(`import reads a file or stdin, not a URL: curl -fsSL '${file}' | rootfs import -${ref === undefined ? '' : ` ${ref}`}`);
         const { stream: input, size } = await openInput(file, 'a tarball', `to import a directory: rootfs pack ${file} | rootfs import - REF`);
         const store = await openStore(opts);
         try {

@@ -2,7 +2,7 @@ import { parseReference } from '../oci/reference.js';
 import { parsePlatform } from '../oci/platform.js';
 import { pullImage } from '../registry/pull.js';
 import type { CommandModule } from './main.js';
-import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { addRegistryFlags, registryOptions, registryReference, transferDisplay } from './registry-options.js';
 import { withStore } from './store-option.js';
 
 export const pullCommand: CommandModule = (cli, run) => {
@@ -14,9 +14,10 @@ export const pullCommand: CommandModule = (cli, run) => {
   )
     .example('rootfs pull registry.site:5000/ns/base:1.0')
     .example('rootfs pull registry.site:5000/ns/base@sha256:… base:pinned')
+    .example('rootfs pull docker://registry.site:5000/ns/base:1.0 --timeout 60')
     .action((source: string, name: string | undefined, opts) =>
       run(async (reporter) => {
-        const src = parseReference(source);
+        const src = registryReference(source);
         const target = name === undefined ? undefined : parseReference(name);
         const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
         const result = await withStore(opts, async (store) =>

@@ -1,6 +1,5 @@
-import { parseReference } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
-import { addRegistryFlags, pushReported } from './registry-options.js';
+import { addRegistryFlags, pushReported, registryReference, storeName } from './registry-options.js';
 import { parseSize, sizeSyntax } from './size.js';
 import { withStoreReadOnly } from './store-option.js';
 
@@ -14,9 +13,9 @@ export const pushCommand: CommandModule = (cli, run) => {
     .example('rootfs push registry.site:5000/ns/base:1.0 --tls-verify=false')
     .action((image: string, destination: string | undefined, opts) =>
       run(async (reporter) => {
-        const dest = parseReference(destination ?? image);
+        const dest = registryReference(destination ?? image);
         const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(String(opts.chunkSize), '--chunk-size', { min: 1024 });
-        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, image, dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
+        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, storeName(image), dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
         reporter.emitJson(result);
       }, opts),
     );

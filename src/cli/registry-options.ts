@@ -1,7 +1,8 @@
 /** The flags push, pull and login share (and save/load for docker://), and how their transfers are shown (docker's per-blob lines, one progress line on a TTY). */
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
-import type { ImageReference } from '../oci/reference.js';
+import { isRegistryAddress, parseRegistryAddress } from '../formats/address.js';
+import { fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
 import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
@@ -14,6 +15,7 @@ export interface RegistryFlags {
   plainHttp?: boolean;
   authfile?: string;
   retries?: string | number;
+  timeout?: string | number;
 }
 
 export function addRegistryFlags(command: Command): Command {
@@ -21,12 +23,26 @@ export function addRegistryFlags(command: Command): Command {
     .option('--tls-verify [bool]', 'Verify the registry\'s TLS certificate; --tls-verify=false accepts a self-signed one and allows plain HTTP (default true; loopback registries are never verified)')
     .option('--plain-http', 'Speak plain HTTP to the registry')
     .option('--authfile <file>', 'Credentials file (default $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json)')
-    .option('--retries <n>', 'Attempts after a failure that may pass (connection lost, registry busy)', { default: 5 });
+    .option('--retries <n>', 'Attempts after a failure that may pass (connection lost or stalled, registry busy)', { default: 5 })
+    .option('--timeout <seconds>', 'Give up on a connection not made, or a transfer moving less than 1 KiB, within this many seconds', { default: 30 });
+}
+
+/** An image on a registry as pull and push take it: a reference, or skopeo's docker://HOST/REPO[:TAG][@DIGEST]. */
+export function registryReference(text: string): ImageReference {
+  if (!isRegistryAddress(text)) return parseReference(text);
+  const { registry, reference } = parseRegistryAddress(text);
+  if (!reference) throw new UsageError(`${text} names a registry but no image (expected docker://${registry}/REPO[:TAG])`);
+  return reference;
+}
+
+/** A store name given as docker://… (push's IMAGE), as the store knows it. */
+export function storeName(text: string): string {
+  return isRegistryAddress(text) ? fullName(registryReference(text)) : text;
 }
 
 /** A registry as login and logout take it: "host[:port]", also accepted as a URL ("https://host:5000/v2/") the way docker does. */
 export function registryHost(text: string): string {
-  const host = text.replace(/^https?:\/\//, '').split('/')[0]!;
+  const host = text.replace(/^(?:https?|docker):\/\//, '').split('/')[0]!;
   if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d+)?$/.test(host)) throw new UsageError(`invalid registry '${text}' (expected host[:port])`);
   return host === 'index.docker.io' || host === 'registry-1.docker.io' ? 'docker.io' : host;
 }
@@ -43,10 +59,13 @@ export function tlsVerify(flags: RegistryFlags): boolean | undefined {
 export async function registryOptions(flags: RegistryFlags, registry: string): Promise<TransferOptions> {
   const retries = Number(flags.retries ?? 5);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UsageError(`--retries must be a whole number from 0 to 100, not '${String(flags.retries)}'`);
+  const timeout = Number(flags.timeout ?? 30);
+  if (!(timeout >= 0.1 && timeout <= 86_400)) throw new UsageError(`--timeout must be a number of seconds from 0.1 to 86400, not '${String(flags.timeout)}'`);
   const verify = tlsVerify(flags);
   const credentials = await readCredentials(registry, authFilePath(flags.authfile));
   return {
     retries,
+    timeoutMs: timeout * 1000,
     ...(verify !== undefined ? { tlsVerify: verify } : {}),
     ...(flags.plainHttp ? { plainHttp: true } : {}),
     ...(credentials ? { credentials } : {}),
@@ -94,6 +113,9 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
         return;
       case 'retry':
         reporter.info(`${event.message}; trying again (${event.attempt}/${event.of})`);
+        return;
+      case 'warning':
+        reporter.warn(event.message);
         return;
     }
   };

@@ -71,5 +71,7 @@ export function choosePlatform<T>(
   const chosen = candidates.find((candidate) => platformMatches(wanted, platformOf(candidate))) ?? (candidates.length === 1 && !platformOf(candidates[0]!) ? candidates[0] : undefined);
   if (chosen !== undefined) return chosen;
   const offered = [...new Set(candidates.map((candidate) => platformOf(candidate)).map((platform) => (platform ? formatPlatform(platform) : 'unknown')))];
-  throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(wanted)} (${holder} has ${offered.join(', ') || 'none'}); ${hint}`);
+  // A hostile index may list thousands: the message names the first few.
+  const listed = offered.length > 12 ? `${offered.slice(0, 12).join(', ')} and ${offered.length - 12} more` : offered.join(', ');
+  throw new NotFoundError(`${where}: no manifest for platform ${formatPlatform(wanted)} (${holder} has ${listed || 'none'}); ${hint}`);
 }

@@ -33,15 +33,28 @@ function basicAuthorization(credentials: Credentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
-/** A token endpoint's answer: docker's `token`, OAuth's `access_token`; lifetime in seconds (default 60, as the spec says). */
-export interface TokenResponse {
-  token?: string;
-  access_token?: string;
-  expires_in?: number;
+/** A bearer token and how long it lasts, in seconds. */
+export interface Token {
+  value: string;
+  lifetime: number;
 }
 
-/** Fetches a bearer token from realm for the scopes; resolves to the parsed answer or throws the client's error. */
-export type TokenFetcher = (realm: URL, authorization: string | undefined) => Promise<TokenResponse>;
+/**
+ * A token endpoint's JSON answer (docker's `token`, OAuth's `access_token`;
+ * `expires_in` seconds, default 60 as the spec says) as a Token; undefined
+ * when it holds none that could go into an Authorization header.
+ */
+export function tokenFrom(answer: unknown): Token | undefined {
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) return undefined;
+  const { token, access_token: accessToken, expires_in: expiresIn } = answer as Record<string, unknown>;
+  const value = typeof token === 'string' && token !== '' ? token : accessToken;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,16384}$/.test(value)) return undefined;
+  // Past a day, a lifetime is a registry's mistake; the token is asked for again by then.
+  return { value, lifetime: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.min(expiresIn, 86_400) : 60 };
+}
+
+/** Fetches a bearer token from realm (with the query parameters) and resolves to it, or throws the client's error. */
+export type TokenFetcher = (realm: string, query: Array<[string, string]>, authorization: string | undefined) => Promise<Token>;
 
 /** Renew tokens this long before they expire, so that one does not lapse mid-request. */
 const expiryMarginMs = 10_000;
@@ -66,14 +79,9 @@ export class Authenticator {
     const key = [...scopes].sort().join(' ');
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return `Bearer ${cached.value}`;
-    const realm = new URL(challenge.params.realm);
-    if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
-    for (const scope of scopes) realm.searchParams.append('scope', scope);
-    const answer = await this.fetchToken(realm, this.credentials ? basicAuthorization(this.credentials) : undefined);
-    const value = answer.token ?? answer.access_token;
-    if (!value) return undefined;
-    const lifetime = Math.max(typeof answer.expires_in === 'number' ? answer.expires_in : 60, 60) * 1000;
-    this.tokens.set(key, { value, expires: Date.now() + lifetime - expiryMarginMs });
+    const query: Array<[string, string]> = [...(challenge.params.service ? [['service', challenge.params.service] as [string, string]] : []), ...scopes.map((scope): [string, string] => ['scope', scope])];
+    const { value, lifetime } = await this.fetchToken(challenge.params.realm, query, this.credentials ? basicAuthorization(this.credentials) : undefined);
+    this.tokens.set(key, { value, expires: Date.now() + Math.max(lifetime, 60) * 1000 - expiryMarginMs });
     return `Bearer ${value}`;
   }
 

@@ -2,17 +2,20 @@
  * An OCI distribution-spec client for one registry: the endpoints push and
  * pull need (/v2/ ping, manifests, blobs, blob uploads), authentication on
  * demand, redirects for blob downloads, bounded retries with backoff for
- * failures that may pass (connection refused or reset, timeouts, 5xx, 429),
- * and one-line errors that name the registry, repository and operation.
+ * failures that may pass (a connection reset or refused once the registry
+ * has answered, timeouts and stalls, 5xx, 429), and one-line errors that
+ * name the registry, repository and operation. Whatever the registry sends
+ * that goes into a URL, a number or a message is checked or escaped here.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NetworkError, NotFoundError, RootfsError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import { MediaType, type Digest } from '../oci/types.js';
-import { Authenticator, type TokenResponse } from './auth.js';
+import { escapeControl } from '../tar/paths.js';
+import { Authenticator, tokenFrom, type Token } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { HttpTransport, discardBody, readCapped, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface RegistryOptions {
   /** Verify the registry's TLS certificate (default true). False also allows falling back to plain HTTP, as skopeo does. */
@@ -20,6 +23,8 @@ export interface RegistryOptions {
   /** Speak plain HTTP only. */
   plainHttp?: boolean;
   credentials?: Credentials;
+  /** How long a connection may take to open, and a transfer may stall (default 30 s). */
+  timeoutMs?: number;
   /** Attempts after the first for a failure that may pass (default 5). */
   retries?: number;
   /** The first wait between attempts, doubled each time up to 30 s (default 1 s). */
@@ -41,6 +46,9 @@ const manifestAccept = [MediaType.ImageIndex, MediaType.DockerManifestList, Medi
 const manifestSizeCap = 4 * 1024 * 1024;
 const maxRedirects = 5;
 const maxRetryDelayMs = 30_000;
+/** How much of an error document is read, and how much of the registry's words a message quotes. */
+const errorBodyCap = 64 * 1024;
+const quotedCap = 200;
 
 interface Operation {
   repository: string;
@@ -61,10 +69,12 @@ export class RegistryClient {
   private readonly transport: HttpTransport;
   private readonly auth: Authenticator;
   private base: URL | undefined;
+  /** Set once the registry has answered: a connection refused after that is a restart, worth retrying. */
+  private answered = false;
 
   private constructor(readonly registry: string, private readonly options: RegistryOptions) {
-    this.transport = new HttpTransport(options.tlsVerify ?? !isLoopback(registry));
-    this.auth = new Authenticator(options.credentials, (realm, authorization) => this.fetchToken(realm, authorization));
+    this.transport = new HttpTransport(options.tlsVerify ?? !isLoopback(registry), options.timeoutMs ?? defaultTimeoutMs);
+    this.auth = new Authenticator(options.credentials, (realm, query, authorization) => this.fetchToken(realm, query, authorization));
   }
 
   /** Finds the registry's scheme (GET /v2/) and learns its authentication scheme. */
@@ -103,6 +113,7 @@ export class RegistryClient {
           if (response.status === 401) this.auth.learn(header(response, 'www-authenticate'), []);
           await discardBody(response.body);
         }, scheme === schemes[schemes.length - 1]);
+        this.answered = true;
         return;
       } catch (err) {
         lastError = err;
@@ -136,13 +147,16 @@ export class RegistryClient {
     }
     const digest = sha256(bytes);
     if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`${this.where(repository)}@${reference}`, reference as Digest, digest);
+    this.checkClaimedDigest(response, digest, repository, what, 'the manifest it sent');
     const mediaType = mediaTypeOf(bytes) ?? header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
     return { bytes, mediaType, digest };
   }
 
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
-    const response = await this.send({ repository, what: `pushing manifest ${reference}`, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
+    const what = `pushing manifest ${reference}`;
+    const response = await this.send({ repository, what, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
     await discardBody(response.body);
+    this.checkClaimedDigest(response, sha256(bytes), repository, what, 'the manifest sent');
   }
 
   /** The blob's bytes as a stream (following a redirect to the registry's storage); the caller verifies them. */
@@ -173,13 +187,21 @@ export class RegistryClient {
     return { status: response.status, location: this.location(repository, what, response) };
   }
 
-  /** How many bytes of an upload the registry holds (its Range header), and where to continue. */
-  async uploadStatus(repository: string, location: URL): Promise<{ offset: number; location: URL }> {
+  /**
+   * How many bytes of an upload of `size` bytes the registry holds (its Range
+   * header, `0-LAST`), and where to continue; a Range that is not that, or
+   * goes past the blob, is the registry talking nonsense.
+   */
+  async uploadStatus(repository: string, location: URL, size: number): Promise<{ offset: number; location: URL }> {
     const what = 'checking an upload';
     const response = await this.send({ repository, what, method: 'GET', target: location, push: true, expect: [204, 200] });
     await discardBody(response.body);
-    const range = /^(?:bytes=)?0-(\d+)$/.exec(header(response, 'range') ?? '');
-    return { offset: range ? Number(range[1]) + 1 : 0, location: this.location(repository, what, response, location) };
+    const range = header(response, 'range');
+    if (range === undefined) return { offset: 0, location: this.location(repository, what, response, location) };
+    const last = /^(?:bytes=)?0-(\d{1,16})$/.exec(range);
+    const offset = last ? Number(last[1]) + 1 : NaN;
+    if (!(offset <= size)) throw new RegistryError(`${this.where(repository)}: ${what}: the registry sent an invalid Range ${quote(range)} for a blob of ${size} bytes`, response.status, false);
+    return { offset, location: this.location(repository, what, response, location) };
   }
 
   /** Sends bytes start..start+length-1 of an upload; resolves to where the next request goes. */
@@ -213,6 +235,19 @@ export class RegistryClient {
       expect: [201, 204],
     });
     await discardBody(response.body);
+    this.checkClaimedDigest(response, digest, repository, what, 'the blob sent');
+  }
+
+  /**
+   * A Docker-Content-Digest header must name what was sent or received; only
+   * sha256 can be checked here (another algorithm's digest is the registry's
+   * business), but it must at least look like a digest.
+   */
+  private checkClaimedDigest(response: HttpResponse, digest: Digest, repository: string, what: string, of: string): void {
+    const claimed = header(response, 'docker-content-digest');
+    if (claimed === undefined || claimed === digest) return;
+    if (!claimed.startsWith('sha256:') && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(claimed)) return;
+    throw new RegistryError(`${this.where(repository)}: ${what}: the registry's Docker-Content-Digest ${quote(claimed)} is not the digest of ${of} (${digest})`, response.status, false);
   }
 
   /** Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. */
@@ -242,8 +277,9 @@ export class RegistryClient {
     for (let hops = 0; isRedirect(response.status) && (op.method === 'GET' || op.method === 'HEAD') && !op.expect.includes(response.status); hops++) {
       const location = header(response, 'location');
       await discardBody(response.body);
-      if (!location || hops >= maxRedirects) throw new RegistryError(`${this.where(op.repository)}: ${op.what}: too many redirects`, response.status, false);
-      response = await this.sendRaw(op, new URL(location, this.url(op.target)), undefined);
+      if (!location) throw new RegistryError(`${this.where(op.repository)}: ${op.what}: the registry answered HTTP ${response.status} without a Location`, response.status, false);
+      if (hops >= maxRedirects) throw new RegistryError(`${this.where(op.repository)}: ${op.what}: too many redirects (more than ${maxRedirects})`, response.status, false);
+      response = await this.sendRaw(op, this.registryUrl(location, this.url(op.target), op.repository, op.what), undefined);
     }
     if (op.expect.includes(response.status)) return response;
     throw await this.statusError(op, response);
@@ -270,22 +306,29 @@ export class RegistryClient {
     }
   }
 
-  private async fetchToken(realm: URL, authorization: string | undefined): Promise<TokenResponse> {
-    const what = 'getting a token';
+  private async fetchToken(realmText: string, query: Array<[string, string]>, authorization: string | undefined): Promise<Token> {
+    const realm = this.registryUrl(realmText, this.base!, '', 'getting a token');
+    for (const [key, value] of query) realm.searchParams.append(key, value);
+    const what = `getting a token from ${realm.origin}`;
     let response: HttpResponse;
+    let body: Buffer;
     try {
       response = await this.transport.send({ method: 'GET', url: realm, headers: authorization ? { authorization } : {} });
+      body = await readCapped(response.body, 1024 * 1024);
     } catch (err) {
-      throw this.failure('', `${what} from ${realm.origin}`, err);
+      throw this.failure('', what, err);
     }
-    const body = await readCapped(response.body, 1024 * 1024).catch(() => Buffer.alloc(0));
     if (response.status === 401 || response.status === 403) throw new RegistryError(`${this.registry}: ${this.options.credentials ? 'authentication failed: the token server refused the credentials' : 'authentication required'} (${realm.origin})`, response.status, false);
-    if (response.status !== 200) throw new RegistryError(`${this.registry}: ${what} from ${realm.origin}: HTTP ${response.status}`, response.status, response.status >= 500);
+    if (response.status !== 200) throw new RegistryError(`${this.registry}: ${what}: HTTP ${response.status}`, response.status, response.status >= 500 || response.status === 429);
+    let answer: unknown;
     try {
-      return JSON.parse(body.toString('utf8')) as TokenResponse;
+      answer = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new RegistryError(`${this.registry}: ${what} from ${realm.origin}: the answer is not JSON`, response.status, false);
+      throw new RegistryError(`${this.registry}: ${what}: the answer is not JSON`, response.status, false);
     }
+    const token = tokenFrom(answer);
+    if (!token) throw new RegistryError(`${this.registry}: ${what}: the answer holds no usable token (expected {"token": "…"})`, response.status, false);
+    return token;
   }
 
   private url(target: string | URL): URL {
@@ -296,25 +339,40 @@ export class RegistryClient {
   private location(repository: string, what: string, response: HttpResponse, requestUrl?: URL): URL {
     const value = header(response, 'location');
     if (!value) throw new RegistryError(`${this.where(repository)}: ${what}: the registry sent no Location for the upload`, response.status, false);
-    return new URL(value, requestUrl ?? this.base);
+    return this.registryUrl(value, requestUrl ?? this.base!, repository, what);
+  }
+
+  /** Every URL the registry hands us (a redirect, an upload's Location, a token realm) is taken through here: http or https, or a one-line refusal. */
+  private registryUrl(text: string, base: URL, repository: string, what: string): URL {
+    let url: URL | undefined;
+    try {
+      url = new URL(text, base);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol === 'http:' || url?.protocol === 'https:') return url;
+    throw new RegistryError(`${this.where(repository)}: ${what}: the registry sent an invalid URL ${quote(text)}`, undefined, false);
   }
 
   private where(repository: string): string {
     return repository ? `${this.registry}/${repository}` : this.registry;
   }
 
-  /** A transport failure (a Node error, such as a connection dropped mid-body) as a retryable RegistryError naming what was going on. */
+  /**
+   * A transport failure (a Node error, such as a connection dropped mid-body)
+   * as a RegistryError naming what was going on; retryable when it may pass.
+   */
   failure(repository: string, what: string, err: unknown): Error {
-    // Our own errors (a blob damaged in the store, a refused token) are already what the user should see.
-    if (err instanceof RootfsError) return err;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const reason = describeNetworkError(err, this.options.tlsVerify !== false);
-    const retryable = !/CERT|SELF_SIGNED|ERR_TLS|ENOTFOUND|ERR_RESPONSE_TOO_LARGE/.test(code);
-    return new RegistryError(`${this.where(repository)}: ${what}: ${reason}`, undefined, retryable, { cause: err });
+    // Our own errors (a blob damaged in the store, a refused token) are already what the user should see;
+    // an error with no code is not the network's but a bug, and must show as one.
+    if (err instanceof RootfsError || typeof (err as NodeJS.ErrnoException | undefined)?.code !== 'string') return err as Error;
+    const code = (err as NodeJS.ErrnoException).code!;
+    const retryable = transientCodes.has(code) || (code === 'ECONNREFUSED' && this.answered);
+    return new RegistryError(`${this.where(repository)}: ${what}: ${describeNetworkError(err as NodeJS.ErrnoException, this.options.tlsVerify !== false)}`, undefined, retryable, { cause: err });
   }
 
   private async statusError(op: Operation, response: HttpResponse): Promise<Error> {
-    const body = await readCapped(response.body, 64 * 1024).catch(() => Buffer.alloc(0));
+    const body = await readHead(response.body, errorBodyCap).catch(() => Buffer.alloc(0));
     const detail = registryErrors(body);
     const where = `${this.where(op.repository)}: ${op.what}`;
     const status = response.status;
@@ -353,35 +411,84 @@ function mediaTypeOf(bytes: Buffer): string | undefined {
   }
 }
 
-/** The distribution spec's error document, `{"errors":[{"code","message"}]}`, as one line. */
+/** The distribution spec's error document, `{"errors":[{"code","message"}]}`, as one short escaped line. */
 function registryErrors(body: Buffer): string {
+  let text: string;
   try {
-    const doc = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
-    return (doc.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+    const doc = JSON.parse(body.toString('utf8')) as { errors?: unknown };
+    if (!Array.isArray(doc.errors)) throw new Error('not an error document');
+    const words = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+    text = doc.errors.map((e: { code?: unknown; message?: unknown } | null) => [words(e?.code), words(e?.message)].filter(Boolean).join(': ')).join('; ');
   } catch {
-    return body.toString('utf8').trim().split('\n')[0]?.slice(0, 200) ?? '';
+    text = body.toString('utf8').trim().split('\n')[0] ?? '';
   }
+  return clip(escapeControl(text));
 }
 
-function describeNetworkError(err: unknown, verifying: boolean): string {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const message = err instanceof Error ? err.message : String(err);
+/** Text the registry chose (a header, a URL), quoted and escaped for a message. */
+function quote(text: string): string {
+  return `'${clip(escapeControl(text))}'`;
+}
+
+function clip(text: string): string {
+  return text.length > quotedCap ? `${text.slice(0, quotedCap)}…` : text;
+}
+
+/** Failures that may pass on another attempt: the connection dropped, stalled or timed out, or a name lookup hiccupped. */
+const transientCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ERR_STALLED', 'ERR_CONNECT_TIMEOUT', 'EAI_AGAIN', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** One line for a network failure, never OpenSSL's or Node's raw multi-line text. */
+function describeNetworkError(err: NodeJS.ErrnoException, verifying: boolean): string {
+  const code = err.code ?? '';
+  const at = (err as { address?: unknown }).address;
+  const port = (err as { port?: unknown }).port;
+  const address = typeof at === 'string' ? ` (${at.includes(':') ? `[${at}]` : at}${typeof port === 'number' ? `:${port}` : ''})` : '';
+  const firstLine = escapeControl(err.message.split('\n')[0] ?? '');
   switch (code) {
     case 'ECONNREFUSED':
-      return 'connection refused';
+      return `connection refused${address}`;
     case 'ECONNRESET':
     case 'EPIPE':
+    case 'ECONNABORTED':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
       return 'connection reset by the registry';
     case 'ETIMEDOUT':
-      return 'timed out';
+      return `timed out${address}`;
+    case 'ERR_STALLED':
+    case 'ERR_CONNECT_TIMEOUT':
+      return firstLine;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return 'host not found';
+    case 'ERR_RESPONSE_TOO_LARGE':
+      return firstLine;
     default:
-      if (/CERT|SELF_SIGNED/.test(code) && verifying) return `TLS certificate not trusted (${message}); for a registry with a self-signed certificate use --tls-verify=false`;
-      if (/SSL|TLS|EPROTO/.test(code)) return `TLS error (${message}); for a registry that speaks plain HTTP use --plain-http`;
-      return message;
+      if (code.startsWith('HPE_')) return `the registry sent a malformed HTTP response (${code})`;
+      if (/wrong version number|packet length too long|http request/i.test(err.message)) return 'the registry does not speak TLS here; use --plain-http';
+      if (code in certificateProblems) return verifying ? `TLS certificate not trusted (${certificateProblems[code]}); for a registry with a self-signed certificate use --tls-verify=false` : `TLS certificate refused (${certificateProblems[code]})`;
+      if (/CERT|SELF_SIGNED/.test(code)) return verifying ? `TLS certificate not trusted (${code}); for a registry with a self-signed certificate use --tls-verify=false` : `TLS certificate refused (${code})`;
+      if (/SSL|TLS|EPROTO/.test(code)) return `TLS handshake failed (${tlsReason(err)})`;
+      return firstLine;
   }
+}
+
+/** Node's codes for the certificate failures users meet, in words. */
+const certificateProblems: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in the chain',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown issuer',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown issuer',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not yet valid',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'issued for another host name',
+};
+
+/** OpenSSL's reason ("sslv3 alert handshake failure"), without its library, file and line. */
+function tlsReason(err: NodeJS.ErrnoException): string {
+  const reason = (err as { reason?: unknown }).reason;
+  if (typeof reason === 'string') return escapeControl(reason);
+  const match = /error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(err.message);
+  return escapeControl(match?.[1] ?? err.code ?? 'unknown');
 }
 
 /** localhost, 127.0.0.0/8 and ::1: registries docker treats as insecure without being told. */

@@ -1,17 +1,23 @@
 /**
  * The HTTP layer under the registry client: node:http/https with a
  * keep-alive agent per registry, bodies as buffers or streamed writers, and
- * responses that stay streams (a blob is never buffered). Failures are raw
- * Node errors here; the client names the registry and turns them into
- * NetworkError.
+ * responses that stay streams (a blob is never buffered). Every request is
+ * watched here for stalls (see watch()). Failures are raw Node errors here;
+ * the client names the registry and turns them into NetworkError.
  */
-import http, { type IncomingHttpHeaders } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
-/** Idle time on a socket before a request is given up (a registry that stopped answering). */
-const socketTimeoutMs = 120_000;
+/** The default of --timeout: how long a connection may take to open, and a transfer may go without progress. */
+export const defaultTimeoutMs = 30_000;
+/**
+ * Less than this moved in one timeout window is a stall, not progress: a
+ * registry that trickles a byte now and then must not hold a pull forever.
+ */
+const stallBytes = 1024;
 /** What is kept of a response that arrived before its request body was fully sent (an error document). */
 const earlyResponseCap = 64 * 1024;
 
@@ -35,7 +41,7 @@ export class HttpTransport {
   private readonly httpAgent = new http.Agent({ keepAlive: true });
   private readonly httpsAgent: https.Agent;
 
-  constructor(tlsVerify: boolean) {
+  constructor(tlsVerify: boolean, private readonly timeoutMs = defaultTimeoutMs) {
     this.httpsAgent = new https.Agent({ keepAlive: true, rejectUnauthorized: tlsVerify });
   }
 
@@ -45,6 +51,7 @@ export class HttpTransport {
       const options = { method: request.method, headers: request.headers ?? {}, agent: secure ? this.httpsAgent : this.httpAgent };
       let bodySent = request.body === undefined || Buffer.isBuffer(request.body);
       const outgoing = (secure ? https : http).request(request.url, options, (response) => {
+        watchdog.watchBody(response);
         if (bodySent) {
           resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response });
           return;
@@ -59,7 +66,7 @@ export class HttpTransport {
           reject,
         );
       });
-      outgoing.setTimeout(socketTimeoutMs, () => outgoing.destroy(Object.assign(new Error('no answer from the registry'), { code: 'ETIMEDOUT' })));
+      const watchdog = watch(outgoing, secure, this.timeoutMs);
       outgoing.on('error', reject);
       if (request.body === undefined) outgoing.end();
       else if (Buffer.isBuffer(request.body)) outgoing.end(request.body);
@@ -81,6 +88,52 @@ export class HttpTransport {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/**
+ * Fails a request that stalls: no connection (TCP and TLS) within timeoutMs,
+ * or, once connected, less than stallBytes sent or received in any window
+ * of timeoutMs until its response body has ended. Time the body spends
+ * waiting for us (its buffer full because the store's disk is slow) is not
+ * the registry's stall.
+ */
+function watch(request: http.ClientRequest, secure: boolean, timeoutMs: number): { watchBody(response: IncomingMessage): void } {
+  let socket: Socket | undefined;
+  let connected = false;
+  let body: IncomingMessage | undefined;
+  let last = 0;
+  const moved = (): number => (socket ? socket.bytesRead + socket.bytesWritten : 0);
+  request.on('socket', (assigned: Socket) => {
+    socket = assigned;
+    last = moved();
+    if (!assigned.connecting) connected = true;
+    else assigned.once(secure ? 'secureConnect' : 'connect', () => (connected = true));
+  });
+  const seconds = `${timeoutMs / 1000} s`;
+  const timer = setInterval(() => {
+    const now = moved();
+    const waitingForUs = body !== undefined && body.readableLength > 0;
+    if (connected && (waitingForUs || now - last >= stallBytes)) {
+      last = now;
+      return;
+    }
+    stop();
+    const err = connected
+      ? Object.assign(new Error(`stalled: less than ${stallBytes} bytes moved in ${seconds} (see --timeout)`), { code: 'ERR_STALLED' })
+      : Object.assign(new Error(`no connection within ${seconds} (see --timeout)`), { code: 'ERR_CONNECT_TIMEOUT' });
+    if (body) body.destroy(err);
+    else request.destroy(err);
+  }, timeoutMs);
+  const stop = (): void => clearInterval(timer);
+  request.once('close', () => {
+    if (!body) stop();
+  });
+  return {
+    watchBody(response) {
+      body = response;
+      response.once('close', stop);
+    },
+  };
 }
 
 /** Writes one chunk with backpressure; fails if the request is torn down meanwhile. */
@@ -123,6 +176,19 @@ export async function readCapped(body: Readable, cap: number): Promise<Buffer> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** The first `cap` bytes of a body (an error document that may go on and on); the rest is not read. */
+export async function readHead(body: Readable, cap: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= cap) break;
+  }
+  body.destroy();
+  return Buffer.concat(chunks).subarray(0, cap);
 }
 
 /** Reads and drops a body so that the keep-alive connection can be reused. */

@@ -1,20 +1,33 @@
 /**
  * Pulling an image into the store: the manifest (or index: one platform's
- * manifest, or with allPlatforms every manifest and the index itself), each
- * blob the store lacks streamed into a BlobWriter and committed only when its
- * digest and size match the manifest, then the documents, the tag last.
+ * manifest, or with allPlatforms every manifest and the index itself), the
+ * configs (small, kept in memory: they say what each layer must decompress
+ * to), then each layer streamed into a BlobWriter and checked against its
+ * manifest (digest, size, diff_id, a tar that stays inside the root). A
+ * layer the store already holds is checked the same way. Like load, nothing
+ * takes a name in the store until every blob of the image has been checked:
+ * new blobs wait in the store's tmp (which gc leaves alone while this
+ * command holds the store's in-use lock), then they are committed, then
+ * the documents, the tag last.
  * Documents are stored byte for byte as the registry sent them (Docker
  * schema 2 media types included), since their digests cover those bytes.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidInputError, UsageError } from '../errors.js';
+import { detectCompression } from '../compress/index.js';
+import { DigestMismatchError, InvalidInputError, UsageError } from '../errors.js';
+import { jsonSizeCap } from '../formats/contents.js';
+import { discard } from '../io/streams.js';
+import { DigestStream, parseDigest, sha256 } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
+import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
+import { escapeControl } from '../tar/paths.js';
+import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
@@ -45,6 +58,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
   if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
   const client = await connect(registry, options);
+  const staged = new Map<Digest, { writer: BlobWriter; size: number }>();
   try {
     const top = await fetchDocument(client, repository, source.digest ?? source.tag!);
     const isIndex = isIndexMediaType(top.descriptor.mediaType);
@@ -64,17 +78,27 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     });
     const emit = options.onEvent ?? (() => undefined);
     const concurrency = options.concurrency ?? 3;
-    // Configs first (they are small): they say what each layer must decompress to before it may be stored.
-    const configs = new Map(parsedManifests.map(({ manifest }) => [manifest.config.digest, manifest.config]));
-    await forEachLimited([...configs.values()], concurrency, (config) => pullBlob(client, store, repository, config, emit));
+    const blobs = { client, store, repository, emit, staged };
+    // Configs first: they say what each layer must decompress to before it may be stored.
+    const configs = new Map<Digest, Buffer | undefined>();
+    for (const { manifest } of parsedManifests) {
+      if (configs.has(manifest.config.digest)) continue;
+      configs.set(manifest.config.digest, await pullConfig(blobs, manifest.config, hasTarLayers(manifest)));
+    }
     const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined }>();
     for (const { manifest, at } of parsedManifests) {
-      const diffIds = await expectedDiffIds(store, manifest, at);
+      const diffIds = expectedDiffIds(manifest, configs.get(manifest.config.digest), at);
       manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
     }
-    await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(client, store, repository, descriptor, emit, diffId));
+    await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(blobs, descriptor, diffId));
 
-    // Children before the index that names them, as everywhere in the store.
+    // Every blob has been checked: now they take their names, the documents after them (children before
+    // the index that names them, as everywhere in the store), the tag last.
+    for (const [digest, { writer, size }] of staged) {
+      staged.delete(digest);
+      await writer.commit({ digest, size });
+    }
+    for (const [digest, bytes] of configs) if (bytes && !(await store.hasBlob(digest))) await store.putBlob(bytes);
     for (const document of keepIndex ? [...manifests, top] : manifests) await store.putBlob(document.bytes);
     if (untagged) {
       await store.updateIndex((index) => {
@@ -85,8 +109,18 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     }
     return { reference: familiarName(name), descriptor: tagged.descriptor };
   } finally {
+    await Promise.all([...staged.values()].map(({ writer }) => writer.abort()));
     client.close();
   }
+}
+
+/** What pulling one blob needs: where from, where to, whom to tell, and the blobs waiting for the image to be complete. */
+interface BlobContext {
+  client: RegistryClient;
+  store: Store;
+  repository: string;
+  emit: (event: TransferEvent) => void;
+  staged: Map<Digest, { writer: BlobWriter; size: number }>;
 }
 
 function where(ref: ImageReference): string {
@@ -96,7 +130,7 @@ function where(ref: ImageReference): string {
 async function fetchDocument(client: RegistryClient, repository: string, reference: string): Promise<Document> {
   const { bytes, mediaType, digest } = await client.withRetries(() => client.getManifest(repository, reference));
   if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-    throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${mediaType || '(none)'} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
+    throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${escapeControl(mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
   }
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
@@ -105,28 +139,99 @@ function pickPlatform(children: Descriptor[], platform: Platform, source: ImageR
   return choosePlatform(children, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' });
 }
 
-/**
- * The diff_ids a manifest's layers must decompress to, from its config (in
- * the store by now); undefined when no layer is a tar (an attestation).
- */
-async function expectedDiffIds(store: Store, manifest: Manifest, at: string): Promise<Digest[] | undefined> {
-  if (manifest.layers.every((layer) => layerCompression(layer.mediaType) === undefined)) return undefined;
-  const diffIds = (await store.readJson<Partial<ImageConfig>>(manifest.config.digest, manifest.config.size)).rootfs?.diff_ids;
+function hasTarLayers(manifest: Manifest): boolean {
+  return manifest.layers.some((layer) => layerCompression(layer.mediaType) !== undefined);
+}
+
+/** The diff_ids a manifest's layers must decompress to, from its config; undefined when no layer is a tar (an attestation). */
+function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: string): Digest[] | undefined {
+  if (!hasTarLayers(manifest)) return undefined;
+  const where = `${at}: config ${manifest.config.digest}`;
+  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${jsonSizeCap})`);
+  const diffIds = (parseJson(config.toString('utf8'), where) as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new InvalidInputError(`${at}: config ${manifest.config.digest}`, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
+    throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
   }
-  return diffIds;
+  // They go into messages and comparisons: whatever else the registry put there is refused here.
+  return diffIds.map((diffId, i) => parseDigest(diffId, `${where}: rootfs.diff_ids[${i}]`));
 }
 
 /**
- * Streams one blob into the store unless it is there; a dropped connection
- * starts it again (bounded retries). A layer (a tar media type) is checked on
- * the way as docker pull does: it must decompress to diffId and be a tar whose
- * names stay inside the root, or it never gets its name in the store, where
- * later pulls trust it.
+ * An image's config, in memory once checked (from the store if it is there);
+ * undefined for a config too large to be one, which only an artifact (no
+ * tar layers) may have: that is pulled as any other blob.
  */
-async function pullBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, emit: (event: TransferEvent) => void, diffId?: Digest): Promise<void> {
+async function pullConfig(context: BlobContext, config: Descriptor, image: boolean): Promise<Buffer | undefined> {
+  const { client, store, repository, emit } = context;
+  if (config.size > jsonSizeCap) {
+    if (!image) await pullBlob(context, config);
+    return undefined;
+  }
+  if (await store.hasBlob(config.digest)) {
+    const bytes = await store.readBlob(config.digest, config.size);
+    emit({ type: 'blob', digest: config.digest, size: config.size, status: 'exists' });
+    return bytes;
+  }
+  const at = `${client.registry}/${repository}@${config.digest}`;
+  const bytes = await client.withRetries(async () => {
+    const body = await client.getBlob(repository, config.digest);
+    try {
+      return await readCapped(body, config.size);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(at, `the registry sent more than the descriptor's size ${config.size}`);
+      throw client.failure(repository, `fetching blob ${config.digest}`, err);
+    }
+  });
+  if (bytes.length !== config.size) throw new InvalidInputError(at, `size ${bytes.length} does not match the expected size ${config.size}`);
+  const digest = sha256(bytes);
+  if (digest !== config.digest) throw new DigestMismatchError(at, config.digest, digest);
+  emit({ type: 'blob', digest: config.digest, size: config.size, status: 'pulled' });
+  return bytes;
+}
+
+/**
+ * Streams one blob into a staged BlobWriter, or checks the store's copy; a
+ * dropped connection starts it again (bounded retries). A layer (a tar
+ * media type) is checked on the way as docker pull does: it must decompress
+ * to diffId and be a tar whose names stay inside the root, or it never gets
+ * its name in the store, where later pulls trust it. Its compression is
+ * what its bytes say (as docker and containerd read layers: Docker 20.10
+ * pushes plain tars labelled gzip); a label that says otherwise is warned
+ * about, the same whether the store had the blob or not.
+ */
+async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
+  const { client, store, repository, emit, staged } = context;
+  const at = `${client.registry}/${repository}@${blob.digest}`;
+  const labelled = layerCompression(blob.mediaType);
+  /**
+   * Streams input through stages into output; a layer is inspected on the
+   * way and must pass, after `copied` has checked the bytes themselves (a
+   * digest mismatch, the root cause, is what gets reported).
+   */
+  const check = async (input: Readable, stages: Transform[], output: Writable, copied: () => void = () => {}): Promise<void> => {
+    if (labelled === undefined) {
+      await pipeline([input, ...stages, output]);
+      copied();
+      return;
+    }
+    const { compression, stream } = await detectCompression(input);
+    const inspector = new LayerInspector(compression, at);
+    try {
+      await pipeline([stream, ...stages, inspector.tap, output]);
+      copied();
+      await inspector.done;
+    } catch (err) {
+      inspector.abort();
+      throw err;
+    }
+    const facts = inspector.facts(blob.digest);
+    if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
+    if (facts.notALayer) throw facts.notALayer;
+    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${escapeControl(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
+  };
+
   if (await store.hasBlob(blob.digest)) {
+    if (labelled !== undefined) await check(store.openBlob(blob.digest, blob.size), [], discard());
     emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
     return;
   }
@@ -134,24 +239,18 @@ async function pullBlob(client: RegistryClient, store: Store, repository: string
   await client.withRetries(async () => {
     const body = await client.getBlob(repository, blob.digest);
     const writer = store.createBlobWriter();
-    const at = `${client.registry}/${repository}@${blob.digest}`;
-    const compression = layerCompression(blob.mediaType);
-    const inspector = compression === undefined ? undefined : new LayerInspector(compression, at);
     try {
+      const counted = new DigestStream();
       const guard = new SizeGuard(blob, at, (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }));
-      await (inspector ? pipeline(body, guard, inspector.tap, writer) : pipeline(body, guard, writer));
-      await writer.commit({ digest: blob.digest, size: blob.size }, async () => {
-        if (!inspector) return;
-        await inspector.done;
-        const facts = inspector.facts(blob.digest);
-        if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
-        if (facts.notALayer) throw facts.notALayer;
+      await check(body, [guard, counted], writer, () => {
+        if (counted.size !== blob.size) throw new InvalidInputError(at, `size ${counted.size} does not match the expected size ${blob.size}`);
+        if (counted.digest !== blob.digest) throw new DigestMismatchError(at, blob.digest, counted.digest);
       });
     } catch (err) {
-      inspector?.abort();
       await writer.abort();
       throw client.failure(repository, what, err);
     }
+    staged.set(blob.digest, { writer, size: blob.size });
   });
   emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pulled' });
 }

@@ -9,6 +9,8 @@ export type TransferEvent =
   | { type: 'progress'; digest: Digest; size: number; done: number }
   /** An interrupted upload goes on at offset (0 and restarted: in a new upload). */
   | { type: 'resume'; digest: Digest; offset: number; restarted: boolean }
+  /** Something odd the transfer went on past (a layer whose media type does not match its bytes). */
+  | { type: 'warning'; message: string }
   /** A failure that may pass (message: what failed, where, why); attempt `attempt` of `of` follows. */
   | { type: 'retry'; message: string; attempt: number; of: number };
 

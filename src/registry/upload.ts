@@ -39,7 +39,7 @@ export async function uploadBlob(client: RegistryClient, store: Store, repositor
     else if (interrupted) {
       // The request that failed may have completed the upload, with only its answer lost.
       if (await client.blobExists(repository, blob.digest, true)) return;
-      const resumed = await resumePoint(client, repository, state.location);
+      const resumed = await resumePoint(client, repository, state.location, blob.size);
       state = { location: resumed.location, offset: resumed.offset };
       options.onResume?.(resumed.offset, resumed.restarted);
     }
@@ -49,11 +49,12 @@ export async function uploadBlob(client: RegistryClient, store: Store, repositor
 }
 
 /** Where an interrupted upload stands; a fresh upload when the registry no longer knows it (restarted, expired). */
-async function resumePoint(client: RegistryClient, repository: string, location: URL): Promise<{ location: URL; offset: number; restarted: boolean }> {
+async function resumePoint(client: RegistryClient, repository: string, location: URL, size: number): Promise<{ location: URL; offset: number; restarted: boolean }> {
   try {
-    return { ...(await client.uploadStatus(repository, location)), restarted: false };
+    return { ...(await client.uploadStatus(repository, location, size)), restarted: false };
   } catch (err) {
-    if (err instanceof RegistryError && err.retryable) throw err;
+    // A registry that talks nonsense (no status, the upload's state garbled) is not one that lost the upload.
+    if (err instanceof RegistryError && (err.retryable || err.status === undefined || err.status < 400)) throw err;
     return { location: await client.startUpload(repository), offset: 0, restarted: true };
   }
 }

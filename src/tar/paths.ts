@@ -63,5 +63,10 @@ function normalise(path: Buffer, where: string, what: string): Buffer {
 
 /** displayPath with control characters escaped too: a hostile name must not reach the terminal raw. */
 function shown(path: Buffer): string {
-  return displayPath(path).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escapeControl(displayPath(path));
+}
+
+/** Control characters as \xNN, for text from outside (a name, a registry's message) that goes into a message. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
