@@ -48,7 +48,7 @@ export const imagesCommand: CommandModule = (cli, run) => {
 };
 
 /** Columns padded as docker's tabwriter does (minimum width 10, padding 3). */
-function alignColumns(table: string[][]): string[] {
+export function alignColumns(table: string[][]): string[] {
   const widths = table[0]!.map((_, column) => Math.max(10, ...table.map((row) => row[column]!.length + 3)));
   return table.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join(''));
 }

@@ -37,7 +37,7 @@ export const squashCommand: CommandModule = (cli, run) => {
 };
 
 /** Without NEWREF the squashed image takes REF's tag, if REF is one (not an ID or a digest). */
-function retag(ref: string): ImageReference[] {
+export function retag(ref: string): ImageReference[] {
   if (/^(?:sha256:)?[a-f0-9]{4,64}$/.test(ref)) return [];
   const parsed = parseReference(ref);
   return parsed.digest === undefined ? [parsed] : [];
