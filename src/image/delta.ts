@@ -77,14 +77,15 @@ export function baseAnnotations(base: ResolvedImage, baseRef: string): Record<st
   return { [Annotation.BaseName]: base.name ?? baseRef, [Annotation.BaseDigest]: base.manifestDescriptor.digest };
 }
 
-/** The bodies of the base's files at the given nodes, reading its layers again until all were found. */
+/**
+ * The bodies of the base's files at the given nodes, reading its layers
+ * again. Read to the end: stopping the flatten between members leaves a
+ * read-ahead body of the layer's tar to fail unheard.
+ */
 async function* contentOf(store: Store, base: ResolvedImage, baseRef: string, old: TreeIndex, reps: Set<number>) {
-  let left = reps.size;
   for await (const { entry, content } of imageMembers(store, base.manifest.layers, baseRef)) {
     if (!content) continue;
     const node = old.index.lookup(safeMemberPath(entry.path, baseRef));
-    if (!reps.has(node)) continue;
-    yield { node, entry, content };
-    if (--left === 0) return;
+    if (reps.has(node)) yield { node, entry, content };
   }
 }
