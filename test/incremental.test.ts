@@ -224,6 +224,8 @@ test('diff: A/C/D lines agree with diff -r and tar --compare; image vs image and
   const diffR = (await run('diff', ['-rq', '--no-dereference', v1, f.tree])).stdout.toString().split('\n').filter(Boolean);
   assert.ok(diffR.length > 0);
   for (const line of diffR) {
+    // diff cannot compare two devices or fifos; it says so, which is no difference.
+    if (/^File (\S+) is a (.*) while file (\S+) is a \2$/.test(line)) continue;
     const only = /^Only in (.*): (.*)$/.exec(line);
     if (only) {
       const path = join(only[1]!, only[2]!);
@@ -248,7 +250,8 @@ test('diff: A/C/D lines agree with diff -r and tar --compare; image vs image and
 
   const stat = JSON.parse(await f.ok('diff', 'host:v1', 'host:v2', '--stat', '--json')) as { added: number; changed: number; deleted: number; addedBytes: number };
   assert.deepEqual([stat.added, stat.deleted], [3, 2]);
-  assert.equal(stat.addedBytes, statSync(join(f.tree, 'opt/app/new.conf')).size + statSync(join(f.tree, 'usr/bin/dash')).size);
+  // The new hardlink adds a name, not content: dash is in the layer only to keep the link whole.
+  assert.equal(stat.addedBytes, statSync(join(f.tree, 'opt/app/new.conf')).size);
   const listed = JSON.parse(await f.ok('diff', 'host:v1', 'host:v2', '--json')) as Array<{ Path: string; Kind: number }>;
   assert.equal(listed.length, lines.length);
   assert.equal(listed.find((item) => item.Path === '/etc/issue.net')?.Kind, 2);
