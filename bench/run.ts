@@ -176,6 +176,13 @@ async function benchImage(input: Input): Promise<void> {
   compare('import gzip', input, `${rootfs(store)} import ${input.tar} bench:gzip`, `${T} pigz -p2 -6 < ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
   compare('import zstd', input, `${rootfs(store)} import --compression zstd ${input.tar} bench:zstd`, `${T} zstd -3 -T2 -q -c ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
 
+  // An unchanged tree against the image of itself: metadata only, no file is read (docs/incremental.md); the baseline is a full capture of it.
+  const full = `${rootfs(store)} pack ${input.dir} | ${rootfs(store)} import - bench:full`;
+  compare('import --base', input, `${rootfs(store)} import ${input.dir} bench:delta --base bench:full`, full, () => {
+    resetStore();
+    sh(full);
+  });
+
   if (only && !['save', 'load', 'squash', 'split'].some((group) => only.includes(group))) return;
   resetStore();
   const opened = await Store.open(store);

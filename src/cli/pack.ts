@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
 import { readPatternFile } from '../pack/excludes.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
-import { loadPreset } from '../pack/presets.js';
+import { loadPresets } from '../pack/presets.js';
 import type { CommandModule } from './main.js';
 import { asList, sourceDateEpoch } from './options.js';
 import { formatBytes, type Reporter } from './report.js';
@@ -17,7 +17,7 @@ export const packCommand: CommandModule = (cli, run) => {
     .option('--exclude-from <file>', 'Read exclude globs from FILE, one a line (repeatable)')
     .option('--no-default-excludes', 'Also pack the contents of /proc, /sys, /dev, /run, /tmp, ... (see docs/pack.md)')
     .option('--cross-mounts', 'Descend into other filesystems and bind mounts (default: keep their mount points, empty)')
-    .option('--preset <name>', 'Exclusions and scrubbing from presets/NAME.json, or a preset file path (see rootfs presets)')
+    .option('--preset <name>', 'Exclusions and scrubbing from presets/NAME.json, or a preset file path (see rootfs presets); repeatable, the lists add up')
     .option('--selinux', 'Keep security.selinux labels (dropped by default)')
     .option('--mtime <time>', 'Clamp modification times to this (seconds since 1970 or an ISO date); default $SOURCE_DATE_EPOCH')
     .option('--strict', 'An unreadable file is an error, not a warning')
@@ -30,7 +30,7 @@ export const packCommand: CommandModule = (cli, run) => {
           exclude: [...asList(opts.exclude), ...asList(opts.excludeFrom).flatMap(readPatternFile)],
           defaultExcludes: opts.defaultExcludes !== false,
           oneFileSystem: !opts.crossMounts,
-          preset: opts.preset === undefined ? undefined : loadPreset(String(opts.preset)),
+          preset: loadPresets(asList(opts.preset)),
           selinux: Boolean(opts.selinux),
           clampMtime: opts.mtime === undefined ? epochSeconds(sourceDateEpoch()) : parseTime(String(opts.mtime)),
           strict: Boolean(opts.strict),

@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.js';
-import type { ImageReference } from '../oci/reference.js';
+import { parseReference, type ImageReference } from '../oci/reference.js';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
 
 export interface CommitOptions {
@@ -43,3 +43,14 @@ function platformOf(config: ImageConfig): Platform | undefined {
   return platform;
 }
 
+
+/**
+ * The tag a command that makes an image from REF gives the result when no new
+ * name is given: the name REF was found by, if it is a tag (not an ID, a
+ * digest or name@digest), as docker's commands do.
+ */
+export function ownTag(name: string | undefined): ImageReference[] {
+  if (name === undefined) return [];
+  const ref = parseReference(name);
+  return ref.digest === undefined ? [ref] : [];
+}

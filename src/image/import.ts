@@ -10,20 +10,21 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { detectCompression, createDecompressor, createCompressor } from '../compress/index.js';
+import { detectCompression, createDecompressor } from '../compress/index.js';
 import { fromFsError, InvalidInputError } from '../errors.js';
 import { ImageArchiveSigns } from '../oci/archive-shape.js';
-import { DigestStream, sha256 } from '../oci/digest.js';
+import { sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
-import { ociLayerMediaType, type ContainerConfig, type Descriptor, type Digest, type ImageConfig, type Platform } from '../oci/types.js';
+import { storeLayer, type LayerCompression, type StoredLayer } from './layer.js';
+import type { ContainerConfig, Descriptor, Digest, ImageConfig, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { checkLayerEntry } from '../tar/paths.js';
 import { TarValidator } from '../tar/reader.js';
 import { applyChanges } from './changes.js';
 import { commitImage } from './commit.js';
 
-export type LayerCompression = 'gzip' | 'zstd' | 'none';
+export type { LayerCompression } from './layer.js';
 
 export interface ImportOptions {
   /** Names the input in errors and in the history comment ("Imported from -"). */
@@ -38,10 +39,10 @@ export interface ImportOptions {
   level?: number;
   /** The image's creation time: now, or SOURCE_DATE_EPOCH for reproducible images. */
   created?: Date;
-  /** Take an image archive's files (manifest.json, blobs/…) as a filesystem, rather than refusing it (import --force). */
-  acceptImageArchive?: boolean;
   /** Called as input bytes are read (before decompression). */
   onProgress?: (bytesRead: number, entries: number) => void;
+  /** Take a docker save or OCI archive's files as a filesystem (import --force) instead of refusing it. */
+  acceptImageArchive?: boolean;
 }
 
 export interface ImportResult {
@@ -57,23 +58,21 @@ export interface ImportResult {
 export async function importTarball(store: Store, input: Readable, options: ImportOptions): Promise<ImportResult> {
   // The config is checked before any byte is read: a bad --change must not cost a 10 GB read.
   const containerConfig = applyChanges({}, options.changes ?? []);
-  const compression = options.compression ?? 'gzip';
-  const where = options.source === '-' ? 'stdin' : options.source;
+  const { layer, diffId, entries, inputCompression } = await importLayer(store, input, options);
+  const config = importConfig(containerConfig, diffId, options);
+  const manifest = await commitImage(store, { config, layers: [layer], tags: options.tags });
+  return { imageId: sha256(config), manifest, layer, diffId, entries, inputCompression };
+}
 
-  let bytesRead = 0;
+/** A tarball as it is (checked, recompressed) into a layer blob: import's layer, and append's. */
+export async function importLayer(
+  store: Store,
+  input: Readable,
+  options: Pick<ImportOptions, 'source' | 'compression' | 'level' | 'onProgress' | 'acceptImageArchive'>,
+): Promise<StoredLayer & { entries: number; inputCompression: string }> {
+  const where = options.source === '-' ? 'stdin' : options.source;
   let entries = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      bytesRead += chunk.length;
-      options.onProgress?.(bytesRead, entries);
-      callback(null, chunk);
-    },
-  });
-  // pipe() does not pass errors on: a read error of the input (a disk error, a file gone) must fail the import, named.
-  const failInput = (err: unknown): void => void counter.destroy(fromFsError(err, where) as Error);
-  if (input.errored) failInput(input.errored);
-  else input.on('error', failInput);
-  const detected = await detectCompression(input.pipe(counter));
+  const { tar, compression } = await openTarInput(input, where, (bytes) => options.onProgress?.(bytes, entries));
   // A docker save or OCI archive given to import is refused as soon as its members say so, before anything is committed.
   const signs = options.acceptImageArchive ? undefined : new ImageArchiveSigns();
   const validator = new TarValidator(where, (entry) => {
@@ -83,33 +82,32 @@ export async function importTarball(store: Store, input: Readable, options: Impo
       throw new InvalidInputError(where, `an image archive (docker save or OCI: manifest.json or oci-layout beside blobs/ at its top), not a filesystem tarball: use rootfs load -i ${options.source}; import --force takes its files as they are`);
     }
   });
-  const diff = new DigestStream();
-  const blob = store.createBlobWriter();
-  try {
-    await pipeline(
-      detected.stream,
-      createDecompressor(detected.compression, where),
-      validator,
-      diff,
-      createCompressor(compression, options.level === undefined ? {} : { level: options.level }),
-      blob,
-    );
-    const layerBlob = await blob.commit();
-    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), digest: layerBlob.digest, size: layerBlob.size };
-    const config = importConfig(containerConfig, diff.digest, options);
-    const manifest = await commitImage(store, { config, layers: [layer], tags: options.tags });
-    return {
-      imageId: sha256(config),
-      manifest,
-      layer,
-      diffId: diff.digest,
-      entries,
-      inputCompression: detected.compression,
-    };
-  } catch (err) {
-    await blob.abort();
-    throw err;
-  }
+  const stored = await storeLayer(store, tar, options, [validator]);
+  return { ...stored, entries, inputCompression: compression };
+}
+
+/**
+ * A tarball input, decompressed (compression detected by its magic bytes).
+ * `onBytes` sees the input bytes read so far.
+ */
+export async function openTarInput(input: Readable, where: string, onBytes?: (bytesRead: number) => void): Promise<{ tar: Readable; compression: string }> {
+  let bytesRead = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      bytesRead += chunk.length;
+      onBytes?.(bytesRead);
+      callback(null, chunk);
+    },
+  });
+  // pipe() does not pass errors on: a read error of the input (a disk error, a file gone) must fail the import, named.
+  const failInput = (err: unknown): void => void counter.destroy(fromFsError(err, where) as Error);
+  if (input.errored) failInput(input.errored);
+  else input.on('error', failInput);
+  const detected = await detectCompression(input.pipe(counter));
+  const tar = createDecompressor(detected.compression, where);
+  // Errors of the input reach the consumer through `tar`, which pipeline destroys with them.
+  pipeline(detected.stream, tar).catch(() => {});
+  return { tar, compression: detected.compression };
 }
 
 /** The config docker import writes: platform, created, one history entry, one diff_id. Key order is fixed so the bytes are reproducible. */

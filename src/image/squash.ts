@@ -5,17 +5,14 @@
  * history of the merged layers, marked empty_layer, plus one entry for the
  * squash, so `docker history` still tells how the image was made.
  */
-import { pipeline } from 'node:stream/promises';
-import { createCompressor } from '../compress/index.js';
 import { UsageError } from '../errors.js';
-import { Tap } from '../io/streams.js';
 import { flattenToTar } from '../layers/flatten.js';
-import { DigestStream, sha256 } from '../oci/digest.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
+import { sha256 } from '../oci/digest.js';
+import type { ImageReference } from '../oci/reference.js';
 import { layerCompression, ociLayerMediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { commitImage } from './commit.js';
-import type { LayerCompression } from './import.js';
+import { commitImage, ownTag } from './commit.js';
+import { storeLayer, type LayerCompression } from './layer.js';
 import { count } from '../text.js';
 
 export interface SquashOptions {
@@ -46,50 +43,30 @@ export interface SquashResult {
 
 export async function squashImage(store: Store, ref: string, options: SquashOptions): Promise<SquashResult> {
   const image = await store.resolve(ref);
-  const tags = options.tags ?? retag(image.name);
+  const tags = options.tags ?? ownTag(image.name);
   const layers = image.manifest.layers;
   const from = options.from ?? 0;
   if (layers.length === 0) throw new UsageError(`${ref} has no layers to squash`);
   if (!Number.isInteger(from) || from < 0 || from >= layers.length) {
     throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${count(layers.length, 'layer')}), not ${from}`);
   }
-  const compression = options.compression ?? 'gzip';
-  const diff = new DigestStream();
-  const blob = store.createBlobWriter();
   const progress = { entries: 0, written: 0 };
   const onEntry = (entries: number): void => {
     progress.entries = entries;
     options.onWrite?.(progress);
   };
-  const written = new Tap((chunk) => {
-    progress.written += chunk.length;
+  const onWritten = (bytes: number): void => {
+    progress.written = bytes;
     options.onWrite?.(progress);
-  });
-  try {
-    await pipeline(
-      flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry }),
-      diff,
-      createCompressor(compression, options.level === undefined ? {} : { level: options.level }),
-      written,
-      blob,
-    );
-    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
-    const config = squashedConfig(image.config, from, diff.digest, options.created ?? new Date(), layers.length - from);
-    const kept = layers.slice(0, from).map(asOciLayer);
-    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags });
-    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from, tags };
-  } catch (err) {
-    await blob.abort();
-    throw err;
-  }
+  };
+  const tar = flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry });
+  const { layer, diffId } = await storeLayer(store, tar, { ...options, onWritten });
+  const config = squashedConfig(image.config, from, diffId, options.created ?? new Date(), layers.length - from);
+  const kept = layers.slice(0, from).map(asOciLayer);
+  const manifest = await commitImage(store, { config, layers: [...kept, layer], tags });
+  return { imageId: sha256(config), manifest, layer, diffId, merged: layers.length - from, tags };
 }
 
-/** The name the image was found by, if it is a tag (name@digest is not one). */
-function retag(name: string | undefined): ImageReference[] {
-  if (name === undefined) return [];
-  const ref = parseReference(name);
-  return ref.digest === undefined ? [ref] : [];
-}
 
 /** The same config with the merged diff_ids replaced by one, their history entries kept as empty_layer, and one entry for the squash. */
 function squashedConfig(config: ImageConfig, from: number, diffId: Digest, now: Date, merged: number): Buffer {
@@ -105,7 +82,7 @@ function squashedConfig(config: ImageConfig, from: number, diffId: Digest, now: 
 }
 
 /** Kept layers go into an OCI manifest: Docker layer media types become their OCI names (same bytes). */
-function asOciLayer(layer: Descriptor): Descriptor {
+export function asOciLayer(layer: Descriptor): Descriptor {
   const compression = layerCompression(layer.mediaType);
   return compression && layer.mediaType.startsWith('application/vnd.docker.') ? { ...layer, mediaType: ociLayerMediaType(compression) } : layer;
 }

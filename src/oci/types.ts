@@ -25,6 +25,9 @@ export const Annotation = {
   /** Full image name on index entries of Docker 25+ archives and containerd. */
   ContainerdImageName: 'io.containerd.image.name',
   Created: 'org.opencontainers.image.created',
+  /** On an image made on top of another (image-spec annotations): the base's name and manifest digest, for rebase. */
+  BaseName: 'org.opencontainers.image.base.name',
+  BaseDigest: 'org.opencontainers.image.base.digest',
 } as const;
 
 export type Digest = `sha256:${string}`;

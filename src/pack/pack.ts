@@ -13,9 +13,9 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
 import type { FileIdentity } from '../io/output.js';
-import { native } from '../native/index.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
+import { deviceNumbers, mtimeSeconds, readXattrs } from './entry.js';
 import { changeWhileRead, FileContent, looksSparse, openForReading } from './content.js';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
 import { readMountPoints } from './mounts.js';
@@ -225,9 +225,7 @@ class Packer {
       }
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
       entry.type = stat.isCharacterDevice() ? 'chardev' : 'blockdev';
-      // glibc's gnu_dev_major/gnu_dev_minor on the 64-bit dev_t.
-      entry.devmajor = Number(((stat.rdev >> 8n) & 0xfffn) | ((stat.rdev >> 32n) & ~0xfffn));
-      entry.devminor = Number((stat.rdev & 0xffn) | ((stat.rdev >> 12n) & ~0xffn));
+      Object.assign(entry, deviceNumbers(stat.rdev));
     } else if (stat.isFIFO()) {
       entry.type = 'fifo';
     } else {
@@ -315,28 +313,12 @@ class Packer {
 
   /** Adds the entry's extended attributes; false when the file vanished meanwhile. */
   private readXattrs(absolute: Buffer, entry: TarEntry): boolean {
-    let names: Buffer[];
     try {
-      names = native.llistxattr(absolute);
+      const xattrs = readXattrs(absolute, this.options.selinux === true);
+      if (xattrs) entry.xattrs = xattrs;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return true;
       return this.hostError(absolute, err);
     }
-    if (names.length === 0) return true;
-    const xattrs = new Map<string, Buffer>();
-    for (const name of names.sort(Buffer.compare)) {
-      const key = name.toString('utf8');
-      if (key === 'security.selinux' && !this.options.selinux) continue;
-      let value: Buffer | null;
-      try {
-        value = native.lgetxattr(absolute, name);
-      } catch (err) {
-        return this.hostError(absolute, err);
-      }
-      if (value) xattrs.set(key, value);
-    }
-    if (xattrs.size > 0) entry.xattrs = xattrs;
     return true;
   }
 
@@ -347,10 +329,7 @@ class Packer {
   }
 
   private mtime(stat: BigIntStats): number {
-    const ns = stat.mtimeNs;
-    const seconds = Number(ns / 1_000_000_000n) - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1 : 0);
-    const clamp = this.options.clampMtime;
-    return clamp !== undefined && seconds > clamp ? clamp : seconds;
+    return mtimeSeconds(stat, this.options.clampMtime);
   }
 
   private walkError(absolute: Buffer, err: NodeJS.ErrnoException, during: 'lstat' | 'readdir'): void {

@@ -44,6 +44,22 @@ export function loadPreset(nameOrFile: string, dir = PRESET_DIR): Preset {
   return resolve(nameOrFile, dir, []);
 }
 
+/**
+ * Several presets as one (`--preset centos --preset container`): their lists
+ * joined in the order given; undefined for none.
+ */
+export function loadPresets(namesOrFiles: string[], dir = PRESET_DIR): Preset | undefined {
+  if (namesOrFiles.length === 0) return undefined;
+  const presets = namesOrFiles.map((name) => loadPreset(name, dir));
+  if (presets.length === 1) return presets[0];
+  return {
+    name: presets.map((preset) => preset.name).join('+'),
+    description: presets.map((preset) => preset.description).join('; '),
+    exclude: presets.flatMap((preset) => preset.exclude),
+    truncate: presets.flatMap((preset) => preset.truncate),
+  };
+}
+
 function resolve(nameOrFile: string, dir: string, seen: string[]): Preset {
   const isFile = nameOrFile.includes('/');
   const file = isFile ? nameOrFile : join(dir, `${nameOrFile}.json`);

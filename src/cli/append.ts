@@ -1,0 +1,46 @@
+import { appendLayer } from '../image/append.js';
+import { openInput } from '../io/input.js';
+import { directoryMembers } from '../pack/members.js';
+import { loadPresets } from '../pack/presets.js';
+import { familiarName, parseReference } from '../oci/reference.js';
+import type { CommandModule } from './main.js';
+import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
+import { formatBytes } from './report.js';
+import { withStore } from './store-option.js';
+import { pathKind } from './tree-input.js';
+
+export const appendCommand: CommandModule = (cli, run) => {
+  const command = cli
+    .command('append <ref> <source> [newref]', 'Add a layer on top of an image, as crane append: a tarball (- for stdin) as it is, or a directory')
+    .option('-m, --message <text>', 'History comment for the new layer')
+    .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
+    .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
+  addLayerCompressionFlags(command)
+    .example('rootfs append app:1.0 overlay.tar app:1.0-patched')
+    .example('rootfs append app:1.0 ./extra-files')
+    .action((ref: string, source: string, newref: string | undefined, opts) =>
+      run(async (reporter) => {
+        const { compression, level } = layerCompression(opts);
+        const newTags = newref === undefined ? undefined : [parseReference(newref)];
+        const where = source === '-' ? 'stdin' : source;
+        const input =
+          pathKind(source) === 'directory'
+            ? { members: directoryMembers(source, { preset: loadPresets(asList(opts.preset)), exclude: asList(opts.exclude) }) }
+            : { tar: (await openInput(source, 'a tarball or directory', '')).stream };
+        const result = await withStore(opts, (store) =>
+          appendLayer(store, ref, input, {
+            source: where,
+            ...(newTags ? { tags: newTags } : {}),
+            compression,
+            level,
+            message: opts.message === undefined ? undefined : String(opts.message),
+            created: sourceDateEpoch(),
+          }),
+        );
+        const tags = result.tags;
+        reporter.result(result.imageId);
+        reporter.info(`layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression}) added to ${ref}${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
+        reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId });
+      }, opts),
+    );
+};

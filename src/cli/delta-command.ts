@@ -1,0 +1,61 @@
+/** What import --base and commit share: the new tree against BASEREF, written as one layer on it. */
+import type { Command } from 'cac';
+import { commitDelta } from '../image/delta.js';
+import { parsePlatform } from '../oci/platform.js';
+import { familiarName, parseReference } from '../oci/reference.js';
+import { asList, layerCompression, sourceDateEpoch } from './options.js';
+import type { Reporter } from './report.js';
+import { formatBytes } from './report.js';
+import { withStore } from './store-option.js';
+import { openTree } from './tree-input.js';
+import type { GlobalOptions } from './main.js';
+
+/** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
+export function addTreeFlags(command: Command): Command {
+  return command
+    .option('--checksum', 'Also compare the contents of files whose metadata is the same (reads every file, as rsync -c)')
+    .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
+    .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
+}
+
+type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+
+export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
+  const { compression, level } = layerCompression(opts);
+  const tags = ref === undefined ? [] : [parseReference(ref)];
+  const tree = await openTree(source, opts);
+  const result = await withStore(opts, async (store) => {
+    const base = await store.resolve(baseRef);
+    return commitDelta(store, base, baseRef, tree.members, {
+      source: source === '-' ? 'stdin' : source,
+      tags,
+      checksum: Boolean(opts.checksum),
+      changes: asList(opts.change),
+      message: opts.message === undefined ? undefined : String(opts.message),
+      platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+      compression,
+      level,
+      created: sourceDateEpoch(),
+      createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
+      onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
+    });
+  });
+  const { summary } = result;
+  reporter.result(result.imageId);
+  reporter.info(
+    `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
+      `${formatBytes(summary.bytes)} of content; layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression}) on ${baseRef}` +
+      (tree.read ? `; ${formatBytes(tree.read.bytes)} read from ${tree.read.files} files` : '') +
+      (tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''),
+  );
+  reporter.emitJson({
+    id: result.imageId,
+    tags: tags.map(familiarName),
+    manifest: result.manifest,
+    layer: result.layer,
+    diffId: result.diffId,
+    base: baseRef,
+    ...summary,
+    ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
+  });
+}

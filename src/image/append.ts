@@ -1,0 +1,43 @@
+/**
+ * `rootfs append`: a layer added on top of an image, as crane append: a
+ * tarball as it is (checked and recompressed, its diff_id its own), or a
+ * directory read as pack would read it.
+ */
+import type { Readable } from 'node:stream';
+import { compareTree } from '../layers/compare.js';
+import { deltaTar, type DeltaSummary } from '../layers/delta.js';
+import type { TreeMember } from '../layers/members.js';
+import { TreeIndex } from '../layers/tree-index.js';
+import type { ImageReference } from '../oci/reference.js';
+import type { Store } from '../store/store.js';
+import { deriveImage, type DerivedImage } from './derive.js';
+import { importLayer } from './import.js';
+import { storeLayer, type LayerOptions, type StoredLayer } from './layer.js';
+
+export interface AppendOptions extends LayerOptions {
+  source: string;
+  /** Default: REF's own tag, if it was found by one. */
+  tags?: ImageReference[];
+  message?: string;
+  created?: Date;
+}
+
+export async function appendLayer(store: Store, ref: string, input: { tar: Readable } | { members: Iterable<TreeMember> | AsyncIterable<TreeMember> }, options: AppendOptions): Promise<DerivedImage & StoredLayer> {
+  const image = await store.resolve(ref);
+  const stored = 'tar' in input ? await importLayer(store, input.tar, options) : await treeLayer(store, input.members, options);
+  const derived = await deriveImage(store, image, {
+    add: [stored],
+    createdBy: `rootfs append ${options.source}`,
+    comment: options.message,
+    created: options.created,
+    tags: options.tags,
+  });
+  return { ...derived, layer: stored.layer, diffId: stored.diffId };
+}
+
+/** A whole tree as one layer: everything is "added" against the empty tree. */
+async function treeLayer(store: Store, members: Iterable<TreeMember> | AsyncIterable<TreeMember>, options: AppendOptions): Promise<StoredLayer> {
+  const empty = new TreeIndex();
+  const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
+  return storeLayer(store, deltaTar(compareTree(empty, members, { where: options.source, withContent: true }), empty.index, summary), options);
+}
