@@ -41,7 +41,7 @@ describe('the progress line on a terminal', () => {
 
     const imported = await onTerminal(`${cli} import --compression none ${dir}/root.tar big:1`, env);
     assertNothingOnProgress(imported);
-    assert.ok(imported.some((segment) => /^(?:\x1b\[K)?importing .*root\.tar: [\d.]+[kMG]?B of [\d.]+MB \(\d+%\), .*B\/s/.test(segment)), imported.join('\n'));
+    assert.ok(imported.some((segment) => /^(?:\x1b\[K)?importing .*root\.tar: [\d.]+(?:[KMGT]i)?B of [\d.]+MiB \(\d+%\), .*B\/s/.test(segment)), imported.join('\n'));
     assert.ok(imported.some((segment) => /^(?:\x1b\[K)?sha256:[a-f0-9]{64}$/.test(segment)), 'the image ID on a line of its own');
 
     await runOk(process.execPath, [cliPath, 'save', 'big:1', '-o', join(dir, 'big.tar')], { env });
