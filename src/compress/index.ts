@@ -9,7 +9,7 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { ExternalFilter } from './external.js';
-import { ParallelGzip } from './gzip.js';
+import { createGzip } from './gzip.js';
 import { createZstdCompressor, ZstdDecompress } from './zstd.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
@@ -105,7 +105,7 @@ export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options:
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelGzip({ level: checkLevel(options.level ?? 6, 'gzip', 1, 9), threads });
+      return createGzip({ level: checkLevel(options.level ?? 6, 'gzip', 1, 9), threads });
     case 'zstd':
       return createZstdCompressor(checkLevel(options.level ?? 3, 'zstd', 1, 19), threads);
   }
