@@ -18,7 +18,7 @@ export const importCommand: CommandModule = (cli, run) => {
     .example("rootfs import root.tar.gz app:1.0 -c 'CMD [\"/bin/bash\"]' -c 'ENV LANG=C.UTF-8'")
     .action((file: string, ref: string | undefined, opts) =>
       run(async (reporter) => {
-        const { compression, level } = layerCompression(opts);
+        const { compression, level } = layerCompression(opts, reporter);
         const tags = ref === undefined ? [] : [parseReference(ref)];
         const { stream: input } = await openInput(file, 'a tarball', `to import a directory: rootfs pack ${file} | rootfs import - REF`);
         const store = await openStore(opts);

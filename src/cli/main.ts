@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
 import { Reporter } from './report.js';
 import { commandsFor } from './commands.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { packageVersion } from './version.js';
 
 /** What every command's action receives besides its own arguments and flags. */
 export interface GlobalOptions {
@@ -39,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     for (const register of await commandsFor(argv.slice(2))) register(cli, run);
     cli.help();
-    cli.version(pkg.version);
+    cli.version(packageVersion());
     cli.parse(disguiseForCac(argv), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
