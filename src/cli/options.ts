@@ -2,7 +2,7 @@
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { encoderInfo } from '../compress/index.js';
-import type { LayerCompression } from '../image/import.js';
+import type { LayerCompression } from '../image/layer.js';
 import type { Reporter } from './report.js';
 
 /** cac gives a repeated option as an array and a single one as a scalar. */

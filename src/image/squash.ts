@@ -6,15 +6,14 @@
  * squash, so `docker history` still tells how the image was made.
  */
 import { pipeline } from 'node:stream/promises';
-import { createCompressor } from '../compress/index.js';
 import { UsageError } from '../errors.js';
 import { flattenToTar } from '../layers/flatten.js';
-import { DigestStream, sha256 } from '../oci/digest.js';
+import { sha256 } from '../oci/digest.js';
 import type { ImageReference } from '../oci/reference.js';
 import { layerCompression, ociLayerMediaType, type Descriptor, type Digest, type HistoryEntry, type ImageConfig } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { commitImage } from './commit.js';
-import type { LayerCompression } from './import.js';
+import { writeLayer, type LayerCompression } from './layer.js';
 
 export interface SquashOptions {
   /** Index (from 0, base first) of the lowest layer to merge; those below are kept. Default 0. */
@@ -44,25 +43,11 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
   if (!Number.isInteger(from) || from < 0 || from >= layers.length) {
     throw new UsageError(`--from must be a layer index from 0 to ${layers.length - 1} (${ref} has ${layers.length} layers), not ${from}`);
   }
-  const compression = options.compression ?? 'gzip';
-  const diff = new DigestStream();
-  const blob = store.createBlobWriter();
-  try {
-    await pipeline(
-      flattenToTar(store, layers, { from, where: ref, onLayer: options.onLayer }),
-      diff,
-      createCompressor(compression, options.level === undefined ? {} : { level: options.level }),
-      blob,
-    );
-    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
-    const config = squashedConfig(image.config, from, diff.digest, options.created ?? new Date(), layers.length - from);
-    const kept = layers.slice(0, from).map(asOciLayer);
-    const manifest = await commitImage(store, { config, layers: [...kept, layer], tags: options.tags });
-    return { imageId: sha256(config), manifest, layer, diffId: diff.digest, merged: layers.length - from };
-  } catch (err) {
-    await blob.abort();
-    throw err;
-  }
+  const { layer, diffId } = await writeLayer(store, options, (sink) => pipeline(flattenToTar(store, layers, { from, where: ref, onLayer: options.onLayer }), sink));
+  const config = squashedConfig(image.config, from, diffId, options.created ?? new Date(), layers.length - from);
+  const kept = layers.slice(0, from).map(asOciLayer);
+  const manifest = await commitImage(store, { config, layers: [...kept, layer], tags: options.tags });
+  return { imageId: sha256(config), manifest, layer, diffId, merged: layers.length - from };
 }
 
 /** The same config with the merged diff_ids replaced by one, their history entries kept as empty_layer, and one entry for the squash. */
