@@ -1,7 +1,7 @@
 /** Option parsing shared by several commands. */
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
-import { encoderInfo } from '../compress/index.js';
+import { libdeflateBuiltIn } from '../compress/gzip.js';
 import type { LayerCompression } from '../image/layer.js';
 import type { Reporter } from './report.js';
 
@@ -22,7 +22,7 @@ export function layerCompression(opts: { compression?: unknown; level?: unknown 
   const compression = String(opts.compression ?? 'gzip');
   if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') throw new UsageError(`--compression must be gzip, zstd or none, not '${compression}'`);
   // A build without libdeflate works, at a third of the speed: say so once, and how to fix it.
-  if (compression === 'gzip' && encoderInfo().gzipFallback) reporter.info("rootfs: gzip uses Node's zlib, at twice libdeflate's CPU: this build has no libdeflate (apt-get install libdeflate-dev, then npm rebuild)");
+  if (compression === 'gzip' && !libdeflateBuiltIn()) reporter.info("rootfs: gzip uses Node's zlib, at twice libdeflate's CPU: this build has no libdeflate (apt-get install libdeflate-dev, then npm rebuild)");
   return { compression, level: parseLevel(opts.level) };
 }
 

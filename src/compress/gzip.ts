@@ -35,9 +35,14 @@ export interface GzipOptions {
   encoder?: GzipEncoder;
 }
 
+/** False when the addon was built without libdeflate (not merely told to use zlib): gzip then costs twice the CPU. */
+export function libdeflateBuiltIn(): boolean {
+  return native.gzipMember !== undefined;
+}
+
 /** The encoder a ParallelGzip uses when not told; the name and version go in `rootfs version`. */
 export function defaultGzipEncoder(env: NodeJS.ProcessEnv = process.env): GzipEncoder {
-  return native.gzipMember && env.ROOTFS_GZIP_ENCODER !== 'zlib' ? 'libdeflate' : 'zlib';
+  return libdeflateBuiltIn() && env.ROOTFS_GZIP_ENCODER !== 'zlib' ? 'libdeflate' : 'zlib';
 }
 
 /** A stream of gzip; see the file comment. */

@@ -9,7 +9,7 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { ExternalFilter } from './external.js';
-import { createGzip, defaultGzipEncoder } from './gzip.js';
+import { createGzip, defaultGzipEncoder, libdeflateBuiltIn } from './gzip.js';
 import { createZstdCompressor, zstdVersion, ZstdDecompress } from './zstd.js';
 import { native } from '../native/index.js';
 
@@ -116,16 +116,15 @@ export interface EncoderInfo {
   /** What writes gzip layers, with its version: the bytes (so the digests) depend on it. */
   gzip: string;
   zstd: string;
-  /** True when the addon was built without libdeflate (not merely told to use zlib). */
-  gzipFallback: boolean;
 }
 
-/** The encoders this build uses, for `rootfs version` and the fallback notice. */
+/** The encoders this build uses, for `rootfs version`. */
 export function encoderInfo(): EncoderInfo {
-  const libdeflate = native.libraries.libdeflate;
   const gzip =
-    defaultGzipEncoder() === 'libdeflate' ? `libdeflate ${libdeflate} (one member per 1 MiB block)` : `zlib ${process.versions.zlib} (Node's, ${libdeflate ? 'ROOTFS_GZIP_ENCODER=zlib' : 'built without libdeflate'})`;
-  return { gzip, zstd: `libzstd ${zstdVersion()} (zstd-napi)`, gzipFallback: libdeflate === undefined };
+    defaultGzipEncoder() === 'libdeflate'
+      ? `libdeflate ${native.libraries.libdeflate} (one member per 1 MiB block)`
+      : `zlib ${process.versions.zlib} (Node's, ${libdeflateBuiltIn() ? 'ROOTFS_GZIP_ENCODER=zlib' : 'built without libdeflate'})`;
+  return { gzip, zstd: `libzstd ${zstdVersion()} (zstd-napi)` };
 }
 
 function checkLevel(level: number, compression: string, min: number, max: number): number {
