@@ -107,3 +107,13 @@ test('gzip layers: libdeflate (default) and zlib (ROOTFS_GZIP_ENCODER=zlib) give
   await runOk('umoci', ['unpack', '--image', `${store}:fast:1`, bundle]);
   assert.deepEqual(describeTree(join(bundle, 'rootfs'), { withMtime: true }), describeTree(source, { withMtime: true }));
 });
+
+test('rootfs version names the gzip encoder in use, and ROOTFS_GZIP_ENCODER=zlib changes it', async () => {
+  const normal = await rootfs(['version', '--json']);
+  assert.equal(normal.code, 0, normal.stderr);
+  const info = JSON.parse(normal.stdout.toString()) as { version: string; gzip: string; zstd: string };
+  assert.match(info.gzip, native.gzipMember ? /^libdeflate \d+\.\d+ \(one member per 1 MiB block\)$/ : /^zlib .*built without libdeflate/);
+  assert.match(info.zstd, /^libzstd \d+\.\d+\.\d+/);
+  const forced = await rootfs(['version'], { env: { ROOTFS_GZIP_ENCODER: 'zlib' } });
+  assert.match(forced.stdout.toString(), native.gzipMember ? /^gzip: zlib .*ROOTFS_GZIP_ENCODER=zlib\)$/m : /^gzip: zlib .*built without libdeflate\)$/m);
+});
