@@ -7,7 +7,7 @@
  * command writes to a pipe or a real file, never to /dev/null directly: GNU
  * tar skips reading file contents when its output is /dev/null.
  *
- * Options: --reps N (default 3), --only NAME[,NAME] (pack,import,save,load,squash,split),
+ * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,save,load,squash,split),
  * --quick (the debootstrap root only: no /usr/share, no /usr).
  * docs/benchmarks.md has the figures and how to read them.
  */
@@ -91,14 +91,14 @@ function compare(group: string, input: Input, ours: string, theirs: string, prep
   } catch (err) {
     // One failed comparison (a file changed under pack, a peer's error) should not cost the rest of a long run.
     failures.push(`${label} ${input.name}: ${(err as Error).message.trim()}`);
-    process.stdout.write(`${label.padEnd(12)} ${input.name.padEnd(12)} FAILED: ${(err as Error).message.trim()}\n`);
+    process.stdout.write(`${label.padEnd(16)} ${input.name.padEnd(12)} FAILED: ${(err as Error).message.trim()}\n`);
     return;
   }
   const row = { group: label, input: input.name, inputMb: input.mb, ours, theirs, oursSample: median(oursSamples), theirsSample: median(theirsSamples) };
   rows.push(row);
   const ratio = row.oursSample.seconds / row.theirsSample.seconds;
   process.stdout.write(
-    `${label.padEnd(12)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
+    `${label.padEnd(16)} ${input.name.padEnd(12)} ${input.mb.toFixed(0).padStart(5)} MB | ours ${row.oursSample.seconds.toFixed(2).padStart(6)} s ${row.oursSample.peakRssMb.toFixed(0).padStart(4)} MB | ` +
       `theirs ${row.theirsSample.seconds.toFixed(2).padStart(6)} s ${row.theirsSample.peakRssMb.toFixed(0).padStart(4)} MB | ratio ${ratio.toFixed(2)}\n`,
   );
 }
@@ -169,6 +169,24 @@ async function threeLayerImage(input: Input, store: Store, tag: string): Promise
   return layers.map((layer) => layer.digest);
 }
 
+/**
+ * The headline job timed as the user runs it, a shell pipeline (`pack DIR | import -`,
+ * both processes on the same two cores) and in one process (`import DIR`), against
+ * tar into the compressor into sha256sum.
+ */
+function benchPipeline(input: Input): void {
+  const store = join(work, 'store');
+  const resetStore = (): void => remove(store);
+  const tar = `${T} tar --numeric-owner --one-file-system --xattrs -cf - -C ${input.dir} .`;
+  const peers = { gzip: `${tar} | ${T} pigz -p2 -6 | ${T} sha256sum > /dev/null`, zstd: `${tar} | ${T} zstd -3 -T2 -q -c | ${T} sha256sum > /dev/null` };
+  for (const compression of ['gzip', 'zstd'] as const) {
+    const flags = `--no-default-excludes --compression ${compression}`;
+    const pack = `${rootfs(store)} pack ${input.dir} --no-default-excludes`;
+    compare('pipeline', input, `${pack} | ${rootfs(store)} import --compression ${compression} - bench:piped`, peers[compression], resetStore, `pack|import ${compression}`);
+    compare('pipeline', input, `${rootfs(store)} import ${input.dir} bench:direct ${flags}`, peers[compression], resetStore, `import DIR ${compression}`);
+  }
+}
+
 async function benchImage(input: Input): Promise<void> {
   const store = join(work, 'store');
   const resetStore = (): void => remove(store);
@@ -237,6 +255,7 @@ async function main(): Promise<void> {
     if (!only || only.includes('pack')) sh(`tar -cf - -C ${input.dir} . | cat > /dev/null`);
     compare('pack', input, `${rootfs(work)} pack ${input.dir} --no-default-excludes | ${T} cat > /dev/null`, `${T} tar --numeric-owner --one-file-system --xattrs -cf - -C ${input.dir} . | ${T} cat > /dev/null`);
   }
+  for (const input of trees) benchPipeline(input);
   for (const input of trees) await benchImage(input);
 
   const results = join(cache, 'last-run.json');

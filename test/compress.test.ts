@@ -3,8 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
+import zlib from 'node:zlib';
 import { HostIoError, InvalidInputError, UsageError } from '../src/errors.js';
 import { createCompressor, createDecompressor, detectCompression, type Compression } from '../src/compress/index.js';
+import { createGzip, defaultGzipEncoder, type GzipEncoder } from '../src/compress/gzip.js';
+import { native } from '../src/native/index.js';
 import { requireTools, runOk } from './helpers.js';
 
 /** 6 MB that compresses like a rootfs: text runs, a counter, and incompressible stretches. */
@@ -131,19 +134,70 @@ test('a missing xz or bzip2 program is a clear host error', async () => {
   }
 });
 
-test('compression is deterministic: same bytes across runs, thread counts and input chunking', async () => {
-  for (const compression of ['gzip', 'zstd'] as const) {
-    const reference = await through(input, createCompressor(compression, { threads: 1 }));
+test('compression is deterministic: same bytes across runs, thread counts and input chunking', async (t) => {
+  const compressors: [string, (threads: number) => Duplex][] = [
+    ...gzipEncoders(t).map((encoder): [string, (threads: number) => Duplex] => [`gzip ${encoder}`, (threads) => createGzip({ encoder, threads })]),
+    ['zstd', (threads) => createCompressor('zstd', { threads })],
+  ];
+  for (const [name, make] of compressors) {
+    const reference = await through(input, make(1));
     for (const [threads, chunkSize] of [
       [1, 65536],
       [2, 1000],
       [4, 300000],
       [2, 131072],
+      [2, 1024 * 1024 + 7],
     ]) {
-      const again = await through(input, createCompressor(compression, { threads }), chunkSize);
-      assert.ok(again.equals(reference), `${compression} threads ${threads} chunks ${chunkSize}`);
+      const again = await through(input, make(threads!), chunkSize);
+      assert.ok(again.equals(reference), `${name} threads ${threads} chunks ${chunkSize}`);
     }
   }
+});
+
+/** Both gzip encoders where the addon has libdeflate; without it, only zlib, said loudly. */
+function gzipEncoders(t: { diagnostic(message: string): void }): GzipEncoder[] {
+  if (native.gzipMember) return ['libdeflate', 'zlib'];
+  t.diagnostic('SKIPPED for libdeflate: the addon was built without it (apt-get install libdeflate-dev && npm rebuild)');
+  return ['zlib'];
+}
+
+test('both gzip encoders: gzip -t, pigz -t, and the same bytes back at every level, for tiny, empty and multi-block inputs', async (t) => {
+  if (!requireTools(t, 'gzip', 'pigz')) return;
+  // 6 MB: several libdeflate members, many zlib blocks; 2.5 MiB + 1: a short last block.
+  const inputs = [input, input.subarray(0, 2.5 * 1024 * 1024 + 1), Buffer.from('tiny'), Buffer.alloc(0)];
+  for (const encoder of gzipEncoders(t)) {
+    for (const level of [1, 6, 9]) {
+      for (const data of inputs) {
+        const gz = await through(data, createGzip({ encoder, level }));
+        await runOk('gzip', ['-t'], { input: gz });
+        await runOk('pigz', ['-t'], { input: gz });
+        assert.deepEqual((await runOk('gzip', ['-dc'], { input: gz })).stdout, data, `${encoder} level ${level}, ${data.length} bytes`);
+        assert.deepEqual(await through(gz, createDecompressor('gzip', 'layer')), data);
+      }
+    }
+  }
+});
+
+test('libdeflate writes one gzip member per MiB, no larger in all than zlib at the same level', async (t) => {
+  if (!native.gzipMember) {
+    t.skip('the addon was built without libdeflate');
+    return;
+  }
+  const members = await through(input, createGzip({ encoder: 'libdeflate' }));
+  const single = await through(input, createGzip({ encoder: 'zlib' }));
+  assert.notDeepEqual(members, single);
+  // The stream is exactly the members of its 1 MiB blocks, each a gzip file of its own.
+  const blocks: Buffer[] = [];
+  for (let at = 0; at < input.length; at += 1024 * 1024) blocks.push(input.subarray(at, at + 1024 * 1024));
+  const each = await Promise.all(blocks.map((block) => native.gzipMember!(block, 6)));
+  assert.ok(Buffer.concat(each).equals(members));
+  assert.deepEqual(zlib.gunzipSync(each[1]!), blocks[1]);
+  assert.ok(members.length <= single.length, `libdeflate ${members.length} bytes, zlib ${single.length}`);
+});
+
+test('ROOTFS_GZIP_ENCODER=zlib forces the zlib encoder', () => {
+  assert.equal(defaultGzipEncoder({ ROOTFS_GZIP_ENCODER: 'zlib' }), 'zlib');
+  assert.equal(defaultGzipEncoder({}), native.gzipMember ? 'libdeflate' : 'zlib');
 });
 
 test('a level out of range is a usage error', () => {

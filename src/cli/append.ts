@@ -20,7 +20,7 @@ export const appendCommand: CommandModule = (cli, run) => {
     .example('rootfs append app:1.0 ./extra-files')
     .action((ref: string, source: string, newref: string | undefined, opts) =>
       run(async (reporter) => {
-        const { compression, level } = layerCompression(opts);
+        const { compression, level } = layerCompression(opts, reporter);
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
         const where = source === '-' ? 'stdin' : source;
         const input =

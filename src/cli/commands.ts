@@ -35,6 +35,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   pull: async () => (await import('./pull.js')).pullCommand,
   login: async () => (await import('./login.js')).loginCommand,
   logout: async () => (await import('./logout.js')).logoutCommand,
+  version: async () => (await import('./version.js')).versionCommand,
 };
 
 /** `rootfs image SUB …`, docker's management-command spelling, as the command it means here. */

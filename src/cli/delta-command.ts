@@ -21,7 +21,7 @@ export function addTreeFlags(command: Command): Command {
 type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
 
 export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
-  const { compression, level } = layerCompression(opts);
+  const { compression, level } = layerCompression(opts, reporter);
   const tags = ref === undefined ? [] : [parseReference(ref)];
   const tree = await openTree(source, opts);
   const result = await withStore(opts, async (store) => {

@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { Reporter, writeError } from './report.js';
 import { commandsFor, expandAliases } from './commands.js';
 import { checkUsage, fixHelp } from './usage.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { packageVersion } from './version.js';
 
 /** What every command's action receives besides its own arguments and flags. */
 export interface GlobalOptions {
@@ -44,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     const args = expandAliases(argv.slice(2));
     for (const register of await commandsFor(args)) register(cli, run);
     cli.help(fixHelp);
-    cli.version(pkg.version);
+    cli.version(packageVersion());
     cli.parse(disguiseForCac([...argv.slice(0, 2), ...args]), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {

@@ -1,44 +1,24 @@
 import { fstatSync } from 'node:fs';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
-import { readPatternFile } from '../pack/excludes.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
-import { loadPresets } from '../pack/presets.js';
 import type { CommandModule } from './main.js';
-import { asList, sourceDateEpoch } from './options.js';
+import { addPackFlags, packEvents, packOptions } from './pack-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { count } from '../text.js';
 
 export const packCommand: CommandModule = (cli, run) => {
-  cli
+  const command = cli
     .command('pack <root>', 'Write a tar of a live root filesystem (exit 1: completed with warnings)')
-    .option('-o, --output <file>', 'Output file, - for stdout', { default: '-' })
-    .option('--exclude <glob>', 'Leave out matching paths (repeatable; rooted at ROOT when the glob has a "/", else any name)')
-    .option('--exclude-from <file>', 'Read exclude globs from FILE, one a line (repeatable)')
-    .option('--no-default-excludes', 'Also pack the contents of /proc, /sys, /dev, /run, /tmp, ... (see docs/pack.md)')
-    .option('--cross-mounts', 'Descend into other filesystems and bind mounts (default: keep their mount points, empty)')
-    .option('--preset <name>', 'Exclusions and scrubbing from presets/NAME.json, or a preset file path (see rootfs presets); repeatable, the lists add up')
-    .option('--selinux', 'Keep security.selinux labels (dropped by default)')
-    .option('--mtime <time>', 'Clamp modification times to this (seconds since 1970 or an ISO date); default $SOURCE_DATE_EPOCH')
-    .option('--strict', 'An unreadable file is an error, not a warning')
+    .option('-o, --output <file>', 'Output file, - for stdout', { default: '-' });
+  addPackFlags(command)
     .example('rootfs pack / -o host.tar')
     .example('rootfs pack /srv/chroot --preset debian --mtime 2024-01-01T00:00:00Z | rootfs import - base:12')
     .action((root: string, opts) =>
       run(async (reporter) => {
         const output = String(opts.output);
-        const options: PackOptions = {
-          exclude: [...asList(opts.exclude), ...asList(opts.excludeFrom).flatMap(readPatternFile)],
-          defaultExcludes: opts.defaultExcludes !== false,
-          oneFileSystem: !opts.crossMounts,
-          preset: loadPresets(asList(opts.preset)),
-          selinux: Boolean(opts.selinux),
-          clampMtime: opts.mtime === undefined ? epochSeconds(sourceDateEpoch()) : parseTime(String(opts.mtime)),
-          strict: Boolean(opts.strict),
-        };
-        const events: PackEvents = {
-          warning: ({ path, message }) => reporter.warn(`${path}: ${message}`),
-          progress: ({ entries, bytes }) => reporter.progress({ label: 'packing', bytes, entries }),
-        };
+        const options = packOptions(opts);
+        const events = packEvents(reporter);
         const summary = output === '-' ? await packToStdout(root, options, events) : await packToFile(root, output, options, events);
         report(reporter, summary, root, output);
         return summary.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
@@ -67,16 +47,6 @@ async function packToFile(root: string, file: string, options: PackOptions, even
   }
 }
 
-function parseTime(text: string): number {
-  if (/^\d+$/.test(text)) return Number(text);
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError(`--mtime must be seconds since 1970 or an ISO 8601 date (2024-01-01T00:00:00Z), not '${text}'`);
-  return Math.floor(ms / 1000);
-}
-
-function epochSeconds(date: Date | undefined): number | undefined {
-  return date === undefined ? undefined : Math.floor(date.getTime() / 1000);
-}
 
 function report(reporter: Reporter, summary: PackSummary, root: string, output: string): void {
   const counts = Object.entries(summary.entries)

@@ -16,7 +16,7 @@ export const squashCommand: CommandModule = (cli, run) => {
     .example('rootfs squash app:1.0 --from 1')
     .action((ref: string, newref: string | undefined, opts) =>
       run(async (reporter) => {
-        const { compression, level } = layerCompression(opts);
+        const { compression, level } = layerCompression(opts, reporter);
         const from = Number(opts.from);
         if (!Number.isInteger(from) || from < 0) throw new UsageError(`--from must be a layer index (0 or more), not '${String(opts.from)}'`);
         const newTags = newref === undefined ? undefined : [parseReference(newref)];

@@ -10,8 +10,9 @@ import zlib from 'node:zlib';
 import { InvalidInputError } from '../errors.js';
 import { ExternalFilter } from './external.js';
 import { compressionLevel } from './levels.js';
-import { ParallelGzip } from './gzip.js';
-import { createZstdCompressor, ZstdDecompress } from './zstd.js';
+import { createGzip, defaultGzipEncoder, libdeflateBuiltIn } from './gzip.js';
+import { createZstdCompressor, zstdVersion, ZstdDecompress } from './zstd.js';
+import { native } from '../native/index.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
 
@@ -105,10 +106,25 @@ export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options:
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelGzip({ level: compressionLevel('gzip', options.level)!, threads });
+      return createGzip({ level: compressionLevel('gzip', options.level)!, threads });
     case 'zstd':
       return createZstdCompressor(compressionLevel('zstd', options.level)!, threads);
   }
+}
+
+export interface EncoderInfo {
+  /** What writes gzip layers, with its version: the bytes (so the digests) depend on it. */
+  gzip: string;
+  zstd: string;
+}
+
+/** The encoders this build uses, for `rootfs version`. */
+export function encoderInfo(): EncoderInfo {
+  const gzip =
+    defaultGzipEncoder() === 'libdeflate'
+      ? `libdeflate ${native.libraries.libdeflate} (one member per 1 MiB block)`
+      : `zlib ${process.versions.zlib} (Node's, ${libdeflateBuiltIn() ? 'ROOTFS_GZIP_ENCODER=zlib' : 'built without libdeflate'})`;
+  return { gzip, zstd: `libzstd ${zstdVersion()} (zstd-napi)` };
 }
 
 /** Makes a zlib stream fail with an InvalidInputError naming the input, instead of zlib's bare "unexpected end of file". */

@@ -11,6 +11,10 @@ import { InvalidInputError } from '../errors.js';
 
 const OUT_SIZE = binding.dStreamOutSize();
 
+export function zstdVersion(): string {
+  return binding.versionString();
+}
+
 export class ZstdDecompress extends Duplex {
   private readonly dctx = new binding.DCtx();
   /** Input not yet fully decompressed, and the write waiting on it. */

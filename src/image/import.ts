@@ -1,13 +1,15 @@
 /**
- * `rootfs import`: a root filesystem tarball becomes a single-layer image,
- * the way `docker import` makes one, in one streaming pass:
+ * `rootfs import`: a root filesystem becomes a single-layer image, the way
+ * `docker import` makes one, in one streaming pass. From a tarball:
  *
- *   input → detect compression → decompress → check every tar header →
- *   sha256 (diff_id) → compress → sha256 + size (digest) → blob temp file
+ *   input → detect compression → decompress → check every tar header → layer (src/image/layer.ts)
  *
- * The tar is never held in memory and never read twice. Nothing is tagged
- * until the layer, config and manifest blobs are all in place.
+ * and from a directory, pack's walker writes the tar straight into the layer,
+ * with no tar to re-parse and no second process. The tar is never held in
+ * memory and never read twice. Nothing is tagged until the layer, config and
+ * manifest blobs are all in place.
  */
+import { statSync } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, createDecompressor } from '../compress/index.js';
@@ -16,8 +18,9 @@ import { ImageArchiveSigns } from '../oci/archive-shape.js';
 import { sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
-import { storeLayer, type LayerCompression, type StoredLayer } from './layer.js';
+import { storeLayer, writeLayer, type LayerCompression, type StoredLayer } from './layer.js';
 import type { ContainerConfig, Descriptor, Digest, ImageConfig, Platform } from '../oci/types.js';
+import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
 import type { Store } from '../store/store.js';
 import { checkLayerEntry } from '../tar/paths.js';
 import { TarValidator } from '../tar/reader.js';
@@ -45,11 +48,14 @@ export interface ImportOptions {
   acceptImageArchive?: boolean;
 }
 
-export interface ImportResult {
+export interface ImportedImage {
   imageId: Digest;
   manifest: Descriptor;
   layer: Descriptor;
   diffId: Digest;
+}
+
+export interface ImportResult extends ImportedImage {
   entries: number;
   /** Compression detected on the input. */
   inputCompression: string;
@@ -58,10 +64,38 @@ export interface ImportResult {
 export async function importTarball(store: Store, input: Readable, options: ImportOptions): Promise<ImportResult> {
   // The config is checked before any byte is read: a bad --change must not cost a 10 GB read.
   const containerConfig = applyChanges({}, options.changes ?? []);
-  const { layer, diffId, entries, inputCompression } = await importLayer(store, input, options);
+  const { entries, inputCompression, ...stored } = await importLayer(store, input, options);
+  return { ...(await commitImport(store, containerConfig, stored, options)), entries, inputCompression };
+}
+
+export interface DirectoryImportResult extends ImportedImage {
+  /** What pack would have said: entries by type, warnings (files that changed or vanished meanwhile). */
+  pack: PackSummary;
+}
+
+/**
+ * A directory, walked as `rootfs pack DIR` walks it (same options, so the
+ * same tar bytes and diff_id as `pack DIR | import -`), straight into a layer.
+ * The store itself is never packed, wherever it is.
+ */
+export async function importDirectory(store: Store, root: string, options: Omit<ImportOptions, 'onProgress'>, pack: PackOptions = {}, events: PackEvents = {}): Promise<DirectoryImportResult> {
+  const containerConfig = applyChanges({}, options.changes ?? []);
+  let storeDir;
+  try {
+    storeDir = statSync(store.dir, { bigint: true });
+  } catch (err) {
+    throw fromFsError(err, store.dir);
+  }
+  const skip = [...(pack.skip ?? []), { dev: storeDir.dev, ino: storeDir.ino }];
+  const written = await writeLayer(store, options, (sink) => packTree(root, sink, { ...pack, skip }, events));
+  return { ...(await commitImport(store, containerConfig, written, options)), pack: written.produced };
+}
+
+/** Config, manifest and tags for the layer just written. */
+async function commitImport(store: Store, containerConfig: ContainerConfig, { layer, diffId }: StoredLayer, options: ImportOptions): Promise<ImportedImage> {
   const config = importConfig(containerConfig, diffId, options);
   const manifest = await commitImage(store, { config, layers: [layer], tags: options.tags });
-  return { imageId: sha256(config), manifest, layer, diffId, entries, inputCompression };
+  return { imageId: sha256(config), manifest, layer, diffId };
 }
 
 /** A tarball as it is (checked, recompressed) into a layer blob: import's layer, and append's. */

@@ -1,9 +1,13 @@
 /**
- * A layer tar into the store, the one way every command writes a layer:
- * tar → [checks] → sha256 (diff_id) → compress → sha256 + size (digest) →
- * blob temp file → rename. One pass; nothing is held in memory.
+ * Writing one new layer into the store, the one way every command does it:
+ *
+ *   tar bytes → sha256 (diff_id) → compress → sha256 + size (digest) → blob temp file → rename
+ *
+ * The caller writes the tar (from an input it checks, a directory walk, or
+ * merged layers) into the sink it is given; nothing is held in memory and a
+ * failure anywhere leaves no blob behind.
  */
-import type { Readable, Transform } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor } from '../compress/index.js';
 import { Tap } from '../io/streams.js';
@@ -25,19 +29,37 @@ export interface StoredLayer {
   diffId: Digest;
 }
 
-/** `checks` see the uncompressed tar before it is hashed (import's TarValidator). */
-export async function storeLayer(store: Store, tar: Readable, options: LayerOptions, checks: Transform[] = []): Promise<StoredLayer> {
+export interface WrittenLayer<T> extends StoredLayer {
+  /** What writeTar resolved to. */
+  produced: T;
+}
+
+/** `writeTar` must write the whole tar into the sink and end it (pipeline() does both), resolving once done. */
+export async function writeLayer<T>(store: Store, options: LayerOptions, writeTar: (sink: Writable) => Promise<T>): Promise<WrittenLayer<T>> {
   const compression = options.compression ?? 'gzip';
   const diff = new DigestStream();
   const blob = store.createBlobWriter();
   let written = 0;
   const counted = options.onWritten ? [new Tap((chunk) => options.onWritten!((written += chunk.length)))] : [];
   try {
-    await pipeline([tar, ...checks, diff, createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]);
-    const committed = await blob.commit();
-    return { layer: { mediaType: ociLayerMediaType(compression), digest: committed.digest, size: committed.size }, diffId: diff.digest };
+    const [produced] = await Promise.all([
+      writeTar(diff).catch((err: unknown) => {
+        // A producer that fails before ending the sink must not leave the compressing side waiting.
+        diff.destroy(err as Error);
+        throw err;
+      }),
+      pipeline([diff, createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
+    ]);
+    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
+    return { layer, diffId: diff.digest, produced };
   } catch (err) {
     await blob.abort();
     throw err;
   }
+}
+
+/** writeLayer for a tar that is already a stream; `checks` see it before it is hashed (import's TarValidator). */
+export async function storeLayer(store: Store, tar: Readable, options: LayerOptions, checks: Transform[] = []): Promise<StoredLayer> {
+  const { layer, diffId } = await writeLayer(store, options, (sink) => pipeline([tar, ...checks, sink]));
+  return { layer, diffId };
 }

@@ -13,6 +13,10 @@ export interface NativeBinding {
   seekData(fd: number, offset: number): number;
   /** -1 when offset is past the end. */
   seekHole(fd: number, offset: number): number;
+  /** One gzip member of `input` (libdeflate level 0–12), compressed on the thread pool; absent when built without libdeflate. */
+  gzipMember?(input: Buffer, level: number): Promise<Buffer>;
+  /** The compression libraries built in, name → version (native/probe.cjs decides at build time). */
+  libraries: Record<string, string>;
 }
 
 const require = createRequire(import.meta.url);
