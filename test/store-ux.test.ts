@@ -242,7 +242,7 @@ test('plurals, export -o summary and --json, and parts of stdin named after -o',
 
   const exported = await rootfs(['--store', store, 'export', 'two:1', '-o', join(dir, 'two-fs.tar')]);
   assert.equal(exported.code, 0, exported.stderr);
-  assert.match(exported.stderr, /^Exported two:1 \(1 layer merged\) to .*two-fs\.tar: \d+(\.\d+)?k?B of tar\n$/);
+  assert.match(exported.stderr, /^Exported two:1 \(1 layer merged\) to .*two-fs\.tar: \d+(\.\d+)?(?:[KMGT]i)?B of tar\n$/);
   const json = await rootfs(['--store', store, 'export', 'two:1', '-o', join(dir, 'two-fs2.tar'), '--json']);
   const document = JSON.parse(json.stdout.toString());
   assert.equal(document.output, join(dir, 'two-fs2.tar'));
