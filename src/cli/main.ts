@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cac, type CAC } from 'cac';
-import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { Reporter } from './report.js';
 import { commandsFor } from './commands.js';
 
@@ -87,21 +87,24 @@ function restoreStdio(cli: CAC): void {
   for (const key of Object.keys(cli.options)) cli.options[key] = restore(cli.options[key]);
 }
 
+/** The last printer: whatever reaches it, nothing unprintable reaches the terminal. */
 function reportError(err: unknown, debug: boolean): number {
+  const say = (line: string): void => void process.stderr.write(`${printable(line)}\n`);
   // A system error from deep in a stream (a read that failed) that nothing named: the host's trouble, not a bug.
   if (isSystemError(err)) err = fromFsError(err, err.path ?? err.syscall);
   if (err instanceof RootfsError) {
-    process.stderr.write(`rootfs: ${err.message}\n`);
+    say(`rootfs: ${err.message}`);
     if (debug) process.stderr.write(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
     return err.exitCode;
   }
   // cac reports unknown options and missing arguments with its own error class.
   if (err instanceof Error && err.name === 'CACError') {
     const kebab = err.message.replace(/--[a-z0-9]+(?:[A-Z][a-z0-9]*)+/g, (flag) => flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-    process.stderr.write(`rootfs: ${kebab} (see --help)\n`);
+    say(`rootfs: ${kebab} (see --help)`);
     return ExitCode.Usage;
   }
   const stack = err instanceof Error ? err.stack : String(err);
-  process.stderr.write(debug ? `rootfs: internal error: ${stack}\n` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)\n`);
+  if (debug) process.stderr.write(`rootfs: internal error: ${stack}\n`);
+  else say(`rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)`);
   return ExitCode.Internal;
 }

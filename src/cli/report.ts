@@ -1,3 +1,5 @@
+import { printable } from '../errors.js';
+
 /**
  * All that commands say to people goes through here: warnings always reach
  * stderr, the progress line only when stderr is a terminal and not --quiet,
@@ -20,14 +22,14 @@ export class Reporter {
   warn(message: string): void {
     this.warnings++;
     this.clearProgress();
-    process.stderr.write(`rootfs: warning: ${message}\n`);
+    process.stderr.write(`rootfs: warning: ${printable(message)}\n`);
   }
 
   /** A human line on stderr (summaries); silent with --quiet or --json. */
   info(message: string): void {
     if (this.quiet || this.json) return;
     this.clearProgress();
-    process.stderr.write(`${message}\n`);
+    process.stderr.write(`${printable(message)}\n`);
   }
 
   /** A result line on stdout (an image ID, "Loaded image: …"), the part scripts read. */
@@ -48,7 +50,7 @@ export class Reporter {
     if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
     const columns = process.stderr.columns || 80;
-    process.stderr.write(`\r\x1b[K${render().slice(0, columns - 1)}`);
+    process.stderr.write(`\r\x1b[K${printable(render()).slice(0, columns - 1)}`);
     this.progressShown = true;
   }
 

@@ -35,7 +35,7 @@ export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: 
 
 function normalise(path: Buffer, where: string, what: string): Buffer {
   const refuse = (why: string): never => {
-    throw new InvalidInputError(where, `${what} '${shown(path)}': ${why}`);
+    throw new InvalidInputError(where, `${what} '${displayPath(path)}': ${why}`);
   };
   if (path.length === 0) refuse('empty name');
   if (path.includes(0)) refuse('name contains a NUL byte');
@@ -59,9 +59,4 @@ function normalise(path: Buffer, where: string, what: string): Buffer {
     pos += part.copy(out, pos);
   }
   return out;
-}
-
-/** displayPath with control characters escaped too: a hostile name must not reach the terminal raw. */
-function shown(path: Buffer): string {
-  return displayPath(path).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
