@@ -30,7 +30,9 @@ export function safeLinkTarget(target: Buffer, where: string): Buffer {
 /** The checks every member of a layer passes: its name, and a hardlink's target, stay inside the root. */
 export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: Buffer | undefined }, where: string): void {
   safeMemberPath(entry.path, where);
-  if (entry.type === 'hardlink' && entry.linkpath) safeLinkTarget(entry.linkpath, where);
+  if (entry.type === 'hardlink') safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), where);
+  // No file system can hold a symlink to "" (symlink(2) says ENOENT): it would import, then fail every unpack.
+  if (entry.type === 'symlink' && !entry.linkpath?.length) throw new InvalidInputError(where, `symlink '${displayPath(entry.path)}': empty target`);
 }
 
 function normalise(path: Buffer, where: string, what: string): Buffer {
