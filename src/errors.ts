@@ -32,7 +32,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export abstract class RootfsError extends Error {
   abstract readonly exitCode: ExitCode;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages carry names from archives and texts from registries: a hostile one must not reach a terminal raw.
+    super(printable(message), options);
     this.name = new.target.name;
   }
 }
@@ -45,9 +46,11 @@ export class UsageError extends RootfsError {
 /** An archive, tar, blob or JSON document that is corrupt, truncated, hostile or inconsistent. */
 export class InvalidInputError extends RootfsError {
   readonly exitCode = ExitCode.BadInput;
-  /** The file, member or entry at fault, prefixed to the message. */
-  constructor(readonly where: string, detail: string, options?: { cause?: unknown }) {
+  /** The file, member or entry at fault (escaped), prefixed to the message. */
+  readonly where: string;
+  constructor(where: string, detail: string, options?: { cause?: unknown }) {
     super(`${where}: ${detail}`, options);
+    this.where = printable(where);
   }
 }
 
@@ -102,12 +105,29 @@ export function systemErrorText(err: Error): string {
 
 /**
  * A raw path for messages: valid UTF-8 as is, other bytes as \xNN escapes,
- * the way GNU tar quotes them, so the user can see which file is meant.
+ * the way GNU tar quotes them, so the user can see which file is meant;
+ * control characters escaped as by printable().
  */
 export function displayPath(path: Buffer): string {
   const text = path.toString('utf8');
-  if (!text.includes('\uFFFD')) return text;
+  if (!text.includes('\uFFFD')) return printable(text);
   let out = '';
   for (const byte of path) out += byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-  return out;
+  return printable(out);
 }
+
+/**
+ * Control characters that move the cursor, clear the screen, start a new
+ * line or reorder text (C0, DEL, C1, line/paragraph separators, bidi
+ * overrides), in a text shown to a person, as \xNN / \uNNNN escapes. The
+ * one way to show a name from an archive or a text from a registry; every
+ * RootfsError and the CLI's last printer apply it too.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

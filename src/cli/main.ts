@@ -1,5 +1,5 @@
 import { cac, type CAC } from 'cac';
-import { ExitCode, fromFsError, isSystemError, RootfsError, UsageError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { Reporter, writeError } from './report.js';
 import { commandsFor, expandAliases } from './commands.js';
@@ -120,11 +120,11 @@ function reportError(err: unknown, debug: boolean): number {
   // Unnamed, a closed pipe can only be stdout's: the one pipe a command writes.
   if (isSystemError(err)) err = fromFsError(err, err.path ?? (err.code === 'EPIPE' ? 'stdout' : err.syscall));
   if (err instanceof RootfsError) {
-    writeError(`rootfs: ${err.message}`);
+    writeError(`rootfs: ${printable(err.message)}`);
     if (debug) writeError(`${err.stack}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack}\n` : ''}`);
     return err.exitCode;
   }
   const stack = err instanceof Error ? err.stack : String(err);
-  writeError(debug ? `rootfs: internal error: ${stack}` : `rootfs: internal error: ${err instanceof Error ? err.message : String(err)} (run with --debug for details)`);
+  writeError(debug ? `rootfs: internal error: ${stack}` : `rootfs: internal error: ${printable(err instanceof Error ? err.message : String(err))} (run with --debug for details)`);
   return ExitCode.Internal;
 }

@@ -1,3 +1,5 @@
+import { printable } from '../errors.js';
+
 /**
  * All that the CLI says goes through here: results and the --json document on
  * stdout, summaries, warnings and errors on stderr, and the one progress line.
@@ -67,13 +69,13 @@ export class Reporter {
 
   warn(message: string): void {
     this.warnings++;
-    say('stderr', `rootfs: warning: ${message}\n`);
+    say('stderr', `rootfs: warning: ${printable(message)}\n`);
   }
 
   /** A human line on stderr (summaries); silent with --quiet or --json. */
   info(message: string): void {
     if (this.quiet || this.json) return;
-    say('stderr', `${message}\n`);
+    say('stderr', `${printable(message)}\n`);
   }
 
   /** A result line on stdout (an image ID, "Loaded image: …"), the part scripts read. */
@@ -102,7 +104,7 @@ export class Reporter {
     if (feedsAnotherRootfs()) return;
     const columns = process.stderr.columns || 80;
     clearLine();
-    process.stderr.write(this.render(state, now).slice(0, columns - 1));
+    process.stderr.write(printable(this.render(state, now)).slice(0, columns - 1));
     line.shown = true;
   }
 

@@ -3,8 +3,12 @@
  * `load` knows after the stream has passed. docker save puts manifest.json
  * last and stdin cannot seek, so nothing can be decided while members flow:
  * every large member goes into a pending BlobWriter while it is hashed (and,
- * if compressed, decompressed in a tee to learn its diff_id), the small JSON
- * documents are kept in memory. Nothing is committed until the format reader
+ * if compressed, decompressed in a tee to learn its diff_id); only the
+ * metadata documents named as such (manifest.json, index.json, oci-layout…,
+ * 8 MiB at most each) are kept in memory. A blob that looks like JSON (a
+ * manifest or config) is read back from its temp file when a reader asks,
+ * so memory does not grow with the size or number of members: what is kept
+ * per member is its name, digest and size. Nothing is committed until the format reader
  * has checked the whole graph; abort() leaves no temp file behind.
  */
 import { createReadStream } from 'node:fs';
@@ -13,9 +17,10 @@ import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
-import { DigestStream } from '../oci/digest.js';
+import { metadataSizeCap, readMetadataSync } from '../io/metadata.js';
+import { DigestStream, sha256 } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
-import type { BlobWriter } from '../store/blob-writer.js';
+import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseJson } from '../store/validate.js';
 import type { LayerTally } from './delta.js';
@@ -24,8 +29,6 @@ import type { SourceMember } from './source.js';
 import { discard, Tap } from '../io/streams.js';
 import { LayerInspector } from '../layers/inspect.js';
 
-/** JSON documents (manifests, configs, indexes) larger than this are refused rather than buffered. */
-export const jsonSizeCap = 8 * 1024 * 1024;
 
 export interface BlobMember {
   kind: 'blob';
@@ -36,8 +39,8 @@ export interface BlobMember {
   compression: string;
   /** sha256 of the decompressed content (equals digest when uncompressed). */
   diffId: Digest;
-  /** The bytes, when the member is small and looks like JSON (an OCI manifest or config blob). */
-  json?: Buffer;
+  /** The member is small and starts like JSON (an OCI manifest or config blob): bytes() reads it back. */
+  looksLikeJson?: boolean;
   /** Why the (decompressed) content is not a safe layer tar, if it is not: refused when a manifest names it as a layer. */
   notALayer?: Error;
 }
@@ -73,7 +76,7 @@ export interface ContentsProgress {
 
 export class ArchiveContents {
   readonly members = new Map<string, Member>();
-  private readonly pending = new Map<Digest, { writer: BlobWriter; size: number }>();
+  private readonly pending = new Map<Digest, SpooledBlob>();
   readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
   /** Layers the archive left out that were read from the store instead. */
   readonly fromStore: LayerTally = { layers: 0, bytes: 0 };
@@ -125,9 +128,18 @@ export class ArchiveContents {
   bytes(name: string, referrer: string): Buffer {
     const member = this.get(name, referrer);
     if (member.kind === 'json') return member.bytes;
-    if (member.kind === 'blob' && member.json) return member.json;
-    if (member.kind === 'blob') throw new InvalidInputError(this.where(name), `not a JSON document (or larger than ${jsonSizeCap} bytes)`);
+    if (member.kind === 'blob' && member.looksLikeJson) return this.readBack(member);
+    if (member.kind === 'blob') throw new InvalidInputError(this.where(name), `not a JSON document (or larger than ${metadataSizeCap} bytes)`);
     throw new InvalidInputError(this.where(referrer), `refers to ${JSON.stringify(name)}, which is a directory`);
+  }
+
+  /** A JSON-looking blob's bytes, from its temp file or the store, checked again against its digest. */
+  private readBack(member: BlobMember): Buffer {
+    const path = this.pending.get(member.digest)?.tempPath ?? this.store.blobPath(member.digest);
+    const bytes = readMetadataSync(path, metadataSizeCap);
+    const actual = sha256(bytes);
+    if (actual !== member.digest) throw new DigestMismatchError(this.where(member.name), member.digest, actual);
+    return bytes;
   }
 
   json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {
@@ -138,10 +150,10 @@ export class ArchiveContents {
   /** Commits the pending blobs in `keep` into the store and drops the rest. */
   async commit(keep: Set<Digest>): Promise<void> {
     try {
-      for (const [digest, { writer, size }] of this.pending) {
+      for (const [digest, spooled] of this.pending) {
         // Blobs the store already has (found only once their digest was known) are not rewritten.
         if (!keep.has(digest) || (await this.store.hasBlob(digest))) continue;
-        await writer.commit({ digest, size });
+        await spooled.commit({ digest, size: spooled.size });
         this.pending.delete(digest);
       }
     } finally {
@@ -152,7 +164,7 @@ export class ArchiveContents {
   async abort(): Promise<void> {
     const writers = [...this.pending.values()];
     this.pending.clear();
-    await Promise.all(writers.map(({ writer }) => writer.abort()));
+    await Promise.all(writers.map((spooled) => spooled.abort()));
   }
 
   private async add(member: SourceMember): Promise<void> {
@@ -180,7 +192,7 @@ export class ArchiveContents {
         throw new InvalidInputError(this.where(name), `unexpected ${member.type} member in an image archive`);
     }
     if (isMetadataName(name)) {
-      if (member.size > jsonSizeCap) throw new InvalidInputError(this.where(name), `${member.size} bytes is too large for an image metadata document`);
+      if (member.size > metadataSizeCap) throw new InvalidInputError(this.where(name), `${member.size} bytes is too large for an image metadata document`);
       const chunks: Buffer[] = [];
       for await (const chunk of member.body) chunks.push(chunk as Buffer);
       this.members.set(name, { kind: 'json', name, bytes: Buffer.concat(chunks) });
@@ -221,23 +233,21 @@ export class ArchiveContents {
       const { compression, stream } = await detectCompression(member.body);
       inspector = new LayerInspector(compression, where);
       const digest = new DigestStream();
-      const captured: Buffer[] = [];
-      let capturing = member.size <= jsonSizeCap;
+      let looksLikeJson: boolean | undefined;
       const capture = new Tap((chunk) => {
-        if (capturing && captured.length === 0 && !/^\s*[{[]/.test(chunk.toString('latin1', 0, 16))) capturing = false;
-        if (capturing) captured.push(chunk);
+        looksLikeJson ??= member.size <= metadataSizeCap && /^\s*[{[]/.test(chunk.toString('latin1', 0, 16));
         this.progress.bytes += chunk.length;
         this.onProgress(this.progress);
       });
       await pipeline(stream, digest, capture, inspector.tap, writer ?? discard());
       if (expected && digest.digest !== expected) throw new DigestMismatchError(where, expected, digest.digest);
       await inspector.done;
-      if (writer) await this.keepPending(digest.digest, digest.size, writer);
+      if (writer) await this.keepPending(digest.digest, writer);
       this.progress.blobs++;
       this.onProgress(this.progress);
       const { diffId, notALayer } = inspector.facts(digest.digest);
       const blob: BlobMember = { kind: 'blob', name: member.name, digest: digest.digest, size: digest.size, compression, diffId };
-      if (capturing) blob.json = Buffer.concat(captured);
+      if (looksLikeJson) blob.looksLikeJson = true;
       if (notALayer) blob.notALayer = notALayer;
       return blob;
     } catch (err) {
@@ -247,9 +257,9 @@ export class ArchiveContents {
     }
   }
 
-  private async keepPending(digest: Digest, size: number, writer: BlobWriter): Promise<void> {
+  private async keepPending(digest: Digest, writer: BlobWriter): Promise<void> {
     // The same bytes under a second name (classic archives without symlinks): one copy is enough.
     if (this.pending.has(digest)) await writer.abort();
-    else this.pending.set(digest, { writer, size });
+    else this.pending.set(digest, writer.spooled());
   }
 }

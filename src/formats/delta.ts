@@ -49,10 +49,11 @@ export function omittedLayers(index: Index, where: string): Set<Digest> {
 export function absentLayers(contents: ArchiveContents): Digest[] {
   const absent = new Set<Digest>();
   for (const member of contents.members.values()) {
-    if (member.kind !== 'blob' || !member.json) continue;
+    if (member.kind !== 'blob' || !member.looksLikeJson) continue;
+    const bytes = contents.bytes(member.name, member.name);
     let document: unknown;
     try {
-      document = JSON.parse(member.json.toString('utf8'));
+      document = JSON.parse(bytes.toString('utf8'));
     } catch {
       continue; // not a manifest; the format reader reports it if anything refers to it
     }

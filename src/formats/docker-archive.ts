@@ -7,7 +7,7 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
+import { isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
 import { choosePlatform, platformMatches } from '../oci/platform.js';
 import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
@@ -45,7 +45,9 @@ export function readDockerManifest(contents: ArchiveContents): DockerManifestEnt
 export function repoTags(contents: ArchiveContents, entry: DockerManifestEntry): ImageReference[] {
   return (entry.RepoTags ?? []).map((tag) => {
     try {
-      return parseReference(tag);
+      const ref = parseReference(tag);
+      if (!isTagReference(ref)) throw new UsageError(`RepoTags entry ${JSON.stringify(tag)} is not a name:tag`);
+      return ref;
     } catch (err) {
       if (err instanceof UsageError) throw new InvalidInputError(contents.where(dockerManifestName), err.message);
       throw err;

@@ -10,7 +10,7 @@ import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { commitImage } from '../image/commit.js';
-import { familiarName, localRepository, type ImageReference } from '../oci/reference.js';
+import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
@@ -55,6 +55,10 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
     images = readImages(contents, address, directory, options.platform);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
+    // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
+    for (const tag of images.flatMap((image) => image.tags)) {
+      if (!isTagReference(tag)) throw new InvalidInputError(contents.archive, `${familiarName(tag)} is not a name:tag`);
+    }
   } catch (err) {
     await contents.abort();
     throw err;

@@ -3,19 +3,17 @@
  * stdin, plain or compressed, read once in order) or an OCI layout directory
  * (read in dependency order, only what index.json reaches).
  */
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
-import { fromFsError, InvalidInputError, isSystemError } from '../errors.js';
+import { fromFsError, isSystemError } from '../errors.js';
 import { isDigest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from '../oci/types.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
-import { jsonSizeCap } from './contents.js';
+import { isMissing, metadataSizeCap, openRegularStream, readMetadataIfExists } from '../io/metadata.js';
 
 export interface SourceMember {
   /** Normalised archive path: no leading "./", no trailing "/". */
@@ -73,21 +71,21 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
     seen.add(descriptor.digest);
     const name = `blobs/sha256/${descriptor.digest.slice(7)}`;
     const path = join(dir, name);
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // reported as missing by the format reader
-      throw fromFsError(err, path);
-    }
     if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) {
       const bytes = await readSmall(dir, name);
-      if (!bytes) continue;
+      if (!bytes) continue; // reported as missing by the format reader
       const document = parseOr<Index & Manifest>(bytes);
       if (document) queue.push(...(Array.isArray(document.manifests) ? document.manifests : []), ...(document.config ? [document.config] : []), ...(Array.isArray(document.layers) ? document.layers : []));
       yield bufferMember(name, bytes);
     } else {
-      yield { name, type: 'file', size, body: createReadStream(path) };
+      let opened: { stream: Readable; size: number };
+      try {
+        opened = await openRegularStream(path, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined);
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw err;
+      }
+      yield { name, type: 'file', size: opened.size, body: opened.stream };
     }
   }
 }
@@ -97,15 +95,7 @@ function bufferMember(name: string, bytes: Buffer): SourceMember {
 }
 
 async function readSmall(dir: string, name: string): Promise<Buffer | undefined> {
-  const path = join(dir, name);
-  try {
-    const info = await stat(path);
-    if (info.size > jsonSizeCap) throw new InvalidInputError(path, `${info.size} bytes is too large for an image metadata document`);
-    return await readFile(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromFsError(err, path);
-  }
+  return readMetadataIfExists(join(dir, name), metadataSizeCap);
 }
 
 function parseOr<T>(bytes: Buffer): T | undefined {

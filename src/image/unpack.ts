@@ -24,7 +24,7 @@ import { flattenLayers, type FlatMember } from '../layers/flatten.js';
 import { native } from '../native/index.js';
 import type { Store } from '../store/store.js';
 import type { TarEntry } from '../tar/header.js';
-import { safeLinkTarget, safeMemberPath } from '../tar/paths.js';
+import { checkLayerEntry, safeLinkTarget, safeMemberPath } from '../tar/paths.js';
 
 const SLASH = 0x2f;
 const nodeTypes = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
@@ -135,6 +135,7 @@ class Extractor {
 
   async extract({ entry, body }: FlatMember): Promise<void> {
     const where = displayPath(entry.path);
+    checkLayerEntry(entry, where);
     const rel = safeMemberPath(entry.path, where);
     this.entries++;
     const isRoot = rel.length === 1 && rel[0] === 0x2e;

@@ -299,6 +299,8 @@ export interface PlanOptions {
   /** Names the image in errors. */
   where: string;
   onLayer?: (index: number, entries: number) => void;
+  /** Hears of a layer whose media type its bytes contradict (it is read as what it is). */
+  onWarning?: (message: string) => void;
 }
 
 interface Request {
@@ -371,7 +373,7 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
     lowest = layer;
     const where = layerWhere(options.where, layer, layers[layer]!);
     let ordinal = 0;
-    for await (const { entry } of layerMembers(store, layers[layer]!, where)) {
+    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning)) {
       ordinal++;
       entries++;
       const path = safeMemberPath(entry.path, where);

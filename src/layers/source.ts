@@ -1,6 +1,7 @@
-/** A stored layer blob as tar members: verified as read, decompressed per its media type. */
+/** A stored layer blob as tar members: verified as read, decompressed as its bytes say. */
 import { pipeline } from 'node:stream/promises';
-import { createDecompressor, detectCompression } from '../compress/index.js';
+import type { Readable } from 'node:stream';
+import { createDecompressor, detectCompression, type Compression } from '../compress/index.js';
 import { layerCompression, type Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { readTar, type TarMember } from '../tar/reader.js';
@@ -10,13 +11,26 @@ import { readTar, type TarMember } from '../tar/reader.js';
  * the iteration (at the latest when its end is reached), so nothing read
  * from a damaged blob is taken as complete.
  */
-export async function* layerMembers(store: Store, layer: Descriptor, where: string): AsyncGenerator<TarMember, void, undefined> {
-  const blob = store.openBlob(layer.digest, layer.size);
-  const known = layerCompression(layer.mediaType);
-  // An unknown media type is not an error (image-spec); its bytes say how they are compressed.
-  const { compression, stream } = known ? { compression: known, stream: blob } : await detectCompression(blob);
+export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void): AsyncGenerator<TarMember, void, undefined> {
+  const { compression, stream } = await openStoredLayer(store, layer, onWrongType);
   const tar = createDecompressor(compression, where);
   // Errors reach the reader through `tar`, which pipeline destroys with them.
   pipeline(stream, tar).catch(() => {});
   yield* readTar(tar, where);
+}
+
+/**
+ * A stored layer's bytes (verified as read) and their compression as their
+ * magic bytes say, which is how docker and containerd read a layer: a media
+ * type can be wrong (docker push labels a mounted uncompressed layer gzip),
+ * and an unknown one is no error (image-spec). The digest stays the blob's;
+ * onWrongType hears of a media type the bytes contradict.
+ */
+export async function openStoredLayer(store: Store, layer: Descriptor, onWrongType?: (message: string) => void): Promise<{ compression: Compression; stream: Readable }> {
+  const detected = await detectCompression(store.openBlob(layer.digest, layer.size));
+  const declared = layerCompression(layer.mediaType);
+  if (declared !== undefined && declared !== detected.compression) {
+    onWrongType?.(`layer ${layer.digest} is labelled ${layer.mediaType} but its bytes are ${detected.compression === 'none' ? 'an uncompressed tar' : detected.compression}: read as what they are`);
+  }
+  return detected;
 }

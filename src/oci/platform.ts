@@ -5,7 +5,7 @@ import type { Platform } from './types.js';
 /** `os/arch[/variant]` as docker --platform takes it. */
 export function parsePlatform(text: string): Platform {
   const parts = text.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9][a-z0-9._-]*$/.test(part))) {
     throw new UsageError(`invalid platform '${text}' (expected os/arch[/variant], e.g. linux/amd64 or linux/arm/v7)`);
   }
   const platform: Platform = { os: parts[0]!, architecture: normaliseArch(parts[1]!) };

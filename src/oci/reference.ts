@@ -6,6 +6,11 @@
 import { UsageError } from '../errors.js';
 import type { Digest } from './types.js';
 
+/** A name a tag can be: name:tag, without a digest (a digest names content, it cannot be pointed elsewhere). */
+export function isTagReference(ref: ImageReference): boolean {
+  return ref.tag !== undefined && ref.digest === undefined;
+}
+
 export interface ImageReference {
   /** Registry host[:port]; "docker.io" when the name has none. */
   registry: string;

@@ -4,9 +4,12 @@
  * a non-UTF-8 name never breaks matching and a UTF-8 pattern matches the
  * bytes it spells (a `?` matches one byte, not one character).
  */
-import { readFileSync } from 'node:fs';
 import picomatch from 'picomatch';
 import { fromFsError, UsageError } from '../errors.js';
+import { readMetadataSync } from '../io/metadata.js';
+
+/** An --exclude-from file: far above any real list of patterns. */
+const patternFileSizeCap = 16 * 1024 * 1024;
 
 /**
  * Directories of a live root whose contents are kernel or runtime state, or
@@ -62,7 +65,7 @@ export function compileGlobs(patterns: readonly string[]): PathMatcher {
 export function readPatternFile(file: string): string[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readMetadataSync(file, patternFileSizeCap, 'a pattern file').toString('utf8');
   } catch (err) {
     throw fromFsError(err, file);
   }

@@ -2,10 +2,14 @@
  * Presets: named sets of exclusions and scrubbing for a kind of root, kept
  * as JSON files in the package's presets/ directory (format in docs/pack.md).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromFsError, InvalidInputError, NotFoundError } from '../errors.js';
+import { isMissing, readMetadataSync } from '../io/metadata.js';
+
+/** Far above any real preset (a list of a few hundred patterns). */
+const presetSizeCap = 1024 * 1024;
 
 export interface Preset {
   name: string;
@@ -69,9 +73,9 @@ function resolve(nameOrFile: string, dir: string, seen: string[]): Preset {
   if (seen.includes(file)) throw new InvalidInputError(file, `preset extends itself through ${seen.map((f) => basename(f, '.json')).join(' → ')}`);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readMetadataSync(file, presetSizeCap, 'a preset').toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !isFile) {
+    if (isMissing(err) && !isFile) {
       throw new NotFoundError(`no preset named ${JSON.stringify(nameOrFile)} (see rootfs presets)`);
     }
     throw fromFsError(err, file);

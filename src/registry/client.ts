@@ -9,10 +9,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { DigestMismatchError, NetworkError, NotFoundError, RootfsError } from '../errors.js';
+import { DigestMismatchError, NetworkError, NotFoundError, printable, RootfsError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import { MediaType, type Digest } from '../oci/types.js';
-import { escapeControl } from '../tar/paths.js';
 import { Authenticator, tokenFrom, type Token } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
@@ -422,12 +421,12 @@ function registryErrors(body: Buffer): string {
   } catch {
     text = body.toString('utf8').trim().split('\n')[0] ?? '';
   }
-  return clip(escapeControl(text));
+  return clip(printable(text));
 }
 
 /** Text the registry chose (a header, a URL), quoted and escaped for a message. */
 function quote(text: string): string {
-  return `'${clip(escapeControl(text))}'`;
+  return `'${clip(printable(text))}'`;
 }
 
 function clip(text: string): string {
@@ -443,7 +442,7 @@ function describeNetworkError(err: NodeJS.ErrnoException, verifying: boolean): s
   const at = (err as { address?: unknown }).address;
   const port = (err as { port?: unknown }).port;
   const address = typeof at === 'string' ? ` (${at.includes(':') ? `[${at}]` : at}${typeof port === 'number' ? `:${port}` : ''})` : '';
-  const firstLine = escapeControl(err.message.split('\n')[0] ?? '');
+  const firstLine = printable(err.message.split('\n')[0] ?? '');
   switch (code) {
     case 'ECONNREFUSED':
       return `connection refused${address}`;
@@ -486,9 +485,9 @@ const certificateProblems: Record<string, string> = {
 /** OpenSSL's reason ("sslv3 alert handshake failure"), without its library, file and line. */
 function tlsReason(err: NodeJS.ErrnoException): string {
   const reason = (err as { reason?: unknown }).reason;
-  if (typeof reason === 'string') return escapeControl(reason);
+  if (typeof reason === 'string') return printable(reason);
   const match = /error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(err.message);
-  return escapeControl(match?.[1] ?? err.code ?? 'unknown');
+  return printable(match?.[1] ?? err.code ?? 'unknown');
 }
 
 /** localhost, 127.0.0.0/8 and ::1: registries docker treats as insecure without being told. */

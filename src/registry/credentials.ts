@@ -6,11 +6,14 @@
  * keys in the file (credsStore, proxies, ...) are kept as they are; the file
  * is replaced atomically and is readable by its owner only.
  */
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, fromFsError } from '../errors.js';
+import { readMetadataIfExists } from '../io/metadata.js';
 import { makeDirectory, writeFileAtomic } from '../store/fs.js';
+
+/** Far above any real auth.json (docker's holds one short line per registry). */
+const credentialsSizeCap = 1024 * 1024;
 
 export interface Credentials {
   username: string;
@@ -44,9 +47,10 @@ function hostOfKey(key: string): string {
 async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const bytes = await readMetadataIfExists(path, credentialsSizeCap, 'a credentials file');
+    if (bytes === undefined) return undefined;
+    text = bytes.toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromFsError(err, path);
   }
   if (text.trim() === '') return {};

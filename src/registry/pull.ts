@@ -15,8 +15,8 @@
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
-import { DigestMismatchError, InvalidInputError, UsageError } from '../errors.js';
-import { jsonSizeCap } from '../formats/contents.js';
+import { DigestMismatchError, InvalidInputError, printable, UsageError } from '../errors.js';
+import { metadataSizeCap } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { DigestStream, parseDigest, sha256 } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
@@ -26,7 +26,6 @@ import { LayerInspector } from '../layers/inspect.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
-import { escapeControl } from '../tar/paths.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
@@ -130,7 +129,7 @@ function where(ref: ImageReference): string {
 async function fetchDocument(client: RegistryClient, repository: string, reference: string): Promise<Document> {
   const { bytes, mediaType, digest } = await client.withRetries(() => client.getManifest(repository, reference));
   if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-    throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${escapeControl(mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
+    throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${printable(mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
   }
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
@@ -147,7 +146,7 @@ function hasTarLayers(manifest: Manifest): boolean {
 function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: string): Digest[] | undefined {
   if (!hasTarLayers(manifest)) return undefined;
   const where = `${at}: config ${manifest.config.digest}`;
-  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${jsonSizeCap})`);
+  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${metadataSizeCap})`);
   const diffIds = (parseJson(config.toString('utf8'), where) as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
     throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
@@ -163,7 +162,7 @@ function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: str
  */
 async function pullConfig(context: BlobContext, config: Descriptor, image: boolean): Promise<Buffer | undefined> {
   const { client, store, repository, emit } = context;
-  if (config.size > jsonSizeCap) {
+  if (config.size > metadataSizeCap) {
     if (!image) await pullBlob(context, config);
     return undefined;
   }
@@ -227,7 +226,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     const facts = inspector.facts(blob.digest);
     if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
     if (facts.notALayer) throw facts.notALayer;
-    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${escapeControl(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
+    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${printable(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
   };
 
   if (await store.hasBlob(blob.digest)) {

@@ -1,6 +1,6 @@
 /** The small JSON documents of this folder (part manifests, have files): read with a size cap, identified by format and version. */
-import { readFile, stat } from 'node:fs/promises';
-import { InvalidInputError, fromFsError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
+import { readMetadata } from '../io/metadata.js';
 import { parseJson } from '../store/validate.js';
 
 export interface DocumentKind {
@@ -14,13 +14,7 @@ export interface DocumentKind {
 }
 
 export async function readDocument(path: string, kind: DocumentKind): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    if ((await stat(path)).size > kind.sizeCap) throw new InvalidInputError(path, `larger than ${kind.sizeCap} bytes: not a ${kind.what}`);
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw fromFsError(err, path);
-  }
+  const text = (await readMetadata(path, kind.sizeCap, `a ${kind.what}`)).toString('utf8');
   return checkDocument(parseJson(text, path), path, kind);
 }
 

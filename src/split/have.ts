@@ -4,9 +4,10 @@
  * and leaves those blobs out. Sorted and stable, so the same store gives the
  * same bytes.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RootfsError, fromFsError } from '../errors.js';
+import { metadataSizeCap, readMetadata } from '../io/metadata.js';
 import { isDigest } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
@@ -56,7 +57,7 @@ export async function collectHave(store: Store): Promise<CollectedHave> {
   let layoutText: string;
   let names: string[];
   try {
-    layoutText = await readFile(layoutPath, 'utf8');
+    layoutText = (await readMetadata(layoutPath, metadataSizeCap)).toString('utf8');
     names = await readdir(blobDir);
   } catch (err) {
     throw fromFsError(err, store.dir);

@@ -9,8 +9,8 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
-import type { Digest } from '../oci/types.js';
 import { removeOnInterrupt } from '../io/temp.js';
+import type { Digest } from '../oci/types.js';
 import { fsyncPath } from './fs.js';
 
 export interface BlobWriter extends Writable {
@@ -21,6 +21,62 @@ export interface BlobWriter extends Writable {
   commit(expected?: { digest: Digest; size?: number }, check?: () => Promise<void>): Promise<{ digest: Digest; size: number }>;
   /** Removes the temp file; safe to call after a failed write. */
   abort(): Promise<void>;
+  /**
+   * After end() has finished: the temp file alone, to commit or abort later,
+   * detached from the stream and whatever pipeline fed it, so that a load
+   * holding thousands of pending blobs holds a few fields for each, and no
+   * file descriptor.
+   */
+  spooled(): SpooledBlob;
+}
+
+/** A finished temp file, not yet named: commit and abort as BlobWriter's. */
+export class SpooledBlob {
+  private settled = false;
+
+  constructor(
+    private readonly target: BlobTarget,
+    /** The temp file, readable until commit or abort. */
+    readonly tempPath: string,
+    readonly digest: Digest,
+    readonly size: number,
+    /** Ends the temp file's registration for removal on an interrupt (io/temp.ts). */
+    private readonly release: () => void,
+  ) {}
+
+  async commit(expected?: { digest: Digest; size?: number }, check?: () => Promise<void>): Promise<{ digest: Digest; size: number }> {
+    if (this.settled) throw new Error('BlobWriter: commit after commit or abort');
+    this.settled = true;
+    const { digest, size } = this;
+    try {
+      if (expected?.size !== undefined && expected.size !== size) {
+        throw new InvalidInputError(`blob ${expected.digest}`, `size ${size} does not match the expected size ${expected.size}`);
+      }
+      if (expected && expected.digest !== digest) throw new DigestMismatchError(`blob ${expected.digest}`, expected.digest, digest);
+      await check?.();
+      // The data must be on disk before the rename makes it visible under its digest; a blob never committed needs no fsync.
+      await fsyncPath(this.tempPath);
+      const finalPath = this.target.blobPath(digest);
+      // Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
+      // repairs one that was damaged on disk, so it is not skipped.
+      try {
+        await rename(this.tempPath, finalPath);
+      } catch (err) {
+        throw fromFsError(err, finalPath);
+      }
+      await fsyncPath(dirname(finalPath));
+      return { digest, size };
+    } finally {
+      await rm(this.tempPath, { force: true });
+      this.release();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.settled = true;
+    await rm(this.tempPath, { force: true });
+    this.release();
+  }
 }
 
 /** Where a BlobWriter puts things; given by the Store. */
@@ -35,7 +91,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
   private readonly release: () => void;
   private handle: FileHandle | undefined;
   private size = 0;
-  private finished = false;
+  private result: SpooledBlob | undefined;
   private settled = false;
 
   constructor(private readonly target: BlobTarget) {
@@ -65,11 +121,10 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
     this._write(data, 'binary', callback);
   }
 
-  /** The data must be on disk before the rename makes it visible under its digest. */
   override _final(callback: (error?: Error | null) => void): void {
-    this.handle!.sync().then(
+    this.closeHandle().then(
       () => {
-        this.finished = true;
+        this.result = new SpooledBlob(this.target, this.tempPath, `sha256:${this.hash.digest('hex')}`, this.size, this.release);
         callback();
       },
       (err: unknown) => callback(fromFsError(err, this.tempPath) as Error),
@@ -85,30 +140,13 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
 
   async commit(expected?: { digest: Digest; size?: number }, check?: () => Promise<void>): Promise<{ digest: Digest; size: number }> {
     if (this.settled) throw new Error('BlobWriter: commit after commit or abort');
-    if (!this.finished) throw new Error('BlobWriter: commit before the stream finished');
     this.settled = true;
-    try {
-      await this.closeHandle();
-      const digest: Digest = `sha256:${this.hash.digest('hex')}`;
-      if (expected?.size !== undefined && expected.size !== this.size) {
-        throw new InvalidInputError(`blob ${expected.digest}`, `size ${this.size} does not match the expected size ${expected.size}`);
-      }
-      if (expected && expected.digest !== digest) throw new DigestMismatchError(`blob ${expected.digest}`, expected.digest, digest);
-      await check?.();
-      const finalPath = this.target.blobPath(digest);
-      // Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
-      // repairs one that was damaged on disk, so it is not skipped.
-      try {
-        await rename(this.tempPath, finalPath);
-      } catch (err) {
-        throw fromFsError(err, finalPath);
-      }
-      await fsyncPath(dirname(finalPath));
-      return { digest, size: this.size };
-    } finally {
-      await rm(this.tempPath, { force: true });
-      this.release();
-    }
+    return this.spooled().commit(expected, check);
+  }
+
+  spooled(): SpooledBlob {
+    if (!this.result) throw new Error('BlobWriter: the stream has not finished');
+    return this.result;
   }
 
   async abort(): Promise<void> {

@@ -70,7 +70,7 @@ async function markReferenced(store: Store): Promise<Set<Digest>> {
       if (known) throw err;
       continue;
     }
-    pending.push(...descriptorsIn(document));
+    for (const child of descriptorsIn(document)) pending.push(child);
   }
   return keep;
 }

@@ -18,15 +18,16 @@
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
 import { constants, createReadStream } from 'node:fs';
-import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
+import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
-import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, familiarRepository, fullName, isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
@@ -51,6 +52,8 @@ const layoutVersion = '1.0.0';
 const privateDirName = '.rootfs';
 /** Nested indexes deeper than this are refused rather than followed (a loop, or hostile). */
 const maxIndexDepth = 8;
+/** index.json of the store: ours, one short entry per tag, so far above the 8 MiB of an archive's documents, and still bounded. */
+const storeIndexSizeCap = 64 * 1024 * 1024;
 
 /** $ROOTFS_STORE, else /var/lib/rootfs for root, else ${XDG_DATA_HOME:-~/.local/share}/rootfs. */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -191,13 +194,7 @@ export class Store {
 
   async readIndex(): Promise<Index> {
     const path = join(this.dir, 'index.json');
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
-    return parseIndex(parseJson(text, path), path);
+    return parseIndex(parseJson((await readMetadata(path, storeIndexSizeCap, 'an image index')).toString('utf8'), path), path);
   }
 
   /**
@@ -229,7 +226,7 @@ export class Store {
    * same name. An untagged entry for the same image goes: it has a name now.
    */
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
-    if (ref.digest !== undefined || ref.tag === undefined) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
+    if (!isTagReference(ref)) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
     const bare = withoutNames(descriptor);
     const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
@@ -533,11 +530,10 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
-    layoutText = await readFile(layoutPath, 'utf8');
+    layoutText = (await readMetadataIfExists(layoutPath, metadataSizeCap, 'an oci-layout file'))?.toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw new HostIoError(`${dir}: not a directory`, { cause: err });
-    if (code !== 'ENOENT') throw fromFsError(err, layoutPath);
+    if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOTDIR') throw new HostIoError(`${dir}: not a directory`, { cause: err });
+    throw err;
   }
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
@@ -565,9 +561,9 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
     await lock.acquire(true);
     const indexPath = join(dir, 'index.json');
     try {
-      parseIndex(parseJson(await readFile(indexPath, 'utf8'), indexPath), indexPath);
+      parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
     } catch (err) {
-      if (!(err instanceof InvalidInputError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, indexPath);
+      if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
       const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
       await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
     }

@@ -9,7 +9,7 @@
  * is bytes, and a non-UTF-8 name must come out as it went in.
  */
 import { isUtf8 } from 'node:buffer';
-import { InvalidInputError } from '../errors.js';
+import { displayPath, InvalidInputError } from '../errors.js';
 
 export const BLOCK = 512;
 
@@ -448,13 +448,22 @@ function applyPax(entry: TarEntry, records: Map<string, Buffer>, where: string):
           (entry.xattrs ??= new Map()).set(key.slice('SCHILY.xattr.'.length), value);
         } else if (key.startsWith('LIBARCHIVE.xattr.')) {
           // bsdtar's own spelling: URL-encoded name, base64 value. SCHILY wins if both are present.
-          const name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
+          const name = decodeXattrName(key, `${where}: ${displayPath(records.get('path') ?? entry.path)}`);
           const xattrs = (entry.xattrs ??= new Map());
           if (!xattrs.has(name)) xattrs.set(name, Buffer.from(value.toString('latin1'), 'base64'));
         } else {
           (entry.pax ??= new Map()).set(key, value);
         }
     }
+  }
+}
+
+/** bsdtar's %-encoded xattr name; a malformed one (a lone %, bytes that are not UTF-8) is the archive's fault. */
+function decodeXattrName(key: string, where: string): string {
+  try {
+    return decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
+  } catch {
+    throw new InvalidInputError(where, `pax key ${JSON.stringify(key)}: malformed %-encoding of an xattr name`);
   }
 }
 

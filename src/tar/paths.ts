@@ -6,6 +6,7 @@
 import { displayPath, InvalidInputError } from '../errors.js';
 
 const SLASH = 0x2f;
+const maxOwnerId = 0xfffffffe;
 const DOT = Buffer.from('.');
 
 /**
@@ -28,14 +29,20 @@ export function safeLinkTarget(target: Buffer, where: string): Buffer {
 }
 
 /** The checks every member of a layer passes: its name, and a hardlink's target, stay inside the root. */
-export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: Buffer | undefined }, where: string): void {
+export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: Buffer | undefined; uid?: number; gid?: number }, where: string): void {
   safeMemberPath(entry.path, where);
-  if (entry.type === 'hardlink' && entry.linkpath) safeLinkTarget(entry.linkpath, where);
+  if (entry.type === 'hardlink') safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), where);
+  // No file system can hold a symlink to "" (symlink(2) says ENOENT): it would import, then fail every unpack.
+  if (entry.type === 'symlink' && !entry.linkpath?.length) throw new InvalidInputError(where, `symlink '${displayPath(entry.path)}': empty target`);
+  // uid_t is 32 bits and (uid_t)-1 means "unchanged" to chown(2): a larger owner cannot be given to any file.
+  for (const [field, id] of [['uid', entry.uid], ['gid', entry.gid]] as const) {
+    if (id !== undefined && !(Number.isSafeInteger(id) && id >= 0 && id <= maxOwnerId)) throw new InvalidInputError(where, `'${displayPath(entry.path)}': ${field} ${id} is out of range (0 to ${maxOwnerId})`);
+  }
 }
 
 function normalise(path: Buffer, where: string, what: string): Buffer {
   const refuse = (why: string): never => {
-    throw new InvalidInputError(where, `${what} '${shown(path)}': ${why}`);
+    throw new InvalidInputError(where, `${what} '${displayPath(path)}': ${why}`);
   };
   if (path.length === 0) refuse('empty name');
   if (path.includes(0)) refuse('name contains a NUL byte');
@@ -59,14 +66,4 @@ function normalise(path: Buffer, where: string, what: string): Buffer {
     pos += part.copy(out, pos);
   }
   return out;
-}
-
-/** displayPath with control characters escaped too: a hostile name must not reach the terminal raw. */
-function shown(path: Buffer): string {
-  return escapeControl(displayPath(path));
-}
-
-/** Control characters as \xNN, for text from outside (a name, a registry's message) that goes into a message. */
-export function escapeControl(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

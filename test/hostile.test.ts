@@ -1,0 +1,266 @@
+/**
+ * A small corpus of hostile local inputs, each made on the fly: every one
+ * must end in ONE line on stderr with its documented exit code, no stack
+ * trace, nothing raw from the input on the terminal, and the store exactly
+ * as it was (hashed before and after).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
+import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
+
+type Member = Omit<Partial<TarEntry>, 'path'> & { path: string | Buffer; body?: Buffer | string };
+
+function tar(members: Member[], end: Buffer = END_OF_ARCHIVE): Buffer {
+  const parts: Buffer[] = [];
+  for (const member of members) {
+    const body = member.body === undefined ? Buffer.alloc(0) : Buffer.from(member.body);
+    const entry: TarEntry = { mode: 0o644, uid: 0, gid: 0, mtime: 0, type: 'file', ...member, path: Buffer.from(member.path), size: member.type && member.type !== 'file' ? 0 : body.length };
+    parts.push(encodeHeader(entry), body, Buffer.alloc(padding(body.length)));
+  }
+  parts.push(end);
+  return Buffer.concat(parts);
+}
+
+const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+/** A docker save archive of one image over one uncompressed layer. */
+function dockerArchive(layer: Buffer, repoTags: string[]): Buffer {
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } });
+  const configName = `${sha(config)}.json`;
+  return tar([
+    { path: configName, body: config },
+    { path: 'l1/layer.tar', body: layer },
+    { path: 'manifest.json', body: JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: ['l1/layer.tar'] }]) },
+  ]);
+}
+
+/** An OCI layout directory of one image; `edit` may change its index before it is written. */
+function ociLayout(dir: string, layer: Buffer, edit: (index: any) => void = () => {}): { blobs: string; layerHex: string } {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (data: Buffer | string): { digest: string; size: number } => {
+    const hex = sha(data);
+    writeFileSync(join(blobs, hex), data);
+    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
+  };
+  const config = put(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
+  const layerBlob = put(layer);
+  const manifest = put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerBlob }] }));
+  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'x:1' } }] };
+  edit(index);
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+  return { blobs, layerHex: layerBlob.digest.slice(7) };
+}
+
+/** Every name, type, link target and content under dir, hashed: "the store is byte-identical". */
+function hashTree(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (path: string, rel: string): void => {
+    const info = lstatSync(path);
+    hash.update(`${rel}\0${info.mode}\0`);
+    if (info.isSymbolicLink()) hash.update(readlinkSync(path));
+    else if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
+    else if (info.isFile()) hash.update(readFileSync(path));
+  };
+  walk(dir, '');
+  return hash.digest('hex');
+}
+
+const goodLayer = tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
+
+interface Fixture {
+  dir: string;
+  store: string;
+  /** Runs rootfs on the store, checks that it refused with `code` in one escaped line, and that the store is unchanged. */
+  refuses(args: string[], code: number, opts?: { input?: Buffer; mentions?: RegExp }): Promise<RunResult>;
+}
+
+async function fixture(t: TestContext): Promise<Fixture> {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  writeFileSync(join(dir, 'good.tar'), goodLayer);
+  const made = await rootfs(['--store', store, 'import', join(dir, 'good.tar'), 'base:1']);
+  assert.equal(made.code, 0, made.stderr);
+  return {
+    dir,
+    store,
+    async refuses(args, code, opts = {}) {
+      const before = hashTree(store);
+      const result = await rootfs(['--store', store, ...args], opts.input ? { input: opts.input } : {});
+      assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+      const lines = result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('rootfs: warning:'));
+      assert.equal(lines.length, 1, `one line expected: ${JSON.stringify(result.stderr)}`);
+      assert.match(lines[0]!, /^rootfs: /);
+      assert.doesNotMatch(result.stderr, /^\s+at /m);
+      assert.doesNotMatch(result.stderr, /internal error/);
+      assert.doesNotMatch(result.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, 'no raw control character');
+      if (opts.mentions) assert.match(lines[0]!, opts.mentions);
+      assert.equal(hashTree(store), before, 'the store is unchanged');
+      return result;
+    },
+  };
+}
+
+test('import and load: a LIBARCHIVE.xattr key with bad %-encoding is bad input naming the member', async (t) => {
+  const f = await fixture(t);
+  const layer = tar([{ path: 'etc/evil', body: 'x', pax: new Map([['LIBARCHIVE.xattr.user.%E0%A4%A', Buffer.from('eA==')]]) }]);
+  writeFileSync(join(f.dir, 'bad.tar'), layer);
+  await f.refuses(['import', join(f.dir, 'bad.tar'), 'bad:1'], 3, { mentions: /etc\/evil/ });
+  writeFileSync(join(f.dir, 'bad-docker.tar'), dockerArchive(layer, ['bad:1']));
+  await f.refuses(['load', '-i', join(f.dir, 'bad-docker.tar')], 3, { mentions: /etc\/evil/ });
+});
+
+test('member names with newlines and ESC are escaped in messages', async (t) => {
+  const f = await fixture(t);
+  // A truncated member: its header promises 100 bytes, the archive ends first.
+  const header = encodeHeader({ path: Buffer.from('a\nrootfs: forged\x1b[2J'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 100, mtime: 0 });
+  const result = await f.refuses(['import', '-', 'esc:1'], 3, { input: Buffer.concat([header, Buffer.alloc(10)]) });
+  assert.match(result.stderr, /a\\x0arootfs: forged\\x1b\[2J/);
+  writeFileSync(join(f.dir, 'dup.tar'), tar([{ path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
+  await f.refuses(['load', '-i', join(f.dir, 'dup.tar')], 3, { mentions: /x\\x1b\]0;t\\x07/ });
+});
+
+test('empty symlink targets, out-of-range owners and bad platforms are refused on import', async (t) => {
+  const f = await fixture(t);
+  writeFileSync(join(f.dir, 'empty-link.tar'), tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]));
+  await f.refuses(['import', join(f.dir, 'empty-link.tar'), 'e:1'], 3, { mentions: /dangling.*empty target/ });
+  writeFileSync(join(f.dir, 'empty-link-docker.tar'), dockerArchive(tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]), ['e:1']));
+  await f.refuses(['load', '-i', join(f.dir, 'empty-link-docker.tar')], 3, { mentions: /dangling/ });
+  writeFileSync(join(f.dir, 'uid.tar'), tar([{ path: 'owned', body: 'x', uid: 2 ** 33 }]));
+  await f.refuses(['import', join(f.dir, 'uid.tar'), 'u:1'], 3, { mentions: /uid 8589934592 is out of range/ });
+  await f.refuses(['import', '--platform', '../../x', join(f.dir, 'good.tar'), 'p:1'], 2, { mentions: /invalid platform/ });
+  await f.refuses(['import', '--platform', 'linux/./x', join(f.dir, 'good.tar'), 'p:1'], 2);
+});
+
+test('load: a RepoTags name with a digest is bad input, and nothing is committed', async (t) => {
+  const f = await fixture(t);
+  writeFileSync(join(f.dir, 'digest-tag.tar'), dockerArchive(tar([{ path: 'new', body: 'new content' }]), [`name@sha256:${'a'.repeat(64)}`]));
+  await f.refuses(['load', '-i', join(f.dir, 'digest-tag.tar')], 3, { mentions: /not a name:tag/ });
+});
+
+test('load: index.json annotations of the wrong type are bad input', async (t) => {
+  const f = await fixture(t);
+  for (const [key, value] of [['io.containerd.image.name', 5], ['io.rootfs.delta.omitted-layers', 7]] as const) {
+    const layout = join(f.dir, `layout-${value}`);
+    ociLayout(layout, goodLayer, (index) => {
+      if (key.startsWith('io.rootfs')) index.annotations = { [key]: value };
+      else index.manifests[0].annotations[key] = value;
+    });
+    await f.refuses(['load', '-i', layout], 3, { mentions: /annotation .* not a string/ });
+  }
+});
+
+test('FIFOs and devices where metadata or a blob should be: refused at once, nothing read from them', async (t) => {
+  const f = await fixture(t);
+  const fifoIndex = join(f.dir, 'fifo-index');
+  ociLayout(fifoIndex, goodLayer);
+  rmSync(join(fifoIndex, 'index.json'));
+  execFileSync('mkfifo', [join(fifoIndex, 'index.json')]);
+  await f.refuses(['load', '-i', fifoIndex], 3, { mentions: /index\.json: not a regular file \(a FIFO\)/ });
+
+  const zeroIndex = join(f.dir, 'zero-index');
+  ociLayout(zeroIndex, goodLayer);
+  rmSync(join(zeroIndex, 'index.json'));
+  symlinkSync('/dev/zero', join(zeroIndex, 'index.json'));
+  await f.refuses(['load', '-i', zeroIndex], 3, { mentions: /character device/ });
+
+  for (const [kind, make] of [['fifo', (path: string) => execFileSync('mkfifo', [path])], ['zero', (path: string) => symlinkSync('/dev/zero', path)]] as const) {
+    const layout = join(f.dir, `${kind}-blob`);
+    const { blobs, layerHex } = ociLayout(layout, goodLayer);
+    rmSync(join(blobs, layerHex));
+    make(join(blobs, layerHex));
+    await f.refuses(['load', '-i', layout], 3, { mentions: /not a regular file/ });
+  }
+
+  await f.refuses(['save', '--exclude-have', '/dev/zero', '-o', join(f.dir, 'out.tar'), 'base:1'], 3, { mentions: /\/dev\/zero: not a regular file/ });
+  symlinkSync('/dev/zero', join(f.dir, 'zero.parts.json'));
+  for (const verb of ['verify', 'join']) await f.refuses([verb, join(f.dir, 'zero.parts.json'), ...(verb === 'join' ? ['-o', join(f.dir, 'joined')] : [])], 3, { mentions: /not a regular file/ });
+});
+
+test("a store whose index.json is a device or a FIFO: one line, exit 3, at once", async (t) => {
+  const f = await fixture(t);
+  const index = join(f.store, 'index.json');
+  const saved = readFileSync(index);
+  rmSync(index);
+  symlinkSync('/dev/zero', index);
+  for (const verb of ['images', 'gc']) await f.refuses([verb], 3, { mentions: /index\.json: not a regular file/ });
+  rmSync(index);
+  execFileSync('mkfifo', [index]);
+  await f.refuses(['images'], 3, { mentions: /a FIFO/ });
+  rmSync(index);
+  writeFileSync(index, saved);
+});
+
+test('import /dev/zero and load -i /dev/zero end: data going on after the end-of-archive marker is refused', async (t) => {
+  const f = await fixture(t);
+  for (const args of [['import', '/dev/zero', 'z:1'], ['load', '-i', '/dev/zero']]) await f.refuses(args, 3, { mentions: /after the end-of-archive marker/ });
+  // A valid archive, then zeros for ever (`cat good.tar /dev/zero | rootfs import -`): the same.
+  const endless = await run('sh', ['-c', `cat ${join(f.dir, 'good.tar')} /dev/zero | ${process.execPath} ${join(projectRoot, 'bin', 'rootfs.js')} --store ${f.store} import - z:1`]);
+  assert.equal(endless.code, 3, endless.stderr);
+  // Padding to a record, as GNU tar writes it, is not data.
+  writeFileSync(join(f.dir, 'padded.tar'), Buffer.concat([goodLayer, Buffer.alloc(20 * 512 * 10)]));
+  const padded = await rootfs(['--store', f.store, 'import', join(f.dir, 'padded.tar'), 'padded:1']);
+  assert.equal(padded.code, 0, padded.stderr);
+});
+
+test('gc keeps an unknown artifact of 2 MB of nested arrays without overflowing the stack', async (t) => {
+  const f = await fixture(t);
+  const nested = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
+  const hex = sha(nested);
+  writeFileSync(join(f.store, 'blobs', 'sha256', hex), nested);
+  const indexPath = join(f.store, 'index.json');
+  const index = JSON.parse(readFileSync(indexPath, 'utf8'));
+  index.manifests.push({ mediaType: 'application/vnd.example.nested+json', digest: `sha256:${hex}`, size: nested.length });
+  writeFileSync(indexPath, JSON.stringify(index));
+  const result = await rootfs(['--store', f.store, 'gc']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(lstatSync(join(f.store, 'blobs', 'sha256', hex)).isFile(), 'the artifact is kept');
+});
+
+test('load: memory stays flat in the number and size of members', async (t) => {
+  const f = await fixture(t);
+  // 20k distinct tiny members and 24 JSON-looking 8 MiB blobs; neither is an image, so load refuses it at the end.
+  const members: Member[] = [];
+  for (let i = 0; i < 20_000; i++) members.push({ path: `m${i}`, body: `member ${i}` });
+  const bigJson = (i: number): string => `{${' '.repeat(8 * 1024 * 1024 - 4)}${i % 10}}`;
+  for (let i = 0; i < 24; i++) members.push({ path: `blobs/sha256/${sha(bigJson(i))}`, body: bigJson(i) });
+  writeFileSync(join(f.dir, 'many.tar'), tar(members));
+  members.length = 0;
+  const probe = join(f.dir, 'probe.mjs');
+  // maxRSS of the command itself, read as it exits.
+  writeFileSync(
+    probe,
+    `import { writeFileSync } from 'node:fs';\nimport { main } from ${JSON.stringify(join(projectRoot, 'dist', 'src', 'cli', 'main.js'))};\nconst code = await main(process.argv);\nwriteFileSync(${JSON.stringify(join(f.dir, 'rss'))}, String(process.resourceUsage().maxRSS));\nprocess.exitCode = code;\n`,
+  );
+  const before = hashTree(f.store);
+  const result = await run(process.execPath, [probe, '--store', f.store, 'load', '-i', join(f.dir, 'many.tar')]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.equal(hashTree(f.store), before);
+  const rssMiB = Number(readFileSync(join(f.dir, 'rss'), 'utf8')) / 1024;
+  // Before: 24 × 8 MiB of JSON alone held ~200 MiB more than this, and 20k members ~700 MiB.
+  assert.ok(rssMiB < 250, `load used ${rssMiB.toFixed(0)} MiB`);
+});
+
+test('unpack on a full disk: one line, exit 5, and the directory it created is gone', async (t) => {
+  if (!requireRoot(t)) return;
+  const f = await fixture(t);
+  const big = tar([{ path: 'big', body: Buffer.alloc(8 * 1024 * 1024, 1) }, { path: 'big2', body: Buffer.alloc(8 * 1024 * 1024, 2) }]);
+  writeFileSync(join(f.dir, 'big.tar'), big);
+  assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'big.tar'), 'big:1'])).code, 0);
+  const mount = join(f.dir, 'small');
+  mkdirSync(mount);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mount]);
+  try {
+    const target = join(mount, 'root');
+    await f.refuses(['unpack', 'big:1', target], 5, { mentions: /root\/big2: no space left on device/ });
+    assert.deepEqual(readdirSync(mount), []);
+  } finally {
+    execFileSync('umount', [mount]);
+  }
+});
