@@ -288,6 +288,21 @@ test('a layer labelled gzip whose bytes are a plain tar (as Docker 20.10 pushes 
     assert.equal(result.stderr.match(/rootfs: warning: .*labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but its bytes are an uncompressed tar/g)?.length, 1, result.stderr);
   }
 
+  // What reads the stored layer afterwards reads it as its bytes say, as docker does, and says so once.
+  const work = makeTempDir(t);
+  const mislabelled = /rootfs: warning: layer sha256:[a-f0-9]{64} is labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but its bytes are an uncompressed tar/g;
+  for (const args of [
+    ['export', 'app:fresh', '-o', join(work, 'fs.tar')],
+    ['unpack', 'app:fresh', join(work, 'tree')],
+    ['squash', 'app:fresh', 'app:flat'],
+    ['save', 'app:fresh', '--compression', 'zstd', '-o', join(work, 'zstd.tar')],
+  ]) {
+    const read = await rootfs(['--store', dir, ...args]);
+    assert.equal(read.code, 0, `${args.join(' ')}: ${read.stderr}`);
+    assert.equal(read.stderr.match(mislabelled)?.length, 1, `${args.join(' ')}: ${read.stderr}`);
+  }
+  assert.equal(readFileSync(join(work, 'tree', 'etc', 'hello'), 'utf8'), 'plain\n');
+
   // The store holds the layer; a manifest whose config says another diff_id is refused as it would be on a fresh store.
   const other = makeImage([labelled], { diffIds: [sha256('else')] });
   const lying = await fakeRegistry(t, other);

@@ -24,6 +24,7 @@ export const exportCommand: CommandModule = (cli, run) => {
           async function* flatten(): AsyncGenerator<Buffer> {
             const tar = flattenToTar(store, layers, {
               where: ref,
+              onWarning: (message) => reporter.warnOnce(message),
               onLayer: (index) => reporter.progress({ label: `export: read layer ${index + 1} of ${layers.length}`, note: 'planning the merge' }),
               onEntry: (entries, written) => reporter.progress({ label: 'export: writing', bytes: written, entries }),
             });

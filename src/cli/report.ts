@@ -60,6 +60,7 @@ export class Reporter {
   private samples: Array<{ at: number; bytes: number }> = [];
   private sampledLabel = '';
   warnings = 0;
+  private readonly warned = new Set<string>();
 
   constructor(opts: { quiet: boolean; json: boolean }) {
     this.quiet = opts.quiet;
@@ -70,6 +71,13 @@ export class Reporter {
   warn(message: string): void {
     this.warnings++;
     say('stderr', `rootfs: warning: ${printable(message)}\n`);
+  }
+
+  /** warn(), but a message already given is not given again (a layer read twice, once to plan and once to write). */
+  warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.warn(message);
   }
 
   /** A human line on stderr (summaries); silent with --quiet or --json. */

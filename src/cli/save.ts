@@ -61,6 +61,7 @@ export const saveCommand: CommandModule = (cli, run) => {
             exclude,
             since,
             onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: count(blobs, 'blob') }),
+            onWarning: (message) => reporter.warnOnce(message),
           }),
         );
         reporter.info(`Saved ${count(saved.length, 'image')} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);

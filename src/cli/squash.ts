@@ -28,6 +28,7 @@ export const squashCommand: CommandModule = (cli, run) => {
             level,
             created: sourceDateEpoch(),
             // Two passes: every layer is read to plan the merge, then the merged layer is written.
+            onWarning: (message) => reporter.warnOnce(message),
             onLayer: (index, layers, entries) => reporter.progress({ label: `squash: read layer ${index + 1} of ${layers}`, entries }),
             onWrite: ({ entries, written }) => reporter.progress({ label: `squash: writing the merged layer (${compression})`, bytes: written, entries }),
           }),

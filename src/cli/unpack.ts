@@ -17,6 +17,7 @@ export const unpackCommand: CommandModule = (cli, run) => {
             rootless: Boolean(opts.rootless),
             onProgress: (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, entries }),
             onSkip: (path, what) => reporter.warn(`${path}: ${what}`),
+            onWarning: (message) => reporter.warnOnce(message),
           }),
         );
         const { devices, xattrs } = result.skipped;

@@ -35,6 +35,7 @@ import { blobMemberName } from './oci-layout.js';
 import { withOmittedLayers, type LayerTally } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
 import { outputError } from '../io/output.js';
+import { openStoredLayer } from '../layers/source.js';
 import { Tap } from '../io/streams.js';
 
 export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
@@ -52,6 +53,8 @@ export interface SaveOptions {
   stdout: Writable;
   /** total: the bytes of every blob to write, when known before the first (not for a multi-platform index kept whole). */
   onProgress?: (progress: { bytes: number; blobs: number; total?: number }) => void;
+  /** A layer whose media type its bytes contradict: converted as the bytes say. */
+  onWarning?: (message: string) => void;
   /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
   exclude?: Set<Digest>;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
@@ -281,8 +284,10 @@ class Exporter {
     }
     const path = await this.sink.spoolPath();
     const digest = new DigestStream();
-    const stages: Array<Readable | Writable> = [this.store.openBlob(layer.digest, layer.size)];
-    if (from !== 'none') stages.push(createDecompressor(from, `layer ${layer.digest}`));
+    // Decompressed as its bytes say, as docker reads a layer: a media type can be wrong.
+    const stored = await openStoredLayer(this.store, layer, this.options.onWarning);
+    const stages: Array<Readable | Writable> = [stored.stream];
+    if (stored.compression !== 'none') stages.push(createDecompressor(stored.compression, `layer ${layer.digest}`));
     if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
     try {
       await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));

@@ -26,6 +26,8 @@ export interface SquashOptions {
   created?: Date;
   /** While layers are read to plan the merge: the layer just read (from 0), how many there are, and its entries. */
   onLayer?: (index: number, layers: number, entries: number) => void;
+  /** A layer whose media type its bytes contradict (read as the bytes say). */
+  onWarning?: (message: string) => void;
   /** While the merged layer is written: entries so far, and bytes written to the store (compressed). */
   onWrite?: (progress: { entries: number; written: number }) => void;
 }
@@ -59,7 +61,7 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
     progress.written = bytes;
     options.onWrite?.(progress);
   };
-  const tar = flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry });
+  const tar = flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry, ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
   const { layer, diffId } = await storeLayer(store, tar, { ...options, onWritten });
   const config = squashedConfig(image.config, from, diffId, options.created ?? new Date(), layers.length - from);
   const kept = layers.slice(0, from).map(asOciLayer);

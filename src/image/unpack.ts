@@ -41,12 +41,14 @@ export interface UnpackOptions {
   onProgress?: (entries: number, bytes: number) => void;
   /** Rootless: a device node or xattr left out (path as displayPath shows it). */
   onSkip?: (path: string, what: string) => void;
+  /** A layer whose media type its bytes contradict (read as the bytes say). */
+  onWarning?: (message: string) => void;
 }
 
 /** Extracts the merged layers of image `ref` into `dir` (empty or missing). */
 export async function unpackImage(store: Store, ref: string, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const image = await store.resolve(ref);
-  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref }), dir, options);
+  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref, ...(options.onWarning ? { onWarning: options.onWarning } : {}) }), dir, options);
 }
 
 /** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */
