@@ -122,8 +122,12 @@ test('member names with newlines and ESC are escaped in messages', async (t) => 
   const header = encodeHeader({ path: Buffer.from('a\nrootfs: forged\x1b[2J'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 100, mtime: 0 });
   const result = await f.refuses(['import', '-', 'esc:1'], 3, { input: Buffer.concat([header, Buffer.alloc(10)]) });
   assert.match(result.stderr, /a\\x0arootfs: forged\\x1b\[2J/);
-  writeFileSync(join(f.dir, 'dup.tar'), tar([{ path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
-  await f.refuses(['load', '-i', join(f.dir, 'dup.tar')], 3, { mentions: /x\\x1b\]0;t\\x07/ });
+  // An image archive by its first member (load reads on), holding one name twice.
+  writeFileSync(join(f.dir, 'dup.tar'), tar([{ path: 'manifest.json', body: '[]' }, { path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
+  await f.refuses(['load', '-i', join(f.dir, 'dup.tar')], 3, { mentions: /x\\x1b\]0;t\\x07.*(?:twice|duplicate|more than once)/ });
+  // Refused as no image archive at its first member, the name is escaped the same way.
+  writeFileSync(join(f.dir, 'fs.tar'), tar([{ path: 'x\x1b]0;t\x07', body: '1' }]));
+  await f.refuses(['load', '-i', join(f.dir, 'fs.tar')], 3, { mentions: /x\\x1b\]0;t\\x07/ });
 });
 
 test('empty symlink targets, out-of-range owners and bad platforms are refused on import', async (t) => {

@@ -99,7 +99,7 @@ async function* imageArchiveMembers(members: AsyncIterable<SourceMember>, archiv
   let first = true;
   for await (const member of members) {
     if (first && !startsLikeImageArchive(member.name)) {
-      throw new InvalidInputError(archive, `not an image archive: it starts with ${JSON.stringify(member.name)}, not manifest.json, index.json, oci-layout or blobs/. ${importHint(archive)}`);
+      throw new InvalidInputError(archive, `not an image archive: it starts with '${member.name}', not manifest.json, index.json, oci-layout or blobs/. ${importHint(archive)}`);
     }
     first = false;
     yield member;
