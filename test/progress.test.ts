@@ -61,7 +61,7 @@ describe('the progress line on a terminal', () => {
     const squashed = await onTerminal(`${cli} squash big:1 flat:1`, env);
     assertNothingOnProgress(squashed);
     assert.ok(squashed.some((segment) => /squash: read layer 1 of 1: \d+ entr/.test(segment)), squashed.join('\n'));
-    assert.ok(squashed.some((segment) => /squash: writing the merged layer \(gzip\): [\d.]+[kMG]?B, .*B\/s, \d+ entr/.test(segment)), squashed.join('\n'));
+    assert.ok(squashed.some((segment) => /squash: writing the merged layer \(gzip\): [\d.]+(?:[KMGT]i)?B, .*B\/s, \d+ entr/.test(segment)), squashed.join('\n'));
 
     const exported = await onTerminal(`${cli} export big:1 -o ${dir}/flat.tar`, env);
     assert.ok(exported.some((segment) => /export: writing: .*B\/s, \d+ entr/.test(segment)), exported.join('\n'));
