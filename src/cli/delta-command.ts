@@ -1,9 +1,8 @@
 /** What import --base and commit share: the new tree against BASEREF, written as one layer on it. */
 import type { Command } from 'cac';
 import { commitDelta } from '../image/delta.js';
-import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import { asList, layerCompression, sourceDateEpoch } from './options.js';
+import { imageConfigFlags, layerCompression } from './options.js';
 import type { Reporter } from './report.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
@@ -30,12 +29,9 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
       source: source === '-' ? 'stdin' : source,
       tags,
       checksum: Boolean(opts.checksum),
-      changes: asList(opts.change),
-      message: opts.message === undefined ? undefined : String(opts.message),
-      platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+      ...imageConfigFlags(opts),
       compression,
       level,
-      created: sourceDateEpoch(),
       createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
       onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
     });

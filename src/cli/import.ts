@@ -1,12 +1,11 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { importDirectory, importTarball, type ImportedImage, type ImportOptions } from '../image/import.js';
-import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './main.js';
 import { addPackFlags, packEvents, packFlagsGiven, packOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
 import { openStore } from './store-option.js';
-import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
+import { addLayerCompressionFlags, imageConfigFlags, layerCompression } from './options.js';
 import { openInput } from '../io/input.js';
 import { count } from '../text.js';
 import { runDelta } from './delta-command.js';
@@ -44,12 +43,9 @@ export const importCommand: CommandModule = (cli, run) => {
         const options: ImportOptions = {
           source: file,
           tags,
-          changes: asList(opts.change),
-          message: opts.message === undefined ? undefined : String(opts.message),
-          platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+          ...imageConfigFlags(opts),
           compression,
           level,
-          created: sourceDateEpoch(),
           acceptImageArchive: Boolean(opts.force),
         };
         const report = (result: ImportedImage, entries: number, inputCompression: string): void => {

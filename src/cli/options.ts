@@ -4,6 +4,8 @@ import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { libdeflateBuiltIn } from '../compress/gzip.js';
 import type { LayerCompression } from '../image/layer.js';
+import { parsePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
 import type { Reporter } from './report.js';
 
 /** cac gives a repeated option as an array and a single one as a scalar. */
@@ -33,4 +35,14 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): Date | un
   if (value === undefined || value === '') return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, not '${value}'`);
   return new Date(Number(value) * 1000);
+}
+
+/** -c/--change, -m/--message, --platform and SOURCE_DATE_EPOCH: what every command that writes a new image config takes. */
+export function imageConfigFlags(opts: { change?: unknown; message?: unknown; platform?: unknown }): { changes: string[]; message: string | undefined; platform: Platform | undefined; created: Date | undefined } {
+  return {
+    changes: asList(opts.change),
+    message: opts.message === undefined ? undefined : String(opts.message),
+    platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+    created: sourceDateEpoch(),
+  };
 }
