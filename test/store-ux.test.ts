@@ -267,7 +267,7 @@ test('mix-ups: load of a filesystem tarball and import of an image archive name 
   for (const input of [['-i', fsTar], []]) {
     const loaded = await rootfs(['--store', store, 'load', ...input], input.length === 0 ? { input: readFileSync(fsTar) } : {});
     assert.equal(loaded.code, 3);
-    assert.match(loaded.stderr, /^rootfs: (.*root\.tar|stdin): not an image archive: it starts with "etc", .* rootfs import (.*root\.tar|-) \[REF\]\n$/);
+    assert.match(loaded.stderr, /^rootfs: (.*root\.tar|stdin): not an image archive: it starts with 'etc', .* rootfs import (.*root\.tar|-) \[REF\]\n$/);
   }
   for (const format of ['docker-archive', 'docker-legacy', 'oci-archive']) {
     const archive = join(dir, `${format}.tar`);
