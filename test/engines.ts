@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
+import { readMountPoints } from '../src/pack/mounts.js';
 import { run, runOk, type RunOptions, type RunResult } from './helpers.js';
 import { blobInfoCache } from './registry-server.js';
 
@@ -229,16 +230,17 @@ function killStragglers(root: string): void {
   }
 }
 
-/** Unmounts every mount point under dir (overlay layers, podman's private bind of its graph root), deepest first. */
-export async function unmountUnder(dir: string): Promise<void> {
-  const points = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((point): point is string => point !== undefined)
-    .map((point) => point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
-    .filter((point) => point === dir || point.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const point of points) {
-    if ((await run('umount', [point])).code !== 0) await run('umount', ['-l', point]);
+/**
+ * Unmounts every mount point under dir (overlay layers, podman's private bind
+ * of its graph root), deepest first, and again for mounts stacked on one point.
+ */
+async function unmountUnder(dir: string): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const points = [...readMountPoints()].filter((point) => point === dir || point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+    if (points.length === 0) return;
+    for (const point of points) {
+      if ((await run('umount', [point])).code !== 0) await run('umount', ['-l', point]);
+    }
   }
 }
 
