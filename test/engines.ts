@@ -194,7 +194,10 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   signalGroup(child.pid, 'SIGTERM');
-  if (await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)])) return;
+  const patience = new AbortController();
+  const stopped = await Promise.race([exited.then(() => true), sleep(30_000, false, { signal: patience.signal }).catch(() => false)]);
+  patience.abort(); // else the timer holds the test process open for its whole length
+  if (stopped) return;
   signalGroup(child.pid, 'SIGKILL');
   await exited;
 }
