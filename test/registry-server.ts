@@ -163,11 +163,11 @@ export async function startTokenServer(t: TestContext, users: Record<string, str
   return { realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, service, issuer, certificate, requests };
 }
 
-const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
+export const blobInfoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 
 /** skopeo's stdout, run without its blob cache (which can substitute a layer it saw before). */
 export async function skopeo(...args: string[]): Promise<string> {
-  rmSync(skopeoCache, { force: true });
+  rmSync(blobInfoCache, { force: true });
   return (await runOk('skopeo', args)).stdout.toString();
 }
 

@@ -9,15 +9,9 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Index, Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
+import { skopeo } from './registry-server.js';
 import { describeTree } from './tree.js';
 
-const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
-
-/** skopeo with its blob cache removed first: the cache silently substitutes layers it has seen. */
-async function skopeo(...args: string[]): Promise<string> {
-  rmSync(skopeoCache, { force: true });
-  return (await runOk('skopeo', args)).stdout.toString();
-}
 
 async function cli(...args: string[]): Promise<string> {
   const result = await rootfs(args);
