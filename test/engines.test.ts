@@ -18,7 +18,7 @@ import { buildMultiPlatformImage, withStore } from './store-fixture.js';
 interface Inspected {
   Id: string;
   Descriptor: { digest: string };
-  Config: { rootfs: { diff_ids: string[] } };
+  ImageConfig: { rootfs: { diff_ids: string[] } };
 }
 
 async function inspect(store: string, ref: string): Promise<Inspected> {
@@ -54,7 +54,7 @@ async function checkCameBack(t: TestContext, store: string, ref: string, expecte
   const work = makeTempDir(t, 'rootfs-engines-back-');
   const image = await inspect(store, ref);
   assert.equal(image.Id, expected.configDigest, `${ref}: the engine changed the config`);
-  assert.deepEqual(image.Config.rootfs.diff_ids, expected.diffIds);
+  assert.deepEqual(image.ImageConfig.rootfs.diff_ids, expected.diffIds);
 
   const exported = join(work, 'export.tar');
   await rootfsOk(['--store', store, 'export', ref, '-o', exported]);
@@ -69,7 +69,7 @@ async function checkCameBack(t: TestContext, store: string, ref: string, expecte
   const saved = join(work, 'saved.tar');
   await rootfsOk(['--store', store, 'save', 'squashed:1', '-o', saved]);
   const config = JSON.parse(await skopeo('inspect', '--config', `docker-archive:${saved}`)) as { rootfs: { diff_ids: string[] } };
-  assert.deepEqual(config.rootfs.diff_ids, (await inspect(store, 'squashed:1')).Config.rootfs.diff_ids);
+  assert.deepEqual(config.rootfs.diff_ids, (await inspect(store, 'squashed:1')).ImageConfig.rootfs.diff_ids);
 }
 
 /** rootfs load of an engine's archive (file or directory) into a fresh store, then checkCameBack. */
@@ -115,7 +115,7 @@ test('real container engines take what rootfs writes and give back what rootfs r
   await rootfsOk(['pack', root, '-o', join(work, 'root.tar')]);
   await rootfsOk(['--store', store, 'import', join(work, 'root.tar'), 'deb:1']);
   const deb = await inspect(store, 'deb:1');
-  const debExpected: Expected = { file: 'etc/debian_version', content: debianVersion, diffIds: deb.Config.rootfs.diff_ids, configDigest: deb.Id };
+  const debExpected: Expected = { file: 'etc/debian_version', content: debianVersion, diffIds: deb.ImageConfig.rootfs.diff_ids, configDigest: deb.Id };
   const multi = await withStore(store, (opened) => buildMultiPlatformImage(opened, work, 'multi:1'));
   const amdExpected: Expected = { file: 'etc/hello', content: 'amd64\n', diffIds: [multi.amd.diffId], configDigest: multi.amd.configDigest };
   const armExpected: Expected = { file: 'etc/hello', content: 'arm64\n', diffIds: [multi.arm.diffId], configDigest: multi.arm.configDigest };
@@ -139,7 +139,7 @@ test('real container engines take what rootfs writes and give back what rootfs r
       await docker.try(['rmi', '-f', 'deb:1']);
       assert.match(output(await docker.cli(['load', '-i', archives[`deb.${format}`]!])), /Loaded image: deb:1\n/);
       assert.equal(output(await docker.cli(['image', 'inspect', '--format', '{{.Id}}', 'deb:1'])).trim(), deb.Id);
-      assert.deepEqual(JSON.parse(output(await docker.cli(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'deb:1']))), deb.Config.rootfs.diff_ids);
+      assert.deepEqual(JSON.parse(output(await docker.cli(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'deb:1']))), deb.ImageConfig.rootfs.diff_ids);
       assert.equal(output(await docker.cli(['run', '--rm', '--network', 'none', 'deb:1', ...catDebianVersion])), debianVersion);
     });
 
@@ -158,7 +158,7 @@ test('real container engines take what rootfs writes and give back what rootfs r
       await podman.try(['rmi', '-f', 'deb:1']);
       assert.match(output(await podman.cli(['load', '-i', archives[`deb.${format}`]!])), /Loaded image: docker\.io\/library\/deb:1\n/);
       assert.equal(`sha256:${output(await podman.cli(['image', 'inspect', '--format', '{{.Id}}', 'deb:1'])).trim()}`, deb.Id);
-      assert.deepEqual(JSON.parse(output(await podman.cli(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'deb:1']))), deb.Config.rootfs.diff_ids);
+      assert.deepEqual(JSON.parse(output(await podman.cli(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'deb:1']))), deb.ImageConfig.rootfs.diff_ids);
       assert.equal(output(await podman.cli(['run', '--rm', '--network', 'none', 'deb:1', ...catDebianVersion])), debianVersion);
     });
   }
@@ -224,7 +224,7 @@ test('real container engines take what rootfs writes and give back what rootfs r
     const store = join(makeTempDir(t), 'store');
     await rootfsOk(['--store', store, 'load', '-i', saved]);
     await checkCameBack(t, store, 'multi:1', amdExpected);
-    assert.deepEqual((await inspect(store, 'deb:1')).Config.rootfs.diff_ids, deb.Config.rootfs.diff_ids);
+    assert.deepEqual((await inspect(store, 'deb:1')).ImageConfig.rootfs.diff_ids, deb.ImageConfig.rootfs.diff_ids);
   });
 
   for (const format of ['docker-archive', 'oci-archive', 'oci-dir']) {
@@ -290,11 +290,11 @@ test('real container engines take what rootfs writes and give back what rootfs r
     await docker.cli(['tag', `${registry.host}/quirk/plain:1`, ref]);
     await docker.cli(['push', ref]);
     const manifest = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${ref}`)) as { layers: Array<{ mediaType: string; digest: string }> };
-    assert.equal(manifest.layers[0]!.digest, plain.Config.rootfs.diff_ids[0], 'docker mounted the plain layer');
+    assert.equal(manifest.layers[0]!.digest, plain.ImageConfig.rootfs.diff_ids[0], 'docker mounted the plain layer');
     assert.equal(manifest.layers[0]!.mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip', 'and labelled it gzip');
 
     const store = join(makeTempDir(t), 'store');
     await rootfsOk(['--store', store, 'pull', ref]);
-    await checkCameBack(t, store, ref, { file: 'etc/quirk', content: `mounted as gzip ${registry.host}\n`, diffIds: plain.Config.rootfs.diff_ids, configDigest: plain.Id });
+    await checkCameBack(t, store, ref, { file: 'etc/quirk', content: `mounted as gzip ${registry.host}\n`, diffIds: plain.ImageConfig.rootfs.diff_ids, configDigest: plain.Id });
   });
 });
