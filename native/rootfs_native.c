@@ -375,58 +375,21 @@ static napi_value typed_array(napi_env env, napi_typedarray_type type, size_t el
 }
 
 /*
- * Reads a small regular file whole into `out`, as pack would (no symlink
- * followed, no blocking on a fifo, no atime touched), checking that it is
- * the file lstat saw and did not change while read. False (nothing kept)
- * for anything unusual: pack then reads it the ordinary way, and reports.
- */
-static bool read_small_file(int dir, const char *name, const struct stat *st, bytes *out) {
-  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int fd = openat(dir, name, flags | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = openat(dir, name, flags); /* O_NOATIME needs ownership or CAP_FOWNER */
-  if (fd < 0) return false;
-  size_t mark = out->len, size = (size_t)st->st_size, got = 0;
-  struct stat before, after;
-  bool ok = fstat(fd, &before) == 0 && S_ISREG(before.st_mode) && before.st_ino == st->st_ino && before.st_dev == st->st_dev;
-  uint8_t *at = ok ? bytes_reserve(out, size) : NULL;
-  if (!at && size > 0) ok = false;
-  while (ok && got < size) {
-    ssize_t r = pread(fd, at + got, size - got, (off_t)got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) ok = false;
-    else got += (size_t)r;
-  }
-  ok = ok && fstat(fd, &after) == 0 && after.st_size == st->st_size && after.st_mtim.tv_sec == st->st_mtim.tv_sec &&
-       after.st_mtim.tv_nsec == st->st_mtim.tv_nsec && after.st_ctim.tv_sec == st->st_ctim.tv_sec && after.st_ctim.tv_nsec == st->st_ctim.tv_nsec;
-  close(fd);
-  if (!ok && !out->failed) out->len = mark;
-  return ok;
-}
-
-/* The most file bytes one listing holds, so memory stays flat however many small files a directory has. */
-#define LISTING_CONTENT_BUDGET (4u << 20)
-
-/*
- * readDirectory(path: Buffer, selinux: boolean, smallFiles: number):
+ * readDirectory(path: Buffer, selinux: boolean):
  *   [names: Buffer, nameEnds: Uint32Array, stats: BigInt64Array (STAT_FIELDS per entry),
- *    status: Int32Array (lstat errno, xattr errno, 1 if its content was read; per entry),
- *    xattrs: Buffer, xattrEnds: Uint32Array, content: Buffer, contentEnds: Uint32Array]
+ *    errors: Int32Array (lstat errno, xattr errno per entry), xattrs: Buffer, xattrEnds: Uint32Array]
  * The entries of a directory sorted by raw bytes (GNU tar --sort=name), each
  * lstat'ed (fstatat on the directory's fd: no path lookup per entry) and its
- * xattrs read; regular files of one link, not sparse and of at most
- * `smallFiles` bytes read whole, up to LISTING_CONTENT_BUDGET. A failed
- * readdir throws; a failed lstat or xattr read is an errno in `status` for
- * the caller to redo and report.
+ * xattrs read. A failed readdir throws; a failed lstat or xattr read is an
+ * errno in `errors` for the caller to redo and report.
  */
 static napi_value js_read_directory(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
   char *dir = buffer_to_cstr(env, argv[0]);
   if (!dir) return NULL;
   bool selinux = false;
-  int64_t small_files = 0;
   napi_get_value_bool(env, argv[1], &selinux);
-  napi_get_value_int64(env, argv[2], &small_files);
   DIR *d = opendir(dir);
   if (!d) {
     int err = errno;
@@ -458,13 +421,12 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
   if (sorted) qsort(sorted, n, sizeof *sorted, compare_names);
 
   size_t dirlen = strlen(dir);
-  bytes flat = {0}, xattrs = {0}, path = {0}, content = {0};
+  bytes flat = {0}, xattrs = {0}, path = {0};
   int64_t *stats = calloc(n ? n * STAT_FIELDS : 1, sizeof *stats);
-  int32_t *errors = calloc(n ? n * 3 : 1, sizeof *errors);
+  int32_t *errors = calloc(n ? n * 2 : 1, sizeof *errors);
   uint32_t *name_ends = malloc((n ? n : 1) * sizeof *name_ends);
   uint32_t *xattr_ends = malloc((n ? n : 1) * sizeof *xattr_ends);
-  uint32_t *content_ends = malloc((n ? n : 1) * sizeof *content_ends);
-  bool failed = !sorted || !stats || !errors || !name_ends || !xattr_ends || !content_ends;
+  bool failed = !sorted || !stats || !errors || !name_ends || !xattr_ends;
   int fd = dirfd(d);
   for (size_t i = 0; i < n && !failed; i++) {
     const char *name = sorted[i];
@@ -473,7 +435,7 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
     name_ends[i] = (uint32_t)flat.len;
     struct stat st;
     if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      errors[3 * i] = errno;
+      errors[2 * i] = errno;
     } else {
       int64_t *f = stats + i * STAT_FIELDS;
       f[F_DEV] = (int64_t)st.st_dev;
@@ -491,14 +453,10 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
       bytes_append(&path, dir, dirlen);
       if (dirlen == 0 || dir[dirlen - 1] != '/') bytes_append(&path, "/", 1);
       bytes_append(&path, name, len + 1);
-      if (!path.failed) errors[3 * i + 1] = read_xattrs((char *)path.data, selinux, &xattrs);
-      if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size <= small_files && st.st_blocks * 512 >= st.st_size &&
-          content.len + (size_t)st.st_size <= LISTING_CONTENT_BUDGET)
-        errors[3 * i + 2] = read_small_file(fd, name, &st, &content);
+      if (!path.failed) errors[2 * i + 1] = read_xattrs((char *)path.data, selinux, &xattrs);
     }
     xattr_ends[i] = (uint32_t)xattrs.len;
-    content_ends[i] = (uint32_t)content.len;
-    failed = flat.failed || xattrs.failed || path.failed || content.failed;
+    failed = flat.failed || xattrs.failed || path.failed;
   }
   closedir(d);
   free(dir);
@@ -509,23 +467,19 @@ static napi_value js_read_directory(napi_env env, napi_callback_info info) {
   if (failed) {
     throw_errno(env, ENOMEM, "readdir");
   } else {
-    napi_value items[8];
+    napi_value items[6];
     void *copy;
     napi_create_buffer_copy(env, flat.len, flat.data ? (void *)flat.data : (void *)"", &copy, &items[0]);
     items[1] = typed_array(env, napi_uint32_array, 4, name_ends, n);
     items[2] = typed_array(env, napi_bigint64_array, 8, stats, n * STAT_FIELDS);
-    items[3] = typed_array(env, napi_int32_array, 4, errors, n * 3);
+    items[3] = typed_array(env, napi_int32_array, 4, errors, n * 2);
     napi_create_buffer_copy(env, xattrs.len, xattrs.data ? (void *)xattrs.data : (void *)"", &copy, &items[4]);
     items[5] = typed_array(env, napi_uint32_array, 4, xattr_ends, n);
-    napi_create_buffer_copy(env, content.len, content.data ? (void *)content.data : (void *)"", &copy, &items[6]);
-    items[7] = typed_array(env, napi_uint32_array, 4, content_ends, n);
-    napi_create_array_with_length(env, 8, &result);
-    for (uint32_t k = 0; k < 8; k++) napi_set_element(env, result, k, items[k]);
+    napi_create_array_with_length(env, 6, &result);
+    for (uint32_t k = 0; k < 6; k++) napi_set_element(env, result, k, items[k]);
   }
   free(flat.data);
   free(xattrs.data);
-  free(content.data);
-  free(content_ends);
   free(stats);
   free(errors);
   free(name_ends);

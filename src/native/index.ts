@@ -15,13 +15,11 @@ export interface NativeBinding {
   seekHole(fd: number, offset: number): number;
   /**
    * A directory's entries sorted by raw bytes, each lstat'ed and its xattrs
-   * read, and small regular files (at most `smallFiles` bytes) read whole, in
-   * one call: [names, nameEnds, stats (11 fields an entry, the order of
-   * ListedStat in src/pack/walk.ts), status (lstat errno, xattr errno, 1 if
-   * its content was read; an entry), xattr records (u32 name length, name,
-   * u32 value length, value), xattrEnds, content, contentEnds].
+   * read, in one call: [names, nameEnds, stats (11 fields an entry, the order
+   * of STAT_FIELDS in src/pack/walk.ts), errors (lstat errno, xattr errno an
+   * entry), xattr records (u32 name length, name, u32 value length, value), xattrEnds].
    */
-  readDirectory(path: Buffer, selinux: boolean, smallFiles: number): [Buffer, Uint32Array, BigInt64Array, Int32Array, Buffer, Uint32Array, Buffer, Uint32Array];
+  readDirectory(path: Buffer, selinux: boolean): [Buffer, Uint32Array, BigInt64Array, Int32Array, Buffer, Uint32Array];
   /** One gzip member of `input` (libdeflate level 0–12), compressed on the thread pool; absent when built without libdeflate. */
   gzipMember?(input: Buffer, level: number): Promise<Buffer>;
   /** The compression libraries built in, name → version (native/probe.cjs decides at build time). */

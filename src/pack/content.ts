@@ -29,31 +29,6 @@ export function looksSparse(stat: EntryStat): boolean {
   return stat.blocks * 512n < stat.size;
 }
 
-/** A body's bytes as the tar writer's copy loop takes them. */
-export interface Content {
-  /** Bytes still to come. */
-  readonly left: number;
-  /** Fills the start of `target` with the next bytes (at most those left) and returns how many. */
-  fill(target: Buffer): number;
-}
-
-/** A body already read (a small file the walk read with its directory listing). */
-export class ReadContent implements Content {
-  private position = 0;
-
-  constructor(private readonly bytes: Buffer) {}
-
-  get left(): number {
-    return this.bytes.length - this.position;
-  }
-
-  fill(target: Buffer): number {
-    const count = this.bytes.copy(target, 0, this.position);
-    this.position += count;
-    return count;
-  }
-}
-
 /**
  * Exactly `size` bytes of an open file, read into the caller's buffers (the
  * tar writer's staging space, so bytes are copied once). Holes (found with
@@ -61,7 +36,7 @@ export class ReadContent implements Content {
  * so a mostly empty 1 GiB file costs no 1 GiB of disk reads; so does the
  * rest of a file that ended early (it shrank while we read it).
  */
-export class FileContent implements Content {
+export class FileContent {
   private position = 0;
   /** The data region the position is in or before: bytes before its start are a hole. */
   private dataStart = 0;
@@ -79,6 +54,7 @@ export class FileContent implements Content {
     return this.size - this.position;
   }
 
+  /** Fills the start of `target` with the next bytes (at most those left) and returns how many. */
   fill(target: Buffer): number {
     const want = Math.min(target.length, this.size - this.position);
     if (want === 0) return 0;

@@ -46,7 +46,7 @@ export function* directoryMembers(root: string, options: DirectoryOptions = {}, 
   const fail = (absolute: Buffer, err: unknown): never => {
     throw fromFsError(err, absolute);
   };
-  for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err), { selinux: options.selinux === true })) {
+  for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err), options.selinux === true)) {
     const { relative, absolute, stat } = item;
     if (excluded(relative) || stat.isSocket()) {
       item.descend = false;

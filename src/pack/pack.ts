@@ -16,7 +16,7 @@ import type { FileIdentity } from '../io/output.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 import { deviceNumbers, mtimeSeconds, type EntryStat } from './entry.js';
-import { changeWhileRead, FileContent, looksSparse, openForReading, ReadContent, type Content } from './content.js';
+import { changeWhileRead, FileContent, looksSparse, openForReading } from './content.js';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
 import { readMountPoints } from './mounts.js';
 import type { Preset } from './presets.js';
@@ -108,9 +108,6 @@ export async function packTree(root: string, output: Writable, options: PackOpti
   return packer.summary;
 }
 
-/** Files up to this size are read by the walk with their directory listing: one native call instead of five fs calls each. */
-const SMALL_FILE = 64 << 10;
-
 /** The hardlink group of an inode whose first name is already stored. */
 interface LinkGroup {
   path: Buffer;
@@ -150,7 +147,7 @@ class Packer {
    * file is read: a promise per entry cost more than the entry's syscalls.
    */
   async run(writer: TarWriter): Promise<void> {
-    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), { selinux: this.options.selinux === true, smallFiles: SMALL_FILE })) {
+    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), this.options.selinux === true)) {
       const reading = this.pack(item, writer);
       if (reading) await reading;
       this.count++;
@@ -242,19 +239,10 @@ class Packer {
    * replaced). The body is read straight into the writer's staging space;
    * once the consumer is full, the rest is read between waits for it.
    */
-  private packFile(item: WalkEntry, entry: TarEntry, writer: TarWriter): boolean | Promise<boolean> {
-    const { absolute, stat } = item;
+  private packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): boolean | Promise<boolean> {
     if (this.truncated(entry.path)) {
       this.store(writer, entry);
       return true;
-    }
-    const listed = item.content();
-    if (listed) {
-      entry.size = listed.length;
-      this.store(writer, entry);
-      const content = new ReadContent(listed);
-      this.copyContent(content, writer, absolute);
-      return content.left === 0 || this.copyLargeContent(content, writer, absolute).then(() => true);
     }
     let fd: number;
     try {
@@ -290,7 +278,7 @@ class Packer {
   }
 
   /** Copies file bytes into the writer until the body is complete or the consumer is full. */
-  private copyContent(content: Content, writer: TarWriter, absolute: Buffer): void {
+  private copyContent(content: FileContent, writer: TarWriter, absolute: Buffer): void {
     while (content.left > 0 && !writer.full) {
       const space = writer.bodySpace();
       let count: number;
@@ -304,7 +292,7 @@ class Packer {
     }
   }
 
-  private async copyLargeContent(content: Content, writer: TarWriter, absolute: Buffer): Promise<void> {
+  private async copyLargeContent(content: FileContent, writer: TarWriter, absolute: Buffer): Promise<void> {
     while (content.left > 0) {
       await writer.ready();
       this.copyContent(content, writer, absolute);

@@ -1,11 +1,10 @@
 /**
  * A depth-first walk of a tree in GNU tar --sort=name order: each directory
  * before its children, names sorted by raw bytes. One native call per
- * directory lists it, lstats every entry, reads its xattrs and, if asked,
- * the bytes of its small files (readDirectory in native/rootfs_native.c): a
- * Node fs call costs 2–3 µs on top of its syscall, and a walk is a long run
- * of tiny syscalls. Memory holds one listing per depth level (its file
- * bytes at most 4 MiB).
+ * directory lists it, lstats every entry and reads its xattrs
+ * (readDirectory in native/rootfs_native.c): a Node fs call costs 2–3 µs on
+ * top of its syscall, and a walk is a long run of tiny syscalls. Memory
+ * holds one listing per depth level.
  */
 import { constants, lstatSync, readdirSync } from 'node:fs';
 import { native } from '../native/index.js';
@@ -26,19 +25,6 @@ export interface WalkEntry {
    * listing); throws what reading them threw.
    */
   xattrs(): Map<string, Buffer> | undefined;
-  /**
-   * A small regular file's bytes, read with the listing (when the walk was
-   * asked to) from the file lstat saw, unchanged meanwhile; undefined when
-   * not read, and the caller reads it itself.
-   */
-  content(): Buffer | undefined;
-}
-
-export interface WalkOptions {
-  /** Keep security.selinux in xattrs(). */
-  selinux?: boolean;
-  /** Read regular files of at most this many bytes with the listing (default 0: none). */
-  smallFiles?: number;
 }
 
 /** Why an entry or a directory listing could not be read; the walk goes on without it. */
@@ -49,30 +35,30 @@ const SLASH = Buffer.from('/');
 const STAT_FIELDS = 11;
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = constants;
 
-/** The descendants of `root` (an absolute path, not itself yielded). */
-export function* walkTree(root: Buffer, onError: WalkError, options: WalkOptions = {}): Generator<WalkEntry, void, undefined> {
+/** The descendants of `root` (an absolute path, not itself yielded); `selinux` keeps security.selinux in xattrs(). */
+export function* walkTree(root: Buffer, onError: WalkError, selinux = false): Generator<WalkEntry, void, undefined> {
   // "/" must not become "//name".
   const base = root.length > 1 && root[root.length - 1] === 0x2f ? root.subarray(0, -1) : root;
-  yield* walkDirectory(base.equals(SLASH) ? Buffer.alloc(0) : base, Buffer.alloc(0), onError, options.selinux === true, options.smallFiles ?? 0);
+  yield* walkDirectory(base.equals(SLASH) ? Buffer.alloc(0) : base, Buffer.alloc(0), onError, selinux);
 }
 
-function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, selinux: boolean, smallFiles: number): Generator<WalkEntry, void, undefined> {
+function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, selinux: boolean): Generator<WalkEntry, void, undefined> {
   const path = absolute.length === 0 ? SLASH : absolute;
   let listing: ReturnType<typeof native.readDirectory>;
   try {
-    listing = native.readDirectory(path, selinux, smallFiles);
+    listing = native.readDirectory(path, selinux);
   } catch (err) {
     onError(path, asNodeError(path, err), 'readdir');
     return;
   }
-  const [names, nameEnds, stats, status, xattrData, xattrEnds, contentData, contentEnds] = listing;
+  const [names, nameEnds, stats, errors, xattrData, xattrEnds] = listing;
   const unsigned = new BigUint64Array(stats.buffer, stats.byteOffset, stats.length);
-  for (let i = 0, start = 0, xattrStart = 0, contentStart = 0; i < nameEnds.length; start = nameEnds[i]!, xattrStart = xattrEnds[i]!, contentStart = contentEnds[i]!, i++) {
+  for (let i = 0, start = 0, xattrStart = 0; i < nameEnds.length; xattrStart = xattrEnds[i]!, start = nameEnds[i]!, i++) {
     const name = names.subarray(start, nameEnds[i]);
     const childAbsolute = Buffer.concat([absolute, SLASH, name]);
     const childRelative = relative.length === 0 ? Buffer.from(name) : Buffer.concat([relative, SLASH, name]);
     let stat: EntryStat;
-    const statFailed = status[3 * i] !== 0;
+    const statFailed = errors[2 * i] !== 0;
     if (statFailed) {
       // Asked again through Node, for its error (or the entry, if it is back).
       try {
@@ -84,11 +70,10 @@ function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, 
     } else {
       stat = new ListedStat(stats, unsigned, i * STAT_FIELDS);
     }
-    const reread = statFailed || status[3 * i + 1] !== 0;
-    const content = status[3 * i + 2] === 1 ? contentData.subarray(contentStart, contentEnds[i]) : undefined;
-    const entry = new ListedEntry(childRelative, childAbsolute, stat, xattrData, xattrStart, xattrEnds[i]!, reread, selinux, content);
+    const reread = statFailed || errors[2 * i + 1] !== 0;
+    const entry = new ListedEntry(childRelative, childAbsolute, stat, xattrData, xattrStart, xattrEnds[i]!, reread, selinux);
     yield entry;
-    if (entry.descend && stat.isDirectory()) yield* walkDirectory(childAbsolute, childRelative, onError, selinux, smallFiles);
+    if (entry.descend && stat.isDirectory()) yield* walkDirectory(childAbsolute, childRelative, onError, selinux);
   }
 }
 
@@ -115,13 +100,8 @@ class ListedEntry implements WalkEntry {
     /** The batch read failed: read again path by path, which throws the error as Node shapes it. */
     private readonly reread: boolean,
     private readonly selinux: boolean,
-    private readonly body: Buffer | undefined,
   ) {
     this.descend = stat.isDirectory();
-  }
-
-  content(): Buffer | undefined {
-    return this.body;
   }
 
   xattrs(): Map<string, Buffer> | undefined {
