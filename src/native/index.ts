@@ -13,6 +13,13 @@ export interface NativeBinding {
   seekData(fd: number, offset: number): number;
   /** -1 when offset is past the end. */
   seekHole(fd: number, offset: number): number;
+  /**
+   * A directory's entries sorted by raw bytes, each lstat'ed and its xattrs
+   * read, in one call: [names, nameEnds, stats (11 fields an entry, the order
+   * of STAT_FIELDS in src/pack/walk.ts), errors (lstat errno, xattr errno an
+   * entry), xattr records (u32 name length, name, u32 value length, value), xattrEnds].
+   */
+  readDirectory(path: Buffer, selinux: boolean): [Buffer, Uint32Array, BigInt64Array, Int32Array, Buffer, Uint32Array];
   /** One gzip member of `input` (libdeflate level 0–12), compressed on the thread pool; absent when built without libdeflate. */
   gzipMember?(input: Buffer, level: number): Promise<Buffer>;
   /** The compression libraries built in, name → version (native/probe.cjs decides at build time). */

@@ -5,8 +5,9 @@
  * is cut at the header size (as GNU tar does); the caller compares fstat
  * before and after to warn about it.
  */
-import { constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
+import { constants, fstatSync, openSync, readSync } from 'node:fs';
 import { native } from '../native/index.js';
+import type { EntryStat } from './entry.js';
 
 /**
  * Opens a file for reading without following a symlink, blocking on a fifo
@@ -24,7 +25,7 @@ export function openForReading(path: Buffer): number {
 }
 
 /** True when the file has fewer blocks allocated than its size needs: worth asking the kernel where the holes are. */
-export function looksSparse(stat: BigIntStats): boolean {
+export function looksSparse(stat: EntryStat): boolean {
   return stat.blocks * 512n < stat.size;
 }
 
@@ -87,7 +88,7 @@ export class FileContent {
 }
 
 /** What changed in a file between the lstat its header came from and the end of reading it. */
-export function changeWhileRead(fd: number, before: BigIntStats): { shrankBy: number } | 'changed' | null {
+export function changeWhileRead(fd: number, before: EntryStat): { shrankBy: number } | 'changed' | null {
   const after = fstatSync(fd, { bigint: true });
   if (after.size < before.size) return { shrankBy: Number(before.size - after.size) };
   if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs) return 'changed';

@@ -7,7 +7,8 @@ import type { BigIntStats } from 'node:fs';
 import { native } from '../native/index.js';
 
 /**
- * All extended attributes of a path (not following a symlink), sorted by
+ * All extended attributes of a path, one call at a time (pack's walk reads
+ * them with its listing and comes here when that failed, for Node's error) (not following a symlink), sorted by
  * name; undefined when it has none or the filesystem has none.
  * security.selinux is dropped unless asked for: a host's label means nothing in an image.
  * System errors (the file vanished, EACCES) are thrown for the caller to judge.
@@ -32,6 +33,12 @@ export function readXattrs(absolute: Buffer, selinux: boolean): Map<string, Buff
   return xattrs.size > 0 ? xattrs : undefined;
 }
 
+/** The lstat fields and type tests a tar entry is made from: a BigIntStats, or what pack's walk lists. */
+export type EntryStat = Pick<
+  BigIntStats,
+  'dev' | 'ino' | 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'blocks' | 'mtimeNs' | 'ctimeNs' | 'isDirectory' | 'isFile' | 'isSymbolicLink' | 'isCharacterDevice' | 'isBlockDevice' | 'isFIFO' | 'isSocket'
+>;
+
 /** glibc's gnu_dev_major/gnu_dev_minor on the 64-bit dev_t. */
 export function deviceNumbers(rdev: bigint): { devmajor: number; devminor: number } {
   return {
@@ -41,7 +48,7 @@ export function deviceNumbers(rdev: bigint): { devmajor: number; devminor: numbe
 }
 
 /** The mtime in whole seconds (floored, also before 1970), as tar stores it; newer than `clamp` stored as `clamp`. */
-export function mtimeSeconds(stat: BigIntStats, clamp?: number): number {
+export function mtimeSeconds(stat: EntryStat, clamp?: number): number {
   const ns = stat.mtimeNs;
   const seconds = Number(ns / 1_000_000_000n) - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1 : 0);
   return clamp !== undefined && seconds > clamp ? clamp : seconds;

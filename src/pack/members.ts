@@ -11,7 +11,7 @@ import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js'
 import type { TreeMember } from '../layers/members.js';
 import type { TarEntry } from '../tar/header.js';
 import { FileContent, looksSparse, openForReading } from './content.js';
-import { deviceNumbers, mtimeSeconds, readXattrs } from './entry.js';
+import { deviceNumbers, mtimeSeconds } from './entry.js';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS } from './excludes.js';
 import type { Preset } from './presets.js';
 import { walkTree } from './walk.js';
@@ -46,14 +46,14 @@ export function* directoryMembers(root: string, options: DirectoryOptions = {}, 
   const fail = (absolute: Buffer, err: unknown): never => {
     throw fromFsError(err, absolute);
   };
-  for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err))) {
+  for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err), options.selinux === true)) {
     const { relative, absolute, stat } = item;
     if (excluded(relative) || stat.isSocket()) {
       item.descend = false;
       continue;
     }
     const entry: TarEntry = { path: relative, type: 'file', mode: Number(stat.mode & 0o7777n), uid: Number(stat.uid), gid: Number(stat.gid), size: 0, mtime: mtimeSeconds(stat) };
-    const xattrs = readXattrs(absolute, options.selinux === true);
+    const xattrs = item.xattrs();
     if (xattrs) entry.xattrs = xattrs;
     if (stat.isDirectory()) {
       entry.type = 'directory';

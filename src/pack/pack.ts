@@ -15,7 +15,7 @@ import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js'
 import type { FileIdentity } from '../io/output.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
-import { deviceNumbers, mtimeSeconds, readXattrs } from './entry.js';
+import { deviceNumbers, mtimeSeconds, type EntryStat } from './entry.js';
 import { changeWhileRead, FileContent, looksSparse, openForReading } from './content.js';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
 import { readMountPoints } from './mounts.js';
@@ -147,7 +147,7 @@ class Packer {
    * file is read: a promise per entry cost more than the entry's syscalls.
    */
   async run(writer: TarWriter): Promise<void> {
-    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during))) {
+    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), this.options.selinux === true)) {
       const reading = this.pack(item, writer);
       if (reading) await reading;
       this.count++;
@@ -183,7 +183,7 @@ class Packer {
       item.descend = this.descendInto(item);
       entry.type = 'directory';
       entry.path = Buffer.concat([relative, Buffer.from('/')]);
-      if (!this.readXattrs(absolute, entry)) return;
+      if (!this.readXattrs(item, entry)) return;
       this.store(writer, entry);
       return;
     }
@@ -198,7 +198,7 @@ class Packer {
       return;
     }
 
-    if (!this.readXattrs(absolute, entry)) return;
+    if (!this.readXattrs(item, entry)) return;
     // Later names of this inode point at the first one actually stored.
     const stored = (): void => {
       if (linkKey !== undefined) this.links.set(linkKey, { path: relative, left: stat.nlink - 1n });
@@ -299,7 +299,7 @@ class Packer {
     }
   }
 
-  private checkUnchanged(fd: number, absolute: Buffer, stat: BigIntStats): void {
+  private checkUnchanged(fd: number, absolute: Buffer, stat: EntryStat): void {
     const change = changeWhileRead(fd, stat);
     if (change === 'changed') this.warn('changed', absolute, 'file changed as we read it', true);
     else if (change) this.warn('shrank', absolute, `file shrank by ${change.shrankBy} bytes; padding with zeros`, true);
@@ -312,12 +312,12 @@ class Packer {
   }
 
   /** Adds the entry's extended attributes; false when the file vanished meanwhile. */
-  private readXattrs(absolute: Buffer, entry: TarEntry): boolean {
+  private readXattrs(item: WalkEntry, entry: TarEntry): boolean {
     try {
-      const xattrs = readXattrs(absolute, this.options.selinux === true);
+      const xattrs = item.xattrs();
       if (xattrs) entry.xattrs = xattrs;
     } catch (err) {
-      return this.hostError(absolute, err);
+      return this.hostError(item.absolute, err);
     }
     return true;
   }
@@ -328,7 +328,7 @@ class Packer {
     return stat.dev === this.rootStat.dev && !this.mountPoints.has(absolute.toString('latin1'));
   }
 
-  private mtime(stat: BigIntStats): number {
+  private mtime(stat: EntryStat): number {
     return mtimeSeconds(stat, this.options.clampMtime);
   }
 
