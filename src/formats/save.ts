@@ -31,8 +31,9 @@ import type { ResolvedImage, Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
-import { blobMemberName } from './oci-layout.js';
-import { withOmittedLayers, type LayerTally } from './delta.js';
+import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
+import type { LayerTally } from './contents.js';
+import { withOmittedLayers } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
 import { outputError } from '../io/output.js';
 import { openStoredLayer } from '../layers/source.js';
@@ -79,7 +80,7 @@ interface Selected {
   resolved: ResolvedImage;
 }
 
-const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion }));
 
 export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SaveResult> {
   if (texts.length === 0) throw new UsageError('no images to save');

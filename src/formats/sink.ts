@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { createFileOutput, outputError } from '../io/output.js';
 import { freshTempName, removeOnInterrupt } from '../io/temp.js';
-import { fsyncPath, makeDirectory } from '../store/fs.js';
+import { fsyncPath, makeDirectory } from '../io/durable.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 

@@ -26,6 +26,7 @@ import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
 import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
+import { imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, familiarRepository, fullName, isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
 import {
@@ -41,17 +42,14 @@ import {
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
-import { makeDirectory, writeFileAtomic } from './fs.js';
-import { collectGarbage } from './gc.js';
+import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
 
-const layoutVersion = '1.0.0';
 const privateDirName = '.rootfs';
-/** Nested indexes deeper than this are refused rather than followed (a loop, or hostile). */
-const maxIndexDepth = 8;
 /** index.json of the store: ours, one short entry per tag, so far above the 8 MiB of an archive's documents, and still bounded. */
 const storeIndexSizeCap = 64 * 1024 * 1024;
 
@@ -92,12 +90,6 @@ export interface FoundImage {
   descriptor: Descriptor;
   /** When the ID named one manifest of an index entry: that manifest. */
   manifestDescriptor?: Descriptor;
-}
-
-export interface GcResult {
-  removed: Digest[];
-  freedBytes: number;
-  tempFilesRemoved: number;
 }
 
 export class Store {
@@ -567,7 +559,7 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
       const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
       await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
     }
-    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: layoutVersion }), { tempDir: privateTmp });
+    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
   } finally {
     await lock.close();
   }
