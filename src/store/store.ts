@@ -28,7 +28,7 @@ import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
-import { familiarName, familiarRepository, fullName, isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, familiarRepository, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
@@ -223,10 +223,10 @@ export class Store {
     const bare = withoutNames(descriptor);
     const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
     await this.updateIndex((index) => {
-      const at = index.manifests.findIndex((existing) => sameName(entryReference(existing), ref));
+      const at = index.manifests.findIndex((existing) => entryNamed(existing, ref));
       if (at >= 0) index.manifests[at] = entry;
       else index.manifests.push(entry);
-      index.manifests = index.manifests.filter((existing) => existing === entry || (!sameName(entryReference(existing), ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
+      index.manifests = index.manifests.filter((existing) => existing === entry || (!entryNamed(existing, ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
     });
   }
 
@@ -251,7 +251,7 @@ export class Store {
       const before = index.manifests.length;
       index.manifests = index.manifests.filter((entry) => {
         const named = entryReference(entry);
-        if (!named || named.registry !== ref.registry || named.repository !== ref.repository) return true;
+        if (!named || !sameRepository(named, ref)) return true;
         if (ref.digest !== undefined) return entry.digest !== ref.digest || (ref.tag !== undefined && named.tag !== ref.tag);
         return named.tag !== ref.tag;
       });
@@ -301,7 +301,7 @@ export class Store {
     if (fullId) return this.findById(text, entries, `sha256:${fullId[1]}`, true);
     const ref = parseReference(text);
     if (ref.digest !== undefined) return this.findById(text, entries, ref.digest, true, familiarName(ref));
-    const entry = entries.find((candidate) => sameName(entryReference(candidate), ref));
+    const entry = entries.find((candidate) => entryNamed(candidate, ref));
     if (entry) return { name: familiarName(ref), descriptor: entry };
     const shortId = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
     if (shortId) return this.findById(text, entries, `sha256:${shortId[1]}`, false);
@@ -475,8 +475,10 @@ function entryReference(entry: Descriptor): ImageReference | undefined {
   }
 }
 
-function sameName(a: ImageReference | undefined, b: ImageReference): boolean {
-  return a !== undefined && a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;
+/** Whether an index entry is named ref. */
+function entryNamed(entry: Descriptor, ref: ImageReference): boolean {
+  const named = entryReference(entry);
+  return named !== undefined && sameReference(named, ref);
 }
 
 /**
