@@ -39,6 +39,7 @@ import {
   type Index,
   type Manifest,
   type Platform,
+  withoutNameAnnotations,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
@@ -220,7 +221,7 @@ export class Store {
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
     if (!isTagReference(ref)) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
-    const bare = withoutNames(descriptor);
+    const bare = withoutNameAnnotations(descriptor);
     const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
     await this.updateIndex((index) => {
       const at = index.manifests.findIndex((existing) => entryNamed(existing, ref));
@@ -236,7 +237,7 @@ export class Store {
    * spares it and its ID resolves. Nothing changes if the image has an entry.
    */
   async addUntagged(descriptor: Descriptor): Promise<void> {
-    const entry = withoutNames(descriptor);
+    const entry = withoutNameAnnotations(descriptor);
     await this.updateIndex((index) => {
       if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
     });
@@ -410,12 +411,6 @@ export class Store {
   }
 }
 
-/** A descriptor without the name annotations (an archive's, or another tag's). */
-function withoutNames(descriptor: Descriptor): Descriptor {
-  const { annotations, ...rest } = descriptor;
-  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
-  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
-}
 
 function describeEntry(descriptor: Descriptor): StoreEntry {
   const ref = entryReference(descriptor);
