@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../src/errors.js';
-import { familiarName, fullName, parseReference } from '../src/oci/reference.js';
+import { familiarName, fullName, parseReference, sameReference, sameRepository } from '../src/oci/reference.js';
 
 const hex = 'a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4';
 
@@ -96,4 +96,18 @@ test('invalid names are usage errors naming the reference', () => {
   // Total name length: 255 counts the normalised "docker.io/library/" prefix too, as docker's Parse sees it.
   assert.doesNotThrow(() => parseReference('a'.repeat(255 - 'docker.io/library/'.length)));
   assert.throws(() => parseReference('a'.repeat(256 - 'docker.io/library/'.length)), UsageError);
+});
+
+test('sameReference: the one equality, after normalisation; sameRepository ignores tag and digest', () => {
+  const same = (a: string, b: string): boolean => sameReference(parseReference(a), parseReference(b));
+  assert.equal(same('base', 'docker.io/library/base:latest'), true);
+  assert.equal(same('index.docker.io/library/debian:12', 'debian:12'), true);
+  assert.equal(same('base', 'base:1.0'), false);
+  assert.equal(same('base', 'localhost/base'), false);
+  assert.equal(same('ns/app', 'app'), false);
+  assert.equal(same(`base@sha256:${hex}`, `docker.io/library/base@sha256:${hex}`), true);
+  assert.equal(same(`base@sha256:${hex}`, 'base:latest'), false);
+  assert.equal(same(`base:1@sha256:${hex}`, `base@sha256:${hex}`), false);
+  assert.equal(sameRepository(parseReference('base:1.0'), parseReference(`docker.io/library/base@sha256:${hex}`)), true);
+  assert.equal(sameRepository(parseReference('base'), parseReference('registry:5000/base')), false);
 });

@@ -3,7 +3,7 @@ import { openInput } from '../io/input.js';
 import { directoryMembers } from '../pack/members.js';
 import { loadPresets } from '../pack/presets.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 
 /**
  * Every command, in the order --help lists them, each loaded only when

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags } from './options.js';
 import { addTreeFlags, runDelta } from './delta-command.js';
 

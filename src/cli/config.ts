@@ -2,7 +2,7 @@ import { UsageError } from '../errors.js';
 import { deriveImage } from '../image/derive.js';
 import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { asList, sourceDateEpoch } from './options.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 

@@ -7,7 +7,7 @@ import type { Reporter } from './report.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
-import type { GlobalOptions } from './main.js';
+import type { GlobalOptions } from './command.js';
 
 /** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
 export function addTreeFlags(command: Command): Command {

@@ -1,6 +1,6 @@
 import { diffTrees, type TreeDifference } from '../image/diff.js';
 import { imageMembers } from '../layers/members.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { openTree, pathKind } from './tree-input.js';

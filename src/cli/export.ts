@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { outputError, refuseTerminal, writeFileFromStream } from '../io/output.js';
 import { flattenToTar } from '../layers/flatten.js';
 import { count } from '../text.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 

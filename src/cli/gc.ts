@@ -1,5 +1,5 @@
 import { count } from '../text.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 

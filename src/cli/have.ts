@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { collectHave, formatHave } from '../split/index.js';
-import { writeFileAtomic } from '../store/fs.js';
-import type { CommandModule } from './main.js';
+import { writeFileAtomic } from '../io/durable.js';
+import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';
 

@@ -1,6 +1,6 @@
 import { digestHex } from '../oci/digest.js';
 import { imageHistory } from '../image/history.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { humanDuration } from './images.js';
 import { alignColumns } from './template.js';
 import { formatBytes } from './report.js';

@@ -4,7 +4,7 @@ import { familiarRepository } from '../oci/reference.js';
 import { RootfsError, UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
 import type { StoreEntry } from '../store/store.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { asList } from './options.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';

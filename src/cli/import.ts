@@ -1,7 +1,7 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { importDirectory, importTarball, type ImportedImage, type ImportOptions } from '../image/import.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addPackFlags, packEvents, packFlagsGiven, packOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
 import { openStore } from './store-option.js';

@@ -1,5 +1,5 @@
 import { familiarRepository } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';
 import { parseTemplate } from './template.js';
 

@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { outputError, refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 
 export const joinCommand: CommandModule = (cli, run) => {

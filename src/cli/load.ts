@@ -7,7 +7,7 @@ import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
 import { parsePlatform } from '../oci/platform.js';
 import { BlobLocations, type PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';

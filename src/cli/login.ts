@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import { UsageError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { authFilePath, storeCredentials } from '../registry/credentials.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryHost, registryOptions } from './registry-options.js';
 
 export const loginCommand: CommandModule = (cli, run) => {

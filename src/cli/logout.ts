@@ -1,5 +1,5 @@
 import { authFilePath, removeCredentials } from '../registry/credentials.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { registryHost } from './registry-options.js';
 
 export const logoutCommand: CommandModule = (cli, run) => {

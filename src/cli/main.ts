@@ -1,21 +1,12 @@
 import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
+import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
 import { commandsFor, expandAliases } from './commands.js';
 import { checkUsage, fixHelp } from './usage.js';
 import { packageVersion } from './version.js';
 
-/** What every command's action receives besides its own arguments and flags. */
-export interface GlobalOptions {
-  debug?: boolean;
-  quiet?: boolean;
-  json?: boolean;
-  store?: string;
-}
-
-/** A command module: registers itself on the CLI; its action resolves to an exit code. */
-export type CommandModule = (cli: CAC, run: (action: (reporter: Reporter) => Promise<number | void>, opts: GlobalOptions) => Promise<void>) => void;
 
 /** Runs the CLI and resolves to the process exit code; never throws. */
 export async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { ExitCode } from '../errors.js';
 import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addPackFlags, packEvents, packOptions } from './pack-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { count } from '../text.js';

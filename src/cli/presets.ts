@@ -1,5 +1,5 @@
 import { listPresets, loadPresets } from '../pack/presets.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 
 export const presetsCommand: CommandModule = (cli, run) => {
   cli

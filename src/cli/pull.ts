@@ -1,7 +1,7 @@
 import { parseReference } from '../oci/reference.js';
 import { parsePlatform } from '../oci/platform.js';
 import { pullImage } from '../registry/pull.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryOptions, registryReference, transferDisplay } from './registry-options.js';
 import { withStore } from './store-option.js';
 

@@ -1,4 +1,4 @@
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, registryReference, storeName } from './registry-options.js';
 import { parseSize, sizeSyntax } from './size.js';
 import { withStoreReadOnly } from './store-option.js';

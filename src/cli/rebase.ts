@@ -1,7 +1,7 @@
 import { count } from '../text.js';
 import { rebaseImage } from '../image/rebase.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { sourceDateEpoch } from './options.js';
 import { withStore } from './store-option.js';
 import { UsageError } from '../errors.js';

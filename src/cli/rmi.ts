@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import type { Digest } from '../oci/types.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { withStore } from './store-option.js';
 
 type Removal = { kind: 'name'; ref: ImageReference } | { kind: 'image'; digest: Digest; id: Digest };

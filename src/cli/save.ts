@@ -7,7 +7,7 @@ import { BlobLocations, type PushResult } from '../registry/push.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
 import { parsePlatform } from '../oci/platform.js';
 import { readHaveFile } from '../split/index.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';

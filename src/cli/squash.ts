@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { squashImage } from '../image/squash.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';

@@ -1,6 +1,6 @@
 /** How commands find the store: --store DIR, else $ROOTFS_STORE, else the per-user default. */
 import { Store, defaultStoreDir } from '../store/store.js';
-import type { GlobalOptions } from './main.js';
+import type { GlobalOptions } from './command.js';
 
 export function storeDir(opts: GlobalOptions): string {
   return opts.store ? String(opts.store) : defaultStoreDir();

@@ -1,5 +1,5 @@
 import { familiarName, parseReference } from '../oci/reference.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { withStore } from './store-option.js';
 
 export const tagCommand: CommandModule = (cli, run) => {

@@ -1,5 +1,5 @@
 import { unpackImage } from '../image/unpack.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { count } from '../text.js';
 

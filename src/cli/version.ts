@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CommandModule } from './main.js';
+import type { CommandModule } from './command.js';
 
 /** This package's version, from package.json. */
 export function packageVersion(): string {

@@ -23,8 +23,7 @@ import type { Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseJson } from '../store/validate.js';
-import type { LayerTally } from './delta.js';
-import { blobMemberName } from './oci-layout.js';
+import { blobMemberName } from '../oci/layout.js';
 import type { SourceMember } from './source.js';
 import { discard, Tap } from '../io/streams.js';
 import { LayerInspector } from '../layers/inspect.js';
@@ -72,6 +71,12 @@ const blobName = /^blobs\/sha256\/([a-f0-9]{64})$/;
 export interface ContentsProgress {
   bytes: number;
   blobs: number;
+}
+
+/** What a delta save left out, or a delta load took from the store. */
+export interface LayerTally {
+  layers: number;
+  bytes: number;
 }
 
 export class ArchiveContents {

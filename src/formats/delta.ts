@@ -11,16 +11,10 @@ import { InvalidInputError } from '../errors.js';
 import { isDigest } from '../oci/digest.js';
 import type { Digest, Index } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
-import { blobMemberName } from './oci-layout.js';
+import { blobMemberName } from '../oci/layout.js';
 
 /** index.json annotation: the layer digests a delta save left out, comma-separated, sorted. */
 export const omittedLayersAnnotation = 'io.rootfs.delta.omitted-layers';
-
-/** What a delta save left out, or a delta load took from the store. */
-export interface LayerTally {
-  layers: number;
-  bytes: number;
-}
 
 /** The index with the omitted layers added to those it already names (saving into an existing layout). */
 export function withOmittedLayers(index: Index, omitted: Iterable<Digest>, where: string): Index {

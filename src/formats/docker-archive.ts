@@ -7,7 +7,7 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
-import { isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
+import { isTagReference, parseReference, sameReference, type ImageReference } from '../oci/reference.js';
 import { choosePlatform, platformMatches } from '../oci/platform.js';
 import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
@@ -79,8 +79,7 @@ export function selectByRef<T>(images: T[], tagsOf: (image: T) => ImageReference
     return [{ image, tags: tagsOf(image) }];
   }
   const wanted = parseReference(ref);
-  const same = (tag: ImageReference): boolean => tag.registry === wanted.registry && tag.repository === wanted.repository && tag.tag === wanted.tag;
-  const found = images.filter((image) => tagsOf(image).some(same));
+  const found = images.filter((image) => tagsOf(image).some((tag) => sameReference(tag, wanted)));
   if (found.length === 0) throw new NotFoundError(`${archive}: no image tagged ${ref} in the archive`);
   return found.map((image) => ({ image, tags: [wanted] }));
 }

@@ -14,9 +14,9 @@ import { familiarName, isTagReference, localRepository, type ImageReference } fr
 import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
-import { ArchiveContents, type ContentsProgress } from './contents.js';
+import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
-import { absentLayers, type LayerTally } from './delta.js';
+import { absentLayers } from './delta.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './image.js';
 import { readOciLayout } from './oci-layout.js';

@@ -5,7 +5,7 @@
  * manifests and indexes byte for byte, so every digest survives a load.
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
-import { digestHex } from '../oci/digest.js';
+import { blobMemberName, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
@@ -14,11 +14,6 @@ import type { ArchiveContents } from './contents.js';
 import { omittedLayers } from './delta.js';
 import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
 
-const maxIndexDepth = 8;
-
-export function blobMemberName(digest: Digest): string {
-  return `blobs/sha256/${digestHex(digest)}`;
-}
 
 export interface OciReadOptions {
   /** Only the index.json entries whose ref.name is this (skopeo's oci:DIR:REF). */

@@ -26,13 +26,15 @@ import {
   type Index,
   type Manifest,
   type Platform,
+  withoutNameAnnotations,
 } from '../oci/types.js';
 import type { ResolvedImage, Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
-import { blobMemberName } from './oci-layout.js';
-import { withOmittedLayers, type LayerTally } from './delta.js';
+import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
+import type { LayerTally } from './contents.js';
+import { withOmittedLayers } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
 import { outputError } from '../io/output.js';
 import { openStoredLayer } from '../layers/source.js';
@@ -79,7 +81,7 @@ interface Selected {
   resolved: ResolvedImage;
 }
 
-const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion }));
 
 export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SaveResult> {
   if (texts.length === 0) throw new UsageError('no images to save');
@@ -134,11 +136,11 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
   for (const { ref, resolved } of selected) {
     // Without --platform an index is kept whole: every platform the store has.
     const top = options.platform ? resolved.manifestDescriptor : resolved.descriptor;
-    const { descriptor } = await exporter.export(plain(top));
+    const { descriptor } = await exporter.export(withoutNameAnnotations(top));
     const refName = options.ref ?? (ref ? familiarName(ref) : undefined);
     const entry: Descriptor = { ...descriptor };
     if (refName !== undefined || ref) {
-      entry.annotations = { ...(refName !== undefined ? { [Annotation.RefName]: refName } : {}), ...(ref ? { [Annotation.ContainerdImageName]: fullName(ref) } : {}) };
+      entry.annotations = { ...entry.annotations, ...(refName !== undefined ? { [Annotation.RefName]: refName } : {}), ...(ref ? { [Annotation.ContainerdImageName]: fullName(ref) } : {}) };
     }
     // As skopeo's oci:DIR:REF: a ref.name already in the layout now means this image.
     index.manifests = index.manifests.filter((existing) => refName === undefined || existing.annotations?.[Annotation.RefName] !== refName);
@@ -163,7 +165,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
   const saved: SavedImage[] = [];
   for (const { ref, resolved } of selected) {
     // manifest.json holds one config per entry: an index is narrowed to the platform store.resolve picked.
-    const { descriptor, manifest: exported } = await exporter.exportManifest(plain(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
+    const { descriptor, manifest: exported } = await exporter.exportManifest(withoutNameAnnotations(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
     const configName = legacy ? `${digestHex(exported.config.digest)}.json` : blobMemberName(exported.config.digest);
     const layers = exported.layers.map((layer) => (legacy ? legacyLayerName(layer.digest) : blobMemberName(layer.digest)));
     const tag = ref ? familiarName(ref) : undefined;
@@ -173,7 +175,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
     if (ref && legacy) (repositories[familiarRepository(ref)] ??= {})[ref.tag!] = digestHex(exported.layers[exported.layers.length - 1]?.digest ?? exported.config.digest);
     if (!legacy) {
       const entry: Descriptor = { ...descriptor };
-      if (ref) entry.annotations = { [Annotation.ContainerdImageName]: fullName(ref), [Annotation.RefName]: ref.tag! };
+      if (ref) entry.annotations = { ...entry.annotations, [Annotation.ContainerdImageName]: fullName(ref), [Annotation.RefName]: ref.tag! };
       index.manifests.push(entry);
     }
     saved.push({ name: tag, descriptor, id: exported.config.digest });
@@ -208,11 +210,6 @@ function legacyLayerName(digest: Digest): string {
 }
 
 /** A descriptor as an index entry of ours: without the store's name annotations. */
-function plain(descriptor: Descriptor): Descriptor {
-  const { annotations: _names, ...rest } = descriptor;
-  return rest;
-}
-
 /** Walks an image graph out of the store into the sink, converting layers where the target compression says so. */
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();

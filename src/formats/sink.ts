@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { createFileOutput, outputError } from '../io/output.js';
 import { freshTempName, removeOnInterrupt } from '../io/temp.js';
-import { fsyncPath, makeDirectory } from '../store/fs.js';
+import { fsyncPath, makeDirectory } from '../io/durable.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -26,7 +26,6 @@ export interface ArchiveSink {
   addStream(name: string, size: number, body: Readable): Promise<void>;
   /** Moves a spooled file in (a tar copies then deletes it; a directory renames it). */
   addFile(name: string, path: string, size: number): Promise<void>;
-  addSymlink(name: string, target: string): Promise<void>;
   finish(): Promise<void>;
   /** Removes everything written so far; the destination is as it was. */
   abort(): Promise<void>;
@@ -72,7 +71,6 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
         await rm(path, { force: true });
       }
     },
-    addSymlink: (name, target) => add(name, { type: 'symlink', size: 0, linkpath: Buffer.from(target) }),
     async finish() {
       await writer.finish();
       await written;
@@ -162,9 +160,6 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
         await fsyncPath(path);
         await rename(path, temp);
       });
-    },
-    async addSymlink() {
-      throw new Error('an OCI layout has no symlinks');
     },
     async finish() {
       await spool.remove();

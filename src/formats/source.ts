@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
 import { fromFsError, isSystemError } from '../errors.js';
 import { isDigest } from '../oci/digest.js';
+import { blobMemberName } from '../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from '../oci/types.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
@@ -69,7 +70,7 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
     const descriptor = queue.shift()!;
     if (!isDigest(descriptor?.digest) || seen.has(descriptor.digest)) continue;
     seen.add(descriptor.digest);
-    const name = `blobs/sha256/${descriptor.digest.slice(7)}`;
+    const name = blobMemberName(descriptor.digest);
     const path = join(dir, name);
     if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) {
       const bytes = await readSmall(dir, name);

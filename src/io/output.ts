@@ -10,7 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, isSystemError, UsageError } from '../errors.js';
-import { fsyncPath } from '../store/fs.js';
+import { fsyncPath } from './durable.js';
 import { freshTempName, removeOnInterrupt } from './temp.js';
 
 /** A file by identity: how a walker recognises the archive it is writing. */

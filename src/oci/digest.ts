@@ -82,9 +82,3 @@ export class VerifyingStream extends Transform {
   }
 }
 
-/** ChainID of layers base-first: the identity docker load uses to skip layers it has. */
-export function chainIds(diffIds: Digest[]): Digest[] {
-  const out: Digest[] = [];
-  for (const diffId of diffIds) out.push(out.length === 0 ? diffId : sha256(`${out[out.length - 1]} ${diffId}`));
-  return out;
-}

@@ -117,6 +117,16 @@ export function familiarName(ref: ImageReference): string {
   return familiarRepository(ref) + suffix(ref);
 }
 
+/** Whether two parsed references name the same repository ("base" and "docker.io/library/base:1.0" do). */
+export function sameRepository(a: ImageReference, b: ImageReference): boolean {
+  return a.registry === b.registry && a.repository === b.repository;
+}
+
+/** The one reference equality: same repository, tag and digest, after docker's normalisation ("base" is "docker.io/library/base:latest"). */
+export function sameReference(a: ImageReference, b: ImageReference): boolean {
+  return sameRepository(a, b) && a.tag === b.tag && a.digest === b.digest;
+}
+
 /** The fully qualified form: "docker.io/library/base:latest". */
 export function fullName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${suffix(ref)}`;

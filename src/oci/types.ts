@@ -157,3 +157,10 @@ export function layerCompression(mediaType: string): 'none' | 'gzip' | 'zstd' | 
 export function ociLayerMediaType(compression: 'none' | 'gzip' | 'zstd'): string {
   return compression === 'none' ? MediaType.LayerTar : compression === 'gzip' ? MediaType.LayerTarGzip : MediaType.LayerTarZstd;
 }
+
+/** A descriptor without the name annotations (an archive's, or another tag's). */
+export function withoutNameAnnotations(descriptor: Descriptor): Descriptor {
+  const { annotations, ...rest } = descriptor;
+  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
+  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
+}

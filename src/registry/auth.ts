@@ -65,11 +65,6 @@ export class Authenticator {
 
   constructor(readonly credentials: Credentials | undefined, private readonly fetchToken: TokenFetcher) {}
 
-  /** True once a 401 has told us how to authenticate. */
-  get known(): boolean {
-    return this.challenge !== undefined;
-  }
-
   /** The Authorization header for a request needing scopes, once the scheme is known. */
   async authorization(scopes: string[]): Promise<string | undefined> {
     const challenge = this.challenge;

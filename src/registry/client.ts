@@ -26,8 +26,6 @@ export interface RegistryOptions {
   timeoutMs?: number;
   /** Attempts after the first for a failure that may pass (default 5). */
   retries?: number;
-  /** The first wait between attempts, doubled each time up to 30 s (default 1 s). */
-  retryDelayMs?: number;
   /** Told the failure before each new attempt, so a user sees why things pause. */
   onRetry?: (message: string, attempt: number, of: number) => void;
 }
@@ -44,6 +42,8 @@ const manifestAccept = [MediaType.ImageIndex, MediaType.DockerManifestList, Medi
 /** The distribution spec lets registries refuse manifests over 4 MiB; we refuse to read larger ones. */
 const manifestSizeCap = 4 * 1024 * 1024;
 const maxRedirects = 5;
+/** The first wait between attempts, doubled each time up to maxRetryDelayMs. */
+const firstRetryDelayMs = 1000;
 const maxRetryDelayMs = 30_000;
 /** How much of an error document is read, and how much of the registry's words a message quotes. */
 const errorBodyCap = 64 * 1024;
@@ -252,7 +252,7 @@ export class RegistryClient {
   /** Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. */
   async withRetries<T>(fn: () => Promise<T>, retry = true): Promise<T> {
     const retries = retry ? this.options.retries ?? 5 : 0;
-    let delay = this.options.retryDelayMs ?? 1000;
+    let delay = firstRetryDelayMs;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();

@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, fromFsError } from '../errors.js';
 import { readMetadataIfExists } from '../io/metadata.js';
-import { makeDirectory, writeFileAtomic } from '../store/fs.js';
+import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 
 /** Far above any real auth.json (docker's holds one short line per registry). */
 const credentialsSizeCap = 1024 * 1024;

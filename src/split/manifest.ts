@@ -55,7 +55,7 @@ export function partNamePattern(base: string): RegExp {
   return new RegExp(`^${escapeRegExp(base)}\\.part\\d{${minPartDigits},}$`);
 }
 
-/** The temp files split writes parts to (see tempName in store/fs.ts): removed when a later split of the same set finds them. */
+/** The temp files split writes parts to (see tempName in io/temp.ts): removed when a later split of the same set finds them. */
 export function partTempPattern(base: string): RegExp {
   return tempPattern(`\\.${escapeRegExp(base)}\\.part\\d{${minPartDigits},}`);
 }

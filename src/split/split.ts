@@ -10,7 +10,7 @@ import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { isAlive, removeOnInterrupt, tempName } from '../io/temp.js';
-import { fsyncPath, makeDirectory, writeFileAtomic } from '../store/fs.js';
+import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
 import {
   checkBaseName,
   manifestName,

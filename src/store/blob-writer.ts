@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
 import { removeOnInterrupt } from '../io/temp.js';
 import type { Digest } from '../oci/types.js';
-import { fsyncPath } from './fs.js';
+import { fsyncPath } from '../io/durable.js';
 
 export interface BlobWriter extends Writable {
   /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), run

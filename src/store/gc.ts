@@ -8,9 +8,8 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
-import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest } from '../oci/types.js';
-import { fsyncPath } from './fs.js';
-import type { GcResult, Store } from './store.js';
+import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Index } from '../oci/types.js';
+import { fsyncPath } from '../io/durable.js';
 import { descriptorsIn, parseJson } from './validate.js';
 
 /** Unknown blobs larger than this are not opened to look for descriptors: JSON documents are small. */
@@ -18,8 +17,23 @@ const maxUnknownJson = 4 << 20;
 
 const leafMediaTypes = new Set<string>([MediaType.ImageConfig, MediaType.DockerConfig]);
 
+export interface GcResult {
+  removed: Digest[];
+  freedBytes: number;
+  tempFilesRemoved: number;
+}
+
+/** What gc reads of the store: named here so that gc.ts needs nothing of store.ts, which calls it. */
+export interface CollectableStore {
+  readonly dir: string;
+  readIndex(): Promise<Index>;
+  hasBlob(digest: Digest): Promise<boolean>;
+  readBlob(digest: Digest, size?: number): Promise<Buffer>;
+  blobPath(digest: Digest): string;
+}
+
 /** Must run with the store's in-use lock held exclusively. */
-export async function collectGarbage(store: Store, tempDir: string): Promise<GcResult> {
+export async function collectGarbage(store: CollectableStore, tempDir: string): Promise<GcResult> {
   const keep = await markReferenced(store);
   const blobDir = join(store.dir, 'blobs', 'sha256');
   const removed: Digest[] = [];
@@ -52,7 +66,7 @@ export async function collectGarbage(store: Store, tempDir: string): Promise<GcR
   return { removed, freedBytes, tempFilesRemoved };
 }
 
-async function markReferenced(store: Store): Promise<Set<Digest>> {
+async function markReferenced(store: CollectableStore): Promise<Set<Digest>> {
   const keep = new Set<Digest>();
   const pending: Descriptor[] = [...(await store.readIndex()).manifests];
   for (let descriptor = pending.pop(); descriptor; descriptor = pending.pop()) {

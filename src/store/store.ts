@@ -26,8 +26,9 @@ import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
 import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
+import { imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
-import { familiarName, familiarRepository, fullName, isTagReference, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, familiarRepository, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
@@ -38,20 +39,18 @@ import {
   type Index,
   type Manifest,
   type Platform,
+  withoutNameAnnotations,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
-import { makeDirectory, writeFileAtomic } from './fs.js';
-import { collectGarbage } from './gc.js';
+import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
 
-const layoutVersion = '1.0.0';
 const privateDirName = '.rootfs';
-/** Nested indexes deeper than this are refused rather than followed (a loop, or hostile). */
-const maxIndexDepth = 8;
 /** index.json of the store: ours, one short entry per tag, so far above the 8 MiB of an archive's documents, and still bounded. */
 const storeIndexSizeCap = 64 * 1024 * 1024;
 
@@ -92,12 +91,6 @@ export interface FoundImage {
   descriptor: Descriptor;
   /** When the ID named one manifest of an index entry: that manifest. */
   manifestDescriptor?: Descriptor;
-}
-
-export interface GcResult {
-  removed: Digest[];
-  freedBytes: number;
-  tempFilesRemoved: number;
 }
 
 export class Store {
@@ -228,13 +221,13 @@ export class Store {
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
     if (!isTagReference(ref)) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
-    const bare = withoutNames(descriptor);
+    const bare = withoutNameAnnotations(descriptor);
     const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
     await this.updateIndex((index) => {
-      const at = index.manifests.findIndex((existing) => sameName(entryReference(existing), ref));
+      const at = index.manifests.findIndex((existing) => entryNamed(existing, ref));
       if (at >= 0) index.manifests[at] = entry;
       else index.manifests.push(entry);
-      index.manifests = index.manifests.filter((existing) => existing === entry || (!sameName(entryReference(existing), ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
+      index.manifests = index.manifests.filter((existing) => existing === entry || (!entryNamed(existing, ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
     });
   }
 
@@ -244,7 +237,7 @@ export class Store {
    * spares it and its ID resolves. Nothing changes if the image has an entry.
    */
   async addUntagged(descriptor: Descriptor): Promise<void> {
-    const entry = withoutNames(descriptor);
+    const entry = withoutNameAnnotations(descriptor);
     await this.updateIndex((index) => {
       if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
     });
@@ -259,7 +252,7 @@ export class Store {
       const before = index.manifests.length;
       index.manifests = index.manifests.filter((entry) => {
         const named = entryReference(entry);
-        if (!named || named.registry !== ref.registry || named.repository !== ref.repository) return true;
+        if (!named || !sameRepository(named, ref)) return true;
         if (ref.digest !== undefined) return entry.digest !== ref.digest || (ref.tag !== undefined && named.tag !== ref.tag);
         return named.tag !== ref.tag;
       });
@@ -309,7 +302,7 @@ export class Store {
     if (fullId) return this.findById(text, entries, `sha256:${fullId[1]}`, true);
     const ref = parseReference(text);
     if (ref.digest !== undefined) return this.findById(text, entries, ref.digest, true, familiarName(ref));
-    const entry = entries.find((candidate) => sameName(entryReference(candidate), ref));
+    const entry = entries.find((candidate) => entryNamed(candidate, ref));
     if (entry) return { name: familiarName(ref), descriptor: entry };
     const shortId = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
     if (shortId) return this.findById(text, entries, `sha256:${shortId[1]}`, false);
@@ -418,12 +411,6 @@ export class Store {
   }
 }
 
-/** A descriptor without the name annotations (an archive's, or another tag's). */
-function withoutNames(descriptor: Descriptor): Descriptor {
-  const { annotations, ...rest } = descriptor;
-  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.RefName && key !== Annotation.ContainerdImageName);
-  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
-}
 
 function describeEntry(descriptor: Descriptor): StoreEntry {
   const ref = entryReference(descriptor);
@@ -483,8 +470,10 @@ function entryReference(entry: Descriptor): ImageReference | undefined {
   }
 }
 
-function sameName(a: ImageReference | undefined, b: ImageReference): boolean {
-  return a !== undefined && a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;
+/** Whether an index entry is named ref. */
+function entryNamed(entry: Descriptor, ref: ImageReference): boolean {
+  const named = entryReference(entry);
+  return named !== undefined && sameReference(named, ref);
 }
 
 /**
@@ -567,7 +556,7 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
       const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
       await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
     }
-    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion: layoutVersion }), { tempDir: privateTmp });
+    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
   } finally {
     await lock.close();
   }

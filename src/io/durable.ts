@@ -2,7 +2,7 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { fromFsError, HostIoError, systemErrorText } from '../errors.js';
-import { removeOnInterrupt, tempName } from '../io/temp.js';
+import { removeOnInterrupt, tempName } from './temp.js';
 
 /**
  * mkdir -p with one attempt per missing ancestor. Not Node's recursive mkdir:
