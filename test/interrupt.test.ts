@@ -5,13 +5,60 @@
  * temp file, or the input is a pipe this test holds open.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cliPath, makeTempDir, rootfs, runOk } from './helpers.js';
-import { assertInterrupted, bigTree, signalWhenCreated, start, type Exit } from './interrupting.js';
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function start(args: string[], env: Record<string, string>): { child: ChildProcessWithoutNullStreams; exit: Promise<Exit> } {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.resume();
+  child.stdin.on('error', () => {});
+  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  return { child, exit };
+}
+
+/** Sends signal to child as soon as a name matching pattern appears in dir (before the command can finish with it). */
+function signalWhenCreated(dir: string, pattern: RegExp, child: ChildProcessWithoutNullStreams, signal: NodeJS.Signals): Promise<string> {
+  return new Promise((resolve) => {
+    const watcher = watch(dir, (_event, name) => {
+      if (name === null || !pattern.test(String(name))) return;
+      watcher.close();
+      child.kill(signal);
+      resolve(String(name));
+    });
+    child.on('close', () => {
+      watcher.close();
+      resolve('');
+    });
+  });
+}
+
+/** A tree with one file big enough that writing it takes far longer than a signal takes to arrive. */
+function bigTree(dir: string): string {
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc', 'hostname'), 'box\n');
+  writeFileSync(join(root, 'big'), randomBytes(64 << 20));
+  return root;
+}
+
+function assertInterrupted(exit: Exit, command: string, signal: 'SIGINT' | 'SIGTERM'): void {
+  assert.equal(exit.signal, null, `${command} died of ${exit.signal} instead of exiting`);
+  assert.equal(exit.code, signal === 'SIGINT' ? 130 : 143, exit.stderr);
+  assert.match(exit.stderr, new RegExp(`^rootfs: ${command} interrupted by ${signal}; nothing was kept.*\\n$`, 'm'));
+  assert.doesNotMatch(exit.stderr, /\n\s+at /, 'no stack trace');
+}
 
 describe('an interrupted command leaves nothing behind', () => {
   test('SIGINT during pack -o FILE: no FILE, no .FILE.tmp-*, exit 130', async (t) => {

@@ -100,12 +100,10 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   const existingIndex = existing === 'layout' ? await readLayoutIndex(path) : undefined;
   let building = path;
   let release = (): void => {};
-  // Directories made for a new layout go with it if the save fails or is interrupted.
-  let madeParent: string | undefined;
   if (existing !== 'layout') {
-    madeParent = await makeDirectory(dirname(path), undefined, (dir) => (release = removeOnInterrupt(dir)));
+    await makeDirectory(dirname(path));
     building = await freshTempName(dirname(path), `.${basename(path)}.tmp`);
-    if (madeParent === undefined) release = removeOnInterrupt(building);
+    release = removeOnInterrupt(building);
     try {
       await mkdir(building, { mode: 0o755 });
     } catch (err) {
@@ -178,7 +176,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     },
     async abort() {
       await spool.remove();
-      if (fresh) await rm(madeParent ?? building, { recursive: true, force: true });
+      if (fresh) await rm(building, { recursive: true, force: true });
       else await Promise.all(added.map((file) => rm(file, { force: true })));
       release();
     },

@@ -20,7 +20,6 @@
 import { constants } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { displayPath, fromFsError, HostIoError, InvalidInputError, UsageError } from '../errors.js';
-import { removeOnInterrupt } from '../io/temp.js';
 import { flattenLayers, type FlatMember } from '../layers/flatten.js';
 import { native } from '../native/index.js';
 import type { Store } from '../store/store.js';
@@ -55,8 +54,6 @@ export async function unpackImage(store: Store, ref: string, dir: string, option
 /** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */
 export async function extractMembers(members: AsyncIterable<FlatMember>, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const created = await prepareTarget(dir);
-  // An interrupt must leave dir as it was too: gone if made here, else empty again.
-  const release = removeOnInterrupt(dir, !created);
   const extractor = new Extractor(Buffer.from(dir), options);
   try {
     for await (const member of members) {
@@ -67,8 +64,6 @@ export async function extractMembers(members: AsyncIterable<FlatMember>, dir: st
   } catch (err) {
     await clearTarget(dir, created);
     throw err;
-  } finally {
-    release();
   }
   return { entries: extractor.entries, bytes: extractor.bytes, skipped: extractor.skipped };
 }

@@ -9,11 +9,8 @@ import { removeOnInterrupt, tempName } from './temp.js';
  * where mkdir(2) says ENOENT although the parent exists (/proc, /sys, a
  * parent removed meanwhile) it retries forever. A directory that cannot be
  * made is a host error (5) naming it, never "not found". mode is before the umask.
- * Returns the outermost directory it made, for a caller that must leave no
- * trace when its command fails or is interrupted; onMade hears of it the
- * moment it exists, before any interrupt can land between (removeOnInterrupt).
  */
-export async function makeDirectory(path: string, mode = 0o755, onMade?: (dir: string) => void): Promise<string | undefined> {
+export async function makeDirectory(path: string, mode = 0o755): Promise<void> {
   const missing: string[] = [];
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     try {
@@ -25,14 +22,9 @@ export async function makeDirectory(path: string, mode = 0o755, onMade?: (dir: s
     missing.push(dir);
     if (dirname(dir) === dir) break;
   }
-  let made: string | undefined;
   for (const dir of missing.reverse()) {
     try {
       await mkdir(dir, { mode });
-      if (made === undefined) {
-        made = dir;
-        onMade?.(dir);
-      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // Made by a concurrent command since we looked: fine if it is a directory.
@@ -40,7 +32,6 @@ export async function makeDirectory(path: string, mode = 0o755, onMade?: (dir: s
       throw new HostIoError(`${dir}: cannot create directory: ${systemErrorText(err as Error)}`, { cause: err });
     }
   }
-  return made;
 }
 
 /**

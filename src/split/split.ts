@@ -59,12 +59,8 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
   const base = checkBaseName(options.name, 'part set name');
   const manifestPath = join(dir, manifestName(base));
   const digits = Math.max(minPartDigits, String(Math.ceil((options.expectedSize ?? 0) / partSize)).length);
-  // Until the manifest vouches for them, the parts written (and the manifest itself) go if the command is interrupted,
-  // and so do the directories made for them.
-  const releases: Array<() => void> = [];
-  let made: string | undefined;
   try {
-    made = await makeDirectory(dir, undefined, (path) => releases.push(removeOnInterrupt(path)));
+    await makeDirectory(dir);
     await rm(manifestPath, { force: true });
   } catch (err) {
     throw fromFsError(err, manifestPath);
@@ -73,6 +69,8 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
 
   const whole = createHash('sha256');
   const parts: PartEntry[] = [];
+  // Until the manifest vouches for them, the parts written (and the manifest itself) go if the command is interrupted.
+  const releases: Array<() => void> = [];
   let current: OpenPart | undefined;
   let done = 0;
   try {
@@ -110,7 +108,6 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
     }
     // Without a manifest the parts are not a set; leaving them would only look like one.
     for (const part of parts) await rm(join(dir, part.name), { force: true });
-    if (made !== undefined) await rm(made, { recursive: true, force: true });
     for (const release of releases) release();
     throw fromFsError(err, options.source);
   }
