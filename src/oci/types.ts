@@ -28,6 +28,13 @@ export const Annotation = {
   /** On an image made on top of another (image-spec annotations): the base's name and manifest digest, for rebase. */
   BaseName: 'org.opencontainers.image.base.name',
   BaseDigest: 'org.opencontainers.image.base.digest',
+  /**
+   * On a store index.json entry that is a referrer (a manifest whose `subject`
+   * is an image: a signature, an SBOM, an attestation): the subject's digest,
+   * so the referrers of an image are found without reading every manifest.
+   * Ours, and only in the store: archives list referrers as plain untagged entries.
+   */
+  Subject: 'io.rootfs.subject',
 } as const;
 
 export type Digest = `sha256:${string}`;

@@ -244,6 +244,27 @@ export class Store {
   }
 
   /**
+   * Records a referrer: a manifest whose `subject` is subject (a signature, an
+   * SBOM, an attestation; OCI 1.1). It is kept as an index.json entry without a
+   * name, marked with the subject's digest, so gc spares it, `images` does not
+   * list it, and it goes when its subject's image is removed. The manifest blob
+   * must be in the store. Nothing changes if it is recorded already.
+   */
+  async addReferrer(descriptor: Descriptor, subject: Digest): Promise<void> {
+    if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot record referrer ${descriptor.digest}: its manifest is not in the store ${this.dir}`);
+    const bare = withoutNameAnnotations(descriptor);
+    const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.Subject]: subject } };
+    await this.updateIndex((index) => {
+      if (!index.manifests.some((existing) => existing.digest === entry.digest && referrerSubject(existing) === subject)) index.manifests.push(entry);
+    });
+  }
+
+  /** The referrers recorded for subject (a manifest or index digest), optionally of one artifactType, in the order they were added. */
+  async referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    return (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) === subject && (artifactType === undefined || entry.artifactType === artifactType));
+  }
+
+  /**
    * Removes the entries named ref (name:tag; name@digest removes that
    * repository's entries for the digest). False when there were none.
    */
@@ -263,8 +284,20 @@ export class Store {
   /** Removes every entry of the image whose index.json entry has this digest, named or not; returns them. */
   async removeImage(digest: Digest): Promise<StoreEntry[]> {
     return this.updateIndex((index) => {
-      const removed = index.manifests.filter((entry) => entry.digest === digest);
-      index.manifests = index.manifests.filter((entry) => entry.digest !== digest);
+      const removed = index.manifests.filter((entry) => entry.digest === digest && referrerSubject(entry) === undefined);
+      index.manifests = index.manifests.filter((entry) => entry.digest !== digest || referrerSubject(entry) !== undefined);
+      // Its signatures and other referrers go with it, and theirs with them (a signature of an SBOM).
+      const gone = new Set<Digest>([digest]);
+      for (let changed = true; changed; ) {
+        changed = false;
+        index.manifests = index.manifests.filter((entry) => {
+          const subject = referrerSubject(entry);
+          if (subject === undefined || !gone.has(subject)) return true;
+          gone.add(entry.digest);
+          changed = true;
+          return false;
+        });
+      }
       return removed.map(describeEntry);
     });
   }
@@ -285,7 +318,12 @@ export class Store {
 
   /** Every index.json entry: the named images and those without a name (`<none>`). */
   async listEntries(): Promise<StoreEntry[]> {
-    return (await this.readIndex()).manifests.map(describeEntry);
+    return (await this.imageEntries()).map(describeEntry);
+  }
+
+  /** index.json without the referrer entries: the images. */
+  private async imageEntries(): Promise<Descriptor[]> {
+    return (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) === undefined);
   }
 
   /**
@@ -297,7 +335,7 @@ export class Store {
    * Not found: the error suggests the names that come closest.
    */
   async find(text: string): Promise<FoundImage> {
-    const entries = (await this.readIndex()).manifests;
+    const entries = await this.imageEntries();
     const fullId = /^(?:sha256:)?([a-f0-9]{64})$/.exec(text);
     if (fullId) return this.findById(text, entries, `sha256:${fullId[1]}`, true);
     const ref = parseReference(text);
@@ -419,7 +457,12 @@ function describeEntry(descriptor: Descriptor): StoreEntry {
 
 /** An entry without a name: what import or load without a tag leave (docker's `<none>`, "dangling"). */
 function isUntagged(entry: Descriptor): boolean {
-  return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined;
+  return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined && referrerSubject(entry) === undefined;
+}
+
+/** The subject of a referrer entry (see addReferrer); undefined for an image's entry. */
+function referrerSubject(entry: Descriptor): Digest | undefined {
+  return entry.annotations?.[Annotation.Subject] as Digest | undefined;
 }
 
 /** "no such image", with the names closest to what was asked for (did you mean deb:3?). */
