@@ -44,6 +44,24 @@ function signalWhenCreated(dir: string, pattern: RegExp, child: ChildProcessWith
   });
 }
 
+/** Resolves once one of pid's threads sleeps in the kernel function wchan (read from /proc); fails after 20 s. */
+async function waitForKernelWait(pid: number, wchan: string): Promise<void> {
+  for (let tries = 0; tries < 400; tries++) {
+    const tasks = existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : [];
+    if (tasks.some((task) => readWchan(pid, task) === wchan)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`process ${pid} never waited in ${wchan}`);
+}
+
+function readWchan(pid: number, task: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${task}/wchan`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** A tree with one file big enough that writing it takes far longer than a signal takes to arrive. */
 function bigTree(dir: string): string {
   const root = join(dir, 'root');
@@ -108,6 +126,30 @@ describe('an interrupted command leaves nothing behind', () => {
     assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')), blobs);
     assert.deepEqual(readFileSync(join(store, 'index.json')), index);
   });
+
+  for (const [command, signal] of [['load', 'SIGINT'], ['import', 'SIGTERM'], ['append', 'SIGINT'], ['diff', 'SIGTERM']] as const) {
+    test(`${signal} while ${command} waits for a writer on a FIFO: the process ends (${signal === 'SIGINT' ? 130 : 143}), the store is as it was`, async (t) => {
+      const dir = makeTempDir(t);
+      const store = join(dir, 'store');
+      const fifo = join(dir, 'fifo');
+      await runOk('mkfifo', [fifo]);
+      const env = { ROOTFS_STORE: store };
+      if (command !== 'load' && command !== 'import') {
+        const tar = join(dir, 'base.tar');
+        await runOk(process.execPath, [cliPath, 'pack', bigTree(join(dir, 'base')), '-o', tar]);
+        await runOk(process.execPath, [cliPath, 'import', tar, 'base:1'], { env });
+      } else await runOk(process.execPath, [cliPath, 'images'], { env });
+      const index = readFileSync(join(store, 'index.json'));
+      const args = { load: ['load', '-i', fifo], import: ['import', fifo, 'x:1'], append: ['append', 'base:1', fifo, 'base:2'], diff: ['diff', 'base:1', fifo] }[command];
+      const { child, exit } = start(args, env);
+      // The open(2) of a FIFO without a writer sleeps in the kernel's wait_for_partner: the moment to signal.
+      await waitForKernelWait(child.pid!, 'wait_for_partner');
+      child.kill(signal);
+      assertInterrupted(await exit, command, signal);
+      assert.deepEqual(readFileSync(join(store, 'index.json')), index);
+      assert.deepEqual(readdirSync(join(store, '.rootfs', 'tmp')), []);
+    });
+  }
 
   test('SIGINT during split: every part written so far is removed, no manifest; the directory is as before', async (t) => {
     const dir = makeTempDir(t);

@@ -1,6 +1,7 @@
 import { cac, type CAC } from 'cac';
 import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
+import { releaseBlockedOpens } from '../io/input.js';
 import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
 import { commandsFor, expandAliases } from './commands.js';
@@ -96,6 +97,7 @@ function trapSignals(reporter: Reporter, command: string): () => void {
   const handlers = Object.entries(signals).map(([signal, code]) => {
     const handler = (): void => {
       const removed = removeUnfinished();
+      releaseBlockedOpens();
       reporter.endProgress();
       writeError(`rootfs: ${command} interrupted by ${signal}; nothing was kept${removed > 0 ? ' (its unfinished files were removed)' : ''}`);
       process.exit(code);

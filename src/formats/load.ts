@@ -4,7 +4,7 @@
  * then, only if everything holds, the blobs are committed and the tags set.
  * Any failure before that leaves the store as it was: no tag, no temp file.
  */
-import { createReadStream } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,6 +21,7 @@ import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifes
 import type { LoadableImage } from './image.js';
 import { readOciLayout } from './oci-layout.js';
 import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
+import { openFileStream } from '../io/input.js';
 
 export interface LoadOptions {
   platform?: Platform;
@@ -80,18 +81,18 @@ async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']
     if (!stream) throw new UsageError('no archive on stdin');
     return { members: imageArchiveMembers(tarMembers(stream.input, stream.name), stream.name), archive: stream.name, directory: false };
   }
-  let isDirectory: boolean;
+  let info: Stats;
   try {
-    isDirectory = (await stat(address.path)).isDirectory();
+    info = await stat(address.path);
   } catch (err) {
     throw fromFsError(err, address.path);
   }
-  if (isDirectory) {
+  if (info.isDirectory()) {
     if (address.format !== undefined && address.format !== 'oci') throw new UsageError(`${address.path} is a directory, not a ${address.format} file`);
     return { members: ociDirMembers(address.path), archive: address.path, directory: true };
   }
   if (address.format === 'oci') throw new UsageError(`${address.path} is not a directory (oci: names an OCI layout directory; use oci-archive: for a tar)`);
-  return { members: imageArchiveMembers(tarMembers(createReadStream(address.path), address.path), address.path), archive: address.path, directory: false };
+  return { members: imageArchiveMembers(tarMembers(openFileStream(address.path, !info.isFile()), address.path), address.path), archive: address.path, directory: false };
 }
 
 /** The members of a tar, refused at the first one if the tar is a root filesystem, not an image archive. */

@@ -1,5 +1,5 @@
 /** Where a command's input comes from: a file, or stdin for "-". */
-import { createReadStream } from 'node:fs';
+import { closeSync, constants, createReadStream, openSync, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fromFsError, UsageError } from '../errors.js';
@@ -39,9 +39,44 @@ export async function openInput(file: string, what: string, ifDirectory: string)
     if (err instanceof UsageError) throw err;
     throw fromFsError(err, file);
   }
-  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  const stream = openFileStream(file, size === undefined, 1 << 20);
   // Commands open the store or the output before they pipe this: an open error meanwhile must wait for the
   // pipeline (which finds it in stream.errored and reports it), not crash the process as an unhandled 'error'.
   stream.on('error', () => {});
   return { stream, size };
+}
+
+/** FIFOs whose open(2) has not returned yet: it blocks, in a libuv worker thread, until a writer comes. */
+const blockedOpens = new Set<string>();
+
+/**
+ * A stream of FILE's bytes. mayBlock (FILE is not a regular file: a FIFO, a
+ * device) records the path until the open returns, so that an interrupt can
+ * release it: a worker thread stuck in open(2) would otherwise keep the
+ * process from exiting, and Ctrl-C on `load -i FIFO` with no writer would do nothing.
+ */
+export function openFileStream(file: string, mayBlock: boolean, highWaterMark?: number): ReadStream {
+  const stream = createReadStream(file, highWaterMark === undefined ? {} : { highWaterMark });
+  if (mayBlock) {
+    blockedOpens.add(file);
+    const opened = (): void => void blockedOpens.delete(file);
+    stream.once('open', opened).once('error', opened).once('close', opened);
+  }
+  return stream;
+}
+
+/**
+ * Lets every blocked FIFO open return, for a process about to exit: opening
+ * the FIFO's write end (without blocking: a reader is waiting) completes the
+ * reader's open, and closing it gives that reader end of file.
+ */
+export function releaseBlockedOpens(): void {
+  for (const file of blockedOpens) {
+    try {
+      closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // Not a FIFO after all (a device), or gone: nothing to release.
+    }
+  }
+  blockedOpens.clear();
 }

@@ -7,10 +7,10 @@
  * of ending cleanly.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Input } from '../io/input.js';
+import { isMissing, openRegularStream } from '../io/metadata.js';
 import { Readable } from 'node:stream';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
 import { findPartSet, type PartEntry, type PartSet } from './manifest.js';
@@ -65,7 +65,11 @@ async function* verifiedPart(dir: string, part: PartEntry, whole: Hash, beforeLa
   let size = 0;
   let held: Buffer | undefined;
   try {
-    for await (const chunk of createReadStream(join(dir, part.name), { highWaterMark: readChunk }) as AsyncIterable<Buffer>) {
+    // A part is a regular file: a FIFO or device planted in the set is refused, not waited on.
+    const { stream } = await openRegularStream(join(dir, part.name), part.size).catch((err: unknown) => {
+      throw isMissing(err) ? missingPart(part, dir, err) : err;
+    });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > part.size) throw sizeError(part, size, 'at least ');
       hash.update(chunk);
@@ -88,8 +92,12 @@ function sizeError(part: PartEntry, actual: number, qualifier = ''): PartError {
 }
 
 function partReadError(err: unknown, dir: string, part: PartEntry): unknown {
-  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PartError(part.name, 'missing', `missing (not in ${dir})`, { cause: err });
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return missingPart(part, dir, err);
   return fromFsError(err, join(dir, part.name));
+}
+
+function missingPart(part: PartEntry, dir: string, cause: unknown): PartError {
+  return new PartError(part.name, 'missing', `missing (not in ${dir})`, { cause });
 }
 
 export interface PartStatus {
