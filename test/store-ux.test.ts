@@ -222,6 +222,10 @@ test('usage errors: one wording, ours, with the command\'s usage line, exit 2; h
   assert.ok(!wait.includes('default'), wait);
   const pack = (await rootfs(['pack', '--help'])).stdout.toString().split('\n').find((line) => line.includes('--no-default-excludes'))!;
   assert.ok(!pack.includes('(default: true)'), pack);
+  const unknown = await rootfs(['help', 'frob']);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stdout.toString(), '', 'no help printed before the error');
+  assert.equal(unknown.stderr, "rootfs: unknown command 'frob' (see rootfs --help)\n");
   assert.equal((await rootfs(['image', 'frob'])).code, 2);
   const ls = await rootfs(['--store', store, 'image', 'ls']);
   assert.equal(ls.code, 0, ls.stderr);

@@ -79,7 +79,10 @@ export function expandAliases(args: string[]): string[] {
   const [before, name, rest] = [args.slice(0, at), args[at]!, args.slice(at + 1)];
   if (name === 'help') {
     const topic = commandIndex(rest);
-    return topic < 0 ? [...before, ...rest, '--help'] : expandAliases([...before, ...rest, '--help']);
+    if (topic < 0) return [...before, ...rest, '--help'];
+    // Help on a command we do not have is that error alone, not the whole help followed by it.
+    if (!Object.hasOwn(commands, rest[topic]!) && rest[topic] !== 'image') throw unknownCommand(rest[topic]!);
+    return expandAliases([...before, ...rest, '--help']);
   }
   if (name !== 'image') return args;
   const sub = rest[0];
@@ -97,4 +100,8 @@ export function commandsFor(args: string[]): Promise<CommandModule[]> {
   const name = at < 0 ? undefined : args[at];
   const load = name !== undefined && Object.hasOwn(commands, name) ? [commands[name]!] : Object.values(commands);
   return Promise.all(load.map((module) => module()));
+}
+
+export function unknownCommand(name: string): UsageError {
+  return new UsageError(`unknown command '${name}' (see rootfs --help)`);
 }

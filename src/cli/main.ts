@@ -1,10 +1,10 @@
 import { cac, type CAC } from 'cac';
-import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, printable, RootfsError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { releaseBlockedOpens } from '../io/input.js';
 import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
-import { commandsFor, expandAliases } from './commands.js';
+import { commandsFor, expandAliases, unknownCommand } from './commands.js';
 import { checkUsage, fixHelp } from './usage.js';
 import { packageVersion } from './version.js';
 
@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     cli.parse(disguiseForCac([...argv.slice(0, 2), ...args]), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
-      if (cli.args.length > 0) throw new UsageError(`unknown command '${cli.args[0]}' (see rootfs --help)`);
+      if (cli.args.length > 0) throw unknownCommand(cli.args[0]!);
       if (!cli.options.help && !cli.options.version) cli.outputHelp();
       return ExitCode.Ok;
     }
