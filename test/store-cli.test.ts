@@ -101,7 +101,7 @@ test('rootfs tag, inspect and rmi: output and exit codes', async (t) => {
   assert.equal(removed.stdout.toString(), 'Untagged: copy:2\n');
   const byId = await rootfs(['rmi', base.configDigest.slice(7, 19), '--store', dir]);
   assert.equal(byId.code, 0, byId.stderr);
-  assert.equal(byId.stdout.toString(), 'Untagged: base:1\n', 'an ID with a single tag removes that tag');
+  assert.equal(byId.stdout.toString(), `Untagged: base:1\nDeleted: ${base.configDigest}\n`, 'an ID with a single tag removes that tag, and with it the image');
   assert.equal((await rootfs(['rmi', base.configDigest.slice(7, 19), '--store', dir])).code, 4, 'nothing left to untag');
   assert.ok(existsSync(join(dir, 'blobs', 'sha256', base.layer.digest.slice(7))), 'blobs stay until gc');
 });

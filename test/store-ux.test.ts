@@ -155,7 +155,9 @@ test('images: -q gives each image once for rmi $(images -q); --digests, --no-tru
   assert.match(refused.stderr, /is tagged base:1, base:alias: remove the tags by name, or all of them with rmi -f/);
   const ids = (await ok(['--store', store, 'images', '-q'])).trim().split('\n');
   const removed = await ok(['--store', store, 'rmi', '-f', ...ids]);
-  assert.deepEqual(removed.trim().split('\n').sort(), ['Untagged: base:1', 'Untagged: base:alias', 'Untagged: registry:5000/ns/app:1.0']);
+  const lines = removed.trim().split('\n');
+  assert.deepEqual(lines.filter((line) => line.startsWith('Untagged: ')).sort(), ['Untagged: base:1', 'Untagged: base:alias', 'Untagged: registry:5000/ns/app:1.0']);
+  assert.deepEqual(lines.filter((line) => line.startsWith('Deleted: ')).map((line) => line.slice(16, 28)).sort(), [...ids].sort(), 'each image is Deleted once its last name goes (rmi -f too), as docker says');
   assert.deepEqual(indexOf(store).manifests, []);
 });
 

@@ -4,7 +4,12 @@ import type { Digest } from '../oci/types.js';
 import type { CommandModule } from './command.js';
 import { withStore } from './store-option.js';
 
-type Removal = { kind: 'name'; ref: ImageReference } | { kind: 'image'; digest: Digest; id: Digest };
+/** A name to remove (ref), or else the whole image; digest: its index.json entry; id: its image ID (config digest), what docker's `Deleted:` names. */
+interface Removal {
+  ref?: ImageReference;
+  digest: Digest;
+  id: Digest;
+}
 
 export const rmiCommand: CommandModule = (cli, run) => {
   cli
@@ -22,30 +27,33 @@ export const rmiCommand: CommandModule = (cli, run) => {
           const plan: Removal[] = [];
           for (const text of refs) {
             const found = await store.find(text);
+            const digest = found.descriptor.digest;
+            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor).catch(() => ({ manifest: undefined }));
+            const id = manifest?.config.digest ?? digest;
             if (found.name !== undefined) {
-              plan.push({ kind: 'name', ref: parseReference(found.name) });
+              plan.push({ ref: parseReference(found.name), digest, id });
               continue;
             }
-            const digest = found.descriptor.digest;
             const names = entries.filter((entry) => entry.descriptor.digest === digest && entry.name !== undefined).map((entry) => entry.name!);
             if (names.length > 1 && !force) throw new UsageError(`${text} is tagged ${names.join(', ')}: remove the tags by name, or all of them with rmi -f`);
-            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor).catch(() => ({ manifest: undefined }));
-            plan.push({ kind: 'image', digest, id: manifest?.config.digest ?? digest });
+            plan.push({ digest, id });
           }
           const untagged: string[] = [];
           const deleted: Digest[] = [];
           const done = new Set<string>();
           for (const removal of plan) {
-            if (removal.kind === 'name') {
+            if (removal.ref !== undefined) {
               if (!done.has(fullName(removal.ref)) && (await store.untag(removal.ref))) untagged.push(familiarName(removal.ref));
               done.add(fullName(removal.ref));
-              continue;
+            } else if (!done.has(removal.digest)) {
+              // (the same image given twice, an ID and its short form, is removed once)
+              for (const entry of await store.removeImage(removal.digest)) if (entry.name !== undefined) untagged.push(entry.name);
             }
-            if (done.has(removal.digest)) continue; // the same image given twice (an ID and its short form)
-            done.add(removal.digest);
-            const removed = await store.removeImage(removal.digest);
-            for (const entry of removed) if (entry.name !== undefined) untagged.push(entry.name);
-            if (removed.some((entry) => entry.name === undefined)) deleted.push(removal.id);
+            // As docker: an image whose last name went is deleted (its blobs go at the next gc).
+            if (!done.has(removal.digest) && !(await store.listEntries()).some((entry) => entry.descriptor.digest === removal.digest)) {
+              done.add(removal.digest);
+              deleted.push(removal.id);
+            }
           }
           return { untagged, deleted };
         });
