@@ -78,6 +78,12 @@ function assertInterrupted(exit: Exit, command: string, signal: 'SIGINT' | 'SIGT
   assert.doesNotMatch(exit.stderr, /\n\s+at /, 'no stack trace');
 }
 
+async function storeWithBigImage(dir: string): Promise<Record<string, string>> {
+  const env = { ROOTFS_STORE: join(dir, 'store') };
+  await runOk(process.execPath, [cliPath, 'import', '--compression', 'none', bigTree(dir), 'big:1'], { env });
+  return env;
+}
+
 describe('an interrupted command leaves nothing behind', () => {
   test('SIGINT during pack -o FILE: no FILE, no .FILE.tmp-*, exit 130', async (t) => {
     const dir = makeTempDir(t);
@@ -251,5 +257,48 @@ describe('a closed stdout', () => {
       assert.equal(exit.code, 141, `${args.join(' ')}: ${exit.stderr}`);
       assert.equal(exit.stderr, 'rootfs: stdout: the reader closed the pipe before the output was complete\n', args.join(' '));
     }
+  });
+});
+
+describe('an interrupt leaves no directory the command made or filled', () => {
+  test('SIGINT during split -o NEW/DIR: neither NEW nor DIR is left', async (t) => {
+    const dir = makeTempDir(t);
+    const input = join(dir, 'in.bin');
+    writeFileSync(input, Buffer.alloc(8 << 20, 1));
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const { child, exit } = start(['split', input, '--size', '1M', '-o', join(out, 'new', 'parts')], {});
+    await signalWhenCreated(out, /^new$/, child, 'SIGINT');
+    assertInterrupted(await exit, 'split', 'SIGINT');
+    assert.deepEqual(readdirSync(out), []);
+  });
+
+  test('SIGINT during unpack into a missing DIR: no DIR; into an empty DIR: it is empty again', async (t) => {
+    const dir = makeTempDir(t);
+    const env = await storeWithBigImage(dir);
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const missing = start(['unpack', 'big:1', join(out, 'tree')], env);
+    await signalWhenCreated(out, /^tree$/, missing.child, 'SIGINT');
+    assertInterrupted(await missing.exit, 'unpack', 'SIGINT');
+    assert.deepEqual(readdirSync(out), []);
+
+    const empty = join(out, 'empty');
+    mkdirSync(empty);
+    const filling = start(['unpack', 'big:1', empty], env);
+    await signalWhenCreated(empty, /^big$/, filling.child, 'SIGINT');
+    assertInterrupted(await filling.exit, 'unpack', 'SIGINT');
+    assert.deepEqual(readdirSync(empty), []);
+  });
+
+  test('SIGINT during save -o oci:NEW/LAYOUT: NEW is not left either', async (t) => {
+    const dir = makeTempDir(t);
+    const env = await storeWithBigImage(dir);
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const { child, exit } = start(['save', 'big:1', '-o', `oci:${join(out, 'new', 'layout')}`], env);
+    await signalWhenCreated(out, /^new$/, child, 'SIGINT');
+    assertInterrupted(await exit, 'save', 'SIGINT');
+    assert.equal(existsSync(join(out, 'new')), false);
   });
 });

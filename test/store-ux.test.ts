@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MediaType, type Index } from '../src/oci/types.js';
-import { makeTempDir, rootfs, runOk } from './helpers.js';
+import { cliPath, makeTempDir, rootfs, runOk } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
@@ -290,4 +290,18 @@ test('mix-ups: load of a filesystem tarball and import of an image archive name 
   assert.equal(forced.code, 0, forced.stderr);
   await ok(['--store', store, 'export', 'files:1', '-o', join(dir, 'files.tar')]);
   assert.match((await runOk('tar', ['-tf', join(dir, 'files.tar')])).stdout.toString(), /manifest\.json/);
+});
+
+test('import DIR --base reads "1 file", not "1 files"', async (t) => {
+  const dir = makeTempDir(t);
+  const env = { ROOTFS_STORE: join(dir, 'store') };
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc', 'a'), 'a\n');
+  await runOk(process.execPath, [cliPath, 'import', root, 'b:1'], { env });
+  writeFileSync(join(root, 'etc', 'b'), 'b\n');
+  const result = await rootfs(['import', root, 'b:2', '--base', 'b:1'], { env });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /read from 1 file\b/);
+  assert.doesNotMatch(result.stderr, /\b1 files\b/);
 });

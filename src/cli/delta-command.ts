@@ -5,6 +5,7 @@ import { familiarName, parseReference } from '../oci/reference.js';
 import { imageConfigFlags, layerCompression } from './options.js';
 import type { Reporter } from './report.js';
 import { formatBytes } from './report.js';
+import { count } from '../text.js';
 import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
 import type { GlobalOptions } from './command.js';
@@ -41,7 +42,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
   reporter.info(
     `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
       `${formatBytes(summary.bytes)} of content; layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression}) on ${baseRef}` +
-      (tree.read ? `; ${formatBytes(tree.read.bytes)} read from ${tree.read.files} files` : '') +
+      (tree.read ? `; ${formatBytes(tree.read.bytes)} read from ${count(tree.read.files, 'file')}` : '') +
       (tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''),
   );
   reporter.emitJson({

@@ -100,10 +100,12 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   const existingIndex = existing === 'layout' ? await readLayoutIndex(path) : undefined;
   let building = path;
   let release = (): void => {};
+  // Directories made for a new layout go with it if the save fails or is interrupted.
+  let madeParent: string | undefined;
   if (existing !== 'layout') {
-    await makeDirectory(dirname(path));
+    ({ made: madeParent, release } = await makeDirectory(dirname(path), undefined, true));
     building = await freshTempName(dirname(path), `.${basename(path)}.tmp`);
-    release = removeOnInterrupt(building);
+    if (madeParent === undefined) release = removeOnInterrupt(building);
     try {
       await mkdir(building, { mode: 0o755 });
     } catch (err) {
@@ -176,7 +178,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     },
     async abort() {
       await spool.remove();
-      if (fresh) await rm(building, { recursive: true, force: true });
+      if (fresh) await rm(madeParent ?? building, { recursive: true, force: true });
       else await Promise.all(added.map((file) => rm(file, { force: true })));
       release();
     },

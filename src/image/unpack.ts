@@ -20,6 +20,7 @@
 import { constants } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { displayPath, fromFsError, HostIoError, InvalidInputError, UsageError } from '../errors.js';
+import { removeOnInterrupt } from '../io/temp.js';
 import { flattenLayers, type FlatMember } from '../layers/flatten.js';
 import { native } from '../native/index.js';
 import type { Store } from '../store/store.js';
@@ -53,7 +54,7 @@ export async function unpackImage(store: Store, ref: string, dir: string, option
 
 /** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */
 export async function extractMembers(members: AsyncIterable<FlatMember>, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
-  const created = await prepareTarget(dir);
+  const { created, release } = await prepareTarget(dir);
   const extractor = new Extractor(Buffer.from(dir), options);
   try {
     for await (const member of members) {
@@ -64,27 +65,33 @@ export async function extractMembers(members: AsyncIterable<FlatMember>, dir: st
   } catch (err) {
     await clearTarget(dir, created);
     throw err;
+  } finally {
+    release();
   }
   return { entries: extractor.entries, bytes: extractor.bytes, skipped: extractor.skipped };
 }
 
 /** True when dir was created here (and so is removed again on failure). */
-async function prepareTarget(dir: string): Promise<boolean> {
+async function prepareTarget(dir: string): Promise<{ created: boolean; release: () => void }> {
   try {
     const info = await lstat(dir);
     if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);
     if ((await readdir(dir)).length > 0) throw new UsageError(`${dir} is not empty: unpack needs an empty or missing directory`);
-    return false;
+    // An interrupt must leave dir as it was: empty again.
+    return { created: false, release: removeOnInterrupt(dir, true) };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, dir);
   }
+  // Or gone, if made here: registered before the mkdir, so no interrupt can land between.
+  const release = removeOnInterrupt(dir);
   try {
     await mkdir(dir, { mode: 0o755 });
   } catch (err) {
+    release();
     throw fromFsError(err, dir);
   }
-  return true;
+  return { created: true, release };
 }
 
 /** Everything in dir was written by this extraction (it was empty); rm does not follow symlinks. */

@@ -4,13 +4,25 @@ import { basename, dirname, resolve } from 'node:path';
 import { fromFsError, HostIoError, systemErrorText } from '../errors.js';
 import { removeOnInterrupt, tempName } from './temp.js';
 
+/** What makeDirectory made: the outermost new directory, if any, and the end of its interrupt guard. */
+export interface MadeDirectory {
+  made: string | undefined;
+  /** The command is done with it (kept, or removed itself): an interrupt no longer removes it. */
+  release: () => void;
+}
+
 /**
  * mkdir -p with one attempt per missing ancestor. Not Node's recursive mkdir:
  * where mkdir(2) says ENOENT although the parent exists (/proc, /sys, a
  * parent removed meanwhile) it retries forever. A directory that cannot be
  * made is a host error (5) naming it, never "not found". mode is before the umask.
+ * With guard, for a command that must leave no trace, the outermost
+ * directory made is registered for removal on interrupt before its mkdir
+ * (an interrupt landing right after the mkdir, before any code of ours
+ * runs, still finds it); the command removes `made` if it fails, and calls
+ * release when done.
  */
-export async function makeDirectory(path: string, mode = 0o755): Promise<void> {
+export async function makeDirectory(path: string, mode = 0o755, guard = false): Promise<MadeDirectory> {
   const missing: string[] = [];
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     try {
@@ -22,16 +34,24 @@ export async function makeDirectory(path: string, mode = 0o755): Promise<void> {
     missing.push(dir);
     if (dirname(dir) === dir) break;
   }
+  let made: string | undefined;
+  let release = (): void => {};
   for (const dir of missing.reverse()) {
+    const first = made === undefined;
+    const unguard = guard && first ? removeOnInterrupt(dir) : (): void => {};
     try {
       await mkdir(dir, { mode });
+      if (first) [made, release] = [dir, unguard];
     } catch (err) {
+      unguard();
       const code = (err as NodeJS.ErrnoException).code;
-      // Made by a concurrent command since we looked: fine if it is a directory.
+      // Made by a concurrent command since we looked: fine if it is a directory (and theirs, not ours to remove).
       if (code === 'EEXIST' && (await stat(dir).catch(() => undefined))?.isDirectory()) continue;
+      release();
       throw new HostIoError(`${dir}: cannot create directory: ${systemErrorText(err as Error)}`, { cause: err });
     }
   }
+  return { made, release };
 }
 
 /**

@@ -14,7 +14,7 @@
  * that are no longer alive (removeStaleTemps).
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -29,11 +29,16 @@ export async function freshTempName(dir: string, kind: string): Promise<string> 
   return tempName(dir, kind);
 }
 
-const unfinished = new Set<{ path: string }>();
+const unfinished = new Set<{ path: string; contentsOnly: boolean }>();
 
-/** Registers path (a file or a directory) for removal if the command is interrupted; the returned function unregisters it once it is complete or gone. */
-export function removeOnInterrupt(path: string): () => void {
-  const entry = { path };
+/**
+ * Registers path (a file or a directory) for removal if the command is
+ * interrupted; with contentsOnly, what is in the directory goes and the
+ * directory stays (one that existed, empty, before the command filled it).
+ * The returned function unregisters it once it is complete or gone.
+ */
+export function removeOnInterrupt(path: string, contentsOnly = false): () => void {
+  const entry = { path, contentsOnly };
   unfinished.add(entry);
   return () => void unfinished.delete(entry);
 }
@@ -41,9 +46,11 @@ export function removeOnInterrupt(path: string): () => void {
 /** Deletes everything registered, synchronously (see above); returns how many paths were registered. Errors are ignored: the process is on its way out. */
 export function removeUnfinished(): number {
   const count = unfinished.size;
-  for (const { path } of unfinished) {
+  for (const { path, contentsOnly } of unfinished) {
     try {
-      rmSync(path, { recursive: true, force: true });
+      if (!contentsOnly) rmSync(path, { recursive: true, force: true });
+      // As buffers: an archive's member names need not be UTF-8.
+      else for (const name of readdirSync(path, { encoding: 'buffer' })) rmSync(Buffer.concat([Buffer.from(`${path}/`), name]), { recursive: true, force: true });
     } catch {
       // A file we cannot remove now is one a later run of the same command removes (removeStaleTemps).
     }

@@ -13,6 +13,7 @@
  * schema 2 media types included), since their digests cover those bytes.
  */
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { count } from '../text.js';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError, printable, UsageError } from '../errors.js';
@@ -149,7 +150,7 @@ function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: str
   if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${metadataSizeCap})`);
   const diffIds = (parseJson(config.toString('utf8'), where) as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${manifest.layers.length} layers`);
+    throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
   }
   // They go into messages and comparisons: whatever else the registry put there is refused here.
   return diffIds.map((diffId, i) => parseDigest(diffId, `${where}: rootfs.diff_ids[${i}]`));

@@ -59,8 +59,14 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
   const base = checkBaseName(options.name, 'part set name');
   const manifestPath = join(dir, manifestName(base));
   const digits = Math.max(minPartDigits, String(Math.ceil((options.expectedSize ?? 0) / partSize)).length);
+  // Until the manifest vouches for them, the parts written (and the manifest itself) go if the command is interrupted,
+  // and so do the directories made for them.
+  const releases: Array<() => void> = [];
+  let made: string | undefined;
   try {
-    await makeDirectory(dir);
+    const directory = await makeDirectory(dir, undefined, true);
+    made = directory.made;
+    releases.push(directory.release);
     await rm(manifestPath, { force: true });
   } catch (err) {
     throw fromFsError(err, manifestPath);
@@ -69,8 +75,6 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
 
   const whole = createHash('sha256');
   const parts: PartEntry[] = [];
-  // Until the manifest vouches for them, the parts written (and the manifest itself) go if the command is interrupted.
-  const releases: Array<() => void> = [];
   let current: OpenPart | undefined;
   let done = 0;
   try {
@@ -108,6 +112,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
     }
     // Without a manifest the parts are not a set; leaving them would only look like one.
     for (const part of parts) await rm(join(dir, part.name), { force: true });
+    if (made !== undefined) await rm(made, { recursive: true, force: true });
     for (const release of releases) release();
     throw fromFsError(err, options.source);
   }
