@@ -22,7 +22,7 @@ import { DigestStream, sha256 } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { parseJson } from '../store/validate.js';
+import { parseJson } from '../oci/validate.js';
 import { blobMemberName } from '../oci/layout.js';
 import type { SourceMember } from './source.js';
 import { discard, Tap } from '../io/streams.js';

@@ -9,7 +9,7 @@ import { blobMemberName, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
-import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../store/validate.js';
+import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
 import type { ArchiveContents } from './contents.js';
 import { omittedLayers } from './delta.js';
 import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';

@@ -29,7 +29,7 @@ import {
   withoutNameAnnotations,
 } from '../oci/types.js';
 import type { ResolvedImage, Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
+import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';

@@ -26,7 +26,7 @@ import { isIndexMediaType, isManifestMediaType, layerCompression, type Descripto
 import { LayerInspector } from '../layers/inspect.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
+import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';

@@ -10,7 +10,7 @@ import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
+import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
 import { uploadBlob } from './upload.js';

@@ -1,7 +1,7 @@
 /** The small JSON documents of this folder (part manifests, have files): read with a size cap, identified by format and version. */
 import { InvalidInputError } from '../errors.js';
 import { readMetadata } from '../io/metadata.js';
-import { parseJson } from '../store/validate.js';
+import { parseJson } from '../oci/validate.js';
 
 export interface DocumentKind {
   /** "part manifest", "have file": how messages name it. */

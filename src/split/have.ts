@@ -11,7 +11,7 @@ import { metadataSizeCap, readMetadata } from '../io/metadata.js';
 import { isDigest } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { parseOciLayout } from '../store/validate.js';
+import { parseOciLayout } from '../oci/validate.js';
 import { checkDocument, failer, readDocument, type DocumentKind } from './document.js';
 
 export const haveFormat = 'rootfs-have';

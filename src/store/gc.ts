@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Index } from '../oci/types.js';
 import { fsyncPath } from '../io/durable.js';
-import { descriptorsIn, parseJson } from './validate.js';
+import { descriptorsIn, parseJson } from '../oci/validate.js';
 
 /** Unknown blobs larger than this are not opened to look for descriptors: JSON documents are small. */
 const maxUnknownJson = 4 << 20;

@@ -46,7 +46,7 @@ import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
-import { parseIndex, parseJson, parseManifest, parseOciLayout } from './validate.js';
+import { parseIndex, parseJson, parseManifest, parseOciLayout } from '../oci/validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
 

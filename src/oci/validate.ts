@@ -7,8 +7,8 @@
  * shape reaches code that trusts the types.
  */
 import { InvalidInputError } from '../errors.js';
-import { parseDigest } from '../oci/digest.js';
-import type { Descriptor, Index, Manifest, OciLayoutFile } from '../oci/types.js';
+import { parseDigest } from './digest.js';
+import type { Descriptor, Index, Manifest, OciLayoutFile } from './types.js';
 
 export function parseJson(text: string, where: string): unknown {
   try {
