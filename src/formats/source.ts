@@ -8,9 +8,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
 import { fromFsError, isSystemError } from '../errors.js';
-import { isDigest } from '../oci/digest.js';
 import { blobMemberName } from '../oci/layout.js';
-import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, type Index } from '../oci/types.js';
+import { walkImage } from '../oci/walk.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
@@ -63,31 +63,25 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
     if (bytes) yield bufferMember(name, bytes);
   }
   const index = await readSmall(dir, 'index.json');
-  if (!index) return;
-  const seen = new Set<string>();
-  const queue: Descriptor[] = [...(parseOr<Index>(index)?.manifests ?? [])];
-  while (queue.length > 0) {
-    const descriptor = queue.shift()!;
-    if (!isDigest(descriptor?.digest) || seen.has(descriptor.digest)) continue;
-    seen.add(descriptor.digest);
+  const roots = parseOr<Index>(index)?.manifests;
+  if (!Array.isArray(roots)) return; // the format reader reports index.json
+  // Damage is left for the format reader to report, naming the member: what cannot be followed is yielded as it is.
+  const walk = walkImage(roots, { read: (descriptor) => readSmall(dir, blobMemberName(descriptor.digest)), where: (descriptor) => join(dir, blobMemberName(descriptor.digest)), invalid: 'leaf' });
+  for await (const { descriptor, bytes } of walk) {
     const name = blobMemberName(descriptor.digest);
-    const path = join(dir, name);
-    if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) {
-      const bytes = await readSmall(dir, name);
-      if (!bytes) continue; // reported as missing by the format reader
-      const document = parseOr<Index & Manifest>(bytes);
-      if (document) queue.push(...(Array.isArray(document.manifests) ? document.manifests : []), ...(document.config ? [document.config] : []), ...(Array.isArray(document.layers) ? document.layers : []));
+    if (bytes) {
       yield bufferMember(name, bytes);
-    } else {
-      let opened: { stream: Readable; size: number };
-      try {
-        opened = await openRegularStream(path, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined);
-      } catch (err) {
-        if (isMissing(err)) continue;
-        throw err;
-      }
-      yield { name, type: 'file', size: opened.size, body: opened.stream };
+      continue;
     }
+    if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) continue; // missing: reported by the format reader
+    let opened: { stream: Readable; size: number };
+    try {
+      opened = await openRegularStream(join(dir, name), Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined);
+    } catch (err) {
+      if (isMissing(err)) continue;
+      throw err;
+    }
+    yield { name, type: 'file', size: opened.size, body: opened.stream };
   }
 }
 
@@ -99,7 +93,8 @@ async function readSmall(dir: string, name: string): Promise<Buffer | undefined>
   return readMetadataIfExists(join(dir, name), metadataSizeCap);
 }
 
-function parseOr<T>(bytes: Buffer): T | undefined {
+function parseOr<T>(bytes: Buffer | undefined): T | undefined {
+  if (!bytes) return undefined;
   try {
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch {

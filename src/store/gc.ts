@@ -8,9 +8,9 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
-import { MediaType, isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Index } from '../oci/types.js';
+import { MediaType, layerCompression, type Digest, type Index } from '../oci/types.js';
 import { fsyncPath } from '../io/durable.js';
-import { descriptorsIn, parseJson } from '../oci/validate.js';
+import { walkImage } from '../oci/walk.js';
 
 /** Unknown blobs larger than this are not opened to look for descriptors: JSON documents are small. */
 const maxUnknownJson = 4 << 20;
@@ -68,24 +68,14 @@ export async function collectGarbage(store: CollectableStore, tempDir: string): 
 
 async function markReferenced(store: CollectableStore): Promise<Set<Digest>> {
   const keep = new Set<Digest>();
-  const pending: Descriptor[] = [...(await store.readIndex()).manifests];
-  for (let descriptor = pending.pop(); descriptor; descriptor = pending.pop()) {
-    if (keep.has(descriptor.digest)) continue;
-    keep.add(descriptor.digest);
-    if (layerCompression(descriptor.mediaType) !== undefined || leafMediaTypes.has(descriptor.mediaType)) continue;
-    if (!(await store.hasBlob(descriptor.digest))) continue; // a layout MAY omit referenced blobs
-    const known = isManifestMediaType(descriptor.mediaType) || isIndexMediaType(descriptor.mediaType);
-    if (!known && descriptor.size > maxUnknownJson) continue;
-    const data = await store.readBlob(descriptor.digest, descriptor.size);
-    let document: unknown;
-    try {
-      document = parseJson(data.toString('utf8'), store.blobPath(descriptor.digest));
-    } catch (err) {
-      if (known) throw err;
-      continue;
-    }
-    for (const child of descriptorsIn(document)) pending.push(child);
-  }
+  const walk = walkImage((await store.readIndex()).manifests, {
+    // A layout MAY omit referenced blobs.
+    read: async (descriptor) => ((await store.hasBlob(descriptor.digest)) ? store.readBlob(descriptor.digest, descriptor.size) : undefined),
+    where: (descriptor) => store.blobPath(descriptor.digest),
+    readUnknownUpTo: maxUnknownJson,
+    isLeaf: (descriptor) => layerCompression(descriptor.mediaType) !== undefined || leafMediaTypes.has(descriptor.mediaType),
+  });
+  for await (const { descriptor } of walk) keep.add(descriptor.digest);
   return keep;
 }
 

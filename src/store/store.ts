@@ -26,7 +26,8 @@ import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
 import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
-import { imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
+import { imageLayoutVersion } from '../oci/layout.js';
+import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, familiarRepository, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
@@ -270,34 +271,26 @@ export class Store {
    */
   async untag(ref: ImageReference): Promise<boolean> {
     return this.updateIndex((index) => {
-      const before = index.manifests.length;
+      const before = index.manifests;
       index.manifests = index.manifests.filter((entry) => {
         const named = entryReference(entry);
         if (!named || !sameRepository(named, ref)) return true;
         if (ref.digest !== undefined) return entry.digest !== ref.digest || (ref.tag !== undefined && named.tag !== ref.tag);
         return named.tag !== ref.tag;
       });
-      return index.manifests.length !== before;
+      const removed = index.manifests.length !== before.length;
+      removeOrphanReferrers(index, before);
+      return removed;
     });
   }
 
   /** Removes every entry of the image whose index.json entry has this digest, named or not; returns them. */
   async removeImage(digest: Digest): Promise<StoreEntry[]> {
     return this.updateIndex((index) => {
+      const before = index.manifests;
       const removed = index.manifests.filter((entry) => entry.digest === digest && referrerSubject(entry) === undefined);
       index.manifests = index.manifests.filter((entry) => entry.digest !== digest || referrerSubject(entry) !== undefined);
-      // Its signatures and other referrers go with it, and theirs with them (a signature of an SBOM).
-      const gone = new Set<Digest>([digest]);
-      for (let changed = true; changed; ) {
-        changed = false;
-        index.manifests = index.manifests.filter((entry) => {
-          const subject = referrerSubject(entry);
-          if (subject === undefined || !gone.has(subject)) return true;
-          gone.add(entry.digest);
-          changed = true;
-          return false;
-        });
-      }
+      removeOrphanReferrers(index, before);
       return removed.map(describeEntry);
     });
   }
@@ -358,7 +351,7 @@ export class Store {
 
   /** An index.json entry → the manifest for platform (or the one given) and its config. */
   async resolveEntry(entry: Descriptor, platform: Platform = hostPlatform(), name?: string, chosen?: Descriptor): Promise<ResolvedImage> {
-    const manifestDescriptor = chosen ?? (await this.pickManifest(entry, platform, 0));
+    const manifestDescriptor = chosen ?? (await this.pickManifest(entry, platform));
     const manifest = parseManifest(await this.readJson<unknown>(manifestDescriptor.digest, manifestDescriptor.size), this.blobPath(manifestDescriptor.digest));
     const config = await this.readJson<ImageConfig>(manifest.config.digest, manifest.config.size);
     if (typeof config !== 'object' || config === null || !config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
@@ -396,15 +389,28 @@ export class Store {
     if (this.readOnly) throw new Error(`${this.dir}: store opened read-only`);
   }
 
-  private async pickManifest(descriptor: Descriptor, platform: Platform, depth: number): Promise<Descriptor> {
+  /** The manifest for platform that descriptor stands for: itself, or the one chosen at each level of an index. */
+  private async pickManifest(descriptor: Descriptor, platform: Platform): Promise<Descriptor> {
     if (isManifestMediaType(descriptor.mediaType)) return descriptor;
     const where = this.blobPath(descriptor.digest);
     if (!isIndexMediaType(descriptor.mediaType)) throw new InvalidInputError(where, `not an image manifest or index (media type ${descriptor.mediaType})`);
-    if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
-    const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), where);
-    const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
-    const chosen = choosePlatform(usable, platform, (child) => child.platform, where);
-    return this.pickManifest(chosen, platform, depth + 1);
+    const walk = this.walk([descriptor], (node, all) => {
+      if (node.document?.kind !== 'index') return [];
+      const usable = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+      return [choosePlatform(usable, platform, (child) => child.platform, this.blobPath(node.descriptor.digest))];
+    });
+    for await (const node of walk) if (isManifestMediaType(node.descriptor.mediaType)) return node.descriptor;
+    throw new InvalidInputError(where, 'no manifest reached from this index');
+  }
+
+  /**
+   * walkImage over this store's blobs (each read checked against its
+   * descriptor), following what children picks. A blob not here is an error,
+   * or with skipMissing a node without a document.
+   */
+  private walk(roots: Descriptor[], children: WalkOptions['children'], skipMissing = false): AsyncGenerator<GraphNode> {
+    const read = async (descriptor: Descriptor): Promise<Buffer | undefined> => (!skipMissing || (await this.hasBlob(descriptor.digest)) ? this.readBlob(descriptor.digest, descriptor.size) : undefined);
+    return walkImage(roots, { read, where: (descriptor) => this.blobPath(descriptor.digest), children });
   }
 
   /** Lookup by digest: exact, or a prefix that must designate exactly one image. */
@@ -428,18 +434,16 @@ export class Store {
     return [...found.values()][0]!;
   }
 
-  /** The manifests an index.json entry stands for: itself, or an index's children (one level, what docker shows). */
+  /** The manifests an index.json entry stands for: itself, or those of an index's children (one level, what docker shows) that are here. */
   private async manifestsOf(entry: Descriptor): Promise<Array<{ descriptor: Descriptor; manifest: Manifest }>> {
-    const children = isManifestMediaType(entry.mediaType)
-      ? [entry]
-      : isIndexMediaType(entry.mediaType)
-        ? parseIndex(await this.readJson<unknown>(entry.digest, entry.size), this.blobPath(entry.digest)).manifests.filter((child) => isManifestMediaType(child.mediaType))
-        : [];
     const out: Array<{ descriptor: Descriptor; manifest: Manifest }> = [];
-    for (const descriptor of children) {
-      if (!(await this.hasBlob(descriptor.digest))) continue;
-      out.push({ descriptor, manifest: parseManifest(await this.readJson<unknown>(descriptor.digest, descriptor.size), this.blobPath(descriptor.digest)) });
-    }
+    const walk = this.walk([entry], async (node, all) => {
+      if (node.depth > 0 || node.document?.kind !== 'index') return [];
+      const here: Descriptor[] = [];
+      for (const child of all) if (isManifestMediaType(child.mediaType) && (await this.hasBlob(child.digest))) here.push(child);
+      return here;
+    }, true);
+    for await (const node of walk) if (node.document?.kind === 'manifest') out.push({ descriptor: node.descriptor, manifest: node.document.manifest });
     return out;
   }
 
@@ -458,6 +462,27 @@ function describeEntry(descriptor: Descriptor): StoreEntry {
 /** An entry without a name: what import or load without a tag leave (docker's `<none>`, "dangling"). */
 function isUntagged(entry: Descriptor): boolean {
   return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined && referrerSubject(entry) === undefined;
+}
+
+/**
+ * Removes the referrers whose subject was an entry of index.json (before)
+ * and is one no more (its image was removed, or lost its last name), and
+ * theirs with them (a signature of an SBOM). A subject that is one
+ * platform's manifest of an index was never an entry: those stay.
+ */
+function removeOrphanReferrers(index: Index, before: Descriptor[]): void {
+  const present = new Set<Digest>(index.manifests.map((entry) => entry.digest));
+  const gone = new Set<Digest>(before.map((entry) => entry.digest).filter((digest) => !present.has(digest)));
+  for (let changed = gone.size > 0; changed; ) {
+    changed = false;
+    index.manifests = index.manifests.filter((entry) => {
+      const subject = referrerSubject(entry);
+      if (subject === undefined || !gone.has(subject)) return true;
+      gone.add(entry.digest);
+      changed = true;
+      return false;
+    });
+  }
 }
 
 /** The subject of a referrer entry (see addReferrer); undefined for an image's entry. */
