@@ -79,3 +79,57 @@ export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>
     await store.close();
   }
 }
+
+/** The empty JSON config of an OCI 1.1 artifact manifest. */
+const emptyConfig: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 };
+
+/**
+ * What a build of today pushes: a linux/amd64 + linux/arm64/v8 index whose
+ * amd64 image has a buildx attestation manifest beside it (platform
+ * unknown/unknown, an in-toto layer that is not a tar), and an OCI 1.1
+ * referrer (an SBOM artifact whose subject is the index), tagged `name`.
+ */
+export async function buildAttestedImage(store: Store, workDir: string, name: string): Promise<{ index: Descriptor; amd: BuiltImage; arm: BuiltImage; attestation: Descriptor; referrer: Descriptor }> {
+  const amd = await buildImage(store, workDir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
+  const arm = await buildImage(store, workDir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+  const statement = await store.putBlob(Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://spdx.dev/Document', subject: [{ name: 'x', digest: { sha256: amd.manifest.digest.slice(7) } }], predicate: {} })));
+  const attestationConfig = await store.putBlob(Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statement.digest] } })));
+  const attestationManifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: MediaType.ImageConfig, ...attestationConfig },
+    layers: [{ mediaType: 'application/vnd.in-toto+json', ...statement, annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' } }],
+  };
+  const attestation: Descriptor = {
+    mediaType: MediaType.ImageManifest,
+    ...(await store.putBlob(Buffer.from(JSON.stringify(attestationManifest)))),
+    platform: { os: 'unknown', architecture: 'unknown' },
+    annotations: { 'vnd.docker.reference.digest': amd.manifest.digest, 'vnd.docker.reference.type': 'attestation-manifest' },
+  };
+  const document: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageIndex,
+    manifests: [
+      { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+      { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      attestation,
+    ],
+  };
+  const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
+  await store.tag(parseReference(name), index);
+  await store.putBlob(Buffer.from('{}'));
+  const sbom = await store.putBlob(Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'matrix' })));
+  const artifactType = 'application/spdx+json';
+  const referrerManifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType,
+    config: emptyConfig,
+    layers: [{ mediaType: artifactType, ...sbom }],
+    subject: index,
+    annotations: { 'org.opencontainers.image.created': '2024-01-02T03:04:05Z' },
+  };
+  const referrer: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(referrerManifest)))), artifactType };
+  await store.addReferrer(referrer, index.digest);
+  return { index, amd, arm, attestation, referrer };
+}

@@ -11,7 +11,7 @@ import { parseReference } from '../src/oci/reference.js';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
 import { makeTempDir } from './helpers.js';
-import { buildImage, buildMultiPlatformImage } from './store-fixture.js';
+import { buildAttestedImage, buildImage, buildMultiPlatformImage } from './store-fixture.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);
@@ -254,4 +254,32 @@ test('gc stops without removing anything when a referenced manifest is damaged',
   await assert.rejects(store.gc(), DigestMismatchError);
   assert.ok(await store.hasBlob(orphan.digest));
   assert.ok(await store.hasBlob(image.layer.digest));
+});
+
+test('referrers: recorded beside their subject, hidden from images and find, kept by gc, gone with their image', async (t) => {
+  const { store, work } = await openTemp(t);
+  const built = await buildAttestedImage(store, work, 'signed:1');
+  const other = await buildImage(store, work, { name: 'plain:1', content: 'plain\n' });
+  assert.deepEqual((await store.referrers(built.index.digest)).map((entry) => entry.digest), [built.referrer.digest]);
+  assert.deepEqual(await store.referrers(built.index.digest, 'application/vnd.other'), []);
+  assert.deepEqual((await store.listEntries()).map((entry) => entry.name).sort(), ['plain:1', 'signed:1'], 'a referrer is not an image, nor <none>');
+  await assert.rejects(store.find(built.referrer.digest), NotFoundError, 'a referrer is not found as an image');
+  await store.addReferrer(built.referrer, built.index.digest);
+  assert.equal((await store.readIndex()).manifests.length, 3, 'recording it twice changes nothing');
+  await assert.rejects(store.addReferrer({ ...built.referrer, digest: sha256(Buffer.from('absent')) }, built.index.digest), NotFoundError);
+
+  // A signature of the referrer itself goes when the referrer goes.
+  const nested = await store.putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: built.referrer, layers: [], subject: built.referrer })));
+  await store.addReferrer({ mediaType: MediaType.ImageManifest, ...nested }, built.referrer.digest);
+  const removedNothing = await store.removeUntagged();
+  assert.deepEqual(removedNothing, [], 'referrers are not dangling images');
+  let gc = await store.gc();
+  assert.ok(!gc.removed.includes(built.referrer.digest) && existsSync(store.blobPath(built.referrer.digest)), 'gc keeps a referrer and its blobs');
+
+  assert.equal(await store.untag(parseReference('signed:1')), true);
+  assert.deepEqual(await store.referrers(built.index.digest), [], "the image's last name gone, its referrers go");
+  assert.deepEqual(await store.referrers(built.referrer.digest), [], 'and theirs');
+  assert.deepEqual((await store.listEntries()).map((entry) => entry.descriptor.digest), [other.manifest.digest]);
+  gc = await store.gc();
+  assert.ok(gc.removed.includes(built.referrer.digest));
 });

@@ -298,8 +298,10 @@ export class Store {
   /** Removes the entries of images without a name (docker's dangling images); returns them. */
   async removeUntagged(): Promise<StoreEntry[]> {
     return this.updateIndex((index) => {
+      const before = index.manifests;
       const removed = index.manifests.filter(isUntagged);
       index.manifests = index.manifests.filter((entry) => !isUntagged(entry));
+      removeOrphanReferrers(index, before);
       return removed.map(describeEntry);
     });
   }
