@@ -7,8 +7,9 @@
  * command writes to a pipe or a real file, never to /dev/null directly: GNU
  * tar skips reading file contents when its output is /dev/null.
  *
- * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,save,load,squash,split),
- * --quick (the debootstrap root only: no /usr/share, no /usr).
+ * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,save,load,push,pull,squash,split),
+ * --quick (the debootstrap root only: no /usr/share, no /usr), --rootfs BIN (time another build's
+ * bin/rootfs.js, for an A/B of two commits on one machine in one run).
  * docs/benchmarks.md has the figures and how to read them.
  */
 import { spawnSync } from 'node:child_process';
@@ -35,7 +36,8 @@ const quick = args.includes('--quick');
 
 /** Prefix for every timed process: GNU time appends its peak RSS (KiB) to the timing file. */
 const T = `/usr/bin/time -a -o ${timing} -f %M`;
-const rootfs = (store: string): string => `${T} ${process.execPath} ${join(repo, 'bin/rootfs.js')} --store ${store} -q`;
+const rootfsBin = args.includes('--rootfs') ? args[args.indexOf('--rootfs') + 1]! : join(repo, 'bin/rootfs.js');
+const rootfs = (store: string): string => `${T} ${process.execPath} ${rootfsBin} --store ${store} -q`;
 
 interface Sample {
   seconds: number;
@@ -201,7 +203,7 @@ async function benchImage(input: Input): Promise<void> {
     sh(full);
   });
 
-  if (only && !['save', 'load', 'squash', 'split'].some((group) => only.includes(group))) return;
+  if (only && !['save', 'load', 'push', 'pull', 'squash', 'split'].some((group) => only.includes(group))) return;
   resetStore();
   const opened = await Store.open(store);
   let layers: Digest[];
@@ -224,6 +226,8 @@ async function benchImage(input: Input): Promise<void> {
   compare('load', input, `${rootfs(loadStore)} load -i ${archive}`, `${T} skopeo copy -q docker-archive:${archive} oci:${skopeoLayout}:bench`, () => remove(loadStore, skopeoLayout, skopeoCache));
   remove(loadStore, skopeoLayout);
 
+  benchRegistry(input, store);
+
   // No peer squashes; the baseline is the least any squash must do: decompress every layer and compress one.
   const blobs = layers.map((digest) => join(store, 'blobs/sha256', digest.slice('sha256:'.length))).join(' ');
   compare('squash', input, `${rootfs(store)} squash bench:layers bench:squashed`, `(for l in ${blobs}; do ${T} pigz -dc $l; done) | ${T} pigz -p2 -6 | ${T} sha256sum > /dev/null`);
@@ -237,9 +241,49 @@ async function benchImage(input: Input): Promise<void> {
   remove(parts, coreutilsParts, archive, skopeoArchive, store);
 }
 
+/**
+ * push and pull against a docker-registry on 127.0.0.1, skopeo the peer.
+ * The registry starts empty before every timed run (a registry that holds
+ * the blobs would make every push after the first a few HEAD requests).
+ */
+function benchRegistry(input: Input, store: string): void {
+  if (only && !only.includes('push') && !only.includes('pull')) return;
+  const registryDir = join(work, 'registry');
+  const port = 5000 + (process.pid % 1000);
+  const host = `127.0.0.1:${port}`;
+  let pid: number | undefined;
+  const stop = (): void => {
+    if (pid !== undefined) spawnSync('sh', ['-c', `kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.05; done`]);
+    pid = undefined;
+  };
+  const restart = (): void => {
+    stop();
+    remove(join(registryDir, 'storage'), skopeoCache);
+    mkdirSync(registryDir, { recursive: true });
+    writeFileSync(join(registryDir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(registryDir, 'storage')}}}\nhttp: {addr: ${host}}\n`);
+    pid = Number(sh(`docker-registry serve ${join(registryDir, 'config.yml')} >/dev/null 2>&1 & echo $!`).trim());
+    sh(`for i in $(seq 100); do curl -sf http://${host}/v2/ >/dev/null && exit 0; sleep 0.1; done; exit 1`);
+  };
+  try {
+    compare('push', input, `${rootfs(store)} push bench:layers ${host}/bench/layers:1`, `${T} skopeo copy -q --dest-tls-verify=false oci:${store}:bench:layers docker://${host}/bench/layers:1`, restart);
+    const pullStore = join(work, 'pull-store');
+    const skopeoLayout = join(work, 'skopeo-pulled');
+    const seeded = (): void => {
+      restart();
+      sh(`${rootfs(store)} push bench:layers ${host}/bench/layers:1`);
+      remove(pullStore, skopeoLayout, skopeoCache);
+    };
+    compare('pull', input, `${rootfs(pullStore)} pull ${host}/bench/layers:1`, `${T} skopeo copy -q --src-tls-verify=false docker://${host}/bench/layers:1 oci:${skopeoLayout}:bench`, seeded);
+    remove(pullStore, skopeoLayout);
+  } finally {
+    stop();
+    remove(registryDir);
+  }
+}
+
 async function main(): Promise<void> {
-  for (const tool of ['tar', 'pigz', 'zstd', 'sha256sum', 'split', 'skopeo', 'debootstrap', '/usr/bin/time']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`bench: ${tool} is not installed (apt-get install tar pigz zstd coreutils skopeo debootstrap time)`);
+  for (const tool of ['tar', 'pigz', 'zstd', 'sha256sum', 'split', 'skopeo', 'debootstrap', 'docker-registry', 'curl', '/usr/bin/time']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`bench: ${tool} is not installed (apt-get install tar pigz zstd coreutils skopeo debootstrap docker-registry curl time)`);
   }
   mkdirSync(work, { recursive: true });
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}`;
