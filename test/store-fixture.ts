@@ -79,3 +79,28 @@ export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>
     await store.close();
   }
 }
+
+export const emptyConfig = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 } as const;
+
+/**
+ * A referrer of subject, as `rootfs sign`, cosign and oras make them: a
+ * manifest with that subject, an artifactType, the empty config and one JSON
+ * layer holding `payload`; its blobs put and the store told (addReferrer).
+ */
+export async function buildReferrer(store: Store, subject: Descriptor, options: { artifactType?: string; payload?: string } = {}): Promise<Descriptor> {
+  const artifactType = options.artifactType ?? 'application/vnd.example.signature.v1+json';
+  await store.putBlob(Buffer.from('{}'));
+  const layer = await store.putBlob(Buffer.from(JSON.stringify({ signed: subject.digest, payload: options.payload ?? 'signature' })));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType,
+    config: { ...emptyConfig },
+    layers: [{ mediaType: 'application/vnd.example.payload.v1+json', ...layer }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    annotations: { 'org.opencontainers.image.created': '2024-01-02T03:04:05Z' },
+  };
+  const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))), artifactType };
+  await store.addReferrer(descriptor, subject.digest);
+  return descriptor;
+}
