@@ -11,6 +11,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { loadArchive } from '../src/formats/load.js';
+import { parseReference } from '../src/oci/reference.js';
+import { pullImage } from '../src/registry/pull.js';
 import { digestHex } from '../src/oci/digest.js';
 import type { Descriptor, Digest, Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
@@ -196,4 +198,27 @@ test('push lists the referrers under the fallback tag sha256-<hex> (no referrers
   const bare = join(signed.work, 'bare');
   await cli('pull', '--store', bare, `${registry.host}/ns/app:1`, 'app:1', '--tls-verify=false', '--no-referrers');
   assert.deepEqual(await storedReferrers(bare, signed.image.digest), []);
+
+  // pull's beforeNames sees the staged signature; a refusal there leaves the store as it was.
+  const refusing = join(signed.work, 'refusing');
+  await withStore(refusing, async (store) => {
+    const before = readFileSync(join(refusing, 'index.json'));
+    let payload: string | undefined;
+    await assert.rejects(
+      pullImage(store, parseReference(`${registry.host}/ns/app:1`), undefined, {
+        tlsVerify: false,
+        beforeNames: async (staged) => {
+          const signature = staged.referrers.find((referrer) => referrer.descriptor.digest === signed.signature.digest)!;
+          assert.equal(signature.subject, signed.image.digest);
+          const manifest = JSON.parse((await staged.readBlob(signature.descriptor.digest)).toString()) as { layers: Descriptor[] };
+          payload = (await staged.readBlob(manifest.layers[0]!.digest)).toString();
+          throw new Error('policy: refused');
+        },
+      }),
+      /policy: refused/,
+    );
+    assert.match(payload!, /"payload":"signature"/);
+    assert.deepEqual(readFileSync(join(refusing, 'index.json')), before);
+    assert.equal(await store.hasBlob(signed.image.digest), false, 'no blob committed');
+  });
 });
