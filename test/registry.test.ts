@@ -47,7 +47,7 @@ test('push: skopeo sees the same digest; a second push skips every blob; another
   assert.equal(quiet.stderr, '');
   assert.equal(quiet.stdout.toString(), `1.0: digest: ${image.manifest.digest} size: ${image.manifest.size}\n`);
   const json = await rootfs(['--store', storeDir, '--json', 'push', 'app:1.0', `${registry.host}/ns/app:1.0`]);
-  assert.deepEqual(JSON.parse(json.stdout.toString()), { reference: `${registry.host}/ns/app:1.0`, digest: image.manifest.digest, size: image.manifest.size, mediaType: MediaType.ImageManifest });
+  assert.deepEqual(JSON.parse(json.stdout.toString()), { reference: `${registry.host}/ns/app:1.0`, digest: image.manifest.digest, size: image.manifest.size, mediaType: MediaType.ImageManifest, referrers: 0 });
 
   // Once the store knows ns/app holds these blobs (a tag on that registry), a push to another repository mounts them.
   assert.equal((await rootfs(['--store', storeDir, 'tag', 'app:1.0', `${registry.host}/ns/app:1.0`])).code, 0);

@@ -80,8 +80,6 @@ export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>
   }
 }
 
-/** The empty JSON config of an OCI 1.1 artifact manifest. */
-const emptyConfig: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 };
 
 /**
  * What a build of today pushes: a linux/amd64 + linux/arm64/v8 index whose
@@ -117,19 +115,31 @@ export async function buildAttestedImage(store: Store, workDir: string, name: st
   };
   const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
   await store.tag(parseReference(name), index);
+  const referrer = await buildReferrer(store, index, { artifactType: 'application/spdx+json', payload: 'sbom' });
+  return { index, amd, arm, attestation, referrer };
+}
+
+export const emptyConfig = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 } as const;
+
+/**
+ * A referrer of subject, as `rootfs sign`, cosign and oras make them: a
+ * manifest with that subject, an artifactType, the empty config and one JSON
+ * layer holding `payload`; its blobs put and the store told (addReferrer).
+ */
+export async function buildReferrer(store: Store, subject: Descriptor, options: { artifactType?: string; payload?: string } = {}): Promise<Descriptor> {
+  const artifactType = options.artifactType ?? 'application/vnd.example.signature.v1+json';
   await store.putBlob(Buffer.from('{}'));
-  const sbom = await store.putBlob(Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'matrix' })));
-  const artifactType = 'application/spdx+json';
-  const referrerManifest: Manifest = {
+  const layer = await store.putBlob(Buffer.from(JSON.stringify({ signed: subject.digest, payload: options.payload ?? 'signature' })));
+  const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ImageManifest,
     artifactType,
-    config: emptyConfig,
-    layers: [{ mediaType: artifactType, ...sbom }],
-    subject: index,
+    config: { ...emptyConfig },
+    layers: [{ mediaType: 'application/vnd.example.payload.v1+json', ...layer }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations: { 'org.opencontainers.image.created': '2024-01-02T03:04:05Z' },
   };
-  const referrer: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(referrerManifest)))), artifactType };
-  await store.addReferrer(referrer, index.digest);
-  return { index, amd, arm, attestation, referrer };
+  const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))), artifactType };
+  await store.addReferrer(descriptor, subject.digest);
+  return descriptor;
 }

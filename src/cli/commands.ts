@@ -27,6 +27,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   unpack: async () => (await import('./unpack.js')).unpackCommand,
   save: async () => (await import('./save.js')).saveCommand,
   load: async () => (await import('./load.js')).loadCommand,
+  copy: async () => (await import('./copy.js')).copyCommand,
   split: async () => (await import('./split.js')).splitCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   join: async () => (await import('./join.js')).joinCommand,

@@ -21,6 +21,7 @@ export const loadCommand: CommandModule = (cli, run) => {
       .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, - for stdin, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] to pull', { default: '-' })
       .option('-t, --tag <name[:tag]>', 'Name the one image loaded so, instead of as the archive names it (choose one of several with FORMAT:PATH:REF)')
       .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index; from a registry: this machine\'s)')
+      .option('--no-referrers', 'Leave out the referrers (signatures, SBOMs, attestations) the archive or registry holds for the images, which come with them by default')
       .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
   )
     .example('rootfs load -i images.tar')
@@ -47,6 +48,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             result = await loadFromRegistry(store, registry, {
               ...(await registryOptions(opts, registry.registry)),
               ...(platform ? { platform } : {}),
+              referrers: opts.referrers !== false,
               onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
             });
           } else {
@@ -59,15 +61,18 @@ export const loadCommand: CommandModule = (cli, run) => {
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
               platform,
               ...(tag ? { tag } : {}),
+              referrers: opts.referrers !== false,
+              onWarning: (message) => reporter.warn(message),
               stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
               onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: count(blobs, 'blob') }),
             });
           }
-          const { images: loaded, fromStore } = result;
+          const { images: loaded, fromStore, referrers } = result;
           for (const image of loaded) {
             if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
             for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
           }
+          if (referrers > 0) reporter.info(`Loaded ${count(referrers, 'referrer')} with them`);
           if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
 
           const pushed: PushResult[] = [];
@@ -76,11 +81,12 @@ export const loadCommand: CommandModule = (cli, run) => {
             for (const image of untagged) reporter.warn(`${image.id} has no name, so it has no repository on ${pushTo}: not pushed (tag it and use rootfs push)`);
             // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
             const knownLocations = new BlobLocations();
-            for (const { source, destination } of pushes) pushed.push(await pushReported(reporter, store, source, destination, opts, { knownLocations }));
+            for (const { source, destination } of pushes) pushed.push(await pushReported(reporter, store, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
           }
           reporter.emitJson({
             images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })),
             fromStore,
+            referrers,
             ...(pushTo !== undefined ? { pushed } : {}),
           });
           return reporter.warnings > 0 ? 1 : 0;

@@ -4,13 +4,15 @@ import { pullImage } from '../registry/pull.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryOptions, registryReference, transferDisplay } from './registry-options.js';
 import { withStore } from './store-option.js';
+import { count } from '../text.js';
 
 export const pullCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
     cli
       .command('pull <source> [name]', 'Pull an image from a registry into the store (NAME default: SOURCE\'s own name)')
       .option('--platform <os/arch[/variant]>', 'From a multi-platform image, the platform to pull (default: this machine\'s)')
-      .option('--all-platforms', 'Pull every platform and keep the multi-platform index'),
+      .option('--all-platforms', 'Pull every platform and keep the multi-platform index')
+      .option('--no-referrers', 'Leave out the image\'s referrers (signatures, SBOMs: from the referrers API or the sha256-<hex> tag), which come with it by default'),
   )
     .example('rootfs pull registry.site:5000/ns/base:1.0')
     .example('rootfs pull registry.site:5000/ns/base@sha256:… base:pinned')
@@ -25,12 +27,14 @@ export const pullCommand: CommandModule = (cli, run) => {
             ...(await registryOptions(opts, src.registry)),
             ...(platform ? { platform } : {}),
             ...(opts.allPlatforms ? { allPlatforms: true } : {}),
+            referrers: opts.referrers !== false,
             onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
           }),
         );
         reporter.info(`Digest: ${result.descriptor.digest}`);
+        if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} pulled with it`);
         reporter.result(result.reference);
-        reporter.emitJson({ reference: result.reference, digest: result.descriptor.digest, mediaType: result.descriptor.mediaType, size: result.descriptor.size });
+        reporter.emitJson({ reference: result.reference, digest: result.descriptor.digest, mediaType: result.descriptor.mediaType, size: result.descriptor.size, referrers: result.referrers });
       }, opts),
     );
 };

@@ -7,7 +7,8 @@ export const pushCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
     cli
       .command('push <image> [destination]', 'Push an image from the store to a registry (DESTINATION default: IMAGE\'s own name)')
-      .option('--chunk-size <size>', `Upload big blobs in chunks of this size, at least 1KiB (${sizeSyntax}; default 32M); a lost connection costs at most one chunk`),
+      .option('--chunk-size <size>', `Upload big blobs in chunks of this size, at least 1KiB (${sizeSyntax}; default 32M); a lost connection costs at most one chunk`)
+      .option('--no-referrers', 'Push the image alone, without its referrers (signatures, SBOMs) and cosign sha256-<hex>.sig/.att/.sbom images, which go with it by default'),
   )
     .example('rootfs push base:latest registry.site:5000/ns/base:1.0')
     .example('rootfs push registry.site:5000/ns/base:1.0 --tls-verify=false')
@@ -15,7 +16,7 @@ export const pushCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const dest = registryReference(destination ?? image);
         const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(String(opts.chunkSize), '--chunk-size', { min: 1024 });
-        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, storeName(image), dest, opts, chunkSize !== undefined ? { chunkSize } : {}));
+        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, storeName(image), dest, opts, { ...(chunkSize !== undefined ? { chunkSize } : {}), referrers: opts.referrers !== false }));
         reporter.emitJson(result);
       }, opts),
     );

@@ -1,4 +1,5 @@
 /** The flags push, pull and login share (and save/load for docker://), and how their transfers are shown (docker's per-blob lines, one progress line on a TTY). */
+import { count } from '../text.js';
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { isRegistryAddress, parseRegistryAddress } from '../formats/address.js';
@@ -87,6 +88,7 @@ export async function pushReported(reporter: Reporter, store: Store, source: str
     onEvent: transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' }),
   });
   reporter.result(`${destination.tag ?? result.digest}: digest: ${result.digest} size: ${result.size}`);
+  if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} pushed with it`);
   return result;
 }
 

@@ -23,7 +23,8 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
-      .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)'),
+      .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
+      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default'),
   )
     .example('rootfs save base:latest app:1.0 -o images.tar')
     .example('rootfs save base:latest --format oci-archive | ssh host rootfs load')
@@ -50,7 +51,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
-        const { images: saved, omitted } = await withStoreReadOnly(opts, (store) =>
+        const { images: saved, omitted, referrers } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
             compression: compression as CompressionChoice,
@@ -60,13 +61,14 @@ export const saveCommand: CommandModule = (cli, run) => {
             stdout: process.stdout,
             exclude,
             since,
+            referrers: opts.referrers !== false,
             onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: count(blobs, 'blob') }),
             onWarning: (message) => reporter.warnOnce(message),
           }),
         );
-        reporter.info(`Saved ${count(saved.length, 'image')} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
+        reporter.info(`Saved ${count(saved.length, 'image')}${referrers > 0 ? ` and ${count(referrers, 'referrer')}` : ''} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
         if (exclude || since) reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
-        reporter.emitJson({ format, output: address.path, omitted, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+        reporter.emitJson({ format, output: address.path, omitted, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
       }, opts),
     );
 };
@@ -84,7 +86,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
     // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
     const knownLocations = new BlobLocations();
     const results: PushResult[] = [];
-    for (const { source, destination } of plan) results.push(await pushReported(reporter, store, source, destination, opts, { knownLocations }));
+    for (const { source, destination } of plan) results.push(await pushReported(reporter, store, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
     return results;
   });
   reporter.emitJson({ output, pushed });

@@ -91,3 +91,26 @@ export function parseRegistryHost(host: string, context = host): string {
   if (ref.registry !== normalised) throw invalid;
   return ref.registry;
 }
+
+const storeTransport = 'rootfs:';
+
+/** Either side of `rootfs copy`: the store, an archive or layout, or a registry. */
+export type TransportAddress = { kind: 'store'; ref: string } | { kind: 'archive'; address: ArchiveAddress & { format: FormatName } } | { kind: 'registry'; address: RegistryAddress };
+
+/**
+ * Parses a copy address as skopeo spells its transports (`oci:DIR[:REF]`,
+ * `oci-archive:FILE[:REF]`, `docker-archive:FILE[:name:tag]`,
+ * `docker://HOST/REPO:TAG`), plus `rootfs:REF` for the store. The transport
+ * is never guessed here: a copy names both ends.
+ */
+export function parseTransportAddress(text: string): TransportAddress {
+  if (text.startsWith(storeTransport)) {
+    const ref = text.slice(storeTransport.length);
+    if (ref === '') throw new UsageError(`${text}: no image after 'rootfs:' (rootfs:NAME[:TAG] or rootfs:ID)`);
+    return { kind: 'store', ref };
+  }
+  if (isRegistryAddress(text)) return { kind: 'registry', address: parseRegistryAddress(text) };
+  const address = parseAddress(text);
+  if (address.format === undefined) throw new UsageError(`${text}: no transport; give one of rootfs:, docker://, ${formatNames.map((name) => `${name}:`).join(', ')}`);
+  return { kind: 'archive', address: { ...address, format: address.format } };
+}

@@ -22,6 +22,7 @@ import { DigestStream, sha256 } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
+import { readStagedBlob } from '../store/staged.js';
 import { parseJson } from '../oci/validate.js';
 import { blobMemberName } from '../oci/layout.js';
 import type { SourceMember } from './source.js';
@@ -145,6 +146,12 @@ export class ArchiveContents {
     const actual = sha256(bytes);
     if (actual !== member.digest) throw new DigestMismatchError(this.where(member.name), member.digest, actual);
     return bytes;
+  }
+
+  /** A blob this load has staged or the store holds, for a beforeNames hook: bounded and checked against its digest. */
+  async readStaged(digest: Digest): Promise<Buffer> {
+    const path = this.pending.get(digest)?.tempPath ?? ((await this.store.hasBlob(digest)) ? this.store.blobPath(digest) : undefined);
+    return readStagedBlob(path, digest);
   }
 
   json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {

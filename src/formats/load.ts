@@ -19,7 +19,9 @@ import { startsLikeImageArchive } from '../oci/archive-shape.js';
 import { absentLayers } from './delta.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './image.js';
-import { readOciLayout } from './oci-layout.js';
+import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
+import { blobMemberName } from '../oci/layout.js';
+import type { BeforeNames } from '../store/staged.js';
 import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
 import { openFileStream } from '../io/input.js';
 
@@ -30,6 +32,12 @@ export interface LoadOptions {
   /** The archive when the address is `-` (stdin, or a stream another reader assembles), and its name in messages. */
   stream?: { input: Readable; name: string };
   onProgress?: (progress: ContentsProgress) => void;
+  /** false (--no-referrers): leave out the referrers (signatures, SBOMs) the archive lists. */
+  referrers?: boolean;
+  /** A referrer skipped because its subject is neither in the archive nor in the store. */
+  onWarning?: (message: string) => void;
+  /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
+  beforeNames?: BeforeNames;
 }
 
 export interface LoadedImage {
@@ -44,6 +52,8 @@ export interface LoadResult {
   images: LoadedImage[];
   /** Layers a delta archive left out, found and checked in the store. */
   fromStore: LayerTally;
+  /** Referrers recorded with the images (store.addReferrer). */
+  referrers: number;
 }
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
@@ -51,6 +61,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   const contents = new ArchiveContents(store, archive, options.onProgress);
   await contents.readAll(members);
   let images: LoadableImage[];
+  let referrers: LoadableReferrer[];
   try {
     // A delta archive leaves out layers this store holds: they are read from it and checked like members.
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
@@ -60,11 +71,17 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     for (const tag of images.flatMap((image) => image.tags)) {
       if (!isTagReference(tag)) throw new InvalidInputError(contents.archive, `${familiarName(tag)} is not a name:tag`);
     }
+    referrers = options.referrers === false || !contents.has('index.json') ? [] : await referrersOf(store, contents, images, options.onWarning);
+    await options.beforeNames?.({
+      images: images.map((image) => ({ tags: image.tags.map(familiarName), id: image.imageId, descriptor: image.kind === 'descriptor' ? image.descriptor : undefined })),
+      referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
+      readBlob: (digest) => contents.readStaged(digest),
+    });
   } catch (err) {
     await contents.abort();
     throw err;
   }
-  await contents.commit(new Set(images.flatMap((image) => image.blobs)));
+  await contents.commit(new Set([...images, ...referrers].flatMap((item) => item.blobs)));
   const loaded: LoadedImage[] = [];
   for (const image of images) {
     const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
@@ -72,7 +89,36 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     if (image.kind === 'descriptor' && image.tags.length === 0) await store.addUntagged(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
-  return { images: loaded, fromStore: contents.fromStore };
+  // After the names, as a tag comes last: a referrer recorded for an image not yet named would be a stray entry.
+  for (const { descriptor, subject } of referrers) await store.addReferrer(descriptor, subject);
+  return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
+}
+
+/**
+ * The archive's referrers that belong with what is loaded: those whose
+ * subject is a document of a loaded image, or of the store, or another such
+ * referrer (a signature of an SBOM). Those of an image or platform not
+ * chosen stay behind quietly; one whose subject is nowhere is warned about.
+ */
+async function referrersOf(store: Store, contents: ArchiveContents, images: LoadableImage[], onWarning: LoadOptions['onWarning']): Promise<LoadableReferrer[]> {
+  const candidates = readOciReferrers(contents);
+  const known = new Set<Digest>(images.flatMap((image) => image.blobs));
+  const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
+  const accepted: LoadableReferrer[] = [];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const referrer of candidates) {
+      if (accepted.includes(referrer) || !(await held(referrer.subject))) continue;
+      accepted.push(referrer);
+      known.add(referrer.descriptor.digest);
+      changed = true;
+    }
+  }
+  for (const referrer of candidates) {
+    if (accepted.includes(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
+    onWarning?.(`${contents.where(blobMemberName(referrer.descriptor.digest))}: referrer left out: its subject ${referrer.subject} is neither in the archive nor in the store`);
+  }
+  return accepted;
 }
 
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {

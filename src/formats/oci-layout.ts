@@ -35,19 +35,92 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   parseOciLayout(contents.bytes('oci-layout', 'oci-layout').toString('utf8'), contents.where('oci-layout'));
   const { value } = contents.json<unknown>('index.json', 'index.json');
   const index = parseIndex(value, contents.where('index.json'));
-  const entries = options.ref === undefined ? index.manifests : index.manifests.filter((entry) => entry.annotations?.[Annotation.RefName] === options.ref);
+  const images = index.manifests.filter((entry) => !isReferrerEntry(contents, entry));
+  const entries = options.ref === undefined ? images : images.filter((entry) => entry.annotations?.[Annotation.RefName] === options.ref);
   if (entries.length === 0) {
     throw new NotFoundError(options.ref === undefined ? `${contents.where('index.json')}: no images in the index` : `${contents.archive}: no image named ${JSON.stringify(options.ref)} in index.json`);
   }
   const omitted = omittedLayers(index, contents.where('index.json'));
-  return entries.map((entry, i) => {
-    const where = `index.json: manifests[${i}]`;
+  return entries.map((entry) => {
+    const where = `index.json: manifests[${index.manifests.indexOf(entry)}]`;
     const named = entryNames(contents, entry, where);
     const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
     const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
     const tags = named.length > 0 ? named : (options.namesByConfig?.get(checked.imageId) ?? bareTagName(entry, options.bareTagRepository));
     return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags };
   });
+}
+
+/** A referrer in an archive: an index.json entry whose manifest names a subject, verified with every blob under it. */
+export interface LoadableReferrer {
+  subject: Digest;
+  /** Its index.json entry without naming annotations, with its artifactType. */
+  descriptor: Descriptor;
+  blobs: Digest[];
+}
+
+/**
+ * The referrers an OCI layout lists (signatures, SBOMs, attestations: how
+ * oras, skopeo and our save list them, as untagged entries), each checked
+ * like an image's documents: every blob present, of its descriptor's size
+ * and digest. Their layers are not image layers and are not read as tars.
+ */
+export function readOciReferrers(contents: ArchiveContents): LoadableReferrer[] {
+  const index = parseIndex(contents.json<unknown>('index.json', 'index.json').value, contents.where('index.json'));
+  const out: LoadableReferrer[] = [];
+  index.manifests.forEach((entry, i) => {
+    if (!isReferrerEntry(contents, entry)) return;
+    const where = `index.json: manifests[${i}]`;
+    checkDescriptor(entry, contents.where(where));
+    const { subject, artifactType, blobs } = checkReferrer(contents, entry, where, 0);
+    const descriptor = bareDescriptor(entry);
+    const type = descriptor.artifactType ?? artifactType;
+    out.push({ subject, descriptor: type === undefined ? descriptor : { ...descriptor, artifactType: type }, blobs });
+  });
+  return out;
+}
+
+function checkReferrer(contents: ArchiveContents, descriptor: Descriptor, where: string, depth: number): { subject: Digest; artifactType: string | undefined; blobs: Digest[] } {
+  const name = checkedBlob(contents, descriptor, where);
+  const value = contents.json<unknown>(name, where).value;
+  if (isIndexMediaType(descriptor.mediaType)) {
+    if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(name), `indexes nested more than ${maxIndexDepth} deep`);
+    const index = parseIndex(value, contents.where(name));
+    const blobs: Digest[] = [descriptor.digest];
+    index.manifests.forEach((child, i) => {
+      if (contents.has(blobMemberName(child.digest))) blobs.push(...checkReferrer(contents, checkDescriptor(child, contents.where(`${name}: manifests[${i}]`)), `${name}: manifests[${i}]`, depth + 1).blobs);
+    });
+    const subject = index.subject === undefined ? undefined : checkDescriptor(index.subject, contents.where(`${name}: subject`)).digest;
+    return { subject: subject!, artifactType: index.artifactType, blobs };
+  }
+  const manifest = parseManifest(value, contents.where(name));
+  const blobs = [manifest.config, ...manifest.layers].map((blob, i) => {
+    checkedBlob(contents, blob, i === 0 ? `${name}: config` : `${name}: layers[${i - 1}]`);
+    return blob.digest;
+  });
+  return { subject: manifest.subject?.digest as Digest, artifactType: manifest.artifactType ?? manifest.config.mediaType, blobs: [descriptor.digest, ...blobs] };
+}
+
+/**
+ * Whether an index.json entry is a referrer: a manifest or index in the
+ * archive that names a subject. One that cannot be read is left to the
+ * image checks, which report it.
+ */
+function isReferrerEntry(contents: ArchiveContents, entry: Descriptor): boolean {
+  if (!isManifestMediaType(entry?.mediaType) && !isIndexMediaType(entry?.mediaType)) return false;
+  let name: string;
+  try {
+    name = blobMemberName(entry.digest);
+  } catch {
+    return false;
+  }
+  if (!contents.has(name)) return false;
+  try {
+    const value = contents.json<{ subject?: { digest?: unknown } } | null>(name, name).value;
+    return typeof value?.subject?.digest === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** The names an index.json entry carries: the containerd full name, or a ref.name that is a whole name:tag (ours, skopeo's). */

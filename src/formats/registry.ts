@@ -34,7 +34,7 @@ export async function loadFromRegistry(store: Store, address: RegistryAddress, o
   const tagged = (target ?? source).tag !== undefined;
   const { manifest } = await store.resolveEntry(pulled.descriptor, options.platform);
   const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id: manifest.config.digest, descriptor: pulled.descriptor };
-  return { images: [image], fromStore: { layers: 0, bytes: 0 } };
+  return { images: [image], fromStore: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
 }
 
 /**

@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor, createDecompressor } from '../compress/index.js';
-import { UsageError } from '../errors.js';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
@@ -28,11 +28,12 @@ import {
   type Platform,
   withoutNameAnnotations,
 } from '../oci/types.js';
-import type { ResolvedImage, Store } from '../store/store.js';
+import type { ResolvedImage, Store, StoredReferrer } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
-import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
+import { blobMemberName, imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
+import { count } from '../text.js';
 import type { LayerTally } from './contents.js';
 import { withOmittedLayers } from './delta.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
@@ -61,12 +62,16 @@ export interface SaveOptions {
   exclude?: Set<Digest>;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
   since?: string[];
+  /** false (--no-referrers): leave out the saved images' referrers (signatures, SBOMs: manifests whose subject is one of them). */
+  referrers?: boolean;
 }
 
 export interface SaveResult {
   images: SavedImage[];
   /** Layers left out because the receiving store holds them. */
   omitted: LayerTally;
+  /** Referrers written with the images (untagged index.json entries carrying their artifactType). */
+  referrers: number;
 }
 
 export interface SavedImage {
@@ -79,6 +84,12 @@ export interface SavedImage {
 interface Selected {
   ref: ImageReference | undefined;
   resolved: ResolvedImage;
+}
+
+/** An image as written: the descriptor it had in the store and the one it has in the archive (new when a layer was rewritten). */
+interface Written {
+  stored: Descriptor;
+  archived: Descriptor;
 }
 
 const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion }));
@@ -104,9 +115,9 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   try {
     const exporter = new Exporter(store, sink, options, exclude);
     exporter.progress.total = plannedBytes(selected, options, exclude);
-    const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options.format === 'docker-legacy');
+    const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options);
     await sink.finish();
-    return { images: saved, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) } };
+    return { images: saved.images, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) }, referrers: saved.referrers };
   } catch (err) {
     await sink.abort();
     throw err;
@@ -129,14 +140,16 @@ function withTag(ref: ImageReference): ImageReference | undefined {
   return ref.tag === undefined ? undefined : { registry: ref.registry, repository: ref.repository, tag: ref.tag };
 }
 
-async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selected[], options: SaveOptions, existingIndex: Buffer | undefined): Promise<SavedImage[]> {
+async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selected[], options: SaveOptions, existingIndex: Buffer | undefined): Promise<{ images: SavedImage[]; referrers: number }> {
   await sink.addBytes('oci-layout', layoutFile);
   const index: Index = existingIndex ? parseIndex(parseJson(existingIndex.toString('utf8'), 'index.json'), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
   const saved: SavedImage[] = [];
+  const written: Written[] = [];
   for (const { ref, resolved } of selected) {
     // Without --platform an index is kept whole: every platform the store has.
     const top = options.platform ? resolved.manifestDescriptor : resolved.descriptor;
     const { descriptor } = await exporter.export(withoutNameAnnotations(top));
+    written.push({ stored: top, archived: descriptor });
     const refName = options.ref ?? (ref ? familiarName(ref) : undefined);
     const entry: Descriptor = { ...descriptor };
     if (refName !== undefined || ref) {
@@ -147,8 +160,10 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
     if (!index.manifests.some((existing) => JSON.stringify(existing) === JSON.stringify(entry))) index.manifests.push(entry);
     saved.push({ name: refName, descriptor: entry, id: resolved.manifest.config.digest });
   }
+  const referrers = await exporter.exportReferrers(written);
+  for (const entry of referrers) if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
   await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
-  return saved;
+  return { images: saved, referrers: referrers.length };
 }
 
 /**
@@ -158,7 +173,9 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
  * directories and `<config hex>.json`, with `repositories`, as docker save
  * wrote before 25.
  */
-async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Selected[], legacy: boolean): Promise<SavedImage[]> {
+async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Selected[], options: SaveOptions): Promise<{ images: SavedImage[]; referrers: number }> {
+  const legacy = options.format === 'docker-legacy';
+  const written: Written[] = [];
   const entries: DockerManifestEntry[] = [];
   const index: Index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
   const repositories: Record<string, Record<string, string>> = {};
@@ -166,6 +183,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
   for (const { ref, resolved } of selected) {
     // manifest.json holds one config per entry: an index is narrowed to the platform store.resolve picked.
     const { descriptor, manifest: exported } = await exporter.exportManifest(withoutNameAnnotations(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
+    written.push({ stored: resolved.manifestDescriptor, archived: descriptor });
     const configName = legacy ? `${digestHex(exported.config.digest)}.json` : blobMemberName(exported.config.digest);
     const layers = exported.layers.map((layer) => (legacy ? legacyLayerName(layer.digest) : blobMemberName(layer.digest)));
     const tag = ref ? familiarName(ref) : undefined;
@@ -180,19 +198,25 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
     }
     saved.push({ name: tag, descriptor, id: exported.config.digest });
   }
+  let referrers = 0;
   if (legacy) {
+    const left = await exporter.referrersOf(written);
+    if (left.length > 0) options.onWarning?.(`${count(left.length, 'referrer')} left out: docker-legacy archives cannot hold them`);
     for (const name of new Set(entries.flatMap((entry) => entry.Layers))) {
       const id = name.slice(0, name.indexOf('/'));
       await sink.addBytes(`${id}/VERSION`, Buffer.from('1.0'));
       await sink.addBytes(`${id}/json`, Buffer.from(JSON.stringify({ id, created: '1970-01-01T00:00:00Z' })));
     }
   } else {
+    const referrerEntries = await exporter.exportReferrers(written);
+    index.manifests.push(...referrerEntries);
+    referrers = referrerEntries.length;
     await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
   }
   await sink.addBytes(dockerManifestName, Buffer.from(JSON.stringify(entries)));
   if (legacy) await sink.addBytes('repositories', Buffer.from(JSON.stringify(repositories)));
   else await sink.addBytes('oci-layout', layoutFile);
-  return saved;
+  return { images: saved, referrers };
 }
 
 /** Where the blobs of an image go in the archive; null: not written (the legacy layout has no manifests). */
@@ -209,7 +233,6 @@ function legacyLayerName(digest: Digest): string {
   return `${digestHex(digest)}/layer.tar`;
 }
 
-/** A descriptor as an index entry of ours: without the store's name annotations. */
 /** Walks an image graph out of the store into the sink, converting layers where the target compression says so. */
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();
@@ -260,6 +283,52 @@ class Exporter {
     const name = names.manifest(out.digest);
     if (name !== null && !this.sink.has(name)) await this.sink.addBytes(name, data);
     return out;
+  }
+
+  /**
+   * The referrers (transitively) of the images written whose digests the
+   * archive keeps; those of an image rewritten on the way (--compression)
+   * name a digest the archive does not hold, and are left out with a warning.
+   */
+  async referrersOf(written: Written[]): Promise<StoredReferrer[]> {
+    if (this.options.referrers === false) return [];
+    const subjects = new Set<Digest>();
+    let rewritten = 0;
+    for (const { stored, archived } of written) {
+      const own = await this.store.subjectsOf(stored);
+      if (archived.digest === stored.digest) own.forEach((digest) => subjects.add(digest));
+      else rewritten += (await this.store.referrerClosure(own)).length;
+    }
+    if (rewritten > 0) this.options.onWarning?.(`${count(rewritten, 'referrer')} left out: their subject's digest changed when its layers were recompressed`);
+    return this.store.referrerClosure([...subjects]);
+  }
+
+  /** Writes the referrers of the images written, byte for byte, and returns their index.json entries: untagged, with their artifactType, as oras and skopeo list them. */
+  async exportReferrers(written: Written[]): Promise<Descriptor[]> {
+    const entries: Descriptor[] = [];
+    for (const { descriptor } of await this.referrersOf(written)) entries.push(await this.exportVerbatim(withoutNameAnnotations(descriptor), 0));
+    return entries;
+  }
+
+  /** A referrer's manifest (or index) and every blob under it, as stored: its digest is what its own referrers and signatures name. */
+  private async exportVerbatim(descriptor: Descriptor, depth: number): Promise<Descriptor> {
+    const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
+    const where = this.store.blobPath(descriptor.digest);
+    let artifactType = descriptor.artifactType;
+    if (isIndexMediaType(descriptor.mediaType)) {
+      if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
+      const index = parseIndex(parseJson(bytes.toString('utf8'), where), where);
+      for (const child of index.manifests) if (await this.store.hasBlob(child.digest)) await this.exportVerbatim(child, depth + 1);
+      artifactType ??= index.artifactType;
+    } else {
+      const manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
+      for (const blob of [manifest.config, ...manifest.layers]) await this.copyBlob(blob, blobMemberName(blob.digest));
+      // The image-spec's rule for a referrer without an artifactType: its config's media type.
+      artifactType ??= manifest.artifactType ?? manifest.config.mediaType;
+    }
+    const name = blobMemberName(descriptor.digest);
+    if (!this.sink.has(name)) await this.sink.addBytes(name, bytes);
+    return artifactType === undefined ? descriptor : { ...descriptor, artifactType };
   }
 
   private exportLayer(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {

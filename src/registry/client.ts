@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NetworkError, NotFoundError, printable, RootfsError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
-import { MediaType, type Digest } from '../oci/types.js';
+import { MediaType, type Digest, type Index } from '../oci/types.js';
+import { parseIndex } from '../oci/validate.js';
 import { Authenticator, tokenFrom, type Token } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
@@ -151,11 +152,39 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+  /** Returns the OCI-Subject header of the answer: a registry with the referrers API (OCI 1.1) names the subject it indexed the manifest under. */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<{ subject: string | undefined }> {
     const what = `pushing manifest ${reference}`;
     const response = await this.send({ repository, what, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
     await discardBody(response.body);
     this.checkClaimedDigest(response, sha256(bytes), repository, what, 'the manifest sent');
+    return { subject: header(response, 'oci-subject') };
+  }
+
+  /**
+   * The referrers API (OCI 1.1): an index of the manifests whose subject is
+   * digest. Undefined when the registry has no such API (404, or an answer
+   * that is not an index, as registries before distribution 3 give): then
+   * the referrers tag schema (`sha256-<hex>`) is where they are.
+   */
+  async getReferrers(repository: string, digest: Digest): Promise<Index | undefined> {
+    const what = `listing the referrers of ${digest}`;
+    const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/referrers/${digest}`, headers: { accept: MediaType.ImageIndex }, expect: [200, 404] });
+    if (response.status === 404) {
+      await discardBody(response.body);
+      return undefined;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readCapped(response.body, manifestSizeCap);
+    } catch (err) {
+      throw this.failure(repository, what, err);
+    }
+    try {
+      return parseIndex(JSON.parse(bytes.toString('utf8')), `${this.where(repository)}: referrers of ${digest}`);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The blob's bytes as a stream (following a redirect to the registry's storage); the caller verifies them. */

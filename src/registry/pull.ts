@@ -29,6 +29,8 @@ import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
+import { listReferrers, referrerDescriptor } from './referrers.js';
+import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
 export interface PullOptions extends TransferOptions {
@@ -42,6 +44,10 @@ export interface PullOptions extends TransferOptions {
    * `load` does for an untagged archive image) instead of refusing.
    */
   untagged?: boolean;
+  /** false (--no-referrers): the image alone, without its referrers (signatures, SBOMs). */
+  referrers?: boolean;
+  /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
+  beforeNames?: BeforeNames;
 }
 
 export interface PullResult {
@@ -49,6 +55,8 @@ export interface PullResult {
   reference: string;
   /** What the name now points at: the manifest, or the index with allPlatforms. */
   descriptor: Descriptor;
+  /** Referrers pulled and recorded with it (store.addReferrer). */
+  referrers: number;
 }
 
 /** Pulls `source` (a full reference with a tag or digest) and tags it in the store as `target` (default: source's name). */
@@ -91,6 +99,23 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
     }
     await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(blobs, descriptor, diffId));
+    const subjects = keepIndex ? [top, ...manifests].map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
+    const referrers = options.referrers === false ? [] : await pullReferrers(blobs, subjects);
+
+    if (options.beforeNames) {
+      const inMemory = new Map<Digest, Buffer>([...[top, ...manifests, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
+      for (const [digest, bytes] of configs) if (bytes) inMemory.set(digest, bytes);
+      await options.beforeNames({
+        images: [{ tags: untagged ? [] : [familiarName(name)], id: keepIndex ? top.descriptor.digest : parsedManifests[0]!.manifest.config.digest, descriptor: tagged.descriptor }],
+        referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
+        async readBlob(digest) {
+          const bytes = inMemory.get(digest);
+          if (bytes) return stagedBytes(bytes, digest, `${where(source)}@${digest}`);
+          const file = staged.get(digest)?.writer.spooled().tempPath ?? ((await store.hasBlob(digest)) ? store.blobPath(digest) : undefined);
+          return readStagedBlob(file, digest);
+        },
+      });
+    }
 
     // Every blob has been checked: now they take their names, the documents after them (children before
     // the index that names them, as everywhere in the store), the tag last.
@@ -99,7 +124,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       await writer.commit({ digest, size });
     }
     for (const [digest, bytes] of configs) if (bytes && !(await store.hasBlob(digest))) await store.putBlob(bytes);
-    for (const document of keepIndex ? [...manifests, top] : manifests) await store.putBlob(document.bytes);
+    for (const document of [...(keepIndex ? [...manifests, top] : manifests), ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
     if (untagged) {
       await store.updateIndex((index) => {
         if (!index.manifests.some((entry) => entry.digest === tagged.descriptor.digest)) index.manifests.push(tagged.descriptor);
@@ -107,7 +132,9 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     } else {
       await store.tag(name, tagged.descriptor);
     }
-    return { reference: familiarName(name), descriptor: tagged.descriptor };
+    // After the name, which comes last for the image: a referrer entry is a name of sorts, for its subject.
+    for (const { descriptor, subject } of referrers) await store.addReferrer(descriptor, subject);
+    return { reference: familiarName(name), descriptor: tagged.descriptor, referrers: referrers.length };
   } finally {
     await Promise.all([...staged.values()].map(({ writer }) => writer.abort()));
     client.close();
@@ -121,6 +148,41 @@ interface BlobContext {
   repository: string;
   emit: (event: TransferEvent) => void;
   staged: Map<Digest, { writer: BlobWriter; size: number }>;
+}
+
+interface PulledReferrer {
+  subject: Digest;
+  document: Document;
+  /** As a referrers index lists it: with its artifactType and annotations. */
+  descriptor: Descriptor;
+}
+
+/**
+ * The referrers of subjects and theirs (a signature of an SBOM), from the
+ * referrers API or the fallback tag, each manifest fetched by digest and its
+ * blobs staged with the image's. The fallback tag is anyone's to write: a
+ * manifest listed there that does not name the subject is not its referrer,
+ * and is not taken. Referrers that are indexes are not pulled.
+ */
+async function pullReferrers(context: BlobContext, subjects: Digest[]): Promise<PulledReferrer[]> {
+  const { client, repository } = context;
+  const out: PulledReferrer[] = [];
+  const seen = new Set<Digest>(subjects);
+  for (const queue = [...subjects]; queue.length > 0; ) {
+    const subject = queue.shift()!;
+    for (const listed of await listReferrers(client, repository, subject)) {
+      if (seen.has(listed.digest) || !isManifestMediaType(listed.mediaType)) continue;
+      seen.add(listed.digest);
+      const document = await fetchDocument(client, repository, listed.digest);
+      const at = `${client.registry}/${repository}@${listed.digest}`;
+      const manifest = parseManifest(parseJson(document.bytes.toString('utf8'), at), at);
+      if (manifest.subject?.digest !== subject) continue;
+      for (const blob of [manifest.config, ...manifest.layers]) await pullBlob(context, blob);
+      out.push({ subject, document, descriptor: referrerDescriptor(document) });
+      queue.push(listed.digest);
+    }
+  }
+  return out;
 }
 
 function where(ref: ImageReference): string {
@@ -201,6 +263,8 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
  */
 async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
   const { client, store, repository, emit, staged } = context;
+  // A blob two manifests share (the empty config of artifacts) is fetched once.
+  if (staged.has(blob.digest)) return;
   const at = `${client.registry}/${repository}@${blob.digest}`;
   const labelled = layerCompression(blob.mediaType);
   /**

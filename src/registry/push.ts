@@ -8,12 +8,13 @@
 import { NotFoundError, UsageError } from '../errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
 import { uploadBlob } from './upload.js';
+import { addToReferrersTag, referrerDescriptor, referrersTag } from './referrers.js';
 
 /**
  * Which repositories of which registry are known to hold a blob. Pass one
@@ -39,6 +40,8 @@ export interface PushOptions extends TransferOptions {
   /** Upload chunk size (also the largest blob sent in one PUT); default 32 MiB. */
   chunkSize?: number;
   knownLocations?: BlobLocations;
+  /** false (--no-referrers): push the image alone, without its referrers and cosign-style signature tags. */
+  referrers?: boolean;
 }
 
 export interface PushResult {
@@ -48,6 +51,8 @@ export interface PushResult {
   digest: Digest;
   size: number;
   mediaType: string;
+  /** Referrers pushed with it (each manifest whose subject it is, transitively) and cosign-style `sha256-<hex>.sig|.att|.sbom` images. */
+  referrers: number;
 }
 
 /**
@@ -72,13 +77,13 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   if (destination.digest !== undefined && destination.digest !== top.descriptor.digest) {
     throw new UsageError(`cannot push to ${familiarName(destination)}: the image's digest is ${top.descriptor.digest}`);
   }
-  const children = isIndexMediaType(top.descriptor.mediaType) ? await childManifests(store, top) : [];
-  const manifests = children.length > 0 ? children : [top];
-  const blobs = new Map<Digest, Descriptor>();
-  for (const { bytes, descriptor } of manifests) {
-    const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
-    for (const blob of [manifest.config, ...manifest.layers]) blobs.set(blob.digest, blob);
+  const image = await graphOf(store, top);
+  const referrers: Array<{ subject: Digest; graph: Graph }> = [];
+  if (options.referrers !== false) {
+    for (const { subject, descriptor } of await store.referrerClosure(await store.subjectsOf(top.descriptor))) referrers.push({ subject, graph: await graphOf(store, await readDocument(store, descriptor)) });
   }
+  const blobs = new Map<Digest, Descriptor>();
+  for (const blob of [image, ...referrers.map(({ graph }) => graph)].flatMap((graph) => graph.blobs)) blobs.set(blob.digest, blob);
   // Checked before the registry is touched, so a store missing a layer does not leave uploads behind.
   for (const digest of blobs.keys()) if (!(await store.hasBlob(digest))) throw new NotFoundError(`cannot push ${familiarName(destination)}: blob ${digest} is not in the store ${store.dir}`);
 
@@ -91,13 +96,61 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       await pushBlob(client, store, destination, blob, locations, options);
       locations.add(registry, blob.digest, repository);
     });
-    for (const child of children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    for (const child of image.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
     const reference = destination.tag ?? top.descriptor.digest;
     await client.withRetries(() => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
+    await pushReferrers(client, repository, referrers);
   } finally {
     client.close();
   }
-  return { reference: familiarName(destination), digest: top.descriptor.digest, size: top.descriptor.size, mediaType: top.descriptor.mediaType };
+  let cosign = 0;
+  if (options.referrers !== false) {
+    for (const { tag, descriptor } of await cosignTagged(store, top.descriptor.digest)) {
+      await pushImage(store, descriptor, { registry, repository, tag }, { ...options, knownLocations: locations, referrers: false });
+      cosign++;
+    }
+  }
+  return { reference: familiarName(destination), digest: top.descriptor.digest, size: top.descriptor.size, mediaType: top.descriptor.mediaType, referrers: referrers.length + cosign };
+}
+
+/** A manifest, or an index with the manifests it lists (pushed first: a registry refuses an index whose children it lacks), and the blobs under them. */
+interface Graph {
+  top: Document;
+  children: Document[];
+  blobs: Descriptor[];
+}
+
+async function graphOf(store: Store, top: Document): Promise<Graph> {
+  const children = isIndexMediaType(top.descriptor.mediaType) ? await childManifests(store, top) : [];
+  const blobs: Descriptor[] = [];
+  for (const { bytes, descriptor } of children.length > 0 ? children : [top]) {
+    const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
+    blobs.push(manifest.config, ...manifest.layers);
+  }
+  return { top, children, blobs };
+}
+
+/**
+ * Each referrer by digest, after its subject. A registry that answers
+ * without an OCI-Subject header has no referrers API: the referrers are
+ * then listed in the fallback tag of their subject, one update per subject.
+ */
+async function pushReferrers(client: RegistryClient, repository: string, referrers: Array<{ subject: Digest; graph: Graph }>): Promise<void> {
+  const unindexed = new Map<Digest, Descriptor[]>();
+  for (const { subject, graph } of referrers) {
+    for (const child of graph.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    const answer = await client.withRetries(() => client.putManifest(repository, graph.top.descriptor.digest, graph.top.bytes, graph.top.descriptor.mediaType));
+    if (answer.subject === undefined) unindexed.set(subject, [...(unindexed.get(subject) ?? []), referrerDescriptor(graph.top)]);
+  }
+  for (const [subject, descriptors] of unindexed) await addToReferrersTag(client, repository, subject, descriptors);
+}
+
+/** Images the store holds under cosign's tags for digest (`sha256-<hex>.sig`, `.att`, `.sbom`), one per tag. */
+async function cosignTagged(store: Store, digest: Digest): Promise<Array<{ tag: string; descriptor: Descriptor }>> {
+  const wanted = new Set(['sig', 'att', 'sbom'].map((suffix) => `${referrersTag(digest)}.${suffix}`));
+  const found = new Map<string, Descriptor>();
+  for (const image of await store.listImages()) if (image.ref.tag !== undefined && wanted.has(image.ref.tag) && !found.has(image.ref.tag)) found.set(image.ref.tag, withoutNameAnnotations(image.descriptor));
+  return [...found].map(([tag, descriptor]) => ({ tag, descriptor }));
 }
 
 async function pushBlob(client: RegistryClient, store: Store, destination: ImageReference, blob: Descriptor, locations: BlobLocations, options: PushOptions): Promise<void> {

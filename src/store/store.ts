@@ -266,11 +266,43 @@ export class Store {
   }
 
   /**
+   * Every referrer of subjects, and the referrers of those (a signature of an
+   * SBOM), subjects before their referrers, each once; as descriptors without
+   * the store's subject mark, ready for an archive's index or a registry.
+   */
+  async referrerClosure(subjects: Digest[]): Promise<StoredReferrer[]> {
+    const entries = (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) !== undefined);
+    const out: StoredReferrer[] = [];
+    const seen = new Set<Digest>(subjects);
+    for (let queue = [...subjects]; queue.length > 0; ) {
+      const subject = queue.shift()!;
+      for (const entry of entries) {
+        if (referrerSubject(entry) !== subject || seen.has(entry.digest)) continue;
+        seen.add(entry.digest);
+        queue.push(entry.digest);
+        out.push({ subject, descriptor: withoutSubjectMark(entry) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The digests an image's referrers may name as their subject: its
+   * index.json entry and, for an index, the manifests it lists (a signature
+   * can be of one platform).
+   */
+  async subjectsOf(descriptor: Descriptor): Promise<Digest[]> {
+    if (!isIndexMediaType(descriptor.mediaType)) return [descriptor.digest];
+    const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), this.blobPath(descriptor.digest));
+    return [descriptor.digest, ...index.manifests.map((child) => child.digest)];
+  }
+
+  /**
    * Removes the entries named ref (name:tag; name@digest removes that
    * repository's entries for the digest). False when there were none.
    */
   async untag(ref: ImageReference): Promise<boolean> {
-    return this.updateIndex((index) => {
+    return this.updateIndex(async (index) => {
       const before = index.manifests;
       index.manifests = index.manifests.filter((entry) => {
         const named = entryReference(entry);
@@ -278,30 +310,48 @@ export class Store {
         if (ref.digest !== undefined) return entry.digest !== ref.digest || (ref.tag !== undefined && named.tag !== ref.tag);
         return named.tag !== ref.tag;
       });
-      const removed = index.manifests.length !== before.length;
-      removeOrphanReferrers(index, before);
-      return removed;
+      // An image's last name gone, the image is gone (as docker's rmi NAME), and so are its referrers.
+      await this.dropReferrersOf(index, before.filter((entry) => !index.manifests.includes(entry) && !index.manifests.some((kept) => kept.digest === entry.digest)));
+      return index.manifests.length !== before.length;
     });
   }
 
   /** Removes every entry of the image whose index.json entry has this digest, named or not; returns them. */
   async removeImage(digest: Digest): Promise<StoreEntry[]> {
-    return this.updateIndex((index) => {
-      const before = index.manifests;
+    return this.updateIndex(async (index) => {
       const removed = index.manifests.filter((entry) => entry.digest === digest && referrerSubject(entry) === undefined);
       index.manifests = index.manifests.filter((entry) => entry.digest !== digest || referrerSubject(entry) !== undefined);
-      removeOrphanReferrers(index, before);
+      await this.dropReferrersOf(index, removed);
       return removed.map(describeEntry);
     });
   }
 
+  /** Drops the referrer entries of removed images (of the manifests an index lists too), and theirs with them (a signature of an SBOM). */
+  private async dropReferrersOf(index: Index, removed: Descriptor[]): Promise<void> {
+    const gone = new Set<Digest>();
+    for (const entry of removed) {
+      // A subject blob already gone (a damaged store) still has its own digest as a subject.
+      const subjects = await this.subjectsOf(entry).catch(() => [entry.digest]);
+      subjects.forEach((subject) => gone.add(subject));
+    }
+    for (let changed = gone.size > 0; changed; ) {
+      changed = false;
+      index.manifests = index.manifests.filter((entry) => {
+        const subject = referrerSubject(entry);
+        if (subject === undefined || !gone.has(subject)) return true;
+        gone.add(entry.digest);
+        changed = true;
+        return false;
+      });
+    }
+  }
+
   /** Removes the entries of images without a name (docker's dangling images); returns them. */
   async removeUntagged(): Promise<StoreEntry[]> {
-    return this.updateIndex((index) => {
-      const before = index.manifests;
+    return this.updateIndex(async (index) => {
       const removed = index.manifests.filter(isUntagged);
       index.manifests = index.manifests.filter((entry) => !isUntagged(entry));
-      removeOrphanReferrers(index, before);
+      await this.dropReferrersOf(index, removed);
       return removed.map(describeEntry);
     });
   }
@@ -466,25 +516,16 @@ function isUntagged(entry: Descriptor): boolean {
   return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined && referrerSubject(entry) === undefined;
 }
 
-/**
- * Removes the referrers whose subject was an entry of index.json (before)
- * and is one no more (its image was removed, or lost its last name), and
- * theirs with them (a signature of an SBOM). A subject that is one
- * platform's manifest of an index was never an entry: those stay.
- */
-function removeOrphanReferrers(index: Index, before: Descriptor[]): void {
-  const present = new Set<Digest>(index.manifests.map((entry) => entry.digest));
-  const gone = new Set<Digest>(before.map((entry) => entry.digest).filter((digest) => !present.has(digest)));
-  for (let changed = gone.size > 0; changed; ) {
-    changed = false;
-    index.manifests = index.manifests.filter((entry) => {
-      const subject = referrerSubject(entry);
-      if (subject === undefined || !gone.has(subject)) return true;
-      gone.add(entry.digest);
-      changed = true;
-      return false;
-    });
-  }
+/** A referrer as referrerClosure gives it: the digest it refers to and its descriptor. */
+export interface StoredReferrer {
+  subject: Digest;
+  descriptor: Descriptor;
+}
+
+function withoutSubjectMark(entry: Descriptor): Descriptor {
+  const { annotations, ...rest } = entry;
+  const kept = Object.entries(annotations ?? {}).filter(([key]) => key !== Annotation.Subject);
+  return kept.length > 0 ? { ...rest, annotations: Object.fromEntries(kept) } : rest;
 }
 
 /** The subject of a referrer entry (see addReferrer); undefined for an image's entry. */

@@ -1,0 +1,57 @@
+import { compressionLevel, levelsHelp } from '../compress/levels.js';
+import { UsageError } from '../errors.js';
+import { parseTransportAddress } from '../formats/address.js';
+import { copyImages } from '../formats/copy.js';
+import { compressionChoices, type CompressionChoice } from '../formats/save.js';
+import { refuseTerminal } from '../io/output.js';
+import { parsePlatform } from '../oci/platform.js';
+import { count } from '../text.js';
+import type { CommandModule } from './command.js';
+import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { withStore } from './store-option.js';
+
+export const copyCommand: CommandModule = (cli, run) => {
+  addRegistryFlags(
+    cli
+      .command('copy <source> <destination>', 'Copy images between transports as skopeo names them (oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], docker-legacy:FILE, docker://HOST/REPO[:TAG]) and rootfs:REF, the store; the store is only touched when an end is rootfs:')
+      .option('--platform <os/arch[/variant]>', 'Copy only this platform of a multi-platform image (default: the whole index where the destination can hold one)')
+      .option('--compression <mode>', 'Layers written to an archive: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
+      .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
+      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations), which go with them by default'),
+  )
+    .example('rootfs copy docker-archive:app.tar oci:/media/usb/layout:app')
+    .example('rootfs copy oci:layout:app docker://registry.site:5000/ns/app:1.0')
+    .example('rootfs copy docker://registry.site:5000/ns/app:1.0 rootfs:app:1.0')
+    .example('rootfs copy rootfs:app:1.0 oci-archive:app.tar')
+    .action((sourceText: string, destinationText: string, opts) =>
+      run(async (reporter) => {
+        const source = parseTransportAddress(String(sourceText));
+        const destination = parseTransportAddress(String(destinationText));
+        const compression = String(opts.compression);
+        if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
+        const level = compressionLevel(compression, opts.level);
+        if (source.kind === 'archive' && source.address.path === '-') refuseTerminal('stdin', 'an archive');
+        if (destination.kind === 'archive' && destination.address.path === '-') {
+          if (destination.address.format === 'oci') throw new UsageError('an oci layout is a directory; give it with oci:DIR');
+          refuseTerminal('stdout', 'an archive');
+        }
+        const result = await copyImages(source, destination, {
+          ...(opts.platform !== undefined ? { platform: parsePlatform(String(opts.platform)) } : {}),
+          compression: compression as CompressionChoice,
+          ...(level !== undefined ? { level } : {}),
+          referrers: opts.referrers !== false,
+          stdin: { input: process.stdin, name: 'stdin' },
+          stdout: process.stdout,
+          withStore: (readOnly, fn) => withStore(opts, fn, { readOnly }),
+          registry: (host) => registryOptions(opts, host),
+          onWarning: (message) => reporter.warnOnce(message),
+          onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Copied' }),
+        });
+        // An archive on stdout owns it: the lines go to stderr then, as save's do.
+        const toStdout = destination.kind === 'archive' && destination.address.path === '-';
+        for (const image of result.images) (toStdout ? reporter.info : reporter.result).call(reporter, `Copied ${image.name ?? image.digest}: ${image.digest}`);
+        if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} copied with ${result.images.length === 1 ? 'it' : 'them'}`);
+        reporter.emitJson({ source: sourceText, destination: destinationText, images: result.images.map(({ name, digest }) => ({ name: name ?? null, digest })), referrers: result.referrers });
+      }, opts),
+    );
+};

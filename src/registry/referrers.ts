@@ -1,0 +1,69 @@
+/**
+ * Where a registry keeps an image's referrers (OCI 1.1 distribution spec):
+ * behind the referrers API (`GET /v2/NAME/referrers/DIGEST`), or, on a
+ * registry without it (docker-registry 2.8, which answers a referrer's PUT
+ * without an OCI-Subject header), in the referrers tag schema: an index at
+ * tag `sha256-<hex of the subject>` that clients keep up to date.
+ */
+import { NotFoundError } from '../errors.js';
+import { digestHex } from '../oci/digest.js';
+import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index } from '../oci/types.js';
+import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import type { RegistryClient } from './client.js';
+import type { Document } from './transfer.js';
+
+/** The tag of the referrers tag schema for subject. */
+export function referrersTag(subject: Digest): string {
+  return `sha256-${digestHex(subject)}`;
+}
+
+/** The descriptors of subject's referrers: from the API, else from the fallback tag; none when neither has any. */
+export async function listReferrers(client: RegistryClient, repository: string, subject: Digest): Promise<Descriptor[]> {
+  const listed = (await client.withRetries(() => client.getReferrers(repository, subject))) ?? (await fallbackIndex(client, repository, subject));
+  return listed?.manifests ?? [];
+}
+
+/**
+ * Adds referrers to subject's fallback tag: read the index there (if any),
+ * add the descriptors it lacks, put it back. Not atomic (the schema has no
+ * compare-and-swap): two clients adding at once can lose one addition, as
+ * with every client of this schema.
+ */
+export async function addToReferrersTag(client: RegistryClient, repository: string, subject: Digest, referrers: Descriptor[]): Promise<void> {
+  const index: Index = (await fallbackIndex(client, repository, subject)) ?? { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+  const missing = referrers.filter((referrer) => !index.manifests.some((listed) => listed.digest === referrer.digest));
+  if (missing.length === 0) return;
+  index.manifests.push(...missing);
+  const bytes = Buffer.from(JSON.stringify(index));
+  await client.withRetries(() => client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex));
+}
+
+/** A referrer as a referrers index lists it: with its artifactType and its manifest's annotations. */
+export function referrerDescriptor(document: Document): Descriptor {
+  const { mediaType, digest, size } = document.descriptor;
+  const where = `referrer ${digest}`;
+  const value = parseJson(document.bytes.toString('utf8'), where);
+  let artifactType: string | undefined;
+  let annotations: Record<string, string> | undefined;
+  if (isIndexMediaType(mediaType)) {
+    ({ artifactType, annotations } = parseIndex(value, where));
+  } else {
+    const manifest = parseManifest(value, where);
+    // The image-spec's rule for a referrer without an artifactType: its config's media type.
+    ({ annotations } = manifest);
+    artifactType = manifest.artifactType ?? manifest.config.mediaType;
+  }
+  return { mediaType, digest, size, ...(artifactType !== undefined ? { artifactType } : {}), ...(annotations ? { annotations } : {}) };
+}
+
+async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest): Promise<Index | undefined> {
+  let found: { bytes: Buffer; mediaType: string };
+  try {
+    found = await client.withRetries(() => client.getManifest(repository, referrersTag(subject)));
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+  if (found.mediaType !== MediaType.ImageIndex) return undefined;
+  return parseIndex(parseJson(found.bytes.toString('utf8'), `${client.registry}/${repository}:${referrersTag(subject)}`), `${client.registry}/${repository}:${referrersTag(subject)}`);
+}

@@ -1,0 +1,85 @@
+/**
+ * rootfs copy between transports, checked by skopeo both ways: what skopeo
+ * writes, copy reads, and what copy writes, skopeo reads, with the same
+ * diff_ids (and manifest digests where the format keeps them); a copy
+ * between two non-store transports never touches the user's store; the
+ * referrers go along through OCI layouts, the registry and the store.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { digestHex } from '../src/oci/digest.js';
+import type { Index } from '../src/oci/types.js';
+import { makeTempDir, requireTools, rootfs } from './helpers.js';
+import { skopeo, startRegistry } from './registry-server.js';
+import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+
+async function cli(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const result = await rootfs(args, { env });
+  assert.equal(result.code, 0, `rootfs ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout.toString();
+}
+
+async function diffIds(address: string): Promise<string[]> {
+  return (JSON.parse(await skopeo('inspect', '--config', address)) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+}
+
+test('copy docker-archive → oci and oci → docker-archive, each checked by skopeo; the user store is never opened', async (t) => {
+  if (!requireTools(t, 'skopeo')) return;
+  const work = makeTempDir(t);
+  const source = join(work, 'source-store');
+  const { manifest, diffId } = await withStore(source, (store) => buildImage(store, work, { name: 'app:1' }));
+  // The user's store, which a copy between archives must not create or touch.
+  const env = { ROOTFS_STORE: join(work, 'user-store') };
+  const layout = join(work, 'layout');
+  await cli(env, 'copy', '--store', source, 'rootfs:app:1', `oci:${layout}:app`);
+  assert.equal((JSON.parse(await skopeo('inspect', `oci:${layout}:app`)) as { Digest: string }).Digest, manifest.digest, 'the manifest digest is kept');
+
+  // skopeo writes a docker-archive; copy reads it back into an OCI layout, which skopeo reads.
+  const skopeoArchive = join(work, 'skopeo.tar');
+  await skopeo('copy', `oci:${layout}:app`, `docker-archive:${skopeoArchive}:app:1`);
+  const fromSkopeo = join(work, 'from-skopeo');
+  await cli(env, 'copy', `docker-archive:${skopeoArchive}`, `oci:${fromSkopeo}:app`);
+  assert.deepEqual(await diffIds(`oci:${fromSkopeo}:app`), [diffId]);
+
+  // copy writes a docker-archive; skopeo reads it.
+  const ours = join(work, 'ours.tar');
+  const copied = JSON.parse(await cli(env, 'copy', '--json', `oci:${layout}:app`, `docker-archive:${ours}:app:1`)) as { images: Array<{ name: string }> };
+  assert.deepEqual(copied.images.map((image) => image.name), ['app:1']);
+  assert.deepEqual(await diffIds(`docker-archive:${ours}`), [diffId]);
+  const back = join(work, 'back');
+  await skopeo('copy', `docker-archive:${ours}`, `oci:${back}:app`);
+  assert.deepEqual(await diffIds(`oci:${back}:app`), [diffId]);
+
+  assert.equal(existsSync(env.ROOTFS_STORE), false, 'the user store was not created');
+});
+
+test('copy carries referrers: store → oci → registry (fallback tag) → store; --no-referrers leaves them out', async (t) => {
+  if (!requireTools(t, 'skopeo', 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const work = makeTempDir(t);
+  const source = join(work, 'source-store');
+  const { image, signature } = await withStore(source, async (store) => {
+    const { manifest } = await buildImage(store, work, { name: 'app:1' });
+    return { image: manifest, signature: await buildReferrer(store, manifest) };
+  });
+  const env = { ROOTFS_STORE: join(work, 'user-store') };
+  const layout = join(work, 'layout');
+  await cli(env, 'copy', '--store', source, 'rootfs:app:1', `oci:${layout}:app`);
+  const copied = JSON.parse(await cli(env, 'copy', '--json', '--tls-verify=false', `oci:${layout}:app`, `docker://${registry.host}/ns/app:1`)) as { referrers: number };
+  assert.equal(copied.referrers, 1);
+  assert.equal(existsSync(env.ROOTFS_STORE), false, 'a copy between an archive and a registry leaves the user store alone');
+  const fallback = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/ns/app:sha256-${digestHex(image.digest)}`)) as Index;
+  assert.deepEqual(fallback.manifests.map((entry) => entry.digest), [signature.digest]);
+
+  const fresh = join(work, 'fresh');
+  await cli(env, 'copy', '--store', fresh, '--tls-verify=false', `docker://${registry.host}/ns/app:1`, 'rootfs:app:1');
+  assert.deepEqual(await withStore(fresh, async (store) => (await store.referrers(image.digest)).map((entry) => entry.digest)), [signature.digest]);
+
+  const bare = join(work, 'bare');
+  await cli(env, 'copy', '--no-referrers', `oci:${layout}:app`, `oci:${bare}:app`);
+  assert.equal((JSON.parse(await skopeo('inspect', '--raw', `oci:${bare}:app`)) as { layers: unknown[] }).layers.length, 1);
+  const index = JSON.parse(readFileSync(join(bare, 'index.json'), 'utf8')) as Index;
+  assert.deepEqual(index.manifests.map((entry) => entry.digest), [image.digest]);
+});

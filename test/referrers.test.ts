@@ -1,0 +1,224 @@
+/**
+ * OCI 1.1 referrers (signatures, SBOMs: manifests whose subject is an image)
+ * travel with their image: save to OCI layouts and Docker 25+ archives lists
+ * them as untagged entries with their artifactType, load records them in the
+ * store, push lists them under the referrers fallback tag of a registry
+ * without the referrers API (docker-registry 2.8), pull brings them back;
+ * --no-referrers leaves them out, docker-legacy says it cannot hold them.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { loadArchive } from '../src/formats/load.js';
+import { parseReference } from '../src/oci/reference.js';
+import { pullImage } from '../src/registry/pull.js';
+import { digestHex } from '../src/oci/digest.js';
+import type { Descriptor, Digest, Index } from '../src/oci/types.js';
+import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { skopeo, startRegistry } from './registry-server.js';
+import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+
+interface Signed {
+  store: string;
+  work: string;
+  image: Descriptor;
+  signature: Descriptor;
+  /** A signature of the SBOM, which is a referrer of the image: referrers of referrers go too. */
+  sbom: Descriptor;
+  sbomSignature: Descriptor;
+}
+
+async function signedStore(t: TestContext): Promise<Signed> {
+  const work = makeTempDir(t);
+  const store = join(work, 'store');
+  return withStore(store, async (opened) => {
+    const { manifest: image } = await buildImage(opened, work, { name: 'app:1' });
+    const signature = await buildReferrer(opened, image);
+    const sbom = await buildReferrer(opened, image, { artifactType: 'application/spdx+json', payload: 'sbom' });
+    const sbomSignature = await buildReferrer(opened, sbom, { payload: 'sbom signature' });
+    return { store, work, image, signature, sbom, sbomSignature };
+  });
+}
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const result = await rootfs(args);
+  assert.equal(result.code, 0, `rootfs ${args.join(' ')}: ${result.stderr}`);
+  return { stdout: result.stdout.toString(), stderr: result.stderr };
+}
+
+function layoutIndex(dir: string): Index {
+  return JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Index;
+}
+
+async function storedReferrers(store: string, subject: Digest): Promise<Digest[]> {
+  return withStore(store, async (opened) => (await opened.referrers(subject)).map((entry) => entry.digest));
+}
+
+async function imageNames(store: string): Promise<string[]> {
+  return JSON.parse((await cli('images', '--store', store, '--json')).stdout).map((image: { name: string }) => image.name);
+}
+
+test('save oci lists the referrers untagged with their artifactType; skopeo and umoci still read the image; load records them, hidden from images', async (t) => {
+  if (!requireTools(t, 'skopeo', 'umoci')) return;
+  const signed = await signedStore(t);
+  const layout = join(signed.work, 'layout');
+  const saved = JSON.parse((await cli('save', 'app:1', '--store', signed.store, '-o', `oci:${layout}:app`, '--json')).stdout) as { referrers: number };
+  assert.equal(saved.referrers, 3);
+
+  const index = layoutIndex(layout);
+  const entry = (digest: Digest): Descriptor | undefined => index.manifests.find((candidate) => candidate.digest === digest);
+  for (const referrer of [signed.signature, signed.sbom, signed.sbomSignature]) {
+    const listed = entry(referrer.digest);
+    assert.ok(listed, `referrer ${referrer.digest} in index.json`);
+    assert.equal(listed.artifactType, referrer.artifactType);
+    assert.equal(listed.annotations?.['org.opencontainers.image.ref.name'], undefined, 'untagged');
+    assert.equal(listed.annotations?.['io.rootfs.subject'], undefined, "the store's own mark stays in the store");
+  }
+  const inspected = JSON.parse(await skopeo('inspect', `oci:${layout}:app`)) as { Digest: string };
+  assert.equal(inspected.Digest, signed.image.digest);
+  const bundle = join(signed.work, 'bundle');
+  const umoci = await run('umoci', ['unpack', '--rootless', '--image', `${layout}:app`, bundle]);
+  assert.equal(umoci.code, 0, umoci.stderr);
+  assert.equal(readFileSync(join(bundle, 'rootfs', 'etc', 'hello'), 'utf8'), 'hello\n');
+
+  const fresh = join(signed.work, 'fresh');
+  const loaded = JSON.parse((await cli('load', '--store', fresh, '-i', `oci:${layout}`, '--json')).stdout) as { images: unknown[]; referrers: number };
+  assert.equal(loaded.images.length, 1, 'a referrer is not reported as a loaded image');
+  assert.equal(loaded.referrers, 3);
+  assert.deepEqual(await storedReferrers(fresh, signed.image.digest), [signed.signature.digest, signed.sbom.digest]);
+  assert.deepEqual(await storedReferrers(fresh, signed.sbom.digest), [signed.sbomSignature.digest]);
+  assert.deepEqual(await imageNames(fresh), ['app:1']);
+});
+
+test('docker-archive (Docker 25+) carries the referrers through a round trip; docker-legacy says in one warning it cannot', async (t) => {
+  const signed = await signedStore(t);
+  const archive = join(signed.work, 'app.tar');
+  await cli('save', 'app:1', '--store', signed.store, '-o', `docker-archive:${archive}`);
+  const fresh = join(signed.work, 'fresh');
+  await cli('load', '--store', fresh, '-i', archive);
+  assert.deepEqual(await storedReferrers(fresh, signed.image.digest), [signed.signature.digest, signed.sbom.digest]);
+  assert.deepEqual(await imageNames(fresh), ['app:1']);
+
+  const legacy = await cli('save', 'app:1', '--store', signed.store, '-o', `docker-legacy:${join(signed.work, 'legacy.tar')}`);
+  const warnings = legacy.stderr.split('\n').filter((line) => line.includes('referrer'));
+  assert.equal(warnings.length, 1, legacy.stderr);
+  assert.match(warnings[0]!, /3 referrers left out: docker-legacy archives cannot hold them/);
+});
+
+test('--no-referrers leaves them out of save and of load', async (t) => {
+  const signed = await signedStore(t);
+  const layout = join(signed.work, 'bare');
+  await cli('save', 'app:1', '--store', signed.store, '--no-referrers', '-o', `oci:${layout}`);
+  assert.deepEqual(layoutIndex(layout).manifests.map((entry) => entry.digest), [signed.image.digest]);
+
+  const full = join(signed.work, 'full');
+  await cli('save', 'app:1', '--store', signed.store, '-o', `oci:${full}`);
+  const fresh = join(signed.work, 'fresh');
+  const loaded = JSON.parse((await cli('load', '--store', fresh, '--no-referrers', '-i', `oci:${full}`, '--json')).stdout) as { referrers: number };
+  assert.equal(loaded.referrers, 0);
+  assert.deepEqual(await storedReferrers(fresh, signed.image.digest), []);
+});
+
+test('a tampered referrer blob is refused (exit 3) and the store is left as it was', async (t) => {
+  const signed = await signedStore(t);
+  const layout = join(signed.work, 'layout');
+  await cli('save', 'app:1', '--store', signed.store, '-o', `oci:${layout}`);
+  const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', digestHex(signed.signature.digest)), 'utf8')) as { layers: Descriptor[] };
+  const payload = join(layout, 'blobs', 'sha256', digestHex(manifest.layers[0]!.digest));
+  writeFileSync(payload, readFileSync(payload, 'utf8').replace('signature', 'forged!!!'));
+
+  const target = join(signed.work, 'target');
+  await withStore(target, async (opened) => buildImage(opened, signed.work, { name: 'other:1', content: 'other\n' }));
+  const before = readFileSync(join(target, 'index.json'));
+  const blobsBefore = readdirSync(join(target, 'blobs', 'sha256')).sort();
+  const result = await rootfs(['load', '--store', target, '-i', `oci:${layout}`]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(result.stderr, /digest mismatch/);
+  assert.deepEqual(readFileSync(join(target, 'index.json')), before);
+  assert.deepEqual(readdirSync(join(target, 'blobs', 'sha256')).sort(), blobsBefore);
+});
+
+test('load calls beforeNames with the staged referrers; a refusal there leaves the store unchanged', async (t) => {
+  const signed = await signedStore(t);
+  const layout = join(signed.work, 'layout');
+  await cli('save', 'app:1', '--store', signed.store, '-o', `oci:${layout}`);
+  const target = join(signed.work, 'target');
+  await withStore(target, async (opened) => {
+    const before = readFileSync(join(target, 'index.json'));
+    let seen: { subjects: Digest[]; payload: string } | undefined;
+    await assert.rejects(
+      loadArchive(opened, { format: 'oci', path: layout, ref: undefined }, {
+        beforeNames: async (staged) => {
+          const signature = staged.referrers.find((referrer) => referrer.descriptor.digest === signed.signature.digest)!;
+          const manifest = JSON.parse((await staged.readBlob(signature.descriptor.digest)).toString()) as { layers: Descriptor[] };
+          seen = { subjects: staged.referrers.map((referrer) => referrer.subject), payload: (await staged.readBlob(manifest.layers[0]!.digest)).toString() };
+          assert.equal(staged.images[0]!.descriptor?.digest, signed.image.digest);
+          throw new Error('policy: refused');
+        },
+      }),
+      /policy: refused/,
+    );
+    assert.deepEqual(seen?.subjects, [signed.image.digest, signed.image.digest, signed.sbom.digest]);
+    assert.match(seen!.payload, /"payload":"signature"/);
+    assert.deepEqual(readFileSync(join(target, 'index.json')), before);
+    assert.equal(await opened.hasBlob(signed.signature.digest), false, 'no blob committed');
+  });
+});
+
+test('rmi of the subject removes its referrers, and theirs', async (t) => {
+  const signed = await signedStore(t);
+  await cli('rmi', '--store', signed.store, 'app:1');
+  const index = JSON.parse(readFileSync(join(signed.store, 'index.json'), 'utf8')) as Index;
+  assert.deepEqual(index.manifests, []);
+});
+
+test('push lists the referrers under the fallback tag sha256-<hex> (no referrers API on docker-registry 2.8); pull brings them back', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo')) return;
+  const registry = await startRegistry(t);
+  const signed = await signedStore(t);
+  const pushed = JSON.parse((await cli('push', '--store', signed.store, 'app:1', `${registry.host}/ns/app:1`, '--tls-verify=false', '--json')).stdout) as { referrers: number };
+  assert.equal(pushed.referrers, 3);
+
+  const fallback = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/ns/app:sha256-${digestHex(signed.image.digest)}`)) as Index;
+  assert.deepEqual(fallback.manifests.map((entry) => [entry.digest, entry.artifactType]), [
+    [signed.signature.digest, signed.signature.artifactType],
+    [signed.sbom.digest, signed.sbom.artifactType],
+  ]);
+  const ofSbom = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/ns/app:sha256-${digestHex(signed.sbom.digest)}`)) as Index;
+  assert.deepEqual(ofSbom.manifests.map((entry) => entry.digest), [signed.sbomSignature.digest]);
+
+  const fresh = join(signed.work, 'fresh');
+  const pulled = JSON.parse((await cli('pull', '--store', fresh, `${registry.host}/ns/app:1`, 'app:1', '--tls-verify=false', '--json')).stdout) as { referrers: number };
+  assert.equal(pulled.referrers, 3);
+  assert.deepEqual(await storedReferrers(fresh, signed.image.digest), [signed.signature.digest, signed.sbom.digest]);
+  assert.deepEqual(await storedReferrers(fresh, signed.sbom.digest), [signed.sbomSignature.digest]);
+  assert.deepEqual(await imageNames(fresh), ['app:1']);
+
+  const bare = join(signed.work, 'bare');
+  await cli('pull', '--store', bare, `${registry.host}/ns/app:1`, 'app:1', '--tls-verify=false', '--no-referrers');
+  assert.deepEqual(await storedReferrers(bare, signed.image.digest), []);
+
+  // pull's beforeNames sees the staged signature; a refusal there leaves the store as it was.
+  const refusing = join(signed.work, 'refusing');
+  await withStore(refusing, async (store) => {
+    const before = readFileSync(join(refusing, 'index.json'));
+    let payload: string | undefined;
+    await assert.rejects(
+      pullImage(store, parseReference(`${registry.host}/ns/app:1`), undefined, {
+        tlsVerify: false,
+        beforeNames: async (staged) => {
+          const signature = staged.referrers.find((referrer) => referrer.descriptor.digest === signed.signature.digest)!;
+          assert.equal(signature.subject, signed.image.digest);
+          const manifest = JSON.parse((await staged.readBlob(signature.descriptor.digest)).toString()) as { layers: Descriptor[] };
+          payload = (await staged.readBlob(manifest.layers[0]!.digest)).toString();
+          throw new Error('policy: refused');
+        },
+      }),
+      /policy: refused/,
+    );
+    assert.match(payload!, /"payload":"signature"/);
+    assert.deepEqual(readFileSync(join(refusing, 'index.json')), before);
+    assert.equal(await store.hasBlob(signed.image.digest), false, 'no blob committed');
+  });
+});
