@@ -8,7 +8,7 @@
  * are kept where the format can keep them; diff_ids always.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
@@ -166,9 +166,10 @@ async function checkCopy(t: TestContext, seed: Seed, source: Place, sink: Place,
   const stderr = await copy(source, sink, storeDir);
   const indexKept = !docker(source.kind) && !docker(sink.kind);
   const legacy = source.kind === 'docker-legacy' || sink.kind === 'docker-legacy';
-  if (sink.kind === 'docker-legacy') assert.match(stderr, /referrer/, 'docker-legacy says in one line that referrers are left out');
+  if (sink.kind === 'docker-legacy' && source.kind !== 'docker-legacy') assert.match(stderr, /referrer/, 'docker-legacy says in one line that referrers are left out');
 
   // skopeo reads all of it: every blob digest checked, diff_ids too for a docker archive.
+  mkdirSync(join(dir, 'peer'), { recursive: true });
   await skopeo('copy', '--all', '--src-tls-verify=false', sink.skopeo, `oci:${join(dir, 'peer', `${source.kind}-${sink.kind}`)}:x`);
   assert.deepEqual(await diffIds(sink, 'amd64'), seed.amdDiffIds, 'amd64 diff_ids');
   if (indexKept) assert.deepEqual(await diffIds(sink, 'arm64'), seed.armDiffIds, 'arm64 diff_ids');
