@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor, createDecompressor } from '../compress/index.js';
-import { InvalidInputError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
@@ -32,7 +32,8 @@ import type { ResolvedImage, Store, StoredReferrer } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
-import { blobMemberName, imageLayoutVersion, maxIndexDepth } from '../oci/layout.js';
+import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
+import type { GraphNode } from '../oci/walk.js';
 import { count } from '../text.js';
 import type { LayerTally } from './contents.js';
 import { withOmittedLayers } from './delta.js';
@@ -306,28 +307,30 @@ class Exporter {
   /** Writes the referrers of the images written, byte for byte, and returns their index.json entries: untagged, with their artifactType, as oras and skopeo list them. */
   async exportReferrers(written: Written[]): Promise<Descriptor[]> {
     const entries: Descriptor[] = [];
-    for (const { descriptor } of await this.referrersOf(written)) entries.push(await this.exportVerbatim(withoutNameAnnotations(descriptor), 0));
+    for (const { descriptor } of await this.referrersOf(written)) entries.push(await this.exportVerbatim(withoutNameAnnotations(descriptor)));
     return entries;
   }
 
   /** A referrer's manifest (or index) and every blob under it, as stored: its digest is what its own referrers and signatures name. */
-  private async exportVerbatim(descriptor: Descriptor, depth: number): Promise<Descriptor> {
-    const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
-    const where = this.store.blobPath(descriptor.digest);
+  private async exportVerbatim(descriptor: Descriptor): Promise<Descriptor> {
     let artifactType = descriptor.artifactType;
-    if (isIndexMediaType(descriptor.mediaType)) {
-      if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
-      const index = parseIndex(parseJson(bytes.toString('utf8'), where), where);
-      for (const child of index.manifests) if (await this.store.hasBlob(child.digest)) await this.exportVerbatim(child, depth + 1);
-      artifactType ??= index.artifactType;
-    } else {
-      const manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
-      for (const blob of [manifest.config, ...manifest.layers]) await this.copyBlob(blob, blobMemberName(blob.digest));
+    // An index's children the store lacks are left out, as the layout spec allows; a manifest's blobs must all be here.
+    const present = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
+      if (node.document?.kind !== 'index') return all;
+      const here: Descriptor[] = [];
+      for (const child of all) if (await this.store.hasBlob(child.digest)) here.push(child);
+      return here;
+    };
+    for await (const node of this.store.walk([descriptor], present)) {
+      const name = blobMemberName(node.descriptor.digest);
+      if (!node.document) {
+        await this.copyBlob(node.descriptor, name);
+        continue;
+      }
       // The image-spec's rule for a referrer without an artifactType: its config's media type.
-      artifactType ??= manifest.artifactType ?? manifest.config.mediaType;
+      if (node.depth === 0) artifactType ??= node.document.kind === 'index' ? node.document.index.artifactType : node.document.kind === 'manifest' ? (node.document.manifest.artifactType ?? node.document.manifest.config.mediaType) : undefined;
+      if (!this.sink.has(name)) await this.sink.addBytes(name, node.bytes!);
     }
-    const name = blobMemberName(descriptor.digest);
-    if (!this.sink.has(name)) await this.sink.addBytes(name, bytes);
     return artifactType === undefined ? descriptor : { ...descriptor, artifactType };
   }
 

@@ -212,17 +212,11 @@ async function learnLocations(store: Store, registry: string, locations: BlobLoc
   }
 }
 
+/** The configs and layers under descriptor that the store holds the manifests of. */
 async function blobsOf(store: Store, descriptor: Descriptor): Promise<Digest[]> {
-  const document = await store.readJson<unknown>(descriptor.digest, descriptor.size);
-  const where = store.blobPath(descriptor.digest);
-  if (isManifestMediaType(descriptor.mediaType)) {
-    const manifest = parseManifest(document, where);
-    return [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)];
-  }
-  if (!isIndexMediaType(descriptor.mediaType)) return [];
   const out: Digest[] = [];
-  for (const child of parseIndex(document, where).manifests) {
-    if (isManifestMediaType(child.mediaType) && (await store.hasBlob(child.digest))) out.push(...(await blobsOf(store, child)));
+  for await (const { descriptor: node } of store.walk([descriptor], undefined, true)) {
+    if (!isManifestMediaType(node.mediaType) && !isIndexMediaType(node.mediaType)) out.push(node.digest);
   }
   return out;
 }

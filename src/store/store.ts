@@ -460,7 +460,7 @@ export class Store {
    * descriptor), following what children picks. A blob not here is an error,
    * or with skipMissing a node without a document.
    */
-  private walk(roots: Descriptor[], children: WalkOptions['children'], skipMissing = false): AsyncGenerator<GraphNode> {
+  walk(roots: Descriptor[], children?: WalkOptions['children'], skipMissing = false): AsyncGenerator<GraphNode> {
     const read = async (descriptor: Descriptor): Promise<Buffer | undefined> => (!skipMissing || (await this.hasBlob(descriptor.digest)) ? this.readBlob(descriptor.digest, descriptor.size) : undefined);
     return walkImage(roots, { read, where: (descriptor) => this.blobPath(descriptor.digest), children });
   }
