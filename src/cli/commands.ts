@@ -27,6 +27,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   unpack: async () => (await import('./unpack.js')).unpackCommand,
   save: async () => (await import('./save.js')).saveCommand,
   load: async () => (await import('./load.js')).loadCommand,
+  keygen: async () => (await import('./keygen.js')).keygenCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
   split: async () => (await import('./split.js')).splitCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   join: async () => (await import('./join.js')).joinCommand,

@@ -1,25 +1,58 @@
-import { InvalidInputError } from '../errors.js';
-import { verifyPartSet } from '../split/index.js';
-import type { CommandModule } from './command.js';
-import { formatBytes } from './report.js';
+import { stat } from 'node:fs/promises';
+import { InvalidInputError, UsageError } from '../errors.js';
+import { findPartSet, verifyPartSet } from '../split/index.js';
+import { readVerifyingKey, verifyPartManifest, verifyStoredImage, type VerifyingKey } from '../trust/index.js';
+import type { CommandModule, GlobalOptions } from './command.js';
+import { formatBytes, type Reporter } from './report.js';
+import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
-    .command('verify <dir>', 'Check every part of a split set (DIR or its .parts.json) against its manifest; exit 3 naming the bad or missing parts')
+    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: its signature by --key, and every blob); exit 3 naming what is wrong')
+    .option('--key <file>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line); required for an image')
+    .option('--no-content', "For an image: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
-    .example('rootfs verify /media/usb --json')
-    .action((dir: string, opts) =>
+    .example('rootfs verify /media/usb --key site-a.pub')
+    .example('rootfs verify base:latest --key site-a.pub --json')
+    .action((target: string, opts) =>
       run(async (reporter) => {
-        const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }));
-        reporter.emitJson(result);
-        const bad = result.parts.filter((part) => part.status !== 'ok');
-        if (bad.length > 0) {
-          const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
-          throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
-        }
-        if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-        reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)})`);
+        const key = typeof opts.key === 'string' ? await readVerifyingKey(opts.key) : undefined;
+        if (opts.key !== undefined && key === undefined) throw new UsageError('--key needs a public key file');
+        if (await isPartSetPath(target)) return verifySet(target, key, reporter);
+        if (!key) throw new UsageError(`${target}: not a directory or a *.parts.json, so an image: verifying an image needs --key PUB`);
+        await verifyImage(target, key, opts.content !== false, opts, reporter);
       }, opts),
     );
 };
+
+/** The one rule for what verify's argument is: a directory or a part manifest's path is a part set; anything else names an image. */
+async function isPartSetPath(target: string): Promise<boolean> {
+  if (target.endsWith('.parts.json')) return true;
+  try {
+    return (await stat(target)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function verifySet(dir: string, key: VerifyingKey | undefined, reporter: Reporter): Promise<void> {
+  // The signature first: parts are read only when the manifest that names them is the signer's.
+  const signed = key ? await verifyPartManifest((await findPartSet(dir)).manifestPath, [key]) : undefined;
+  if (signed) reporter.info(`${signed.manifestPath}: signature by ${key!.path} verified (${signed.signaturePath})`);
+  const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }));
+  reporter.emitJson({ ...result, ...(signed ? { signature: signed.signaturePath, signatureFormat: signed.format } : {}) });
+  const bad = result.parts.filter((part) => part.status !== 'ok');
+  if (bad.length > 0) {
+    const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
+    throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
+  }
+  if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
+  reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signed ? ', signed' : ''})`);
+}
+
+async function verifyImage(text: string, key: VerifyingKey, content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
+  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, key, { content }), { create: false });
+  reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
+  reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
+}
