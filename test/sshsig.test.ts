@@ -104,6 +104,18 @@ test('part set refusals: no signature, another key, a changed manifest, another 
   assert.match(namespace.stderr, /made for namespace "git", not "rootfs"/);
 });
 
+test("splitting again without --sign removes the old set's signatures: they sign a manifest that is gone", async (t) => {
+  if (!requireTools(t, 'ssh-keygen')) return;
+  const key = await sshKey(makeTempDir(t), 'ed25519', 'id');
+  const { dir, parts, manifest } = await partSet(t, key);
+  assert.ok(existsSync(`${manifest}.sig`));
+  const again = await rootfs(['split', join(dir, 'data.bin'), '--size', '1024', '--force', '-o', parts]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(existsSync(`${manifest}.sig`), false);
+  const unsigned = await rootfs(['verify', parts, '--key', `${key}.pub`]);
+  assert.match(unsigned.stderr, /no signature/);
+});
+
 test('an encrypted OpenSSH private key is refused with what to do', async (t) => {
   if (!requireTools(t, 'ssh-keygen')) return;
   const keyDir = makeTempDir(t);

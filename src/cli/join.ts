@@ -1,8 +1,7 @@
 import { UsageError } from '../errors.js';
 import { outputError, refuseTerminal } from '../io/output.js';
-import { findPartSet, joinPartSet } from '../split/index.js';
-import { verifyPartManifest } from '../trust/index.js';
-import { readTrustedKeys } from './trust-options.js';
+import { joinPartSet } from '../split/index.js';
+import { readTrustedKeys, signedBy } from './trust-options.js';
 import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 
@@ -19,16 +18,12 @@ export const joinCommand: CommandModule = (cli, run) => {
         if (opts.output === undefined || opts.output === true) throw new UsageError('-o FILE is required (or -o - for stdout)');
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'the joined file');
-        if (opts.requireSigned !== undefined) {
-          const keys = await readTrustedKeys(opts.requireSigned, '--require-signed');
-          const signed = await verifyPartManifest((await findPartSet(dir)).manifestPath, keys);
-          reporter.info(`${signed.manifestPath}: signature by ${signed.key.path} verified`);
-        }
+        const keys = opts.requireSigned !== undefined ? await readTrustedKeys(opts.requireSigned, '--require-signed') : undefined;
         let bytes = 0;
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total });
-        }).catch(outputError(output === '-' ? 'stdout' : output));
+        }, keys ? signedBy(keys, reporter) : undefined).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
       }, opts),
     );

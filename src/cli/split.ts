@@ -2,7 +2,7 @@ import { basename, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
 import { splitToParts } from '../split/index.js';
-import { readSigningKey, signPartManifest } from '../trust/index.js';
+import { readSigningKey, removePartManifestSignatures, signPartManifest } from '../trust/index.js';
 import { passphrase } from './prompt.js';
 import type { CommandModule } from './command.js';
 import { formatBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
@@ -41,6 +41,7 @@ export const splitCommand: CommandModule = (cli, run) => {
         });
         const { manifest } = result;
         const signature = key ? await signPartManifest(result.manifestPath, key) : undefined;
+        if (!key) await removePartManifestSignatures(result.manifestPath);
         for (const part of manifest.parts) reporter.result(part.name);
         reporter.result(basename(result.manifestPath));
         if (signature) reporter.result(basename(signature));

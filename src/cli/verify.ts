@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { InvalidInputError, UsageError } from '../errors.js';
-import { findPartSet, verifyPartSet } from '../split/index.js';
-import { readVerifyingKey, verifyPartManifest, verifyStoredImage, type VerifyingKey } from '../trust/index.js';
+import { verifyPartSet } from '../split/index.js';
+import { readVerifyingKey, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { signedBy } from './trust-options.js';
 import { count } from '../text.js';
 
 export const verifyCommand: CommandModule = (cli, run) => {
@@ -38,17 +39,19 @@ async function isPartSetPath(target: string): Promise<boolean> {
 
 async function verifySet(dir: string, key: VerifyingKey | undefined, reporter: Reporter): Promise<void> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
-  const signed = key ? await verifyPartManifest((await findPartSet(dir)).manifestPath, [key]) : undefined;
-  if (signed) reporter.info(`${signed.manifestPath}: signature by ${key!.path} verified (${signed.signaturePath})`);
-  const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }));
-  reporter.emitJson({ ...result, ...(signed ? { signature: signed.signaturePath, signatureFormat: signed.format } : {}) });
+  let signed: VerifiedPartManifest | undefined;
+  const gate = key ? signedBy([key], reporter, (verified) => (signed = verified)) : undefined;
+  const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }), gate);
+  // TypeScript does not see the gate's assignment and takes signed for undefined here.
+  const signature = signed as VerifiedPartManifest | undefined;
+  reporter.emitJson({ ...result, ...(signature ? { signature: signature.signaturePath, signatureFormat: signature.format } : {}) });
   const bad = result.parts.filter((part) => part.status !== 'ok');
   if (bad.length > 0) {
     const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
     throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
   }
   if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-  reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signed ? ', signed' : ''})`);
+  reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
 }
 
 async function verifyImage(text: string, key: VerifyingKey, content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {

@@ -2,7 +2,7 @@
 export { BundleMediaType, encodeBundle, parseBundle, type MessageBundle } from './bundle.js';
 export { generateKeyPair, keyHint, keyTypes, passphraseFromEnv, readSigningKey, readVerifyingKey, sshPublicLine, writeKeyPair, type KeyType, type PassphraseSource, type SigningKey, type VerifyingKey } from './keys.js';
 export { signBytes, signMessage, verifyBytes, verifyMessage } from './message.js';
-export { bundlePath, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
+export { bundlePath, removePartManifestSignatures, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
 export { signImage, type ImageSignature } from './sign.js';
 export { signSshsig, sshsigNamespace, verifySshsig } from './sshsig.js';
 export { verifyImageSignature, verifyStoredImage, type BlobSource, type VerifiedImage, type VerifyOptions } from './verify.js';

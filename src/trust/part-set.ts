@@ -32,12 +32,21 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
   const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
   const [path, other] = key.format === 'ssh' ? [sshsigPath(manifestPath), bundlePath(manifestPath)] : [bundlePath(manifestPath), sshsigPath(manifestPath)];
   await writeFileAtomic(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
-  try {
-    await rm(other);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, other);
-  }
+  await removeIfThere(other);
   return path;
+}
+
+/** After an unsigned split over an older signed set: its signatures sign a manifest that is gone, and would only fail. */
+export async function removePartManifestSignatures(manifestPath: string): Promise<void> {
+  for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) await removeIfThere(path);
+}
+
+async function removeIfThere(path: string): Promise<void> {
+  try {
+    await rm(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, path);
+  }
 }
 
 export interface VerifiedPartManifest {
