@@ -140,7 +140,7 @@ test('a multi-platform index is signed as the index the name designates, and its
     const { index } = await buildMultiPlatformImage(store, dir, 'multi:1');
     const signed = await signImage(store, 'multi:1', await readSigningKey(key));
     assert.equal(signed.subject.digest, index.digest);
-    const verified = await verifyStoredImage(store, 'multi:1', await readVerifyingKey(pub));
+    const verified = await verifyStoredImage(store, 'multi:1', [await readVerifyingKey(pub)]);
     assert.equal(verified.blobsChecked, 6, 'two manifests, two configs, two layers');
   });
 });
@@ -193,7 +193,7 @@ test('a bundle made by @sigstore/sign (a local-key Signer, no witnesses) verifie
     const verifying = await readVerifyingKey(pub);
     assert.equal(verifyMessage(bundleBytes, manifestBytes, verifying, 'base:1', 'the @sigstore/sign bundle').digest, image.manifest.digest);
     await replaceSignature(store, image.manifest, bundleBytes);
-    const verified = await verifyStoredImage(store, 'base:1', verifying);
+    const verified = await verifyStoredImage(store, 'base:1', [verifying]);
     assert.equal(parseBundle(bundleBytes, 'x').hint, verified.bundle.hint);
   });
 });
@@ -258,7 +258,7 @@ test('tampering: each change is refused with its own reason, and verify leaves t
     assert.match(result.stderr, message, label);
     assert.match(result.stderr, /^rootfs: a:1: /, `${label}: the message names the image`);
     assert.equal(result.stderr.trim().split('\n').length, 1, `${label}: one line`);
-    const failure = await withStore(storeDir, async (store) => problemOf(verifyStoredImage(store, 'a:1', await readVerifyingKey(pub))));
+    const failure = await withStore(storeDir, async (store) => problemOf(verifyStoredImage(store, 'a:1', [await readVerifyingKey(pub)])));
     assert.equal(failure.problem, problem, label);
     assert.equal(storeHash(storeDir), before, `${label}: the store is unchanged`);
     messages.add(result.stderr.replace(/sha256:\w+/g, 'D').replace(/hint \S+/g, 'H'));
@@ -276,4 +276,36 @@ test('sign and verify make no network connection (run with no route but loopback
   assert.equal(signed.code, 0, signed.stderr);
   const verified = await run('unshare', ['-n', process.execPath, cliPath, '--store', store, 'verify', 'base:1', '--key', pub]);
   assert.equal(verified.code, 0, verified.stderr);
+});
+
+test('keys: an OpenSSH key signs an image and its .pub verifies it; RSA keys and bad bundles are refused, each saying why', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  if ((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')])).code === 0) {
+    assert.equal((await rootfs(['--store', store, 'sign', 'base:1', '--key', join(dir, 'id')])).code, 0);
+    const verified = await rootfs(['--store', store, 'verify', 'base:1', '--key', join(dir, 'id.pub')]);
+    assert.equal(verified.code, 0, verified.stderr);
+  }
+  const { generateKeyPairSync } = await import('node:crypto');
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'rsa.pub'), rsa.publicKey.export({ type: 'spki', format: 'pem' }));
+  const refused = await rootfs(['--store', store, 'verify', 'base:1', '--key', join(dir, 'rsa.pub')]);
+  assert.equal(refused.code, 3);
+  assert.match(refused.stderr, /rsa\.pub: an RSA key: rootfs signs and verifies with ECDSA P-256 and Ed25519 keys only/);
+  const reasons = (doc: unknown): string => {
+    try {
+      parseBundle(Buffer.from(JSON.stringify(doc)), 'b.json');
+    } catch (err) {
+      assert.ok(err instanceof VerificationError);
+      return `${err.problem}: ${err.message}`;
+    }
+    return 'accepted';
+  };
+  const base = { mediaType: BundleMediaType, verificationMaterial: { publicKey: { hint: 'h' } } };
+  assert.match(reasons({ ...base, dsseEnvelope: {} }), /^unsupported-key: .*DSSE envelope/);
+  assert.match(reasons({ ...base, verificationMaterial: { certificate: { rawBytes: 'AA==' } } }), /^unsupported-key: .*certificate \(keyless signing\)/);
+  assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_384', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*"SHA2_384", not SHA2_256/);
+  assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*1 bytes, not 32/);
+  assert.match(reasons({ mediaType: 'text/plain' }), /^malformed: .*media type "text\/plain"/);
 });

@@ -19,7 +19,7 @@ export const keygenCommand: CommandModule = (cli, run) => {
         // An empty passphrase is none: the key is written unencrypted, as the user chose.
         const secret = await passphrase(`${prefix}.key`, { confirm: true })();
         const { privatePath, publicPath } = await writeKeyPair(prefix, type, secret || undefined, Boolean(opts.force));
-        reporter.info(`Private key written to ${privatePath}${secret ? ' (encrypted)' : ''}`);
+        reporter.info(`Private key written to ${privatePath}${secret ? ' (encrypted)' : ' (not encrypted: set ROOTFS_KEY_PASSWORD, or run on a terminal, to give it a passphrase)'}`);
         reporter.info(`Public key written to ${publicPath}`);
         reporter.emitJson({ type, privateKey: privatePath, publicKey: publicPath, encrypted: Boolean(secret) });
       }, opts),

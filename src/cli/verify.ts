@@ -1,28 +1,27 @@
 import { stat } from 'node:fs/promises';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
-import { readVerifyingKey, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import { verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
-import { signedBy } from './trust-options.js';
+import { readTrustedKeys, signedBy } from './trust-options.js';
 import { count } from '../text.js';
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
     .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: its signature by --key, and every blob); exit 3 naming what is wrong')
-    .option('--key <file>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line); required for an image')
+    .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); required for an image')
     .option('--no-content', "For an image: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
     .example('rootfs verify /media/usb --key site-a.pub')
     .example('rootfs verify base:latest --key site-a.pub --json')
     .action((target: string, opts) =>
       run(async (reporter) => {
-        const key = typeof opts.key === 'string' ? await readVerifyingKey(opts.key) : undefined;
-        if (opts.key !== undefined && key === undefined) throw new UsageError('--key needs a public key file');
-        if (await isPartSetPath(target)) return verifySet(target, key, reporter);
-        if (!key) throw new UsageError(`${target}: not a directory or a *.parts.json, so an image: verifying an image needs --key PUB`);
-        await verifyImage(target, key, opts.content !== false, opts, reporter);
+        const keys = opts.key !== undefined ? await readTrustedKeys(opts.key, '--key') : undefined;
+        if (await isPartSetPath(target)) return verifySet(target, keys, reporter);
+        if (!keys) throw new UsageError(`${target}: not a directory or a *.parts.json, so an image: verifying an image needs --key PUB`);
+        await verifyImage(target, keys, opts.content !== false, opts, reporter);
       }, opts),
     );
 };
@@ -37,10 +36,10 @@ async function isPartSetPath(target: string): Promise<boolean> {
   }
 }
 
-async function verifySet(dir: string, key: VerifyingKey | undefined, reporter: Reporter): Promise<void> {
+async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
   let signed: VerifiedPartManifest | undefined;
-  const gate = key ? signedBy([key], reporter, (verified) => (signed = verified)) : undefined;
+  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : undefined;
   const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }), gate);
   // TypeScript does not see the gate's assignment and takes signed for undefined here.
   const signature = signed as VerifiedPartManifest | undefined;
@@ -54,8 +53,8 @@ async function verifySet(dir: string, key: VerifyingKey | undefined, reporter: R
   reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
 }
 
-async function verifyImage(text: string, key: VerifyingKey, content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
-  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, key, { content }), { create: false });
-  reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
-  reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
+async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
+  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }), { create: false });
+  reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
+  reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${verified.key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
 }

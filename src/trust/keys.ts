@@ -66,7 +66,12 @@ export async function readSigningKey(path: string, passphrase?: PassphraseSource
 export async function readVerifyingKey(path: string): Promise<VerifyingKey> {
   const text = (await readMetadata(path, keyFileCap, 'a public key file')).toString('utf8').trim();
   const ssh = /^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa|ssh-dss|ecdsa-sha2-nistp\d+|sk-\S+)\s+([A-Za-z0-9+/=]+)/.exec(text);
-  if (ssh) return { type: sshKeyType(ssh[1]!, path), format: 'ssh', publicKey: fromSshPublicBlob(Buffer.from(ssh[2]!, 'base64'), path), path };
+  if (ssh) {
+    sshKeyType(ssh[1]!, path);
+    // The type is the blob's, not the line's label: the two could disagree in a hostile file.
+    const publicKey = fromSshPublicBlob(Buffer.from(ssh[2]!, 'base64'), path);
+    return { type: keyTypeOf(publicKey, path), format: 'ssh', publicKey, path };
+  }
   if (text.includes('PRIVATE KEY-----')) throw new UsageError(`${path}: a private key: give the public key (.pub) to verify`);
   let publicKey: KeyObject;
   try {

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { InvalidInputError, NotFoundError, VerificationError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { maxIndexDepth } from '../oci/layout.js';
-import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
 import { BundleMediaType, bundleSizeCap, type MessageBundle } from './bundle.js';
@@ -36,6 +36,8 @@ export interface VerifiedImage {
   /** The referrer whose bundle verified. */
   referrer: Descriptor;
   bundle: MessageBundle;
+  /** The trusted key it verified with. */
+  key: VerifyingKey;
   /** Blobs whose digests were checked besides the signed manifest (0 with content: false). */
   blobsChecked: number;
 }
@@ -43,25 +45,35 @@ export interface VerifiedImage {
 /**
  * The verify core. name is for messages; subject is the descriptor of the
  * manifest or index that was signed; referrers are the candidate signature
- * manifests (any artifactType: the others are passed over). Succeeds when
- * one bundle verifies; otherwise throws the most telling failure.
+ * manifests (any artifactType: the others are passed over); keys are the
+ * trusted keys, any one of which suffices. Succeeds when one bundle
+ * verifies with one key; otherwise throws the most telling failure.
  */
-export async function verifyImageSignature(source: BlobSource, name: string, subject: Descriptor, referrers: Descriptor[], key: VerifyingKey, options: VerifyOptions = {}): Promise<VerifiedImage> {
+export async function verifyImageSignature(source: BlobSource, name: string, subject: Descriptor, referrers: Descriptor[], keys: VerifyingKey[], options: VerifyOptions = {}): Promise<VerifiedImage> {
   const signed = await readDocument(source, subject, name, 'manifest');
   const candidates = referrers.filter((referrer) => referrer.artifactType === undefined || referrer.artifactType === BundleMediaType);
   if (candidates.length === 0) throw new VerificationError(name, 'unsigned', `no signature: no Sigstore bundle refers to ${subject.digest}`);
   const failures: VerificationError[] = [];
-  let verified: { referrer: Descriptor; bundle: MessageBundle } | undefined;
+  let verified: { referrer: Descriptor; bundle: MessageBundle; key: VerifyingKey } | undefined;
   for (const referrer of candidates) {
+    let bundleBytes: Buffer | undefined;
     try {
-      const bundleBytes = await signatureBundle(source, referrer, subject, name);
-      if (bundleBytes === undefined) continue;
-      verified = { referrer, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`) };
-      break;
+      bundleBytes = await signatureBundle(source, referrer, subject, name);
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err;
       failures.push(err);
     }
+    if (bundleBytes === undefined) continue;
+    for (const key of keys) {
+      try {
+        verified = { referrer, key, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`) };
+        break;
+      } catch (err) {
+        if (!(err instanceof VerificationError)) throw err;
+        failures.push(err);
+      }
+    }
+    if (verified) break;
   }
   if (!verified) {
     if (failures.length === 0) throw new VerificationError(name, 'unsigned', `no signature: nothing that refers to ${subject.digest} is a Sigstore bundle`);
@@ -72,11 +84,11 @@ export async function verifyImageSignature(source: BlobSource, name: string, sub
 }
 
 /** verifyImageSignature over the store: the image text names (Store.find) and the referrers recorded for it. */
-export async function verifyStoredImage(store: Store, text: string, key: VerifyingKey, options?: VerifyOptions): Promise<VerifiedImage> {
+export async function verifyStoredImage(store: Store, text: string, keys: VerifyingKey[], options?: VerifyOptions): Promise<VerifiedImage> {
   const found = await store.find(text);
   const chosen = found.manifestDescriptor ?? found.descriptor;
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
-  return verifyImageSignature(store, text, subject, await store.referrers(subject.digest), key, options);
+  return verifyImageSignature(store, text, subject, await store.referrers(subject.digest), keys, options);
 }
 
 /** A failure caused by tampering says more than "another key"; "another key" more than an unreadable bundle. */
@@ -90,7 +102,14 @@ async function signatureBundle(source: BlobSource, referrer: Descriptor, subject
   const malformed = (detail: string): never => {
     throw new VerificationError(name, 'malformed', `${where}: ${detail}`);
   };
-  const manifest = parseManifest(parseJson((await readDocument(source, referrer, name, 'signature manifest')).toString('utf8'), where), where);
+  const bytes = await readDocument(source, referrer, name, 'signature manifest');
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new VerificationError(name, 'malformed', err.message, { cause: err });
+    throw err;
+  }
   if (manifest.artifactType !== BundleMediaType) return undefined;
   if (manifest.subject?.digest !== subject.digest) {
     throw new VerificationError(name, 'digest-mismatch', `${where} refers to ${manifest.subject?.digest ?? 'nothing'}, not ${subject.digest}`);
