@@ -128,6 +128,9 @@ test('verify: usage errors, an unknown image, an unsigned one', async (t) => {
   assert.match(noKey.stderr, /needs --key/);
   const unknown = await rootfs(['--store', store, 'verify', 'nosuch:1', '--key', pub]);
   assert.equal(unknown.code, 4, unknown.stderr);
+  const missingDir = await rootfs(['--store', store, 'verify', join(dir, 'no-such-dir')]);
+  assert.equal(missingDir.code, 4, 'a path is a part set even when it is not there');
+  assert.match(missingDir.stderr, /no-such-dir: no such file or directory/);
   const unsigned = await rootfs(['--store', store, 'verify', 'base:1', '--key', pub]);
   assert.equal(unsigned.code, 3);
   assert.match(unsigned.stderr, /^rootfs: base:1: no signature/m);

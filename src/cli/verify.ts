@@ -26,9 +26,14 @@ export const verifyCommand: CommandModule = (cli, run) => {
     );
 };
 
-/** The one rule for what verify's argument is: a directory or a part manifest's path is a part set; anything else names an image. */
+/**
+ * The one rule for what verify's argument is: a directory, a part
+ * manifest's path, or a path no reference can be (/…, ./…, ../…, .) is a
+ * part set, so a missing /media/usb is "no such directory"; anything else
+ * names an image.
+ */
 async function isPartSetPath(target: string): Promise<boolean> {
-  if (target.endsWith('.parts.json')) return true;
+  if (target.endsWith('.parts.json') || target === '.' || /^\.{0,2}\//.test(target)) return true;
   try {
     return (await stat(target)).isDirectory();
   } catch {
