@@ -8,14 +8,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { MessageSignatureBundleBuilder } from '@sigstore/sign';
+import { DSSEBundleBuilder, MessageSignatureBundleBuilder } from '@sigstore/sign';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { VerificationError } from '../src/errors.js';
 import { digestHex } from '../src/oci/digest.js';
 import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
-import { BundleMediaType, generateKeyPair, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
+import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, generateKeyPair, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { cliPath, makeTempDir, rootfs, run } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 
@@ -148,7 +148,7 @@ test('a multi-platform index is signed as the index the name designates, and its
   });
 });
 
-test('@sigstore/verify accepts our bundle offline, with the public key as its only trust material', async (t) => {
+test('@sigstore/verify accepts our bundles offline (an image DSSE statement, a part manifest message signature), with the public key as its only trust material', async (t) => {
   const dir = makeTempDir(t);
   const { key, pub } = writeKeys(dir, 'a');
   await withStore(join(dir, 'store'), async (store) => {
@@ -160,6 +160,8 @@ test('@sigstore/verify accepts our bundle offline, with the public key as its on
     assert.equal(artifact.subject?.digest, image.manifest.digest);
     assert.equal(artifact.layers[0]?.annotations?.['org.opencontainers.image.title'], `sha256-${digestHex(signed.bundle.digest)}.sigstore.json`);
     assert.match(artifact.annotations?.['org.opencontainers.image.created'] ?? '', /^\d{4}-\d\d-\d\dT/);
+    assert.equal(artifact.annotations?.['dev.sigstore.bundle.content'], 'dsse-envelope');
+    assert.equal(artifact.annotations?.['dev.sigstore.bundle.predicateType'], CosignSignPredicate);
     const bundle = bundleFromJSON(JSON.parse((await store.readBlob(signed.bundle.digest)).toString()));
     const publicKey = (await readVerifyingKey(pub)).publicKey;
     const trust = toTrustMaterial({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] }, (hint) => {
@@ -167,11 +169,20 @@ test('@sigstore/verify accepts our bundle offline, with the public key as its on
       return { publicKey, validFor: () => true };
     });
     const verifier = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
-    const manifestBytes = await store.readBlob(image.manifest.digest);
-    verifier.verify(toSignedEntity(bundle, manifestBytes));
-    const other = Buffer.from(manifestBytes);
-    other[0] = 0x20;
-    assert.throws(() => verifier.verify(toSignedEntity(bundle, other)), /SIGNATURE|DIGEST|mismatch|failed/i, '@sigstore/verify refuses other bytes too');
+    verifier.verify(toSignedEntity(bundle));
+    assert.ok(bundle.content.$case === 'dsseEnvelope');
+    const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString());
+    assert.equal(statement.predicateType, CosignSignPredicate);
+    assert.deepEqual(statement.subject[0].digest, { sha256: digestHex(image.manifest.digest) });
+    const forged = bundleFromJSON(JSON.parse((await store.readBlob(signed.bundle.digest)).toString()));
+    assert.ok(forged.content.$case === 'dsseEnvelope');
+    forged.content.dsseEnvelope.payload = Buffer.from(JSON.stringify({ ...statement, subject: [{ name: 'x', digest: { sha256: '0'.repeat(64) } }] }));
+    assert.throws(() => verifier.verify(toSignedEntity(forged)), /signature/i, '@sigstore/verify refuses a changed statement');
+    // A part manifest's bundle: a message signature over the file's bytes.
+    const file = Buffer.from('{"format":"rootfs-parts"}');
+    const message = bundleFromJSON(JSON.parse(signMessage(file, await readSigningKey(key)).toString()));
+    verifier.verify(toSignedEntity(message, file));
+    assert.throws(() => verifier.verify(toSignedEntity(message, Buffer.from('{"format":"rootfs-part"}'))), /digest|signature|mismatch/i);
   });
 });
 
@@ -194,10 +205,39 @@ test('a bundle made by @sigstore/sign (a local-key Signer, no witnesses) verifie
     const made = await builder.create({ data: manifestBytes });
     const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(made)));
     const verifying = await readVerifyingKey(pub);
-    assert.equal(verifyMessage(bundleBytes, manifestBytes, verifying, 'base:1', 'the @sigstore/sign bundle').digest, image.manifest.digest);
+    const parsed = verifyMessage(bundleBytes, manifestBytes, verifying, 'base:1', 'the @sigstore/sign bundle');
+    assert.equal(parsed.kind === 'message' && parsed.digest, image.manifest.digest);
     await replaceSignature(store, image.manifest, bundleBytes);
     const verified = await verifyStoredImage(store, 'base:1', [verifying]);
     assert.equal(parseBundle(bundleBytes, 'x').hint, verified.bundle.hint);
+  });
+});
+
+test('a DSSE bundle made by @sigstore/sign over cosign\'s signature statement verifies with rootfs as an image signature', async (t) => {
+  const dir = makeTempDir(t);
+  const { key, pub } = writeKeys(dir, 'a', 'ecdsa-p256');
+  const signing = await readSigningKey(key);
+  await withStore(join(dir, 'store'), async (store) => {
+    const image = await buildImage(store, dir, { name: 'base:1' });
+    const builder = new DSSEBundleBuilder({
+      signer: {
+        sign: async (data: Buffer) => ({
+          signature: signBytes(data, signing),
+          key: { $case: 'publicKey' as const, publicKey: signing.publicKey.export({ type: 'spki', format: 'pem' }) as string, hint: keyHint(signing.publicKey) },
+        }),
+      },
+      witnesses: [],
+    });
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'base', digest: { sha256: digestHex(image.manifest.digest) } }], predicateType: CosignSignPredicate, predicate: {} };
+    const made = await builder.create({ data: Buffer.from(JSON.stringify(statement)), type: InTotoPayloadType });
+    await replaceSignature(store, image.manifest, Buffer.from(JSON.stringify(bundleToJSON(made))));
+    const verified = await verifyStoredImage(store, 'base:1', [await readVerifyingKey(pub)]);
+    assert.equal(verified.bundle.kind, 'dsse');
+    // An attestation of another predicate type is not a signature.
+    const attestation = await builder.create({ data: Buffer.from(JSON.stringify({ ...statement, predicateType: 'https://slsa.dev/provenance/v1' })), type: InTotoPayloadType });
+    await replaceSignature(store, image.manifest, Buffer.from(JSON.stringify(bundleToJSON(attestation))));
+    const refused = await problemOf(verifyStoredImage(store, 'base:1', [await readVerifyingKey(pub)]));
+    assert.match(refused.message, /an attestation \("https:\/\/slsa.dev\/provenance\/v1"\), not a signature/);
   });
 });
 
@@ -215,9 +255,9 @@ test('tampering: each change is refused with its own reason, and verify leaves t
       label: 'one byte of the signature, the bundle re-hashed',
       tamper: async (store, { a, signedA }) => {
         const doc = JSON.parse((await store.readBlob(signedA.bundle.digest)).toString());
-        const signature = Buffer.from(doc.messageSignature.signature, 'base64');
+        const signature = Buffer.from(doc.dsseEnvelope.signatures[0].sig, 'base64');
         signature[signature.length - 1] ^= 1;
-        doc.messageSignature.signature = signature.toString('base64');
+        doc.dsseEnvelope.signatures[0].sig = signature.toString('base64');
         await replaceSignature(store, a.manifest, Buffer.from(JSON.stringify(doc)));
       },
       problem: 'bad-signature',
@@ -306,7 +346,7 @@ test('keys: an OpenSSH key signs an image and its .pub verifies it; RSA keys and
     return 'accepted';
   };
   const base = { mediaType: BundleMediaType, verificationMaterial: { publicKey: { hint: 'h' } } };
-  assert.match(reasons({ ...base, dsseEnvelope: {} }), /^unsupported-key: .*DSSE envelope/);
+  assert.match(reasons({ ...base, dsseEnvelope: {} }), /^malformed: .*dsseEnvelope.payloadType is not a string/);
   assert.match(reasons({ ...base, verificationMaterial: { certificate: { rawBytes: 'AA==' } } }), /^unsupported-key: .*certificate \(keyless signing\)/);
   assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_384', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*"SHA2_384", not SHA2_256/);
   assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*1 bytes, not 32/);

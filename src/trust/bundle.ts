@@ -1,11 +1,14 @@
 /**
  * The Sigstore bundle (protobuf-specs sigstore_bundle.proto, v0.3, in its
- * protobuf JSON form) as rootfs writes and reads it: a message signature
- * (the SHA-256 of the signed bytes and the signature over them) with a
- * public key as verification material, named by its hint, and no
- * transparency log entry or timestamp: an air-gapped signer has neither.
- * The signature is over the bytes themselves (ECDSA P-256 with SHA-256,
- * DER-encoded, or Ed25519), as Sigstore verifiers check a message signature.
+ * protobuf JSON form) as rootfs writes and reads it, with a public key as
+ * verification material, named by its hint, and no transparency log entry
+ * or timestamp: an air-gapped signer has neither. Its content is one of:
+ *   a message signature: the SHA-256 of the signed bytes and a signature
+ *     over the bytes themselves (what cosign sign-blob writes; part sets);
+ *   a DSSE envelope: a payload (an in-toto statement) and a signature over
+ *     its DSSE pre-authentication encoding (what cosign v3 sign writes for
+ *     an image).
+ * Signatures are ECDSA P-256 with SHA-256, DER-encoded, or Ed25519.
  */
 import { VerificationError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
@@ -20,15 +23,36 @@ const readableMediaTypes = [BundleMediaType, 'application/vnd.dev.sigstore.bundl
 /** Our bundles are well under 1 KiB; one from another tool with a certificate chain a few KiB. */
 export const bundleSizeCap = 1024 * 1024;
 
-export interface MessageBundle {
-  /** The digest of the signed bytes (an image manifest's digest, or a part manifest's). */
-  digest: Digest;
-  signature: Buffer;
+interface BundleCommon {
   /** Which key made it, as the signer named it (ours: keys.ts keyHint). */
   hint?: string;
+  signature: Buffer;
 }
 
-export function encodeBundle(bundle: MessageBundle): Buffer {
+export interface MessageBundle extends BundleCommon {
+  kind: 'message';
+  /** The digest of the signed bytes (an image manifest's digest, or a part manifest's). */
+  digest: Digest;
+}
+
+export interface DsseBundle extends BundleCommon {
+  kind: 'dsse';
+  payloadType: string;
+  payload: Buffer;
+}
+
+export type SigstoreBundle = MessageBundle | DsseBundle;
+
+export function encodeBundle(bundle: SigstoreBundle): Buffer {
+  const content =
+    bundle.kind === 'message'
+      ? {
+          messageSignature: {
+            messageDigest: { algorithm: 'SHA2_256', digest: Buffer.from(bundle.digest.slice('sha256:'.length), 'hex').toString('base64') },
+            signature: bundle.signature.toString('base64'),
+          },
+        }
+      : { dsseEnvelope: { payload: bundle.payload.toString('base64'), payloadType: bundle.payloadType, signatures: [{ sig: bundle.signature.toString('base64'), keyid: '' }] } };
   const document = {
     mediaType: BundleMediaType,
     verificationMaterial: {
@@ -36,16 +60,13 @@ export function encodeBundle(bundle: MessageBundle): Buffer {
       tlogEntries: [],
       timestampVerificationData: { rfc3161Timestamps: [] },
     },
-    messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: Buffer.from(bundle.digest.slice('sha256:'.length), 'hex').toString('base64') },
-      signature: bundle.signature.toString('base64'),
-    },
+    ...content,
   };
   return Buffer.from(JSON.stringify(document), 'utf8');
 }
 
-/** Reads a bundle's message signature; anything else (a DSSE envelope, a certificate, a wrong field) is refused, naming where. */
-export function parseBundle(data: Buffer, where: string): MessageBundle {
+/** Reads a bundle's signature and what it is over; anything else (a certificate, a wrong field) is refused, naming where. */
+export function parseBundle(data: Buffer, where: string): SigstoreBundle {
   const fail = (detail: string): never => {
     throw new VerificationError(where, 'malformed', `not a usable Sigstore bundle: ${detail}`);
   };
@@ -65,9 +86,20 @@ export function parseBundle(data: Buffer, where: string): MessageBundle {
   if (!isObject(material.publicKey)) return fail('no verificationMaterial.publicKey');
   const hint = material.publicKey.hint;
   if (hint !== undefined && typeof hint !== 'string') return fail('publicKey.hint is not a string');
-  if (doc.dsseEnvelope !== undefined) throw new VerificationError(where, 'unsupported-key', 'holds a DSSE envelope (an attestation), not a message signature');
+  const named = hint !== undefined ? { hint } : {};
+  if (doc.dsseEnvelope !== undefined) {
+    const envelope = doc.dsseEnvelope;
+    if (!isObject(envelope)) return fail('dsseEnvelope is not an object');
+    if (typeof envelope.payloadType !== 'string') return fail('dsseEnvelope.payloadType is not a string');
+    const payload = base64(envelope.payload, 'dsseEnvelope.payload', fail);
+    const signatures = envelope.signatures;
+    if (!Array.isArray(signatures) || signatures.length !== 1 || !isObject(signatures[0])) return fail('dsseEnvelope.signatures does not hold exactly one signature');
+    const signature = base64(signatures[0].sig, 'dsseEnvelope.signatures[0].sig', fail);
+    if (signature.length === 0) return fail('the DSSE signature is empty');
+    return { kind: 'dsse', payloadType: envelope.payloadType, payload, signature, ...named };
+  }
   const message = doc.messageSignature;
-  if (!isObject(message)) return fail('no messageSignature');
+  if (!isObject(message)) return fail('neither messageSignature nor dsseEnvelope');
   const digest = message.messageDigest;
   if (!isObject(digest)) return fail('no messageSignature.messageDigest');
   if (digest.algorithm !== 'SHA2_256') return fail(`digest algorithm ${JSON.stringify(digest.algorithm)}, not SHA2_256`);
@@ -75,7 +107,7 @@ export function parseBundle(data: Buffer, where: string): MessageBundle {
   if (digestBytes.length !== 32) return fail(`messageDigest.digest has ${digestBytes.length} bytes, not 32`);
   const signature = base64(message.signature, 'messageSignature.signature', fail);
   if (signature.length === 0) return fail('messageSignature.signature is empty');
-  return { digest: `sha256:${digestBytes.toString('hex')}`, signature, ...(hint !== undefined ? { hint } : {}) };
+  return { kind: 'message', digest: `sha256:${digestBytes.toString('hex')}`, signature, ...named };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

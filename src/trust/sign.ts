@@ -4,7 +4,8 @@
  * manifest (artifactType = the bundle media type, config = the empty
  * descriptor, one layer = the bundle) names the signed manifest as its
  * subject; the store records that manifest as a referrer of the image.
- * The signed bytes are the manifest or index the reference names, so the
+ * What is signed is cosign v3's statement naming the digest of the
+ * manifest or index the reference names (a DSSE envelope), so the
  * signature is over the digest a user sees and pulls by.
  */
 import { InvalidInputError } from '../errors.js';
@@ -14,10 +15,12 @@ import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest 
 import type { Store } from '../store/store.js';
 import { BundleMediaType } from './bundle.js';
 import type { SigningKey } from './keys.js';
-import { signMessage } from './message.js';
+import { signImageDigest } from './message.js';
+import { CosignSignPredicate } from './statement.js';
 
-/** cosign's annotation saying what the bundle holds, so a referrers list tells signatures from attestations. */
+/** cosign's annotations saying what the bundle holds, so a referrers list tells signatures from attestations. */
 export const BundleContentAnnotation = 'dev.sigstore.bundle.content';
+export const BundlePredicateAnnotation = 'dev.sigstore.bundle.predicateType';
 const titleAnnotation = 'org.opencontainers.image.title';
 
 export interface ImageSignature {
@@ -35,8 +38,9 @@ export async function signImage(store: Store, text: string, key: SigningKey, now
   const chosen = found.manifestDescriptor ?? found.descriptor;
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
   if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
-  const signed = await store.readBlob(subject.digest, subject.size);
-  const bundleBytes = signMessage(signed, key);
+  // Read, so a damaged manifest is not signed: the read checks its digest.
+  await store.readBlob(subject.digest, subject.size);
+  const bundleBytes = signImageDigest(found.name ?? text, subject.digest, key);
   const stored = await store.putBlob(bundleBytes);
   const bundle: Descriptor = {
     mediaType: BundleMediaType,
@@ -45,7 +49,7 @@ export async function signImage(store: Store, text: string, key: SigningKey, now
     annotations: { [titleAnnotation]: `sha256-${digestHex(stored.digest)}.sigstore.json` },
   };
   await store.putBlob(Buffer.from('{}'));
-  const annotations = { [BundleContentAnnotation]: 'message-signature', [Annotation.Created]: now.toISOString() };
+  const annotations = { [BundleContentAnnotation]: 'dsse-envelope', [BundlePredicateAnnotation]: CosignSignPredicate, [Annotation.Created]: now.toISOString() };
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ImageManifest,

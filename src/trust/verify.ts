@@ -14,7 +14,7 @@ import { maxIndexDepth } from '../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { parseIndex, parseJson, parseManifest } from '../store/validate.js';
-import { BundleMediaType, bundleSizeCap, type MessageBundle } from './bundle.js';
+import { BundleMediaType, bundleSizeCap, type SigstoreBundle } from './bundle.js';
 import type { VerifyingKey } from './keys.js';
 import { verifyMessage } from './message.js';
 
@@ -35,7 +35,7 @@ export interface VerifiedImage {
   subject: Descriptor;
   /** The referrer whose bundle verified. */
   referrer: Descriptor;
-  bundle: MessageBundle;
+  bundle: SigstoreBundle;
   /** The trusted key it verified with. */
   key: VerifyingKey;
   /** Blobs whose digests were checked besides the signed manifest (0 with content: false). */
@@ -54,7 +54,7 @@ export async function verifyImageSignature(source: BlobSource, name: string, sub
   const candidates = referrers.filter((referrer) => referrer.artifactType === undefined || referrer.artifactType === BundleMediaType);
   if (candidates.length === 0) throw new VerificationError(name, 'unsigned', `no signature: no Sigstore bundle refers to ${subject.digest}`);
   const failures: VerificationError[] = [];
-  let verified: { referrer: Descriptor; bundle: MessageBundle; key: VerifyingKey } | undefined;
+  let verified: { referrer: Descriptor; bundle: SigstoreBundle; key: VerifyingKey } | undefined;
   for (const referrer of candidates) {
     let bundleBytes: Buffer | undefined;
     try {
@@ -66,7 +66,7 @@ export async function verifyImageSignature(source: BlobSource, name: string, sub
     if (bundleBytes === undefined) continue;
     for (const key of keys) {
       try {
-        verified = { referrer, key, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`) };
+        verified = { referrer, key, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`, { allowDsse: true }) };
         break;
       } catch (err) {
         if (!(err instanceof VerificationError)) throw err;
