@@ -1,7 +1,8 @@
 /**
  * Verifying an image's signature: some Sigstore bundle referring to the
- * image must be a signature by the trusted key over exactly the bytes of
- * its manifest (or index), and, unless told otherwise, every blob the
+ * image must be a signature by a trusted key over exactly its manifest (or
+ * index): a statement naming its digest, or a message signature over its
+ * bytes (message.ts); and, unless told otherwise, every blob the
  * image is made of must still hash to the digest the signed manifest gives
  * it. The core reads through a BlobSource, not a Store, so the same check
  * runs over the store, over what load has staged before naming anything,
