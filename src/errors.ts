@@ -61,6 +61,21 @@ export class DigestMismatchError extends InvalidInputError {
   }
 }
 
+/** Why a signature check failed: each has its own message, and --json reports the reason. */
+export type VerificationProblem = 'unsigned' | 'wrong-key' | 'bad-signature' | 'digest-mismatch' | 'unsupported-key' | 'malformed';
+
+/**
+ * A signature that is missing, by another key, not over what it should be,
+ * or unreadable: the input is not what the trusted signer sent (exit 3, as
+ * any input that fails its checks). `subject` names the image or file.
+ */
+export class VerificationError extends RootfsError {
+  readonly exitCode = ExitCode.BadInput;
+  constructor(readonly subject: string, readonly problem: VerificationProblem, detail: string, options?: { cause?: unknown }) {
+    super(`${subject}: ${detail}`, options);
+  }
+}
+
 export class NotFoundError extends RootfsError {
   readonly exitCode = ExitCode.NotFound;
 }

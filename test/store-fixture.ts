@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
-import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
+import { emptyDescriptor, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { runOk } from './helpers.js';
 
@@ -119,7 +119,7 @@ export async function buildAttestedImage(store: Store, workDir: string, name: st
   return { index, amd, arm, attestation, referrer };
 }
 
-export const emptyConfig = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 } as const;
+export const emptyConfig = emptyDescriptor;
 
 /**
  * A referrer of subject, as `rootfs sign`, cosign and oras make them: a

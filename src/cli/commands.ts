@@ -28,6 +28,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   save: async () => (await import('./save.js')).saveCommand,
   load: async () => (await import('./load.js')).loadCommand,
   copy: async () => (await import('./copy.js')).copyCommand,
+  keygen: async () => (await import('./keygen.js')).keygenCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
   split: async () => (await import('./split.js')).splitCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   join: async () => (await import('./join.js')).joinCommand,

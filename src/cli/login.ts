@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { authFilePath, storeCredentials } from '../registry/credentials.js';
 import type { CommandModule } from './command.js';
+import { readHidden } from './prompt.js';
 import { addRegistryFlags, registryHost, registryOptions } from './registry-options.js';
 
 export const loginCommand: CommandModule = (cli, run) => {
@@ -40,38 +41,11 @@ export const loginCommand: CommandModule = (cli, run) => {
 /** Asks on the terminal. Without a terminal there is no one to ask. */
 async function ask(question: string, secret: boolean): Promise<string> {
   if (!process.stdin.isTTY) throw new UsageError(`no terminal to ask for the ${secret ? 'password' : 'user name'}: give ${secret ? '--password-stdin' : '--username'}`);
-  if (secret) return readHidden(question);
+  if (secret) return readHidden(question, 'login cancelled');
   const prompt = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return (await prompt.question(question)).trim();
   } finally {
     prompt.close();
   }
-}
-
-/** Reads a line in raw mode, echoing nothing: the password never shows on the screen. */
-function readHidden(question: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(question);
-  return new Promise((resolve, reject) => {
-    let value = '';
-    const finish = (err?: Error): void => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const onData = (chunk: Buffer): void => {
-      for (const char of chunk.toString('utf8')) {
-        if (char === '\r' || char === '\n') return finish();
-        if (char === '\u0003' || char === '\u0004') return finish(new UsageError('login cancelled'));
-        value = char === '\u007f' || char === '\b' ? [...value].slice(0, -1).join('') : value + char;
-      }
-    };
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.on('data', onData);
-  });
 }

@@ -2,6 +2,8 @@ import { basename, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
 import { splitToParts } from '../split/index.js';
+import { readSigningKey, removePartManifestSignatures, signPartManifest } from '../trust/index.js';
+import { passphrase } from './prompt.js';
 import type { CommandModule } from './command.js';
 import { formatBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
 import { count } from '../text.js';
@@ -14,6 +16,7 @@ export const splitCommand: CommandModule = (cli, run) => {
     .option('-s, --size <size>', `Largest part, at least 1MiB: 64M, 4G, 700MiB, 4.7GB (${sizeSyntax}), or ${Object.keys(sizePresets).join(', ')}`)
     .option('--force', 'Allow parts smaller than 1MiB')
     .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
+    .option('--sign <key>', 'Sign the part manifest with this private key: NAME.parts.json.sigstore.json for a PEM key, NAME.parts.json.sig (SSHSIG, what ssh-keygen -Y verify checks) for an OpenSSH key')
     .option('--name <name>', 'Base name of the parts (default: the file name; for - the name of the -o directory, else "stdin")')
     .example('rootfs split images.tar --size fat32 -o /media/usb')
     .example('rootfs save base:latest | rootfs split - --name base.tar --size dvd -o parts/')
@@ -24,6 +27,9 @@ export const splitCommand: CommandModule = (cli, run) => {
         const partSize = parseSize(String(opts.size), '--size', { presets: true, min: opts.force ? 1 : minPartSize, belowMin: 'use --force for smaller parts' });
         const dir = String(opts.output);
         const name = opts.name !== undefined ? String(opts.name) : file !== '-' ? basename(file) : dir !== '.' ? basename(resolve(dir)) : 'stdin';
+        // The key is read (and its passphrase asked) before the long part: a wrong one fails at once.
+        const key = typeof opts.sign === 'string' ? await readSigningKey(opts.sign, passphrase(opts.sign)) : undefined;
+        if (opts.sign !== undefined && key === undefined) throw new UsageError('--sign needs a private key file');
         const { stream: input, size } = await openInput(file, 'the data', 'split takes one file (pack or save it first)');
         const result = await splitToParts(input, {
           source: file === '-' ? 'stdin' : file,
@@ -34,11 +40,14 @@ export const splitCommand: CommandModule = (cli, run) => {
           onProgress: (bytes) => reporter.progress({ label: `splitting ${name}`, bytes, total: size }),
         });
         const { manifest } = result;
+        const signature = key ? await signPartManifest(result.manifestPath, key) : undefined;
+        if (!key) await removePartManifestSignatures(result.manifestPath);
         for (const part of manifest.parts) reporter.result(part.name);
         reporter.result(basename(result.manifestPath));
+        if (signature) reporter.result(basename(signature));
         if (result.removed.length > 0) reporter.info(`removed stale parts of an older set: ${result.removed.join(', ')}`);
-        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}`);
-        reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed });
+        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}${key ? ' --key PUBLIC-KEY' : ''}`);
+        reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed, ...(signature ? { signature } : {}) });
       }, opts),
     );
 };

@@ -1,25 +1,65 @@
-import { InvalidInputError } from '../errors.js';
+import { stat } from 'node:fs/promises';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
-import type { CommandModule } from './command.js';
-import { formatBytes } from './report.js';
+import { verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import type { CommandModule, GlobalOptions } from './command.js';
+import { formatBytes, type Reporter } from './report.js';
+import { withStoreReadOnly } from './store-option.js';
+import { readTrustedKeys, signedBy } from './trust-options.js';
 import { count } from '../text.js';
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
-    .command('verify <dir>', 'Check every part of a split set (DIR or its .parts.json) against its manifest; exit 3 naming the bad or missing parts')
+    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: its signature by --key, and every blob); exit 3 naming what is wrong')
+    .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); required for an image')
+    .option('--no-content', "For an image: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
-    .example('rootfs verify /media/usb --json')
-    .action((dir: string, opts) =>
+    .example('rootfs verify /media/usb --key site-a.pub')
+    .example('rootfs verify base:latest --key site-a.pub --json')
+    .action((target: string, opts) =>
       run(async (reporter) => {
-        const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }));
-        reporter.emitJson(result);
-        const bad = result.parts.filter((part) => part.status !== 'ok');
-        if (bad.length > 0) {
-          const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
-          throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
-        }
-        if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-        reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)})`);
+        const keys = opts.key !== undefined ? await readTrustedKeys(opts.key, '--key') : undefined;
+        if (await isPartSetPath(target)) return verifySet(target, keys, reporter);
+        if (!keys) throw new UsageError(`${target}: not a directory or a *.parts.json, so an image: verifying an image needs --key PUB`);
+        await verifyImage(target, keys, opts.content !== false, opts, reporter);
       }, opts),
     );
 };
+
+/**
+ * The one rule for what verify's argument is: a directory, a part
+ * manifest's path, or a path no reference can be (/…, ./…, ../…, .) is a
+ * part set, so a missing /media/usb is "no such directory"; anything else
+ * names an image.
+ */
+async function isPartSetPath(target: string): Promise<boolean> {
+  if (target.endsWith('.parts.json') || target === '.' || /^\.{0,2}\//.test(target)) return true;
+  try {
+    return (await stat(target)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
+  // The signature first: parts are read only when the manifest that names them is the signer's.
+  let signed: VerifiedPartManifest | undefined;
+  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : undefined;
+  const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }), gate);
+  // TypeScript does not see the gate's assignment and takes signed for undefined here.
+  const signature = signed as VerifiedPartManifest | undefined;
+  reporter.emitJson({ ...result, ...(signature ? { signature: signature.signaturePath, signatureFormat: signature.format } : {}) });
+  const bad = result.parts.filter((part) => part.status !== 'ok');
+  if (bad.length > 0) {
+    const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
+    throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
+  }
+  if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
+  reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
+}
+
+async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
+  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }), { create: false });
+  reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
+  reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${verified.key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
+}

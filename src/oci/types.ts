@@ -16,7 +16,12 @@ export const MediaType = {
   DockerConfig: 'application/vnd.docker.container.image.v1+json',
   DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   DockerLayerTar: 'application/vnd.docker.image.rootfs.diff.tar',
+  /** The config of an artifact that needs none (image-spec 1.1 "empty descriptor"): the two bytes `{}`. */
+  Empty: 'application/vnd.oci.empty.v1+json',
 } as const;
+
+/** The empty descriptor of image-spec 1.1: `{}`, its digest and size, fixed by the spec. */
+export const emptyDescriptor = { mediaType: MediaType.Empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 } as const;
 
 /** Annotation keys with meaning to us and our peers. */
 export const Annotation = {

@@ -7,11 +7,12 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeFileFromStream } from '../io/output.js';
+import type { ManifestGate } from './manifest.js';
 import { openPartSet } from './read.js';
 
 /** Joins the set at path (a directory or its manifest) into output: a file path, or a stream (stdout), which gets all but a bad part's last chunk before the error. */
-export async function joinPartSet(path: string, output: string | Writable, onProgress?: (bytesDone: number, total: number) => void): Promise<void> {
-  const { stream: source, size } = await openPartSet(path);
+export async function joinPartSet(path: string, output: string | Writable, onProgress?: (bytesDone: number, total: number) => void, gate?: ManifestGate): Promise<void> {
+  const { stream: source, size } = await openPartSet(path, gate);
   let done = 0;
   const counted = async function* (chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of chunks) {

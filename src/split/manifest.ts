@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { InvalidInputError, NotFoundError, UsageError, fromFsError } from '../errors.js';
 import { checkDocument, failer, readDocument, type DocumentKind } from './document.js';
 import { escapeRegExp, tempPattern } from '../io/temp.js';
+import { parseJson } from '../oci/validate.js';
 
 export const partSetFormat = 'rootfs-parts';
 export const partSetVersion = 1;
@@ -79,8 +80,17 @@ export async function isPartSet(path: string): Promise<boolean> {
   }
 }
 
-/** Finds and validates the set at path: a part manifest, or a directory with exactly one. */
-export async function findPartSet(path: string): Promise<PartSet> {
+/**
+ * Reads a set's manifest bytes through a check (a signature's: see
+ * trust/part-set.ts) before the set is used; the set is parsed from the
+ * bytes it returns, so what is used is what was checked, not a second read.
+ */
+export type ManifestGate = (manifestPath: string) => Promise<Buffer>;
+
+/** Finds and validates the set at path: a part manifest, or a directory with exactly one; through gate when given. */
+export async function findPartSet(path: string, gate?: ManifestGate): Promise<PartSet> {
+  const read = async (manifestPath: string): Promise<PartManifest> =>
+    gate ? parsePartManifest(checkDocument(parseJson((await gate(manifestPath)).toString('utf8'), manifestPath), manifestPath, partManifestKind), manifestPath) : readPartManifest(manifestPath);
   let isDirectory: boolean;
   try {
     isDirectory = (await stat(path)).isDirectory();
@@ -89,7 +99,7 @@ export async function findPartSet(path: string): Promise<PartSet> {
   }
   if (!isDirectory) {
     if (!path.endsWith(manifestSuffix)) throw new UsageError(`${path}: not a part set: give the directory of the parts or its *${manifestSuffix} file`);
-    return { dir: dirname(path), manifestPath: path, manifest: await readPartManifest(path) };
+    return { dir: dirname(path), manifestPath: path, manifest: await read(path) };
   }
   const manifests = await manifestsIn(path);
   if (manifests.length > 1) throw new UsageError(`${path} holds ${manifests.length} part sets (${manifests.join(', ')}): name one of these files instead of the directory`);
@@ -99,7 +109,7 @@ export async function findPartSet(path: string): Promise<PartSet> {
     throw new NotFoundError(`${path}: no part manifest (*${manifestSuffix})${orphans ? ': there are parts but no manifest, so the set is incomplete (an interrupted split?)' : ''}`);
   }
   const manifestPath = join(path, manifests[0]!);
-  return { dir: path, manifestPath, manifest: await readPartManifest(manifestPath) };
+  return { dir: path, manifestPath, manifest: await read(manifestPath) };
 }
 
 async function manifestsIn(dir: string): Promise<string[]> {

@@ -13,7 +13,7 @@ import type { Input } from '../io/input.js';
 import { isMissing, openRegularStream } from '../io/metadata.js';
 import { Readable } from 'node:stream';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
-import { findPartSet, type PartEntry, type PartSet } from './manifest.js';
+import { findPartSet, type ManifestGate, type PartEntry, type PartSet } from './manifest.js';
 
 export type PartProblem = 'missing' | 'size' | 'sha256';
 
@@ -26,9 +26,9 @@ export class PartError extends InvalidInputError {
 
 const readChunk = 1 << 20;
 
-/** The joined bytes of the set at path (a directory or its manifest): fails at once if a part is missing or of the wrong size, and mid-stream, before the bad part's end, on a sha256 mismatch. */
-export async function openPartSet(path: string): Promise<Input> {
-  const set = await findPartSet(path);
+/** The joined bytes of the set at path (a directory or its manifest; through gate, given): fails at once if a part is missing or of the wrong size, and mid-stream, before the bad part's end, on a sha256 mismatch. */
+export async function openPartSet(path: string, gate?: ManifestGate): Promise<Input> {
+  const set = await findPartSet(path, gate);
   for (const part of set.manifest.parts) await checkPresent(set.dir, part);
   return { stream: Readable.from(joinedChunks(set), { objectMode: false, highWaterMark: readChunk }), size: set.manifest.size };
 }
@@ -119,8 +119,8 @@ export interface VerifyResult {
 }
 
 /** Checks every part (all of them, not stopping at the first bad one) and the whole file's sha256, reading each part once. */
-export async function verifyPartSet(path: string, onProgress?: (bytesDone: number, total: number) => void): Promise<VerifyResult> {
-  const set = await findPartSet(path);
+export async function verifyPartSet(path: string, onProgress?: (bytesDone: number, total: number) => void, gate?: ManifestGate): Promise<VerifyResult> {
+  const set = await findPartSet(path, gate);
   const whole = createHash('sha256');
   const parts: PartStatus[] = [];
   let done = 0;

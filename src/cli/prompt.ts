@@ -1,0 +1,42 @@
+/** Asking a person on the terminal for a secret (a registry password, a key's passphrase). */
+import { UsageError } from '../errors.js';
+import { passphraseFromEnv, type PassphraseSource } from '../trust/index.js';
+
+/** Reads a line in raw mode, echoing nothing: the password never shows on the screen. */
+export function readHidden(question: string, cancelled: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const finish = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return finish();
+        if (char === '\u0003' || char === '\u0004') return finish(new UsageError(cancelled));
+        value = char === '\u007f' || char === '\b' ? [...value].slice(0, -1).join('') : value + char;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}
+
+/** A key's passphrase: ROOTFS_KEY_PASSWORD, else asked on the terminal (confirmed when a new key is made), else none. */
+export function passphrase(path: string, options: { confirm?: boolean } = {}): PassphraseSource {
+  return async () => {
+    const fromEnv = passphraseFromEnv();
+    if (fromEnv !== undefined) return fromEnv;
+    if (!process.stdin.isTTY) return undefined;
+    const first = await readHidden(`Passphrase for ${path}: `, 'cancelled');
+    if (options.confirm && (await readHidden('Again: ', 'cancelled')) !== first) throw new UsageError('the passphrases differ');
+    return first;
+  };
+}

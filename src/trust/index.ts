@@ -1,0 +1,9 @@
+/** Signing and verifying images and part sets with local keys, offline (docs/trust.md). */
+export { BundleMediaType, encodeBundle, parseBundle, type DsseBundle, type MessageBundle, type SigstoreBundle } from './bundle.js';
+export { generateKeyPair, keyHint, keyTypes, passphraseFromEnv, readSigningKey, readVerifyingKey, sshPublicLine, writeKeyPair, type KeyType, type PassphraseSource, type SigningKey, type VerifyingKey } from './keys.js';
+export { signBytes, signImageDigest, signMessage, verifyBytes, verifyMessage } from './message.js';
+export { CosignSignPredicate, InTotoPayloadType, preAuthEncoding } from './statement.js';
+export { bundlePath, removePartManifestSignatures, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
+export { signImage, type ImageSignature } from './sign.js';
+export { signSshsig, sshsigNamespace, verifySshsig } from './sshsig.js';
+export { verifyImageSignature, verifyStoredImage, type BlobSource, type VerifiedImage, type VerifyOptions } from './verify.js';

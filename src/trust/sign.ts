@@ -1,0 +1,67 @@
+/**
+ * Signing an image in the store the way cosign attaches a Sigstore bundle
+ * (cosign specs/BUNDLE_SPEC.md): the bundle is a blob; an OCI 1.1 artifact
+ * manifest (artifactType = the bundle media type, config = the empty
+ * descriptor, one layer = the bundle) names the signed manifest as its
+ * subject; the store records that manifest as a referrer of the image.
+ * What is signed is cosign v3's statement naming the digest of the
+ * manifest or index the reference names (a DSSE envelope), so the
+ * signature is over the digest a user sees and pulls by.
+ */
+import { InvalidInputError } from '../errors.js';
+import { metadataSizeCap } from '../io/metadata.js';
+import { digestHex } from '../oci/digest.js';
+import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import { BundleMediaType } from './bundle.js';
+import type { SigningKey } from './keys.js';
+import { signImageDigest } from './message.js';
+import { CosignSignPredicate } from './statement.js';
+
+/** cosign's annotations saying what the bundle holds, so a referrers list tells signatures from attestations. */
+export const BundleContentAnnotation = 'dev.sigstore.bundle.content';
+export const BundlePredicateAnnotation = 'dev.sigstore.bundle.predicateType';
+const titleAnnotation = 'org.opencontainers.image.title';
+
+export interface ImageSignature {
+  /** The signed manifest or index. */
+  subject: Descriptor;
+  /** The artifact manifest recorded as its referrer. */
+  referrer: Descriptor;
+  /** The bundle blob. */
+  bundle: Descriptor;
+}
+
+/** Signs the image text names (a name, name@digest or ID, as Store.find takes) and records the signature in the store. */
+export async function signImage(store: Store, text: string, key: SigningKey, now: Date = new Date()): Promise<ImageSignature> {
+  const found = await store.find(text);
+  const chosen = found.manifestDescriptor ?? found.descriptor;
+  const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
+  if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
+  // Read, so a damaged manifest is not signed: the read checks its digest.
+  await store.readBlob(subject.digest, subject.size);
+  const bundleBytes = signImageDigest(found.name ?? text, subject.digest, key);
+  const stored = await store.putBlob(bundleBytes);
+  const bundle: Descriptor = {
+    mediaType: BundleMediaType,
+    digest: stored.digest,
+    size: stored.size,
+    annotations: { [titleAnnotation]: `sha256-${digestHex(stored.digest)}.sigstore.json` },
+  };
+  await store.putBlob(Buffer.from('{}'));
+  const annotations = { [BundleContentAnnotation]: 'dsse-envelope', [BundlePredicateAnnotation]: CosignSignPredicate, [Annotation.Created]: now.toISOString() };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType: BundleMediaType,
+    config: { ...emptyDescriptor },
+    layers: [bundle],
+    subject,
+    annotations,
+  };
+  const written = await store.putBlob(Buffer.from(JSON.stringify(manifest), 'utf8'));
+  // Registries copy a referrer's artifactType and annotations into the referrers list; the store entry carries them the same way.
+  const referrer: Descriptor = { mediaType: MediaType.ImageManifest, digest: written.digest, size: written.size, artifactType: BundleMediaType, annotations };
+  await store.addReferrer(referrer, subject.digest);
+  return { subject, referrer, bundle };
+}

@@ -1,0 +1,171 @@
+/**
+ * Verifying an image's signature: some Sigstore bundle referring to the
+ * image must be a signature by a trusted key over exactly its manifest (or
+ * index): a statement naming its digest, or a message signature over its
+ * bytes (message.ts); and, unless told otherwise, every blob the
+ * image is made of must still hash to the digest the signed manifest gives
+ * it. The core reads through a BlobSource, not a Store, so the same check
+ * runs over the store, over what load has staged before naming anything,
+ * and over a registry pull.
+ */
+import type { Readable } from 'node:stream';
+import { InvalidInputError, NotFoundError, VerificationError } from '../errors.js';
+import { metadataSizeCap } from '../io/metadata.js';
+import { maxIndexDepth } from '../oci/layout.js';
+import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { BundleMediaType, bundleSizeCap, type SigstoreBundle } from './bundle.js';
+import type { VerifyingKey } from './keys.js';
+import { verifyMessage } from './message.js';
+
+/** Where blobs come from. Both reads must check the bytes against the digest (and the size, given), failing with InvalidInputError (DigestMismatchError) when they differ and NotFoundError when the blob is absent. */
+export interface BlobSource {
+  readBlob(digest: Digest, size?: number): Promise<Buffer>;
+  openBlob(digest: Digest, size?: number): Readable;
+}
+
+export interface VerifyOptions {
+  /** Also read every config and layer and check its digest (default true); false when the caller checks them as it copies. */
+  content?: boolean;
+}
+
+export interface VerifiedImage {
+  /** What was checked, as the user named it. */
+  name: string;
+  subject: Descriptor;
+  /** The referrer whose bundle verified. */
+  referrer: Descriptor;
+  bundle: SigstoreBundle;
+  /** The trusted key it verified with. */
+  key: VerifyingKey;
+  /** Blobs whose digests were checked besides the signed manifest (0 with content: false). */
+  blobsChecked: number;
+}
+
+/**
+ * The verify core. name is for messages; subject is the descriptor of the
+ * manifest or index that was signed; referrers are the candidate signature
+ * manifests (any artifactType: the others are passed over); keys are the
+ * trusted keys, any one of which suffices. Succeeds when one bundle
+ * verifies with one key; otherwise throws the most telling failure.
+ */
+export async function verifyImageSignature(source: BlobSource, name: string, subject: Descriptor, referrers: Descriptor[], keys: VerifyingKey[], options: VerifyOptions = {}): Promise<VerifiedImage> {
+  const signed = await readDocument(source, subject, name, 'manifest');
+  const candidates = referrers.filter((referrer) => referrer.artifactType === undefined || referrer.artifactType === BundleMediaType);
+  if (candidates.length === 0) throw new VerificationError(name, 'unsigned', `no signature: no Sigstore bundle refers to ${subject.digest}`);
+  const failures: VerificationError[] = [];
+  let verified: { referrer: Descriptor; bundle: SigstoreBundle; key: VerifyingKey } | undefined;
+  for (const referrer of candidates) {
+    let bundleBytes: Buffer | undefined;
+    try {
+      bundleBytes = await signatureBundle(source, referrer, subject, name);
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      failures.push(err);
+    }
+    if (bundleBytes === undefined) continue;
+    for (const key of keys) {
+      try {
+        verified = { referrer, key, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`, { allowDsse: true }) };
+        break;
+      } catch (err) {
+        if (!(err instanceof VerificationError)) throw err;
+        failures.push(err);
+      }
+    }
+    if (verified) break;
+  }
+  if (!verified) {
+    if (failures.length === 0) throw new VerificationError(name, 'unsigned', `no signature: nothing that refers to ${subject.digest} is a Sigstore bundle`);
+    throw failures.sort((a, b) => severity(a) - severity(b))[0]!;
+  }
+  const blobsChecked = options.content === false ? 0 : await checkContent(source, subject, signed, name, 0);
+  return { name, subject, ...verified, blobsChecked };
+}
+
+/** verifyImageSignature over the store: the image text names (Store.find) and the referrers recorded for it. */
+export async function verifyStoredImage(store: Store, text: string, keys: VerifyingKey[], options?: VerifyOptions): Promise<VerifiedImage> {
+  const found = await store.find(text);
+  const chosen = found.manifestDescriptor ?? found.descriptor;
+  const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
+  return verifyImageSignature(store, text, subject, await store.referrers(subject.digest), keys, options);
+}
+
+/** A failure caused by tampering says more than "another key"; "another key" more than an unreadable bundle. */
+function severity(err: VerificationError): number {
+  return ['bad-signature', 'digest-mismatch', 'wrong-key', 'unsupported-key', 'malformed', 'unsigned'].indexOf(err.problem);
+}
+
+/** The bundle bytes of a signature manifest, or undefined when the referrer is some other artifact (an SBOM). */
+async function signatureBundle(source: BlobSource, referrer: Descriptor, subject: Descriptor, name: string): Promise<Buffer | undefined> {
+  const where = `signature manifest ${referrer.digest}`;
+  const malformed = (detail: string): never => {
+    throw new VerificationError(name, 'malformed', `${where}: ${detail}`);
+  };
+  const bytes = await readDocument(source, referrer, name, 'signature manifest');
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new VerificationError(name, 'malformed', err.message, { cause: err });
+    throw err;
+  }
+  if (manifest.artifactType !== BundleMediaType) return undefined;
+  if (manifest.subject?.digest !== subject.digest) {
+    throw new VerificationError(name, 'digest-mismatch', `${where} refers to ${manifest.subject?.digest ?? 'nothing'}, not ${subject.digest}`);
+  }
+  const layer = manifest.layers.find((candidate) => candidate.mediaType === BundleMediaType);
+  if (!layer) return malformed(`no layer of type ${BundleMediaType}`);
+  if (layer.size > bundleSizeCap) return malformed(`a bundle of ${layer.size} bytes, more than ${bundleSizeCap}`);
+  return readDocument(source, layer, name, 'signature bundle');
+}
+
+/** A small document through the source: bounded by its descriptor's size, digest-checked; a mismatch is tampering, said as such. */
+async function readDocument(source: BlobSource, descriptor: Descriptor, name: string, what: string): Promise<Buffer> {
+  if (descriptor.size > metadataSizeCap) throw new VerificationError(name, 'malformed', `${what} ${descriptor.digest} claims ${descriptor.size} bytes, more than a document has`);
+  try {
+    return await source.readBlob(descriptor.digest, descriptor.size);
+  } catch (err) {
+    throw changed(err, name, what, descriptor);
+  }
+}
+
+function changed(err: unknown, name: string, what: string, descriptor: Descriptor): unknown {
+  if (!(err instanceof InvalidInputError)) return err;
+  return new VerificationError(name, 'digest-mismatch', `${what} ${descriptor.digest} does not match its digest: changed after signing or damaged (${err.message})`, { cause: err });
+}
+
+/** Every blob under the signed document, digest-checked; an index's children that the source lacks (a partial pull) are passed over. */
+async function checkContent(source: BlobSource, descriptor: Descriptor, bytes: Buffer, name: string, depth: number): Promise<number> {
+  const where = `${name}: ${descriptor.digest}`;
+  const document = parseJson(bytes.toString('utf8'), where);
+  if (isIndexMediaType(descriptor.mediaType)) {
+    if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
+    let checked = 0;
+    for (const child of parseIndex(document, where).manifests) {
+      if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) continue;
+      let childBytes: Buffer;
+      try {
+        childBytes = await readDocument(source, child, name, 'manifest');
+      } catch (err) {
+        if (err instanceof NotFoundError) continue;
+        throw err;
+      }
+      checked += 1 + (await checkContent(source, child, childBytes, name, depth + 1));
+    }
+    return checked;
+  }
+  const manifest = parseManifest(document, where);
+  await readDocument(source, manifest.config, name, 'config');
+  for (const layer of manifest.layers) {
+    try {
+      for await (const _chunk of source.openBlob(layer.digest, layer.size)) {
+        // Reading is the check: the stream fails at its end on a mismatch.
+      }
+    } catch (err) {
+      throw changed(err, name, 'layer', layer);
+    }
+  }
+  return 1 + manifest.layers.length;
+}

@@ -1,0 +1,354 @@
+/**
+ * Image signatures: keygen, sign and verify through the CLI; our bundles
+ * checked by @sigstore/verify and @sigstore/sign's checked by us; every kind
+ * of tampering refused with its own reason, the store unchanged; no network.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DSSEBundleBuilder, MessageSignatureBundleBuilder } from '@sigstore/sign';
+import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import { VerificationError } from '../src/errors.js';
+import { digestHex } from '../src/oci/digest.js';
+import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
+import type { Store } from '../src/store/store.js';
+import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, generateKeyPair, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
+import { cliPath, makeTempDir, rootfs, run } from './helpers.js';
+import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
+
+function writeKeys(dir: string, name: string, type: 'ecdsa-p256' | 'ed25519' = 'ecdsa-p256'): { key: string; pub: string } {
+  const { privatePem, publicPem } = generateKeyPair(type);
+  writeFileSync(join(dir, `${name}.key`), privatePem, { mode: 0o600 });
+  writeFileSync(join(dir, `${name}.pub`), publicPem);
+  return { key: join(dir, `${name}.key`), pub: join(dir, `${name}.pub`) };
+}
+
+/** Every file of the store and its contents, hashed: what "the store unchanged" is checked against. */
+function storeHash(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (path: string): void => {
+    for (const name of readdirSync(path).sort()) {
+      const full = join(path, name);
+      if (name === 'tmp' || name.endsWith('.lock')) continue;
+      const info = statSync(full);
+      hash.update(full);
+      if (info.isDirectory()) walk(full);
+      else hash.update(readFileSync(full));
+    }
+  };
+  walk(dir);
+  return hash.digest('hex');
+}
+
+function flipByte(path: string, at = 10): void {
+  const data = readFileSync(path);
+  data[at] = data[at]! ^ 1;
+  writeFileSync(path, data);
+}
+
+async function problemOf(promise: Promise<unknown>): Promise<{ problem: string; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof VerificationError) return { problem: err.problem, message: err.message };
+    throw err;
+  }
+  assert.fail('verification succeeded');
+}
+
+/** Replaces image's signature referrers with one signature manifest whose layer is bundleBytes (a forger's or a swapped bundle). */
+async function replaceSignature(store: Store, subject: Descriptor, bundleBytes: Buffer): Promise<void> {
+  const bundle = await store.putBlob(bundleBytes);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType: BundleMediaType,
+    config: { ...emptyDescriptor },
+    layers: [{ mediaType: BundleMediaType, ...bundle }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+  };
+  const written = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  await store.updateIndex((index) => {
+    index.manifests = index.manifests.filter((entry) => entry.annotations?.['io.rootfs.subject'] !== subject.digest);
+  });
+  await store.addReferrer({ mediaType: MediaType.ImageManifest, ...written, artifactType: BundleMediaType }, subject.digest);
+}
+
+test('keygen writes a 0600 private key and a public key; sign and verify through the CLI, both key types', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  for (const type of ['ecdsa-p256', 'ed25519']) {
+    const prefix = join(dir, type);
+    const made = await rootfs(['keygen', '--type', type, '-o', prefix], { env: { ROOTFS_KEY_PASSWORD: '' } });
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(statSync(`${prefix}.key`).mode & 0o777, 0o600);
+    assert.match(readFileSync(`${prefix}.pub`, 'utf8'), /BEGIN PUBLIC KEY/);
+    assert.equal((await readVerifyingKey(`${prefix}.pub`)).type, type);
+    const again = await rootfs(['keygen', '--type', type, '-o', prefix]);
+    assert.equal(again.code, 2, 'an existing key pair is not overwritten');
+    const signed = await rootfs(['--store', store, 'sign', 'base:1', '--key', `${prefix}.key`]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const verified = await rootfs(['--store', store, 'verify', 'base:1', '--key', `${prefix}.pub`, '--json']);
+    assert.equal(verified.code, 0, verified.stderr);
+    const report = JSON.parse(verified.stdout.toString());
+    assert.equal(report.image, 'base:1');
+    assert.equal(report.blobsChecked, 2);
+  }
+  const images = await rootfs(['--store', store, 'images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.equal(images.stdout.toString().trim(), 'base:1', 'signatures are not listed as images');
+});
+
+test('an encrypted key is read with ROOTFS_KEY_PASSWORD; without it (and no terminal) the command says what to do', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const prefix = join(dir, 'enc');
+  assert.equal((await rootfs(['keygen', '-o', prefix], { env: { ROOTFS_KEY_PASSWORD: 'sesame' } })).code, 0);
+  assert.match(readFileSync(`${prefix}.key`, 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/);
+  const missing = await rootfs(['--store', store, 'sign', 'base:1', '--key', `${prefix}.key`], { env: { ROOTFS_KEY_PASSWORD: undefined } });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /encrypted: set ROOTFS_KEY_PASSWORD/);
+  const wrong = await rootfs(['--store', store, 'sign', 'base:1', '--key', `${prefix}.key`], { env: { ROOTFS_KEY_PASSWORD: 'nope' } });
+  assert.match(wrong.stderr, /wrong passphrase/);
+  const good = await rootfs(['--store', store, 'sign', 'base:1', '--key', `${prefix}.key`], { env: { ROOTFS_KEY_PASSWORD: 'sesame' } });
+  assert.equal(good.code, 0, good.stderr);
+});
+
+test('verify: usage errors, an unknown image, an unsigned one', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const { pub } = writeKeys(dir, 'a');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const noKey = await rootfs(['--store', store, 'verify', 'base:1']);
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /needs --key/);
+  const unknown = await rootfs(['--store', store, 'verify', 'nosuch:1', '--key', pub]);
+  assert.equal(unknown.code, 4, unknown.stderr);
+  const missingDir = await rootfs(['--store', store, 'verify', join(dir, 'no-such-dir')]);
+  assert.equal(missingDir.code, 4, 'a path is a part set even when it is not there');
+  assert.match(missingDir.stderr, /no-such-dir: no such file or directory/);
+  const unsigned = await rootfs(['--store', store, 'verify', 'base:1', '--key', pub]);
+  assert.equal(unsigned.code, 3);
+  assert.match(unsigned.stderr, /^rootfs: base:1: no signature/m);
+});
+
+test('a multi-platform index is signed as the index the name designates, and its children are checked', async (t) => {
+  const dir = makeTempDir(t);
+  const { key, pub } = writeKeys(dir, 'a', 'ed25519');
+  await withStore(join(dir, 'store'), async (store) => {
+    const { index } = await buildMultiPlatformImage(store, dir, 'multi:1');
+    const signed = await signImage(store, 'multi:1', await readSigningKey(key));
+    assert.equal(signed.subject.digest, index.digest);
+    const verified = await verifyStoredImage(store, 'multi:1', [await readVerifyingKey(pub)]);
+    assert.equal(verified.blobsChecked, 6, 'two manifests, two configs, two layers');
+  });
+});
+
+test('@sigstore/verify accepts our bundles offline (an image DSSE statement, a part manifest message signature), with the public key as its only trust material', async (t) => {
+  const dir = makeTempDir(t);
+  const { key, pub } = writeKeys(dir, 'a');
+  await withStore(join(dir, 'store'), async (store) => {
+    const image = await buildImage(store, dir, { name: 'base:1' });
+    const signed = await signImage(store, 'base:1', await readSigningKey(key));
+    const artifact: Manifest = JSON.parse((await store.readBlob(signed.referrer.digest)).toString());
+    assert.equal(artifact.artifactType, BundleMediaType);
+    assert.deepEqual(artifact.config, emptyDescriptor);
+    assert.equal(artifact.subject?.digest, image.manifest.digest);
+    assert.equal(artifact.layers[0]?.annotations?.['org.opencontainers.image.title'], `sha256-${digestHex(signed.bundle.digest)}.sigstore.json`);
+    assert.match(artifact.annotations?.['org.opencontainers.image.created'] ?? '', /^\d{4}-\d\d-\d\dT/);
+    assert.equal(artifact.annotations?.['dev.sigstore.bundle.content'], 'dsse-envelope');
+    assert.equal(artifact.annotations?.['dev.sigstore.bundle.predicateType'], CosignSignPredicate);
+    const bundle = bundleFromJSON(JSON.parse((await store.readBlob(signed.bundle.digest)).toString()));
+    const publicKey = (await readVerifyingKey(pub)).publicKey;
+    const trust = toTrustMaterial({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] }, (hint) => {
+      assert.equal(hint, keyHint(publicKey));
+      return { publicKey, validFor: () => true };
+    });
+    const verifier = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+    verifier.verify(toSignedEntity(bundle));
+    assert.ok(bundle.content.$case === 'dsseEnvelope');
+    const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString());
+    assert.equal(statement.predicateType, CosignSignPredicate);
+    assert.deepEqual(statement.subject[0].digest, { sha256: digestHex(image.manifest.digest) });
+    const forged = bundleFromJSON(JSON.parse((await store.readBlob(signed.bundle.digest)).toString()));
+    assert.ok(forged.content.$case === 'dsseEnvelope');
+    forged.content.dsseEnvelope.payload = Buffer.from(JSON.stringify({ ...statement, subject: [{ name: 'x', digest: { sha256: '0'.repeat(64) } }] }));
+    assert.throws(() => verifier.verify(toSignedEntity(forged)), /signature/i, '@sigstore/verify refuses a changed statement');
+    // A part manifest's bundle: a message signature over the file's bytes.
+    const file = Buffer.from('{"format":"rootfs-parts"}');
+    const message = bundleFromJSON(JSON.parse(signMessage(file, await readSigningKey(key)).toString()));
+    verifier.verify(toSignedEntity(message, file));
+    assert.throws(() => verifier.verify(toSignedEntity(message, Buffer.from('{"format":"rootfs-part"}'))), /digest|signature|mismatch/i);
+  });
+});
+
+test('a bundle made by @sigstore/sign (a local-key Signer, no witnesses) verifies with rootfs, in the store as a referrer', async (t) => {
+  const dir = makeTempDir(t);
+  const { key, pub } = writeKeys(dir, 'a');
+  const signing: SigningKey = await readSigningKey(key);
+  await withStore(join(dir, 'store'), async (store) => {
+    const image = await buildImage(store, dir, { name: 'base:1' });
+    const manifestBytes = await store.readBlob(image.manifest.digest);
+    const builder = new MessageSignatureBundleBuilder({
+      signer: {
+        sign: async (data: Buffer) => ({
+          signature: signBytes(data, signing),
+          key: { $case: 'publicKey' as const, publicKey: signing.publicKey.export({ type: 'spki', format: 'pem' }) as string, hint: keyHint(signing.publicKey) },
+        }),
+      },
+      witnesses: [],
+    });
+    const made = await builder.create({ data: manifestBytes });
+    const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(made)));
+    const verifying = await readVerifyingKey(pub);
+    const parsed = verifyMessage(bundleBytes, manifestBytes, verifying, 'base:1', 'the @sigstore/sign bundle');
+    assert.equal(parsed.kind === 'message' && parsed.digest, image.manifest.digest);
+    await replaceSignature(store, image.manifest, bundleBytes);
+    const verified = await verifyStoredImage(store, 'base:1', [verifying]);
+    assert.equal(parseBundle(bundleBytes, 'x').hint, verified.bundle.hint);
+  });
+});
+
+test('a DSSE bundle made by @sigstore/sign over cosign\'s signature statement verifies with rootfs as an image signature', async (t) => {
+  const dir = makeTempDir(t);
+  const { key, pub } = writeKeys(dir, 'a', 'ecdsa-p256');
+  const signing = await readSigningKey(key);
+  await withStore(join(dir, 'store'), async (store) => {
+    const image = await buildImage(store, dir, { name: 'base:1' });
+    const builder = new DSSEBundleBuilder({
+      signer: {
+        sign: async (data: Buffer) => ({
+          signature: signBytes(data, signing),
+          key: { $case: 'publicKey' as const, publicKey: signing.publicKey.export({ type: 'spki', format: 'pem' }) as string, hint: keyHint(signing.publicKey) },
+        }),
+      },
+      witnesses: [],
+    });
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'base', digest: { sha256: digestHex(image.manifest.digest) } }], predicateType: CosignSignPredicate, predicate: {} };
+    const made = await builder.create({ data: Buffer.from(JSON.stringify(statement)), type: InTotoPayloadType });
+    await replaceSignature(store, image.manifest, Buffer.from(JSON.stringify(bundleToJSON(made))));
+    const verified = await verifyStoredImage(store, 'base:1', [await readVerifyingKey(pub)]);
+    assert.equal(verified.bundle.kind, 'dsse');
+    // An attestation of another predicate type is not a signature.
+    const attestation = await builder.create({ data: Buffer.from(JSON.stringify({ ...statement, predicateType: 'https://slsa.dev/provenance/v1' })), type: InTotoPayloadType });
+    await replaceSignature(store, image.manifest, Buffer.from(JSON.stringify(bundleToJSON(attestation))));
+    const refused = await problemOf(verifyStoredImage(store, 'base:1', [await readVerifyingKey(pub)]));
+    assert.match(refused.message, /an attestation \("https:\/\/slsa.dev\/provenance\/v1"\), not a signature/);
+  });
+});
+
+test('tampering: each change is refused with its own reason, and verify leaves the store as it was', async (t) => {
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const { key, pub } = writeKeys(dir, 'a');
+  const other = writeKeys(dir, 'b');
+  const cases: Array<{ label: string; tamper: (store: Store, images: Awaited<ReturnType<typeof setUp>>) => Promise<void> | void; problem: string; message: RegExp }> = [
+    { label: 'one byte of a layer', tamper: (store, { a }) => flipByte(store.blobPath(a.layer.digest)), problem: 'digest-mismatch', message: /layer sha256:\w+ does not match its digest/ },
+    { label: 'one byte of the config', tamper: (store, { a }) => flipByte(store.blobPath(a.configDigest)), problem: 'digest-mismatch', message: /config sha256:\w+ does not match its digest/ },
+    { label: 'one byte of the manifest', tamper: (store, { a }) => flipByte(store.blobPath(a.manifest.digest)), problem: 'digest-mismatch', message: /manifest sha256:\w+ does not match its digest/ },
+    { label: 'one byte of the bundle blob', tamper: (store, { signedA }) => flipByte(store.blobPath(signedA.bundle.digest), 30), problem: 'digest-mismatch', message: /signature bundle sha256:\w+ does not match its digest/ },
+    {
+      label: 'one byte of the signature, the bundle re-hashed',
+      tamper: async (store, { a, signedA }) => {
+        const doc = JSON.parse((await store.readBlob(signedA.bundle.digest)).toString());
+        const signature = Buffer.from(doc.dsseEnvelope.signatures[0].sig, 'base64');
+        signature[signature.length - 1] ^= 1;
+        doc.dsseEnvelope.signatures[0].sig = signature.toString('base64');
+        await replaceSignature(store, a.manifest, Buffer.from(JSON.stringify(doc)));
+      },
+      problem: 'bad-signature',
+      message: /does not verify with .*a\.pub: damaged or forged/,
+    },
+    {
+      label: "another image's signature swapped in",
+      tamper: async (store, { a, signedB }) => replaceSignature(store, a.manifest, await store.readBlob(signedB.bundle.digest)),
+      problem: 'digest-mismatch',
+      message: /is over sha256:\w+, not sha256:\w+ \(a signature of something else\)/,
+    },
+    {
+      label: 'the signature dropped',
+      tamper: (store, { a }) => store.updateIndex((index) => void (index.manifests = index.manifests.filter((entry) => entry.annotations?.['io.rootfs.subject'] !== a.manifest.digest))),
+      problem: 'unsigned',
+      message: /no signature/,
+    },
+    {
+      label: 'signed by another key',
+      tamper: async (store, { a }) => {
+        await store.updateIndex((index) => void (index.manifests = index.manifests.filter((entry) => entry.annotations?.['io.rootfs.subject'] !== a.manifest.digest)));
+        await signImage(store, 'a:1', await readSigningKey(other.key));
+      },
+      problem: 'wrong-key',
+      message: /signed by another key \(hint .+\), not by .*a\.pub/,
+    },
+  ];
+  async function setUp(store: Store) {
+    const a = await buildImage(store, dir, { name: 'a:1', content: 'a\n' });
+    const b = await buildImage(store, dir, { name: 'b:1', content: 'b\n' });
+    const signing = await readSigningKey(key);
+    return { a, b, signedA: await signImage(store, 'a:1', signing), signedB: await signImage(store, 'b:1', signing) };
+  }
+  const messages = new Set<string>();
+  for (const { label, tamper, problem, message } of cases) {
+    rmSync(storeDir, { recursive: true, force: true });
+    await withStore(storeDir, async (store) => tamper(store, await setUp(store)));
+    const before = storeHash(storeDir);
+    const result = await rootfs(['--store', storeDir, 'verify', 'a:1', '--key', pub]);
+    assert.equal(result.code, 3, `${label}: ${result.stderr}`);
+    assert.match(result.stderr, message, label);
+    assert.match(result.stderr, /^rootfs: a:1: /, `${label}: the message names the image`);
+    assert.equal(result.stderr.trim().split('\n').length, 1, `${label}: one line`);
+    const failure = await withStore(storeDir, async (store) => problemOf(verifyStoredImage(store, 'a:1', [await readVerifyingKey(pub)])));
+    assert.equal(failure.problem, problem, label);
+    assert.equal(storeHash(storeDir), before, `${label}: the store is unchanged`);
+    messages.add(result.stderr.replace(/sha256:\w+/g, 'D').replace(/hint \S+/g, 'H'));
+  }
+  assert.equal(messages.size, cases.length, 'every case has its own message');
+});
+
+test('sign and verify make no network connection (run with no route but loopback)', async (t) => {
+  if ((await run('unshare', ['-n', 'true'])).code !== 0) return t.skip('unshare -n is not available here (needs root or user namespaces)');
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const { key, pub } = writeKeys(dir, 'a');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const signed = await run('unshare', ['-n', process.execPath, cliPath, '--store', store, 'sign', 'base:1', '--key', key]);
+  assert.equal(signed.code, 0, signed.stderr);
+  const verified = await run('unshare', ['-n', process.execPath, cliPath, '--store', store, 'verify', 'base:1', '--key', pub]);
+  assert.equal(verified.code, 0, verified.stderr);
+});
+
+test('keys: an OpenSSH key signs an image and its .pub verifies it; RSA keys and bad bundles are refused, each saying why', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  if ((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id')])).code === 0) {
+    assert.equal((await rootfs(['--store', store, 'sign', 'base:1', '--key', join(dir, 'id')])).code, 0);
+    const verified = await rootfs(['--store', store, 'verify', 'base:1', '--key', join(dir, 'id.pub')]);
+    assert.equal(verified.code, 0, verified.stderr);
+  }
+  const { generateKeyPairSync } = await import('node:crypto');
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'rsa.pub'), rsa.publicKey.export({ type: 'spki', format: 'pem' }));
+  const refused = await rootfs(['--store', store, 'verify', 'base:1', '--key', join(dir, 'rsa.pub')]);
+  assert.equal(refused.code, 3);
+  assert.match(refused.stderr, /rsa\.pub: an RSA key: rootfs signs and verifies with ECDSA P-256 and Ed25519 keys only/);
+  const reasons = (doc: unknown): string => {
+    try {
+      parseBundle(Buffer.from(JSON.stringify(doc)), 'b.json');
+    } catch (err) {
+      assert.ok(err instanceof VerificationError);
+      return `${err.problem}: ${err.message}`;
+    }
+    return 'accepted';
+  };
+  const base = { mediaType: BundleMediaType, verificationMaterial: { publicKey: { hint: 'h' } } };
+  assert.match(reasons({ ...base, dsseEnvelope: {} }), /^malformed: .*dsseEnvelope.payloadType is not a string/);
+  assert.match(reasons({ ...base, verificationMaterial: { certificate: { rawBytes: 'AA==' } } }), /^unsupported-key: .*certificate \(keyless signing\)/);
+  assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_384', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*"SHA2_384", not SHA2_256/);
+  assert.match(reasons({ ...base, messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: 'AA==' }, signature: 'AA==' } }), /^malformed: .*1 bytes, not 32/);
+  assert.match(reasons({ mediaType: 'text/plain' }), /^malformed: .*media type "text\/plain"/);
+});
