@@ -4,8 +4,7 @@
  * of tampering refused with its own reason, the store unchanged; no network.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder } from '@sigstore/sign';
@@ -15,33 +14,10 @@ import { VerificationError } from '../src/errors.js';
 import { digestHex } from '../src/oci/digest.js';
 import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
-import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, generateKeyPair, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
+import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { cliPath, makeTempDir, rootfs, run } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-
-function writeKeys(dir: string, name: string, type: 'ecdsa-p256' | 'ed25519' = 'ecdsa-p256'): { key: string; pub: string } {
-  const { privatePem, publicPem } = generateKeyPair(type);
-  writeFileSync(join(dir, `${name}.key`), privatePem, { mode: 0o600 });
-  writeFileSync(join(dir, `${name}.pub`), publicPem);
-  return { key: join(dir, `${name}.key`), pub: join(dir, `${name}.pub`) };
-}
-
-/** Every file of the store and its contents, hashed: what "the store unchanged" is checked against. */
-function storeHash(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (path: string): void => {
-    for (const name of readdirSync(path).sort()) {
-      const full = join(path, name);
-      if (name === 'tmp' || name.endsWith('.lock')) continue;
-      const info = statSync(full);
-      hash.update(full);
-      if (info.isDirectory()) walk(full);
-      else hash.update(readFileSync(full));
-    }
-  };
-  walk(dir);
-  return hash.digest('hex');
-}
+import { storeHash, writeKeys } from './trust-fixture.js';
 
 function flipByte(path: string, at = 10): void {
   const data = readFileSync(path);

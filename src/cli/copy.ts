@@ -8,7 +8,9 @@ import { parsePlatform } from '../oci/platform.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
-import { withStore } from './store-option.js';
+import { storeDir, withStore } from './store-option.js';
+import { admissionHook, admissionPolicy } from './trust-options.js';
+import { verifyStoredImage } from '../trust/index.js';
 
 export const copyCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -17,7 +19,8 @@ export const copyCommand: CommandModule = (cli, run) => {
       .option('--platform <os/arch[/variant]>', 'Copy only this platform of a multi-platform image (default: the whole index where the destination can hold one)')
       .option('--compression <mode>', 'Layers written to an archive: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
       .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
-      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations), which go with them by default'),
+      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations), which go with them by default')
+      .option('--require-signed <pub[,pub…]>', 'Every image must carry a signature by one of these public keys over its manifest before anything is written to DESTINATION (exit 3); into the store, its policy.json can require it too (docs/trust.md)'),
   )
     .example('rootfs copy docker-archive:app.tar oci:/media/usb/layout:app')
     .example('rootfs copy oci:layout:app docker://registry.site:5000/ns/app:1.0')
@@ -35,7 +38,12 @@ export const copyCommand: CommandModule = (cli, run) => {
           if (destination.address.format === 'oci') throw new UsageError('an oci layout is a directory; give it with oci:DIR');
           refuseTerminal('stdout', 'an archive');
         }
+        // Where images come into the store, its policy applies as well as the flag.
+        const policy = await admissionPolicy(opts, destination.kind === 'store' ? storeDir(opts) : undefined);
+        // From the store there is no load to hook: the stored image's signature is checked before the copy starts.
+        if (policy && source.kind === 'store') await withStore(opts, (store) => verifyStoredImage(store, source.ref, policy.keys, { content: false }), { readOnly: true });
         const result = await copyImages(source, destination, {
+          ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
           ...(opts.platform !== undefined ? { platform: parsePlatform(String(opts.platform)) } : {}),
           compression: compression as CompressionChoice,
           ...(level !== undefined ? { level } : {}),

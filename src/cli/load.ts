@@ -13,6 +13,7 @@ import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 import { count } from '../text.js';
+import { admissionHook, admissionPolicy, signedBy } from './trust-options.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -22,6 +23,7 @@ export const loadCommand: CommandModule = (cli, run) => {
       .option('-t, --tag <name[:tag]>', 'Name the one image loaded so, instead of as the archive names it (choose one of several with FORMAT:PATH:REF)')
       .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index; from a registry: this machine\'s)')
       .option('--no-referrers', 'Leave out the referrers (signatures, SBOMs, attestations) the archive or registry holds for the images, which come with them by default')
+      .option('--require-signed <pub[,pub…]>', 'Every image must carry a signature by one of these public keys (rootfs sign) over its manifest, or a part set a signature over its manifest (split --sign); else nothing is stored (exit 3). The store\'s policy.json can require it too (docs/trust.md)')
       .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
   )
     .example('rootfs load -i images.tar')
@@ -43,25 +45,29 @@ export const loadCommand: CommandModule = (cli, run) => {
         if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
         if (address?.path === '-') refuseTerminal('stdin', 'an archive');
         return withStore(opts, async (store) => {
+          const policy = await admissionPolicy(opts, store.dir);
           let result: LoadResult;
           if (registry) {
             result = await loadFromRegistry(store, registry, {
               ...(await registryOptions(opts, registry.registry)),
               ...(platform ? { platform } : {}),
               referrers: opts.referrers !== false,
+              ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
               onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
             });
           } else {
             // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
             const archive = address!; // parsed above whenever the input is not a registry
             const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
-            const set = parts ? await openPartSet(archive.path) : undefined;
+            // A signed part set vouches for every byte of the archive it was cut from: its signature is checked before any part is read.
+            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : undefined) : undefined;
             // The archive's size is the total its blobs add up to, near enough (the rest is small metadata and tar headers).
             const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
               platform,
               ...(tag ? { tag } : {}),
               referrers: opts.referrers !== false,
+              ...(policy && !set ? { beforeNames: admissionHook(policy, reporter) } : {}),
               onWarning: (message) => reporter.warn(message),
               stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
               onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: count(blobs, 'blob') }),

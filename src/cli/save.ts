@@ -5,12 +5,15 @@ import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, ty
 import { planSave } from '../formats/registry.js';
 import { BlobLocations, type PushResult } from '../registry/push.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
-import { parsePlatform } from '../oci/platform.js';
+import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
 import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
-import { withStoreReadOnly } from './store-option.js';
+import { withStore, withStoreReadOnly } from './store-option.js';
+import { readSigningKey, signImage } from '../trust/index.js';
+import { passphrase } from './prompt.js';
 import { count } from '../text.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
@@ -24,7 +27,8 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
       .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
-      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default'),
+      .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default')
+      .option('--sign <key>', 'Sign each image first, as rootfs sign does (the signature is kept in the store and travels in the archive), so that load --require-signed at the other end can check it'),
   )
     .example('rootfs save base:latest app:1.0 -o images.tar')
     .example('rootfs save base:latest --format oci-archive | ssh host rootfs load')
@@ -38,7 +42,15 @@ export const saveCommand: CommandModule = (cli, run) => {
         const compression = String(opts.compression);
         if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
         const level = compressionLevel(compression, opts.level);
-        if (isRegistryAddress(String(opts.output))) return saveToRegistry(reporter, refs, opts);
+        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+        if (opts.sign !== undefined) {
+          if (compression !== 'keep') throw new UsageError(`--sign signs the images as stored; --compression ${compression} would archive other manifests (convert first with rootfs copy, then sign)`);
+          if (opts.referrers === false) throw new UsageError('--sign with --no-referrers would leave the signatures out');
+        }
+        if (isRegistryAddress(String(opts.output))) {
+          if (opts.sign !== undefined) await signImages(reporter, refs, opts, String(opts.sign), platform);
+          return saveToRegistry(reporter, refs, opts);
+        }
         refuseRegistryFlags(opts, 'an archive');
         const address = parseAddress(String(opts.output));
         const flag = opts.format === undefined ? undefined : String(opts.format);
@@ -49,6 +61,11 @@ export const saveCommand: CommandModule = (cli, run) => {
           if (format === 'oci') throw new UsageError('an oci layout is a directory; give it with -o oci:DIR');
           refuseTerminal('stdout', 'an archive');
         }
+        if (opts.sign !== undefined) {
+          if (format === 'docker-legacy') throw new UsageError('--sign: a docker-legacy archive cannot carry signatures; save as docker-archive or oci-archive');
+          // A docker archive carries one platform's manifest: that is what is signed, not the index.
+          await signImages(reporter, refs, opts, String(opts.sign), platform ?? (format === 'docker-archive' ? hostPlatform() : undefined));
+        }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
         const { images: saved, omitted, referrers } = await withStoreReadOnly(opts, (store) =>
@@ -56,7 +73,7 @@ export const saveCommand: CommandModule = (cli, run) => {
             format,
             compression: compression as CompressionChoice,
             level,
-            platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
+            platform,
             ref: address.ref,
             stdout: process.stdout,
             exclude,
@@ -72,6 +89,18 @@ export const saveCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
+
+/** save --sign KEY: every image found, then each signed in the store (rootfs sign), before anything is written. */
+async function signImages(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
+  const key = await readSigningKey(keyFile, passphrase(keyFile));
+  await withStore(opts, async (store) => {
+    for (const text of refs) await store.find(text);
+    for (const text of refs) {
+      const { subject, referrer } = await signImage(store, text, key, platform ? { platform } : {});
+      reporter.info(`${text}: signed ${subject.digest} (signature ${referrer.digest})`);
+    }
+  });
+}
 
 /** `save REF… -o docker://…`: `rootfs push` for each REF. The archive-only options are refused rather than ignored. */
 async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<string, unknown>): Promise<void> {

@@ -1,12 +1,12 @@
 /** --require-signed PUB[,PUB…]: the trusted public keys, each read and checked before any input is. */
 import { UsageError } from '../errors.js';
 import type { ManifestGate } from '../split/index.js';
-import { readVerifyingKey, verifyPartManifest, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import type { BeforeNames } from '../store/staged.js';
+import { readVerifyingKey, requireSigned, trustPolicy, verifyPartManifest, type TrustPolicy, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { Reporter } from './report.js';
 
 export async function readTrustedKeys(value: unknown, flag: string): Promise<VerifyingKey[]> {
-  const files = (Array.isArray(value) ? value : [value]).flatMap((item) => (typeof item === 'string' ? item.split(',') : [])).filter((file) => file !== '');
-  if (files.length === 0) throw new UsageError(`${flag} needs one or more public key files (comma-separated)`);
+  const files = keyFiles(value, flag);
   const keys: VerifyingKey[] = [];
   for (const file of files) keys.push(await readVerifyingKey(file));
   return keys;
@@ -20,4 +20,27 @@ export function signedBy(keys: VerifyingKey[], reporter: Reporter, onVerified?: 
     reporter.info(`${manifestPath}: signature by ${signed.key.path} verified (${signed.signaturePath})`);
     return signed.manifest;
   };
+}
+
+function keyFiles(value: unknown, flag: string): string[] {
+  const files = (Array.isArray(value) ? value : [value]).flatMap((item) => (typeof item === 'string' ? item.split(',') : [])).filter((file) => file !== '');
+  if (files.length === 0) throw new UsageError(`${flag} needs one or more public key files (comma-separated)`);
+  return files;
+}
+
+/**
+ * What images must carry to come in: the keys of --require-signed and, where
+ * they come into a store (storeDir), of its policy.json. Undefined when
+ * nothing is required. Read before any input is.
+ */
+export async function admissionPolicy(opts: Record<string, unknown>, storeDir: string | undefined): Promise<TrustPolicy | undefined> {
+  const flag = opts.requireSigned === undefined ? [] : keyFiles(opts.requireSigned, '--require-signed');
+  const policy = await trustPolicy(storeDir, flag);
+  if (policy && opts.referrers === false) throw new UsageError(`--no-referrers leaves the signatures behind, and ${policy.sources.join(' and ')} requires them`);
+  return policy;
+}
+
+/** The beforeNames hook of a policy, saying on stderr which key verified each image. */
+export function admissionHook(policy: TrustPolicy, reporter: Reporter): BeforeNames {
+  return requireSigned(policy, (verified) => reporter.info(`${verified.name}: signature by ${verified.key.path} verified`));
 }

@@ -21,6 +21,7 @@ import type { TransferOptions } from '../registry/transfer.js';
 import { Store } from '../store/store.js';
 import type { TransportAddress } from './address.js';
 import { loadArchive } from './load.js';
+import type { BeforeNames } from '../store/staged.js';
 import { planSave } from './registry.js';
 import { saveImages, type CompressionChoice } from './save.js';
 
@@ -30,6 +31,8 @@ export interface CopyOptions {
   level?: number;
   /** false (--no-referrers): the images alone. */
   referrers: boolean;
+  /** Runs where the images have come in, verified, before any is named (a trust policy: --require-signed). */
+  beforeNames?: BeforeNames;
   stdin: { input: Readable; name: string };
   stdout: Writable;
   /** Runs fn with the user's store open; only called when an end is `rootfs:` (readOnly when it is the source). */
@@ -103,6 +106,7 @@ async function into(store: Store, source: Exclude<TransportAddress, { kind: 'sto
       ...(target ? { tag: target } : {}),
       stream: options.stdin,
       referrers: options.referrers,
+      ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
     const texts = images.flatMap((image) => (image.tags.length > 0 ? image.tags : [image.descriptor.digest]));
@@ -116,6 +120,7 @@ async function into(store: Store, source: Exclude<TransportAddress, { kind: 'sto
     ...(options.platform ? { platform: options.platform } : { allPlatforms: true }),
     untagged: true,
     referrers: options.referrers,
+    ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   const named = (target ?? reference).tag !== undefined;

@@ -11,7 +11,7 @@
 import { InvalidInputError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
-import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../oci/types.js';
+import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest, type Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { BundleMediaType } from './bundle.js';
 import type { SigningKey } from './keys.js';
@@ -32,10 +32,16 @@ export interface ImageSignature {
   bundle: Descriptor;
 }
 
-/** Signs the image text names (a name, name@digest or ID, as Store.find takes) and records the signature in the store. */
-export async function signImage(store: Store, text: string, key: SigningKey, now: Date = new Date()): Promise<ImageSignature> {
+/**
+ * Signs the image text names (a name, name@digest or ID, as Store.find
+ * takes) and records the signature in the store: what it names (an index
+ * signs whole), or with platform that platform's manifest (what a docker
+ * archive or a --platform save carries).
+ */
+export async function signImage(store: Store, text: string, key: SigningKey, options: { platform?: Platform; now?: Date } = {}): Promise<ImageSignature> {
+  const now = options.now ?? new Date();
   const found = await store.find(text);
-  const chosen = found.manifestDescriptor ?? found.descriptor;
+  const chosen = options.platform ? (await store.resolveEntry(found.descriptor, options.platform, found.name, found.manifestDescriptor)).manifestDescriptor : (found.manifestDescriptor ?? found.descriptor);
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
   if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
   // Read, so a damaged manifest is not signed: the read checks its digest.
