@@ -4,13 +4,14 @@
  * checked with skopeo.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/formats/address.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
-import { remoteDigest, startRegistry } from './registry-server.js';
+import { remoteDigest, skopeo, startRegistry } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 
 test('docker:// addresses: HOST alone or HOST/REPO[:TAG][@DIGEST]; the host is never implied', () => {
@@ -76,15 +77,42 @@ test('save -o docker://: one image to a named destination, several each to its o
     assert.equal(result.stdout.length, 0);
   };
   await refused(['app:1.0', 'base:latest', '-o', `docker://${registry.host}/ns/both:1`], /names one image, but 2 are being saved/);
-  await refused(['app:1.0', '--compression', 'gzip', '-o', `docker://${registry.host}/ns/gz:1`], /--compression gzip applies to archives; a push sends each layer as the store holds it/);
   await refused(['app:1.0', '--format', 'oci', '-o', `docker://${registry.host}/ns/oci:1`], /--format chooses an archive format/);
-  await refused(['app:1.0', '--since', 'base:latest', '-o', `docker://${registry.host}/ns/delta:1`], /a push already skips every blob/);
   await refused([app.configDigest, '-o', `docker://${registry.host}`], /has no name to push under/);
   await refused(['app:1.0', '-o', 'docker://nohost/app:1'], /'nohost' is not a registry host/);
   await refused(['app:1.0', '--tls-verify=false', '-o', join(dir, 'out.tar')], /--tls-verify applies to registries only/);
-  for (const name of ['ns/both:1', 'ns/gz:1', 'ns/oci:1', 'ns/delta:1']) {
+  for (const name of ['ns/both:1', 'ns/oci:1']) {
     const inspect = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/${name}`]);
     assert.match(inspect.stderr, /manifest unknown/, `${name} was not pushed`);
+  }
+});
+
+test('save -o docker:// takes the archive options: --compression zstd pushes recompressed layers (same diff_ids), --since and --exclude-have are accepted', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const storeDir = join(dir, 'store');
+  const { app } = await withStore(storeDir, async (store) => ({
+    app: await buildImage(store, dir, { name: 'app:1.0', content: 'app\n' }),
+    base: await buildImage(store, dir, { name: 'base:1', content: 'base\n' }),
+  }));
+  const zstd = await rootfs(['--store', storeDir, 'save', 'app:1.0', '--compression', 'zstd', '-o', `docker://${registry.host}/ns/zstd:1`]);
+  assert.equal(zstd.code, 0, zstd.stderr);
+  const manifest = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/ns/zstd:1`)) as { layers: Array<{ mediaType: string }> };
+  assert.deepEqual(manifest.layers.map((layer) => layer.mediaType), ['application/vnd.oci.image.layer.v1.tar+zstd']);
+  const config = JSON.parse(await skopeo('inspect', '--config', '--tls-verify=false', `docker://${registry.host}/ns/zstd:1`)) as { rootfs: { diff_ids: string[] } };
+  assert.deepEqual(config.rootfs.diff_ids, [app.diffId], 'the same layers, recompressed');
+  assert.notEqual(await remoteDigest(`${registry.host}/ns/zstd:1`), app.manifest.digest, 'a new manifest for the new blobs');
+  const pulled = join(dir, 'pulled');
+  assert.equal((await rootfs(['--store', pulled, 'pull', `${registry.host}/ns/zstd:1`, 'back:1'])).code, 0);
+  assert.equal((await rootfs(['--store', pulled, 'export', 'back:1', '-o', join(dir, 'back.tar')])).code, 0);
+
+  const have = join(dir, 'have.json');
+  writeFileSync(have, (await rootfs(['--store', storeDir, 'have'])).stdout);
+  for (const flags of [['--since', 'base:1'], ['--exclude-have', have]]) {
+    const delta = await rootfs(['--store', storeDir, 'save', 'app:1.0', ...flags, '-o', `docker://${registry.host}/ns/delta:1`]);
+    assert.equal(delta.code, 0, `${flags.join(' ')}: ${delta.stderr}`);
+    assert.equal(await remoteDigest(`${registry.host}/ns/delta:1`), app.manifest.digest);
   }
 });
 

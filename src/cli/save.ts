@@ -7,6 +7,8 @@ import { BlobLocations, type PushResult } from '../registry/push.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import { withConverted } from '../formats/copy.js';
 import { readHaveFile } from '../split/index.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
@@ -107,16 +109,25 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   const output = String(opts.output);
   const address = parseRegistryAddress(output);
   if (opts.format !== undefined) throw new UsageError(`--format chooses an archive format; ${output} receives each image's manifests as they are stored (OCI or Docker schema 2)`);
-  if (opts.compression !== 'keep') throw new UsageError(`--compression ${String(opts.compression)} applies to archives; a push sends each layer as the store holds it, byte for byte, so its digest stays the one the manifest names`);
-  if (opts.excludeHave !== undefined || opts.since !== undefined) throw new UsageError(`--exclude-have and --since make delta archives; a push already skips every blob ${address.registry} holds (it asks before each upload)`);
   const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
-  const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
-    const plan = await planSave(store, refs, address, platform);
+  const compression = String(opts.compression) as CompressionChoice;
+  const level = compressionLevel(compression, opts.level);
+  // --exclude-have and --since say what the receiver holds; a registry says so itself (a push asks before each
+  // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
+  if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
+  const pushAll = async (store: Store, texts: string[]): Promise<PushResult[]> => {
+    const plan = await planSave(store, texts, address, platform);
     // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
     const knownLocations = new BlobLocations();
     const results: PushResult[] = [];
     for (const { source, destination } of plan) results.push(await pushReported(reporter, store, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
     return results;
+  };
+  const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
+    for (const text of opts.since === undefined ? [] : [opts.since].flat().map(String)) await store.resolve(text, platform);
+    if (compression === 'keep') return pushAll(store, refs);
+    // The registry takes each blob as it is: the layers are recompressed first, and the new manifests pushed.
+    return withConverted(store, refs, { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message) => reporter.warnOnce(message) }, pushAll);
   });
   reporter.emitJson({ output, pushed });
 }

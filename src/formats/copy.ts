@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { makeDirectory } from '../io/durable.js';
@@ -75,15 +75,21 @@ export async function copyImages(source: TransportAddress, destination: Transpor
       return { images, referrers };
     });
   }
-  const parent = stagingParent(destination);
+  return withPrivateStore(stagingParent(destination), async (store) => {
+    const held = await into(store, source, undefined, options);
+    return out(store, held.texts, destination, options);
+  });
+}
+
+/** fn with a store of its own in a fresh directory under parent, removed afterwards (and on interrupt). */
+async function withPrivateStore<T>(parent: string, fn: (store: Store) => Promise<T>): Promise<T> {
   await makeDirectory(parent);
   const dir = await freshTempName(parent, '.rootfs-copy');
   const release = removeOnInterrupt(dir);
   try {
     const store = await Store.open(dir);
     try {
-      const held = await into(store, source, undefined, options);
-      return await out(store, held.texts, destination, options);
+      return await fn(store);
     } finally {
       await store.close();
     }
@@ -91,6 +97,40 @@ export async function copyImages(source: TransportAddress, destination: Transpor
     await rm(dir, { recursive: true, force: true });
     release();
   }
+}
+
+export interface Conversion {
+  compression: CompressionChoice;
+  level?: number;
+  platform?: Platform;
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * fn on the images texts names with their layers recompressed: saved with
+ * the conversion into a private OCI layout, which is a store, and named
+ * there as here. For destinations that take blobs as they are (a registry):
+ * the conversion is the pipeline's work, the sink only says what it wants.
+ * Their referrers stay behind (their subjects' digests change), with save's warning.
+ */
+export async function withConverted<T>(store: Store, texts: string[], conversion: Conversion, fn: (converted: Store, texts: string[]) => Promise<T>): Promise<T> {
+  return withPrivateStore(tmpdir(), async (converted) => {
+    const layout = join(converted.dir, 'layout');
+    const saved = await saveImages(store, texts, layout, {
+      format: 'oci',
+      compression: conversion.compression,
+      ...(conversion.level !== undefined ? { level: conversion.level } : {}),
+      ...(conversion.platform ? { platform: conversion.platform } : {}),
+      stdout: process.stdout,
+      ...(conversion.onWarning ? { onWarning: conversion.onWarning } : {}),
+    });
+    const opened = await Store.open(layout);
+    try {
+      return await fn(opened, saved.images.map((image) => image.name ?? image.descriptor.digest));
+    } finally {
+      await opened.close();
+    }
+  });
 }
 
 /** The private store goes on the destination's file system (its blobs are renamed from there into a layout), else in $TMPDIR. */
@@ -145,7 +185,11 @@ async function out(store: Store, texts: string[], destination: Exclude<Transport
     });
     return { images: saved.images.map((image) => ({ name: image.name, digest: image.descriptor.digest })), referrers: saved.referrers };
   }
-  if (options.compression !== 'keep') throw new UsageError(`--compression ${options.compression} applies to archives; a push sends each layer as it is, byte for byte`);
+  if (options.compression !== 'keep') {
+    const { compression, level, platform, onWarning } = options;
+    const conversion: Conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), ...(onWarning ? { onWarning } : {}) };
+    return withConverted(store, await oneTextPerImage(store, texts), conversion, (converted, names) => out(converted, names, destination, { ...options, compression: 'keep' }));
+  }
   const plan = await planSave(store, await oneTextPerImage(store, texts), destination.address, options.platform);
   const knownLocations = new BlobLocations();
   const result: CopyResult = { images: [], referrers: 0 };
