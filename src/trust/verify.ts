@@ -11,10 +11,10 @@
 import type { Readable } from 'node:stream';
 import { InvalidInputError, NotFoundError, VerificationError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
-import { maxIndexDepth } from '../oci/layout.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { parseJson, parseManifest } from '../oci/validate.js';
+import { walkImage } from '../oci/walk.js';
 import { BundleMediaType, bundleSizeCap, type SigstoreBundle } from './bundle.js';
 import type { VerifyingKey } from './keys.js';
 import { verifyMessage } from './message.js';
@@ -80,7 +80,7 @@ export async function verifyImageSignature(source: BlobSource, name: string, sub
     if (failures.length === 0) throw new VerificationError(name, 'unsigned', `no signature: nothing that refers to ${subject.digest} is a Sigstore bundle`);
     throw failures.sort((a, b) => severity(a) - severity(b))[0]!;
   }
-  const blobsChecked = options.content === false ? 0 : await checkContent(source, subject, signed, name, 0);
+  const blobsChecked = options.content === false ? 0 : await checkContent(source, subject, signed, name);
   return { name, subject, ...verified, blobsChecked };
 }
 
@@ -136,36 +136,39 @@ function changed(err: unknown, name: string, what: string, descriptor: Descripto
   return new VerificationError(name, 'digest-mismatch', `${what} ${descriptor.digest} does not match its digest: changed after signing or damaged (${err.message})`, { cause: err });
 }
 
-/** Every blob under the signed document, digest-checked; an index's children that the source lacks (a partial pull) are passed over. */
-async function checkContent(source: BlobSource, descriptor: Descriptor, bytes: Buffer, name: string, depth: number): Promise<number> {
-  const where = `${name}: ${descriptor.digest}`;
-  const document = parseJson(bytes.toString('utf8'), where);
-  if (isIndexMediaType(descriptor.mediaType)) {
-    if (depth >= maxIndexDepth) throw new InvalidInputError(where, `indexes nested more than ${maxIndexDepth} deep`);
-    let checked = 0;
-    for (const child of parseIndex(document, where).manifests) {
-      if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) continue;
-      let childBytes: Buffer;
+/** Every blob under the signed document (whose bytes verified), digest-checked; an index's children that the source lacks (a partial pull) are passed over. */
+async function checkContent(source: BlobSource, subject: Descriptor, signed: Buffer, name: string): Promise<number> {
+  const configs = new Set<Digest>();
+  const walk = walkImage([subject], {
+    read: async (descriptor) => {
+      if (descriptor.digest === subject.digest) return signed;
       try {
-        childBytes = await readDocument(source, child, name, 'manifest');
+        return await readDocument(source, descriptor, name, 'manifest');
       } catch (err) {
-        if (err instanceof NotFoundError) continue;
+        if (err instanceof NotFoundError) return undefined;
         throw err;
       }
-      checked += 1 + (await checkContent(source, child, childBytes, name, depth + 1));
+    },
+    where: (descriptor) => `${name}: ${descriptor.digest}`,
+    children: (node, all) => (node.document?.kind === 'index' ? all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) : all),
+  });
+  let checked = 0;
+  for await (const { descriptor, document, depth } of walk) {
+    if (document?.kind === 'manifest') configs.add(document.manifest.config.digest);
+    if (depth === 0) continue;
+    if (isManifestMediaType(descriptor.mediaType) || isIndexMediaType(descriptor.mediaType)) {
+      if (document) checked++;
+      continue;
     }
-    return checked;
-  }
-  const manifest = parseManifest(document, where);
-  await readDocument(source, manifest.config, name, 'config');
-  for (const layer of manifest.layers) {
+    const what = configs.has(descriptor.digest) ? 'config' : 'layer';
     try {
-      for await (const _chunk of source.openBlob(layer.digest, layer.size)) {
+      for await (const _chunk of source.openBlob(descriptor.digest, descriptor.size)) {
         // Reading is the check: the stream fails at its end on a mismatch.
       }
     } catch (err) {
-      throw changed(err, name, 'layer', layer);
+      throw changed(err, name, what, descriptor);
     }
+    checked++;
   }
-  return 1 + manifest.layers.length;
+  return checked;
 }
