@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
-import { readHaveFile, type HaveDocument } from '../src/split/index.js';
+import { readHaveFile, type HaveDocument } from '../src/formats/delta.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { buildImage } from './store-fixture.js';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { collectHave, formatHave } from '../split/index.js';
+import { collectHave, formatHave } from '../formats/delta.js';
 import { writeFileAtomic } from '../io/durable.js';
 import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';

@@ -9,7 +9,7 @@ import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { withConverted } from '../formats/copy.js';
-import { readHaveFile } from '../split/index.js';
+import { readHaveFile } from '../formats/delta.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';

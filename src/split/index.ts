@@ -3,4 +3,3 @@ export { isPartSet, findPartSet, readPartManifest, type ManifestGate, type PartE
 export { openPartSet, verifyPartSet, PartError, type PartProblem, type PartStatus, type VerifyResult } from './read.js';
 export { splitToParts, type SplitOptions, type SplitResult } from './split.js';
 export { joinPartSet } from './join.js';
-export { collectHave, formatHave, readHaveFile, type HaveDocument, type HaveFile, type HaveImage } from './have.js';
