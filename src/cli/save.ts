@@ -8,7 +8,7 @@ import { compressionChoices, saveImages, type CompressionChoice } from '../forma
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
-import { withConverted } from '../formats/copy.js';
+import { withConverted } from '../formats/private-store.js';
 import { readHaveFile } from '../formats/delta.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';

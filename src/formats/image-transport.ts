@@ -1,0 +1,76 @@
+/**
+ * The shape of a copy's two ends (issue 12's ImageSource and ImageSink). The
+ * store is the hub: a source brings images into a store, verified, names
+ * last (load, pull); a sink takes them out of one (save, push). copy.ts
+ * holds the one table of transports; adding one is a module with a source
+ * and a sink, a line there, and its name in address.ts.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { ImageReference } from '../oci/reference.js';
+import type { Digest, Platform } from '../oci/types.js';
+import type { TransferOptions } from '../registry/transfer.js';
+import type { BeforeNames } from '../store/staged.js';
+import type { Store } from '../store/store.js';
+import type { CompressionChoice } from './save.js';
+
+export interface CopyOptions {
+  platform?: Platform;
+  compression: CompressionChoice;
+  level?: number;
+  /** false (--no-referrers): the images alone. */
+  referrers: boolean;
+  /** Runs where the images have come in, verified, before any is named (a trust policy: --require-signed). */
+  beforeNames?: BeforeNames;
+  stdin: { input: Readable; name: string };
+  stdout: Writable;
+  /** Runs fn with the user's store open; only called when an end is `rootfs:` (readOnly when it is the source). */
+  withStore<T>(readOnly: boolean, fn: (store: Store) => Promise<T>): Promise<T>;
+  /** The connection options (credentials, TLS) for a registry end. */
+  registry(host: string): Promise<TransferOptions>;
+  onWarning?: (message: string) => void;
+  onEvent?: TransferOptions['onEvent'];
+}
+
+export interface CopiedImage {
+  /** The name it has at the destination, when it has one. */
+  name: string | undefined;
+  digest: Digest;
+}
+
+export interface CopyResult {
+  images: CopiedImage[];
+  /** Referrers that went with them. */
+  referrers: number;
+}
+
+/** What a store holds once the source is in it: the names (or digests) to save or push from it. */
+export interface Arrived {
+  texts: string[];
+  images: CopiedImage[];
+  referrers: number;
+}
+
+/** One end of a copy that images come from: it brings them into store, named target when given, else as it names them. */
+export interface ImageSource {
+  into(store: Store, target: ImageReference | undefined, options: CopyOptions): Promise<Arrived>;
+}
+
+/** One end of a copy that images go to: it takes texts (names or digests) out of store. */
+export interface ImageSink {
+  /** Where a private store for a copy through it goes: on the sink's file system when it has one. */
+  stagingParent?: string;
+  from(store: Store, texts: string[], options: CopyOptions): Promise<CopyResult>;
+}
+
+/** One name (or digest) per image among texts, the first given for each. */
+export async function oneTextPerImage(store: Store, texts: string[]): Promise<string[]> {
+  const seen = new Set<Digest>();
+  const out: string[] = [];
+  for (const text of texts) {
+    const { descriptor } = await store.find(text);
+    if (seen.has(descriptor.digest)) continue;
+    seen.add(descriptor.digest);
+    out.push(text);
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+/**
+ * Stores of a copy's own: a private store in a fresh directory, removed
+ * afterwards (and on interrupt), for a copy between two ends that are not
+ * the user's store; and the images of a store with their layers
+ * recompressed, for a sink that takes blobs as they are (a registry).
+ */
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeDirectory } from '../io/durable.js';
+import { freshTempName, removeOnInterrupt } from '../io/temp.js';
+import type { Platform } from '../oci/types.js';
+import { Store } from '../store/store.js';
+import { saveImages, type CompressionChoice } from './save.js';
+
+/** fn with a store of its own in a fresh directory under parent, removed afterwards (and on interrupt). */
+export async function withPrivateStore<T>(parent: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  await makeDirectory(parent);
+  const dir = await freshTempName(parent, '.rootfs-copy');
+  const release = removeOnInterrupt(dir);
+  try {
+    const store = await Store.open(dir);
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    release();
+  }
+}
+
+export interface Conversion {
+  compression: CompressionChoice;
+  level?: number;
+  platform?: Platform;
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * fn on the images texts names with their layers recompressed: saved with
+ * the conversion into a private OCI layout, which is a store, and named
+ * there as here. For destinations that take blobs as they are (a registry):
+ * the conversion is the pipeline's work, the sink only says what it wants.
+ * Their referrers stay behind (their subjects' digests change), with save's warning.
+ */
+export async function withConverted<T>(store: Store, texts: string[], conversion: Conversion, fn: (converted: Store, texts: string[]) => Promise<T>): Promise<T> {
+  return withPrivateStore(tmpdir(), async (converted) => {
+    const layout = join(converted.dir, 'layout');
+    const saved = await saveImages(store, texts, layout, {
+      format: 'oci',
+      compression: conversion.compression,
+      ...(conversion.level !== undefined ? { level: conversion.level } : {}),
+      ...(conversion.platform ? { platform: conversion.platform } : {}),
+      stdout: process.stdout,
+      ...(conversion.onWarning ? { onWarning: conversion.onWarning } : {}),
+    });
+    const opened = await Store.open(layout);
+    try {
+      return await fn(opened, saved.images.map((image) => image.name ?? image.descriptor.digest));
+    } finally {
+      await opened.close();
+    }
+  });
+}
+
