@@ -55,19 +55,27 @@ export async function buildImage(store: Store, workDir: string, options: { name?
 
 /** A linux/amd64 + linux/arm64/v8 image index tagged `name` (its children untagged). */
 export async function buildMultiPlatformImage(store: Store, workDir: string, name: string): Promise<{ index: Descriptor; amd: BuiltImage; arm: BuiltImage }> {
+  const { amd, arm, manifests } = await buildPlatforms(store, workDir);
+  return { index: await putIndex(store, name, manifests), amd, arm };
+}
+
+/** The two platforms' images, and their index entries. */
+async function buildPlatforms(store: Store, workDir: string): Promise<{ amd: BuiltImage; arm: BuiltImage; manifests: Descriptor[] }> {
   const amd = await buildImage(store, workDir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
   const arm = await buildImage(store, workDir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
-  const document: Index = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageIndex,
-    manifests: [
-      { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-    ],
-  };
+  const manifests = [
+    { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+    { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+  ];
+  return { amd, arm, manifests };
+}
+
+/** An image index of manifests, stored and tagged name. */
+async function putIndex(store: Store, name: string, manifests: Descriptor[]): Promise<Descriptor> {
+  const document: Index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
   const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
   await store.tag(parseReference(name), index);
-  return { index, amd, arm };
+  return index;
 }
 
 /** Runs fn with the store at dir open, closing it whatever happens. */
@@ -80,7 +88,6 @@ export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>
   }
 }
 
-
 /**
  * What a build of today pushes: a linux/amd64 + linux/arm64/v8 index whose
  * amd64 image has a buildx attestation manifest beside it (platform
@@ -88,8 +95,7 @@ export async function withStore<T>(dir: string, fn: (store: Store) => Promise<T>
  * referrer (an SBOM artifact whose subject is the index), tagged `name`.
  */
 export async function buildAttestedImage(store: Store, workDir: string, name: string): Promise<{ index: Descriptor; amd: BuiltImage; arm: BuiltImage; attestation: Descriptor; referrer: Descriptor }> {
-  const amd = await buildImage(store, workDir, { content: 'amd64\n', platform: { os: 'linux', architecture: 'amd64' } });
-  const arm = await buildImage(store, workDir, { content: 'arm64\n', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+  const { amd, arm, manifests } = await buildPlatforms(store, workDir);
   const statement = await store.putBlob(Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://spdx.dev/Document', subject: [{ name: 'x', digest: { sha256: amd.manifest.digest.slice(7) } }], predicate: {} })));
   const attestationConfig = await store.putBlob(Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statement.digest] } })));
   const attestationManifest: Manifest = {
@@ -104,17 +110,7 @@ export async function buildAttestedImage(store: Store, workDir: string, name: st
     platform: { os: 'unknown', architecture: 'unknown' },
     annotations: { 'vnd.docker.reference.digest': amd.manifest.digest, 'vnd.docker.reference.type': 'attestation-manifest' },
   };
-  const document: Index = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageIndex,
-    manifests: [
-      { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
-      { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-      attestation,
-    ],
-  };
-  const index: Descriptor = { mediaType: MediaType.ImageIndex, ...(await store.putBlob(Buffer.from(JSON.stringify(document)))) };
-  await store.tag(parseReference(name), index);
+  const index = await putIndex(store, name, [...manifests, attestation]);
   const referrer = await buildReferrer(store, index, { artifactType: 'application/spdx+json', payload: 'sbom' });
   return { index, amd, arm, attestation, referrer };
 }
