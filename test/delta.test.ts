@@ -15,6 +15,7 @@ import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers
 import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
 import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
+import { resolveImage } from '../src/store/resolve.js';
 
 interface Sender {
   work: string;
@@ -34,7 +35,7 @@ async function buildSender(t: TestContext): Promise<Sender> {
   try {
     await storeImage(store, 'base:1', [lower, middle]);
     await storeImage(store, 'app:1', [lower, middle, top]);
-    const base = await store.resolve('base:1');
+    const base = await resolveImage(store, 'base:1');
     return { work, store: storeDir, shared: base.manifest.layers };
   } finally {
     await store.close();

@@ -13,6 +13,7 @@ import { MediaType } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
+import { resolveImage } from '../src/store/resolve.js';
 
 test('docker:// addresses: HOST alone or HOST/REPO[:TAG][@DIGEST]; the host is never implied', () => {
   assert.deepEqual(parseRegistryAddress('docker://reg.site:5000'), { registry: 'reg.site:5000', reference: undefined });
@@ -147,12 +148,12 @@ test('load -i docker://: the same image ID as pushed, by tag, by digest (untagge
   assert.equal(byDigest.stdout.toString(), `Loaded image ID: ${app.configDigest}\n`);
   await withStore(byDigestStore, async (store) => {
     assert.deepEqual(await store.listImages(), [], 'no name given, none made up');
-    assert.equal((await store.resolve(app.configDigest)).manifestDescriptor.digest, app.manifest.digest);
+    assert.equal((await resolveImage(store, app.configDigest)).manifestDescriptor.digest, app.manifest.digest);
   });
   const pinned = await rootfs(['--store', byDigestStore, 'load', '-i', `docker://${registry.host}/ns/app:pinned@${app.manifest.digest}`]);
   assert.equal(pinned.code, 0, pinned.stderr);
   assert.equal(pinned.stdout.toString(), `Loaded image: ${registry.host}/ns/app:pinned\n`);
-  await withStore(byDigestStore, async (store) => assert.equal((await store.resolve(`${registry.host}/ns/app:pinned`)).config.rootfs.diff_ids[0], app.diffId));
+  await withStore(byDigestStore, async (store) => assert.equal((await resolveImage(store, `${registry.host}/ns/app:pinned`)).config.rootfs.diff_ids[0], app.diffId));
 
   const arm64 = await rootfs(['--store', target, '--json', 'load', '-i', `docker://${registry.host}/ns/multi:1`, '--platform', 'linux/arm64']);
   assert.equal(arm64.code, 0, arm64.stderr);

@@ -18,6 +18,7 @@ import { remoteDigest, skopeo, startRegistry, startTokenServer } from './registr
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { makeImage, makeLayer } from './formats-fixtures.js';
 import { parseReference } from '../src/oci/reference.js';
+import { resolveImage } from '../src/store/resolve.js';
 
 async function storeEntry(dir: string, name: string): Promise<Descriptor> {
   const entry = await withStore(dir, async (store) => (await store.listImages()).find((image) => image.name === name));
@@ -76,7 +77,7 @@ test('pull: an image skopeo pushed arrives with the same digests; Docker schema 
   assert.equal(entry.digest, ociDigest);
   assert.equal(entry.mediaType, MediaType.ImageManifest);
   await withStore(target, async (store) => {
-    const resolved = await store.resolve(`${registry.host}/sk/app:1.0`);
+    const resolved = await resolveImage(store, `${registry.host}/sk/app:1.0`);
     assert.equal(resolved.manifest.config.digest, image.configDigest);
     assert.deepEqual(resolved.manifest.layers.map((layer) => layer.digest), [image.layer.digest]);
     assert.ok(await store.hasBlob(image.layer.digest));

@@ -8,6 +8,7 @@ import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
+import { resolveImage } from '../src/store/resolve.js';
 
 /**
  * Three layers with every change squash must apply: a whiteout of a file and
@@ -101,7 +102,7 @@ test('squash of three layers equals umoci unpack of the layered image, and umoci
 
   const opened = await Store.open(store);
   try {
-    const image = await opened.resolve('flat:1');
+    const image = await resolveImage(opened, 'flat:1');
     assert.equal(image.manifest.layers.length, 1);
     assert.equal(image.config.rootfs.diff_ids.length, 1);
     assert.deepEqual(
@@ -127,8 +128,8 @@ test('squash --from 1 keeps the base layer and the whiteouts that apply to it', 
 
   const opened = await Store.open(store);
   try {
-    const layered = await opened.resolve('layered:1');
-    const upper = await opened.resolve('upper:1');
+    const layered = await resolveImage(opened, 'layered:1');
+    const upper = await resolveImage(opened, 'upper:1');
     assert.equal(upper.manifest.layers.length, 2);
     assert.deepEqual(upper.manifest.layers[0], layered.manifest.layers[0]);
     const config = (await opened.readJson<ImageConfig>(upper.manifest.config.digest));
@@ -173,9 +174,9 @@ test('squash refuses a --from outside the image and leaves the store without a n
   assert.match(result.stderr, /--from must be a layer index from 0 to 2/);
   const opened = await Store.open(store);
   try {
-    const manifest: Manifest = (await opened.resolve('layered:1')).manifest;
+    const manifest: Manifest = (await resolveImage(opened, 'layered:1')).manifest;
     assert.equal(manifest.layers.length, 3);
-    await assert.rejects(opened.resolve('bad:1'), /no such image/);
+    await assert.rejects(resolveImage(opened, 'bad:1'), /no such image/);
   } finally {
     await opened.close();
   }

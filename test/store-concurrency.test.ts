@@ -14,6 +14,7 @@ import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 import { LockedError } from '../src/errors.js';
 import { buildImage } from './store-fixture.js';
+import { resolveImage } from '../src/store/resolve.js';
 
 const storeModule = new URL('../src/store/store.js', import.meta.url).href;
 const referenceModule = new URL('../src/oci/reference.js', import.meta.url).href;
@@ -176,7 +177,7 @@ test('gc waits for commands that hold the store, so an untagged blob of a runnin
   child.stdin!.write('tag now\n');
   assert.deepEqual(await exited(child), { code: 0, signal: null }, 'the tag found its blobs');
   assert.deepEqual((await collecting).removed, []);
-  assert.equal((await store.resolve('late')).manifestDescriptor.digest, image.manifest.digest);
+  assert.equal((await resolveImage(store, 'late')).manifestDescriptor.digest, image.manifest.digest);
 });
 
 test('gc --no-wait fails with exit code 6 while another command uses the store, and keeps its own hold on it', async (t) => {

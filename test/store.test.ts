@@ -12,6 +12,7 @@ import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
 import { makeTempDir } from './helpers.js';
 import { buildAttestedImage, buildImage, buildMultiPlatformImage } from './store-fixture.js';
+import { findImage, resolveImage } from '../src/store/resolve.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);
@@ -164,7 +165,7 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
   const { store, work } = await openTemp(t);
   const image = await buildImage(store, work, { name: 'base:1.0' });
   const check = async (text: string, name?: string): Promise<void> => {
-    const resolved = await store.resolve(text);
+    const resolved = await resolveImage(store, text);
     assert.equal(resolved.manifestDescriptor.digest, image.manifest.digest, text);
     assert.equal(resolved.manifest.config.digest, image.configDigest, text);
     assert.deepEqual(resolved.config.rootfs.diff_ids, [image.diffId], text);
@@ -179,9 +180,9 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
   await check(image.manifest.digest);
   await check(image.manifest.digest.slice(7, 15));
   await check(`base@${image.manifest.digest}`, `base@${image.manifest.digest}`);
-  await assert.rejects(store.resolve('base'), (err: unknown) => err instanceof NotFoundError && err.message === 'no such image: base (did you mean base:1.0?)');
-  await assert.rejects(store.resolve('0000'), NotFoundError);
-  await assert.rejects(store.resolve('Bad Name'), UsageError);
+  await assert.rejects(resolveImage(store, 'base'), (err: unknown) => err instanceof NotFoundError && err.message === 'no such image: base (did you mean base:1.0?)');
+  await assert.rejects(resolveImage(store, '0000'), NotFoundError);
+  await assert.rejects(resolveImage(store, 'Bad Name'), UsageError);
 
   // Two configs whose IDs share the first 4 hex digits: that prefix is ambiguous, a longer one is not.
   const seen = new Map<string, string>();
@@ -199,19 +200,19 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
     await store.tag(parseReference(`twin:${i}`), { mediaType: MediaType.ImageManifest, ...manifest });
   }
   const shared = sha256(pair[0]).slice(7, 11);
-  await assert.rejects(store.resolve(shared), (err: unknown) => err instanceof UsageError && /ambiguous/.test(err.message));
-  assert.equal((await store.resolve(sha256(pair[1]).slice(7, 30))).name, undefined);
+  await assert.rejects(resolveImage(store, shared), (err: unknown) => err instanceof UsageError && /ambiguous/.test(err.message));
+  assert.equal((await resolveImage(store, sha256(pair[1]).slice(7, 30))).name, undefined);
 });
 
 test('resolve picks the platform from a multi-platform index', async (t) => {
   const { store, work } = await openTemp(t);
   const { index: indexDescriptor, arm } = await buildMultiPlatformImage(store, work, 'multi');
-  const onArm = await store.resolve('multi', { os: 'linux', architecture: 'arm64' });
+  const onArm = await resolveImage(store, 'multi', { os: 'linux', architecture: 'arm64' });
   assert.equal(onArm.manifestDescriptor.digest, arm.manifest.digest);
   assert.equal(onArm.descriptor.digest, indexDescriptor.digest);
-  assert.equal((await store.resolve('multi', { os: 'linux', architecture: 'amd64' })).config.architecture, 'amd64');
-  await assert.rejects(store.resolve('multi', { os: 'linux', architecture: 's390x' }), /no manifest for platform linux\/s390x/);
-  assert.equal((await store.resolve(arm.configDigest.slice(7, 19))).manifestDescriptor.digest, arm.manifest.digest, 'an ID finds a manifest inside an index');
+  assert.equal((await resolveImage(store, 'multi', { os: 'linux', architecture: 'amd64' })).config.architecture, 'amd64');
+  await assert.rejects(resolveImage(store, 'multi', { os: 'linux', architecture: 's390x' }), /no manifest for platform linux\/s390x/);
+  assert.equal((await resolveImage(store, arm.configDigest.slice(7, 19))).manifestDescriptor.digest, arm.manifest.digest, 'an ID finds a manifest inside an index');
 });
 
 test('gc keeps everything referenced (through indexes and unknown artifact types), removes the rest and temp files', async (t) => {
@@ -242,7 +243,7 @@ test('gc keeps everything referenced (through indexes and unknown artifact types
   assert.ok(existsSync(join(store.dir, 'blobs', 'sha256', 'not-a-digest')));
   assert.deepEqual(tempFiles(store), []);
   assert.deepEqual((await store.gc()).removed, [], 'a second gc finds nothing');
-  assert.equal((await store.resolve('kept')).config.rootfs.diff_ids[0], kept.diffId);
+  assert.equal((await resolveImage(store, 'kept')).config.rootfs.diff_ids[0], kept.diffId);
 });
 
 test('gc stops without removing anything when a referenced manifest is damaged', async (t) => {
@@ -263,7 +264,7 @@ test('referrers: recorded beside their subject, hidden from images and find, kep
   assert.deepEqual((await store.referrers(built.index.digest)).map((entry) => entry.digest), [built.referrer.digest]);
   assert.deepEqual(await store.referrers(built.index.digest, 'application/vnd.other'), []);
   assert.deepEqual((await store.listEntries()).map((entry) => entry.name).sort(), ['plain:1', 'signed:1'], 'a referrer is not an image, nor <none>');
-  await assert.rejects(store.find(built.referrer.digest), NotFoundError, 'a referrer is not found as an image');
+  await assert.rejects(findImage(store, built.referrer.digest), NotFoundError, 'a referrer is not found as an image');
   await store.addReferrer(built.referrer, built.index.digest);
   assert.equal((await store.readIndex()).manifests.length, 3, 'recording it twice changes nothing');
   await assert.rejects(store.addReferrer({ ...built.referrer, digest: sha256(Buffer.from('absent')) }, built.index.digest), NotFoundError);

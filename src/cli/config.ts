@@ -5,6 +5,7 @@ import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { asList, sourceDateEpoch } from './options.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const configCommand: CommandModule = (cli, run) => {
   cli
@@ -23,7 +24,7 @@ export const configCommand: CommandModule = (cli, run) => {
         const edits = changes.length + Object.keys(labels).length + Object.keys(annotations).length + (platform ? 1 : 0);
         if (edits === 0) {
           if (newref !== undefined) throw new UsageError('config REF NEWREF needs a change (-c, --label, --annotation or --platform)');
-          const image = await withStoreReadOnly(opts, (store) => store.resolve(ref), { create: false });
+          const image = await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false });
           if (reporter.json) reporter.emitJson(image.config);
           else reporter.result(JSON.stringify(image.config, null, 2));
           return;
@@ -31,7 +32,7 @@ export const configCommand: CommandModule = (cli, run) => {
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
         const what = [...changes, ...asList(opts.label).map((label) => `LABEL ${label}`), ...(platform ? [`--platform ${String(opts.platform)}`] : [])];
         const result = await withStore(opts, async (store) =>
-          deriveImage(store, await store.resolve(ref), {
+          deriveImage(store, await resolveImage(store, ref), {
             changes,
             labels,
             annotations,

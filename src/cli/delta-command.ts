@@ -9,6 +9,7 @@ import { count } from '../text.js';
 import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
 import type { GlobalOptions } from './command.js';
+import { resolveImage } from '../store/resolve.js';
 
 /** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
 export function addTreeFlags(command: Command): Command {
@@ -25,7 +26,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
   const tags = ref === undefined ? [] : [parseReference(ref)];
   const tree = await openTree(source, opts);
   const result = await withStore(opts, async (store) => {
-    const base = await store.resolve(baseRef);
+    const base = await resolveImage(store, baseRef);
     return commitDelta(store, base, baseRef, tree.members, {
       source: source === '-' ? 'stdin' : source,
       tags,

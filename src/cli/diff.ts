@@ -4,6 +4,7 @@ import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { openTree, pathKind } from './tree-input.js';
+import { resolveImage } from '../store/resolve.js';
 
 const kindCode = { C: 0, A: 1, D: 2 } as const;
 
@@ -20,10 +21,10 @@ export const diffCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const differences: TreeDifference[] = [];
         await withStoreReadOnly(opts, async (store) => {
-          const image = await store.resolve(a);
+          const image = await resolveImage(store, a);
           // B names an image unless it is a path on this machine (as docker's PATH|IMAGE arguments).
           const useImage = pathKind(b) === 'none';
-          const members = useImage ? imageMembers(store, (await store.resolve(b)).manifest.layers, b) : (await openTree(b, opts)).members;
+          const members = useImage ? imageMembers(store, (await resolveImage(store, b)).manifest.layers, b) : (await openTree(b, opts)).members;
           for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum) })) differences.push(difference);
         });
         differences.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));

@@ -5,6 +5,7 @@ import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const exportCommand: CommandModule = (cli, run) => {
   cli
@@ -17,7 +18,7 @@ export const exportCommand: CommandModule = (cli, run) => {
         const output = String(opts.output);
         if (output === '-') refuseTerminal('stdout', 'a tar');
         const summary = await withStoreReadOnly(opts, async (store) => {
-          const image = await store.resolve(ref);
+          const image = await resolveImage(store, ref);
           const layers = image.manifest.layers;
           let bytes = 0;
           // Two passes: every layer is read to plan the merge, then the merged tree is written.

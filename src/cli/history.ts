@@ -5,6 +5,7 @@ import { humanDuration } from './images.js';
 import { alignColumns } from './template.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const historyCommand: CommandModule = (cli, run) => {
   cli
@@ -14,7 +15,7 @@ export const historyCommand: CommandModule = (cli, run) => {
     .example('rootfs history host:v2')
     .action((ref: string, opts) =>
       run(async (reporter) => {
-        const rows = imageHistory(await withStoreReadOnly(opts, (store) => store.resolve(ref), { create: false }));
+        const rows = imageHistory(await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false }));
         reporter.emitJson(rows);
         const full = opts.trunc === false;
         const human = opts.human !== false && opts.human !== 'false';

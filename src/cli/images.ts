@@ -9,6 +9,7 @@ import { asList } from './options.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { formatRows } from './template.js';
+import { resolveEntry } from '../store/resolve.js';
 
 /** docker's column names for the fields a --format can use; the header row of a table is rendered from them. */
 const headers = { ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE' };
@@ -44,7 +45,7 @@ export const imagesCommand: CommandModule = (cli, run) => {
           for (const entry of await store.listEntries()) {
             if (!keep(entry)) continue;
             try {
-              const resolved = await store.resolveEntry(entry.descriptor);
+              const resolved = await resolveEntry(store, entry.descriptor);
               out.push({
                 repository: entry.ref ? familiarRepository(entry.ref) : '<none>',
                 tag: entry.ref?.tag ?? '<none>',

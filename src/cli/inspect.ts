@@ -2,6 +2,7 @@ import { familiarRepository } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';
 import { parseTemplate } from './template.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const inspectCommand: CommandModule = (cli, run) => {
   cli
@@ -16,7 +17,7 @@ export const inspectCommand: CommandModule = (cli, run) => {
           const entries = await store.listEntries();
           const out = [];
           for (const text of refs) {
-            const image = await store.resolve(text);
+            const image = await resolveImage(store, text);
             const names = entries.filter((entry) => entry.descriptor.digest === image.descriptor.digest && entry.ref !== undefined);
             const { config } = image;
             out.push({

@@ -3,6 +3,7 @@ import { familiarName, fullName, parseReference, type ImageReference } from '../
 import type { Digest } from '../oci/types.js';
 import type { CommandModule } from './command.js';
 import { withStore } from './store-option.js';
+import { findImage, resolveEntry } from '../store/resolve.js';
 
 /** A name to remove (ref), or else the whole image; digest: its index.json entry; id: its image ID (config digest), what docker's `Deleted:` names. */
 interface Removal {
@@ -26,9 +27,9 @@ export const rmiCommand: CommandModule = (cli, run) => {
           const entries = await store.listEntries();
           const plan: Removal[] = [];
           for (const text of refs) {
-            const found = await store.find(text);
+            const found = await findImage(store, text);
             const digest = found.descriptor.digest;
-            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor).catch(() => ({ manifest: undefined }));
+            const { manifest } = await resolveEntry(store, found.descriptor, undefined, undefined, found.manifestDescriptor).catch(() => ({ manifest: undefined }));
             const id = manifest?.config.digest ?? digest;
             if (found.name !== undefined) {
               plan.push({ ref: parseReference(found.name), digest, id });

@@ -17,6 +17,7 @@ import { withStore, withStoreReadOnly } from './store-option.js';
 import { readSigningKey, signImage } from '../trust/index.js';
 import { passphrase } from './prompt.js';
 import { count } from '../text.js';
+import { findImage, resolveImage } from '../store/resolve.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -96,7 +97,7 @@ export const saveCommand: CommandModule = (cli, run) => {
 async function signImages(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
   const key = await readSigningKey(keyFile, passphrase(keyFile));
   await withStore(opts, async (store) => {
-    for (const text of refs) await store.find(text);
+    for (const text of refs) await findImage(store, text);
     for (const text of refs) {
       const { subject, referrer } = await signImage(store, text, key, platform ? { platform } : {});
       reporter.info(`${text}: signed ${subject.digest} (signature ${referrer.digest})`);
@@ -124,7 +125,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
     return results;
   };
   const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
-    for (const text of opts.since === undefined ? [] : [opts.since].flat().map(String)) await store.resolve(text, platform);
+    for (const text of opts.since === undefined ? [] : [opts.since].flat().map(String)) await resolveImage(store, text, platform);
     if (compression === 'keep') return pushAll(store, refs);
     // The registry takes each blob as it is: the layers are recompressed first, and the new manifests pushed.
     return withConverted(store, refs, { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message) => reporter.warnOnce(message) }, pushAll);

@@ -3,6 +3,7 @@ import { readSigningKey, signImage } from '../trust/index.js';
 import type { CommandModule } from './command.js';
 import { passphrase } from './prompt.js';
 import { withStore } from './store-option.js';
+import { findImage } from '../store/resolve.js';
 
 export const signCommand: CommandModule = (cli, run) => {
   cli
@@ -15,7 +16,7 @@ export const signCommand: CommandModule = (cli, run) => {
         const key = await readSigningKey(opts.key, passphrase(opts.key));
         const signed = await withStore(opts, async (store) => {
           // Every name is found before anything is signed: a typo in the last must not leave the first ones signed alone.
-          for (const text of refs) await store.find(text);
+          for (const text of refs) await findImage(store, text);
           const out = [];
           for (const text of refs) out.push({ image: text, ...(await signImage(store, text, key)) });
           return out;

@@ -1,6 +1,7 @@
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { withStore } from './store-option.js';
+import { findImage, resolveEntry } from '../store/resolve.js';
 
 export const tagCommand: CommandModule = (cli, run) => {
   cli
@@ -12,11 +13,11 @@ export const tagCommand: CommandModule = (cli, run) => {
         const ref = parseReference(target);
         await withStore(opts, async (store) => {
           // find() chooses no platform: a multi-platform index is tagged whole, whatever this machine is.
-          const found = await store.find(source);
+          const found = await findImage(store, source);
           const descriptor = found.manifestDescriptor ?? found.descriptor;
           await store.tag(ref, descriptor);
           if (reporter.json) {
-            const { manifest } = await store.resolveEntry(found.descriptor, undefined, undefined, found.manifestDescriptor);
+            const { manifest } = await resolveEntry(store, found.descriptor, undefined, undefined, found.manifestDescriptor);
             reporter.emitJson({ source, target: familiarName(ref), digest: descriptor.digest, id: manifest.config.digest });
           }
         });

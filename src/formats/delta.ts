@@ -16,6 +16,7 @@ import { parseOciLayout } from '../oci/validate.js';
 import { checkDocument, failer, readDocument, type DocumentKind } from '../split/document.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveContents } from './contents.js';
+import { resolveEntry } from '../store/resolve.js';
 
 /** index.json annotation: the layer digests a delta save left out, comma-separated, sorted. */
 export const omittedLayersAnnotation = 'io.rootfs.delta.omitted-layers';
@@ -118,7 +119,7 @@ export async function collectHave(store: Store): Promise<CollectedHave> {
   const skipped: CollectedHave['skipped'] = [];
   for (const image of await store.listImages()) {
     try {
-      const resolved = await store.resolveEntry(image.descriptor);
+      const resolved = await resolveEntry(store, image.descriptor);
       images.push({ name: image.name, manifest: resolved.manifestDescriptor.digest, layers: [...resolved.config.rootfs.diff_ids] });
     } catch (err) {
       if (!(err instanceof RootfsError)) throw err;

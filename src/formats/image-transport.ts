@@ -12,6 +12,7 @@ import type { TransferOptions } from '../registry/transfer.js';
 import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
 import type { CompressionChoice } from './save.js';
+import { findImage } from '../store/resolve.js';
 
 export interface CopyOptions {
   platform?: Platform;
@@ -67,7 +68,7 @@ export async function oneTextPerImage(store: Store, texts: string[]): Promise<st
   const seen = new Set<Digest>();
   const out: string[] = [];
   for (const text of texts) {
-    const { descriptor } = await store.find(text);
+    const { descriptor } = await findImage(store, text);
     if (seen.has(descriptor.digest)) continue;
     seen.add(descriptor.digest);
     out.push(text);

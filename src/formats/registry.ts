@@ -11,6 +11,7 @@ import { destinationOn } from '../registry/push.js';
 import type { Store } from '../store/store.js';
 import type { RegistryAddress } from './address.js';
 import type { LoadedImage, LoadResult } from './load.js';
+import { findImage, resolveEntry, resolveImage } from '../store/resolve.js';
 
 /** One pushImage call: `source` (a store name or an index.json entry) to `destination`. */
 export interface PlannedPush {
@@ -32,7 +33,7 @@ export async function loadFromRegistry(store: Store, address: RegistryAddress, o
   const target = source.tag !== undefined && source.digest !== undefined ? { registry: source.registry, repository: source.repository, tag: source.tag } : undefined;
   const pulled = await pullImage(store, source, target, { ...options, untagged: true });
   const tagged = (target ?? source).tag !== undefined;
-  const { manifest } = await store.resolveEntry(pulled.descriptor, options.platform);
+  const { manifest } = await resolveEntry(store, pulled.descriptor, options.platform);
   const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id: manifest.config.digest, descriptor: pulled.descriptor };
   return { images: [image], fromStore: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
 }
@@ -48,7 +49,7 @@ export async function planSave(store: Store, texts: string[], address: RegistryA
   if (address.reference && texts.length > 1) throw new UsageError(`docker://${fullName(address.reference)} names one image, but ${texts.length} are being saved (give docker://${address.registry} alone to push each under its own name)`);
   const plan: PlannedPush[] = [];
   for (const text of texts) {
-    const source = platform ? (await store.resolve(text, platform)).manifestDescriptor : text;
+    const source = platform ? (await resolveImage(store, text, platform)).manifestDescriptor : text;
     let destination = address.reference;
     if (!destination) {
       const name = await storeName(store, text);
@@ -93,7 +94,7 @@ function refuseCollisions(plan: PlannedPush[]): void {
 /** The name `text` designates in the store: the tag find() found it by (none for an image ID or a digest). */
 async function storeName(store: Store, text: string): Promise<ImageReference | undefined> {
   // find() chooses no platform, so an index that lacks this machine's is still found by its name.
-  const { name } = await store.find(text);
+  const { name } = await findImage(store, text);
   if (name === undefined) return undefined;
   const named = parseReference(name);
   return named.tag === undefined ? undefined : named;

@@ -28,7 +28,8 @@ import {
   type Platform,
   withoutNameAnnotations,
 } from '../oci/types.js';
-import type { ResolvedImage, Store, StoredReferrer } from '../store/store.js';
+import type { Store, StoredReferrer } from '../store/store.js';
+import type { ResolvedImage } from '../store/resolve.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
@@ -41,6 +42,7 @@ import { createDirSink, createTarSink, type ArchiveSink } from './sink.js';
 import { outputError } from '../io/output.js';
 import { openStoredLayer } from '../layers/source.js';
 import { Tap } from '../io/streams.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
 export type CompressionChoice = (typeof compressionChoices)[number];
@@ -99,14 +101,14 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   if (texts.length === 0) throw new UsageError('no images to save');
   const exclude = new Set(options.exclude);
   for (const text of options.since ?? []) {
-    for (const layer of (await store.resolve(text, options.platform)).manifest.layers) exclude.add(layer.digest);
+    for (const layer of (await resolveImage(store, text, options.platform)).manifest.layers) exclude.add(layer.digest);
   }
   // A classic archive names layers by directory, not digest: a loader could not tell which layer it lacks.
   if (exclude.size > 0 && options.format === 'docker-legacy') throw new UsageError('docker-legacy archives cannot leave layers out; save a delta as docker-archive or oci-archive');
   if (options.ref !== undefined && texts.length > 1) throw new UsageError(`${options.format}:${path}:${options.ref} names one image, but ${texts.length} are being saved`);
   const selected: Selected[] = [];
   for (const text of texts) {
-    const resolved = await store.resolve(text, options.platform);
+    const resolved = await resolveImage(store, text, options.platform);
     const named = options.ref !== undefined && options.format !== 'oci' && options.format !== 'oci-archive' ? options.ref : resolved.name;
     selected.push({ ref: named === undefined ? undefined : withTag(parseReference(named)), resolved });
   }

@@ -13,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { deriveImage, type DerivedImage } from './derive.js';
 import { importLayer } from './import.js';
 import { storeLayer, type LayerOptions, type StoredLayer } from './layer.js';
+import { resolveImage } from '../store/resolve.js';
 
 export interface AppendOptions extends LayerOptions {
   source: string;
@@ -23,7 +24,7 @@ export interface AppendOptions extends LayerOptions {
 }
 
 export async function appendLayer(store: Store, ref: string, input: { tar: Readable } | { members: Iterable<TreeMember> | AsyncIterable<TreeMember> }, options: AppendOptions): Promise<DerivedImage & StoredLayer> {
-  const image = await store.resolve(ref);
+  const image = await resolveImage(store, ref);
   const stored = 'tar' in input ? await importLayer(store, input.tar, options) : await treeLayer(store, input.members, options);
   const derived = await deriveImage(store, image, {
     add: [stored],

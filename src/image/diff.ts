@@ -7,7 +7,8 @@
  */
 import { compareTree } from '../layers/compare.js';
 import type { TreeMember } from '../layers/members.js';
-import type { ResolvedImage, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { ResolvedImage } from '../store/resolve.js';
 import { indexImage } from './delta.js';
 
 export interface TreeDifference {

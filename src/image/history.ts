@@ -1,6 +1,6 @@
 /** `rootfs history`: an image's history entries, newest first, each with the layer it made (docker history's rows). */
 import type { Digest, HistoryEntry } from '../oci/types.js';
-import type { ResolvedImage } from '../store/store.js';
+import type { ResolvedImage } from '../store/resolve.js';
 
 export interface HistoryRow {
   /** The image ID on the newest row; the others are "<missing>" (not images of their own), as in docker. */

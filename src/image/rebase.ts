@@ -7,9 +7,11 @@
 import { NotFoundError, UsageError } from '../errors.js';
 import type { ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type ImageConfig, type Manifest } from '../oci/types.js';
-import type { ResolvedImage, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { ResolvedImage } from '../store/resolve.js';
 import { baseAnnotations } from './delta.js';
 import { deriveImage, type DerivedImage } from './derive.js';
+import { resolveImage } from '../store/resolve.js';
 
 export interface RebaseOptions {
   /** Default: the image's base annotations. */
@@ -21,8 +23,8 @@ export interface RebaseOptions {
 }
 
 export async function rebaseImage(store: Store, ref: string, options: RebaseOptions): Promise<DerivedImage & { oldBase: string; replaced: number; kept: number }> {
-  const image = await store.resolve(ref);
-  const { image: oldBase, name: oldName } = options.oldBase !== undefined ? { image: await store.resolve(options.oldBase), name: options.oldBase } : await annotatedBase(store, image, ref);
+  const image = await resolveImage(store, ref);
+  const { image: oldBase, name: oldName } = options.oldBase !== undefined ? { image: await resolveImage(store, options.oldBase), name: options.oldBase } : await annotatedBase(store, image, ref);
   const oldIds = oldBase.config.rootfs.diff_ids;
   const ids = image.config.rootfs.diff_ids;
   const differs = oldIds.findIndex((id, i) => ids[i] !== id);
@@ -30,7 +32,7 @@ export async function rebaseImage(store: Store, ref: string, options: RebaseOpti
     const why = differs >= 0 ? `its layer ${differs + 1} is ${ids[differs]?.slice(0, 19) ?? 'missing'}, the base's ${oldIds[differs]!.slice(0, 19)}` : `it has no layers above the base's ${oldIds.length}`;
     throw new UsageError(`${ref} is not built on ${oldName}: ${why}`);
   }
-  const newBase = await store.resolve(options.newBase);
+  const newBase = await resolveImage(store, options.newBase);
   const result = await deriveImage(store, image, {
     lower: {
       drop: oldIds.length,
@@ -61,5 +63,5 @@ async function annotatedBase(store: Store, image: ResolvedImage, ref: string): P
     }
   }
   if (name === undefined) throw new NotFoundError(`${ref} was built on ${digest}, which is not in the store: give --old-base`);
-  return { image: await store.resolve(name), name };
+  return { image: await resolveImage(store, name), name };
 }

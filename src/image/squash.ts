@@ -14,6 +14,7 @@ import type { Store } from '../store/store.js';
 import { commitImage, ownTag } from './commit.js';
 import { storeLayer, type LayerCompression } from './layer.js';
 import { count } from '../text.js';
+import { resolveImage } from '../store/resolve.js';
 
 export interface SquashOptions {
   /** Index (from 0, base first) of the lowest layer to merge; those below are kept. Default 0. */
@@ -44,7 +45,7 @@ export interface SquashResult {
 }
 
 export async function squashImage(store: Store, ref: string, options: SquashOptions): Promise<SquashResult> {
-  const image = await store.resolve(ref);
+  const image = await resolveImage(store, ref);
   const tags = options.tags ?? ownTag(image.name);
   const layers = image.manifest.layers;
   const from = options.from ?? 0;

@@ -26,6 +26,7 @@ import { native } from '../native/index.js';
 import type { Store } from '../store/store.js';
 import type { TarEntry } from '../tar/header.js';
 import { checkLayerEntry, safeLinkTarget, safeMemberPath } from '../tar/paths.js';
+import { resolveImage } from '../store/resolve.js';
 
 const SLASH = 0x2f;
 const nodeTypes = { chardev: constants.S_IFCHR, blockdev: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
@@ -48,7 +49,7 @@ export interface UnpackOptions {
 
 /** Extracts the merged layers of image `ref` into `dir` (empty or missing). */
 export async function unpackImage(store: Store, ref: string, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
-  const image = await store.resolve(ref);
+  const image = await resolveImage(store, ref);
   return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref, ...(options.onWarning ? { onWarning: options.onWarning } : {}) }), dir, options);
 }
 

@@ -15,6 +15,7 @@ import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
 import { uploadBlob } from './upload.js';
 import { addToReferrersTag, referrerDescriptor, referrersTag } from './referrers.js';
+import { findImage } from '../store/resolve.js';
 
 /**
  * Which repositories of which registry are known to hold a blob. Pass one
@@ -180,7 +181,7 @@ async function pushBlob(client: RegistryClient, store: Store, destination: Image
 
 /** The store's one resolver; no platform is chosen, so an index lacking this machine's platform is pushed whole. */
 async function findEntry(store: Store, source: string): Promise<Descriptor> {
-  const found = await store.find(source);
+  const found = await findImage(store, source);
   return found.manifestDescriptor ?? found.descriptor;
 }
 

@@ -28,18 +28,13 @@ import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
-import { choosePlatform, hostPlatform } from '../oci/platform.js';
-import { familiarName, familiarRepository, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
+import { familiarName, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
-  isManifestMediaType,
   type Descriptor,
   type Digest,
-  type ImageConfig,
   type Index,
-  type Manifest,
-  type Platform,
   withoutNameAnnotations,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
@@ -47,7 +42,7 @@ import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
-import { parseIndex, parseJson, parseManifest, parseOciLayout } from '../oci/validate.js';
+import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
 
@@ -63,14 +58,6 @@ export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(dataHome, 'rootfs');
 }
 
-export interface ResolvedImage {
-  name?: string;                 // familiar name if resolved by tag
-  descriptor: Descriptor;        // the index.json entry (a manifest, or an index for multi-platform)
-  manifestDescriptor: Descriptor; // the chosen platform's manifest
-  manifest: Manifest;
-  config: ImageConfig;
-}
-
 export interface StoreImage {
   name: string;
   ref: ImageReference;
@@ -82,16 +69,6 @@ export interface StoreEntry {
   name?: string;
   ref?: ImageReference;
   descriptor: Descriptor;
-}
-
-/** What a name or ID designates in index.json, before a platform is chosen. */
-export interface FoundImage {
-  /** The name it was found by (none for an ID). */
-  name?: string;
-  /** The index.json entry (a manifest, or an index for multi-platform). */
-  descriptor: Descriptor;
-  /** When the ID named one manifest of an index entry: that manifest. */
-  manifestDescriptor?: Descriptor;
 }
 
 export class Store {
@@ -367,49 +344,8 @@ export class Store {
   }
 
   /** index.json without the referrer entries: the images. */
-  private async imageEntries(): Promise<Descriptor[]> {
+  async imageEntries(): Promise<Descriptor[]> {
     return (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) === undefined);
-  }
-
-  /**
-   * The one way a command finds the image it is given: by name[:tag],
-   * name@digest, or full or short (≥ 4 hex characters, unambiguous, with or
-   * without "sha256:") image ID (config digest, as docker) or manifest digest.
-   * Names are tried first, as docker does, then IDs, so "abcd" is the tag
-   * abcd:latest when there is one. No platform is chosen yet (see resolve).
-   * Not found: the error suggests the names that come closest.
-   */
-  async find(text: string): Promise<FoundImage> {
-    const entries = await this.imageEntries();
-    const fullId = /^(?:sha256:)?([a-f0-9]{64})$/.exec(text);
-    if (fullId) return this.findById(text, entries, `sha256:${fullId[1]}`, true);
-    const ref = parseReference(text);
-    if (ref.digest !== undefined) return this.findById(text, entries, ref.digest, true, familiarName(ref));
-    const entry = entries.find((candidate) => entryNamed(candidate, ref));
-    if (entry) return { name: familiarName(ref), descriptor: entry };
-    const shortId = /^(?:sha256:)?([a-f0-9]{4,63})$/.exec(text);
-    if (shortId) return this.findById(text, entries, `sha256:${shortId[1]}`, false);
-    throw notFound(text, entries);
-  }
-
-  /**
-   * find(), then an index is narrowed to one manifest for platform (default:
-   * this machine's), and the manifest and config are read and checked.
-   */
-  async resolve(text: string, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
-    const found = await this.find(text);
-    return this.resolveEntry(found.descriptor, platform, found.name, found.manifestDescriptor);
-  }
-
-  /** An index.json entry → the manifest for platform (or the one given) and its config. */
-  async resolveEntry(entry: Descriptor, platform: Platform = hostPlatform(), name?: string, chosen?: Descriptor): Promise<ResolvedImage> {
-    const manifestDescriptor = chosen ?? (await this.pickManifest(entry, platform));
-    const manifest = parseManifest(await this.readJson<unknown>(manifestDescriptor.digest, manifestDescriptor.size), this.blobPath(manifestDescriptor.digest));
-    const config = await this.readJson<ImageConfig>(manifest.config.digest, manifest.config.size);
-    if (typeof config !== 'object' || config === null || !config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
-      throw new InvalidInputError(this.blobPath(manifest.config.digest), 'not an image config (no rootfs.diff_ids)');
-    }
-    return { ...(name !== undefined ? { name } : {}), descriptor: entry, manifestDescriptor, manifest, config };
   }
 
   /**
@@ -441,20 +377,6 @@ export class Store {
     if (this.readOnly) throw new Error(`${this.dir}: store opened read-only`);
   }
 
-  /** The manifest for platform that descriptor stands for: itself, or the one chosen at each level of an index. */
-  private async pickManifest(descriptor: Descriptor, platform: Platform): Promise<Descriptor> {
-    if (isManifestMediaType(descriptor.mediaType)) return descriptor;
-    const where = this.blobPath(descriptor.digest);
-    if (!isIndexMediaType(descriptor.mediaType)) throw new InvalidInputError(where, `not an image manifest or index (media type ${descriptor.mediaType})`);
-    const walk = this.walk([descriptor], (node, all) => {
-      if (node.document?.kind !== 'index') return [];
-      const usable = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
-      return [choosePlatform(usable, platform, (child) => child.platform, this.blobPath(node.descriptor.digest))];
-    });
-    for await (const node of walk) if (isManifestMediaType(node.descriptor.mediaType)) return node.descriptor;
-    throw new InvalidInputError(where, 'no manifest reached from this index');
-  }
-
   /**
    * walkImage over this store's blobs (each read checked against its
    * descriptor), following what children picks. A blob not here is an error,
@@ -463,40 +385,6 @@ export class Store {
   walk(roots: Descriptor[], children?: WalkOptions['children'], skipMissing = false): AsyncGenerator<GraphNode> {
     const read = async (descriptor: Descriptor): Promise<Buffer | undefined> => (!skipMissing || (await this.hasBlob(descriptor.digest)) ? this.readBlob(descriptor.digest, descriptor.size) : undefined);
     return walkImage(roots, { read, where: (descriptor) => this.blobPath(descriptor.digest), children });
-  }
-
-  /** Lookup by digest: exact, or a prefix that must designate exactly one image. */
-  private async findById(text: string, entries: Descriptor[], digest: string, exact: boolean, name?: string): Promise<FoundImage> {
-    const matches = (candidate: Digest): boolean => (exact ? candidate === digest : candidate.startsWith(digest));
-    const found = new Map<string, FoundImage>();
-    const named = name !== undefined ? { name } : {};
-    for (const entry of entries) {
-      if (matches(entry.digest)) {
-        found.set(entry.digest, { ...named, descriptor: entry });
-        continue;
-      }
-      for (const child of await this.manifestsOf(entry)) {
-        if (!matches(child.descriptor.digest) && !matches(child.manifest.config.digest)) continue;
-        const manifestDescriptor = child.descriptor.digest === entry.digest ? {} : { manifestDescriptor: child.descriptor };
-        if (!found.has(child.descriptor.digest)) found.set(child.descriptor.digest, { ...named, descriptor: entry, ...manifestDescriptor });
-      }
-    }
-    if (found.size === 0) throw notFound(text, entries);
-    if (found.size > 1) throw new UsageError(`${text} is ambiguous: it matches ${[...found.keys()].map((d) => digestHex(d as Digest).slice(0, 12)).join(', ')}; give more of the ID`);
-    return [...found.values()][0]!;
-  }
-
-  /** The manifests an index.json entry stands for: itself, or those of an index's children (one level, what docker shows) that are here. */
-  private async manifestsOf(entry: Descriptor): Promise<Array<{ descriptor: Descriptor; manifest: Manifest }>> {
-    const out: Array<{ descriptor: Descriptor; manifest: Manifest }> = [];
-    const walk = this.walk([entry], async (node, all) => {
-      if (node.depth > 0 || node.document?.kind !== 'index') return [];
-      const here: Descriptor[] = [];
-      for (const child of all) if (isManifestMediaType(child.mediaType) && (await this.hasBlob(child.digest))) here.push(child);
-      return here;
-    }, true);
-    for await (const node of walk) if (node.document?.kind === 'manifest') out.push({ descriptor: node.descriptor, manifest: node.document.manifest });
-    return out;
   }
 
   private blobError(err: unknown, digest: Digest, path: string): Error {
@@ -533,45 +421,8 @@ function referrerSubject(entry: Descriptor): Digest | undefined {
   return entry.annotations?.[Annotation.Subject] as Digest | undefined;
 }
 
-/** "no such image", with the names closest to what was asked for (did you mean deb:3?). */
-function notFound(text: string, entries: Descriptor[]): NotFoundError {
-  const names = [...new Set(entries.map(entryReference).filter((ref): ref is ImageReference => ref !== undefined).map(familiarName))];
-  const close = closestNames(text, names);
-  return new NotFoundError(`no such image: ${text}${close.length > 0 ? ` (did you mean ${close.join(', ')}?)` : ''}`);
-}
-
-/** The names of the same repository, else those a few edits away, at most three. */
-function closestNames(text: string, names: string[]): string[] {
-  let wanted: ImageReference | undefined;
-  try {
-    wanted = parseReference(text);
-  } catch {
-    wanted = undefined;
-  }
-  const sameRepository = wanted ? names.filter((name) => familiarRepository(parseReference(name)) === familiarRepository(wanted)) : [];
-  if (sameRepository.length > 0) return sameRepository.sort().slice(0, 3);
-  const limit = Math.max(2, Math.floor(text.length / 3));
-  return names
-    .map((name) => ({ name, distance: Math.min(editDistance(text, name), editDistance(text, familiarRepository(parseReference(name)))) }))
-    .filter(({ distance }) => distance <= limit)
-    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
-    .slice(0, 3)
-    .map(({ name }) => name);
-}
-
-/** Levenshtein distance (names are short). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
 /** The reference an index.json entry is tagged with, if any (entries with unparsable names are not ours to interpret). */
-function entryReference(entry: Descriptor): ImageReference | undefined {
+export function entryReference(entry: Descriptor): ImageReference | undefined {
   const name = entry.annotations?.[Annotation.RefName];
   if (name === undefined) return undefined;
   try {
@@ -582,7 +433,7 @@ function entryReference(entry: Descriptor): ImageReference | undefined {
 }
 
 /** Whether an index entry is named ref. */
-function entryNamed(entry: Descriptor, ref: ImageReference): boolean {
+export function entryNamed(entry: Descriptor, ref: ImageReference): boolean {
   const named = entryReference(entry);
   return named !== undefined && sameReference(named, ref);
 }

@@ -17,6 +17,7 @@ import { BundleMediaType } from './bundle.js';
 import type { SigningKey } from './keys.js';
 import { signImageDigest } from './message.js';
 import { CosignSignPredicate } from './statement.js';
+import { findImage, resolveEntry } from '../store/resolve.js';
 
 /** cosign's annotations saying what the bundle holds, so a referrers list tells signatures from attestations. */
 export const BundleContentAnnotation = 'dev.sigstore.bundle.content';
@@ -33,15 +34,15 @@ export interface ImageSignature {
 }
 
 /**
- * Signs the image text names (a name, name@digest or ID, as Store.find
+ * Signs the image text names (a name, name@digest or ID, as findImage
  * takes) and records the signature in the store: what it names (an index
  * signs whole), or with platform that platform's manifest (what a docker
  * archive or a --platform save carries).
  */
 export async function signImage(store: Store, text: string, key: SigningKey, options: { platform?: Platform; now?: Date } = {}): Promise<ImageSignature> {
   const now = options.now ?? new Date();
-  const found = await store.find(text);
-  const chosen = options.platform ? (await store.resolveEntry(found.descriptor, options.platform, found.name, found.manifestDescriptor)).manifestDescriptor : (found.manifestDescriptor ?? found.descriptor);
+  const found = await findImage(store, text);
+  const chosen = options.platform ? (await resolveEntry(store, found.descriptor, options.platform, found.name, found.manifestDescriptor)).manifestDescriptor : (found.manifestDescriptor ?? found.descriptor);
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
   if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
   // Read, so a damaged manifest is not signed: the read checks its digest.

@@ -18,6 +18,7 @@ import { walkImage } from '../oci/walk.js';
 import { BundleMediaType, bundleSizeCap, type SigstoreBundle } from './bundle.js';
 import type { VerifyingKey } from './keys.js';
 import { verifyMessage } from './message.js';
+import { findImage } from '../store/resolve.js';
 
 /** Where blobs come from. Both reads must check the bytes against the digest (and the size, given), failing with InvalidInputError (DigestMismatchError) when they differ and NotFoundError when the blob is absent. */
 export interface BlobSource {
@@ -84,9 +85,9 @@ export async function verifyImageSignature(source: BlobSource, name: string, sub
   return { name, subject, ...verified, blobsChecked };
 }
 
-/** verifyImageSignature over the store: the image text names (Store.find) and the referrers recorded for it. */
+/** verifyImageSignature over the store: the image text names (findImage) and the referrers recorded for it. */
 export async function verifyStoredImage(store: Store, text: string, keys: VerifyingKey[], options?: VerifyOptions): Promise<VerifiedImage> {
-  const found = await store.find(text);
+  const found = await findImage(store, text);
   const chosen = found.manifestDescriptor ?? found.descriptor;
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
   return verifyImageSignature(store, text, subject, await store.referrers(subject.digest), keys, options);
