@@ -10,7 +10,6 @@ import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
 import { admissionHook, admissionPolicy } from './trust-options.js';
-import { verifyStoredImage } from '../trust/index.js';
 
 export const copyCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -41,7 +40,10 @@ export const copyCommand: CommandModule = (cli, run) => {
         // Where images come into the store, its policy applies as well as the flag.
         const policy = await admissionPolicy(opts, destination.kind === 'store' ? storeDir(opts) : undefined);
         // From the store there is no load to hook: the stored image's signature is checked before the copy starts.
-        if (policy && source.kind === 'store') await withStore(opts, (store) => verifyStoredImage(store, source.ref, policy.keys, { content: false }), { readOnly: true });
+        if (policy && source.kind === 'store') {
+          const { verifyStoredImage } = await import('../trust/index.js');
+          await withStore(opts, (store) => verifyStoredImage(store, source.ref, policy.keys, { content: false }), { readOnly: true });
+        }
         const result = await copyImages(source, destination, {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
           ...(opts.platform !== undefined ? { platform: parsePlatform(String(opts.platform)) } : {}),

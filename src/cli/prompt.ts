@@ -1,6 +1,6 @@
 /** Asking a person on the terminal for a secret (a registry password, a key's passphrase). */
 import { UsageError } from '../errors.js';
-import { passphraseFromEnv, type PassphraseSource } from '../trust/index.js';
+import type { PassphraseSource } from '../trust/index.js';
 
 /** Reads a line in raw mode, echoing nothing: the password never shows on the screen. */
 export function readHidden(question: string, cancelled: string): Promise<string> {
@@ -32,7 +32,7 @@ export function readHidden(question: string, cancelled: string): Promise<string>
 /** A key's passphrase: ROOTFS_KEY_PASSWORD, else asked on the terminal (confirmed when a new key is made), else none. */
 export function passphrase(path: string, options: { confirm?: boolean } = {}): PassphraseSource {
   return async () => {
-    const fromEnv = passphraseFromEnv();
+    const fromEnv = (await import('../trust/index.js')).passphraseFromEnv();
     if (fromEnv !== undefined) return fromEnv;
     if (!process.stdin.isTTY) return undefined;
     const first = await readHidden(`Passphrase for ${path}: `, 'cancelled');

@@ -14,7 +14,6 @@ import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
-import { readSigningKey, signImage } from '../trust/index.js';
 import { passphrase } from './prompt.js';
 import { count } from '../text.js';
 import { findImage, resolveImage } from '../store/resolve.js';
@@ -95,6 +94,7 @@ export const saveCommand: CommandModule = (cli, run) => {
 
 /** save --sign KEY: every image found, then each signed in the store (rootfs sign), before anything is written. */
 async function signImages(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
+  const { readSigningKey, signImage } = await import('../trust/index.js');
   const key = await readSigningKey(keyFile, passphrase(keyFile));
   await withStore(opts, async (store) => {
     for (const text of refs) await findImage(store, text);

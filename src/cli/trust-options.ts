@@ -1,13 +1,19 @@
 /** --require-signed PUB[,PUB…]: the trusted public keys, each read and checked before any input is. */
 import { UsageError } from '../errors.js';
 import type { ManifestGate } from '../split/index.js';
-import type { BeforeNames } from '../store/staged.js';
-import { readVerifyingKey, requireSigned, trustPolicy, verifyPartManifest, type TrustPolicy, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import { join } from 'node:path';
+import { pathExists } from '../io/metadata.js';
+import { policyFileName, type BeforeNames } from '../store/staged.js';
+import type { TrustPolicy, VerifiedPartManifest, VerifyingKey } from '../trust/index.js';
 import type { Reporter } from './report.js';
+
+/** The trust code, loaded only by a command that signs or checks: the others start without it (about 35 ms). */
+const trust = (): Promise<typeof import('../trust/index.js')> => import('../trust/index.js');
 
 export async function readTrustedKeys(value: unknown, flag: string): Promise<VerifyingKey[]> {
   const files = keyFiles(value, flag);
   const keys: VerifyingKey[] = [];
+  const { readVerifyingKey } = await trust();
   for (const file of files) keys.push(await readVerifyingKey(file));
   return keys;
 }
@@ -15,7 +21,7 @@ export async function readTrustedKeys(value: unknown, flag: string): Promise<Ver
 /** The gate a part set passes before any part is read: its manifest signed by one of keys; says which. */
 export function signedBy(keys: VerifyingKey[], reporter: Reporter, onVerified?: (signed: VerifiedPartManifest) => void): ManifestGate {
   return async (manifestPath) => {
-    const signed = await verifyPartManifest(manifestPath, keys);
+    const signed = await (await trust()).verifyPartManifest(manifestPath, keys);
     onVerified?.(signed);
     reporter.info(`${manifestPath}: signature by ${signed.key.path} verified (${signed.signaturePath})`);
     return signed.manifest;
@@ -35,12 +41,14 @@ function keyFiles(value: unknown, flag: string): string[] {
  */
 export async function admissionPolicy(opts: Record<string, unknown>, storeDir: string | undefined): Promise<TrustPolicy | undefined> {
   const flag = opts.requireSigned === undefined ? [] : keyFiles(opts.requireSigned, '--require-signed');
-  const policy = await trustPolicy(storeDir, flag);
+  if (flag.length === 0 && (storeDir === undefined || !(await pathExists(join(storeDir, policyFileName))))) return undefined;
+  const policy = await (await trust()).trustPolicy(storeDir, flag);
   if (policy && opts.referrers === false) throw new UsageError(`--no-referrers leaves the signatures behind, and ${policy.sources.join(' and ')} requires them`);
   return policy;
 }
 
 /** The beforeNames hook of a policy, saying on stderr which key verified each image. */
 export function admissionHook(policy: TrustPolicy, reporter: Reporter): BeforeNames {
-  return requireSigned(policy, (verified) => reporter.info(`${verified.name}: signature by ${verified.key.path} verified`));
+  return async (staged) => (await trust()).requireSigned(policy, (verified) => reporter.info(`${verified.name}: signature by ${verified.key.path} verified`))(staged);
 }
+

@@ -4,7 +4,8 @@
  * temp file + rename, index.json last). The format writers only name members.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -123,7 +124,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
   // directory that got names is fsynced at the end.
   const writeSynced = (body: Readable, temp: string): Promise<void> => pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
   const syncDirs = async (root: string): Promise<void> => {
-    for (const dir of [join(root, 'blobs', 'sha256'), join(root, 'blobs'), root]) if (await exists(dir)) await fsyncPath(dir);
+    for (const dir of [join(root, 'blobs', 'sha256'), join(root, 'blobs'), root]) if (await pathExists(dir)) await fsyncPath(dir);
   };
   const place = async (name: string, write: (target: string) => Promise<void>): Promise<void> => {
     if (names.has(name)) return;
@@ -147,11 +148,11 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     has: (name) => names.has(name),
     async addBytes(name, data) {
       // An existing layout's blobs are content-addressed: one already there is the same bytes.
-      if (!fresh && isBlob(name) && (await exists(join(building, name)))) return;
+      if (!fresh && isBlob(name) && (await pathExists(join(building, name)))) return;
       await place(name, (temp) => writeSynced(Readable.from([data]), temp));
     },
     async addStream(name, _size, body) {
-      if (!fresh && isBlob(name) && (await exists(join(building, name)))) {
+      if (!fresh && isBlob(name) && (await pathExists(join(building, name)))) {
         body.destroy();
         return;
       }
@@ -231,20 +232,8 @@ async function existingLayout(path: string): Promise<'none' | 'layout'> {
   throw new UsageError(`${path}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout)`);
 }
 
-async function readLayoutIndex(path: string): Promise<Buffer> {
-  const indexPath = join(path, 'index.json');
-  try {
-    return await readFile(indexPath);
-  } catch (err) {
-    throw fromFsError(err, indexPath);
-  }
+/** The index.json of a layout saved into: a regular file, read bounded, as every metadata file is. */
+function readLayoutIndex(path: string): Promise<Buffer> {
+  return readMetadata(join(path, 'index.json'), metadataSizeCap, 'an image index');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -9,7 +9,7 @@
  * cannot hang before it is refused.
  */
 import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError } from '../errors.js';
 
@@ -122,4 +122,15 @@ function fileKind(info: Stats): string {
   if (info.isSocket()) return 'a socket';
   if (info.isDirectory()) return 'a directory';
   return 'not a file';
+}
+
+/** Whether path names anything (a dangling symlink too): false for ENOENT, any other error thrown naming it. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fromFsError(err, path);
+  }
 }

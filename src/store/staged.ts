@@ -31,6 +31,9 @@ export interface StagedImages {
   readBlob(digest: Digest): Promise<Buffer>;
 }
 
+/** The store's trust policy file (src/trust/policy.ts reads it; docs/trust.md), in the store directory. */
+export const policyFileName = 'policy.json';
+
 /** Called after every blob is verified and before any is committed or named; a throw aborts the command with nothing changed. */
 export type BeforeNames = (staged: StagedImages) => Promise<void>;
 

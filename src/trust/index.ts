@@ -7,4 +7,4 @@ export { bundlePath, removePartManifestSignatures, signPartManifest, sshsigPath,
 export { signImage, type ImageSignature } from './sign.js';
 export { signSshsig, sshsigNamespace, verifySshsig } from './sshsig.js';
 export { verifyImageSignature, verifyStoredImage, type BlobSource, type VerifiedImage, type VerifyOptions } from './verify.js';
-export { policyFileName, readPolicyFile, requireSigned, trustPolicy, type TrustPolicy } from './policy.js';
+export { readPolicyFile, requireSigned, trustPolicy, type TrustPolicy } from './policy.js';

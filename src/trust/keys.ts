@@ -7,10 +7,9 @@
  * Ed25519: what cosign generates and what SSH admins hold.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
-import { UsageError, VerificationError, fromFsError } from '../errors.js';
+import { UsageError, VerificationError } from '../errors.js';
 import { writeFileAtomic } from '../io/durable.js';
-import { readMetadata } from '../io/metadata.js';
+import { pathExists, readMetadata } from '../io/metadata.js';
 import { SshReader, sshString } from './ssh-wire.js';
 
 export type KeyType = 'ecdsa-p256' | 'ed25519';
@@ -121,7 +120,7 @@ export async function writeKeyPair(prefix: string, type: KeyType, passphrase?: s
   const publicPath = `${prefix}.pub`;
   if (!overwrite) {
     for (const path of [privatePath, publicPath]) {
-      if (await exists(path)) throw new UsageError(`${path} exists: give another -o PREFIX, or --force to replace the key pair`);
+      if (await pathExists(path)) throw new UsageError(`${path} exists: give another -o PREFIX, or --force to replace the key pair`);
     }
   }
   const { privatePem, publicPem } = generateKeyPair(type, passphrase);
@@ -130,15 +129,6 @@ export async function writeKeyPair(prefix: string, type: KeyType, passphrase?: s
   return { privatePath, publicPath };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw fromFsError(err, path);
-  }
-}
 
 function keyTypeOf(key: KeyObject, path: string): KeyType {
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';

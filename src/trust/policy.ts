@@ -17,11 +17,9 @@ import { InvalidInputError, UsageError, VerificationError } from '../errors.js';
 import { metadataSizeCap, readMetadataIfExists } from '../io/metadata.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { parseJson } from '../oci/validate.js';
-import type { BeforeNames, StagedImages } from '../store/staged.js';
+import { policyFileName, type BeforeNames, type StagedImages } from '../store/staged.js';
 import { keyHint, readVerifyingKey, type VerifyingKey } from './keys.js';
 import { verifyImageSignature, type BlobSource, type VerifiedImage } from './verify.js';
-
-export const policyFileName = 'policy.json';
 
 export interface TrustPolicy {
   /** Where it came from, for messages: the policy file, or the flag. */
