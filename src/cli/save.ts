@@ -2,13 +2,11 @@ import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
-import { planSave } from '../formats/registry.js';
-import { BlobLocations, type PushResult } from '../registry/push.js';
+import type { PushResult } from '../registry/push.js';
 import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
-import type { Store } from '../store/store.js';
-import { withConverted } from '../formats/private-store.js';
+import { pushToRegistry } from '../formats/registry-transport.js';
 import { readHaveFile } from '../formats/delta.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
@@ -116,19 +114,10 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   // --exclude-have and --since say what the receiver holds; a registry says so itself (a push asks before each
   // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
-  const pushAll = async (store: Store, texts: string[]): Promise<PushResult[]> => {
-    const plan = await planSave(store, texts, address, platform);
-    // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
-    const knownLocations = new BlobLocations();
-    const results: PushResult[] = [];
-    for (const { source, destination } of plan) results.push(await pushReported(reporter, store, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
-    return results;
-  };
+  const conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message: string) => reporter.warnOnce(message) };
   const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
     for (const text of opts.since === undefined ? [] : [opts.since].flat().map(String)) await resolveImage(store, text, platform);
-    if (compression === 'keep') return pushAll(store, refs);
-    // The registry takes each blob as it is: the layers are recompressed first, and the new manifests pushed.
-    return withConverted(store, refs, { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message) => reporter.warnOnce(message) }, pushAll);
+    return pushToRegistry(store, refs, address, conversion, (from, source, destination, knownLocations) => pushReported(reporter, from, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
   });
   reporter.emitJson({ output, pushed });
 }

@@ -6,7 +6,6 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { makeDirectory } from '../io/durable.js';
 import { freshTempName, removeOnInterrupt } from '../io/temp.js';
 import type { Platform } from '../oci/types.js';
@@ -15,19 +14,28 @@ import { saveImages, type CompressionChoice } from './save.js';
 
 /** fn with a store of its own in a fresh directory under parent, removed afterwards (and on interrupt). */
 export async function withPrivateStore<T>(parent: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  return withPrivateDirectory(parent, (dir) => withOpenStore(dir, fn));
+}
+
+/** fn with a fresh directory under parent, removed afterwards (and on interrupt). */
+async function withPrivateDirectory<T>(parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
   await makeDirectory(parent);
   const dir = await freshTempName(parent, '.rootfs-copy');
   const release = removeOnInterrupt(dir);
   try {
-    const store = await Store.open(dir);
-    try {
-      return await fn(store);
-    } finally {
-      await store.close();
-    }
+    return await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
     release();
+  }
+}
+
+async function withOpenStore<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(dir);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
   }
 }
 
@@ -46,8 +54,8 @@ export interface Conversion {
  * Their referrers stay behind (their subjects' digests change), with save's warning.
  */
 export async function withConverted<T>(store: Store, texts: string[], conversion: Conversion, fn: (converted: Store, texts: string[]) => Promise<T>): Promise<T> {
-  return withPrivateStore(tmpdir(), async (converted) => {
-    const layout = join(converted.dir, 'layout');
+  return withPrivateDirectory(tmpdir(), async (layout) => {
+    // save makes the layout (the name is fresh, not yet a directory); an OCI layout is a store, so it opens as one.
     const saved = await saveImages(store, texts, layout, {
       format: 'oci',
       compression: conversion.compression,
@@ -56,12 +64,6 @@ export async function withConverted<T>(store: Store, texts: string[], conversion
       stdout: process.stdout,
       ...(conversion.onWarning ? { onWarning: conversion.onWarning } : {}),
     });
-    const opened = await Store.open(layout);
-    try {
-      return await fn(opened, saved.images.map((image) => image.name ?? image.descriptor.digest));
-    } finally {
-      await opened.close();
-    }
+    return withOpenStore(layout, (converted) => fn(converted, saved.images.map((image) => image.name ?? image.descriptor.digest)));
   });
 }
-

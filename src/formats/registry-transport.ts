@@ -1,6 +1,8 @@
 /** A registry as a copy's end (docker://): pull brings an image in, push takes images out (recompressed first when asked: a registry takes blobs as they are). */
 import { UsageError } from '../errors.js';
-import { familiarName } from '../oci/reference.js';
+import { familiarName, type ImageReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/types.js';
+import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
 import { BlobLocations, pushImage } from '../registry/push.js';
 import type { RegistryAddress } from './address.js';
@@ -29,24 +31,41 @@ export function registrySource(address: RegistryAddress): ImageSource {
 }
 
 export function registrySink(address: RegistryAddress): ImageSink {
-  const sink: ImageSink = {
+  return {
     async from(store, texts, options) {
-      if (options.compression !== 'keep') {
-        const { compression, level, platform, onWarning } = options;
-        const conversion: Conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), ...(onWarning ? { onWarning } : {}) };
-        return withConverted(store, await oneTextPerImage(store, texts), conversion, (converted, names) => sink.from(converted, names, { ...options, compression: 'keep' }));
-      }
-      const plan = await planSave(store, await oneTextPerImage(store, texts), address, options.platform);
-      // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
-      const knownLocations = new BlobLocations();
+      const { compression, level, platform, onWarning } = options;
+      const conversion: Conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), ...(onWarning ? { onWarning } : {}) };
+      const pushed = await pushToRegistry(store, await oneTextPerImage(store, texts), address, conversion, async (from, source, destination, knownLocations) => ({
+        destination,
+        result: await pushImage(from, source, destination, { ...(await options.registry(destination.registry)), knownLocations, referrers: options.referrers, ...(options.onEvent ? { onEvent: options.onEvent } : {}) }),
+      }));
       const result: CopyResult = { images: [], referrers: 0 };
-      for (const { source, destination } of plan) {
-        const pushed = await pushImage(store, source, destination, { ...(await options.registry(destination.registry)), knownLocations, referrers: options.referrers, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
-        result.images.push({ name: familiarName(destination), digest: pushed.digest });
-        result.referrers += pushed.referrers;
+      for (const { destination, result: one } of pushed) {
+        result.images.push({ name: familiarName(destination), digest: one.digest });
+        result.referrers += one.referrers;
       }
       return result;
     },
   };
-  return sink;
+}
+
+/** One image's push, as the caller makes it (the CLI reports each one as docker does). */
+export type PushOne<T> = (store: Store, source: string | Descriptor, destination: ImageReference, knownLocations: BlobLocations) => Promise<T>;
+
+/**
+ * Pushes texts (names or digests in store) to the registry address names,
+ * each where planSave puts it; with a compression other than keep, the
+ * layers are recompressed first (withConverted) and the new manifests
+ * pushed: a registry takes blobs as they are, so the conversion is ours.
+ */
+export async function pushToRegistry<T>(store: Store, texts: string[], address: RegistryAddress, conversion: Conversion, pushOne: PushOne<T>): Promise<T[]> {
+  const pushAll = async (from: Store, names: string[]): Promise<T[]> => {
+    const plan = await planSave(from, names, address, conversion.platform);
+    // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
+    const knownLocations = new BlobLocations();
+    const results: T[] = [];
+    for (const { source, destination } of plan) results.push(await pushOne(from, source, destination, knownLocations));
+    return results;
+  };
+  return conversion.compression === 'keep' ? pushAll(store, texts) : withConverted(store, texts, conversion, pushAll);
 }
