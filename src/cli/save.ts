@@ -14,7 +14,7 @@ import { formatBytes, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
 import { count } from '../text.js';
-import { findImage, resolveImage } from '../store/resolve.js';
+import { resolveImage } from '../store/resolve.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -48,7 +48,7 @@ export const saveCommand: CommandModule = (cli, run) => {
           if (opts.referrers === false) throw new UsageError('--sign with --no-referrers would leave the signatures out');
         }
         if (isRegistryAddress(String(opts.output))) {
-          if (opts.sign !== undefined) await signImages(reporter, refs, opts, String(opts.sign), platform);
+          if (opts.sign !== undefined) await signBeforeSaving(reporter, refs, opts, String(opts.sign), platform);
           return saveToRegistry(reporter, refs, opts);
         }
         refuseRegistryFlags(opts, 'an archive');
@@ -64,7 +64,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         if (opts.sign !== undefined) {
           if (format === 'docker-legacy') throw new UsageError('--sign: a docker-legacy archive cannot carry signatures; save as docker-archive or oci-archive');
           // A docker archive carries one platform's manifest: that is what is signed, not the index.
-          await signImages(reporter, refs, opts, String(opts.sign), platform ?? (format === 'docker-archive' ? hostPlatform() : undefined));
+          await signBeforeSaving(reporter, refs, opts, String(opts.sign), platform ?? (format === 'docker-archive' ? hostPlatform() : undefined));
         }
         const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
@@ -91,16 +91,11 @@ export const saveCommand: CommandModule = (cli, run) => {
 };
 
 /** save --sign KEY: every image found, then each signed in the store (rootfs sign), before anything is written. */
-async function signImages(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
-  const { readSigningKey, signImage } = await import('../trust/index.js');
+async function signBeforeSaving(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
+  const { readSigningKey, signImages } = await import('../trust/index.js');
   const key = await readSigningKey(keyFile, passphrase(keyFile));
-  await withStore(opts, async (store) => {
-    for (const text of refs) await findImage(store, text);
-    for (const text of refs) {
-      const { subject, referrer } = await signImage(store, text, key, platform ? { platform } : {});
-      reporter.info(`${text}: signed ${subject.digest} (signature ${referrer.digest})`);
-    }
-  });
+  const signed = await withStore(opts, (store) => signImages(store, refs, key, platform ? { platform } : {}));
+  for (const { image, subject, referrer } of signed) reporter.info(`${image}: signed ${subject.digest} (signature ${referrer.digest})`);
 }
 
 /** `save REF… -o docker://…`: `rootfs push` for each REF. The archive-only options are refused rather than ignored. */

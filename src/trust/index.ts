@@ -4,7 +4,7 @@ export { generateKeyPair, keyHint, keyTypes, passphraseFromEnv, readSigningKey, 
 export { signBytes, signImageDigest, signMessage, verifyBytes, verifyMessage } from './message.js';
 export { CosignSignPredicate, InTotoPayloadType, preAuthEncoding } from './statement.js';
 export { bundlePath, removePartManifestSignatures, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
-export { signImage, type ImageSignature } from './sign.js';
+export { signImage, signImages, type ImageSignature } from './sign.js';
 export { signSshsig, sshsigNamespace, verifySshsig } from './sshsig.js';
 export { verifyImageSignature, verifyStoredImage, type BlobSource, type VerifiedImage, type VerifyOptions } from './verify.js';
 export { readPolicyFile, requireSigned, trustPolicy, type TrustPolicy } from './policy.js';

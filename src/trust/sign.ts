@@ -72,3 +72,14 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
   await store.addReferrer(referrer, subject.digest);
   return { subject, referrer, bundle };
 }
+
+/**
+ * signImage for each of texts, every one found first: a typo in the last
+ * must not leave the first ones signed alone.
+ */
+export async function signImages(store: Store, texts: string[], key: SigningKey, options: { platform?: Platform; now?: Date } = {}): Promise<Array<ImageSignature & { image: string }>> {
+  for (const text of texts) await findImage(store, text);
+  const signed: Array<ImageSignature & { image: string }> = [];
+  for (const text of texts) signed.push({ image: text, ...(await signImage(store, text, key, options)) });
+  return signed;
+}
