@@ -1,12 +1,12 @@
-import { compressionLevel, levelsHelp } from '../compress/levels.js';
+import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { parseTransportAddress } from '../formats/address.js';
 import { copyImages } from '../formats/copy.js';
-import { compressionChoices, type CompressionChoice } from '../formats/save.js';
 import { refuseTerminal } from '../io/output.js';
 import { parsePlatform } from '../oci/platform.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
+import { archiveCompression } from './options.js';
 import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
 import { admissionHook, admissionPolicy } from './trust-options.js';
@@ -29,9 +29,7 @@ export const copyCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const source = parseTransportAddress(String(sourceText));
         const destination = parseTransportAddress(String(destinationText));
-        const compression = String(opts.compression);
-        if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
-        const level = compressionLevel(compression, opts.level);
+        const { compression, level } = archiveCompression(opts);
         if (source.kind === 'archive' && source.address.path === '-') refuseTerminal('stdin', 'an archive');
         if (destination.kind === 'archive' && destination.address.path === '-') {
           if (destination.address.format === 'oci') throw new UsageError('an oci layout is a directory; give it with oci:DIR');
@@ -47,7 +45,7 @@ export const copyCommand: CommandModule = (cli, run) => {
         const result = await copyImages(source, destination, {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
           ...(opts.platform !== undefined ? { platform: parsePlatform(String(opts.platform)) } : {}),
-          compression: compression as CompressionChoice,
+          compression,
           ...(level !== undefined ? { level } : {}),
           referrers: opts.referrers !== false,
           stdin: { input: process.stdin, name: 'stdin' },

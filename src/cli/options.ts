@@ -4,6 +4,7 @@ import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { libdeflateBuiltIn } from '../compress/gzip.js';
 import type { LayerCompression } from '../image/layer.js';
+import { compressionChoices, type CompressionChoice } from '../formats/save.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Reporter } from './report.js';
@@ -30,6 +31,13 @@ export function layerCompression(opts: { compression?: unknown; level?: unknown 
 }
 
 /** SOURCE_DATE_EPOCH (reproducible builds) as a Date, if set; a malformed one is a usage error, not silently "now". */
+/** --compression keep|gzip|zstd|none and --level, as the commands that write archives take them (save, copy). */
+export function archiveCompression(opts: { compression?: unknown; level?: unknown }): { compression: CompressionChoice; level: number | undefined } {
+  const compression = String(opts.compression ?? 'keep');
+  if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
+  return { compression: compression as CompressionChoice, level: compressionLevel(compression, opts.level) };
+}
+
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): Date | undefined {
   const value = env.SOURCE_DATE_EPOCH;
   if (value === undefined || value === '') return undefined;

@@ -1,14 +1,15 @@
-import { compressionLevel, levelsHelp } from '../compress/levels.js';
+import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
 import type { PushResult } from '../registry/push.js';
-import { compressionChoices, saveImages, type CompressionChoice } from '../formats/save.js';
+import { saveImages, type CompressionChoice } from '../formats/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { pushToRegistry } from '../formats/registry-transport.js';
 import { readHaveFile } from '../formats/delta.js';
 import type { CommandModule } from './command.js';
+import { archiveCompression } from './options.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
@@ -39,9 +40,7 @@ export const saveCommand: CommandModule = (cli, run) => {
     .example('rootfs save base:latest ns/app:1.0 -o docker://registry.site:5000')
     .action((refs: string[], opts) =>
       run(async (reporter) => {
-        const compression = String(opts.compression);
-        if (!(compressionChoices as readonly string[]).includes(compression)) throw new UsageError(`--compression must be one of ${compressionChoices.join(', ')}, not '${compression}'`);
-        const level = compressionLevel(compression, opts.level);
+        const { compression, level } = archiveCompression(opts);
         const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
         if (opts.sign !== undefined) {
           if (compression !== 'keep') throw new UsageError(`--sign signs the images as stored; --compression ${compression} would archive other manifests (convert first with rootfs copy, then sign)`);
@@ -49,7 +48,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         }
         if (isRegistryAddress(String(opts.output))) {
           if (opts.sign !== undefined) await signBeforeSaving(reporter, refs, opts, String(opts.sign), platform);
-          return saveToRegistry(reporter, refs, opts);
+          return saveToRegistry(reporter, refs, opts, { compression, level });
         }
         refuseRegistryFlags(opts, 'an archive');
         const address = parseAddress(String(opts.output));
@@ -71,7 +70,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         const { images: saved, omitted, referrers } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
-            compression: compression as CompressionChoice,
+            compression,
             level,
             platform,
             ref: address.ref,
@@ -99,13 +98,11 @@ async function signBeforeSaving(reporter: Reporter, refs: string[], opts: Record
 }
 
 /** `save REF… -o docker://…`: `rootfs push` for each REF. The archive-only options are refused rather than ignored. */
-async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<string, unknown>): Promise<void> {
+async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<string, unknown>, { compression, level }: { compression: CompressionChoice; level: number | undefined }): Promise<void> {
   const output = String(opts.output);
   const address = parseRegistryAddress(output);
   if (opts.format !== undefined) throw new UsageError(`--format chooses an archive format; ${output} receives each image's manifests as they are stored (OCI or Docker schema 2)`);
   const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
-  const compression = String(opts.compression) as CompressionChoice;
-  const level = compressionLevel(compression, opts.level);
   // --exclude-have and --since say what the receiver holds; a registry says so itself (a push asks before each
   // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
