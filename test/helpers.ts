@@ -4,9 +4,10 @@
  * one is truly absent (CI installs them all, so a skip there is a CI bug).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
@@ -61,6 +62,24 @@ export async function runOk(command: string, args: string[], opts: RunOptions = 
   const result = await run(command, args, opts);
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}:\n${result.stderr}`);
   return result;
+}
+
+/**
+ * Resolves once the wall clock is past every inode change under dir by more
+ * than the 1 s margin of src/layers/capture.ts: a capture begun after it
+ * trusts every file of dir whose metadata matches, which a test of "nothing
+ * read" needs. A wait for a clock event, bounded by the margin.
+ */
+export async function pastTheCaptureMargin(dir: string): Promise<void> {
+  let newest = 0n;
+  const walk = (path: string): void => {
+    const stat = lstatSync(path, { bigint: true });
+    if (stat.ctimeNs > newest) newest = stat.ctimeNs;
+    if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+  };
+  walk(dir);
+  const wait = Number(newest / 1_000_000n) + 1100 - Date.now();
+  if (wait > 0) await delay(wait);
 }
 
 const toolCache = new Map<string, boolean>();

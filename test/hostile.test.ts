@@ -270,3 +270,46 @@ test('unpack on a full disk: one line, exit 5, and the directory it created is g
     execFileSync('umount', [mount]);
   }
 });
+
+/** A stored image tagged bad:1: base:1's manifest and config as `edit` leaves them, written as new blobs. */
+function corruptedBase(store: string, edit: (manifest: any, config: any) => void): void {
+  const blob = (digest: string): string => join(store, 'blobs', 'sha256', digest.slice(7));
+  const put = (value: unknown): { digest: string; size: number } => {
+    const data = JSON.stringify(value);
+    writeFileSync(join(store, 'blobs', 'sha256', sha(data)), data);
+    return { digest: `sha256:${sha(data)}`, size: Buffer.byteLength(data) };
+  };
+  const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8'));
+  const entry = index.manifests.find((item: any) => item.annotations?.['org.opencontainers.image.ref.name'] === 'base:1');
+  const manifest = JSON.parse(readFileSync(blob(entry.digest), 'utf8'));
+  const config = JSON.parse(readFileSync(blob(manifest.config.digest), 'utf8'));
+  edit(manifest, config);
+  manifest.config = { ...manifest.config, ...put(config) };
+  index.manifests.push({ ...entry, ...put(manifest), annotations: { 'org.opencontainers.image.ref.name': 'bad:1', 'io.containerd.image.name': 'docker.io/library/bad:1' } });
+  writeFileSync(join(store, 'index.json'), JSON.stringify(index));
+}
+
+test('import/commit --base and diff over a stored base whose config or manifest lies about its layers: exit 3, the store unchanged', async (t) => {
+  const f = await fixture(t);
+  const tree = join(f.dir, 'tree');
+  mkdirSync(join(tree, 'etc'), { recursive: true });
+  writeFileSync(join(tree, 'etc/hostname'), 'box\n');
+  const corruptions: Array<[string, (manifest: any, config: any) => void, RegExp]> = [
+    ['a diff_id that is not its layer\'s', (_manifest, config) => void (config.rootfs.diff_ids = [`sha256:${sha('another layer')}`]), /^rootfs: bad:1 layer 1 \(sha256:[0-9a-f]{12}\): diff_id sha256:[0-9a-f]{64} does not match rootfs\.diff_ids\[0\]/],
+    ['two diff_ids for one layer', (_manifest, config) => void config.rootfs.diff_ids.push(config.rootfs.diff_ids[0]), /^rootfs: bad:1: manifest sha256:[0-9a-f]{64}: 1 layer for the 2 diff_ids of config/],
+    ['a bogus layer media type', (manifest) => void (manifest.layers[0].mediaType = 'application/x-bogus'), /^rootfs: bad:1 layer 1 \(sha256:[0-9a-f]{12}\): unsupported layer media type "application\/x-bogus"/],
+  ];
+  for (const [what, edit, message] of corruptions) {
+    rmSync(f.store, { recursive: true, force: true });
+    const made = await rootfs(['--store', f.store, 'import', join(f.dir, 'good.tar'), 'base:1']);
+    assert.equal(made.code, 0, made.stderr);
+    corruptedBase(f.store, edit);
+    await t.test(what, async () => {
+      await f.refuses(['import', tree, 'new:1', '--base', 'bad:1'], 3, { mentions: message });
+      await f.refuses(['commit', tree, 'new:1', '--base', 'bad:1'], 3, { mentions: message });
+      await f.refuses(['import', '-', 'new:1', '--base', 'bad:1'], 3, { input: goodLayer, mentions: message });
+      await f.refuses(['import', join(f.dir, 'good.tar'), 'new:1', '--base', 'bad:1'], 3, { mentions: message });
+      await f.refuses(['diff', 'bad:1', tree], 3, { mentions: message });
+    });
+  }
+});

@@ -14,7 +14,7 @@ import { resolveImage } from '../store/resolve.js';
 /** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
 export function addTreeFlags(command: Command): Command {
   return command
-    .option('--checksum', 'Also compare the contents of files whose metadata is the same (reads every file, as rsync -c)')
+    .option('--checksum', "Read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)")
     .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
     .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
 }
@@ -24,19 +24,21 @@ type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; pres
 export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
   const { compression, level } = layerCompression(opts, reporter);
   const tags = ref === undefined ? [] : [parseReference(ref)];
-  const tree = await openTree(source, opts);
-  const result = await withStore(opts, async (store) => {
+  const { tree, result } = await withStore(opts, async (store) => {
+    const tree = await openTree(source, opts, store);
     const base = await resolveImage(store, baseRef);
-    return commitDelta(store, base, baseRef, tree.members, {
+    const result = await commitDelta(store, base, baseRef, tree.members, {
       source: source === '-' ? 'stdin' : source,
       tags,
       checksum: Boolean(opts.checksum),
+      origin: tree.origin,
       ...imageConfigFlags(opts),
       compression,
       level,
       createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
       onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
     });
+    return { tree, result };
   });
   const { summary } = result;
   reporter.result(result.imageId);

@@ -12,7 +12,7 @@ export const diffCommand: CommandModule = (cli, run) => {
   cli
     .command('diff <a> <b>', "What changed from image A to B (an image, a directory or a tarball), as docker diff: A added, C changed, D deleted")
     .option('--stat', 'Counts and bytes of what was added, changed and deleted instead of the list')
-    .option('--checksum', 'Also compare the contents of files whose metadata is the same')
+    .option('--checksum', "Read and hash every file of a directory B whose metadata matches, not only those changed since A's capture (docs/incremental.md)")
     .option('--preset <name>', 'For a directory B: leave out what the preset leaves out (repeatable)')
     .option('--exclude <glob>', 'For a directory B: leave out matching paths (repeatable)')
     .example('rootfs diff host:v1 host:v2')
@@ -24,8 +24,8 @@ export const diffCommand: CommandModule = (cli, run) => {
           const image = await resolveImage(store, a);
           // B names an image unless it is a path on this machine (as docker's PATH|IMAGE arguments).
           const useImage = pathKind(b) === 'none';
-          const members = useImage ? imageMembers(store, (await resolveImage(store, b)).manifest.layers, b) : (await openTree(b, opts)).members;
-          for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum) })) differences.push(difference);
+          const { members, origin } = useImage ? { members: imageMembers(store, (await resolveImage(store, b)).manifest.layers, b), origin: undefined } : await openTree(b, opts, store);
+          for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum), origin })) differences.push(difference);
         });
         differences.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
         if (opts.stat) {

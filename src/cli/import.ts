@@ -15,7 +15,7 @@ export const importCommand: CommandModule = (cli, run) => {
   const command = cli
     .command('import <file> [ref]', 'Create a single-layer image from a root filesystem tarball (plain, gzip, zstd, xz or bzip2; - for stdin) or a directory (packed as rootfs pack packs it; exit 1: completed with warnings); with --base, only what differs from an image, as a layer on it')
     .option('--base <ref>', 'Compare with this image and write only the changes (and whiteouts for what is gone) as one layer on top of its layers (docs/incremental.md)')
-    .option('--checksum', 'With --base: also compare the contents of files whose metadata is the same (reads every file, as rsync -c)')
+    .option('--checksum', "With --base: read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)")
     .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)')
     .option('-m, --message <text>', 'History comment for the image')
     .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)')

@@ -8,15 +8,19 @@ import { statSync } from 'node:fs';
 import { fromFsError } from '../errors.js';
 import { openTarInput } from '../image/import.js';
 import { openInput } from '../io/input.js';
+import { treeOrigin } from '../layers/capture.js';
 import { tarMembers, type TreeMember } from '../layers/members.js';
 import { directoryMembers, type ReadCounter } from '../pack/members.js';
 import { loadPresets } from '../pack/presets.js';
+import type { Store } from '../store/store.js';
 import { asList } from './options.js';
 
 export interface TreeInput {
   members: AsyncIterable<TreeMember> | Iterable<TreeMember>;
   /** A directory's file-content reads, for the summary. */
   read?: ReadCounter;
+  /** A directory: which one (layers/capture.ts), for trusting its files against a capture of it. */
+  origin?: string;
 }
 
 /** What is at `path` on this machine: a directory, something else (a tarball, a device, stdin), or nothing. */
@@ -30,12 +34,12 @@ export function pathKind(path: string): 'directory' | 'file' | 'none' {
   }
 }
 
-/** --preset and --exclude apply to a directory, as pack applies them. */
-export async function openTree(path: string, opts: { preset?: unknown; exclude?: unknown }): Promise<TreeInput> {
+/** --preset and --exclude apply to a directory, as pack applies them; the store in use is left out of it. */
+export async function openTree(path: string, opts: { preset?: unknown; exclude?: unknown }, store: Store): Promise<TreeInput> {
   if (pathKind(path) === 'directory') {
     const read: ReadCounter = { bytes: 0, files: 0 };
     const preset = loadPresets(asList(opts.preset));
-    return { members: directoryMembers(path, { preset, exclude: asList(opts.exclude) }, read), read };
+    return { members: directoryMembers(path, { preset, exclude: asList(opts.exclude), skip: [store.identity()] }, read), read, origin: treeOrigin(path) };
   }
   const { stream } = await openInput(path, 'a tarball or directory', '');
   const where = path === '-' ? 'stdin' : path;

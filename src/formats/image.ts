@@ -5,9 +5,9 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { ImageReference } from '../oci/reference.js';
-import { layerCompression, type Descriptor, type Digest, type ImageConfig } from '../oci/types.js';
+import type { Descriptor, Digest, ImageConfig } from '../oci/types.js';
+import { checkDiffId, checkDiffIdCount, layerMediaTypeCompression } from '../oci/validate.js';
 import type { ArchiveContents, BlobMember } from './contents.js';
-import { count } from '../text.js';
 
 export type LoadableImage = (
   | {
@@ -46,14 +46,10 @@ export function parseConfig(contents: ArchiveContents, name: string, referrer: s
  */
 export function checkLayers(contents: ArchiveContents, config: ImageConfig, configName: string, layers: Array<{ name: string; referrer: string }>): BlobMember[] {
   const diffIds = config.rootfs.diff_ids;
-  if (layers.length !== diffIds.length) {
-    throw new InvalidInputError(contents.where(layers[0]?.referrer ?? configName), `${count(layers.length, 'layer')} for the ${diffIds.length} diff_ids of config ${configName}`);
-  }
+  checkDiffIdCount(contents.where(layers[0]?.referrer ?? configName), layers.length, diffIds, configName);
   return layers.map(({ name, referrer }, i) => {
     const blob = contents.blob(name, referrer);
-    if (blob.diffId !== diffIds[i]) {
-      throw new InvalidInputError(contents.where(name), `diff_id ${blob.diffId} does not match rootfs.diff_ids[${i}] ${String(diffIds[i])} of config ${configName}`);
-    }
+    checkDiffId(contents.where(name), i, blob.diffId, diffIds, configName);
     return blob;
   });
 }
@@ -65,8 +61,7 @@ export function checkLayerTar(blob: BlobMember): void {
 
 /** A layer descriptor's media type must be a layer type we know and agree with what the blob is, a tar. */
 export function checkLayerMediaType(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember): void {
-  const declared = layerCompression(descriptor.mediaType);
-  if (declared === undefined) throw new InvalidInputError(contents.where(blob.name), `unsupported layer media type ${JSON.stringify(descriptor.mediaType)}`);
+  const declared = layerMediaTypeCompression(descriptor.mediaType, contents.where(blob.name));
   if (declared !== blob.compression) {
     throw new InvalidInputError(contents.where(blob.name), `media type ${descriptor.mediaType} says ${declared} but the layer is ${blob.compression === 'none' ? 'uncompressed' : blob.compression}`);
   }

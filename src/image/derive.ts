@@ -6,6 +6,7 @@
  * image is left as it was: only the tags given move.
  */
 import { UsageError } from '../errors.js';
+import { CAPTURE_ANNOTATIONS } from '../layers/capture.js';
 import { sha256 } from '../oci/digest.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig, Platform } from '../oci/types.js';
@@ -79,7 +80,10 @@ export async function deriveImage(store: Store, from: ResolvedImage, derivation:
   config.rootfs = { type: 'layers', diff_ids: diffIds };
   const bytes = Buffer.from(JSON.stringify(config));
   const tags = derivation.tags ?? ownTag(from.name);
-  const annotations = { ...from.manifest.annotations, ...derivation.annotations };
+  const annotations = { ...from.manifest.annotations };
+  // A capture's time vouches for the tree it walked: once layers are added or swapped, it is another tree.
+  if (derivation.add?.length || derivation.lower) for (const key of CAPTURE_ANNOTATIONS) delete annotations[key];
+  Object.assign(annotations, derivation.annotations);
   const manifest = await commitImage(store, {
     config: bytes,
     layers,

@@ -5,6 +5,7 @@
  * directory once, at its top). Paths kept in a layer only for their parents
  * or hardlinks are not differences and are not listed.
  */
+import { trustedBefore } from '../layers/capture.js';
 import { compareTree } from '../layers/compare.js';
 import type { TreeMember } from '../layers/members.js';
 import type { Store } from '../store/store.js';
@@ -19,9 +20,11 @@ export interface TreeDifference {
   size: number;
 }
 
-export async function* diffTrees(store: Store, a: ResolvedImage, aRef: string, b: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: { where: string; checksum?: boolean }): AsyncGenerator<TreeDifference, void, undefined> {
-  const old = await indexImage(store, a, aRef, options.checksum);
-  for await (const change of compareTree(old, b, { where: options.where, checksum: options.checksum, withContent: false })) {
+/** `origin`: B is a directory on disk, that one (capture.ts treeOrigin). */
+export async function* diffTrees(store: Store, a: ResolvedImage, aRef: string, b: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: { where: string; checksum?: boolean; origin?: string }): AsyncGenerator<TreeDifference, void, undefined> {
+  const old = await indexImage(store, a, aRef);
+  const trusted = trustedBefore(a.manifest.annotations, options.origin);
+  for await (const change of compareTree(old, b, { where: options.where, checksum: options.checksum, trustedBefore: trusted, withContent: false })) {
     if (change.kind === 'delete') {
       yield { kind: 'D', path: `/${old.index.path(change.node).toString('utf8')}`, size: change.size };
     } else if (change.why === 'added' || change.why === 'changed') {

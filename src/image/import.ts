@@ -9,7 +9,6 @@
  * memory and never read twice. Nothing is tagged until the layer, config and
  * manifest blobs are all in place.
  */
-import { statSync } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, createDecompressor } from '../compress/index.js';
@@ -24,6 +23,7 @@ import { packTree, type PackEvents, type PackOptions, type PackSummary } from '.
 import type { Store } from '../store/store.js';
 import { checkLayerEntry } from '../tar/paths.js';
 import { TarValidator } from '../tar/reader.js';
+import { captureAnnotations, treeOrigin, wallClockNs } from '../layers/capture.js';
 import { applyChanges } from './changes.js';
 import { commitImage } from './commit.js';
 
@@ -80,21 +80,18 @@ export interface DirectoryImportResult extends ImportedImage {
  */
 export async function importDirectory(store: Store, root: string, options: Omit<ImportOptions, 'onProgress'>, pack: PackOptions = {}, events: PackEvents = {}): Promise<DirectoryImportResult> {
   const containerConfig = applyChanges({}, options.changes ?? []);
-  let storeDir;
-  try {
-    storeDir = statSync(store.dir, { bigint: true });
-  } catch (err) {
-    throw fromFsError(err, store.dir);
-  }
-  const skip = [...(pack.skip ?? []), { dev: storeDir.dev, ino: storeDir.ino }];
+  const skip = [...(pack.skip ?? []), store.identity()];
+  const origin = treeOrigin(root);
+  // Taken before the walk begins: a file whose inode changed after it is read again by the next capture.
+  const started = wallClockNs();
   const written = await writeLayer(store, options, (sink) => packTree(root, sink, { ...pack, skip }, events));
-  return { ...(await commitImport(store, containerConfig, written, options)), pack: written.produced };
+  return { ...(await commitImport(store, containerConfig, written, options, captureAnnotations(started, origin))), pack: written.produced };
 }
 
 /** Config, manifest and tags for the layer just written. */
-async function commitImport(store: Store, containerConfig: ContainerConfig, { layer, diffId }: StoredLayer, options: ImportOptions): Promise<ImportedImage> {
+async function commitImport(store: Store, containerConfig: ContainerConfig, { layer, diffId }: StoredLayer, options: ImportOptions, annotations?: Record<string, string>): Promise<ImportedImage> {
   const config = importConfig(containerConfig, diffId, options);
-  const manifest = await commitImage(store, { config, layers: [layer], tags: options.tags });
+  const manifest = await commitImage(store, { config, layers: [layer], tags: options.tags, ...(annotations ? { annotations } : {}) });
   return { imageId: sha256(config), manifest, layer, diffId };
 }
 

@@ -6,8 +6,13 @@
  * prints it.
  *
  * - A path is carried when it is new, or its type, mode, owner, mtime, size,
- *   link target, device numbers or xattrs differ (with `checksum`, also when
- *   only its content does, as rsync -c); an unchanged file is never read.
+ *   link target, device numbers or xattrs differ, or only its content does.
+ *   Same size and whole-second mtime do not prove a file unchanged (an edit
+ *   within the second, an mtime set back), so a file whose metadata matches
+ *   has its content compared with the old tree's sum, unless it is a file on
+ *   disk whose inode has not changed since the old tree's capture began
+ *   (capture.ts): such a file is never read. A tar's or an image's body is
+ *   read through anyway, so it is always compared.
  * - A removed path becomes one whiteout at the top of what was removed (not
  *   one per descendant); a directory replaced by a non-directory needs none,
  *   as the non-directory replaces the subtree in every unpacker.
@@ -49,8 +54,10 @@ export type Change =
 export interface CompareOptions {
   /** Names the new tree in errors. */
   where: string;
-  /** Compare the content of files whose metadata is the same (the old index must have been built with checksum). */
+  /** Compare the content of every file whose metadata is the same, whatever its ctime (--checksum, as rsync -c). */
   checksum?: boolean;
+  /** A file on disk whose metadata is the same and whose ctime (ns) is before this is unchanged (capture.ts trustedBefore). */
+  trustedBefore?: bigint;
   /**
    * The changes are written as a layer: carried files need their content.
    * A hardlink target that was left out and cannot be read again (a tar went
@@ -162,7 +169,7 @@ export async function* compareTree(old: TreeIndex, members: AsyncIterable<TreeMe
     // A file the new tree has under this one name that shared its content with other names before.
     if (!changed && entry.type === 'file' && member.linked === false && old.names[old.rep[node]!]! > 1) changed = true;
     let content = member.content;
-    if (!changed && entry.type === 'file' && options.checksum && content) {
+    if (!changed && entry.type === 'file' && content && (options.checksum || !unchangedSince(member, options.trustedBefore))) {
       const checked = await checkContent(old, node, member, options.withContent);
       changed = checked.changed;
       content = checked.content;
@@ -188,6 +195,11 @@ export async function* compareTree(old: TreeIndex, members: AsyncIterable<TreeMe
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Whether a file on disk has not changed since before `before` (its inode's ctime, which nothing can set back). */
+function unchangedSince(member: TreeMember, before: bigint | undefined): boolean {
+  return before !== undefined && member.ctimeNs !== undefined && member.ctimeNs < before;
+}
 
 /** Hardlink groups whose first name went past unread: the content comes from the old tree, then every name. */
 async function* fromOldTree(
@@ -255,7 +267,7 @@ async function spool(body: Readable, hash?: Hash): Promise<() => Readable> {
  * to a temp file while hashed.
  */
 async function checkContent(old: TreeIndex, node: number, member: TreeMember, withContent: boolean): Promise<{ changed: boolean; content?: () => Readable }> {
-  const sum = old.sums!.subarray(old.rep[node]! * 32, old.rep[node]! * 32 + 32);
+  const sum = old.sums.subarray(old.rep[node]! * 32, old.rep[node]! * 32 + 32);
   if (member.replayable || !withContent) {
     const changed = !(await contentSum(member.content!())).equals(sum);
     return { changed, content: member.content };

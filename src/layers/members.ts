@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import type { TarEntry } from '../tar/header.js';
 import { readTar } from '../tar/reader.js';
 import { flattenLayers } from './flatten.js';
+import type { PlanOptions } from './plan.js';
 
 export interface TreeMember {
   entry: TarEntry;
@@ -24,6 +25,8 @@ export interface TreeMember {
   replayable?: boolean;
   /** Whether the file has other names (nlink > 1); undefined where the source cannot know (a tar). */
   linked?: boolean;
+  /** A file on disk: when its inode last changed (ns), which says whether it may have changed since a capture (capture.ts). */
+  ctimeNs?: bigint;
 }
 
 /** The members of a tar stream (already decompressed). */
@@ -33,9 +36,9 @@ export async function* tarMembers(tar: Readable, where: string): AsyncGenerator<
   }
 }
 
-/** The members of an image's merged tree, as export writes it. */
-export async function* imageMembers(store: Store, layers: Descriptor[], where: string): AsyncGenerator<TreeMember, void, undefined> {
-  for await (const { entry, body } of flattenLayers(store, layers, { where })) {
+/** The members of an image's merged tree, as export writes it; with `verify`, each layer checked against its config's diff_id. */
+export async function* imageMembers(store: Store, layers: Descriptor[], where: string, verify?: PlanOptions['verify']): AsyncGenerator<TreeMember, void, undefined> {
+  for await (const { entry, body } of flattenLayers(store, layers, { where, ...(verify ? { verify } : {}) })) {
     yield body ? { entry, content: () => body } : { entry };
   }
 }

@@ -22,7 +22,8 @@
  * hardlinks, pending hardlink requests and kept whiteouts.
  */
 import { displayPath } from '../errors.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, Digest } from '../oci/types.js';
+import { checkDiffId } from '../oci/validate.js';
 import type { Store } from '../store/store.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { safeLinkTarget, safeMemberPath } from '../tar/paths.js';
@@ -301,6 +302,8 @@ export interface PlanOptions {
   onLayer?: (index: number, entries: number) => void;
   /** Hears of a layer whose media type its bytes contradict (it is read as what it is). */
   onWarning?: (message: string) => void;
+  /** The image's config: every layer, read whole by the plan, must decompress to its diff_id. */
+  verify?: { diffIds: readonly unknown[]; configName: string };
 }
 
 interface Request {
@@ -373,7 +376,9 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
     lowest = layer;
     const where = layerWhere(options.where, layer, layers[layer]!);
     let ordinal = 0;
-    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning)) {
+    const { verify } = options;
+    const check = verify && ((diffId: Digest) => checkDiffId(where, layer, diffId, verify.diffIds, verify.configName));
+    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning, check)) {
       ordinal++;
       entries++;
       const path = safeMemberPath(entry.path, where);

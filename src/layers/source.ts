@@ -1,22 +1,33 @@
 /** A stored layer blob as tar members: verified as read, decompressed as its bytes say. */
+import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createDecompressor, detectCompression, type Compression } from '../compress/index.js';
-import { layerCompression, type Descriptor } from '../oci/types.js';
+import { Tap } from '../io/streams.js';
+import { layerCompression, type Descriptor, type Digest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { readTar, type TarMember } from '../tar/reader.js';
 
 /**
  * The members of one layer. A blob whose bytes do not match its digest fails
  * the iteration (at the latest when its end is reached), so nothing read
- * from a damaged blob is taken as complete.
+ * from a damaged blob is taken as complete. With `checkDiffId`, the tar's
+ * sha256 is handed to it at the end, and what it throws fails the iteration
+ * too: a layer read whole is checked against its config.
  */
-export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void): AsyncGenerator<TarMember, void, undefined> {
+export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void, checkDiffId?: (diffId: Digest) => void): AsyncGenerator<TarMember, void, undefined> {
   const { compression, stream } = await openStoredLayer(store, layer, onWrongType);
   const tar = createDecompressor(compression, where);
   // Errors reach the reader through `tar`, which pipeline destroys with them.
   pipeline(stream, tar).catch(() => {});
-  yield* readTar(tar, where);
+  if (!checkDiffId) return yield* readTar(tar, where);
+  const hash = createHash('sha256');
+  const hashed = new Tap(
+    (chunk) => void hash.update(chunk),
+    async () => checkDiffId(`sha256:${hash.digest('hex')}`),
+  );
+  pipeline(tar, hashed).catch(() => {});
+  yield* readTar(hashed, where);
 }
 
 /**

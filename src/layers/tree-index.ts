@@ -2,8 +2,9 @@
  * What a tree held at each path, kept small enough for a whole host: one
  * trie node per path (the merge plan's PathIndex) and, per node, the entry's
  * type, size, a 64-bit hash of the rest of its metadata, and which content it
- * shares with its hardlinks. No header object and no content is kept; with
- * `checksum`, a sha256 of each file's content (32 bytes a file).
+ * shares with its hardlinks, and a sha256 of each file's content (32 bytes a
+ * file): the content is read through anyway, and hashing it costs little
+ * beside its decompression. No header object and no content is kept.
  *
  * It is built from a stream of members (an image's flattened layers) and
  * compared against another (compare.ts).
@@ -34,13 +35,9 @@ export class TreeIndex {
   rep = new Int32Array(1024).fill(-1);
   /** At a rep node: how many names share its content. */
   names = new Int32Array(1024);
-  /** With checksum: sha256 of the content, at each rep node. */
-  sums: Buffer | undefined;
+  /** sha256 of the content, at each rep node. */
+  sums = Buffer.alloc(1024 * 32);
   entries = 0;
-
-  constructor(readonly checksum = false) {
-    if (checksum) this.sums = Buffer.alloc(1024 * 32);
-  }
 
   /** The node at a normalised path, with room for it in every array. */
   node(path: Buffer): number {
@@ -67,11 +64,9 @@ export class TreeIndex {
     this.hashB = grow(this.hashB);
     this.rep = grow(this.rep, -1);
     this.names = grow(this.names);
-    if (this.sums) {
-      const sums = Buffer.alloc(capacity * 32);
-      this.sums.copy(sums);
-      this.sums = sums;
-    }
+    const sums = Buffer.alloc(capacity * 32);
+    this.sums.copy(sums);
+    this.sums = sums;
   }
 
   /** Whether `entry` (a non-hardlink) has the metadata recorded at node. */
@@ -105,12 +100,9 @@ export class TreeIndex {
   }
 }
 
-/**
- * Indexes a tree. Every file body is read through (a tar's bytes must pass
- * anyway) and, with checksum, hashed.
- */
-export async function indexTree(members: AsyncIterable<TreeMember>, where: string, checksum = false): Promise<TreeIndex> {
-  const tree = new TreeIndex(checksum);
+/** Indexes a tree. Every file body is read through (a tar's bytes must pass anyway) and hashed. */
+export async function indexTree(members: AsyncIterable<TreeMember>, where: string): Promise<TreeIndex> {
+  const tree = new TreeIndex();
   for await (const { entry, content } of members) {
     tree.entries++;
     const path = safeMemberPath(entry.path, where);
@@ -122,7 +114,7 @@ export async function indexTree(members: AsyncIterable<TreeMember>, where: strin
       continue;
     }
     tree.record(node, entry);
-    if (checksum && content) (await contentSum(content())).copy(tree.sums!, node * 32);
+    if (content) (await contentSum(content())).copy(tree.sums, node * 32);
   }
   return tree;
 }

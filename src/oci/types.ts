@@ -40,6 +40,13 @@ export const Annotation = {
    * Ours, and only in the store: archives list referrers as plain untagged entries.
    */
   Subject: 'io.rootfs.subject',
+  /**
+   * On a manifest whose tree was read from a directory by us (import DIR, import/commit DIR --base): when the
+   * walk began (RFC 3339, nanoseconds) and which directory of which host it read. A re-capture of that
+   * directory trusts a file whose metadata matches only when its inode has not changed since (docs/incremental.md).
+   */
+  CaptureStarted: 'io.rootfs.capture.started',
+  CaptureRoot: 'io.rootfs.capture.root',
 } as const;
 
 export type Digest = `sha256:${string}`;

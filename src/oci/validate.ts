@@ -7,8 +7,9 @@
  * shape reaches code that trusts the types.
  */
 import { InvalidInputError } from '../errors.js';
+import { count } from '../text.js';
 import { parseDigest } from './digest.js';
-import type { Descriptor, Index, Manifest, OciLayoutFile } from './types.js';
+import { layerCompression, type Descriptor, type Digest, type Index, type Manifest, type OciLayoutFile } from './types.js';
 
 export function parseJson(text: string, where: string): unknown {
   try {
@@ -97,4 +98,24 @@ export function descriptorsIn(document: unknown): Descriptor[] {
     }
   }
   return out;
+}
+
+/**
+ * An image's layers against its config, wherever they are read whole (an
+ * archive being loaded, a stored base being indexed): one layer per diff_id.
+ */
+export function checkDiffIdCount(where: string, layers: number, diffIds: readonly unknown[], configName: string): void {
+  if (layers !== diffIds.length) throw new InvalidInputError(where, `${count(layers, 'layer')} for the ${diffIds.length} diff_ids of config ${configName}`);
+}
+
+/** The compression a layer's media type says; an unknown media type is refused. */
+export function layerMediaTypeCompression(mediaType: string, where: string): 'none' | 'gzip' | 'zstd' {
+  const declared = layerCompression(mediaType);
+  if (declared === undefined) throw new InvalidInputError(where, `unsupported layer media type ${JSON.stringify(mediaType)}`);
+  return declared;
+}
+
+/** Layer i's diff_id (the sha256 of its tar, as read) against the config's; `where` names the layer. */
+export function checkDiffId(where: string, i: number, diffId: Digest, diffIds: readonly unknown[], configName: string): void {
+  if (diffId !== diffIds[i]) throw new InvalidInputError(where, `diff_id ${diffId} does not match rootfs.diff_ids[${i}] ${String(diffIds[i])} of config ${configName}`);
 }

@@ -8,6 +8,7 @@
 import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
+import type { FileIdentity } from '../io/output.js';
 import type { TreeMember } from '../layers/members.js';
 import type { TarEntry } from '../tar/header.js';
 import { FileContent, looksSparse, openForReading } from './content.js';
@@ -22,6 +23,8 @@ export interface DirectoryOptions {
   selinux?: boolean;
   /** Read DEFAULT_EMPTIED_DIRS as empty directories, as pack does (default true). */
   defaultExcludes?: boolean;
+  /** Files and directories left out whatever their name: the store in use, as import DIR leaves it out. */
+  skip?: FileIdentity[];
 }
 
 /** Counts what was read of file contents: the proof that an unchanged tree costs metadata only. */
@@ -48,7 +51,7 @@ export function* directoryMembers(root: string, options: DirectoryOptions = {}, 
   };
   for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err), options.selinux === true)) {
     const { relative, absolute, stat } = item;
-    if (excluded(relative) || stat.isSocket()) {
+    if (excluded(relative) || stat.isSocket() || options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
       item.descend = false;
       continue;
     }
@@ -87,7 +90,7 @@ export function* directoryMembers(root: string, options: DirectoryOptions = {}, 
       entry.size = Number(stat.size);
       const sparse = looksSparse(stat);
       const { ino, dev } = stat;
-      yield { entry, linked, replayable: true, content: () => fileContent(absolute, entry.size, sparse, { ino, dev }, counter) };
+      yield { entry, linked, replayable: true, ctimeNs: stat.ctimeNs, content: () => fileContent(absolute, entry.size, sparse, { ino, dev }, counter) };
     } else {
       throw new HostIoError(`${displayPath(absolute)}: file of unknown type (mode 0${stat.mode.toString(8)})`);
     }

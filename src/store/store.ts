@@ -17,13 +17,14 @@
  * An image without a name (import or load without one) keeps an entry with
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, statSync } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
+import type { FileIdentity } from '../io/output.js';
 import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion } from '../oci/layout.js';
@@ -100,6 +101,16 @@ export class Store {
     // A read-only command writes nothing, not even this tidying.
     if (!readOnly) await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
     return new Store(root, inUse, readOnly);
+  }
+
+  /** The store's directory by identity: a walk of a tree it lies in leaves it out, wherever it is. */
+  identity(): FileIdentity {
+    try {
+      const { dev, ino } = statSync(this.dir, { bigint: true });
+      return { dev, ino };
+    } catch (err) {
+      throw fromFsError(err, this.dir);
+    }
   }
 
   async close(): Promise<void> {
