@@ -6,7 +6,7 @@
  * capture; the store in the tree is never compared.
  */
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { makeTempDir, pastTheCaptureMargin, requireTools, rootfs, runOk } from './helpers.js';
@@ -158,4 +158,30 @@ test('the capture time stays only with the tree it describes: config keeps it, a
   await f.ok(['pack', f.tree, '-o', tar]);
   await f.ok(['import', tar, 'host:fromtar', '--base', 'host:v1']);
   assert.equal((await annotations('host:fromtar'))['io.rootfs.capture.started'], undefined);
+});
+
+test('from a tar, matching bodies are hashed whatever their size: a changed 2 MiB file is carried whole, an unchanged one not, and no temp file is left', async (t) => {
+  if (!requireTools(t, 'tar')) return;
+  const f = fixture(t);
+  const big = join(f.tree, 'usr/bin/big');
+  const same = join(f.tree, 'usr/bin/same');
+  writeFileSync(big, Buffer.alloc(2 << 20, 1));
+  writeFileSync(same, Buffer.alloc(3 << 20, 2));
+  await f.ok(['import', f.tree, 'host:v1']);
+  const { mtime } = lstatSync(big);
+  writeFileSync(big, Buffer.alloc(2 << 20, 3));
+  utimesSync(big, mtime, mtime);
+  editWithinTheSecond(f);
+  const tar = join(f.work, 'v2.tar');
+  await f.ok(['pack', f.tree, '-o', tar]);
+  const tmp = join(f.work, 'tmp');
+  mkdirSync(tmp);
+  const result = await rootfs(['--store', join(f.work, 'store'), 'import', tar, 'host:v2', '--base', 'host:v1'], { env: { TMPDIR: tmp } });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(await f.topLayer('host:v2'), ['etc/', 'etc/conf', 'usr/', 'usr/bin/', 'usr/bin/big']);
+  const out = join(f.work, 'v2-export.tar');
+  await f.ok(['export', 'host:v2', '-o', out]);
+  const body = (await runOk('tar', ['-xOf', out, 'usr/bin/big'])).stdout;
+  assert.ok(body.equals(Buffer.alloc(2 << 20, 3)));
+  assert.deepEqual(readdirSync(tmp), []);
 });

@@ -28,9 +28,8 @@
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash, type Hash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { displayPath, InvalidInputError } from '../errors.js';
 import { removeOnInterrupt, tempName } from '../io/temp.js';
 import type { TarEntry } from '../tar/header.js';
@@ -233,19 +232,35 @@ async function* fromOldTree(
   if (missing !== undefined) throw new InvalidInputError(options.where, `the base image has no content for '${displayPath(old.index.path(missing))}', which a new hardlink needs`);
 }
 
-/** A body kept in a temp file, to be read (once) later; the file goes when that read closes. */
+/**
+ * A body up to this size is kept in memory: a re-capture from a tar hashes
+ * every file whose metadata matches, and most files of a root are small.
+ */
+const SPOOL_IN_MEMORY = 1 << 20;
+
+/** A body kept aside (in memory, or in a temp file), to be read (once) later; a temp file goes when that read closes. */
 async function spool(body: Readable, hash?: Hash): Promise<() => Readable> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const held: Buffer[] = [];
+  let size = 0;
+  while (size <= SPOOL_IN_MEMORY) {
+    const next = await chunks.next();
+    if (next.done) return () => Readable.from(held, { objectMode: false });
+    hash?.update(next.value);
+    held.push(next.value);
+    size += next.value.length;
+  }
   const file = tempName(tmpdir(), 'rootfs-spool');
   // Removed on Ctrl-C like every unfinished file; the registration ends when the file goes.
   const release = removeOnInterrupt(file);
   try {
-    const tee = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash?.update(chunk);
-        callback(null, chunk);
-      },
-    });
-    await pipeline(body, tee, createWriteStream(file, { mode: 0o600 }));
+    await pipeline(async function* () {
+      yield* held.splice(0);
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        hash?.update(next.value);
+        yield next.value;
+      }
+    }, createWriteStream(file, { mode: 0o600 }));
   } catch (err) {
     rmSync(file, { force: true });
     release();
@@ -263,8 +278,8 @@ async function spool(body: Readable, hash?: Hash): Promise<() => Readable> {
 
 /**
  * Whether a file whose metadata matched has other content. A file on disk is
- * read again to be carried; a tar's body can be read only once, so it goes
- * to a temp file while hashed.
+ * read again to be carried; a tar's body can be read only once, so it is
+ * kept aside while hashed.
  */
 async function checkContent(old: TreeIndex, node: number, member: TreeMember, withContent: boolean): Promise<{ changed: boolean; content?: () => Readable }> {
   const sum = old.sums.subarray(old.rep[node]! * 32, old.rep[node]! * 32 + 32);
