@@ -26,7 +26,7 @@ export const configCommand: CommandModule = (cli, run) => {
           if (newref !== undefined) throw new UsageError('config REF NEWREF needs a change (-c, --label, --annotation or --platform)');
           const image = await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false });
           if (reporter.json) reporter.emitJson(image.config);
-          else reporter.result(JSON.stringify(image.config, null, 2));
+          else reporter.resultJson(image.config);
           return;
         }
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
