@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { keyedMap } from '../image/changes.js';
 import { deriveImage } from '../image/derive.js';
 import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
@@ -51,7 +52,7 @@ export const configCommand: CommandModule = (cli, run) => {
 };
 
 function keyValues(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = keyedMap<string>();
   for (const item of items) {
     const at = item.indexOf('=');
     if (at <= 0) throw new UsageError(`${flag} must be key=value, not '${item}'`);

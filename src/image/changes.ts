@@ -56,12 +56,12 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
       return;
     }
     case 'LABEL': {
-      const labels = (config.Labels ??= {});
+      const labels = (config.Labels = keyedMap(config.Labels));
       for (const [key, value] of keyValues(rest, env, 'LABEL')) labels[key] = value;
       return;
     }
     case 'EXPOSE': {
-      const ports = (config.ExposedPorts ??= {});
+      const ports = (config.ExposedPorts = keyedMap(config.ExposedPorts));
       const words = shellWords(rest, env);
       if (words.length === 0) throw new UsageError('EXPOSE needs at least one port');
       for (const word of words) for (const port of expandPortSpec(word)) ports[port] = {};
@@ -74,7 +74,7 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
       return;
     }
     case 'VOLUME': {
-      const volumes = (config.Volumes ??= {});
+      const volumes = (config.Volumes = keyedMap(config.Volumes));
       const paths = jsonArray(rest) ?? shellWords(rest, env);
       if (paths.length === 0) throw new UsageError('VOLUME needs at least one path');
       for (const path of paths) {
@@ -112,6 +112,15 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
       config.Healthcheck = healthcheck(rest);
       return;
   }
+}
+
+/**
+ * A copy of a map whose keys come from users or input (labels, volumes,
+ * annotations) without a prototype: `__proto__` is then a key like any
+ * other, not a setter that drops it.
+ */
+export function keyedMap<T>(entries?: Record<string, T> | null): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
 }
 
 function envMap(list: string[] | undefined): Map<string, string> {
