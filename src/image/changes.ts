@@ -12,6 +12,16 @@ import type { ContainerConfig, HealthConfig } from '../oci/types.js';
 const allowed = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'] as const;
 type Instruction = (typeof allowed)[number];
 
+/**
+ * The instructions checked before anything is read or written, so that a
+ * malformed one is a usage error at once, not after a layer is stored: what
+ * makes one malformed does not depend on the config it is applied to.
+ */
+export function checkChanges(changes: string[]): string[] {
+  applyChanges({}, changes);
+  return changes;
+}
+
 /** Applies the instructions in order to a copy of `base`; throws UsageError naming the bad instruction. */
 export function applyChanges(base: ContainerConfig, changes: string[]): ContainerConfig {
   const config: ContainerConfig = structuredClone(base);
@@ -138,15 +148,21 @@ function commandForm(text: string): string[] {
   return jsonArray(text) ?? ['/bin/sh', '-c', text];
 }
 
+/**
+ * The exec form: text starting with `[` must be a JSON array of strings.
+ * Docker runs text that only looks like JSON as a shell command (`CMD [`
+ * becomes `/bin/sh -c [`); a flag that says less than it seems to is refused.
+ */
 function jsonArray(text: string): string[] | undefined {
   if (!text.startsWith('[')) return undefined;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value;
-  } catch {
-    // Docker falls back to the shell form for text that only looks like JSON.
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${text} is not a JSON array of strings (${(err as Error).message}); for the shell form, do not start with [`);
   }
-  return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new UsageError(`${text} is not a JSON array of strings`);
+  return value;
 }
 
 /** `K=V K2="v 2"`, or the legacy `K value with spaces` when the first word has no '='. */
