@@ -380,6 +380,11 @@ test('listings escape names and texts from input: diff of a tar, an image and a 
   assert.equal(history.stdout.toString().trim().split('\n').length, 2, 'a header and one row');
   const json = await rootfs(['--store', f.store, 'history', 'evil:1', '--json']);
   assert.equal(JSON.parse(json.stdout.toString())[0].comment, 'made\nby \x1b[31mme');
+  // inspect -f: the template's own \t and \n are kept, a value's are escaped.
+  assert.equal((await rootfs(['--store', f.store, 'config', 'base:1', '-c', 'LABEL a="x\nD /etc/passwd"', 'labelled:1'])).code, 0);
+  const inspected = await rootfs(['--store', f.store, 'inspect', '-f', '{{.Config.Labels}}\t{{.Os}}\n', 'labelled:1']);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assert.equal(inspected.stdout.toString(), 'map[a:x\\x0aD /etc/passwd]\tlinux\n\n');
 });
 
 test('append: a layer with whiteouts for "..", "." or "" is refused as import refuses it, the store unchanged', async (t) => {
