@@ -387,6 +387,20 @@ test('listings escape names and texts from input: diff of a tar, an image and a 
   assert.equal(inspected.stdout.toString(), 'map[a:x\\x0aD /etc/passwd]\tlinux\n\n');
 });
 
+test('split and verify: a file name with a newline and ESC is escaped in their listings', async (t) => {
+  const f = await fixture(t);
+  const name = 'a\nD \x1b[2Jx';
+  writeFileSync(join(f.dir, name), Buffer.alloc(2500, 7));
+  const parts = join(f.dir, 'parts');
+  const split = await rootfs(['split', join(f.dir, name), '--size', '1000', '--force', '-o', parts]);
+  assert.equal(split.code, 0, split.stderr);
+  assert.deepEqual(split.stdout.toString().trim().split('\n'), ['a\\x0aD \\x1b[2Jx.part0001', 'a\\x0aD \\x1b[2Jx.part0002', 'a\\x0aD \\x1b[2Jx.part0003', 'a\\x0aD \\x1b[2Jx.parts.json']);
+  const verify = await rootfs(['verify', parts]);
+  assert.equal(verify.code, 0, verify.stderr);
+  assert.match(verify.stdout.toString(), /^a\\x0aD \\x1b\[2Jx: OK \(3 parts, /);
+  assert.equal(verify.stdout.toString().split('\n').length, 2, 'one line');
+});
+
 test('append: a layer with whiteouts for "..", "." or "" is refused as import refuses it, the store unchanged', async (t) => {
   const f = await fixture(t);
   for (const name of ['etc/.wh...', '.wh..', '.wh.']) {
