@@ -1,9 +1,10 @@
 import { UsageError } from '../errors.js';
 import { keyedMap } from '../image/changes.js';
 import { deriveImage } from '../image/derive.js';
+import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
-import { asList, imageConfigFlags } from './options.js';
+import { asList, sourceDateEpoch } from './options.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { resolveImage } from '../store/resolve.js';
 
@@ -17,9 +18,10 @@ export const configCommand: CommandModule = (cli, run) => {
     .example("rootfs config host:v2 -c 'CMD [\"/sbin/init\"]' -c 'ENV LANG=C.UTF-8' --label site=dc2")
     .action((ref: string, newref: string | undefined, opts) =>
       run(async (reporter) => {
-        const { changes, platform, created } = imageConfigFlags(opts);
+        const changes = asList(opts.change);
         const labels = keyValues(asList(opts.label), '--label');
         const annotations = keyValues(asList(opts.annotation), '--annotation');
+        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
         const edits = changes.length + Object.keys(labels).length + Object.keys(annotations).length + (platform ? 1 : 0);
         if (edits === 0) {
           if (newref !== undefined) throw new UsageError('config REF NEWREF needs a change (-c, --label, --annotation or --platform)');
@@ -37,7 +39,7 @@ export const configCommand: CommandModule = (cli, run) => {
             annotations,
             platform,
             ...(what.length > 0 ? { createdBy: `rootfs config ${what.join(' ')}` } : {}),
-            created,
+            created: sourceDateEpoch(),
             ...(newTags ? { tags: newTags } : {}),
           }),
         );
