@@ -145,4 +145,5 @@ export function printable(text: string): string {
   });
 }
 
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** What printable() escapes (global: for replace()). */
+export const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

@@ -7,8 +7,9 @@ test('CMD and ENTRYPOINT: JSON exec form and shell form', () => {
   const config = applyChanges({}, ['CMD ["/bin/bash", "-l"]', 'ENTRYPOINT /usr/bin/tini --']);
   assert.deepEqual(config.Cmd, ['/bin/bash', '-l']);
   assert.deepEqual(config.Entrypoint, ['/bin/sh', '-c', '/usr/bin/tini --']);
-  // Text that only looks like JSON falls back to the shell form, as in a Dockerfile.
-  assert.deepEqual(applyChanges({}, ['CMD [not json']).Cmd, ['/bin/sh', '-c', '[not json']);
+  // Text that only looks like JSON is refused, where a Dockerfile would run it as a shell command.
+  assert.throws(() => applyChanges({}, ['CMD [not json']), (err) => err instanceof UsageError && /CMD \[not json.*not a JSON array of strings/.test(err.message));
+  assert.throws(() => applyChanges({}, ['VOLUME [1]']), UsageError);
 });
 
 test('ENV: key=value pairs with quotes, legacy form, replacement, and expansion from earlier ENV', () => {
@@ -44,7 +45,8 @@ test('EXPOSE expands ranges and protocols; LABEL, USER, VOLUME, WORKDIR, STOPSIG
     'ONBUILD RUN make',
   ]);
   assert.deepEqual(Object.keys(config.ExposedPorts ?? {}), ['80/tcp', '443/udp', '8000/tcp', '8001/tcp', '8002/tcp']);
-  assert.deepEqual(config.Labels, { maintainer: 'ops team', version: '1.0' });
+  // Keys from users live in maps without a prototype (so __proto__ is a key): compared as plain objects.
+  assert.deepEqual({ ...config.Labels }, { maintainer: 'ops team', version: '1.0' });
   assert.equal(config.User, '1000:1000');
   assert.deepEqual(Object.keys(config.Volumes ?? {}), ['/data', '/logs', '/cache']);
   assert.equal(config.WorkingDir, '/srv/app');

@@ -313,3 +313,163 @@ test('import/commit --base and diff over a stored base whose config or manifest 
     });
   }
 });
+/**
+ * Puts an image into the store as another tool or a damaged disk could: base:1's
+ * layers under a config and manifest made here (any JSON text), tagged `name`.
+ * Returns the manifest's digest.
+ */
+function plantImage(store: string, name: string, config: string, manifestExtra: Record<string, unknown> = {}): string {
+  const blobs = join(store, 'blobs', 'sha256');
+  const put = (data: string): { digest: string; size: number } => {
+    const hex = sha(data);
+    writeFileSync(join(blobs, hex), data);
+    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
+  };
+  const indexPath = join(store, 'index.json');
+  const index = JSON.parse(readFileSync(indexPath, 'utf8'));
+  const base = index.manifests.find((entry: any) => entry.annotations?.['org.opencontainers.image.ref.name'] === 'base:1');
+  const baseManifest = JSON.parse(readFileSync(join(blobs, base.digest.slice(7)), 'utf8'));
+  const manifest = put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(config) }, layers: baseManifest.layers, ...manifestExtra }));
+  index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': name } });
+  writeFileSync(indexPath, JSON.stringify(index));
+  return manifest.digest;
+}
+
+/** base:1's config with `edit` applied, as JSON text. */
+function baseConfig(store: string, edit: (config: any) => void): string {
+  const blobs = join(store, 'blobs', 'sha256');
+  const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8'));
+  const base = index.manifests.find((entry: any) => entry.annotations?.['org.opencontainers.image.ref.name'] === 'base:1');
+  const manifest = JSON.parse(readFileSync(join(blobs, base.digest.slice(7)), 'utf8'));
+  const config = JSON.parse(readFileSync(join(blobs, manifest.config.digest.slice(7)), 'utf8'));
+  edit(config);
+  return JSON.stringify(config);
+}
+
+test('configs nested 100k deep, with null or 10⁶ history entries, or more diff_ids than an image may have: exit 3 naming the blob, in every command that reads them', async (t) => {
+  const f = await fixture(t);
+  const nested = '['.repeat(100_000) + ']'.repeat(100_000);
+  const configs: Array<[string, string, RegExp]> = [
+    ['deep', baseConfig(f.store, (config) => (config.config.Labels = { x: 'PLACEHOLDER' })).replace('"PLACEHOLDER"', nested), /nested more than 64 levels deep/],
+    ['null-history', baseConfig(f.store, (config) => (config.history = [null])), /history\[0\]: null is not a history entry/],
+    ['huge-history', baseConfig(f.store, (config) => (config.history = Array.from({ length: 1_000_000 }, () => ({})))), /1000000 history entries: more than the 16384/],
+    ['many-diff-ids', baseConfig(f.store, (config) => (config.rootfs.diff_ids = Array.from({ length: 5000 }, (_, i) => `sha256:${sha(String(i))}`))), /5000 rootfs\.diff_ids: more than the 4096/],
+    ['bad-env', baseConfig(f.store, (config) => (config.config.Env = [7])), /config\.Env: is not a list of strings/],
+  ];
+  const unpacked = join(f.dir, 'tree');
+  mkdirSync(join(unpacked, 'etc'), { recursive: true });
+  writeFileSync(join(unpacked, 'etc', 'hostname'), 'box\n');
+  for (const [name, config] of configs) plantImage(f.store, `${name}:1`, config);
+  for (const [name, , why] of configs) {
+    const ref = `${name}:1`;
+    const mentions = new RegExp(`blobs/sha256/[0-9a-f]{64}.*${why.source}`);
+    for (const args of [['config', ref], ['history', ref], ['diff', ref, 'base:1'], ['diff', 'base:1', ref], ['config', ref, '--label', 'a=b'], ['append', ref, join(f.dir, 'good.tar')], ['rebase', ref, '--old-base', 'base:1', '--new-base', 'base:1'], ['commit', unpacked, 'c:1', '--base', ref], ['import', unpacked, 'i:1', '--base', ref]]) {
+      await f.refuses(args, 3, { mentions });
+    }
+  }
+});
+
+test("rebase: a base annotation naming a signature, or garbage, is bad input; a new base with the old base's layers writes nothing", async (t) => {
+  const f = await fixture(t);
+  // An artifact manifest (a signature's shape): its config is the empty descriptor, no image config.
+  const blobs = join(f.store, 'blobs', 'sha256');
+  writeFileSync(join(blobs, sha('{}')), '{}');
+  const signature = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: `sha256:${sha('{}')}`, size: 2 }, layers: [] });
+  writeFileSync(join(blobs, sha(signature)), signature);
+  const config = baseConfig(f.store, () => {});
+  plantImage(f.store, 'signed-base:1', config, { annotations: { 'org.opencontainers.image.base.digest': `sha256:${sha(signature)}` } });
+  await f.refuses(['rebase', 'signed-base:1', '--new-base', 'base:1'], 3, { mentions: /not an image config/ });
+  plantImage(f.store, 'garbage-base:1', config, { annotations: { 'org.opencontainers.image.base.digest': '../../../etc/passwd' } });
+  await f.refuses(['rebase', 'garbage-base:1', '--new-base', 'base:1'], 3, { mentions: /base\.digest: not a sha256 digest/ });
+
+  assert.equal((await rootfs(['--store', f.store, 'append', 'base:1', join(f.dir, 'good.tar'), 'app:1'])).code, 0);
+  assert.equal((await rootfs(['--store', f.store, 'config', 'base:1', '--label', 'same=layers', 'base:2'])).code, 0);
+  const before = hashTree(f.store);
+  const result = await rootfs(['--store', f.store, 'rebase', 'app:1', '--old-base', 'base:1', '--new-base', 'base:2']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /app:1 is already on base:2 .*: nothing written/);
+  assert.equal(hashTree(f.store), before, 'nothing written');
+});
+
+test('listings escape names and texts from input: diff of a tar, an image and a directory, and history; --json stays exact', async (t) => {
+  const f = await fixture(t);
+  const forged = 'x\nD /etc/passwd';
+  const escape = 'y\x1b[2J\rz';
+  writeFileSync(join(f.dir, 'evil.tar'), tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }, { path: 'x\nD ', type: 'directory', mode: 0o755 }, { path: 'x\nD /etc', type: 'directory', mode: 0o755 }, { path: forged, body: '1' }, { path: escape, body: '2' }]));
+  assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'evil.tar'), 'evil:1', '-m', 'made\nby \x1b[31mme'])).code, 0);
+  const tree = join(f.dir, 'tree');
+  mkdirSync(join(tree, 'etc'), { recursive: true });
+  mkdirSync(join(tree, 'x\nD ', 'etc'), { recursive: true });
+  writeFileSync(join(tree, 'etc', 'hostname'), 'box\n');
+  writeFileSync(join(tree, forged), '1');
+  writeFileSync(join(tree, escape), '2');
+  const added = ['/x\nD ', '/x\nD /etc', `/${forged}`, `/${escape}`];
+  const expected = ['A /x\\x0aD ', 'A /x\\x0aD /etc', 'A /x\\x0aD /etc/passwd', 'A /y\\x1b[2J\\x0dz'];
+  for (const b of ['evil:1', join(f.dir, 'evil.tar'), tree]) {
+    const result = await rootfs(['--store', f.store, 'diff', 'base:1', b]);
+    assert.equal(result.code, 0, result.stderr);
+    // A directory's own etc/ differs from the tar's in times and owners: only what was added is compared.
+    const lines = result.stdout.toString().split('\n').filter((line) => line !== '');
+    assert.deepEqual(lines.filter((line) => line.startsWith('A ')), expected, b);
+    assert.ok(lines.every((line) => /^[AC] \//.test(line)), `no forged line: ${JSON.stringify(lines)}`);
+    const json = await rootfs(['--store', f.store, 'diff', 'base:1', b, '--json']);
+    assert.deepEqual(JSON.parse(json.stdout.toString()).filter((d: { kind: string }) => d.kind === 'A').map((d: { Path: string }) => d.Path), added);
+  }
+  const history = await rootfs(['--store', f.store, 'history', 'evil:1', '--no-trunc']);
+  assert.equal(history.code, 0, history.stderr);
+  assert.doesNotMatch(history.stdout.toString(), /[\x00-\x08\x0b-\x1f\x7f]/, 'no raw control character');
+  assert.match(history.stdout.toString(), /made\\x0aby \\x1b\[31mme/);
+  assert.equal(history.stdout.toString().trim().split('\n').length, 2, 'a header and one row');
+  const json = await rootfs(['--store', f.store, 'history', 'evil:1', '--json']);
+  assert.equal(JSON.parse(json.stdout.toString())[0].comment, 'made\nby \x1b[31mme');
+  // inspect -f: the template's own \t and \n are kept, a value's are escaped.
+  assert.equal((await rootfs(['--store', f.store, 'config', 'base:1', '-c', 'LABEL a="x\nD /etc/passwd"', 'labelled:1'])).code, 0);
+  const inspected = await rootfs(['--store', f.store, 'inspect', '-f', '{{.Config.Labels}}\t{{.Os}}\n', 'labelled:1']);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assert.equal(inspected.stdout.toString(), 'map[a:x\\x0aD /etc/passwd]\tlinux\n\n');
+});
+
+test('split and verify: a file name with a newline and ESC is escaped in their listings', async (t) => {
+  const f = await fixture(t);
+  const name = 'a\nD \x1b[2Jx';
+  writeFileSync(join(f.dir, name), Buffer.alloc(2500, 7));
+  const parts = join(f.dir, 'parts');
+  const split = await rootfs(['split', join(f.dir, name), '--size', '1000', '--force', '-o', parts]);
+  assert.equal(split.code, 0, split.stderr);
+  assert.deepEqual(split.stdout.toString().trim().split('\n'), ['a\\x0aD \\x1b[2Jx.part0001', 'a\\x0aD \\x1b[2Jx.part0002', 'a\\x0aD \\x1b[2Jx.part0003', 'a\\x0aD \\x1b[2Jx.parts.json']);
+  const verify = await rootfs(['verify', parts]);
+  assert.equal(verify.code, 0, verify.stderr);
+  assert.match(verify.stdout.toString(), /^a\\x0aD \\x1b\[2Jx: OK \(3 parts, /);
+  assert.equal(verify.stdout.toString().split('\n').length, 2, 'one line');
+});
+
+test('append: a layer with whiteouts for "..", "." or "" is refused as import refuses it, the store unchanged', async (t) => {
+  const f = await fixture(t);
+  for (const name of ['etc/.wh...', '.wh..', '.wh.']) {
+    writeFileSync(join(f.dir, 'wh.tar'), tar([{ path: name, body: '' }]));
+    for (const args of [['append', 'base:1', join(f.dir, 'wh.tar'), 'w:1'], ['import', join(f.dir, 'wh.tar'), 'w:1']]) await f.refuses(args, 3, { mentions: /whiteout .* names no file/ });
+  }
+});
+
+test('--change: a malformed instruction is a usage error (2) before anything is written, in import, commit and config', async (t) => {
+  const f = await fixture(t);
+  const tree = join(f.dir, 'tree');
+  mkdirSync(join(tree, 'etc'), { recursive: true });
+  writeFileSync(join(tree, 'etc', 'hostname'), 'changed\n');
+  for (const change of ['CMD [', 'ENTRYPOINT ["a", 1]', '{"a":1}', 'STOPSIGNAL garbage', 'VOLUME ["a",', 'HEALTHCHECK CMD [']) {
+    for (const args of [['import', join(f.dir, 'good.tar'), 'c:1'], ['commit', tree, 'c:1', '--base', 'base:1'], ['import', tree, 'c:1', '--base', 'base:1'], ['config', 'base:1', 'c:1']]) {
+      await f.refuses([...args, '-c', change], 2, { mentions: /--change/ });
+    }
+  }
+});
+
+test('config --label __proto__=x and LABEL __proto__ are kept as any other key', async (t) => {
+  const f = await fixture(t);
+  const made = await rootfs(['--store', f.store, 'config', 'base:1', '--label', '__proto__=x', '-c', 'VOLUME __proto__', '--annotation', '__proto__=z', 'p:1']);
+  assert.equal(made.code, 0, made.stderr);
+  const config = JSON.parse((await rootfs(['--store', f.store, 'config', 'p:1', '--json'])).stdout.toString());
+  assert.equal(Object.getOwnPropertyDescriptor(config.config.Labels, '__proto__')?.value, 'x');
+  assert.ok(Object.hasOwn(config.config.Volumes, '__proto__'));
+  const inspected = JSON.parse((await rootfs(['--store', f.store, 'inspect', 'p:1'])).stdout.toString());
+  assert.equal(Object.getOwnPropertyDescriptor(inspected[0].Manifest.annotations, '__proto__')?.value, 'z');
+});

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { keyedMap } from '../image/changes.js';
 import { deriveImage } from '../image/derive.js';
 import { parsePlatform } from '../oci/platform.js';
 import { familiarName, parseReference } from '../oci/reference.js';
@@ -26,7 +27,7 @@ export const configCommand: CommandModule = (cli, run) => {
           if (newref !== undefined) throw new UsageError('config REF NEWREF needs a change (-c, --label, --annotation or --platform)');
           const image = await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false });
           if (reporter.json) reporter.emitJson(image.config);
-          else reporter.result(JSON.stringify(image.config, null, 2));
+          else reporter.resultJson(image.config);
           return;
         }
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
@@ -51,7 +52,7 @@ export const configCommand: CommandModule = (cli, run) => {
 };
 
 function keyValues(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = keyedMap<string>();
   for (const item of items) {
     const at = item.indexOf('=');
     if (at <= 0) throw new UsageError(`${flag} must be key=value, not '${item}'`);

@@ -23,6 +23,7 @@ type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; pres
 
 export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
   const { compression, level } = layerCompression(opts, reporter);
+  const config = imageConfigFlags(opts);
   const tags = ref === undefined ? [] : [parseReference(ref)];
   const { tree, result } = await withStore(opts, async (store) => {
     const tree = await openTree(source, opts, store);
@@ -32,7 +33,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
       tags,
       checksum: Boolean(opts.checksum),
       origin: tree.origin,
-      ...imageConfigFlags(opts),
+      ...config,
       compression,
       level,
       createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,

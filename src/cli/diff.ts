@@ -1,3 +1,4 @@
+import { printable } from '../errors.js';
 import { diffTrees, type TreeDifference } from '../image/diff.js';
 import { imageMembers } from '../layers/members.js';
 import type { CommandModule } from './command.js';
@@ -40,7 +41,7 @@ export const diffCommand: CommandModule = (cli, run) => {
           return;
         }
         reporter.emitJson(differences.map(({ kind, path, size }) => ({ Path: path, Kind: kindCode[kind], kind, size })));
-        for (const { kind, path } of differences) reporter.result(`${kind} ${path}`);
+        for (const { kind, path } of differences) reporter.result(`${kind} ${printable(path)}`);
       }, opts),
     );
 };

@@ -1,3 +1,4 @@
+import { printable } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
 import { imageHistory } from '../image/history.js';
 import type { CommandModule } from './command.js';
@@ -24,8 +25,10 @@ export const historyCommand: CommandModule = (cli, run) => {
         for (const row of rows) {
           const id = row.id === '<missing>' ? row.id : full ? row.id : digestHex(row.id).slice(0, 12);
           const created = row.created === undefined ? 'N/A' : human ? `${humanDuration(now - Date.parse(row.created))} ago` : row.created;
-          const by = full || row.createdBy.length <= 45 ? row.createdBy : `${row.createdBy.slice(0, 44)}…`;
-          table.push([id, created, by, human ? formatBytes(row.size) : String(row.size), row.comment]);
+          // Escaped before it is cut, so the width is that of what is shown, and a newline in it cannot start a row.
+          const text = printable(row.createdBy);
+          const by = full || text.length <= 45 ? text : `${text.slice(0, 44)}…`;
+          table.push([id, printable(created), by, human ? formatBytes(row.size) : String(row.size), printable(row.comment)]);
         }
         for (const line of alignColumns(table)) reporter.result(line.trimEnd());
       }, opts),

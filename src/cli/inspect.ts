@@ -45,7 +45,7 @@ export const inspectCommand: CommandModule = (cli, run) => {
         if (template) for (const document of documents) reporter.result(template.render(document));
         // Otherwise JSON with or without --json, as docker inspect prints it.
         else if (reporter.json) reporter.emitJson(documents);
-        else reporter.result(JSON.stringify(documents, null, 2));
+        else reporter.resultJson(documents);
       }, opts),
     );
 };

@@ -3,6 +3,7 @@ import type { Command } from 'cac';
 import { compressionLevel, levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { libdeflateBuiltIn } from '../compress/gzip.js';
+import { checkChanges } from '../image/changes.js';
 import type { LayerCompression } from '../image/layer.js';
 import { compressionChoices, type CompressionChoice } from '../formats/save.js';
 import { parsePlatform } from '../oci/platform.js';
@@ -48,7 +49,7 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): Date | un
 /** -c/--change, -m/--message, --platform and SOURCE_DATE_EPOCH: what every command that writes a new image config takes. */
 export function imageConfigFlags(opts: { change?: unknown; message?: unknown; platform?: unknown }): { changes: string[]; message: string | undefined; platform: Platform | undefined; created: Date | undefined } {
   return {
-    changes: asList(opts.change),
+    changes: checkChanges(asList(opts.change)),
     message: opts.message === undefined ? undefined : String(opts.message),
     platform: opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)),
     created: sourceDateEpoch(),

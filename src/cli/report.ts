@@ -1,4 +1,4 @@
-import { printable } from '../errors.js';
+import { printable, UNPRINTABLE } from '../errors.js';
 
 /**
  * All that the CLI says goes through here: results and the --json document on
@@ -86,10 +86,22 @@ export class Reporter {
     say('stderr', `${printable(message)}\n`);
   }
 
-  /** A result line on stdout (an image ID, "Loaded image: …"), the part scripts read. */
+  /**
+   * A result line on stdout (an image ID, "Loaded image: …"), the part scripts
+   * read. Control characters are escaped as in messages (printable), all but
+   * the line breaks and tabs the caller put there (a table, a template); a
+   * listing escapes each name and text from input with printable() itself,
+   * so that one holding a newline cannot forge a line.
+   */
   result(line: string): void {
     if (this.json) return;
-    say('stdout', `${line}\n`);
+    say('stdout', `${line.replace(/[^\n\t]+/g, printable)}\n`);
+  }
+
+  /** A JSON document for people on stdout (config, inspect): exact JSON, with the characters printable() escapes as \u escapes. */
+  resultJson(value: unknown): void {
+    // JSON.stringify escapes C0 controls itself; its own line breaks are the indentation.
+    this.result(JSON.stringify(value, null, 2).replace(/[^\n]+/g, (text) => text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)));
   }
 
   /** The --json document, on stdout (or stderr, when stdout carries an archive). */

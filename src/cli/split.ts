@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { printable, UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
 import { splitToParts } from '../split/index.js';
 import { readSigningKey, removePartManifestSignatures, signPartManifest } from '../trust/index.js';
@@ -42,9 +42,9 @@ export const splitCommand: CommandModule = (cli, run) => {
         const { manifest } = result;
         const signature = key ? await signPartManifest(result.manifestPath, key) : undefined;
         if (!key) await removePartManifestSignatures(result.manifestPath);
-        for (const part of manifest.parts) reporter.result(part.name);
-        reporter.result(basename(result.manifestPath));
-        if (signature) reporter.result(basename(signature));
+        for (const part of manifest.parts) reporter.result(printable(part.name));
+        reporter.result(printable(basename(result.manifestPath)));
+        if (signature) reporter.result(printable(basename(signature)));
         if (result.removed.length > 0) reporter.info(`removed stale parts of an older set: ${result.removed.join(', ')}`);
         reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}${key ? ' --key PUBLIC-KEY' : ''}`);
         reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed, ...(signature ? { signature } : {}) });

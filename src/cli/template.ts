@@ -6,7 +6,7 @@
  * under a header, `\t` between them). Values print as Go prints them:
  * lists as `[a b]`, maps as `map[k:v]`, a missing key as `<no value>`.
  */
-import { UsageError } from '../errors.js';
+import { printable, UsageError } from '../errors.js';
 
 type Value = unknown;
 type Token = { kind: 'field'; path: string[] } | { kind: 'literal'; value: Value } | { kind: 'name'; name: string };
@@ -32,7 +32,8 @@ export interface Template {
 export function parseTemplate(text: string): Template {
   const parts = parse(text);
   return {
-    render: (item) => parts.map((part) => (typeof part === 'string' ? part : show(evaluate(part, item, text)))).join(''),
+    // The template's own text may hold the tabs and newlines it asks for; a value from an image may not (a label with a newline would forge a line).
+    render: (item) => parts.map((part) => (typeof part === 'string' ? part : printable(show(evaluate(part, item, text))))).join(''),
   };
 }
 

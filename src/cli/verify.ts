@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { InvalidInputError, UsageError } from '../errors.js';
+import { InvalidInputError, printable, UsageError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
 import { verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
@@ -55,7 +55,7 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
     throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
   }
   if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-  reporter.result(`${result.name}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
+  reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
 }
 
 async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {

@@ -6,8 +6,8 @@
 import { InvalidInputError } from '../errors.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Descriptor, Digest, ImageConfig } from '../oci/types.js';
-import { checkDiffId, checkDiffIdCount, layerMediaTypeCompression } from '../oci/validate.js';
 import type { ArchiveContents, BlobMember } from './contents.js';
+import { checkDiffId, checkDiffIdCount, layerMediaTypeCompression, parseImageConfig } from '../oci/validate.js';
 
 export type LoadableImage = (
   | {
@@ -31,12 +31,8 @@ export type LoadableImage = (
 
 /** An image config from the archive: the fields load relies on, checked. */
 export function parseConfig(contents: ArchiveContents, name: string, referrer: string): { config: ImageConfig; bytes: Buffer } {
-  const { value, bytes } = contents.json<ImageConfig>(name, referrer);
-  const diffIds = (value as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
-  if (typeof value !== 'object' || value === null || !Array.isArray(diffIds)) {
-    throw new InvalidInputError(contents.where(name), 'not an image config (no rootfs.diff_ids)');
-  }
-  return { config: value, bytes };
+  const { value, bytes } = contents.json<unknown>(name, referrer);
+  return { config: parseImageConfig(value, contents.where(name)), bytes };
 }
 
 /**

@@ -12,6 +12,16 @@ import type { ContainerConfig, HealthConfig } from '../oci/types.js';
 const allowed = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'] as const;
 type Instruction = (typeof allowed)[number];
 
+/**
+ * The instructions checked before anything is read or written, so that a
+ * malformed one is a usage error at once, not after a layer is stored: what
+ * makes one malformed does not depend on the config it is applied to.
+ */
+export function checkChanges(changes: string[]): string[] {
+  applyChanges({}, changes);
+  return changes;
+}
+
 /** Applies the instructions in order to a copy of `base`; throws UsageError naming the bad instruction. */
 export function applyChanges(base: ContainerConfig, changes: string[]): ContainerConfig {
   const config: ContainerConfig = structuredClone(base);
@@ -56,12 +66,12 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
       return;
     }
     case 'LABEL': {
-      const labels = (config.Labels ??= {});
+      const labels = (config.Labels = keyedMap(config.Labels));
       for (const [key, value] of keyValues(rest, env, 'LABEL')) labels[key] = value;
       return;
     }
     case 'EXPOSE': {
-      const ports = (config.ExposedPorts ??= {});
+      const ports = (config.ExposedPorts = keyedMap(config.ExposedPorts));
       const words = shellWords(rest, env);
       if (words.length === 0) throw new UsageError('EXPOSE needs at least one port');
       for (const word of words) for (const port of expandPortSpec(word)) ports[port] = {};
@@ -74,7 +84,7 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
       return;
     }
     case 'VOLUME': {
-      const volumes = (config.Volumes ??= {});
+      const volumes = (config.Volumes = keyedMap(config.Volumes));
       const paths = jsonArray(rest) ?? shellWords(rest, env);
       if (paths.length === 0) throw new UsageError('VOLUME needs at least one path');
       for (const path of paths) {
@@ -114,6 +124,15 @@ function applyOne(config: ContainerConfig, instruction: Instruction, rest: strin
   }
 }
 
+/**
+ * A copy of a map whose keys come from users or input (labels, volumes,
+ * annotations) without a prototype: `__proto__` is then a key like any
+ * other, not a setter that drops it.
+ */
+export function keyedMap<T>(entries?: Record<string, T> | null): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
 function envMap(list: string[] | undefined): Map<string, string> {
   const map = new Map<string, string>();
   for (const item of list ?? []) {
@@ -129,15 +148,21 @@ function commandForm(text: string): string[] {
   return jsonArray(text) ?? ['/bin/sh', '-c', text];
 }
 
+/**
+ * The exec form: text starting with `[` must be a JSON array of strings.
+ * Docker runs text that only looks like JSON as a shell command (`CMD [`
+ * becomes `/bin/sh -c [`); a flag that says less than it seems to is refused.
+ */
 function jsonArray(text: string): string[] | undefined {
   if (!text.startsWith('[')) return undefined;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value;
-  } catch {
-    // Docker falls back to the shell form for text that only looks like JSON.
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${text} is not a JSON array of strings (${(err as Error).message}); for the shell form, do not start with [`);
   }
-  return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new UsageError(`${text} is not a JSON array of strings`);
+  return value;
 }
 
 /** `K=V K2="v 2"`, or the legacy `K value with spaces` when the first word has no '='. */

@@ -80,10 +80,11 @@ export async function deriveImage(store: Store, from: ResolvedImage, derivation:
   config.rootfs = { type: 'layers', diff_ids: diffIds };
   const bytes = Buffer.from(JSON.stringify(config));
   const tags = derivation.tags ?? ownTag(from.name);
-  const annotations = { ...from.manifest.annotations };
+  const inherited = { ...from.manifest.annotations };
   // A capture's time vouches for the tree it walked: once layers are added or swapped, it is another tree.
-  if (derivation.add?.length || derivation.lower) for (const key of CAPTURE_ANNOTATIONS) delete annotations[key];
-  Object.assign(annotations, derivation.annotations);
+  if (derivation.add?.length || derivation.lower) for (const key of CAPTURE_ANNOTATIONS) delete inherited[key];
+  // Spread, not Object.assign: a key named __proto__ from the user stays a key.
+  const annotations = { ...inherited, ...derivation.annotations };
   const manifest = await commitImage(store, {
     config: bytes,
     layers,

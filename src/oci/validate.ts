@@ -9,7 +9,23 @@
 import { InvalidInputError } from '../errors.js';
 import { count } from '../text.js';
 import { parseDigest } from './digest.js';
-import { layerCompression, type Descriptor, type Digest, type Index, type Manifest, type OciLayoutFile } from './types.js';
+import { layerCompression, type ContainerConfig, type Descriptor, type Digest, type HistoryEntry, type ImageConfig, type Index, type Manifest, type OciLayoutFile } from './types.js';
+
+/**
+ * The bounds of an image document read from anywhere (docs/store.md
+ * "Limits"): many times what a real image needs, so that a hostile one costs
+ * at most this much memory and time, and code that recurses over a document
+ * (JSON.stringify, structuredClone) cannot overflow the stack. The bytes of
+ * a document are bounded where it is read (io/metadata.ts metadataSizeCap).
+ */
+export const documentLimits = {
+  /** Levels of nested arrays and objects in a manifest, index or config. */
+  depth: 64,
+  /** Layers of a manifest, and so diff_ids of a config (Docker and podman stop at 127 and 500). */
+  layers: 4096,
+  /** History entries of a config: its layers and the empty_layer entries between them. */
+  history: 16384,
+} as const;
 
 export function parseJson(text: string, where: string): unknown {
   try {
@@ -51,6 +67,7 @@ function checkAnnotations(value: unknown, where: string): void {
 }
 
 export function parseIndex(value: unknown, where: string): Index {
+  checkDepth(value, where);
   if (!isObject(value) || value.schemaVersion !== 2 || !Array.isArray(value.manifests)) throw new InvalidInputError(where, 'not an OCI image index (schemaVersion 2 with a manifests array)');
   value.manifests.forEach((entry, i) => checkDescriptor(entry, `${where}: manifests[${i}]`));
   checkAnnotations(value.annotations, where);
@@ -59,13 +76,90 @@ export function parseIndex(value: unknown, where: string): Index {
 }
 
 export function parseManifest(value: unknown, where: string): Manifest {
+  checkDepth(value, where);
   if (!isObject(value) || value.schemaVersion !== 2 || !Array.isArray(value.layers)) throw new InvalidInputError(where, 'not an image manifest (schemaVersion 2 with config and layers)');
+  if (value.layers.length > documentLimits.layers) throw new InvalidInputError(where, `${value.layers.length} layers: more than the ${documentLimits.layers} an image may have`);
   checkDescriptor(value.config, `${where}: config`);
   value.layers.forEach((layer, i) => checkDescriptor(layer, `${where}: layers[${i}]`));
   checkAnnotations(value.annotations, where);
   checkMediaType(value.mediaType, where);
   if (value.subject !== undefined) checkDescriptor(value.subject, `${where}: subject`);
   return value as Manifest;
+}
+
+/**
+ * An image config, every field we read checked for the type the spec gives
+ * it (a config from another tool or a damaged disk must not reach code that
+ * trusts the types), and its lists bounded by documentLimits.
+ */
+export function parseImageConfig(value: unknown, where: string): ImageConfig {
+  checkDepth(value, where);
+  if (!isObject(value) || !isObject(value.rootfs) || !Array.isArray(value.rootfs.diff_ids)) throw new InvalidInputError(where, 'not an image config (no rootfs.diff_ids)');
+  const diffIds = value.rootfs.diff_ids;
+  if (diffIds.length > documentLimits.layers) throw new InvalidInputError(where, `${diffIds.length} rootfs.diff_ids: more than the ${documentLimits.layers} layers an image may have`);
+  diffIds.forEach((diffId, i) => parseDigest(diffId, `${where}: rootfs.diff_ids[${i}]`));
+  for (const key of ['architecture', 'os', 'variant', 'os.version', 'created', 'author'] as const) checkString(value[key], `${where}: ${key}`);
+  checkStrings(value['os.features'], `${where}: os.features`);
+  if (value.history !== undefined) {
+    if (!Array.isArray(value.history)) throw new InvalidInputError(where, 'history is not a list');
+    if (value.history.length > documentLimits.history) throw new InvalidInputError(where, `${value.history.length} history entries: more than the ${documentLimits.history} an image may have`);
+    value.history.forEach((entry, i) => checkHistoryEntry(entry, `${where}: history[${i}]`));
+  }
+  if (value.config !== undefined && value.config !== null) checkContainerConfig(value.config, `${where}: config`);
+  return value as ImageConfig;
+}
+
+function checkHistoryEntry(entry: unknown, where: string): asserts entry is HistoryEntry {
+  if (!isObject(entry)) throw new InvalidInputError(where, `${shown(entry)} is not a history entry (an object)`);
+  for (const key of ['created', 'created_by', 'author', 'comment'] as const) checkString(entry[key], `${where}.${key}`);
+  if (entry.empty_layer !== undefined && typeof entry.empty_layer !== 'boolean') throw new InvalidInputError(`${where}.empty_layer`, `${shown(entry.empty_layer)} is not true or false`);
+}
+
+/** The runtime config: the fields --change edits and inspect shows. Docker writes null for an unset list or map. */
+function checkContainerConfig(config: unknown, where: string): asserts config is ContainerConfig {
+  if (!isObject(config)) throw new InvalidInputError(where, 'is not an object');
+  for (const key of ['User', 'WorkingDir', 'StopSignal'] as const) checkString(config[key], `${where}.${key}`);
+  for (const key of ['Env', 'Cmd', 'Entrypoint', 'OnBuild', 'Shell'] as const) if (config[key] !== null) checkStrings(config[key], `${where}.${key}`);
+  if (config.Labels !== undefined && config.Labels !== null) {
+    if (!isObject(config.Labels)) throw new InvalidInputError(`${where}.Labels`, 'is not an object');
+    for (const [key, text] of Object.entries(config.Labels)) checkString(text, `${where}.Labels[${JSON.stringify(key)}]`);
+  }
+  for (const key of ['ExposedPorts', 'Volumes'] as const) {
+    const map = config[key];
+    if (map !== undefined && map !== null && !(isObject(map) && Object.values(map).every(isObject))) throw new InvalidInputError(`${where}.${key}`, 'is not a map of objects');
+  }
+  if (config.Healthcheck !== undefined && config.Healthcheck !== null && !isObject(config.Healthcheck)) throw new InvalidInputError(`${where}.Healthcheck`, 'is not an object');
+}
+
+function checkString(value: unknown, where: string): void {
+  if (value !== undefined && typeof value !== 'string') throw new InvalidInputError(where, `${shown(value)} is not a string`);
+}
+
+function checkStrings(value: unknown, where: string): void {
+  if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) throw new InvalidInputError(where, 'is not a list of strings');
+}
+
+/** A value of the wrong type, as a message shows it: never a whole object or list from the document. */
+function shown(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return JSON.stringify(value)?.slice(0, 40) ?? String(value);
+}
+
+/**
+ * Refuses a document nested deeper than documentLimits.depth, by a walk with
+ * its own stack: JSON.parse takes any depth, but what recurses over the
+ * value later (JSON.stringify, structuredClone) overflows the call stack.
+ */
+function checkDepth(document: unknown, where: string): void {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: document, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= documentLimits.depth) throw new InvalidInputError(where, `nested more than ${documentLimits.depth} levels deep`);
+    for (const child of Object.values(value)) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1 });
+  }
 }
 
 function checkMediaType(value: unknown, where: string): void {

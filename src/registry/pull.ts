@@ -19,14 +19,14 @@ import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError, printable, UsageError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
-import { DigestStream, parseDigest, sha256 } from '../oci/digest.js';
+import { DigestStream, sha256 } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { listReferrers, referrerDescriptor } from './referrers.js';
@@ -210,12 +210,10 @@ function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: str
   if (!hasTarLayers(manifest)) return undefined;
   const where = `${at}: config ${manifest.config.digest}`;
   if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${metadataSizeCap})`);
-  const diffIds = (parseJson(config.toString('utf8'), where) as Partial<ImageConfig> | null)?.rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new InvalidInputError(where, `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
-  }
   // They go into messages and comparisons: whatever else the registry put there is refused here.
-  return diffIds.map((diffId, i) => parseDigest(diffId, `${where}: rootfs.diff_ids[${i}]`));
+  const diffIds = parseImageConfig(parseJson(config.toString('utf8'), where), where).rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) throw new InvalidInputError(where, `${diffIds.length} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
+  return diffIds;
 }
 
 /**

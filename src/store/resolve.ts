@@ -9,7 +9,7 @@ import { digestHex } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, familiarRepository, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
-import { parseManifest } from '../oci/validate.js';
+import { parseImageConfig, parseManifest } from '../oci/validate.js';
 import { entryNamed, entryReference, type Store } from './store.js';
 
 export interface ResolvedImage {
@@ -63,12 +63,14 @@ export async function resolveImage(store: Store, text: string, platform: Platfor
 /** An index.json entry → the manifest for platform (or the one given) and its config. */
 export async function resolveEntry(store: Store, entry: Descriptor, platform: Platform = hostPlatform(), name?: string, chosen?: Descriptor): Promise<ResolvedImage> {
   const manifestDescriptor = chosen ?? (await pickManifest(store, entry, platform));
-  const manifest = parseManifest(await store.readJson<unknown>(manifestDescriptor.digest, manifestDescriptor.size), store.blobPath(manifestDescriptor.digest));
-  const config = await store.readJson<ImageConfig>(manifest.config.digest, manifest.config.size);
-  if (typeof config !== 'object' || config === null || !config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
-    throw new InvalidInputError(store.blobPath(manifest.config.digest), 'not an image config (no rootfs.diff_ids)');
-  }
-  return { ...(name !== undefined ? { name } : {}), descriptor: entry, manifestDescriptor, manifest, config };
+  return { ...(name !== undefined ? { name } : {}), descriptor: entry, manifestDescriptor, ...(await readImage(store, manifestDescriptor.digest, manifestDescriptor.size)) };
+}
+
+/** An image manifest and its config from the store, each read bounded and checked (size: when a descriptor gives it). */
+export async function readImage(store: Store, digest: Digest, size?: number): Promise<{ manifest: Manifest; config: ImageConfig }> {
+  const manifest = parseManifest(await store.readJson<unknown>(digest, size), store.blobPath(digest));
+  const config = parseImageConfig(await store.readJson<unknown>(manifest.config.digest, manifest.config.size), store.blobPath(manifest.config.digest));
+  return { manifest, config };
 }
 
 /** The manifest for platform that descriptor stands for: itself, or the one chosen at each level of an index. */

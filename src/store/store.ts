@@ -170,8 +170,23 @@ export class Store {
     return buffer(this.openBlob(digest, size));
   }
 
+  /**
+   * A manifest, index or config blob, parsed: at most metadataSizeCap bytes,
+   * refused before a byte is read when its descriptor says more, and by bytes
+   * read when its size is not known, so a hostile document cannot fill memory.
+   */
   async readJson<T>(digest: Digest, size?: number): Promise<T> {
-    return parseJson((await this.readBlob(digest, size)).toString('utf8'), this.blobPath(digest)) as T;
+    const path = this.blobPath(digest);
+    const tooLarge = (): InvalidInputError => new InvalidInputError(path, `larger than ${metadataSizeCap} bytes: not an image metadata document`);
+    if (size !== undefined && size > metadataSizeCap) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.openBlob(digest, size) as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > metadataSizeCap) throw tooLarge();
+      chunks.push(chunk);
+    }
+    return parseJson(Buffer.concat(chunks, total).toString('utf8'), path) as T;
   }
 
   async readIndex(): Promise<Index> {

@@ -8,6 +8,7 @@ import { displayPath, InvalidInputError } from '../errors.js';
 const SLASH = 0x2f;
 const maxOwnerId = 0xfffffffe;
 const DOT = Buffer.from('.');
+const WHITEOUT = Buffer.from('.wh.');
 
 /**
  * Normalised relative member path (no leading "./", no "//" or "/./",
@@ -30,7 +31,13 @@ export function safeLinkTarget(target: Buffer, where: string): Buffer {
 
 /** The checks every member of a layer passes: its name, and a hardlink's target, stay inside the root. */
 export function checkLayerEntry(entry: { type: string; path: Buffer; linkpath?: Buffer | undefined; uid?: number; gid?: number }, where: string): void {
-  safeMemberPath(entry.path, where);
+  const path = safeMemberPath(entry.path, where);
+  // A whiteout `.wh.NAME` deletes the sibling NAME: one named "", "." or ".." would delete the directory itself or its parent.
+  const name = path.subarray(path.lastIndexOf(SLASH) + 1);
+  if (name.subarray(0, WHITEOUT.length).equals(WHITEOUT)) {
+    const target = name.subarray(WHITEOUT.length).toString('latin1');
+    if (target === '' || target === '.' || target === '..') throw new InvalidInputError(where, `whiteout '${displayPath(entry.path)}' names no file ('${target}')`);
+  }
   if (entry.type === 'hardlink') safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), where);
   // No file system can hold a symlink to "" (symlink(2) says ENOENT): it would import, then fail every unpack.
   if (entry.type === 'symlink' && !entry.linkpath?.length) throw new InvalidInputError(where, `symlink '${displayPath(entry.path)}': empty target`);
