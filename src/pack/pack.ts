@@ -60,6 +60,8 @@ export interface PackProgress {
   entries: number;
   /** File content bytes stored so far. */
   bytes: number;
+  /** Bytes of tar written so far, what an estimate (estimate.ts) is of. */
+  archiveBytes: number;
 }
 
 /** How the library reports; it never prints. */
@@ -147,11 +149,13 @@ class Packer {
    * file is read: a promise per entry cost more than the entry's syscalls.
    */
   async run(writer: TarWriter): Promise<void> {
+    // Before the first entry, which may be a large file: a listener shows the job (and its total) at once.
+    this.events.progress?.({ entries: 0, bytes: 0, archiveBytes: 0 });
     for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), this.options.selinux === true)) {
       const reading = this.pack(item, writer);
       if (reading) await reading;
       this.count++;
-      this.events.progress?.({ entries: this.count, bytes: this.summary.bytes });
+      this.events.progress?.({ entries: this.count, bytes: this.summary.bytes, archiveBytes: this.summary.archiveBytes });
       if (writer.full) await writer.ready();
     }
     await writer.finish();
