@@ -43,7 +43,8 @@ export function packFlagsGiven(opts: Record<string, unknown>): boolean {
 export function packEvents(reporter: Reporter, estimate: number | undefined, toStdout = false): PackEvents {
   return {
     warning: ({ path, message }) => reporter.warn(`${path}: ${message}`),
-    progress: ({ entries, archiveBytes }) => reporter.progress({ label: 'packing', bytes: archiveBytes, total: estimate, estimated: true, toStdout, entries }),
+    progress: ({ entries, archiveBytes }) =>
+      reporter.progress({ label: 'packing', bytes: archiveBytes, total: estimate, estimated: true, ...(toStdout && estimate !== undefined ? { toStdout: { total: estimate, estimated: true } } : {}), entries }),
   };
 }
 

@@ -8,7 +8,8 @@ import { printable } from '../errors.js';
  * reader of a pipe went away: `rootfs images | head -1`) makes further
  * results silent instead of crashing the process.
  */
-import { feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal } from './pipeline.js';
+import type { PlanOptions } from '../layers/plan.js';
+import { feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal, type StreamTotal } from './pipeline.js';
 import { formatBytes } from './size.js';
 
 /** What a long command has done so far; the reporter adds rate, percent and ETA. */
@@ -21,8 +22,8 @@ export interface Progress {
   total?: number;
   /** The total is an estimate (pack's statfs): shown as `~TOTAL (est.)`, never past 99%. */
   estimated?: boolean;
-  /** The bytes are those written to stdout: a rootfs reading it there gets the total (cli/pipeline.ts). */
-  toStdout?: boolean;
+  /** What stdout will carry in all, handed on to a rootfs reading it there (cli/pipeline.ts). */
+  toStdout?: StreamTotal;
   /** The bytes are those read from stdin: without a total, the rootfs writing into it may have handed one on. */
   fromStdin?: boolean;
   /** Tar entries so far, for tar work. */
@@ -115,7 +116,7 @@ export class Reporter {
     this.lastDraw = now;
     this.drawnLabel = state.label;
     // Handed on whether or not this process has a terminal: the reader may have one.
-    if (state.toStdout && state.total !== undefined) handTotalOn({ total: state.total, estimated: state.estimated === true });
+    if (state.toStdout) handTotalOn(state.toStdout);
     if (!this.tty) return;
     if (feedsAnotherRootfs()) return;
     if (state.fromStdin && state.total === undefined) {
@@ -186,8 +187,30 @@ function shorten(text: string, width: number): string {
   return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
 }
 
+/**
+ * The plan pass of unpack and export (every layer read, top-down, before a byte is written) as
+ * progress, and the total it finds for the writing that follows, shown under `writing` at once (the
+ * first member may be a large file, and the rate is measured from there).
+ */
+export function planProgress(reporter: Reporter, command: string, writing: string, planned: (bytes: number) => void): Required<Pick<PlanOptions, 'onLayer' | 'onPlanned'>> {
+  return {
+    // The plan reads from the top layer down: the numbers count down.
+    onLayer: (index, entries, layers) => reporter.progress({ label: `${command}: planning the merge, reading layer ${index + 1} of ${layers}`, entries }),
+    onPlanned: ({ bytes }) => {
+      planned(bytes);
+      reporter.progress({ label: writing, bytes: 0, total: bytes, entries: 0 });
+    },
+  };
+}
+
 // Sizes in messages come from the one formatter that matches how sizes are typed (cli/size.ts).
 export { formatBytes };
+
+/** A digest as docker shows one: its first 12 hex digits. */
+export function shortDigest(digest: string): string {
+  const hex = digest.indexOf(':') + 1;
+  return digest.slice(hex, hex + 12);
+}
 
 /** "45s", "3m05s", "2h07m". */
 export function formatDuration(seconds: number): string {
