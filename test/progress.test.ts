@@ -5,17 +5,31 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { estimatePack } from '../src/pack/estimate.js';
 import { cliPath, makeTempDir, requireTools, runOk } from './helpers.js';
 
 const cli = `"${process.execPath}" "${cliPath}"`;
 
-/** Runs a shell command line on a pseudo-terminal; returns everything that reached the terminal, split into the stretches the cursor draws (between \r and \n). */
-async function onTerminal(commandLine: string, env: Record<string, string>): Promise<string[]> {
-  const { stdout } = await runOk('script', ['-qfec', commandLine, '/dev/null'], { env: { ...env, COLUMNS: '200' } });
+/**
+ * Runs a shell command line on a pseudo-terminal `columns` wide; returns everything that reached the
+ * terminal, split into the stretches the cursor draws (between \r and \n).
+ */
+async function onTerminal(commandLine: string, env: Record<string, string>, columns = 200): Promise<string[]> {
+  const { stdout } = await runOk('script', ['-qfec', `stty cols ${columns} rows 50; ${commandLine}`, '/dev/null'], { env: { ...env, COLUMNS: String(columns) } });
   return stdout.toString().split(/[\r\n]+/).filter((segment) => segment !== '');
+}
+
+/** Where a writer of a pipe hands its total on (cli/pipeline.ts), kept inside the test's directory. */
+function handOffEnv(dir: string): Record<string, string> {
+  return { TMPDIR: dir, XDG_RUNTIME_DIR: '' };
+}
+
+/** The handed-on totals left behind: none, once every command has ended. */
+function totalsLeft(dir: string): string[] {
+  return readdirSync(join(dir, `rootfs-${process.getuid!()}`));
 }
 
 const progressLine = /^(?:\x1b\[K)?[a-z][^:]*: .*B\/s/;
@@ -65,6 +79,98 @@ describe('the progress line on a terminal', () => {
 
     const exported = await onTerminal(`${cli} export big:1 -o ${dir}/flat.tar`, env);
     assert.ok(exported.some((segment) => /export: writing: .*B\/s, \d+ entr/.test(segment)), exported.join('\n'));
+  });
+
+  test('pack DIR | import -: the drawing end shows pack\'s estimate, percent and ETA; import DIR too; nothing is left in the runtime directory', async (t) => {
+    if (!requireTools(t, 'script')) return;
+    const dir = makeTempDir(t);
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    writeFileSync(join(root, 'big'), randomBytes(64 << 20));
+    const env = { ROOTFS_STORE: join(dir, 'store'), ...handOffEnv(dir) };
+    const piped = await onTerminal(`${cli} pack ${root} | ${cli} import --compression none - big:1`, env);
+    assertNothingOnProgress(piped);
+    assert.ok(piped.some((segment) => /^(?:\x1b\[K)?importing stdin: [\d.]+(?:[KMGT]i)?B of ~6[45](?:\.\d+)?MiB \(est\.\), \d+%, ETA \d+s, [\d.]+(?:[KMGT]i)?B\/s/.test(segment)), piped.join('\n'));
+    assert.ok(!piped.some((segment) => /\d{3,}%/.test(segment)), 'never past 100%');
+    assert.deepEqual(totalsLeft(dir), []);
+
+    const imported = await onTerminal(`${cli} import --compression none ${root} dir:1`, env);
+    assertNothingOnProgress(imported);
+    assert.ok(imported.some((segment) => /^(?:\x1b\[K)?packing: [\d.]+(?:[KMGT]i)?B of ~6[45](?:\.\d+)?MiB \(est\.\), \d+%, ETA \d+s, /.test(segment)), imported.join('\n'));
+  });
+
+  test('save | load: load draws with the total save hands on', async (t) => {
+    if (!requireTools(t, 'script')) return;
+    const dir = makeTempDir(t);
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    writeFileSync(join(root, 'big'), randomBytes(64 << 20));
+    const env = { ROOTFS_STORE: join(dir, 'store'), ...handOffEnv(dir) };
+    await runOk(process.execPath, [cliPath, 'import', '--compression', 'none', root, 'big:1'], { env });
+    const segments = await onTerminal(`${cli} save big:1 | ${cli} --store ${dir}/store2 load`, env);
+    assertNothingOnProgress(segments);
+    assert.ok(segments.some((segment) => /^(?:\x1b\[K)?loading: [\d.]+(?:[KMGT]i)?B of 64MiB \(\d+%\), ETA \d+s, /.test(segment)), segments.join('\n'));
+    assert.ok(!segments.some((segment) => /saving: /.test(segment)), `save drew too:\n${segments.join('\n')}`);
+    assert.deepEqual(totalsLeft(dir), []);
+  });
+
+  test('save of a zstd image to docker-archive says the conversion and counts it; unpack and export show the plan pass, then a total', async (t) => {
+    if (!requireTools(t, 'script')) return;
+    const dir = makeTempDir(t);
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    // Compressible, so the layer converted to none is larger than the zstd one stored.
+    writeFileSync(join(root, 'big'), Buffer.concat([randomBytes(16 << 20), Buffer.alloc(32 << 20)]));
+    const env = { ROOTFS_STORE: join(dir, 'store') };
+    await runOk(process.execPath, [cliPath, 'import', '--compression', 'zstd', root, 'z:1'], { env });
+
+    const saved = await onTerminal(`${cli} save z:1 -o ${dir}/z.tar`, env);
+    assertNothingOnProgress(saved);
+    assert.ok(saved.some((segment) => /^(?:\x1b\[K)?converting layer [0-9a-f]{12}: zstd → none for docker-archive \(Docker ≤ 23 cannot read zstd\); --format oci-archive keeps zstd$/.test(segment)), saved.join('\n'));
+    // While converting: the layer read counts, and the total (which counts the layer once more for what it will write) is an estimate.
+    assert.ok(saved.some((segment) => /saving: [\d.]+(?:[KMGT]i)?B of ~[\d.]+MiB \(est\.\), \d+%.*converting layer [0-9a-f]{12}$/.test(segment)), saved.join('\n'));
+    // Once converted, the total is exact: the stored zstd layer read plus the 48MiB written, not the 16MiB stored.
+    const totals = saved.flatMap((segment) => /saving: .* of ([\d.]+)MiB \(\d+%\)/.exec(segment)?.[1] ?? []).map(Number);
+    assert.ok(totals.length > 0 && totals.every((total) => total >= 60), saved.join('\n'));
+
+    const unpacked = await onTerminal(`${cli} unpack z:1 ${dir}/out`, env);
+    assertNothingOnProgress(unpacked);
+    assert.ok(unpacked.some((segment) => /^(?:\x1b\[K)?unpack: planning the merge, reading layer 1 of 1: \d+ entr/.test(segment)), unpacked.join('\n'));
+    assert.ok(unpacked.some((segment) => /^(?:\x1b\[K)?unpacking: [\d.]+(?:[KMGT]i)?B of 48MiB \(\d+%\)/.test(segment)), unpacked.join('\n'));
+
+    const exported = await onTerminal(`${cli} export z:1 -o ${dir}/flat.tar`, env);
+    assertNothingOnProgress(exported);
+    assert.ok(exported.some((segment) => /^(?:\x1b\[K)?export: planning the merge, reading layer 1 of 1: \d+ entr/.test(segment)), exported.join('\n'));
+    assert.ok(exported.some((segment) => /^(?:\x1b\[K)?export: writing: [\d.]+(?:[KMGT]i)?B of 48MiB \(\d+%\)/.test(segment)), exported.join('\n'));
+  });
+
+  test('a narrow terminal keeps the numbers and shortens the path', async (t) => {
+    if (!requireTools(t, 'script')) return;
+    const dir = makeTempDir(t);
+    const deep = join(dir, 'a-directory-name-long-enough-to-fill-a-narrow-terminal-by-itself');
+    mkdirSync(deep);
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    writeFileSync(join(root, 'big'), randomBytes(32 << 20));
+    await runOk(process.execPath, [cliPath, 'pack', root, '-o', join(deep, 'root.tar')]);
+    const columns = 60;
+    const segments = await onTerminal(`${cli} import --compression none ${deep}/root.tar big:1`, { ROOTFS_STORE: join(dir, 'store') }, columns);
+    const lines = segments.filter((segment) => /importing/.test(segment));
+    assert.ok(lines.length > 0, segments.join('\n'));
+    for (const segment of lines) assert.ok(segment.replace(/\x1b\[K/g, '').length < columns, `wider than the terminal: ${JSON.stringify(segment)}`);
+    assert.ok(lines.some((segment) => /^(?:\x1b\[K)?impo.*….*\.tar: [\d.]+(?:[KMGT]i)?B of 32MiB \(\d+%\), ETA \d+s, [\d.]+(?:[KMGT]i)?B\/s$/.test(segment)), lines.join('\n'));
+  });
+
+  test('estimatePack: a directory inside a filesystem is counted, not given the filesystem\'s statfs total', (t) => {
+    const dir = makeTempDir(t);
+    writeFileSync(join(dir, 'a'), Buffer.alloc(1 << 20));
+    writeFileSync(join(dir, 'b'), 'small');
+    mkdirSync(join(dir, 'proc'));
+    writeFileSync(join(dir, 'proc', 'emptied'), Buffer.alloc(1 << 20));
+    // a, b and proc/ (emptied: not entered): their headers, 1MiB and a padded block, the end of archive.
+    assert.equal(estimatePack(dir), 3 * 512 + (1 << 20) + 512 + 1024);
+    assert.equal(estimatePack(dir, { exclude: ['a'] }), 2 * 512 + 512 + 1024);
+    assert.equal(estimatePack(join(dir, 'missing')), undefined);
   });
 
   test('pack | import in one terminal: one progress line (the last rootfs draws), pack\'s summary not on it', async (t: TestContext) => {

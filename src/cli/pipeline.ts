@@ -24,12 +24,12 @@ let checkedAt = 0;
 
 /**
  * True when stdout is a pipe into another rootfs. The reader may not have started when the first
- * progress is drawn, so "no" is asked again each second; "yes" is kept.
+ * progress is drawn, so "no" is asked again once it is maxAge old; "yes" is kept.
  */
-export function feedsAnotherRootfs(): boolean {
+export function feedsAnotherRootfs(maxAge = 1000): boolean {
   if (known) return true;
   const now = Date.now();
-  if (known === false && now - checkedAt < 1000) return false;
+  if (known === false && now - checkedAt < maxAge) return false;
   checkedAt = now;
   known = findReader();
   return known;

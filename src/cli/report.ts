@@ -41,14 +41,15 @@ process.stdout.on('error', () => {
 process.stderr.on('error', () => {});
 
 function say(stream: 'stdout' | 'stderr', text: string): void {
-  clearLine();
+  clearLine(stream === 'stderr');
   if (stream === 'stdout' && line.stdoutClosed) return;
   process[stream].write(text);
 }
 
-function clearLine(): void {
+function clearLine(toTerminal = false): void {
   // Quiet in a pipeline (see pipeline.ts), this process still writes onto the line the last rootfs draws: clear it too.
-  if (!line.shown && !(process.stderr.isTTY && feedsAnotherRootfs())) return;
+  // Asked afresh (a tenth of a second): a command that ends soon after it starts may have asked before its reader ran.
+  if (!line.shown && !(toTerminal && process.stderr.isTTY && feedsAnotherRootfs(100))) return;
   line.shown = false;
   process.stderr.write('\r\x1b[K');
 }
