@@ -22,9 +22,16 @@ async function onTerminal(commandLine: string, env: Record<string, string>, colu
   return stdout.toString().split(/[\r\n]+/).filter((segment) => segment !== '');
 }
 
-/** Where a writer of a pipe hands its total on (cli/pipeline.ts), kept inside the test's directory. */
-function handOffEnv(dir: string): Record<string, string> {
-  return { TMPDIR: dir, XDG_RUNTIME_DIR: '' };
+/**
+ * A temp dir holding root/big with these bytes, and an env with a store in it and the directory a
+ * pipe's writer hands its total on in (cli/pipeline.ts) there too.
+ */
+function treeWithFile(t: TestContext, content: Buffer): { dir: string; root: string; env: Record<string, string> } {
+  const dir = makeTempDir(t);
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  writeFileSync(join(root, 'big'), content);
+  return { dir, root, env: { ROOTFS_STORE: join(dir, 'store'), TMPDIR: dir, XDG_RUNTIME_DIR: '' } };
 }
 
 /** The handed-on totals left behind: none, once every command has ended. */
@@ -83,11 +90,7 @@ describe('the progress line on a terminal', () => {
 
   test('pack DIR | import -: the drawing end shows pack\'s estimate, percent and ETA; import DIR too; nothing is left in the runtime directory', async (t) => {
     if (!requireTools(t, 'script')) return;
-    const dir = makeTempDir(t);
-    const root = join(dir, 'root');
-    mkdirSync(root);
-    writeFileSync(join(root, 'big'), randomBytes(64 << 20));
-    const env = { ROOTFS_STORE: join(dir, 'store'), ...handOffEnv(dir) };
+    const { dir, root, env } = treeWithFile(t, randomBytes(64 << 20));
     const piped = await onTerminal(`${cli} pack ${root} | ${cli} import --compression none - big:1`, env);
     assertNothingOnProgress(piped);
     assert.ok(piped.some((segment) => /^(?:\x1b\[K)?importing stdin: [\d.]+(?:[KMGT]i)?B of ~6[45](?:\.\d+)?MiB \(est\.\), \d+%, ETA \d+s, [\d.]+(?:[KMGT]i)?B\/s/.test(segment)), piped.join('\n'));
@@ -101,11 +104,7 @@ describe('the progress line on a terminal', () => {
 
   test('save | load: load draws with the total save hands on', async (t) => {
     if (!requireTools(t, 'script')) return;
-    const dir = makeTempDir(t);
-    const root = join(dir, 'root');
-    mkdirSync(root);
-    writeFileSync(join(root, 'big'), randomBytes(64 << 20));
-    const env = { ROOTFS_STORE: join(dir, 'store'), ...handOffEnv(dir) };
+    const { dir, root, env } = treeWithFile(t, randomBytes(64 << 20));
     await runOk(process.execPath, [cliPath, 'import', '--compression', 'none', root, 'big:1'], { env });
     const segments = await onTerminal(`${cli} save big:1 | ${cli} --store ${dir}/store2 load`, env);
     assertNothingOnProgress(segments);
@@ -116,12 +115,8 @@ describe('the progress line on a terminal', () => {
 
   test('save of a zstd image to docker-archive says the conversion and counts it; unpack and export show the plan pass, then a total', async (t) => {
     if (!requireTools(t, 'script')) return;
-    const dir = makeTempDir(t);
-    const root = join(dir, 'root');
-    mkdirSync(root);
     // Compressible, so the layer converted to none is larger than the zstd one stored.
-    writeFileSync(join(root, 'big'), Buffer.concat([randomBytes(16 << 20), Buffer.alloc(32 << 20)]));
-    const env = { ROOTFS_STORE: join(dir, 'store') };
+    const { dir, root, env } = treeWithFile(t, Buffer.concat([randomBytes(16 << 20), Buffer.alloc(32 << 20)]));
     await runOk(process.execPath, [cliPath, 'import', '--compression', 'zstd', root, 'z:1'], { env });
 
     const saved = await onTerminal(`${cli} save z:1 -o ${dir}/z.tar`, env);
@@ -146,15 +141,12 @@ describe('the progress line on a terminal', () => {
 
   test('a narrow terminal keeps the numbers and shortens the path', async (t) => {
     if (!requireTools(t, 'script')) return;
-    const dir = makeTempDir(t);
+    const { dir, root, env } = treeWithFile(t, randomBytes(32 << 20));
     const deep = join(dir, 'a-directory-name-long-enough-to-fill-a-narrow-terminal-by-itself');
     mkdirSync(deep);
-    const root = join(dir, 'root');
-    mkdirSync(root);
-    writeFileSync(join(root, 'big'), randomBytes(32 << 20));
     await runOk(process.execPath, [cliPath, 'pack', root, '-o', join(deep, 'root.tar')]);
     const columns = 60;
-    const segments = await onTerminal(`${cli} import --compression none ${deep}/root.tar big:1`, { ROOTFS_STORE: join(dir, 'store') }, columns);
+    const segments = await onTerminal(`${cli} import --compression none ${deep}/root.tar big:1`, env, columns);
     const lines = segments.filter((segment) => /importing/.test(segment));
     assert.ok(lines.length > 0, segments.join('\n'));
     for (const segment of lines) assert.ok(segment.replace(/\x1b\[K/g, '').length < columns, `wider than the terminal: ${JSON.stringify(segment)}`);
