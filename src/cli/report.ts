@@ -11,6 +11,7 @@ import { printable } from '../errors.js';
 import type { PlanOptions } from '../layers/plan.js';
 import { feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal, type StreamTotal } from './pipeline.js';
 import { formatBytes } from './size.js';
+import { count } from '../text.js';
 
 /** What a long command has done so far; the reporter adds rate, percent and ETA. */
 export interface Progress {
@@ -195,8 +196,8 @@ function shorten(text: string, width: number): string {
  */
 export function planProgress(reporter: Reporter, command: string, writing: string, planned: (bytes: number) => void): Required<Pick<PlanOptions, 'onLayer' | 'onPlanned'>> {
   return {
-    // The plan reads from the top layer down: the numbers count down.
-    onLayer: (index, entries, layers) => reporter.progress({ label: `${command}: planning the merge, reading layer ${index + 1} of ${layers}`, entries }),
+    // One label for the pass, so its rate and ETA span every layer; the plan reads from the top layer down, so the layer numbers count down.
+    onLayer: ({ layer, layers, entries, bytes, total }) => reporter.progress({ label: `${command}: planning the merge`, bytes, total, note: `layer ${layer + 1} of ${layers}, ${count(entries, 'entry')}` }),
     onPlanned: ({ bytes }) => {
       planned(bytes);
       reporter.progress({ label: writing, bytes: 0, total: bytes, entries: 0 });

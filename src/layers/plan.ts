@@ -307,12 +307,23 @@ export interface PlanOptions {
   from?: number;
   /** Names the image in errors. */
   where: string;
-  /** As each entry of a layer is read (top-down): the layer's index, its entries so far and how many layers there are: the plan pass's progress. */
-  onLayer?: (index: number, entries: number, layers: number) => void;
+  /** As each entry of a layer is read (top-down): the plan pass's progress. */
+  onLayer?: (progress: PlanProgress) => void;
   /** The plan is made: what the merged tree holds, before it is written. */
   onPlanned?: (plan: { entries: number; bytes: number }) => void;
   /** Hears of a layer whose media type its bytes contradict (it is read as what it is). */
   onWarning?: (message: string) => void;
+}
+
+export interface PlanProgress {
+  /** The layer being read (from 0, base first; read from the top down), of how many the image has. */
+  layer: number;
+  layers: number;
+  /** That layer's entries so far. */
+  entries: number;
+  /** Stored bytes read so far, of all layers, and what the layers to merge add up to (the range's stored sizes). */
+  bytes: number;
+  total: number;
 }
 
 interface Request {
@@ -381,13 +392,16 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
   const index = plan.index;
   let entries = 0;
   let lowest = layers.length;
+  const progress: PlanProgress = { layer: 0, layers: layers.length, entries: 0, bytes: 0, total: layers.slice(from).reduce((sum, layer) => sum + layer.size, 0) };
+  const onRead = options.onLayer ? (bytes: number): void => void (progress.bytes += bytes) : undefined;
   for (let layer = layers.length - 1; layer >= 0; layer--) {
     const merged = layer >= from;
     if (!merged && (layer === from - 1 ? settleAtKeptLayers(plan) : plan.open) === 0) break;
     lowest = layer;
     const where = layerWhere(options.where, layer, layers[layer]!);
     let ordinal = 0;
-    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning)) {
+    progress.layer = layer;
+    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning, onRead)) {
       ordinal++;
       entries++;
       const path = safeMemberPath(entry.path, where);
@@ -435,7 +449,8 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
         plan.pendingDirectories.set(node, entry);
       } else plan.pendingDirectories.delete(node);
       plan.touch(node, PENDING_ENTRY);
-      options.onLayer?.(layer, ordinal, layers.length);
+      progress.entries = ordinal;
+      options.onLayer?.(progress);
     }
     for (let i = 0; i < plan.touchedCount; i++) plan.open -= resolve(plan, plan.touched[i]!, layer, merged);
     for (let i = 0; i < plan.touchedCount; i++) applyChanges(plan, plan.touched[i]!, layer, merged && from > 0);
@@ -444,7 +459,8 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
     plan.pendingLinks.clear();
     plan.pendingWhiteouts.clear();
     plan.pendingOpaques.clear();
-    options.onLayer?.(layer, ordinal, layers.length);
+    progress.entries = ordinal;
+    options.onLayer?.(progress);
   }
   if (plan.open > 0) settleMissing(plan);
   const { directories, links, markers, bytes } = plan;

@@ -5,17 +5,20 @@ import { createDecompressor, detectCompression, type Compression } from '../comp
 import { layerCompression, type Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { readTar, type TarMember } from '../tar/reader.js';
+import { Tap } from '../io/streams.js';
 
 /**
  * The members of one layer. A blob whose bytes do not match its digest fails
  * the iteration (at the latest when its end is reached), so nothing read
- * from a damaged blob is taken as complete.
+ * from a damaged blob is taken as complete. onRead hears of the blob's bytes
+ * as they are read (stored, so compressed: what its size counts).
  */
-export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void): AsyncGenerator<TarMember, void, undefined> {
+export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void, onRead?: (bytes: number) => void): AsyncGenerator<TarMember, void, undefined> {
   const { compression, stream } = await openStoredLayer(store, layer, onWrongType);
   const tar = createDecompressor(compression, where);
   // Errors reach the reader through `tar`, which pipeline destroys with them.
-  pipeline(stream, tar).catch(() => {});
+  if (onRead) pipeline(stream, new Tap((chunk) => onRead(chunk.length)), tar).catch(() => {});
+  else pipeline(stream, tar).catch(() => {});
   yield* readTar(tar, where);
 }
 
