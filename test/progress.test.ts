@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { estimatePack } from '../src/pack/estimate.js';
@@ -163,6 +163,14 @@ describe('the progress line on a terminal', () => {
     assert.equal(estimatePack(dir), 3 * 512 + (1 << 20) + 512 + 1024);
     assert.equal(estimatePack(dir, { exclude: ['a'] }), 2 * 512 + 512 + 1024);
     assert.equal(estimatePack(join(dir, 'missing')), undefined);
+  });
+
+  test('estimatePack: a filesystem\'s root is statfs\'s used bytes and inodes, however many entries it has', () => {
+    // `/` is a mount point, and far beyond what a walk would count; other work writes to it meanwhile, hence the margins.
+    const fs = statfsSync('/');
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
+    const estimate = estimatePack('/');
+    assert.ok(estimate !== undefined && estimate > used / 2 && estimate < 2 * used + (fs.files - fs.ffree) * 1024, `${estimate} for ${used} bytes used`);
   });
 
   test('pack | import in one terminal: one progress line (the last rootfs draws), pack\'s summary not on it', async (t: TestContext) => {
