@@ -36,7 +36,7 @@ const ENTRY_OVERHEAD = BLOCK + BLOCK / 2;
 /** Two zero blocks end the archive. */
 const END = 2 * BLOCK;
 /** The most entries counted to estimate a directory that is not a filesystem's root (~0.1 s of walking). */
-export const walkLimit = 20_000;
+const walkLimit = 20_000;
 
 /** The estimated size of pack's tar of root, or undefined when it cannot be known cheaply. */
 export function estimatePack(root: string, options: EstimateOptions = {}): number | undefined {
