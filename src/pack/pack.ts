@@ -102,6 +102,8 @@ export async function packTree(root: string, output: Writable, options: PackOpti
     packer.summary.archiveBytes += chunk.length;
   });
   const written = pipeline(writer, output);
+  // Before the first entry, which may be a large file: a listener shows the job (and its total) at once.
+  events.progress?.({ entries: 0, bytes: 0, archiveBytes: 0 });
   const work = packer.run(writer).catch((err: unknown) => {
     writer.destroy(err as Error);
     throw err;
@@ -149,8 +151,6 @@ class Packer {
    * file is read: a promise per entry cost more than the entry's syscalls.
    */
   async run(writer: TarWriter): Promise<void> {
-    // Before the first entry, which may be a large file: a listener shows the job (and its total) at once.
-    this.events.progress?.({ entries: 0, bytes: 0, archiveBytes: 0 });
     for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), this.options.selinux === true)) {
       const reading = this.pack(item, writer);
       if (reading) await reading;
