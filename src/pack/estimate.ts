@@ -3,12 +3,13 @@
  * progress line can say `of ~22GiB (est.)`, a percent and an ETA. It never
  * changes what pack writes.
  *
- * A root that is a filesystem's root (`/`, a mounted disk): the kernel
+ * A root that is a whole filesystem's root (`/`, a mounted disk): the kernel
  * already counts what its filesystems hold, so statfs(2) gives used bytes and
  * used inodes at once, for each filesystem pack will enter (the root's, and
  * with --cross-mounts every mount under it, each filesystem once), leaving out
  * the mount points it will not enter. Anything else (a directory inside a
- * filesystem) statfs cannot speak for: the tree is counted by a walk, but only
+ * filesystem, a bind mount of one, a btrfs subvolume, or a mount entered that
+ * is one of those) statfs cannot speak for: the tree is counted by a walk, but only
  * while that walk is cheap (up to walkLimit entries); a larger one gets no
  * total rather than a false one.
  *
@@ -18,7 +19,7 @@
  */
 import { realpathSync, statfsSync, statSync } from 'node:fs';
 import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
-import { readMountPoints } from './mounts.js';
+import { readMounts } from './mounts.js';
 import type { Preset } from './presets.js';
 import { walkTree } from './walk.js';
 
@@ -47,14 +48,15 @@ export function estimatePack(root: string, options: EstimateOptions = {}): numbe
     // pack itself says what is wrong with root.
     return undefined;
   }
+  const mounts = readMounts();
   const rules: Rules = {
-    mountPoints: readMountPoints(),
+    mountPoints: new Set(mounts.keys()),
     emptied: new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS),
     excluded: compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]),
     crossMounts: options.oneFileSystem === false,
   };
   try {
-    return rules.mountPoints.has(rootPath.toString('latin1')) ? fromFilesystems(rootPath.toString('latin1'), rules) : fromWalk(rootPath, rules);
+    return mounts.get(rootPath.toString('latin1')) === '/' ? fromFilesystems(rootPath.toString('latin1'), mounts, rules) : fromWalk(rootPath, rules);
   } catch {
     // An estimate is a courtesy: whatever stops it (a mount gone meanwhile), pack goes on without one.
     return undefined;
@@ -69,7 +71,8 @@ interface Rules {
   crossMounts: boolean;
 }
 
-function fromFilesystems(root: string, rules: Rules): number {
+/** statfs of each filesystem entered; undefined when one is entered at a directory of it (a bind mount, a btrfs subvolume): statfs would count all of it. */
+function fromFilesystems(root: string, mounts: Map<string, string>, rules: Rules): number | undefined {
   const prefix = root === '/' ? '/' : `${root}/`;
   const entered = [root];
   if (rules.crossMounts) {
@@ -91,6 +94,7 @@ function fromFilesystems(root: string, rules: Rules): number {
     // A bind mount shows a filesystem already counted.
     const dev = statSync(path, { bigint: true }).dev;
     if (seen.has(dev)) continue;
+    if (mounts.get(point) !== '/') return undefined;
     seen.add(dev);
     const fs = statfsSync(path);
     bytes += (fs.blocks - fs.bfree) * fs.bsize + Math.max(0, fs.files - fs.ffree) * ENTRY_OVERHEAD;
