@@ -50,6 +50,22 @@ function assertNothingOnProgress(segments: string[]): void {
   }
 }
 
+/**
+ * The stretches drawn under label that show a total: at least one, and each with a rate above zero
+ * (every one but the first draw, however fast the machine) and short of 99% also shows an ETA.
+ */
+function assertTotals(segments: string[], label: string, total: RegExp): void {
+  const drawn = segments.flatMap((segment) => {
+    const found = new RegExp(`^(?:\\x1b\\[K)?${label}: [\\d.]+(?:[KMGT]i)?B of (\\S+(?: \\(est\\.\\),)?) \\(?(\\d+)%\\)?, (ETA \\d+s, )?([\\d.]+)(?:[KMGT]i)?B/s`).exec(segment);
+    return found ? [{ total: found[1]!, percent: Number(found[2]), eta: found[3] !== undefined, rate: Number(found[4]) }] : [];
+  });
+  assert.ok(drawn.length > 0, `no ${label} line with a total:\n${segments.join('\n')}`);
+  for (const { total: shown, percent, eta, rate } of drawn) {
+    assert.match(shown, total);
+    if (rate > 0 && percent < 99) assert.ok(eta, `no ETA:\n${segments.join('\n')}`);
+  }
+}
+
 describe('the progress line on a terminal', () => {
   test('import, split, verify, load and squash: percent where the total is known, results on lines of their own', async (t) => {
     if (!requireTools(t, 'script')) return;
@@ -93,13 +109,13 @@ describe('the progress line on a terminal', () => {
     const { dir, root, env } = treeWithFile(t, randomBytes(64 << 20));
     const piped = await onTerminal(`${cli} pack ${root} | ${cli} import --compression none - big:1`, env);
     assertNothingOnProgress(piped);
-    assert.ok(piped.some((segment) => /^(?:\x1b\[K)?importing stdin: [\d.]+(?:[KMGT]i)?B of ~6[45](?:\.\d+)?MiB \(est\.\), \d+%, ETA \d+s, [\d.]+(?:[KMGT]i)?B\/s/.test(segment)), piped.join('\n'));
+    assertTotals(piped, 'importing stdin', /^~6[45](?:\.\d+)?MiB \(est\.\),$/);
     assert.ok(!piped.some((segment) => /\d{3,}%/.test(segment)), 'never past 100%');
     assert.deepEqual(totalsLeft(dir), []);
 
     const imported = await onTerminal(`${cli} import --compression none ${root} dir:1`, env);
     assertNothingOnProgress(imported);
-    assert.ok(imported.some((segment) => /^(?:\x1b\[K)?packing: [\d.]+(?:[KMGT]i)?B of ~6[45](?:\.\d+)?MiB \(est\.\), \d+%, ETA \d+s, /.test(segment)), imported.join('\n'));
+    assertTotals(imported, 'packing', /^~6[45](?:\.\d+)?MiB \(est\.\),$/);
   });
 
   test('save | load: load draws with the total save hands on', async (t) => {
@@ -108,7 +124,7 @@ describe('the progress line on a terminal', () => {
     await runOk(process.execPath, [cliPath, 'import', '--compression', 'none', root, 'big:1'], { env });
     const segments = await onTerminal(`${cli} save big:1 | ${cli} --store ${dir}/store2 load`, env);
     assertNothingOnProgress(segments);
-    assert.ok(segments.some((segment) => /^(?:\x1b\[K)?loading: [\d.]+(?:[KMGT]i)?B of 64MiB \(\d+%\), ETA \d+s, /.test(segment)), segments.join('\n'));
+    assertTotals(segments, 'loading', /^64MiB$/);
     assert.ok(!segments.some((segment) => /saving: /.test(segment)), `save drew too:\n${segments.join('\n')}`);
     assert.deepEqual(totalsLeft(dir), []);
   });
@@ -122,8 +138,8 @@ describe('the progress line on a terminal', () => {
     const saved = await onTerminal(`${cli} save z:1 -o ${dir}/z.tar`, env);
     assertNothingOnProgress(saved);
     assert.ok(saved.some((segment) => /^(?:\x1b\[K)?converting layer [0-9a-f]{12}: zstd → none for docker-archive \(Docker ≤ 23 cannot read zstd\); --format oci-archive keeps zstd$/.test(segment)), saved.join('\n'));
-    // While converting: the layer read counts, and the total (which counts the layer once more for what it will write) is an estimate.
-    assert.ok(saved.some((segment) => /saving: [\d.]+(?:[KMGT]i)?B of ~[\d.]+MiB \(est\.\), \d+%.*converting layer [0-9a-f]{12}$/.test(segment)), saved.join('\n'));
+    // Before the conversion the total is an estimate: the layer read, and its stored size again for what it will write.
+    assert.ok(saved.some((segment) => /^(?:\x1b\[K)?saving: 0B of ~3\d(?:\.\d+)?MiB \(est\.\), 0%/.test(segment)), saved.join('\n'));
     // Once converted, the total is exact: the stored zstd layer read plus the 48MiB written, not the 16MiB stored.
     const totals = saved.flatMap((segment) => /saving: .* of ([\d.]+)MiB \(\d+%\)/.exec(segment)?.[1] ?? []).map(Number);
     assert.ok(totals.length > 0 && totals.every((total) => total >= 60), saved.join('\n'));
@@ -149,8 +165,11 @@ describe('the progress line on a terminal', () => {
     const segments = await onTerminal(`${cli} import --compression none ${deep}/root.tar big:1`, env, columns);
     const lines = segments.filter((segment) => /importing/.test(segment));
     assert.ok(lines.length > 0, segments.join('\n'));
-    for (const segment of lines) assert.ok(segment.replace(/\x1b\[K/g, '').length < columns, `wider than the terminal: ${JSON.stringify(segment)}`);
-    assert.ok(lines.some((segment) => /^(?:\x1b\[K)?impo.*….*\.tar: [\d.]+(?:[KMGT]i)?B of 32MiB \(\d+%\), ETA \d+s, [\d.]+(?:[KMGT]i)?B\/s$/.test(segment)), lines.join('\n'));
+    // Every draw (the first one too, rate 0 and no ETA yet) keeps bytes, total, percent and rate; the ETA when there is one.
+    for (const segment of lines) {
+      assert.ok(segment.replace(/\x1b\[K/g, '').length < columns, `wider than the terminal: ${JSON.stringify(segment)}`);
+      assert.match(segment, /^(?:\x1b\[K)?impo.*….*\.tar: [\d.]+(?:[KMGT]i)?B of 32MiB \(\d+%\), (?:ETA \d+s, )?[\d.]+(?:[KMGT]i)?B\/s(?:, \d+ entr\w+)?$/);
+    }
   });
 
   test('estimatePack: a directory inside a filesystem is counted, not given the filesystem\'s statfs total', (t) => {

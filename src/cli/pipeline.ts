@@ -22,6 +22,20 @@ import { removeOnInterrupt, removeStaleTemps, tempName, tempPattern } from '../i
 let known: boolean | undefined;
 let checkedAt = 0;
 
+/** How long a pipe's writer holds back its line while its reader may still be starting (both were started at once). */
+const settling = 500;
+
+/**
+ * True when this process draws the progress line: its stdout feeds no rootfs. For its first half
+ * second a process writing into a pipe does not draw and asks each tenth of a second: the rootfs
+ * reading the pipe may not have been started yet, and two lines would fight over the terminal.
+ */
+export function drawsHere(): boolean {
+  const young = process.uptime() * 1000 < settling;
+  if (feedsAnotherRootfs(young ? 100 : 1000)) return false;
+  return !(young && link('/proc/self/fd/1')?.startsWith('pipe:'));
+}
+
 /**
  * True when stdout is a pipe into another rootfs. The reader may not have started when the first
  * progress is drawn, so "no" is asked again once it is maxAge old; "yes" is kept.

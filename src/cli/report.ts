@@ -9,7 +9,7 @@ import { printable } from '../errors.js';
  * results silent instead of crashing the process.
  */
 import type { PlanOptions } from '../layers/plan.js';
-import { feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal, type StreamTotal } from './pipeline.js';
+import { drawsHere, feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal, type StreamTotal } from './pipeline.js';
 import { formatBytes } from './size.js';
 import { count } from '../text.js';
 
@@ -119,8 +119,7 @@ export class Reporter {
     this.drawnLabel = state.label;
     // Handed on whether or not this process has a terminal: the reader may have one.
     if (state.toStdout) handTotalOn(state.toStdout);
-    if (!this.tty) return;
-    if (feedsAnotherRootfs()) return;
+    if (!this.tty || !drawsHere()) return;
     if (state.fromStdin && state.total === undefined) {
       const handed = totalHandedIn();
       if (handed) state = { ...state, total: handed.total, estimated: handed.estimated };
