@@ -3,7 +3,7 @@ import { outputError, refuseTerminal, writeFileFromStream } from '../io/output.j
 import { flattenToTar } from '../layers/flatten.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
-import { formatBytes } from './report.js';
+import { formatBytes, planProgress } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { resolveImage } from '../store/resolve.js';
 
@@ -21,13 +21,14 @@ export const exportCommand: CommandModule = (cli, run) => {
           const image = await resolveImage(store, ref);
           const layers = image.manifest.layers;
           let bytes = 0;
+          let total: number | undefined;
           // Two passes: every layer is read to plan the merge, then the merged tree is written.
           async function* flatten(): AsyncGenerator<Buffer> {
             const tar = flattenToTar(store, layers, {
               where: ref,
               onWarning: (message) => reporter.warnOnce(message),
-              onLayer: (index) => reporter.progress({ label: `export: read layer ${index + 1} of ${layers.length}`, note: 'planning the merge' }),
-              onEntry: (entries, written) => reporter.progress({ label: 'export: writing', bytes: written, entries }),
+              ...planProgress(reporter, 'export', 'export: writing', (planned) => (total = planned)),
+              onEntry: (entries, written) => reporter.progress({ label: 'export: writing', bytes: written, total, entries }),
             });
             for await (const chunk of tar as AsyncIterable<Buffer>) {
               bytes += chunk.length;

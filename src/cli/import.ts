@@ -7,6 +7,7 @@ import { formatBytes } from './report.js';
 import { openStore } from './store-option.js';
 import { addLayerCompressionFlags, imageConfigFlags, layerCompression } from './options.js';
 import { openInput } from '../io/input.js';
+import { estimatePack } from '../pack/estimate.js';
 import { count } from '../text.js';
 import { runDelta } from './delta-command.js';
 import { pathKind } from './tree-input.js';
@@ -56,7 +57,8 @@ export const importCommand: CommandModule = (cli, run) => {
         if (directory) {
           const store = await openStore(opts);
           try {
-            const result = await importDirectory(store, file, options, packOptions(opts), packEvents(reporter));
+            const tree = packOptions(opts);
+            const result = await importDirectory(store, file, options, tree, packEvents(reporter, estimatePack(file, tree)));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             report(result, entries, 'directory');
             return result.pack.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
@@ -69,7 +71,7 @@ export const importCommand: CommandModule = (cli, run) => {
         try {
           const result = await importTarball(store, input, {
             ...options,
-            onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, entries }),
+            onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, fromStdin: file === '-', entries }),
           });
           report(result, result.entries, result.inputCompression);
         } finally {

@@ -22,7 +22,7 @@ export const joinCommand: CommandModule = (cli, run) => {
         let bytes = 0;
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
-          reporter.progress({ label: 'joining', bytes: done, total });
+          reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
         }, keys ? signedBy(keys, reporter) : undefined).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
       }, opts),

@@ -70,7 +70,7 @@ export const loadCommand: CommandModule = (cli, run) => {
               ...(policy && !set ? { beforeNames: admissionHook(policy, reporter) } : {}),
               onWarning: (message) => reporter.warn(message),
               stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
-              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, note: count(blobs, 'blob') }),
+              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: !set && archive.path === '-', note: count(blobs, 'blob') }),
             });
           }
           const { images: loaded, fromStore, referrers } = result;

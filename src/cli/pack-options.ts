@@ -36,11 +36,15 @@ export function packFlagsGiven(opts: Record<string, unknown>): boolean {
   return ['exclude', 'excludeFrom', 'crossMounts', 'preset', 'selinux', 'mtime', 'strict'].some((name) => opts[name] !== undefined && opts[name] !== false) || opts.defaultExcludes === false;
 }
 
-/** Warnings always, progress on a terminal. */
-export function packEvents(reporter: Reporter): PackEvents {
+/**
+ * Warnings always, progress on a terminal: the tar written of what estimatePack
+ * (pack/estimate.ts) expects, which a rootfs reading pack's stdout gets too.
+ */
+export function packEvents(reporter: Reporter, estimate: number | undefined, toStdout = false): PackEvents {
   return {
     warning: ({ path, message }) => reporter.warn(`${path}: ${message}`),
-    progress: ({ entries, bytes }) => reporter.progress({ label: 'packing', bytes, entries }),
+    progress: ({ entries, archiveBytes }) =>
+      reporter.progress({ label: 'packing', bytes: archiveBytes, total: estimate, estimated: true, ...(toStdout && estimate !== undefined ? { toStdout: { total: estimate, estimated: true } } : {}), entries }),
   };
 }
 

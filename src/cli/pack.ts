@@ -1,6 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { ExitCode } from '../errors.js';
 import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
+import { estimatePack } from '../pack/estimate.js';
 import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
 import type { CommandModule } from './command.js';
 import { addPackFlags, packEvents, packOptions } from './pack-options.js';
@@ -18,7 +19,7 @@ export const packCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const output = String(opts.output);
         const options = packOptions(opts);
-        const events = packEvents(reporter);
+        const events = packEvents(reporter, estimatePack(root, options), output === '-');
         const summary = output === '-' ? await packToStdout(root, options, events) : await packToFile(root, output, options, events);
         report(reporter, summary, root, output);
         return summary.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;

@@ -9,7 +9,7 @@ import { authFilePath, readCredentials } from '../registry/credentials.js';
 import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
 import type { Store } from '../store/store.js';
 import type { TransferEvent, TransferOptions } from '../registry/transfer.js';
-import { formatBytes, type Reporter } from './report.js';
+import { formatBytes, shortDigest, type Reporter } from './report.js';
 
 export interface RegistryFlags {
   tlsVerify?: boolean | string;
@@ -95,7 +95,6 @@ export async function pushReported(reporter: Reporter, store: Store, source: str
 /** Turns transfer events into docker-style lines ("a1b2c3d4e5f6: Pushed") and a progress line of the blobs in flight. */
 export function transferDisplay(reporter: Reporter, done: { exists: string; copied: string }): (event: TransferEvent) => void {
   const active = new Map<string, { done: number; size: number }>();
-  const short = (digest: string): string => digest.slice('sha256:'.length, 'sha256:'.length + 12);
   return (event) => {
     switch (event.type) {
       case 'progress':
@@ -103,15 +102,15 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
         {
           const blobs = [...active.values()];
           const sum = (key: 'done' | 'size'): number => blobs.reduce((total, blob) => total + blob[key], 0);
-          reporter.progress({ label: [...active.keys()].map(short).join(' '), bytes: sum('done'), total: sum('size') });
+          reporter.progress({ label: [...active.keys()].map(shortDigest).join(' '), bytes: sum('done'), total: sum('size') });
         }
         return;
       case 'blob':
         active.delete(event.digest);
-        reporter.info(`${short(event.digest)}: ${event.status === 'exists' ? done.exists : event.status === 'mounted' ? `Mounted from ${event.from}` : done.copied}`);
+        reporter.info(`${shortDigest(event.digest)}: ${event.status === 'exists' ? done.exists : event.status === 'mounted' ? `Mounted from ${event.from}` : done.copied}`);
         return;
       case 'resume':
-        reporter.info(`${short(event.digest)}: upload interrupted; ${event.restarted ? 'the registry lost it, sending it again' : `resuming at ${formatBytes(event.offset)}`}`);
+        reporter.info(`${shortDigest(event.digest)}: upload interrupted; ${event.restarted ? 'the registry lost it, sending it again' : `resuming at ${formatBytes(event.offset)}`}`);
         return;
       case 'retry':
         reporter.info(`${event.message}; trying again (${event.attempt}/${event.of})`);

@@ -8,8 +8,10 @@ import { printable, UNPRINTABLE } from '../errors.js';
  * reader of a pipe went away: `rootfs images | head -1`) makes further
  * results silent instead of crashing the process.
  */
-import { feedsAnotherRootfs } from './pipeline.js';
+import type { PlanOptions } from '../layers/plan.js';
+import { drawsHere, feedsAnotherRootfs, handTotalOn, totalHandedIn, withdrawTotal, type StreamTotal } from './pipeline.js';
 import { formatBytes } from './size.js';
+import { count } from '../text.js';
 
 /** What a long command has done so far; the reporter adds rate, percent and ETA. */
 export interface Progress {
@@ -19,6 +21,12 @@ export interface Progress {
   bytes?: number;
   /** Bytes there will be in all, when known: gives percent and ETA. */
   total?: number;
+  /** The total is an estimate (pack's statfs): shown as `~TOTAL (est.)`, never past 99%. */
+  estimated?: boolean;
+  /** What stdout will carry in all, handed on to a rootfs reading it there (cli/pipeline.ts). */
+  toStdout?: StreamTotal;
+  /** The bytes are those read from stdin: without a total, the rootfs writing into it may have handed one on. */
+  fromStdin?: boolean;
   /** Tar entries so far, for tar work. */
   entries?: number;
   /** Anything else worth a glance ("3 blobs"). */
@@ -34,14 +42,15 @@ process.stdout.on('error', () => {
 process.stderr.on('error', () => {});
 
 function say(stream: 'stdout' | 'stderr', text: string): void {
-  clearLine();
+  clearLine(stream === 'stderr');
   if (stream === 'stdout' && line.stdoutClosed) return;
   process[stream].write(text);
 }
 
-function clearLine(): void {
+function clearLine(toTerminal = false): void {
   // Quiet in a pipeline (see pipeline.ts), this process still writes onto the line the last rootfs draws: clear it too.
-  if (!line.shown && !(process.stderr.isTTY && feedsAnotherRootfs())) return;
+  // Asked afresh (a tenth of a second): a command that ends soon after it starts may have asked before its reader ran.
+  if (!line.shown && !(toTerminal && process.stderr.isTTY && feedsAnotherRootfs(100))) return;
   line.shown = false;
   process.stderr.write('\r\x1b[K');
 }
@@ -57,8 +66,8 @@ export class Reporter {
   private readonly tty: boolean;
   private lastDraw = 0;
   private drawnLabel = '';
-  private samples: Array<{ at: number; bytes: number }> = [];
-  private sampledLabel = '';
+  /** Where the rate is measured from: the first bytes seen under the current label. */
+  private since: { label: string; at: number; bytes: number } | undefined;
   warnings = 0;
   private readonly warned = new Set<string>();
 
@@ -112,19 +121,24 @@ export class Reporter {
   /**
    * Redraws the progress line at most 10 times a second, only on a terminal,
    * and not when stdout feeds another rootfs (`pack | import`: the last one
-   * draws, so the job has one line).
+   * draws, so the job has one line; this one hands it its total).
    */
   progress(state: Progress): void {
-    if (!this.tty) return;
     const now = Date.now();
     // A new label (the next layer, the next phase) is drawn at once: it says what the command is doing now.
     if (now - this.lastDraw < 100 && state.label === this.drawnLabel) return;
     this.lastDraw = now;
     this.drawnLabel = state.label;
-    if (feedsAnotherRootfs()) return;
+    // Handed on whether or not this process has a terminal: the reader may have one.
+    if (state.toStdout) handTotalOn(state.toStdout);
+    if (!this.tty || !drawsHere()) return;
+    if (state.fromStdin && state.total === undefined) {
+      const handed = totalHandedIn();
+      if (handed) state = { ...state, total: handed.total, estimated: handed.estimated };
+    }
     const columns = process.stderr.columns || 80;
     clearLine();
-    process.stderr.write(printable(this.render(state, now)).slice(0, columns - 1));
+    process.stderr.write(this.render(state, now, columns - 1));
     line.shown = true;
   }
 
@@ -137,41 +151,79 @@ export class Reporter {
 
   close(): void {
     clearLine();
+    withdrawTotal();
   }
 
-  /** "label: 1.20GB of 4.00GB (30%), 45.0MB/s, ETA 1m02s, 12345 entries, note" */
-  private render(state: Progress, now: number): string {
-    const parts: string[] = [];
+  /**
+   * "label: 1.20GiB of 4.00GiB (30%), ETA 1m02s, 45.0MiB/s, 12345 entries, note", fitted to width:
+   * the numbers are what a glance needs, so a long label (a path) is shortened in its middle first,
+   * then the note, the entries, the rate and the ETA go, in that order.
+   */
+  private render(state: Progress, now: number, width: number): string {
+    const numbers: string[] = [];
     if (state.bytes !== undefined) {
       const rate = this.rate(state.label, state.bytes, now);
-      if (state.total !== undefined && state.total > 0) {
-        const percent = Math.min(99, Math.floor((state.bytes * 100) / state.total));
-        parts.push(`${formatBytes(state.bytes)} of ${formatBytes(state.total)} (${percent}%)`);
-        parts.push(`${formatBytes(rate)}/s`);
-        if (rate > 0) parts.push(`ETA ${formatDuration(Math.max(0, state.total - state.bytes) / rate)}`);
-      } else {
-        parts.push(formatBytes(state.bytes), `${formatBytes(rate)}/s`);
-      }
+      const total = state.total !== undefined && state.total > 0 ? state.total : undefined;
+      if (total !== undefined) {
+        const percent = Math.min(99, Math.floor((state.bytes * 100) / total));
+        numbers.push(state.estimated ? `${formatBytes(state.bytes)} of ~${formatBytes(total)} (est.), ${percent}%` : `${formatBytes(state.bytes)} of ${formatBytes(total)} (${percent}%)`);
+        // Past an estimate, no ETA: it would be a guess dressed as a number.
+        if (rate > 0 && state.bytes < total) numbers.push(`ETA ${formatDuration((total - state.bytes) / rate)}`);
+      } else numbers.push(formatBytes(state.bytes));
+      numbers.push(`${formatBytes(rate)}/s`);
     }
-    if (state.entries !== undefined) parts.push(`${state.entries} ${state.entries === 1 ? 'entry' : 'entries'}`);
-    if (state.note !== undefined) parts.push(state.note);
-    return `${state.label}: ${parts.join(', ')}`;
+    if (state.entries !== undefined) numbers.push(`${state.entries} ${state.entries === 1 ? 'entry' : 'entries'}`);
+    if (state.note !== undefined) numbers.push(printable(state.note));
+    const label = printable(state.label);
+    const fitted = (shown: string[]): number => width - (shown.length > 0 ? shown.join(', ').length + 2 : 0);
+    // Dropped from the end while even a label cut to a few characters leaves no room: the note, entries, rate, ETA.
+    while (numbers.length > 1 && fitted(numbers) < Math.min(label.length, minimumLabel)) numbers.pop();
+    const text = `${shorten(label, Math.max(minimumLabel, fitted(numbers)))}${numbers.length > 0 ? `: ${numbers.join(', ')}` : ''}`;
+    return text.slice(0, width);
   }
 
-  /** Bytes a second over the last 5 seconds (a new label or fewer bytes starts over). */
+  /** Bytes a second since the label's first bytes: a whole run's average, which an ETA can trust (a new label or fewer bytes starts over). */
   private rate(label: string, bytes: number, now: number): number {
-    const last = this.samples.at(-1);
-    if (label !== this.sampledLabel || (last && bytes < last.bytes)) this.samples = [];
-    this.sampledLabel = label;
-    this.samples.push({ at: now, bytes });
-    while (this.samples.length > 2 && now - this.samples[0]!.at > 5000) this.samples.shift();
-    const first = this.samples[0]!;
-    return now > first.at ? ((bytes - first.bytes) * 1000) / (now - first.at) : 0;
+    if (!this.since || this.since.label !== label || bytes < this.since.bytes) this.since = { label, at: now, bytes };
+    const { at, bytes: from } = this.since;
+    return now > at ? ((bytes - from) * 1000) / (now - at) : 0;
   }
+}
+
+/** The fewest characters a shortened label keeps ("impor…t.tar"). */
+const minimumLabel = 12;
+
+/** The text, cut in its middle to width characters when longer (the start says what, the end which file). */
+function shorten(text: string, width: number): string {
+  if (text.length <= width) return text;
+  const head = Math.ceil((width - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (width - 1 - head))}`;
+}
+
+/**
+ * The plan pass of unpack and export (every layer read, top-down, before a byte is written) as
+ * progress, and the total it finds for the writing that follows, shown under `writing` at once (the
+ * first member may be a large file, and the rate is measured from there).
+ */
+export function planProgress(reporter: Reporter, command: string, writing: string, planned: (bytes: number) => void): Required<Pick<PlanOptions, 'onLayer' | 'onPlanned'>> {
+  return {
+    // One label for the pass, so its rate and ETA span every layer; the plan reads from the top layer down, so the layer numbers count down.
+    onLayer: ({ layer, layers, entries, bytes, total }) => reporter.progress({ label: `${command}: planning the merge`, bytes, total, note: `layer ${layer + 1} of ${layers}, ${count(entries, 'entry')}` }),
+    onPlanned: ({ bytes }) => {
+      planned(bytes);
+      reporter.progress({ label: writing, bytes: 0, total: bytes, entries: 0 });
+    },
+  };
 }
 
 // Sizes in messages come from the one formatter that matches how sizes are typed (cli/size.ts).
 export { formatBytes };
+
+/** A digest as docker shows one: its first 12 hex digits. */
+export function shortDigest(digest: string): string {
+  const hex = digest.indexOf(':') + 1;
+  return digest.slice(hex, hex + 12);
+}
 
 /** "45s", "3m05s", "2h07m". */
 export function formatDuration(seconds: number): string {

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
 import type { PushResult } from '../registry/push.js';
-import { saveImages, type CompressionChoice } from '../formats/save.js';
+import { saveImages, type CompressionChoice, type LayerConversion } from '../formats/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { pushToRegistry } from '../formats/registry-transport.js';
@@ -11,7 +11,7 @@ import { readHaveFile } from '../formats/delta.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
-import { formatBytes, type Reporter } from './report.js';
+import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
 import { count } from '../text.js';
@@ -78,8 +78,17 @@ export const saveCommand: CommandModule = (cli, run) => {
             exclude,
             since,
             referrers: opts.referrers !== false,
-            onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'saving', bytes, total, note: count(blobs, 'blob') }),
+            onProgress: ({ bytes, blobs, total, archiveTotal, estimated, converting }) =>
+              reporter.progress({
+                label: 'saving',
+                bytes,
+                total,
+                estimated,
+                ...(address.path === '-' && archiveTotal !== undefined ? { toStdout: { total: archiveTotal, estimated } } : {}),
+                note: converting ? `converting layer ${shortDigest(converting.layer.digest)}` : count(blobs, 'blob'),
+              }),
             onWarning: (message) => reporter.warnOnce(message),
+            onConvert: (conversion) => reporter.info(conversionLine(conversion, format)),
           }),
         );
         reporter.info(`Saved ${count(saved.length, 'image')}${referrers > 0 ? ` and ${count(referrers, 'referrer')}` : ''} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
@@ -88,6 +97,12 @@ export const saveCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
+
+/** Why save rewrites a layer, and how not to (a layer of gigabytes takes a while). */
+function conversionLine({ layer, from, to, why }: LayerConversion, format: FormatName): string {
+  const what = `converting layer ${shortDigest(layer.digest)}: ${from} → ${to}`;
+  return why === 'asked' ? `${what} (--compression ${to})` : `${what} for ${format} (Docker ≤ 23 cannot read ${from}); --format oci-archive keeps ${from}`;
+}
 
 /** save --sign KEY: every image found, then each signed in the store (rootfs sign), before anything is written. */
 async function signBeforeSaving(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {

@@ -1,6 +1,6 @@
 import { unpackImage } from '../image/unpack.js';
 import type { CommandModule } from './command.js';
-import { formatBytes } from './report.js';
+import { formatBytes, planProgress } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';
 
@@ -12,10 +12,12 @@ export const unpackCommand: CommandModule = (cli, run) => {
     .example('rootfs unpack --rootless base:latest ~/chroot')
     .action((ref: string, dir: string, opts) =>
       run(async (reporter) => {
+        let total: number | undefined;
         const result = await withStoreReadOnly(opts, (store) =>
           unpackImage(store, ref, dir, {
             rootless: Boolean(opts.rootless),
-            onProgress: (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, entries }),
+            ...planProgress(reporter, 'unpack', 'unpacking', (planned) => (total = planned)),
+            onProgress: (entries, bytes) => reporter.progress({ label: 'unpacking', bytes, total, entries }),
             onSkip: (path, what) => reporter.warn(`${path}: ${what}`),
             onWarning: (message) => reporter.warnOnce(message),
           }),

@@ -57,16 +57,43 @@ export interface SaveOptions {
   /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image saved. */
   ref?: string;
   stdout: Writable;
-  /** total: the bytes of every blob to write, when known before the first (not for a multi-platform index kept whole). */
-  onProgress?: (progress: { bytes: number; blobs: number; total?: number }) => void;
+  /** Before the first blob, then as bytes are read and written. */
+  onProgress?: (progress: SaveProgress) => void;
   /** A layer whose media type its bytes contradict: converted as the bytes say. */
   onWarning?: (message: string) => void;
+  /** A layer about to be rewritten in another compression (before it is read). */
+  onConvert?: (conversion: LayerConversion) => void;
   /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
   exclude?: Set<Digest>;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
   since?: string[];
   /** false (--no-referrers): leave out the saved images' referrers (signatures, SBOMs: manifests whose subject is one of them). */
   referrers?: boolean;
+}
+
+export interface SaveProgress {
+  /** Blob bytes written, and the stored bytes of layers read to convert them. */
+  bytes: number;
+  blobs: number;
+  /**
+   * What bytes will add up to, when known before the first blob (not for a multi-platform index kept
+   * whole): a converted layer counts its stored size twice, read and written, until its new size is known.
+   */
+  total?: number;
+  /** Of total, what the archive's blobs will add up to (the conversions' reading left out). */
+  archiveTotal?: number;
+  /** Some converted layer's new size is not known yet: the totals count its stored size for it. */
+  estimated: boolean;
+  /** The layer being converted now, if one is. */
+  converting?: LayerConversion;
+}
+
+export interface LayerConversion {
+  layer: Descriptor;
+  from: 'none' | 'gzip' | 'zstd';
+  to: 'none' | 'gzip' | 'zstd';
+  /** keep: the archive format cannot hold `from` (zstd in a docker archive); else --compression asked for it. */
+  why: 'format' | 'asked';
 }
 
 export interface SaveResult {
@@ -117,7 +144,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
   try {
     const exporter = new Exporter(store, sink, options, exclude);
-    exporter.progress.total = plannedBytes(selected, options, exclude);
+    exporter.plan(selected);
     const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options);
     await sink.finish();
     return { images: saved.images, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) }, referrers: saved.referrers };
@@ -125,17 +152,6 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     await sink.abort();
     throw err;
   }
-}
-
-/** What the blobs to copy add up to: each selected image's config and layers, once each, minus those left out (a layer converted on the way counts its new size when done, so this is near, not exact). */
-function plannedBytes(selected: Selected[], options: SaveOptions, exclude: Set<Digest>): number | undefined {
-  const blobs = new Map<Digest, number>();
-  for (const { resolved } of selected) {
-    // An index kept whole writes every platform the store has: more than the one manifest resolved here.
-    if (!options.platform && resolved.descriptor.digest !== resolved.manifestDescriptor.digest) return undefined;
-    for (const blob of [resolved.manifest.config, ...resolved.manifest.layers]) if (!exclude.has(blob.digest)) blobs.set(blob.digest, blob.size);
-  }
-  return [...blobs.values()].reduce((sum, size) => sum + size, 0);
 }
 
 /** A name resolved by digest has no tag to write; docker writes such images untagged too. */
@@ -239,7 +255,9 @@ function legacyLayerName(digest: Digest): string {
 /** Walks an image graph out of the store into the sink, converting layers where the target compression says so. */
 class Exporter {
   private readonly layers = new Map<Digest, Promise<Descriptor>>();
-  readonly progress: { bytes: number; blobs: number; total?: number } = { bytes: 0, blobs: 0 };
+  readonly progress: SaveProgress = { bytes: 0, blobs: 0, estimated: false };
+  /** Layers planned for conversion whose new size is not yet known. */
+  private pending = 0;
   /** Layers left out (the receiving store holds them), by digest in the archive, with their sizes. */
   readonly omitted = new Map<Digest, number>();
 
@@ -249,6 +267,33 @@ class Exporter {
     private readonly options: SaveOptions,
     private readonly exclude: Set<Digest>,
   ) {}
+
+  /**
+   * The totals: each selected image's config and layers, once each, minus those left out; a layer to
+   * convert counts its stored size, read to convert it, and once more for what it will write, until
+   * that is known.
+   */
+  plan(selected: Selected[]): void {
+    const blobs = new Map<Digest, number>();
+    const converted = new Map<Digest, number>();
+    // An index kept whole writes every platform the store has: more than the one manifest resolved here.
+    const whole = !this.options.platform && selected.some(({ resolved }) => resolved.descriptor.digest !== resolved.manifestDescriptor.digest);
+    for (const { resolved } of whole ? [] : selected) {
+      if (!this.exclude.has(resolved.manifest.config.digest)) blobs.set(resolved.manifest.config.digest, resolved.manifest.config.size);
+      for (const layer of resolved.manifest.layers) {
+        if (this.conversion(layer)) converted.set(layer.digest, layer.size);
+        else if (!this.exclude.has(layer.digest)) blobs.set(layer.digest, layer.size);
+      }
+    }
+    this.pending = converted.size;
+    if (!whole) {
+      const sum = (sizes: Map<Digest, number>): number => [...sizes.values()].reduce((a, b) => a + b, 0);
+      this.progress.archiveTotal = sum(blobs) + sum(converted);
+      this.progress.total = this.progress.archiveTotal + sum(converted);
+    }
+    this.progress.estimated = this.pending > 0;
+    this.options.onProgress?.(this.progress);
+  }
 
   /** Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed). */
   async export(descriptor: Descriptor, names: BlobNames = ociNames): Promise<{ descriptor: Descriptor }> {
@@ -346,18 +391,19 @@ class Exporter {
   }
 
   private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
-    const from = layerCompression(layer.mediaType);
-    // Not a layer type we know (an attestation's in-toto JSON, a foreign type): it travels as it is.
-    const to = from === undefined ? undefined : this.targetCompression(from);
-    if (from === undefined || to === undefined || to === from) {
+    const conversion = this.conversion(layer);
+    if (!conversion) {
       if (!this.leaveOut(layer)) await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
+    const to = conversion.to;
+    this.options.onConvert?.(conversion);
+    this.progress.converting = conversion;
     const path = await this.sink.spoolPath();
     const digest = new DigestStream();
     // Decompressed as its bytes say, as docker reads a layer: a media type can be wrong.
     const stored = await openStoredLayer(this.store, layer, this.options.onWarning);
-    const stages: Array<Readable | Writable> = [stored.stream];
+    const stages: Array<Readable | Writable> = [stored.stream, new Tap((chunk) => this.countBytes(chunk.length))];
     if (stored.compression !== 'none') stages.push(createDecompressor(stored.compression, `layer ${layer.digest}`));
     if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
     try {
@@ -367,6 +413,10 @@ class Exporter {
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.
       if (this.sink.has(name) || this.leaveOut(converted)) await rm(path, { force: true });
       else await this.sink.addFile(name, path, converted.size);
+      this.progress.converting = undefined;
+      if (this.progress.total !== undefined) this.progress.total += converted.size - layer.size;
+      if (this.progress.archiveTotal !== undefined) this.progress.archiveTotal += converted.size - layer.size;
+      this.progress.estimated = --this.pending > 0;
       this.count(converted.size);
       return converted;
     } catch (err) {
@@ -376,14 +426,17 @@ class Exporter {
   }
 
   /**
-   * keep: as stored, except zstd into a docker archive, which becomes
-   * uncompressed, as Docker 25+ itself saves layers (docker before 23 and
-   * skopeo's docker-archive writer take no zstd).
+   * What a layer becomes, if it changes. keep: as stored, except zstd into a docker archive, which
+   * becomes uncompressed, as Docker 25+ itself saves layers (docker before 23 and skopeo's
+   * docker-archive writer take no zstd). Not a layer type we know (an attestation's in-toto JSON, a
+   * foreign type): it travels as it is.
    */
-  private targetCompression(from: 'none' | 'gzip' | 'zstd'): 'none' | 'gzip' | 'zstd' {
-    if (this.options.compression !== 'keep') return this.options.compression;
+  private conversion(layer: Descriptor): LayerConversion | undefined {
+    const from = layerCompression(layer.mediaType);
+    if (from === undefined) return undefined;
+    if (this.options.compression !== 'keep') return this.options.compression === from ? undefined : { layer, from, to: this.options.compression, why: 'asked' };
     const docker = this.options.format === 'docker-archive' || this.options.format === 'docker-legacy';
-    return docker && from === 'zstd' ? 'none' : from;
+    return docker && from === 'zstd' ? { layer, from, to: 'none', why: 'format' } : undefined;
   }
 
   private leaveOut(layer: Descriptor): boolean {

@@ -62,7 +62,7 @@ export async function squashImage(store: Store, ref: string, options: SquashOpti
     progress.written = bytes;
     options.onWrite?.(progress);
   };
-  const tar = flattenToTar(store, layers, { from, where: ref, onLayer: (index, entries) => options.onLayer?.(index, layers.length, entries), onEntry, ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
+  const tar = flattenToTar(store, layers, { from, where: ref, onLayer: ({ layer, entries }) => options.onLayer?.(layer, layers.length, entries), onEntry, ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
   const { layer, diffId } = await storeLayer(store, tar, { ...options, onWritten });
   const config = squashedConfig(image.config, from, diffId, options.created ?? new Date(), layers.length - from);
   const kept = layers.slice(0, from).map(asOciLayer);

@@ -22,6 +22,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink 
 import { displayPath, fromFsError, HostIoError, InvalidInputError, UsageError } from '../errors.js';
 import { removeOnInterrupt } from '../io/temp.js';
 import { flattenLayers, type FlatMember } from '../layers/flatten.js';
+import type { PlanOptions } from '../layers/plan.js';
 import { native } from '../native/index.js';
 import type { Store } from '../store/store.js';
 import type { TarEntry } from '../tar/header.js';
@@ -40,6 +41,9 @@ export interface UnpackResult {
 
 export interface UnpackOptions {
   rootless?: boolean;
+  /** The plan pass, which reads every layer before anything is written (layers/plan.ts). */
+  onLayer?: PlanOptions['onLayer'];
+  onPlanned?: PlanOptions['onPlanned'];
   onProgress?: (entries: number, bytes: number) => void;
   /** Rootless: a device node or xattr left out (path as displayPath shows it). */
   onSkip?: (path: string, what: string) => void;
@@ -50,7 +54,8 @@ export interface UnpackOptions {
 /** Extracts the merged layers of image `ref` into `dir` (empty or missing). */
 export async function unpackImage(store: Store, ref: string, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const image = await resolveImage(store, ref);
-  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref, ...(options.onWarning ? { onWarning: options.onWarning } : {}) }), dir, options);
+  const { onLayer, onPlanned, onWarning } = options;
+  return extractMembers(flattenLayers(store, image.manifest.layers, { where: ref, ...(onLayer ? { onLayer } : {}), ...(onPlanned ? { onPlanned } : {}), ...(onWarning ? { onWarning } : {}) }), dir, options);
 }
 
 /** Extracts members (normalised or not: each is checked here) into `dir`, which must be empty or missing. */

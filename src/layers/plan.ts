@@ -101,6 +101,8 @@ export class PathIndex {
   /** This layer's last entry here (ordinal, type code), applied when the layer has been read; and the PENDING_* and TOUCHED flags. */
   pendingOrdinal: Int32Array;
   pendingType: Uint8Array;
+  /** This layer's last entry here: its size, counted into the plan's bytes when it wins. */
+  pendingSize: Float64Array;
   flags: Uint8Array;
 
   /** NONE sorts above every layer index and TOP; TOP is "seen from above every layer": the merged tree. */
@@ -129,6 +131,7 @@ export class PathIndex {
     this.winnerType = new Uint8Array(this.capacity);
     this.pendingOrdinal = new Int32Array(this.capacity);
     this.pendingType = new Uint8Array(this.capacity);
+    this.pendingSize = new Float64Array(this.capacity);
     this.flags = new Uint8Array(this.capacity);
     this.parent[ROOT] = -1;
   }
@@ -200,6 +203,9 @@ export class PathIndex {
     this.winnerType = uint8(this.winnerType);
     this.pendingOrdinal = int32(this.pendingOrdinal);
     this.pendingType = uint8(this.pendingType);
+    const sizes = new Float64Array(this.capacity);
+    sizes.set(this.pendingSize);
+    this.pendingSize = sizes;
     this.flags = uint8(this.flags);
     const table = new Int32Array(this.capacity * 2);
     const mask = table.length - 1;
@@ -261,6 +267,7 @@ export class PathIndex {
     const none = new this.LayerArray(0);
     this.entryAt = this.nonDirAt = this.whiteoutAt = this.opaqueAt = none;
     this.pendingOrdinal = new Int32Array(0);
+    this.pendingSize = new Float64Array(0);
     this.pendingType = this.flags = new Uint8Array(0);
   }
 }
@@ -292,6 +299,8 @@ export interface FlattenPlan {
    */
   lowest: number;
   entries: number;
+  /** File data the merged tree holds (its winning files' sizes): what writing it will take, near enough. */
+  bytes: number;
 }
 
 export interface PlanOptions {
@@ -299,11 +308,25 @@ export interface PlanOptions {
   from?: number;
   /** Names the image in errors. */
   where: string;
-  onLayer?: (index: number, entries: number) => void;
+  /** As each entry of a layer is read (top-down): the plan pass's progress. */
+  onLayer?: (progress: PlanProgress) => void;
+  /** The plan is made: what the merged tree holds, before it is written. */
+  onPlanned?: (plan: { entries: number; bytes: number }) => void;
   /** Hears of a layer whose media type its bytes contradict (it is read as what it is). */
   onWarning?: (message: string) => void;
   /** The image's config: every layer, read whole by the plan, must decompress to its diff_id. */
   verify?: { diffIds: readonly unknown[]; configName: string };
+}
+
+export interface PlanProgress {
+  /** The layer being read (from 0, base first; read from the top down), of how many the image has. */
+  layer: number;
+  layers: number;
+  /** That layer's entries so far. */
+  entries: number;
+  /** Stored bytes read so far, of all layers, and what the layers to merge add up to (the range's stored sizes). */
+  bytes: number;
+  total: number;
 }
 
 interface Request {
@@ -320,6 +343,8 @@ class Planner {
   /** Hardlinks from higher layers that mean the first entry found at a node below `asOf`. */
   readonly requests = new Map<number, Request[]>();
   open = 0;
+  /** File data of the winners so far. */
+  bytes = 0;
   /** This layer's directory headers, hardlinks, whiteouts and opaque markers at the nodes it touched. */
   readonly pendingDirectories = new Map<number, TarEntry>();
   readonly pendingLinks = new Map<number, LayerMember>();
@@ -370,6 +395,8 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
   const index = plan.index;
   let entries = 0;
   let lowest = layers.length;
+  const progress: PlanProgress = { layer: 0, layers: layers.length, entries: 0, bytes: 0, total: layers.slice(from).reduce((sum, layer) => sum + layer.size, 0) };
+  const onRead = options.onLayer ? (bytes: number): void => void (progress.bytes += bytes) : undefined;
   for (let layer = layers.length - 1; layer >= 0; layer--) {
     const merged = layer >= from;
     if (!merged && (layer === from - 1 ? settleAtKeptLayers(plan) : plan.open) === 0) break;
@@ -378,7 +405,8 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
     let ordinal = 0;
     const { verify } = options;
     const check = verify && ((diffId: Digest) => checkDiffId(where, layer, diffId, verify.diffIds, verify.configName));
-    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning, check)) {
+    progress.layer = layer;
+    for await (const { entry } of layerMembers(store, layers[layer]!, where, options.onWarning, { onRead, checkDiffId: check })) {
       ordinal++;
       entries++;
       const path = safeMemberPath(entry.path, where);
@@ -415,6 +443,7 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
       }
       index.pendingOrdinal[node] = ordinal;
       index.pendingType[node] = type;
+      index.pendingSize[node] = entry.type === 'file' ? entry.size : 0;
       if (link) plan.pendingLinks.set(node, link);
       else plan.pendingLinks.delete(node);
       if (type === DIRECTORY && merged) {
@@ -425,6 +454,8 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
         plan.pendingDirectories.set(node, entry);
       } else plan.pendingDirectories.delete(node);
       plan.touch(node, PENDING_ENTRY);
+      progress.entries = ordinal;
+      options.onLayer?.(progress);
     }
     for (let i = 0; i < plan.touchedCount; i++) plan.open -= resolve(plan, plan.touched[i]!, layer, merged);
     for (let i = 0; i < plan.touchedCount; i++) applyChanges(plan, plan.touched[i]!, layer, merged && from > 0);
@@ -433,11 +464,13 @@ export async function planFlatten(store: Store, layers: Descriptor[], options: P
     plan.pendingLinks.clear();
     plan.pendingWhiteouts.clear();
     plan.pendingOpaques.clear();
-    options.onLayer?.(layer, ordinal);
+    progress.entries = ordinal;
+    options.onLayer?.(progress);
   }
   if (plan.open > 0) settleMissing(plan);
-  const { directories, links, markers } = plan;
-  return { index, directories, links, markers, layers, from, lowest, entries };
+  const { directories, links, markers, bytes } = plan;
+  options.onPlanned?.({ entries, bytes });
+  return { index, directories, links, markers, layers, from, lowest, entries, bytes };
 }
 
 /**
@@ -451,6 +484,7 @@ function resolve(plan: Planner, node: number, layer: number, merged: boolean): n
     index.winnerLayer[node] = layer;
     index.winnerOrdinal[node] = index.pendingOrdinal[node]!;
     index.winnerType[node] = index.pendingType[node]!;
+    plan.bytes += index.pendingSize[node]!;
     const directory = plan.pendingDirectories.get(node);
     if (directory) plan.directories.set(node, directory);
     const link = plan.pendingLinks.get(node);

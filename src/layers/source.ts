@@ -11,15 +11,18 @@ import { readTar, type TarMember } from '../tar/reader.js';
 /**
  * The members of one layer. A blob whose bytes do not match its digest fails
  * the iteration (at the latest when its end is reached), so nothing read
- * from a damaged blob is taken as complete. With `checkDiffId`, the tar's
- * sha256 is handed to it at the end, and what it throws fails the iteration
- * too: a layer read whole is checked against its config.
+ * from a damaged blob is taken as complete. `onRead` hears of the blob's
+ * bytes as they are read (stored, so compressed: what its size counts). With
+ * `checkDiffId`, the tar's sha256 is handed to it at the end, and what it
+ * throws fails the iteration too: a layer read whole is checked against its config.
  */
-export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void, checkDiffId?: (diffId: Digest) => void): AsyncGenerator<TarMember, void, undefined> {
+export async function* layerMembers(store: Store, layer: Descriptor, where: string, onWrongType?: (message: string) => void, watch: { onRead?: (bytes: number) => void; checkDiffId?: (diffId: Digest) => void } = {}): AsyncGenerator<TarMember, void, undefined> {
+  const { onRead, checkDiffId } = watch;
   const { compression, stream } = await openStoredLayer(store, layer, onWrongType);
   const tar = createDecompressor(compression, where);
   // Errors reach the reader through `tar`, which pipeline destroys with them.
-  pipeline(stream, tar).catch(() => {});
+  if (onRead) pipeline(stream, new Tap((chunk) => onRead(chunk.length)), tar).catch(() => {});
+  else pipeline(stream, tar).catch(() => {});
   if (!checkDiffId) return yield* readTar(tar, where);
   const hash = createHash('sha256');
   const hashed = new Tap(

@@ -11,19 +11,28 @@ import { readFileSync } from 'node:fs';
  * (no /proc) gives an empty set: st_dev then is the only test.
  */
 export function readMountPoints(mountinfo = '/proc/self/mountinfo'): Set<string> {
+  return new Set(readMounts(mountinfo).keys());
+}
+
+/**
+ * Each mount point with the directory of its filesystem it shows: "/" for a
+ * whole filesystem, a path for a bind mount of a directory or a btrfs
+ * subvolume. Of mounts stacked on one point, the last listed (the one seen).
+ */
+export function readMounts(mountinfo = '/proc/self/mountinfo'): Map<string, string> {
   let table: Buffer;
   try {
     table = readFileSync(mountinfo);
   } catch {
-    return new Set();
+    return new Map();
   }
-  const points = new Set<string>();
+  const mounts = new Map<string, string>();
   for (const line of table.toString('latin1').split('\n')) {
-    // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": field 5 is the mount point.
-    const field = line.split(' ')[4];
-    if (field) points.add(unescapeMountPath(field));
+    // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": field 4 is the root, field 5 the mount point.
+    const [, , , root, point] = line.split(' ');
+    if (root && point) mounts.set(unescapeMountPath(point), unescapeMountPath(root));
   }
-  return points;
+  return mounts;
 }
 
 /** The kernel writes space, tab, newline and backslash in mount paths as \ooo octal escapes. */

@@ -60,6 +60,8 @@ export interface PackProgress {
   entries: number;
   /** File content bytes stored so far. */
   bytes: number;
+  /** Bytes of tar written so far, what an estimate (estimate.ts) is of. */
+  archiveBytes: number;
 }
 
 /** How the library reports; it never prints. */
@@ -100,6 +102,8 @@ export async function packTree(root: string, output: Writable, options: PackOpti
     packer.summary.archiveBytes += chunk.length;
   });
   const written = pipeline(writer, output);
+  // Before the first entry, which may be a large file: a listener shows the job (and its total) at once.
+  events.progress?.({ entries: 0, bytes: 0, archiveBytes: 0 });
   const work = packer.run(writer).catch((err: unknown) => {
     writer.destroy(err as Error);
     throw err;
@@ -151,7 +155,7 @@ class Packer {
       const reading = this.pack(item, writer);
       if (reading) await reading;
       this.count++;
-      this.events.progress?.({ entries: this.count, bytes: this.summary.bytes });
+      this.events.progress?.({ entries: this.count, bytes: this.summary.bytes, archiveBytes: this.summary.archiveBytes });
       if (writer.full) await writer.ready();
     }
     await writer.finish();
