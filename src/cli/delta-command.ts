@@ -8,23 +8,21 @@ import { formatBytes } from './report.js';
 import { count } from '../text.js';
 import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
+import { addPackFlags, reportNotEntered } from './pack-options.js';
 import type { GlobalOptions } from './command.js';
 import { resolveImage } from '../store/resolve.js';
 
-/** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
+/** --checksum and pack's flags: the flags of a command that compares a new tree. */
 export function addTreeFlags(command: Command): Command {
-  return command
-    .option('--checksum', 'Also compare the contents of files whose metadata is the same (reads every file, as rsync -c)')
-    .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
-    .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
+  return addPackFlags(command).option('--checksum', 'Also compare the contents of files whose metadata is the same (reads every file, as rsync -c)');
 }
 
-type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+type DeltaFlags = GlobalOptions & Record<string, unknown> & { compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown };
 
 export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
   const { compression, level } = layerCompression(opts, reporter);
   const tags = ref === undefined ? [] : [parseReference(ref)];
-  const tree = await openTree(source, opts);
+  const tree = await openTree(source, opts, Boolean(opts.force));
   const result = await withStore(opts, async (store) => {
     const base = await resolveImage(store, baseRef);
     return commitDelta(store, base, baseRef, tree.members, {
@@ -39,6 +37,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
     });
   });
   const { summary } = result;
+  reportNotEntered(reporter, tree.notEntered ?? []);
   reporter.result(result.imageId);
   reporter.info(
     `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
@@ -55,5 +54,6 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
     base: baseRef,
     ...summary,
     ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
+    ...(tree.notEntered ? { mountPointsNotEntered: tree.notEntered } : {}),
   });
 }
