@@ -179,3 +179,34 @@ test('mount points not entered are named on stderr and listed in --json; --cross
   assert.ok(execFileSync('tar', ['-t'], { input: crossed.stdout }).toString().includes('home/data'));
   assert.equal(readFileSync(join(root, 'home/data'), 'utf8'), 'on another filesystem\n');
 });
+
+test('a tree deeper than PATH_MAX packs, imports, commits and diffs; GNU tar lists it', async (t) => {
+  if (!requireRoot(t)) return;
+  let dir = '';
+  // Node's recursive rm stops at PATH_MAX; GNU rm walks with *at calls. Registered first, so it runs before the temp dir's removal.
+  t.after(() => void (dir && execFileSync('rm', ['-rf', dir])));
+  dir = makeTempDir(t, 'rootfs-deep-');
+  const root = join(dir, 'root');
+  const store = join(dir, 'store');
+  const name = 'n'.repeat(200);
+  // 30 levels of 201 bytes: 6000+ bytes below ROOT, made with relative calls as a deep tree is.
+  execFileSync('bash', ['-ec', `mkdir root; cd root; for i in $(seq 30); do mkdir ${name}; cd ${name}; done; echo v1 > file; ln -s file link; setfattr -n user.deep -v yes file`], { cwd: dir });
+  const deep = `${Array(30).fill(name).join('/')}`;
+  assert.ok(deep.length > 5000);
+
+  const archive = join(dir, 'deep.tar');
+  await ok(['pack', root, '-o', archive], store);
+  const listing = execFileSync('tar', ['--xattrs', '-tvf', archive]).toString();
+  assert.ok(listing.includes(`${deep}/file`), 'GNU tar lists the deepest file');
+  assert.ok(listing.includes(`${deep}/link -> file`));
+  assert.equal(execFileSync('tar', ['-xOf', archive, `${deep}/file`]).toString(), 'v1\n');
+
+  await ok(['import', root, 'deep:1'], store);
+  execFileSync('bash', ['-ec', `cd root; for i in $(seq 30); do cd ${name}; done; echo v2-longer > file; echo new > added`], { cwd: dir });
+  const diff = (await ok(['diff', 'deep:1', root], store)).toString();
+  assert.deepEqual(diff.split('\n').filter(Boolean), [`C /${deep}`, `A /${deep}/added`, `C /${deep}/file`]);
+  await ok(['commit', root, 'deep:2', '--base', 'deep:1'], store);
+  assert.equal(execFileSync('tar', ['-xO', `${deep}/file`], { input: await ok(['export', 'deep:2'], store) }).toString(), 'v2-longer\n');
+  const again = (await ok(['diff', 'deep:2', root], store)).toString();
+  assert.equal(again, '');
+});

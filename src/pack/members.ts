@@ -7,6 +7,7 @@
 import { closeSync, fstatSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { displayPath, fromFsError, HostIoError } from '../errors.js';
+import { viaShortPath } from '../io/long-path.js';
 import type { TreeMember } from '../layers/members.js';
 import type { TarEntry } from '../tar/header.js';
 import { FileContent, looksSparse, openForReading } from './content.js';
@@ -35,7 +36,7 @@ export function* directoryMembers(tree: TreeWalk, counter: ReadCounter = { bytes
       yield { entry };
     } else if (stat.isSymbolicLink()) {
       entry.type = 'symlink';
-      entry.linkpath = readlinkSync(absolute, { encoding: 'buffer' });
+      entry.linkpath = viaShortPath(absolute, (path) => readlinkSync(path, { encoding: 'buffer' }));
       yield { entry };
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
       entry.type = stat.isCharacterDevice() ? 'chardev' : 'blockdev';

@@ -12,6 +12,7 @@ import { closeSync, fstatSync, readlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { displayPath, fromFsError, HostIoError } from '../errors.js';
+import { viaShortPath } from '../io/long-path.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 import { deviceNumbers, mtimeSeconds, type EntryStat } from './entry.js';
@@ -183,7 +184,7 @@ class Packer {
     if (stat.isSymbolicLink()) {
       entry.type = 'symlink';
       try {
-        entry.linkpath = readlinkSync(absolute, { encoding: 'buffer' });
+        entry.linkpath = viaShortPath(absolute, (path) => readlinkSync(path, { encoding: 'buffer' }));
       } catch (err) {
         return this.hostError(absolute, err);
       }
