@@ -1,4 +1,7 @@
-/** The flags that say what of a tree goes into a tar: `rootfs pack ROOT` and `rootfs import DIR` take the same ones. */
+/**
+ * The flags that say what of a tree goes into a tar: pack, import, commit,
+ * diff and append take the same ones, for a directory or a tarball.
+ */
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { readPatternFile } from '../pack/excludes.js';
@@ -13,14 +16,14 @@ import { storeSkip } from './store-option.js';
 
 export function addPackFlags(command: Command): Command {
   return command
-    .option('--exclude <glob>', 'Leave out matching paths (repeatable; rooted at ROOT when the glob has a "/", else any name)')
+    .option('--exclude <glob>', 'Leave out matching paths, of a directory or a tarball\'s members (repeatable; rooted at ROOT when the glob has a "/", else any name)')
     .option('--exclude-from <file>', 'Read exclude globs from FILE, one a line (repeatable)')
     .option('--no-default-excludes', 'Also pack the contents of /proc, /sys, /dev, /run, /tmp, ... (see docs/pack.md)')
-    .option('--cross-mounts', 'Descend into other filesystems and bind mounts (default: keep their mount points, empty)')
+    .option('--cross-mounts', 'Descend into other filesystems and bind mounts (default: keep their mount points, empty, and name them); a directory only')
     .option('--preset <name>', 'Exclusions and scrubbing from presets/NAME.json, or a preset file path (see rootfs presets); repeatable, the lists add up')
-    .option('--selinux', 'Keep security.selinux labels (dropped by default)')
+    .option('--selinux', 'Keep security.selinux labels (dropped by default); a directory only')
     .option('--mtime <time>', 'Clamp modification times to this (seconds since 1970 or an ISO date); default $SOURCE_DATE_EPOCH')
-    .option('--strict', 'An unreadable file is an error, not a warning');
+    .option('--strict', 'An unreadable file is an error, not a warning (a compare always fails on one); a directory only');
 }
 
 /** pack's flags for a directory walk; the store the options name is left out, wherever it is. */
