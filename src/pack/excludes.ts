@@ -102,12 +102,20 @@ export class PathRules {
    */
   leavesOut(relative: Buffer): boolean {
     if (this.excluded(relative)) return true;
-    for (let at = relative.indexOf(0x2f); at > 0; at = relative.indexOf(0x2f, at + 1)) {
-      const parent = relative.subarray(0, at);
-      if (this.excluded(parent) || this.emptied(parent)) return true;
+    const slash = relative.lastIndexOf(0x2f);
+    if (slash <= 0) return false;
+    // A tar lists a directory's members together: its verdict is asked again and again.
+    const parent = relative.subarray(0, slash);
+    if (!this.lastParent?.equals(parent)) {
+      const verdict = this.emptied(parent) || this.leavesOut(parent);
+      this.lastParent = Buffer.from(parent);
+      this.lastParentLeavesOut = verdict;
     }
-    return false;
+    return this.lastParentLeavesOut;
   }
+
+  private lastParent: Buffer | undefined;
+  private lastParentLeavesOut = false;
 }
 
 /** Patterns from an --exclude-from file: one a line; blank lines and lines starting with # are ignored. */
