@@ -210,7 +210,8 @@ test('a tree deeper than PATH_MAX packs, imports, commits and diffs; GNU tar lis
   await ok(['import', root, 'deep:1'], store);
   execFileSync('bash', ['-ec', `cd root; for i in $(seq 30); do cd ${name}; done; echo v2-longer > file; echo new > added`], { cwd: dir });
   const diff = (await ok(['diff', 'deep:1', root], store)).toString();
-  assert.deepEqual(diff.split('\n').filter(Boolean), [`C /${deep}`, `A /${deep}/added`, `C /${deep}/file`]);
+  // The deepest directory's own line depends on its mtime's second (the racy case, not this test's).
+  assert.deepEqual(diff.split('\n').filter((line) => line !== `C /${deep}` && line !== ''), [`A /${deep}/added`, `C /${deep}/file`]);
   await ok(['commit', root, 'deep:2', '--base', 'deep:1'], store);
   assert.equal(execFileSync('tar', ['-xO', `${deep}/file`], { input: await ok(['export', 'deep:2'], store) }).toString(), 'v2-longer\n');
   const again = (await ok(['diff', 'deep:2', root], store)).toString();
