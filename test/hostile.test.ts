@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
-import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
+import { hashTree, makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
 
 type Member = Omit<Partial<TarEntry>, 'path'> & { path: string | Buffer; body?: Buffer | string };
 
@@ -56,20 +56,6 @@ function ociLayout(dir: string, layer: Buffer, edit: (index: any) => void = () =
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
   return { blobs, layerHex: layerBlob.digest.slice(7) };
-}
-
-/** Every name, type, link target and content under dir, hashed: "the store is byte-identical". */
-function hashTree(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (path: string, rel: string): void => {
-    const info = lstatSync(path);
-    hash.update(`${rel}\0${info.mode}\0`);
-    if (info.isSymbolicLink()) hash.update(readlinkSync(path));
-    else if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
-    else if (info.isFile()) hash.update(readFileSync(path));
-  };
-  walk(dir, '');
-  return hash.digest('hex');
 }
 
 const goodLayer = tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);

@@ -29,7 +29,7 @@ function blob(store: string, digest: string): Buffer {
   return readFileSync(join(store, 'blobs/sha256', digest.slice('sha256:'.length)));
 }
 
-test('import DIR gives the same diff_id and layer as pack DIR | import -, with the same flags; never packs the store; pack flags need a directory', async (t) => {
+test('import DIR gives the same diff_id and layer as pack DIR | import -, with the same flags; never packs the store; a tarball takes the path rules, not the walk\'s flags', async (t) => {
   if (!requireRoot(t)) return;
   const dir = makeTempDir(t);
   const source = join(dir, 'root');
@@ -60,10 +60,15 @@ test('import DIR gives the same diff_id and layer as pack DIR | import -, with t
   }
 
   const tar = join(dir, 'root.tar');
-  writeFileSync(tar, (await rootfs(['pack', source])).stdout);
-  const refused = await rootfs(['import', tar, '--exclude', 'etc'], { env: { ROOTFS_STORE: store } });
-  assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /^rootfs: .*root\.tar is not a directory: --exclude, --preset and the other pack flags apply to a directory\n$/);
+  writeFileSync(tar, (await rootfs(['pack', source, '--exclude', 'srv/store'])).stdout);
+  const fromTar = await importJson([tar, 'tar:1', '--exclude', 'etc'], store);
+  const fromDir = await importJson([source, 'dir:1', '--exclude', 'etc', '--exclude', 'srv/store'], store);
+  assert.equal(fromTar.diffId, fromDir.diffId);
+  for (const flag of ['--cross-mounts', '--selinux', '--strict']) {
+    const refused = await rootfs(['import', tar, flag], { env: { ROOTFS_STORE: store } });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, new RegExp(`^rootfs: .*${flag} applies to a directory walk, not to a tarball \\(${tar}\\)`));
+  }
 });
 
 test('gzip layers: libdeflate (default) and zlib (ROOTFS_GZIP_ENCODER=zlib) give the same diff_id and inflated bytes; both pass gzip -t and pigz -t; skopeo and umoci read them; the same digest twice', async (t) => {

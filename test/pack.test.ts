@@ -10,34 +10,13 @@ import { appendFileSync, chmodSync, chownSync, createWriteStream, linkSync, mkdi
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { packTree, type PackOptions, type PackSummary, type PackWarning } from '../src/pack/pack.js';
-import { makeTempDir, requireRoot, requireTools, run, runOk } from './helpers.js';
+import { packTree, type PackSummary, type PackWarning } from '../src/pack/pack.js';
+import type { TreeOptions } from '../src/pack/tree.js';
+import { makeTempDir, mounter, requireRoot, requireTools, run, runOk } from './helpers.js';
 
 const GiB = 1024 * 1024 * 1024;
 const longPath = `${'d'.repeat(99)}/${'n'.repeat(100)}`; // 200 bytes
 const rawName = Buffer.from([0x72, 0x61, 0x77, 0x2d, 0xff, 0x2d, 0x6e, 0x61, 0x6d, 0x65]); // "raw-\xff-name"
-
-/**
- * Mounts for one test, undone before its temp dir is removed (after hooks run
- * in the order they were registered, so call this before makeTempDir).
- */
-function mounter(t: TestContext): (args: string[]) => Promise<boolean> {
-  const mounted: string[] = [];
-  t.after(async () => {
-    for (const point of mounted.reverse()) await run('umount', ['-l', point]);
-  });
-  return async (args) => {
-    const result = await run('mount', args);
-    if (result.code !== 0) {
-      const message = `SKIPPED: cannot mount here (${result.stderr.trim()}); one-file-system is not proven`;
-      process.stderr.write(`\n*** ${message} ***\n`);
-      t.skip(message);
-      return false;
-    }
-    mounted.push(args[args.length - 1]!);
-    return true;
-  };
-}
 
 /** A root with every kind of entry pack must handle; returns its path. */
 async function buildFixture(t: TestContext, dir: string): Promise<string> {
@@ -129,7 +108,7 @@ async function listArchive(archive: string): Promise<Listed[]> {
     });
 }
 
-async function packToFile(root: string, archive: string, options: PackOptions = {}): Promise<{ summary: PackSummary; warnings: PackWarning[] }> {
+async function packToFile(root: string, archive: string, options: TreeOptions = {}): Promise<{ summary: PackSummary; warnings: PackWarning[] }> {
   const warnings: PackWarning[] = [];
   const summary = await packTree(root, createWriteStream(archive), options, { warning: (w) => warnings.push(w) });
   return { summary, warnings };

@@ -1,21 +1,18 @@
 import { appendLayer } from '../image/append.js';
 import { openInput } from '../io/input.js';
-import { directoryMembers } from '../pack/members.js';
-import { loadPresets } from '../pack/presets.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
-import { addLayerCompressionFlags, asList, layerCompression, sourceDateEpoch } from './options.js';
+import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
+import { addPackFlags, reportNotEntered, tarTreeOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
-import { pathKind } from './tree-input.js';
+import { openTree, pathKind } from './tree-input.js';
 
 export const appendCommand: CommandModule = (cli, run) => {
   const command = cli
     .command('append <ref> <source> [newref]', 'Add a layer on top of an image, as crane append: a tarball (- for stdin) as it is, or a directory')
-    .option('-m, --message <text>', 'History comment for the new layer')
-    .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
-    .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
-  addLayerCompressionFlags(command)
+    .option('-m, --message <text>', 'History comment for the new layer');
+  addPackFlags(addLayerCompressionFlags(command))
     .example('rootfs append app:1.0 overlay.tar app:1.0-patched')
     .example('rootfs append app:1.0 ./extra-files')
     .action((ref: string, source: string, newref: string | undefined, opts) =>
@@ -23,10 +20,8 @@ export const appendCommand: CommandModule = (cli, run) => {
         const { compression, level } = layerCompression(opts, reporter);
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
         const where = source === '-' ? 'stdin' : source;
-        const input =
-          pathKind(source) === 'directory'
-            ? { members: directoryMembers(source, { preset: loadPresets(asList(opts.preset)), exclude: asList(opts.exclude) }) }
-            : { tar: (await openInput(source, 'a tarball or directory', '')).stream };
+        // A tarball with none of pack's flags is added as it is (its own diff_id, as crane append); otherwise as a tree, through the same rules.
+        const input = pathKind(source) !== 'directory' && !tarTreeOptions(opts, where) ? { tar: (await openInput(source, 'a tarball or directory', '')).stream } : await openTree(source, opts);
         const result = await withStore(opts, (store) =>
           appendLayer(store, ref, input, {
             source: where,
@@ -37,6 +32,7 @@ export const appendCommand: CommandModule = (cli, run) => {
             created: sourceDateEpoch(),
           }),
         );
+        if ('notEntered' in input) reportNotEntered(reporter, input.notEntered ?? []);
         const tags = result.tags;
         reporter.result(result.imageId);
         reporter.info(`layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression}) added to ${ref}${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);

@@ -8,27 +8,25 @@ import { formatBytes } from './report.js';
 import { count } from '../text.js';
 import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
+import { addPackFlags, reportNotEntered } from './pack-options.js';
 import type { GlobalOptions } from './command.js';
 import { resolveImage } from '../store/resolve.js';
 
-/** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
+/** --checksum and pack's flags: the flags of a command that compares a new tree. */
 export function addTreeFlags(command: Command): Command {
-  return command
-    .option('--checksum', "Read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)")
-    .option('--preset <name>', 'For a directory: leave out what the preset leaves out, as pack does (repeatable)')
-    .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
+  return addPackFlags(command).option('--checksum', "Read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)");
 }
 
-type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+type DeltaFlags = GlobalOptions & Record<string, unknown> & { compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown };
 
 export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
   const { compression, level } = layerCompression(opts, reporter);
   const config = imageConfigFlags(opts);
   const tags = ref === undefined ? [] : [parseReference(ref)];
-  const { tree, result } = await withStore(opts, async (store) => {
-    const tree = await openTree(source, opts, store);
+  const tree = await openTree(source, opts, Boolean(opts.force));
+  const result = await withStore(opts, async (store) => {
     const base = await resolveImage(store, baseRef);
-    const result = await commitDelta(store, base, baseRef, tree.members, {
+    return commitDelta(store, base, baseRef, tree.members, {
       source: source === '-' ? 'stdin' : source,
       tags,
       checksum: Boolean(opts.checksum),
@@ -39,9 +37,9 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
       createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
       onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
     });
-    return { tree, result };
   });
   const { summary } = result;
+  reportNotEntered(reporter, tree.notEntered ?? []);
   reporter.result(result.imageId);
   reporter.info(
     `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
@@ -58,5 +56,6 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
     base: baseRef,
     ...summary,
     ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
+    ...(tree.notEntered ? { mountPointsNotEntered: tree.notEntered } : {}),
   });
 }

@@ -1,16 +1,16 @@
 import { ExitCode, UsageError } from '../errors.js';
-import { importDirectory, importTarball, type ImportedImage, type ImportOptions } from '../image/import.js';
+import { importDirectory, importMembers, importTarball, type ImportedImage, type ImportOptions } from '../image/import.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
-import { addPackFlags, packEvents, packFlagsGiven, packOptions } from './pack-options.js';
+import { addPackFlags, packEvents, packOptions, reportNotEntered, tarTreeOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
-import { openStore } from './store-option.js';
+import { openStore, withStore } from './store-option.js';
 import { addLayerCompressionFlags, imageConfigFlags, layerCompression } from './options.js';
 import { openInput } from '../io/input.js';
 import { estimatePack } from '../pack/estimate.js';
 import { count } from '../text.js';
 import { runDelta } from './delta-command.js';
-import { pathKind } from './tree-input.js';
+import { openTree, pathKind } from './tree-input.js';
 
 export const importCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -31,14 +31,9 @@ export const importCommand: CommandModule = (cli, run) => {
         // docker import fetches a URL itself; rootfs reads only files and stdin, and says how to get there.
         if (/^(?:https?|ftp):\/\//i.test(file)) throw new UsageError(`import reads a file or stdin, not a URL: curl -fsSL '${file}' | rootfs import -${ref === undefined ? '' : ` ${ref}`}`);
         const directory = pathKind(file) === 'directory';
-        if (opts.base !== undefined) {
-          // The compare reads a directory with --preset and --exclude only (src/pack/members.ts).
-          const unsupported = ['excludeFrom', 'crossMounts', 'selinux', 'mtime', 'strict'].filter((name) => opts[name] !== undefined && opts[name] !== false);
-          if (unsupported.length > 0 || opts.defaultExcludes === false) throw new UsageError('with --base, a directory takes --preset and --exclude of pack\'s flags, not the others');
-          return runDelta(reporter, file, ref, String(opts.base), opts, 'import');
-        }
+        if (directory && opts.force) throw new UsageError(`--force takes an image archive's files as a tree; ${file} is a directory`);
+        if (opts.base !== undefined) return runDelta(reporter, file, ref, String(opts.base), opts, 'import');
         if (opts.checksum) throw new UsageError('--checksum compares with an image: give --base BASEREF');
-        if (!directory && packFlagsGiven(opts)) throw new UsageError(`${file} is not a directory: --exclude, --preset and the other pack flags apply to a directory`);
         const { compression, level } = layerCompression(opts, reporter);
         const tags = ref === undefined ? [] : [parseReference(ref)];
         const options: ImportOptions = {
@@ -49,18 +44,26 @@ export const importCommand: CommandModule = (cli, run) => {
           level,
           acceptImageArchive: Boolean(opts.force),
         };
-        const report = (result: ImportedImage, entries: number, inputCompression: string): void => {
+        const report = (result: ImportedImage, entries: number, inputCompression: string, notEntered?: readonly string[]): void => {
           reporter.result(result.imageId);
           reporter.info(`${count(entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
-          reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId, entries, inputCompression });
+          reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId, entries, inputCompression, ...(notEntered ? { mountPointsNotEntered: notEntered } : {}) });
         };
+        if (!directory && tarTreeOptions(opts, file === '-' ? 'stdin' : file)) {
+          // Path rules on a tarball: its members through the same filter as a directory's, written as pack writes them.
+          const tree = await openTree(file, opts, options.acceptImageArchive);
+          const result = await withStore(opts, (store) => importMembers(store, tree.members, options));
+          report(result, result.entries, tree.compression ?? 'none');
+          return ExitCode.Ok;
+        }
         if (directory) {
           const store = await openStore(opts);
           try {
             const tree = packOptions(opts);
             const result = await importDirectory(store, file, options, tree, packEvents(reporter, estimatePack(file, tree)));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
-            report(result, entries, 'directory');
+            reportNotEntered(reporter, result.pack.mountPointsNotEntered);
+            report(result, entries, 'directory', result.pack.mountPointsNotEntered);
             return result.pack.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
           } finally {
             await store.close();

@@ -1,10 +1,11 @@
 import { fstatSync } from 'node:fs';
 import { ExitCode } from '../errors.js';
-import { createFileOutput, outputError, refuseTerminal } from '../io/output.js';
+import { createFileOutput, outputError, refuseTerminal, type FileIdentity } from '../io/output.js';
 import { estimatePack } from '../pack/estimate.js';
-import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
+import { packTree, type PackEvents, type PackSummary } from '../pack/pack.js';
+import type { SkippedFile, TreeOptions } from '../pack/tree.js';
 import type { CommandModule } from './command.js';
-import { addPackFlags, packEvents, packOptions } from './pack-options.js';
+import { addPackFlags, packEvents, packOptions, reportNotEntered } from './pack-options.js';
 import { formatBytes, type Reporter } from './report.js';
 import { count } from '../text.js';
 
@@ -27,20 +28,20 @@ export const packCommand: CommandModule = (cli, run) => {
     );
 };
 
-async function packToStdout(root: string, options: PackOptions, events: PackEvents): Promise<PackSummary> {
+async function packToStdout(root: string, options: TreeOptions, events: PackEvents): Promise<PackSummary> {
   refuseTerminal('stdout', 'archive contents');
   // `rootfs pack / > /host.tar` must not pack /host.tar into itself.
   const stdout = fstatSync(1, { bigint: true });
-  const skip = stdout.isFile() ? [{ dev: stdout.dev, ino: stdout.ino }] : [];
-  return packTree(root, process.stdout, { ...options, skip }, events).catch(outputError('stdout'));
+  const skip = stdout.isFile() ? [theArchive({ dev: stdout.dev, ino: stdout.ino })] : [];
+  return packTree(root, process.stdout, { ...options, skip: [...(options.skip ?? []), ...skip] }, events).catch(outputError('stdout'));
 }
 
 /** Packs through a temp file renamed into place: a failed pack leaves FILE as it was. */
-async function packToFile(root: string, file: string, options: PackOptions, events: PackEvents): Promise<PackSummary> {
+async function packToFile(root: string, file: string, options: TreeOptions, events: PackEvents): Promise<PackSummary> {
   const output = await createFileOutput(file);
   try {
     // Neither the archive being written nor the one it replaces goes into itself.
-    const summary = await packTree(root, output.stream, { ...options, skip: output.identities }, events);
+    const summary = await packTree(root, output.stream, { ...options, skip: [...(options.skip ?? []), ...output.identities.map((identity, i) => (i === 0 ? { identity, note: `the archive being written to ${file}; not dumped` } : theArchive(identity)))] }, events);
     await output.commit();
     return summary;
   } finally {
@@ -48,6 +49,10 @@ async function packToFile(root: string, file: string, options: PackOptions, even
   }
 }
 
+/** The archive being written (or the one it replaces), met under ROOT: left out as GNU tar leaves it out, and said the same way. */
+function theArchive(identity: FileIdentity): SkippedFile {
+  return { identity, note: 'file is the archive; not dumped' };
+}
 
 function report(reporter: Reporter, summary: PackSummary, root: string, output: string): void {
   const counts = Object.entries(summary.entries)
@@ -56,6 +61,7 @@ function report(reporter: Reporter, summary: PackSummary, root: string, output: 
   const total = Object.values(summary.entries).reduce((a, b) => a + b, 0);
   const warnings = summary.warnings > 0 ? `; completed with ${count(summary.warnings, 'warning')}` : '';
   const sockets = summary.socketsSkipped > 0 ? `; ${count(summary.socketsSkipped, 'socket')} ignored` : '';
+  reportNotEntered(reporter, summary.mountPointsNotEntered);
   reporter.info(`Packed ${root}: ${count(total, 'entry')} (${counts.join(', ') || 'none'}), ${formatBytes(summary.bytes)} of file data, ${formatBytes(summary.archiveBytes)} of tar${sockets}${warnings}`);
   const document = { root, output, ...summary };
   // With the archive on stdout, the JSON summary goes to stderr instead.

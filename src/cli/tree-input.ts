@@ -1,19 +1,22 @@
 /**
- * The new tree a delta command reads: a directory (walked, contents read only
- * when needed) or a tarball (file or -, any compression). The one place that
- * tells them apart, so a directory reader can be swapped without touching
- * import, commit, diff or append.
+ * The tree a command reads (import, import/commit --base, diff, append): a
+ * directory (pack's walk, contents read only when needed) or a tarball (file
+ * or -, any compression). The one place that tells them apart and applies
+ * pack's flags to either: the path rules to both, the walk's own flags to a
+ * directory only (refused, named, for a tarball).
  */
 import { statSync } from 'node:fs';
 import { fromFsError } from '../errors.js';
-import { openTarInput } from '../image/import.js';
+import { imageArchiveCheck, openTarInput } from '../image/import.js';
 import { openInput } from '../io/input.js';
 import { treeOrigin } from '../layers/capture.js';
 import { tarMembers, type TreeMember } from '../layers/members.js';
+import { PathRules } from '../pack/excludes.js';
+import { filterMembers } from '../pack/filter.js';
 import { directoryMembers, type ReadCounter } from '../pack/members.js';
-import { loadPresets } from '../pack/presets.js';
-import type { Store } from '../store/store.js';
-import { asList } from './options.js';
+import { openRoot, TreeWalk } from '../pack/tree.js';
+import type { GlobalOptions } from './command.js';
+import { packOptions, tarTreeOptions } from './pack-options.js';
 
 export interface TreeInput {
   members: AsyncIterable<TreeMember> | Iterable<TreeMember>;
@@ -21,6 +24,10 @@ export interface TreeInput {
   read?: ReadCounter;
   /** A directory: which one (layers/capture.ts), for trusting its files against a capture of it. */
   origin?: string;
+  /** A directory's mount points kept empty (no --cross-mounts), filled in as the walk goes. */
+  notEntered?: readonly string[];
+  /** A tarball's compression, as its bytes say. */
+  compression?: string;
 }
 
 /** What is at `path` on this machine: a directory, something else (a tarball, a device, stdin), or nothing. */
@@ -34,15 +41,24 @@ export function pathKind(path: string): 'directory' | 'file' | 'none' {
   }
 }
 
-/** --preset and --exclude apply to a directory, as pack applies them; the store in use is left out of it. */
-export async function openTree(path: string, opts: { preset?: unknown; exclude?: unknown }, store: Store): Promise<TreeInput> {
+/** `force`: take an image archive's files as a tree (import --force) instead of refusing it. */
+export async function openTree(path: string, opts: GlobalOptions & Record<string, unknown>, force = false): Promise<TreeInput> {
   if (pathKind(path) === 'directory') {
     const read: ReadCounter = { bytes: 0, files: 0 };
-    const preset = loadPresets(asList(opts.preset));
-    return { members: directoryMembers(path, { preset, exclude: asList(opts.exclude), skip: [store.identity()] }, read), read, origin: treeOrigin(path) };
+    const tree = new TreeWalk(openRoot(path), packOptions(opts));
+    return { members: directoryMembers(tree, read), read, notEntered: tree.notEntered, origin: treeOrigin(path) };
   }
-  const { stream } = await openInput(path, 'a tarball or directory', '');
   const where = path === '-' ? 'stdin' : path;
-  const { tar } = await openTarInput(stream, where);
-  return { members: tarMembers(tar, where) };
+  const options = tarTreeOptions(opts, where);
+  const { stream } = await openInput(path, 'a tarball or directory', '');
+  const { tar, compression } = await openTarInput(stream, where);
+  const members = force ? tarMembers(tar, where) : refusingImageArchives(tarMembers(tar, where), imageArchiveCheck(where, path));
+  return { members: options ? filterMembers(members, new PathRules(options), { where, clampMtime: options.clampMtime }) : members, compression };
+}
+
+async function* refusingImageArchives(members: AsyncIterable<TreeMember>, check: (path: Buffer) => void): AsyncGenerator<TreeMember, void, undefined> {
+  for await (const member of members) {
+    check(member.entry.path);
+    yield member;
+  }
 }

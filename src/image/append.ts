@@ -4,15 +4,12 @@
  * directory read as pack would read it.
  */
 import type { Readable } from 'node:stream';
-import { compareTree } from '../layers/compare.js';
-import { deltaTar, type DeltaSummary } from '../layers/delta.js';
 import type { TreeMember } from '../layers/members.js';
-import { TreeIndex } from '../layers/tree-index.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Store } from '../store/store.js';
 import { deriveImage, type DerivedImage } from './derive.js';
-import { importLayer } from './import.js';
-import { storeLayer, type LayerOptions, type StoredLayer } from './layer.js';
+import { importLayer, membersLayer } from './import.js';
+import type { LayerOptions, StoredLayer } from './layer.js';
 import { resolveImage } from '../store/resolve.js';
 
 export interface AppendOptions extends LayerOptions {
@@ -25,7 +22,7 @@ export interface AppendOptions extends LayerOptions {
 
 export async function appendLayer(store: Store, ref: string, input: { tar: Readable } | { members: Iterable<TreeMember> | AsyncIterable<TreeMember> }, options: AppendOptions): Promise<DerivedImage & StoredLayer> {
   const image = await resolveImage(store, ref);
-  const stored = 'tar' in input ? await importLayer(store, input.tar, options) : await treeLayer(store, input.members, options);
+  const stored = 'tar' in input ? await importLayer(store, input.tar, options) : await membersLayer(store, input.members, options);
   const derived = await deriveImage(store, image, {
     add: [stored],
     createdBy: `rootfs append ${options.source}`,
@@ -34,11 +31,4 @@ export async function appendLayer(store: Store, ref: string, input: { tar: Reada
     tags: options.tags,
   });
   return { ...derived, layer: stored.layer, diffId: stored.diffId };
-}
-
-/** A whole tree as one layer: everything is "added" against the empty tree. */
-async function treeLayer(store: Store, members: Iterable<TreeMember> | AsyncIterable<TreeMember>, options: AppendOptions): Promise<StoredLayer> {
-  const empty = new TreeIndex();
-  const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
-  return storeLayer(store, deltaTar(compareTree(empty, members, { where: options.source, withContent: true }), empty.index, summary), options);
 }

@@ -17,9 +17,14 @@ import { ImageArchiveSigns } from '../oci/archive-shape.js';
 import { sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
-import { storeLayer, writeLayer, type LayerCompression, type StoredLayer } from './layer.js';
+import { compareTree } from '../layers/compare.js';
+import { deltaTar, type DeltaSummary } from '../layers/delta.js';
+import type { TreeMember } from '../layers/members.js';
+import { TreeIndex } from '../layers/tree-index.js';
+import { storeLayer, writeLayer, type LayerCompression, type LayerOptions, type StoredLayer } from './layer.js';
 import type { ContainerConfig, Descriptor, Digest, ImageConfig, Platform } from '../oci/types.js';
-import { packTree, type PackEvents, type PackOptions, type PackSummary } from '../pack/pack.js';
+import { packTree, type PackEvents, type PackSummary } from '../pack/pack.js';
+import type { TreeOptions } from '../pack/tree.js';
 import type { Store } from '../store/store.js';
 import { checkLayerEntry } from '../tar/paths.js';
 import { TarValidator } from '../tar/reader.js';
@@ -76,16 +81,50 @@ export interface DirectoryImportResult extends ImportedImage {
 /**
  * A directory, walked as `rootfs pack DIR` walks it (same options, so the
  * same tar bytes and diff_id as `pack DIR | import -`), straight into a layer.
- * The store itself is never packed, wherever it is.
+ * The caller puts the store in `pack.skip`, as it does for pack.
  */
-export async function importDirectory(store: Store, root: string, options: Omit<ImportOptions, 'onProgress'>, pack: PackOptions = {}, events: PackEvents = {}): Promise<DirectoryImportResult> {
+export async function importDirectory(store: Store, root: string, options: Omit<ImportOptions, 'onProgress'>, pack: TreeOptions = {}, events: PackEvents = {}): Promise<DirectoryImportResult> {
   const containerConfig = applyChanges({}, options.changes ?? []);
-  const skip = [...(pack.skip ?? []), store.identity()];
   const origin = treeOrigin(root);
   // Taken before the walk begins: a file whose inode changed after it is read again by the next capture.
   const started = wallClockNs();
-  const written = await writeLayer(store, options, (sink) => packTree(root, sink, { ...pack, skip }, events));
+  const written = await writeLayer(store, options, (sink) => packTree(root, sink, pack, events));
   return { ...(await commitImport(store, containerConfig, written, options, captureAnnotations(started, origin))), pack: written.produced };
+}
+
+/**
+ * A tree given as members (a tarball through pack's path rules) as a
+ * single-layer image: the members are written as pack writes them, so the
+ * same tree gives the same layer as from its directory.
+ */
+export async function importMembers(store: Store, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: Omit<ImportOptions, 'onProgress'>): Promise<ImportedImage & { entries: number }> {
+  const containerConfig = applyChanges({}, options.changes ?? []);
+  let entries = 0;
+  const counted = (async function* () {
+    for await (const member of members) {
+      entries++;
+      yield member;
+    }
+  })();
+  const stored = await membersLayer(store, counted, options);
+  return { ...(await commitImport(store, containerConfig, stored, options)), entries };
+}
+
+/** A whole tree as one layer: everything is "added" against the empty tree (import of filtered members, append of a directory). */
+export async function membersLayer(store: Store, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: LayerOptions & { source: string }): Promise<StoredLayer> {
+  const empty = new TreeIndex();
+  const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
+  return storeLayer(store, deltaTar(compareTree(empty, members, { where: options.source, withContent: true }), empty.index, summary), options);
+}
+
+/** The one refusal of an image archive given where a filesystem tree is read (import with or without --base, commit, diff, append). */
+export function imageArchiveCheck(where: string, source: string): (path: Buffer) => void {
+  const signs = new ImageArchiveSigns();
+  return (path) => {
+    if (signs.see(path.toString('latin1'))) {
+      throw new InvalidInputError(where, `an image archive (docker save or OCI: manifest.json or oci-layout beside blobs/ at its top), not a filesystem tarball: use rootfs load -i ${source}; import --force takes its files as they are`);
+    }
+  };
 }
 
 /** Config, manifest and tags for the layer just written. */
@@ -105,13 +144,11 @@ export async function importLayer(
   let entries = 0;
   const { tar, compression } = await openTarInput(input, where, (bytes) => options.onProgress?.(bytes, entries));
   // A docker save or OCI archive given to import is refused as soon as its members say so, before anything is committed.
-  const signs = options.acceptImageArchive ? undefined : new ImageArchiveSigns();
+  const refuseArchive = options.acceptImageArchive ? undefined : imageArchiveCheck(where, options.source);
   const validator = new TarValidator(where, (entry) => {
     entries++;
     checkLayerEntry(entry, where);
-    if (signs?.see(entry.path.toString('latin1'))) {
-      throw new InvalidInputError(where, `an image archive (docker save or OCI: manifest.json or oci-layout beside blobs/ at its top), not a filesystem tarball: use rootfs load -i ${options.source}; import --force takes its files as they are`);
-    }
+    refuseArchive?.(entry.path);
   });
   const stored = await storeLayer(store, tar, options, [validator]);
   return { ...stored, entries, inputCompression: compression };

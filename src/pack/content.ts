@@ -6,6 +6,7 @@
  * before and after to warn about it.
  */
 import { constants, fstatSync, openSync, readSync } from 'node:fs';
+import { viaShortPath } from '../io/long-path.js';
 import { native } from '../native/index.js';
 import type { EntryStat } from './entry.js';
 
@@ -14,6 +15,10 @@ import type { EntryStat } from './entry.js';
  * swapped in since lstat, or (where the kernel lets us) touching its atime.
  */
 export function openForReading(path: Buffer): number {
+  return viaShortPath(path, openAt);
+}
+
+function openAt(path: Buffer): number {
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
   try {
     return openSync(path, flags | constants.O_NOATIME);

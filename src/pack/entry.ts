@@ -4,6 +4,7 @@
  * (which compares it): xattrs, device numbers, whole-second mtimes.
  */
 import type { BigIntStats } from 'node:fs';
+import { viaShortPath } from '../io/long-path.js';
 import { native } from '../native/index.js';
 
 /**
@@ -14,6 +15,10 @@ import { native } from '../native/index.js';
  * System errors (the file vanished, EACCES) are thrown for the caller to judge.
  */
 export function readXattrs(absolute: Buffer, selinux: boolean): Map<string, Buffer> | undefined {
+  return viaShortPath(absolute, (path) => readXattrsAt(path, selinux));
+}
+
+function readXattrsAt(absolute: Buffer, selinux: boolean): Map<string, Buffer> | undefined {
   let names: Buffer[];
   try {
     names = native.llistxattr(absolute);

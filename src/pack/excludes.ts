@@ -7,6 +7,7 @@
 import picomatch from 'picomatch';
 import { fromFsError, UsageError } from '../errors.js';
 import { readMetadataSync } from '../io/metadata.js';
+import type { Preset } from './presets.js';
 
 /** An --exclude-from file: far above any real list of patterns. */
 const patternFileSizeCap = 16 * 1024 * 1024;
@@ -59,6 +60,62 @@ export function compileGlobs(patterns: readonly string[]): PathMatcher {
     if (matchRooted?.(key)) return true;
     return Boolean(matchAnywhere?.(key.slice(key.lastIndexOf('/') + 1)));
   };
+}
+
+/** What decides which paths of a tree go into a layer, whatever holds the tree. */
+export interface PathRuleOptions {
+  /** Exclude globs (syntax in compileGlobs), on top of the preset's. */
+  exclude?: string[];
+  /** Keep DEFAULT_EMPTIED_DIRS as empty directories (default true). */
+  defaultExcludes?: boolean;
+  preset?: Preset;
+}
+
+/**
+ * The path rules of every tree source (a directory walk, a tar stream or
+ * file): the preset's exclude and truncate globs, --exclude, and the
+ * directories kept empty. One object, so a tree gives the same layer
+ * whichever way it arrives.
+ */
+export class PathRules {
+  /** This path and everything under it is left out. */
+  readonly excluded: PathMatcher;
+  /** A file kept with no content. */
+  readonly truncated: PathMatcher;
+  private readonly emptiedDirs: Set<string>;
+
+  constructor(options: PathRuleOptions) {
+    this.excluded = compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]);
+    this.truncated = compileGlobs(options.preset?.truncate ?? []);
+    this.emptiedDirs = new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS.map((dir) => Buffer.from(dir).toString('latin1')));
+  }
+
+  /** A directory kept, its contents left out. */
+  emptied(relative: Buffer): boolean {
+    return this.emptiedDirs.has(relative.toString('latin1'));
+  }
+
+  /**
+   * Whether a path is left out of the tree: it or a directory above it is
+   * excluded, or it lies under an emptied directory. For sources that list
+   * paths rather than walk them (a tar); a walk asks as it descends.
+   */
+  leavesOut(relative: Buffer): boolean {
+    if (this.excluded(relative)) return true;
+    const slash = relative.lastIndexOf(0x2f);
+    if (slash <= 0) return false;
+    // A tar lists a directory's members together: its verdict is asked again and again.
+    const parent = relative.subarray(0, slash);
+    if (!this.lastParent?.equals(parent)) {
+      const verdict = this.emptied(parent) || this.leavesOut(parent);
+      this.lastParent = Buffer.from(parent);
+      this.lastParentLeavesOut = verdict;
+    }
+    return this.lastParentLeavesOut;
+  }
+
+  private lastParent: Buffer | undefined;
+  private lastParentLeavesOut = false;
 }
 
 /** Patterns from an --exclude-from file: one a line; blank lines and lines starting with # are ignored. */

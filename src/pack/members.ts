@@ -2,30 +2,17 @@
  * A directory tree as a stream of members for compare (import/commit
  * --base, diff, append): pack's walk and metadata, with file content opened
  * only when a member's content is asked for, so an unchanged file is never
- * read. Stays on one filesystem, leaves out sockets, and applies a preset's
- * and --exclude's globs as pack does.
+ * read. The walk, its path rules and flags are pack's own (tree.ts).
  */
-import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
-import type { FileIdentity } from '../io/output.js';
+import { displayPath, fromFsError, HostIoError } from '../errors.js';
+import { viaShortPath } from '../io/long-path.js';
 import type { TreeMember } from '../layers/members.js';
 import type { TarEntry } from '../tar/header.js';
 import { FileContent, looksSparse, openForReading } from './content.js';
 import { deviceNumbers, mtimeSeconds } from './entry.js';
-import { compileGlobs, DEFAULT_EMPTIED_DIRS } from './excludes.js';
-import type { Preset } from './presets.js';
-import { walkTree } from './walk.js';
-
-export interface DirectoryOptions {
-  preset?: Preset;
-  exclude?: string[];
-  selinux?: boolean;
-  /** Read DEFAULT_EMPTIED_DIRS as empty directories, as pack does (default true). */
-  defaultExcludes?: boolean;
-  /** Files and directories left out whatever their name: the store in use, as import DIR leaves it out. */
-  skip?: FileIdentity[];
-}
+import type { TreeWalk } from './tree.js';
 
 /** Counts what was read of file contents: the proof that an unchanged tree costs metadata only. */
 export interface ReadCounter {
@@ -33,38 +20,23 @@ export interface ReadCounter {
   files: number;
 }
 
-export function* directoryMembers(root: string, options: DirectoryOptions = {}, counter: ReadCounter = { bytes: 0, files: 0 }): Generator<TreeMember, void, undefined> {
-  let rootPath: Buffer;
-  try {
-    rootPath = realpathSync(root, { encoding: 'buffer' });
-  } catch (err) {
-    throw fromFsError(err, root);
-  }
-  const rootStat = lstatSync(rootPath, { bigint: true });
-  if (!rootStat.isDirectory()) throw new UsageError(`${root}: not a directory`);
-  const excluded = compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]);
-  const truncated = compileGlobs(options.preset?.truncate ?? []);
-  const emptied = new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS);
+/** The members of pack's walk (the same rules and flags), any error thrown: a file the compare cannot read must not become a deletion. */
+export function* directoryMembers(tree: TreeWalk, counter: ReadCounter = { bytes: 0, files: 0 }): Generator<TreeMember, void, undefined> {
   const firstNames = new Map<string, { path: Buffer; left: bigint }>();
   const fail = (absolute: Buffer, err: unknown): never => {
     throw fromFsError(err, absolute);
   };
-  for (const item of walkTree(rootPath, (absolute, err) => fail(absolute, err), options.selinux === true)) {
+  for (const item of tree.entries((absolute, err) => fail(absolute, err))) {
     const { relative, absolute, stat } = item;
-    if (excluded(relative) || stat.isSocket() || options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
-      item.descend = false;
-      continue;
-    }
-    const entry: TarEntry = { path: relative, type: 'file', mode: Number(stat.mode & 0o7777n), uid: Number(stat.uid), gid: Number(stat.gid), size: 0, mtime: mtimeSeconds(stat) };
+    const entry: TarEntry = { path: relative, type: 'file', mode: Number(stat.mode & 0o7777n), uid: Number(stat.uid), gid: Number(stat.gid), size: 0, mtime: mtimeSeconds(stat, tree.options.clampMtime) };
     const xattrs = item.xattrs();
     if (xattrs) entry.xattrs = xattrs;
     if (stat.isDirectory()) {
       entry.type = 'directory';
-      item.descend = stat.dev === rootStat.dev && !emptied.has(relative.toString('latin1'));
       yield { entry };
     } else if (stat.isSymbolicLink()) {
       entry.type = 'symlink';
-      entry.linkpath = readlinkSync(absolute, { encoding: 'buffer' });
+      entry.linkpath = viaShortPath(absolute, (path) => readlinkSync(path, { encoding: 'buffer' }));
       yield { entry };
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
       entry.type = stat.isCharacterDevice() ? 'chardev' : 'blockdev';
@@ -83,7 +55,7 @@ export function* directoryMembers(root: string, options: DirectoryOptions = {}, 
         continue;
       }
       if (linked) firstNames.set(key, { path: relative, left: stat.nlink - 1n });
-      if (truncated(relative)) {
+      if (tree.rules.truncated(relative)) {
         yield { entry, linked };
         continue;
       }

@@ -8,37 +8,17 @@
  * Member names are relative to ROOT without "./" (as docker export writes
  * them), directories end in "/", and ROOT itself is not a member.
  */
-import { closeSync, fstatSync, lstatSync, readlinkSync, realpathSync, type BigIntStats } from 'node:fs';
+import { closeSync, fstatSync, readlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { displayPath, fromFsError, HostIoError, UsageError } from '../errors.js';
-import type { FileIdentity } from '../io/output.js';
+import { displayPath, fromFsError, HostIoError } from '../errors.js';
+import { viaShortPath } from '../io/long-path.js';
 import type { EntryType, TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 import { deviceNumbers, mtimeSeconds, type EntryStat } from './entry.js';
 import { changeWhileRead, FileContent, looksSparse, openForReading } from './content.js';
-import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
-import { readMountPoints } from './mounts.js';
-import type { Preset } from './presets.js';
-import { walkTree, type WalkEntry } from './walk.js';
-
-export interface PackOptions {
-  /** Exclude globs (syntax in compileGlobs), on top of the preset's. */
-  exclude?: string[];
-  /** Pack DEFAULT_EMPTIED_DIRS as empty directories (default true). */
-  defaultExcludes?: boolean;
-  /** Do not descend into other filesystems or bind mounts; their mount points are packed empty (default true). */
-  oneFileSystem?: boolean;
-  preset?: Preset;
-  /** Keep security.selinux labels (default: dropped, as umoci does; a host's label means nothing in an image). */
-  selinux?: boolean;
-  /** Seconds since the epoch: newer mtimes are stored as this (--mtime, SOURCE_DATE_EPOCH). */
-  clampMtime?: number;
-  /** Unreadable files and directories are an error instead of a warning. */
-  strict?: boolean;
-  /** Files never packed, whatever their name: the archive being written. */
-  skip?: FileIdentity[];
-}
+import { openRoot, TreeWalk, type TreeOptions } from './tree.js';
+import type { WalkEntry } from './walk.js';
 
 export type PackWarningKind = 'vanished' | 'changed' | 'shrank' | 'unreadable' | 'socket';
 
@@ -69,6 +49,8 @@ export interface PackEvents {
   warning?(warning: PackWarning): void;
   /** After every entry; throttle in the listener. */
   progress?(progress: PackProgress): void;
+  /** A file of options.skip with a note was met and left out (the store in use, the archive itself). */
+  skipped?(path: string, note: string): void;
 }
 
 export interface PackSummary {
@@ -81,21 +63,13 @@ export interface PackSummary {
   warnings: number;
   /** Sockets left out. */
   socketsSkipped: number;
+  /** Mount points kept empty (not --cross-mounts), as printable host paths. */
+  mountPointsNotEntered: string[];
 }
 
 /** Writes a tar of the directory `root` to `output`, ending it; resolves once all of it is written. */
-export async function packTree(root: string, output: Writable, options: PackOptions = {}, events: PackEvents = {}): Promise<PackSummary> {
-  let rootPath: Buffer;
-  let rootStat: BigIntStats;
-  try {
-    rootPath = realpathSync(root, { encoding: 'buffer' });
-    rootStat = lstatSync(rootPath, { bigint: true });
-  } catch (err) {
-    throw fromFsError(err, root);
-  }
-  if (!rootStat.isDirectory()) throw new UsageError(`${root}: not a directory (pack takes the root directory of a filesystem tree)`);
-
-  const packer = new Packer(rootPath, rootStat, options, events);
+export async function packTree(root: string, output: Writable, options: TreeOptions = {}, events: PackEvents = {}): Promise<PackSummary> {
+  const packer = new Packer(openRoot(root), options, events);
   // Room for a few staged chunks, so files are read while the last chunk drains into a pipe.
   const writer = new TarWriter({ highWaterMark: 1 << 20 });
   writer.on('data', (chunk: Buffer) => {
@@ -126,24 +100,25 @@ class Packer {
     archiveBytes: 0,
     warnings: 0,
     socketsSkipped: 0,
+    mountPointsNotEntered: [],
   };
-  private readonly excluded: PathMatcher;
-  private readonly truncated: PathMatcher;
-  private readonly emptied: Set<string>;
-  private readonly mountPoints: Set<string>;
+  private readonly tree: TreeWalk;
   private readonly links = new Map<string, LinkGroup>();
   private count = 0;
 
   constructor(
-    private readonly root: Buffer,
-    private readonly rootStat: BigIntStats,
-    private readonly options: PackOptions,
+    root: ReturnType<typeof openRoot>,
+    private readonly options: TreeOptions,
     private readonly events: PackEvents,
   ) {
-    this.excluded = compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]);
-    this.truncated = compileGlobs(options.preset?.truncate ?? []);
-    this.emptied = new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS.map((dir) => Buffer.from(dir).toString('latin1')));
-    this.mountPoints = options.oneFileSystem === false ? new Set() : readMountPoints();
+    this.tree = new TreeWalk(root, options, {
+      socket: (absolute) => {
+        this.summary.socketsSkipped++;
+        this.warn('socket', absolute, 'socket ignored', false);
+      },
+      skipped: (absolute, note) => events.skipped?.(displayPath(absolute), note),
+    });
+    this.summary.mountPointsNotEntered = this.tree.notEntered;
   }
 
   /**
@@ -151,7 +126,7 @@ class Packer {
    * file is read: a promise per entry cost more than the entry's syscalls.
    */
   async run(writer: TarWriter): Promise<void> {
-    for (const item of walkTree(this.root, (path, err, during) => this.walkError(path, err, during), this.options.selinux === true)) {
+    for (const item of this.tree.entries((path, err, during) => this.walkError(path, err, during))) {
       const reading = this.pack(item, writer);
       if (reading) await reading;
       this.count++;
@@ -163,16 +138,7 @@ class Packer {
 
   /** Stores the entry; returns a promise only when a file's body has to wait for the consumer. */
   private pack(item: WalkEntry, writer: TarWriter): Promise<void> | undefined {
-    const { relative, absolute, stat } = item;
-    if (this.excluded(relative) || this.options.skip?.some((file) => file.dev === stat.dev && file.ino === stat.ino)) {
-      item.descend = false;
-      return;
-    }
-    if (stat.isSocket()) {
-      this.summary.socketsSkipped++;
-      this.warn('socket', absolute, 'socket ignored', false);
-      return;
-    }
+    const { relative, stat } = item;
     const entry: TarEntry = {
       path: relative,
       type: 'file',
@@ -184,7 +150,6 @@ class Packer {
     };
 
     if (stat.isDirectory()) {
-      item.descend = this.descendInto(item);
       entry.type = 'directory';
       entry.path = Buffer.concat([relative, Buffer.from('/')]);
       if (!this.readXattrs(item, entry)) return;
@@ -223,7 +188,7 @@ class Packer {
     if (stat.isSymbolicLink()) {
       entry.type = 'symlink';
       try {
-        entry.linkpath = readlinkSync(absolute, { encoding: 'buffer' });
+        entry.linkpath = viaShortPath(absolute, (path) => readlinkSync(path, { encoding: 'buffer' }));
       } catch (err) {
         return this.hostError(absolute, err);
       }
@@ -244,7 +209,7 @@ class Packer {
    * once the consumer is full, the rest is read between waits for it.
    */
   private packFile({ absolute, stat }: WalkEntry, entry: TarEntry, writer: TarWriter): boolean | Promise<boolean> {
-    if (this.truncated(entry.path)) {
+    if (this.tree.rules.truncated(entry.path)) {
       this.store(writer, entry);
       return true;
     }
@@ -324,12 +289,6 @@ class Packer {
       return this.hostError(item.absolute, err);
     }
     return true;
-  }
-
-  private descendInto({ relative, absolute, stat }: WalkEntry): boolean {
-    if (this.emptied.has(relative.toString('latin1'))) return false;
-    if (this.options.oneFileSystem === false) return true;
-    return stat.dev === this.rootStat.dev && !this.mountPoints.has(absolute.toString('latin1'));
   }
 
   private mtime(stat: EntryStat): number {

@@ -7,6 +7,7 @@
  * holds one listing per depth level.
  */
 import { constants, lstatSync, readdirSync } from 'node:fs';
+import { viaShortPath } from '../io/long-path.js';
 import { native } from '../native/index.js';
 import { readXattrs, type EntryStat } from './entry.js';
 
@@ -46,7 +47,7 @@ function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, 
   const path = absolute.length === 0 ? SLASH : absolute;
   let listing: ReturnType<typeof native.readDirectory>;
   try {
-    listing = native.readDirectory(path, selinux);
+    listing = viaShortPath(path, (short) => native.readDirectory(short, selinux));
   } catch (err) {
     onError(path, asNodeError(path, err), 'readdir');
     return;
@@ -62,7 +63,7 @@ function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, 
     if (statFailed) {
       // Asked again through Node, for its error (or the entry, if it is back).
       try {
-        stat = lstatSync(childAbsolute, { bigint: true });
+        stat = viaShortPath(childAbsolute, (short) => lstatSync(short, { bigint: true }));
       } catch (err) {
         onError(childAbsolute, err as NodeJS.ErrnoException, 'lstat');
         continue;
@@ -80,7 +81,7 @@ function* walkDirectory(absolute: Buffer, relative: Buffer, onError: WalkError, 
 /** Node's own error for a directory the addon could not list, by asking Node (the addon's when Node now can). */
 function asNodeError(path: Buffer, nativeError: unknown): NodeJS.ErrnoException {
   try {
-    readdirSync(path);
+    viaShortPath(path, (short) => readdirSync(short));
   } catch (err) {
     return err as NodeJS.ErrnoException;
   }
