@@ -1,12 +1,13 @@
 import { cac, type CAC } from 'cac';
-import { ExitCode, fromFsError, isSystemError, printable, RootfsError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { releaseBlockedOpens } from '../io/input.js';
 import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
-import { commandsFor, expandAliases, unknownCommand } from './commands.js';
-import { checkUsage, fixHelp } from './usage.js';
+import { commandsFor, expandAliases, imageHelp, unknownCommand } from './commands.js';
+import { checkUsage, fixHelp, inUsageForm } from './usage.js';
 import { packageVersion } from './version.js';
+import { interruptedLine } from './interrupted.js';
 
 
 /** Runs the CLI and resolves to the process exit code; never throws. */
@@ -32,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const args = expandAliases(argv.slice(2));
+    if (args === 'image-help') {
+      process.stdout.write(imageHelp());
+      return ExitCode.Ok;
+    }
     for (const register of await commandsFor(args)) register(cli, run);
     cli.help(fixHelp);
     cli.version(packageVersion());
@@ -47,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     await cli.runMatchedCommand();
     return exitCode;
   } catch (err) {
-    return reportError(err, debug);
+    // Whatever part of a command found the usage error, it is reported in the one form, with that command's usage line.
+    return reportError(err instanceof UsageError && cli.matchedCommand ? inUsageForm(cli, cli.matchedCommand, err) : err, debug);
   }
 }
 
@@ -99,7 +105,7 @@ function trapSignals(reporter: Reporter, command: string): () => void {
       const removed = removeUnfinished();
       releaseBlockedOpens();
       reporter.endProgress();
-      writeError(`rootfs: ${command} interrupted by ${signal}; nothing was kept${removed > 0 ? ' (its unfinished files were removed)' : ''}`);
+      writeError(interruptedLine(command, signal, removed));
       process.exit(code);
     };
     process.on(signal, handler);

@@ -1,4 +1,5 @@
-/** Asking a person on the terminal for a secret (a registry password, a key's passphrase). */
+/** Asking a person on the terminal: for a secret (a registry password, a key's passphrase), or yes or no. */
+import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
 import type { PassphraseSource } from '../trust/index.js';
 
@@ -39,4 +40,19 @@ export function passphrase(path: string, options: { confirm?: boolean } = {}): P
     if (options.confirm && (await readHidden('Again: ', 'cancelled')) !== first) throw new UsageError('the passphrases differ');
     return first;
   };
+}
+
+/**
+ * Asks `question [y/N]` on the terminal, as docker asks before a prune: only
+ * y or yes is yes. With no terminal to ask on, nobody can say yes, so it is
+ * the usage error `withoutTerminal` rather than a silent yes or no.
+ */
+export async function confirm(question: string, withoutTerminal: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError(withoutTerminal);
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(?:es)?$/i.test((await terminal.question(`${question} [y/N] `)).trim());
+  } finally {
+    terminal.close();
+  }
 }
