@@ -41,7 +41,7 @@ test('split refuses a part size under 1MiB unless --force (--size 100 is 100 byt
   writeFileSync(join(work, 'data'), Buffer.alloc(3000, 7));
   const refused = await rootfs(['split', join(work, 'data'), '--size', '100', '-o', join(work, 'parts')]);
   assert.equal(refused.code, 2, refused.stderr);
-  assert.equal(refused.stderr, "rootfs: --size: '100' is 100B, less than the smallest allowed, 1MiB (use --force for smaller parts)\n");
+  assert.equal(refused.stderr, "rootfs: split: --size: '100' is 100B, less than the smallest allowed, 1MiB (use --force for smaller parts); usage: rootfs split <file> [options]\n");
   assert.deepEqual(readdirSync(work), ['data']);
   const forced = await rootfs(['split', join(work, 'data'), '--size', '1000', '--force', '-o', join(work, 'parts')]);
   assert.equal(forced.code, 0, forced.stderr);
@@ -54,5 +54,5 @@ test('split refuses a part size under 1MiB unless --force (--size 100 is 100 byt
 test('push --chunk-size takes the same sizes and says so in the same words', async () => {
   const result = await rootfs(['push', 'x:1', '127.0.0.1:1/x:1', '--chunk-size', '100']);
   assert.equal(result.code, 2, result.stderr);
-  assert.equal(result.stderr, "rootfs: --chunk-size: '100' is 100B, less than the smallest allowed, 1KiB\n");
+  assert.equal(result.stderr, "rootfs: push: --chunk-size: '100' is 100B, less than the smallest allowed, 1KiB; usage: rootfs push <image> [destination] [options]\n");
 });

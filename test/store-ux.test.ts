@@ -145,7 +145,7 @@ test('images: -q gives each image once for rmi $(images -q); --digests, --no-tru
 
   const badField = await rootfs(['--store', store, 'images', '--format', '{{.Nope}}']);
   assert.equal(badField.code, 2);
-  assert.match(badField.stderr, /^rootfs: --format "\{\{\.Nope\}\}": no field "Nope"/);
+  assert.match(badField.stderr, /^rootfs: images: --format "\{\{\.Nope\}\}": no field "Nope".*; usage: rootfs images \[reference\] \[options\]\n$/);
   const badFilter = await rootfs(['--store', store, 'images', '--filter', 'label=x']);
   assert.equal(badFilter.code, 2);
 

@@ -42,17 +42,18 @@ export function passphrase(path: string, options: { confirm?: boolean } = {}): P
   };
 }
 
-/**
- * Asks `question [y/N]` on the terminal, as docker asks before a prune: only
- * y or yes is yes. With no terminal to ask on, nobody can say yes, so it is
- * the usage error `withoutTerminal` rather than a silent yes or no.
- */
-export async function confirm(question: string, withoutTerminal: string): Promise<boolean> {
+/** Reads a line from the terminal. Without a terminal nobody can answer: that is the usage error `withoutTerminal`. */
+export async function askLine(question: string, withoutTerminal: string): Promise<string> {
   if (!process.stdin.isTTY) throw new UsageError(withoutTerminal);
-  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  const prompt = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
-    return /^y(?:es)?$/i.test((await terminal.question(`${question} [y/N] `)).trim());
+    return (await prompt.question(question)).trim();
   } finally {
-    terminal.close();
+    prompt.close();
   }
+}
+
+/** Asks `question [y/N]`, as docker asks before a prune: only y or yes is yes; no terminal is a usage error, not a silent answer. */
+export async function confirm(question: string, withoutTerminal: string): Promise<boolean> {
+  return /^y(?:es)?$/i.test(await askLine(`${question} [y/N] `, withoutTerminal));
 }
