@@ -5,14 +5,14 @@
  * spellings, usage errors in one wording, and the suggestions a miss gets.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MediaType, type Index } from '../src/oci/types.js';
 import { cliPath, makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { storeHash } from './trust-fixture.js';
+import { storeHash, writeKeys } from './trust-fixture.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
 async function rootTar(dir: string, name = 'root.tar'): Promise<string> {
@@ -436,4 +436,52 @@ test('--json: every command prints one JSON document, on stdout (on stderr where
   assert.deepEqual(JSON.parse(ids.stdout.toString()), (await ok(['--store', store, 'images', '-q'])).trim().split('\n'), 'images -q --json lists the IDs -q prints');
   const joined = await rootfs(['--store', store, '--json', 'join', at('parts'), '-o', at('joined2.tar')]);
   assert.deepEqual(JSON.parse(joined.stdout.toString()), { parts: at('parts'), output: at('joined2.tar'), bytes: readFileSync(at('save.tar')).length });
+});
+
+test('load -i of a part directory without its manifest says the set is incomplete (as verify does), the store unchanged', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await ok(['--store', store, 'import', await rootTar(dir), 'fs:1']);
+  await ok(['--store', store, 'save', 'fs:1', '-o', join(dir, 'fs.tar')]);
+  await ok(['split', join(dir, 'fs.tar'), '--size', '1M', '--force', '-o', join(dir, 'parts')]);
+  rmSync(join(dir, 'parts', 'fs.tar.parts.json'));
+  const before = storeHash(store);
+  const expected = `rootfs: ${join(dir, 'parts')}: no part manifest (*.parts.json): there are parts but no manifest, so the set is incomplete (an interrupted split?)\n`;
+  const loaded = await rootfs(['--store', store, 'load', '-i', join(dir, 'parts')]);
+  assert.equal(loaded.code, 4, loaded.stderr);
+  assert.equal(loaded.stderr, expected);
+  assert.equal(storeHash(store), before);
+  const verified = await rootfs(['verify', join(dir, 'parts')]);
+  assert.equal(verified.stderr, expected, 'the same words as verify');
+});
+
+test('save --since says what it left out in its own words, and names --since when its image is missing; oci-archive with referrers notes podman', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc', 'a'), 'a\n');
+  await ok(['--store', store, 'import', root, 'app:1']);
+  writeFileSync(join(root, 'etc', 'b'), 'b\n');
+  await ok(['--store', store, 'import', root, 'app:2', '--base', 'app:1']);
+  const since = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:1', '-o', join(dir, 'delta.tar')]);
+  assert.equal(since.code, 0, since.stderr);
+  assert.match(since.stderr, /^Left out 1 layer \(\d+B\) of app:1, which the receiving store holds\n/m);
+  const missing = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:0', '-o', join(dir, 'delta2.tar')]);
+  assert.equal(missing.code, 4);
+  assert.match(missing.stderr, /^rootfs: --since app:0: no such image: app:0 .*\(--since names an image that this store and the receiving store both hold\)\n$/);
+  const legacy = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:1', '--format', 'docker-legacy', '-o', join(dir, 'delta3.tar')]);
+  assert.equal(legacy.code, 2);
+  assert.match(legacy.stderr, /^rootfs: save: --since: docker-legacy archives cannot leave layers out/);
+
+  const plain = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '-o', join(dir, 'plain.tar')]);
+  assert.doesNotMatch(plain.stderr, /podman/, 'no referrers, no note');
+  const { key } = writeKeys(dir, 'site');
+  await ok(['--store', store, 'sign', 'app:2', '--key', key]);
+  const signed = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '-o', join(dir, 'signed.tar')]);
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.equal(signed.stderr.split('\n').filter((line) => line.includes('podman')).length, 1, signed.stderr);
+  assert.match(signed.stderr, /^podman load \(4\.3\) refuses an oci-archive with referrers: for podman, save with --no-referrers\n/m);
+  const without = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '--no-referrers', '-o', join(dir, 'unsigned.tar')]);
+  assert.doesNotMatch(without.stderr, /podman/);
 });
