@@ -5,6 +5,9 @@
  * spellings, usage errors in one wording, and the suggestions a miss gets.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -484,4 +487,28 @@ test('save --since says what it left out in its own words, and names --since whe
   assert.match(signed.stderr, /^podman load \(4\.3\) refuses an oci-archive with referrers: for podman, save with --no-referrers\n/m);
   const without = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '--no-referrers', '-o', join(dir, 'unsigned.tar')]);
   assert.doesNotMatch(without.stderr, /podman/);
+});
+
+test('an interrupted push says what the registry already received (harmless, kept there), not "nothing was kept"', { timeout: 120_000 }, async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  writeFileSync(join(root, 'big'), randomBytes(32 << 20));
+  await ok(['--store', store, 'import', '--compression', 'none', root, 'big:1']);
+  // In 1 MiB chunks the big layer is still on its way when the config, pushed beside it, is done: the signal lands between.
+  const child = spawn(process.execPath, [cliPath, '--store', store, 'push', 'big:1', `${registry.host}/big:1`, '--chunk-size', '1M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    const first = !/: Pushed$/m.test(stderr);
+    stderr += chunk.toString();
+    if (first && /: Pushed$/m.test(stderr)) child.kill('SIGINT');
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.equal(code, 130, stderr);
+  const host = registry.host.replace(/\./g, '\\.');
+  assert.match(stderr, new RegExp(`^rootfs: push interrupted by SIGINT; already sent to ${host}: [12] blobs? \\([\\d.]+[KM]?i?B\\) and no tag; the registry keeps the blobs, which is harmless \\(no tag refers to them until a push completes, and the next push does not send them again\\)\\n$`, 'm'));
+  assert.doesNotMatch(stderr, /nothing was kept/);
 });
