@@ -15,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   const cli = cac('rootfs');
   cli.option('--debug', 'Show stack traces and internal detail on errors');
   cli.option('-q, --quiet', 'No progress or summary on stderr');
-  cli.option('--json', 'Machine-readable output on stdout');
+  cli.option('--json', 'The result as one JSON document on stdout (on stderr where stdout carries the data)');
   cli.option('--store <dir>', 'Image store (OCI layout); default $ROOTFS_STORE, /var/lib/rootfs as root, else ~/.local/share/rootfs');
 
   let exitCode: number = ExitCode.Ok;

@@ -26,7 +26,7 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
-      .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
+      .option('--since <ref>', 'Leave out the layers of REF, an image this store holds and so does the receiving store (repeatable)')
       .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default')
       .option('--sign <key>', 'Sign each image first, as rootfs sign does (the signature is kept in the store and travels in the archive), so that load --require-signed at the other end can check it'),
   )

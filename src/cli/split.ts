@@ -12,7 +12,7 @@ const minPartSize = 1024 ** 2;
 
 export const splitCommand: CommandModule = (cli, run) => {
   cli
-    .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media')
+    .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media; one summary line on stderr (--json: the manifest)')
     .option('-s, --size <size>', `Largest part, at least 1MiB: 64M, 4G, 700MiB, 4.7GB (${sizeSyntax}), or ${Object.keys(sizePresets).join(', ')}`)
     .option('--force', 'Allow parts smaller than 1MiB')
     .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
