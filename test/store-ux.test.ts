@@ -323,6 +323,9 @@ test('every usage error has the one form, names the command and its usage; typos
     [['imgaes'], 'rootfs: imgaes: unknown command (did you mean images?); usage: rootfs COMMAND [options]\n'],
     [['help', 'frob'], 'rootfs: frob: unknown command (rootfs --help lists them); usage: rootfs COMMAND [options]\n'],
     [['import', 'x', '--compresion', 'zstd'], 'rootfs: import: unknown option --compresion (did you mean --compression?); usage: rootfs import <file> [ref] [options]\n'],
+    // An unknown option before the command would take the command as its value, and print the help, exit 0.
+    [['--jsn', 'images'], 'rootfs: images: unknown option --jsn (did you mean --json?); usage: rootfs images [reference] [options]\n'],
+    [['--compresion'], 'rootfs: unknown option --compresion; usage: rootfs COMMAND [options]\n'],
     [['image', 'lss'], 'rootfs: image: unknown command "lss" (did you mean ls or list?); it takes ls, list, rm, remove, inspect, tag, save, load, import, push, pull, prune; usage: rootfs image COMMAND [options]\n'],
     // Usage errors found inside a command's work, not by the option parser, take the same form.
     [['split', 'f'], 'rootfs: split: --size is required (for example --size 4G or --size fat32); usage: rootfs split <file> [options]\n'],

@@ -105,13 +105,18 @@ export function expandAliases(args: string[]): string[] | 'image-help' {
   return [...before, ...meant, ...rest.slice(1)];
 }
 
+/** The command args name (the first word that is not an option), if any. */
+export function commandName(args: string[]): string | undefined {
+  const at = commandIndex(args);
+  return at < 0 ? undefined : args[at];
+}
+
 /**
  * The commands a run needs: the one args names, or all of them when it
  * names none we know (global --help, an unknown command, a typo to report).
  */
 export function commandsFor(args: string[]): Promise<CommandModule[]> {
-  const at = commandIndex(args);
-  const name = at < 0 ? undefined : args[at];
+  const name = commandName(args);
   const load = name !== undefined && Object.hasOwn(commands, name) ? [commands[name]!] : Object.values(commands);
   return Promise.all(load.map((module) => module()));
 }

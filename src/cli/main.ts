@@ -4,8 +4,8 @@ import { removeUnfinished } from '../io/temp.js';
 import { releaseBlockedOpens } from '../io/input.js';
 import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
-import { commandsFor, expandAliases, imageHelp, unknownCommand } from './commands.js';
-import { checkUsage, fixHelp, inUsageForm } from './usage.js';
+import { commandName, commandsFor, expandAliases, imageHelp, unknownCommand } from './commands.js';
+import { checkUsage, fixHelp, inUsageForm, unknownOption, usageError } from './usage.js';
 import { packageVersion } from './version.js';
 import { interruptedLine } from './interrupted.js';
 
@@ -43,6 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     cli.parse(disguiseForCac([...argv.slice(0, 2), ...args]), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
+      // An unknown option before the command takes the command as its value (`rootfs --jsn images`): no command matched.
+      const unknown = unknownOption(cli, undefined);
+      const named = cli.commands.find((command) => command.name === commandName(args));
+      if (unknown) throw named ? inUsageForm(cli, named, new UsageError(unknown)) : usageError(undefined, unknown, 'rootfs COMMAND [options]');
       if (cli.args.length > 0) throw unknownCommand(cli.args[0]!);
       if (!cli.options.help && !cli.options.version) cli.outputHelp();
       return ExitCode.Ok;

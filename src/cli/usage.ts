@@ -11,10 +11,11 @@ import { closest } from '../text.js';
 /**
  * The one form of a usage error: `rootfs: CMD: what is wrong; usage: LINE`
  * (main.ts adds the `rootfs: `). main.ts puts every usage error of a
- * command in it; the few met before a command is known are made here.
+ * command in it; the few met before a command is known are made here
+ * (without CMD when no command was named: `rootfs --bogus`).
  */
-export function usageError(command: string, what: string, usage: string): UsageError {
-  return new UsageError(`${command}: ${what}; usage: ${usage}`);
+export function usageError(command: string | undefined, what: string, usage: string): UsageError {
+  return new UsageError(`${command === undefined ? '' : `${command}: `}${what}; usage: ${usage}`);
 }
 
 /** A usage error thrown while `command` ran, in the one form. */
@@ -33,12 +34,9 @@ export function checkUsage(cli: CAC, command: Command): void {
   const fail = (what: string): never => {
     throw new UsageError(what);
   };
+  const unknown = unknownOption(cli, command);
+  if (unknown) fail(unknown);
   const known = [...cli.globalCommand.options, ...command.options];
-  for (const name of Object.keys(cli.options)) {
-    if (name === '--' || known.some((option) => option.names.includes(name.split('.', 1)[0]!))) continue;
-    const typed = name.length > 1 ? `--${kebab(name)}` : `-${name}`;
-    fail(`unknown option ${typed}${didYouMean(typed, known.flatMap((option) => option.rawName.split(',').map((part) => part.trim().split(' ')[0]!)))}`);
-  }
   for (const option of known) {
     if (!option.required) continue;
     const value = cli.options[option.name.split('.', 1)[0]!];
@@ -51,6 +49,19 @@ export function checkUsage(cli: CAC, command: Command): void {
     const extra = cli.args.slice(command.args.length);
     fail(`too many arguments: ${extra.map((arg) => JSON.stringify(arg)).join(' ')}`);
   }
+}
+
+/** "unknown option --x (did you mean --y?)" for the first option neither rootfs nor the command (if any) takes. */
+export function unknownOption(cli: CAC, command: Command | undefined): string | undefined {
+  const known = [...cli.globalCommand.options, ...(command?.options ?? [])];
+  for (const name of Object.keys(cli.options)) {
+    if (name === '--' || known.some((option) => option.names.includes(name.split('.', 1)[0]!))) continue;
+    const typed = name.length > 1 ? `--${kebab(name)}` : `-${name}`;
+    // A one-letter option is a few edits from every other: only long ones get suggestions.
+    const longNames = known.flatMap((option) => option.rawName.split(',').map((part) => part.trim().split(' ')[0]!)).filter((flag) => flag.startsWith('--'));
+    return `unknown option ${typed}${typed.startsWith('--') ? didYouMean(typed, longNames) : ''}`;
+  }
+  return undefined;
 }
 
 /** `rootfs tag <source> <target> [options]`. */
