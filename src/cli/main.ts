@@ -44,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     restoreStdio(cli);
     if (!cli.matchedCommand) {
       // An unknown option before the command takes the command as its value (`rootfs --jsn images`): no command matched.
-      const unknown = unknownOption(cli, undefined);
+      // (With --help, cac matched the command and printed its help: a --no-x default of it is no typo.)
+      const unknown = cli.options.help || cli.options.version ? undefined : unknownOption(cli, undefined);
       const named = cli.commands.find((command) => command.name === commandName(args));
       if (unknown) throw named ? inUsageForm(cli, named, new UsageError(unknown)) : usageError(undefined, unknown, 'rootfs COMMAND [options]');
       if (cli.args.length > 0) throw unknownCommand(cli.args[0]!);
