@@ -515,3 +515,18 @@ test('an interrupted push says what the registry already received (harmless, kep
   assert.match(stderr, new RegExp(`^rootfs: push interrupted by SIGINT; already sent to ${host}: [12] blobs? \\([\\d.]+[KM]?i?B\\) and no tag; the registry keeps the blobs, which is harmless \\(no tag refers to them until a push completes, and the next push does not send them again\\)\\n$`, 'm'));
   assert.doesNotMatch(stderr, /nothing was kept/);
 });
+
+test('the README starts with two set-up commands: one installs with rootfs on PATH and runs the main job, saying how long and what it writes; one runs the tests, saying how long', () => {
+  const readme = readFileSync(join(cliPath, '..', '..', 'README.md'), 'utf8');
+  const [, block, after] = /^```sh\n([\s\S]*?)```\n([\s\S]*?)\n```sh\n/m.exec(readme)!;
+  const [install, tests, ...more] = block!.trimEnd().split('\n');
+  assert.deepEqual(more, [], 'exactly two commands');
+  assert.match(install!, /^npm install && npm link && rootfs pack \/ \| rootfs import - host:latest && rootfs images$/);
+  assert.doesNotMatch(readme, /node bin\/rootfs\.js/, 'every example says rootfs, as it is on PATH');
+  assert.equal(tests, 'npm test');
+  assert.match(after!, /10 to 20 minutes and writes one compressed layer .* into `\/var\/lib\/rootfs`/);
+  assert.match(after!, /A first try in a minute/);
+  const [, testing] = /The second line runs the test suite: \*\*about (\d+) minutes\*\*([^\n]*)/.exec(readme)!;
+  assert.ok(Number(testing) > 0);
+  assert.match(readme, /The second line runs the test suite: .*starts `docker-registry`, `containerd` and `dockerd` itself, each in a temp dir/);
+});
