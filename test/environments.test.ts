@@ -164,7 +164,7 @@ test('save --format oci makes directories 0755 and files 0644 less the umask (as
   const before = snapshot(foreign);
   const refused = await saveWithUmask('022', foreign);
   assert.equal(refused.code, 2, refused.stderr);
-  assert.equal(refused.stderr, `rootfs: ${foreign}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout)\n`);
+  assert.equal(refused.stderr, `rootfs: save: ${foreign}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout); usage: rootfs save <...refs> [options]\n`);
   assert.deepEqual(snapshot(foreign), before);
   assert.deepEqual(readdirSync(work).filter((name) => name.startsWith('.')), []);
 });

@@ -331,7 +331,7 @@ test('commit DIR --base with -c and -m; history shows it (skopeo reads the same 
   // Refused: c1 is not built on v1.1.
   const refused = await f.r('rebase', 'host:c1', '--old-base', 'host:v1.1', '--new-base', 'host:v1');
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /^rootfs: host:c1 is not built on host:v1.1: its layer 2 is sha256:/);
+  assert.match(refused.stderr, /^rootfs: rebase: host:c1 is not built on host:v1.1: its layer 2 is sha256:.*; usage: rootfs rebase /);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
 });
 

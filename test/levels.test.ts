@@ -40,7 +40,7 @@ test('every command with --level checks it the same way before touching the stor
   for (const [args, message] of cases) {
     const result = await rootfs(['--store', store, ...args]);
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
-    assert.equal(result.stderr, `rootfs: ${message}\n`, args.join(' '));
+    assert.equal(result.stderr, `rootfs: ${args[0]}: ${message}; usage: rootfs ${args[0] === 'save' ? 'save <...refs>' : args[0] === 'squash' ? 'squash <ref> [newref]' : 'import <file> [ref]'} [options]\n`, args.join(' '));
   }
   const imported = await rootfs(['--store', store, 'import', tar, 'x:1', '--compression', 'zstd', '--level', '19']);
   assert.equal(imported.code, 0, imported.stderr);

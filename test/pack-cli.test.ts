@@ -66,7 +66,7 @@ test('pack to stdout: the archive on stdout, the --json summary on stderr; never
 
   const tty = await run('script', ['-qec', `${process.execPath} ${cliPath} pack ${root}`, '/dev/null']);
   assert.equal(tty.code, 2);
-  assert.match(tty.stdout.toString(), /rootfs: refusing to write archive contents to a terminal/);
+  assert.match(tty.stdout.toString(), /rootfs: pack: refusing to write archive contents to a terminal .*; usage: rootfs pack <root> \[options\]/);
 });
 
 test('pack default excludes, --no-default-excludes, --exclude and --exclude-from', async (t) => {

@@ -229,7 +229,8 @@ test('parts without a manifest are reported as an incomplete set; two sets in on
   const orphans = await rootfs(['verify', dir]);
   assert.equal(orphans.code, 4, orphans.stderr);
   assert.match(orphans.stderr, /no part manifest .*incomplete/);
-  assert.equal(await isPartSet(dir), false);
+  // load -i reads such a directory as a part set too, so it says the same, not that an OCI layout lacks index.json.
+  assert.equal(await isPartSet(dir), true);
 });
 
 test('a directory with no part manifest is "not found" (4) for verify and join, in one line', async (t) => {

@@ -72,7 +72,7 @@ test('rootfs tag, inspect and rmi: output and exit codes', async (t) => {
   assert.equal((await rootfs(['tag', 'missing', 'x', '--store', dir])).code, 4);
   const badTarget = await rootfs(['tag', 'base:1', 'Bad:Name', '--store', dir]);
   assert.equal(badTarget.code, 2);
-  assert.match(badTarget.stderr, /^rootfs: invalid image reference "Bad:Name"/);
+  assert.match(badTarget.stderr, /^rootfs: tag: invalid image reference "Bad:Name".*; usage: rootfs tag <source> <target> \[options\]\n$/);
 
   const inspected = await rootfs(['inspect', 'copy:2', '--store', dir]);
   assert.equal(inspected.code, 0, inspected.stderr);

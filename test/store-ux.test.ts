@@ -5,12 +5,17 @@
  * spellings, usage errors in one wording, and the suggestions a miss gets.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MediaType, type Index } from '../src/oci/types.js';
-import { cliPath, makeTempDir, pastTheCaptureMargin, rootfs, runOk } from './helpers.js';
+import { cliPath, makeTempDir, pastTheCaptureMargin, requireTools, rootfs, runOk } from './helpers.js';
+import { startRegistry } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
+import { storeHash, writeKeys } from './trust-fixture.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
 async function rootTar(dir: string, name = 'root.tar'): Promise<string> {
@@ -145,7 +150,7 @@ test('images: -q gives each image once for rmi $(images -q); --digests, --no-tru
 
   const badField = await rootfs(['--store', store, 'images', '--format', '{{.Nope}}']);
   assert.equal(badField.code, 2);
-  assert.match(badField.stderr, /^rootfs: --format "\{\{\.Nope\}\}": no field "Nope"/);
+  assert.match(badField.stderr, /^rootfs: images: --format "\{\{\.Nope\}\}": no field "Nope".*; usage: rootfs images \[reference\] \[options\]\n$/);
   const badFilter = await rootfs(['--store', store, 'images', '--filter', 'label=x']);
   assert.equal(badFilter.code, 2);
 
@@ -205,7 +210,7 @@ test('inspect --format/-f with docker\'s field names; a miss suggests the closes
 test('usage errors: one wording, ours, with the command\'s usage line, exit 2; help CMD; --no-x flags not shown as (default: true)', async (t) => {
   const store = join(makeTempDir(t), 'store');
   const cases: Array<[string[], string]> = [
-    [['images', '--digestz'], 'rootfs: images: unknown option --digestz; usage: rootfs images [reference] [options]\n'],
+    [['images', '--digestz'], 'rootfs: images: unknown option --digestz (did you mean --digests?); usage: rootfs images [reference] [options]\n'],
     [['tag', 'deb'], 'rootfs: tag: missing <target>; usage: rootfs tag <source> <target> [options]\n'],
     [['tag'], 'rootfs: tag: missing <source> <target>; usage: rootfs tag <source> <target> [options]\n'],
     [['export', 'a', 'b'], 'rootfs: export: too many arguments: "b"; usage: rootfs export <ref> [options]\n'],
@@ -227,7 +232,6 @@ test('usage errors: one wording, ours, with the command\'s usage line, exit 2; h
   const unknown = await rootfs(['help', 'frob']);
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stdout.toString(), '', 'no help printed before the error');
-  assert.equal(unknown.stderr, "rootfs: unknown command 'frob' (see rootfs --help)\n");
   assert.equal((await rootfs(['image', 'frob'])).code, 2);
   const ls = await rootfs(['--store', store, 'image', 'ls']);
   assert.equal(ls.code, 0, ls.stderr);
@@ -306,4 +310,225 @@ test('import DIR --base reads "1 file", not "1 files"', async (t) => {
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /read from 1 file\b/);
   assert.doesNotMatch(result.stderr, /\b1 files\b/);
+});
+
+/** The commands `rootfs --help` lists, from its Commands section. */
+async function listedCommands(): Promise<string[]> {
+  const help = (await rootfs(['--help'])).stdout.toString();
+  const section = help.slice(help.indexOf('Commands:'), help.indexOf('\n\n', help.indexOf('Commands:')));
+  return [...section.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]!);
+}
+
+test('every usage error has the one form, names the command and its usage; typos get "did you mean"; rootfs image prints its help; --help ends in one line', async (t) => {
+  const store = join(makeTempDir(t), 'store');
+  const cases: Array<[string[], string]> = [
+    [['imgaes'], 'rootfs: imgaes: unknown command (did you mean images?); usage: rootfs COMMAND [options]\n'],
+    [['help', 'frob'], 'rootfs: frob: unknown command (rootfs --help lists them); usage: rootfs COMMAND [options]\n'],
+    [['import', 'x', '--compresion', 'zstd'], 'rootfs: import: unknown option --compresion (did you mean --compression?); usage: rootfs import <file> [ref] [options]\n'],
+    // An unknown option before the command would take the command as its value, and print the help, exit 0.
+    [['--jsn', 'images'], 'rootfs: images: unknown option --jsn (did you mean --json?); usage: rootfs images [reference] [options]\n'],
+    [['--compresion'], 'rootfs: unknown option --compresion; usage: rootfs COMMAND [options]\n'],
+    [['image', 'lss'], 'rootfs: image: unknown command "lss" (did you mean ls or list?); it takes ls, list, rm, remove, inspect, tag, save, load, import, push, pull, prune; usage: rootfs image COMMAND [options]\n'],
+    // Usage errors found inside a command's work, not by the option parser, take the same form.
+    [['split', 'f'], 'rootfs: split: --size is required (for example --size 4G or --size fat32); usage: rootfs split <file> [options]\n'],
+    [['tag', 'a:1', 'Bad:Name'], 'rootfs: tag: invalid image reference "Bad:Name": repository name must be lowercase; usage: rootfs tag <source> <target> [options]\n'],
+    [['save', 'a:1', '--format', 'zip'], "rootfs: save: --format must be docker-archive, docker-legacy, oci-archive or oci, not 'zip'; usage: rootfs save <...refs> [options]\n"],
+  ];
+  for (const [args, stderr] of cases) {
+    const result = await rootfs(['--store', store, ...args]);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.equal(result.stderr, stderr, args.join(' '));
+    assert.equal(result.stdout.length, 0, args.join(' '));
+  }
+  assert.equal(existsSync(store), false, 'no usage error made the store');
+
+  for (const args of [['image'], ['image', '--help'], ['help', 'image']]) {
+    const help = await rootfs(args);
+    assert.equal(help.code, 0, `${args.join(' ')}: ${help.stderr}`);
+    assert.equal(help.stderr, '');
+    assert.match(help.stdout.toString(), /^Usage: rootfs image COMMAND \[options\]\n/, args.join(' '));
+    assert.match(help.stdout.toString(), /^ {2}ls +rootfs images$/m);
+    assert.match(help.stdout.toString(), /^ {2}prune +rootfs gc --dangling \(asks \[y\/N\] unless -f\)$/m);
+  }
+
+  const help = (await rootfs(['--help'])).stdout.toString();
+  assert.equal(help.match(/^ {2}\$ rootfs .*--help/gm)?.length, 1, 'one line on how to get a command\'s help, not one per command');
+  assert.ok((await listedCommands()).length > 25);
+});
+
+test('image prune (gc --dangling) asks first: with no terminal and no -f it refuses (2) and the store is unchanged; -f removes', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const id = (await ok(['--store', store, 'import', await rootTar(dir)])).trim();
+  const before = storeHash(store);
+  for (const args of [['image', 'prune'], ['gc', '--dangling']]) {
+    const refused = await rootfs(['--store', store, ...args], { input: 'y\n' });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(refused.stderr, 'rootfs: gc: removing the untagged images needs a yes; pass -f (there is no terminal to ask on); usage: rootfs gc [options]\n');
+    assert.equal(storeHash(store), before, 'nothing removed');
+  }
+  const pruned = JSON.parse(await ok(['--store', store, 'image', 'prune', '-f', '--json']));
+  assert.deepEqual(pruned.pruned.length, 1);
+  assert.equal((await rootfs(['--store', store, 'inspect', id])).code, 4);
+});
+
+test('inspect -f prints docker\'s empty values for Config fields an image leaves out: [] and map[], not <no value>', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await ok(['--store', store, 'import', await rootTar(dir), 'bare:1']);
+  await ok(['--store', store, 'import', await rootTar(dir, 'env.tar'), 'env:1', '-c', 'ENV A=1', '-c', 'LABEL l=v']);
+  assert.equal(await ok(['--store', store, 'inspect', '-f', '{{.Config.Env}} {{.Config.Cmd}} {{.Config.Labels}} {{.Config.Entrypoint}} [{{.Config.User}}]', 'bare:1']), '[] [] map[] [] []\n');
+  assert.equal(await ok(['--store', store, 'inspect', '-f', '{{.Config.Env}} {{.Config.Labels}}', 'env:1']), '[A=1] map[l:v]\n');
+  assert.equal(JSON.parse(await ok(['--store', store, 'inspect', 'bare:1']))[0].Config.Env, undefined, 'the JSON is the config as stored');
+});
+
+test('--json: every command prints one JSON document, on stdout (on stderr where stdout carries the data)', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'htpasswd')) return;
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const registry = await startRegistry(t, { users: { builder: 'pw' } });
+  const env = { REGISTRY_AUTH_FILE: join(dir, 'auth.json'), DOCKER_CONFIG: join(dir, 'docker'), ROOTFS_KEY_PASSWORD: undefined };
+  const tar = await rootTar(dir);
+  const tree = join(dir, 'tree-root.tar');
+  await ok(['--store', store, 'import', tar, 'a:1']);
+  await ok(['--store', store, 'unpack', 'a:1', join(dir, 'unpacked')]);
+  writeFileSync(join(dir, 'unpacked', 'etc', 'new'), 'new\n');
+  const at = (name: string): string => join(dir, name);
+  const cases: Array<[string, string[], ('stdout' | 'stderr')?, string?]> = [
+    ['pack', ['pack', tree, '-o', at('packed.tar')]],
+    ['pack', ['pack', tree], 'stderr'],
+    ['presets', ['presets']],
+    ['import', ['import', tar, 'b:1']],
+    ['commit', ['commit', at('unpacked'), 'c:1', '--base', 'a:1']],
+    ['diff', ['diff', 'a:1', 'c:1']],
+    ['config', ['config', 'a:1']],
+    ['append', ['append', 'a:1', tar, 'd:1']],
+    ['history', ['history', 'a:1']],
+    ['rebase', ['rebase', 'c:1', '--new-base', 'b:1', 'e:1']],
+    ['images', ['images']],
+    ['images', ['images', '-q']],
+    ['tag', ['tag', 'a:1', 'f:1']],
+    ['rmi', ['rmi', 'f:1']],
+    ['inspect', ['inspect', 'a:1']],
+    ['gc', ['gc']],
+    ['squash', ['squash', 'c:1', 'g:1']],
+    ['export', ['export', 'a:1', '-o', at('export.tar')]],
+    ['export', ['export', 'a:1'], 'stderr'],
+    ['unpack', ['unpack', 'a:1', at('unpacked2')]],
+    ['save', ['save', 'a:1', '-o', at('save.tar')]],
+    ['save', ['save', 'a:1'], 'stderr'],
+    ['load', ['load', '-i', at('save.tar')]],
+    ['copy', ['copy', 'rootfs:a:1', `oci-archive:${at('copy.tar')}`]],
+    ['keygen', ['keygen', '-o', at('k')]],
+    ['sign', ['sign', 'a:1', '--key', at('k.key')]],
+    ['split', ['split', at('save.tar'), '--size', '1M', '-o', at('parts')]],
+    ['verify', ['verify', at('parts')]],
+    ['join', ['join', at('parts'), '-o', at('joined.tar')]],
+    ['join', ['join', at('parts'), '-o', '-'], 'stderr'],
+    ['have', ['have', '-o', at('have.json')]],
+    ['have', ['have']],
+    ['login', ['login', registry.host, '-u', 'builder', '--password-stdin'], 'stdout', 'pw\n'],
+    ['push', ['push', 'a:1', `${registry.host}/ns/a:1`]],
+    ['pull', ['pull', `${registry.host}/ns/a:1`, 'h:1']],
+    ['logout', ['logout', registry.host]],
+    ['version', ['version']],
+  ];
+  assert.deepEqual([...new Set(cases.map(([name]) => name))].sort(), (await listedCommands()).sort(), 'every command is tried');
+  for (const [, args, stream = 'stdout', input] of cases) {
+    const result = await rootfs(['--store', store, '--json', ...args], { env, ...(input !== undefined ? { input } : {}) });
+    assert.ok(result.code === 0 || result.code === 1, `${args.join(' ')}: ${result.stderr}`);
+    const text = stream === 'stdout' ? result.stdout.toString() : result.stderr.replace(/^rootfs: warning: .*\n/gm, '');
+    assert.doesNotThrow(() => JSON.parse(text), `${args.join(' ')}: one JSON document on ${stream}, not ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const ids = await rootfs(['--store', store, '--json', 'images', '-q']);
+  assert.deepEqual(JSON.parse(ids.stdout.toString()), (await ok(['--store', store, 'images', '-q'])).trim().split('\n'), 'images -q --json lists the IDs -q prints');
+  const joined = await rootfs(['--store', store, '--json', 'join', at('parts'), '-o', at('joined2.tar')]);
+  assert.deepEqual(JSON.parse(joined.stdout.toString()), { parts: at('parts'), output: at('joined2.tar'), bytes: readFileSync(at('save.tar')).length });
+});
+
+test('load -i of a part directory without its manifest says the set is incomplete (as verify does), the store unchanged', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await ok(['--store', store, 'import', await rootTar(dir), 'fs:1']);
+  await ok(['--store', store, 'save', 'fs:1', '-o', join(dir, 'fs.tar')]);
+  await ok(['split', join(dir, 'fs.tar'), '--size', '1M', '--force', '-o', join(dir, 'parts')]);
+  rmSync(join(dir, 'parts', 'fs.tar.parts.json'));
+  const before = storeHash(store);
+  const expected = `rootfs: ${join(dir, 'parts')}: no part manifest (*.parts.json): there are parts but no manifest, so the set is incomplete (an interrupted split?)\n`;
+  const loaded = await rootfs(['--store', store, 'load', '-i', join(dir, 'parts')]);
+  assert.equal(loaded.code, 4, loaded.stderr);
+  assert.equal(loaded.stderr, expected);
+  assert.equal(storeHash(store), before);
+  const verified = await rootfs(['verify', join(dir, 'parts')]);
+  assert.equal(verified.stderr, expected, 'the same words as verify');
+});
+
+test('save --since says what it left out in its own words, and names --since when its image is missing; oci-archive with referrers notes podman', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc', 'a'), 'a\n');
+  await ok(['--store', store, 'import', root, 'app:1']);
+  writeFileSync(join(root, 'etc', 'b'), 'b\n');
+  await ok(['--store', store, 'import', root, 'app:2', '--base', 'app:1']);
+  const since = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:1', '-o', join(dir, 'delta.tar')]);
+  assert.equal(since.code, 0, since.stderr);
+  assert.match(since.stderr, /^Left out 1 layer \(\d+B\) of app:1, which the receiving store holds\n/m);
+  const missing = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:0', '-o', join(dir, 'delta2.tar')]);
+  assert.equal(missing.code, 4);
+  assert.match(missing.stderr, /^rootfs: --since app:0: no such image: app:0 .*\(--since names an image that this store and the receiving store both hold\)\n$/);
+  const legacy = await rootfs(['--store', store, 'save', 'app:2', '--since', 'app:1', '--format', 'docker-legacy', '-o', join(dir, 'delta3.tar')]);
+  assert.equal(legacy.code, 2);
+  assert.match(legacy.stderr, /^rootfs: save: --since: docker-legacy archives cannot leave layers out/);
+
+  const plain = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '-o', join(dir, 'plain.tar')]);
+  assert.doesNotMatch(plain.stderr, /podman/, 'no referrers, no note');
+  const { key } = writeKeys(dir, 'site');
+  await ok(['--store', store, 'sign', 'app:2', '--key', key]);
+  const signed = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '-o', join(dir, 'signed.tar')]);
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.equal(signed.stderr.split('\n').filter((line) => line.includes('podman')).length, 1, signed.stderr);
+  assert.match(signed.stderr, /^podman load \(4\.3\) refuses an oci-archive with referrers: for podman, save with --no-referrers\n/m);
+  const without = await rootfs(['--store', store, 'save', 'app:2', '--format', 'oci-archive', '--no-referrers', '-o', join(dir, 'unsigned.tar')]);
+  assert.doesNotMatch(without.stderr, /podman/);
+});
+
+test('an interrupted push says what the registry already received (harmless, kept there), not "nothing was kept"', { timeout: 120_000 }, async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  writeFileSync(join(root, 'big'), randomBytes(32 << 20));
+  await ok(['--store', store, 'import', '--compression', 'none', root, 'big:1']);
+  // In 1 MiB chunks the big layer is still on its way when the config, pushed beside it, is done: the signal lands between.
+  const child = spawn(process.execPath, [cliPath, '--store', store, 'push', 'big:1', `${registry.host}/big:1`, '--chunk-size', '1M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    const first = !/: Pushed$/m.test(stderr);
+    stderr += chunk.toString();
+    if (first && /: Pushed$/m.test(stderr)) child.kill('SIGINT');
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.equal(code, 130, stderr);
+  const host = registry.host.replace(/\./g, '\\.');
+  assert.match(stderr, new RegExp(`^rootfs: push interrupted by SIGINT; already sent to ${host}: [12] blobs? \\([\\d.]+[KM]?i?B\\) and no tag; the registry keeps the blobs, which is harmless \\(no tag refers to them until a push completes, and the next push does not send them again\\)\\n$`, 'm'));
+  assert.doesNotMatch(stderr, /nothing was kept/);
+});
+
+test('the README starts with two set-up commands: one installs with rootfs on PATH and runs the main job, saying how long and what it writes; one runs the tests, saying how long', () => {
+  const readme = readFileSync(join(cliPath, '..', '..', 'README.md'), 'utf8');
+  const [, block, after] = /^```sh\n([\s\S]*?)```\n([\s\S]*?)\n```sh\n/m.exec(readme)!;
+  const [install, tests, ...more] = block!.trimEnd().split('\n');
+  assert.deepEqual(more, [], 'exactly two commands');
+  assert.match(install!, /^npm install && npm link && rootfs pack \/ \| rootfs import - host:latest && rootfs images$/);
+  assert.doesNotMatch(readme, /node bin\/rootfs\.js/, 'every example says rootfs, as it is on PATH');
+  assert.equal(tests, 'npm test');
+  assert.match(after!, /10 to 20 minutes and writes one compressed layer .* into `\/var\/lib\/rootfs`/);
+  assert.match(after!, /A first try in a minute/);
+  const [, testing] = /The second line runs the test suite: \*\*about (\d+) minutes\*\*([^\n]*)/.exec(readme)!;
+  assert.ok(Number(testing) > 0);
+  assert.match(readme, /The second line runs the test suite: .*starts `docker-registry`, `containerd` and `dockerd` itself, each in a temp dir/);
 });

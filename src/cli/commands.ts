@@ -1,5 +1,6 @@
-import { UsageError } from '../errors.js';
+import type { UsageError } from '../errors.js';
 import type { CommandModule } from './command.js';
+import { didYouMean, usageError } from './usage.js';
 
 /**
  * Every command, in the order --help lists them, each loaded only when
@@ -58,6 +59,15 @@ const imageSubcommands: Record<string, string[]> = {
   prune: ['gc', '--dangling'],
 };
 
+const imageUsage = 'rootfs image COMMAND [options]';
+
+/** What `rootfs image` and `rootfs image --help` print, as `docker image` prints its commands. */
+export function imageHelp(): string {
+  const width = Math.max(...Object.keys(imageSubcommands).map((name) => name.length)) + 2;
+  const lines = Object.entries(imageSubcommands).map(([name, meant]) => `  ${name.padEnd(width)}rootfs ${meant.join(' ')}${name === 'prune' ? ' (asks [y/N] unless -f)' : ''}`);
+  return `Usage: ${imageUsage}\n\ndocker's image subcommands, each the rootfs command it means (rootfs image COMMAND --help for its options):\n\n${lines.join('\n')}\n`;
+}
+
 /**
  * Where the command name is in args: the first argument that is not an
  * option or the value of a global option that takes one; -1 if none.
@@ -76,7 +86,7 @@ function commandIndex(args: string[]): number {
  * `CMD --help`, `image ls` is `images`, `image rm` is `rmi`, `image prune`
  * is `gc --dangling`, and so on.
  */
-export function expandAliases(args: string[]): string[] {
+export function expandAliases(args: string[]): string[] | 'image-help' {
   const at = commandIndex(args);
   if (at < 0) return args;
   const [before, name, rest] = [args.slice(0, at), args[at]!, args.slice(at + 1)];
@@ -89,9 +99,16 @@ export function expandAliases(args: string[]): string[] {
   }
   if (name !== 'image') return args;
   const sub = rest[0];
-  const meant = sub === undefined ? undefined : imageSubcommands[sub];
-  if (!meant) throw new UsageError(`image ${sub ?? ''}: expected one of ${Object.keys(imageSubcommands).join(', ')} (docker's image subcommands)`.replace('image :', 'image:'));
+  if (sub === undefined || sub === '--help' || sub === '-h') return 'image-help';
+  const meant = imageSubcommands[sub];
+  if (!meant) throw usageError('image', `unknown command ${JSON.stringify(sub)}${didYouMean(sub, Object.keys(imageSubcommands))}; it takes ${Object.keys(imageSubcommands).join(', ')}`, imageUsage);
   return [...before, ...meant, ...rest.slice(1)];
+}
+
+/** The command args name (the first word that is not an option), if any. */
+export function commandName(args: string[]): string | undefined {
+  const at = commandIndex(args);
+  return at < 0 ? undefined : args[at];
 }
 
 /**
@@ -99,12 +116,11 @@ export function expandAliases(args: string[]): string[] {
  * names none we know (global --help, an unknown command, a typo to report).
  */
 export function commandsFor(args: string[]): Promise<CommandModule[]> {
-  const at = commandIndex(args);
-  const name = at < 0 ? undefined : args[at];
+  const name = commandName(args);
   const load = name !== undefined && Object.hasOwn(commands, name) ? [commands[name]!] : Object.values(commands);
   return Promise.all(load.map((module) => module()));
 }
 
 export function unknownCommand(name: string): UsageError {
-  return new UsageError(`unknown command '${name}' (see rootfs --help)`);
+  return usageError(name, `unknown command${didYouMean(name, [...Object.keys(commands), 'image', 'help']) || ' (rootfs --help lists them)'}`, 'rootfs COMMAND [options]');
 }

@@ -41,9 +41,7 @@ export const exportCommand: CommandModule = (cli, run) => {
         });
         reporter.info(`Exported ${ref} (${count(summary.layers, 'layer')} merged) to ${output === '-' ? 'stdout' : output}: ${formatBytes(summary.bytes)} of tar`);
         // With the tar on stdout, the JSON summary goes to stderr instead (as pack does).
-        if (output === '-') {
-          if (reporter.json) process.stderr.write(`${JSON.stringify(summary, null, 2)}\n`);
-        } else reporter.emitJson(summary);
+        reporter.emitJson(summary, output === '-' ? 'stderr' : 'stdout');
       }, opts),
     );
 };

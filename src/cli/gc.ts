@@ -2,17 +2,24 @@ import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
+import { confirm } from './prompt.js';
 
 export const gcCommand: CommandModule = (cli, run) => {
   cli
     .command('gc', 'Remove blobs no index.json entry reaches (tagged or <none>) and temp files left by interrupted commands (waits for running commands)')
-    .option('--dangling', 'First remove the images without a name (<none>), as docker image prune does; rootfs image prune is gc --dangling')
-    .option('-f, --force', 'Accepted for docker image prune -f: gc never asks')
+    .option('--dangling', 'First remove the images without a name (<none>), as docker image prune does, after asking [y/N] unless -f; rootfs image prune is gc --dangling')
+    .option('-f, --force', 'With --dangling: do not ask first (as docker image prune -f)')
     .option('--no-wait', 'Fail with exit code 6 instead of waiting when other commands are using the store')
     .example('rootfs rmi old:1.0 && rootfs gc')
-    .example('rootfs image prune')
+    .example('rootfs image prune -f')
     .action((opts) =>
       run(async (reporter) => {
+        // Untagged images are images, gone for good, so docker asks first; unreachable blobs alone are not.
+        if (opts.dangling && !opts.force && !(await confirm('This removes every image without a name (<none>). Continue?', 'removing the untagged images needs a yes; pass -f (there is no terminal to ask on)'))) {
+          reporter.info('Nothing removed');
+          reporter.emitJson({ removed: [], freedBytes: 0, tempFilesRemoved: 0, pruned: [] });
+          return;
+        }
         const { pruned, result } = await withStore(opts, async (store) => {
           const pruned = opts.dangling ? await store.removeUntagged() : [];
           const result = await store.gc({

@@ -16,11 +16,13 @@ export const haveCommand: CommandModule = (cli, run) => {
         for (const { name, reason } of skipped) reporter.warn(`${name} left out of images: ${reason}`);
         const text = formatHave(document);
         const output = String(opts.output);
+        // On stdout, the have document is the result, JSON already, with or without --json.
         if (output === '-') process.stdout.write(text);
         else {
           const target = resolve(output);
           await writeFileAtomic(target, text);
           reporter.info(`${output}: ${count(document.blobs.length, 'blob')}, ${count(document.images.length, 'image')}`);
+          reporter.emitJson({ output: target, blobs: document.blobs.length, images: document.images.length });
         }
         return reporter.warnings > 0 ? 1 : 0;
       }, opts),

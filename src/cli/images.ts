@@ -67,7 +67,9 @@ export const imagesCommand: CommandModule = (cli, run) => {
         const shortId = (id: Digest): string => (noTrunc ? id : digestHex(id).slice(0, 12));
         if (opts.quiet) {
           // One line per image, not per name, so that rmi gets each image once.
-          for (const id of new Set(rows.map((row) => shortId(row.id)))) reporter.result(id);
+          const ids = [...new Set(rows.map((row) => shortId(row.id)))];
+          for (const id of ids) reporter.result(id);
+          reporter.emitJson(ids);
         } else if (reporter.json) {
           reporter.emitJson(rows);
         } else {

@@ -25,6 +25,7 @@ export const joinCommand: CommandModule = (cli, run) => {
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
         }, keys ? signedBy(keys, reporter) : undefined).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
+        reporter.emitJson({ parts: dir, output, bytes }, output === '-' ? 'stderr' : 'stdout');
       }, opts),
     );
 };

@@ -1,10 +1,9 @@
-import { createInterface } from 'node:readline/promises';
 import { text } from 'node:stream/consumers';
 import { UsageError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { authFilePath, storeCredentials } from '../registry/credentials.js';
 import type { CommandModule } from './command.js';
-import { readHidden } from './prompt.js';
+import { askLine, readHidden } from './prompt.js';
 import { addRegistryFlags, registryHost, registryOptions } from './registry-options.js';
 
 export const loginCommand: CommandModule = (cli, run) => {
@@ -40,12 +39,8 @@ export const loginCommand: CommandModule = (cli, run) => {
 
 /** Asks on the terminal. Without a terminal there is no one to ask. */
 async function ask(question: string, secret: boolean): Promise<string> {
-  if (!process.stdin.isTTY) throw new UsageError(`no terminal to ask for the ${secret ? 'password' : 'user name'}: give ${secret ? '--password-stdin' : '--username'}`);
-  if (secret) return readHidden(question, 'login cancelled');
-  const prompt = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  try {
-    return (await prompt.question(question)).trim();
-  } finally {
-    prompt.close();
-  }
+  const withoutTerminal = `no terminal to ask for the ${secret ? 'password' : 'user name'}: give ${secret ? '--password-stdin' : '--username'}`;
+  if (!secret) return askLine(question, withoutTerminal);
+  if (!process.stdin.isTTY) throw new UsageError(withoutTerminal);
+  return readHidden(question, 'login cancelled');
 }

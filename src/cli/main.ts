@@ -1,12 +1,13 @@
 import { cac, type CAC } from 'cac';
-import { ExitCode, fromFsError, isSystemError, printable, RootfsError } from '../errors.js';
+import { ExitCode, fromFsError, isSystemError, printable, RootfsError, UsageError } from '../errors.js';
 import { removeUnfinished } from '../io/temp.js';
 import { releaseBlockedOpens } from '../io/input.js';
 import type { GlobalOptions } from './command.js';
 import { Reporter, writeError } from './report.js';
-import { commandsFor, expandAliases, unknownCommand } from './commands.js';
-import { checkUsage, fixHelp } from './usage.js';
+import { commandName, commandsFor, expandAliases, imageHelp, unknownCommand } from './commands.js';
+import { checkUsage, fixHelp, inUsageForm, unknownOption, usageError } from './usage.js';
 import { packageVersion } from './version.js';
+import { interruptedLine } from './interrupted.js';
 
 
 /** Runs the CLI and resolves to the process exit code; never throws. */
@@ -14,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   const cli = cac('rootfs');
   cli.option('--debug', 'Show stack traces and internal detail on errors');
   cli.option('-q, --quiet', 'No progress or summary on stderr');
-  cli.option('--json', 'Machine-readable output on stdout');
+  cli.option('--json', 'The result as one JSON document on stdout (on stderr where stdout carries the data)');
   cli.option('--store <dir>', 'Image store (OCI layout); default $ROOTFS_STORE, /var/lib/rootfs as root, else ~/.local/share/rootfs');
 
   let exitCode: number = ExitCode.Ok;
@@ -32,12 +33,21 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const args = expandAliases(argv.slice(2));
+    if (args === 'image-help') {
+      process.stdout.write(imageHelp());
+      return ExitCode.Ok;
+    }
     for (const register of await commandsFor(args)) register(cli, run);
     cli.help(fixHelp);
     cli.version(packageVersion());
     cli.parse(disguiseForCac([...argv.slice(0, 2), ...args]), { run: false });
     restoreStdio(cli);
     if (!cli.matchedCommand) {
+      // An unknown option before the command takes the command as its value (`rootfs --jsn images`): no command matched.
+      // (With --help, cac matched the command and printed its help: a --no-x default of it is no typo.)
+      const unknown = cli.options.help || cli.options.version ? undefined : unknownOption(cli, undefined);
+      const named = cli.commands.find((command) => command.name === commandName(args));
+      if (unknown) throw named ? inUsageForm(cli, named, new UsageError(unknown)) : usageError(undefined, unknown, 'rootfs COMMAND [options]');
       if (cli.args.length > 0) throw unknownCommand(cli.args[0]!);
       if (!cli.options.help && !cli.options.version) cli.outputHelp();
       return ExitCode.Ok;
@@ -47,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     await cli.runMatchedCommand();
     return exitCode;
   } catch (err) {
-    return reportError(err, debug);
+    // Whatever part of a command found the usage error, it is reported in the one form, with that command's usage line.
+    return reportError(err instanceof UsageError && cli.matchedCommand ? inUsageForm(cli, cli.matchedCommand, err) : err, debug);
   }
 }
 
@@ -99,7 +110,7 @@ function trapSignals(reporter: Reporter, command: string): () => void {
       const removed = removeUnfinished();
       releaseBlockedOpens();
       reporter.endProgress();
-      writeError(`rootfs: ${command} interrupted by ${signal}; nothing was kept${removed > 0 ? ' (its unfinished files were removed)' : ''}`);
+      writeError(interruptedLine(command, signal, removed));
       process.exit(code);
     };
     process.on(signal, handler);

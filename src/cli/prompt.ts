@@ -1,4 +1,5 @@
-/** Asking a person on the terminal for a secret (a registry password, a key's passphrase). */
+/** Asking a person on the terminal: for a secret (a registry password, a key's passphrase), or yes or no. */
+import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
 import type { PassphraseSource } from '../trust/index.js';
 
@@ -39,4 +40,20 @@ export function passphrase(path: string, options: { confirm?: boolean } = {}): P
     if (options.confirm && (await readHidden('Again: ', 'cancelled')) !== first) throw new UsageError('the passphrases differ');
     return first;
   };
+}
+
+/** Reads a line from the terminal. Without a terminal nobody can answer: that is the usage error `withoutTerminal`. */
+export async function askLine(question: string, withoutTerminal: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError(withoutTerminal);
+  const prompt = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return (await prompt.question(question)).trim();
+  } finally {
+    prompt.close();
+  }
+}
+
+/** Asks `question [y/N]`, as docker asks before a prune: only y or yes is yes; no terminal is a usage error, not a silent answer. */
+export async function confirm(question: string, withoutTerminal: string): Promise<boolean> {
+  return /^y(?:es)?$/i.test(await askLine(`${question} [y/N] `, withoutTerminal));
 }

@@ -3,13 +3,14 @@ import { count } from '../text.js';
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { isRegistryAddress, parseRegistryAddress } from '../formats/address.js';
-import { fullName, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
 import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
 import type { Store } from '../store/store.js';
 import type { TransferEvent, TransferOptions } from '../registry/transfer.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
+import { sayOnInterrupt } from './interrupted.js';
 
 export interface RegistryFlags {
   tlsVerify?: boolean | string;
@@ -79,14 +80,38 @@ export function refuseRegistryFlags(flags: RegistryFlags, what: string): void {
   if (given.length > 0) throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to registries only (docker://… or --push), not to ${what}`);
 }
 
+/** What this process's pushes have sent so far, for the line an interruption ends with. */
+const sent = { registries: new Set<string>(), blobs: new Set<string>(), bytes: 0, tags: [] as string[] };
+
+/**
+ * An interrupted push cannot take back what the registry received: the line
+ * says what that was, and that it does no harm, rather than "nothing was kept".
+ */
+function describeSent(): string {
+  const where = [...sent.registries].join(', ');
+  if (sent.blobs.size === 0 && sent.tags.length === 0) return `nothing was sent to ${where} yet`;
+  const tags = sent.tags.length === 0 ? 'no tag' : `the ${sent.tags.length === 1 ? 'tag' : 'tags'} ${sent.tags.join(', ')}`;
+  return `already sent to ${where}: ${count(sent.blobs.size, 'blob')} (${formatBytes(sent.bytes)}) and ${tags}; the registry keeps the blobs, which is harmless (no tag refers to them until a push completes, and the next push does not send them again)`;
+}
+
 /** Pushes one image as `rootfs push` shows it: the repository line and per-blob lines on stderr, "TAG: digest: … size: …" on stdout. */
 export async function pushReported(reporter: Reporter, store: Store, source: string | Descriptor, destination: ImageReference, flags: RegistryFlags, options: PushOptions = {}): Promise<PushResult> {
   reporter.info(`The push refers to repository [${destination.registry}/${destination.repository}]`);
+  sent.registries.add(destination.registry);
+  sayOnInterrupt(describeSent);
+  const display = transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' });
   const result = await pushImage(store, source, destination, {
     ...(await registryOptions(flags, destination.registry)),
     ...options,
-    onEvent: transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' }),
+    onEvent: (event) => {
+      if (event.type === 'blob' && event.status === 'pushed' && !sent.blobs.has(event.digest)) {
+        sent.blobs.add(event.digest);
+        sent.bytes += event.size;
+      }
+      display(event);
+    },
   });
+  sent.tags.push(familiarName(destination));
   reporter.result(`${destination.tag ?? result.digest}: digest: ${result.digest} size: ${result.size}`);
   if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} pushed with it`);
   return result;

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
 import type { PushResult } from '../registry/push.js';
-import { saveImages, type CompressionChoice, type LayerConversion } from '../formats/save.js';
+import { saveImages, sinceLayers, type CompressionChoice, type LayerConversion } from '../formats/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { pushToRegistry } from '../formats/registry-transport.js';
@@ -15,7 +15,6 @@ import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
 import { count } from '../text.js';
-import { resolveImage } from '../store/resolve.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -27,7 +26,7 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
-      .option('--since <ref>', 'Leave out the layers of an image the receiving store holds (resolved here; repeatable)')
+      .option('--since <ref>', 'Leave out the layers of REF, an image this store holds and so does the receiving store (repeatable)')
       .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default')
       .option('--sign <key>', 'Sign each image first, as rootfs sign does (the signature is kept in the store and travels in the archive), so that load --require-signed at the other end can check it'),
   )
@@ -92,8 +91,13 @@ export const saveCommand: CommandModule = (cli, run) => {
           }),
         );
         reporter.info(`Saved ${count(saved.length, 'image')}${referrers > 0 ? ` and ${count(referrers, 'referrer')}` : ''} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);
-        if (exclude || since) reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) that the receiving store holds`);
-        reporter.emitJson({ format, output: address.path, omitted, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) });
+        if (exclude || since) {
+          const why = [...(since ? [`of ${since.join(', ')}`] : []), ...(exclude ? [`listed in ${String(opts.excludeHave)}`] : [])].join(' or ');
+          reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) ${why}, which the receiving store holds`);
+        }
+        if (format === 'oci-archive' && referrers > 0) reporter.info(`podman load (4.3) refuses an oci-archive with referrers: for podman, save with --no-referrers`);
+        // With the archive on stdout, the JSON summary goes to stderr instead (as pack does).
+        reporter.emitJson({ format, output: address.path, omitted, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) }, address.path === '-' ? 'stderr' : 'stdout');
       }, opts),
     );
 };
@@ -123,7 +127,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
   const conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message: string) => reporter.warnOnce(message) };
   const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
-    for (const text of opts.since === undefined ? [] : [opts.since].flat().map(String)) await resolveImage(store, text, platform);
+    await sinceLayers(store, opts.since === undefined ? [] : [opts.since].flat().map(String), platform);
     return pushToRegistry(store, refs, address, conversion, (from, source, destination, knownLocations) => pushReported(reporter, from, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
   });
   reporter.emitJson({ output, pushed });

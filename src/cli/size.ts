@@ -3,7 +3,10 @@
  * unit system. K, M, G, T are binary (1024, as GNU split reads them and as
  * KiB…TiB say outright); KB, MB, GB, TB are decimal (1000, as media are
  * sold). Every size rootfs prints is binary and spelled KiB, MiB, GiB, TiB,
- * so what it prints can be typed back and means the same bytes.
+ * rounded to three digits where it reports an amount (progress, summaries);
+ * a size the user may type back (a part size, a limit) is printed so that it
+ * parses to the same bytes: in a unit when that is exact, else in bytes
+ * (fat32's 4GiB - 1 byte as 4294967295B, not as the rounded 4GiB).
  */
 import { UsageError } from '../errors.js';
 
@@ -45,17 +48,21 @@ export const sizeSyntax = 'K/M/G/T = KiB/MiB/GiB/TiB, powers of 1024; KB/MB/GB/T
  * and belowMin what to do about a smaller one.
  */
 export function parseSize(text: string, option: string, options: { min?: number; belowMin?: string; presets?: boolean } = {}): number {
-  const preset = options.presets ? sizePresets[text.toLowerCase()] : undefined;
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
-  const multiplier = match ? multipliers[match[2]!.toLowerCase()] : undefined;
-  if (preset === undefined && (!match || multiplier === undefined)) {
+  const bytes = (options.presets ? sizePresets[text.toLowerCase()] : undefined) ?? sizeInBytes(text);
+  if (bytes === undefined) {
     throw new UsageError(`${option}: bad size '${text}': use a number with ${sizeSyntax}${options.presets ? `, or ${Object.keys(sizePresets).join(', ')}` : ''}`);
   }
-  const bytes = preset ?? Math.floor(Number(match![1]) * multiplier!);
   const min = options.min ?? 1;
-  if (bytes < min) throw new UsageError(`${option}: '${text}' is ${formatBytes(bytes)}, less than the smallest allowed, ${formatBytes(min)}${options.belowMin ? ` (${options.belowMin})` : ''}`);
+  if (bytes < min) throw new UsageError(`${option}: '${text}' is ${formatExactBytes(bytes)}, less than the smallest allowed, ${formatExactBytes(min)}${options.belowMin ? ` (${options.belowMin})` : ''}`);
   if (!Number.isSafeInteger(bytes)) throw new UsageError(`${option}: '${text}' is too large`);
   return bytes;
+}
+
+/** A number with a unit, in whole bytes; undefined if it is not one. */
+function sizeInBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const multiplier = match ? multipliers[match[2]!.toLowerCase()] : undefined;
+  return multiplier === undefined ? undefined : Math.floor(Number(match![1]) * multiplier);
 }
 
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -71,4 +78,10 @@ export function formatBytes(bytes: number): string {
   if (unit === 0) return `${value}B`;
   const text = value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0).replace(/\.0+$|(\.\d*?)0+$/, '$1');
   return `${text}${units[unit]}`;
+}
+
+/** A size the user may type back: formatBytes when that parses to the same bytes, else the bytes, with the rounded size beside them. */
+export function formatExactBytes(bytes: number): string {
+  const rounded = formatBytes(bytes);
+  return sizeInBytes(rounded) === bytes ? rounded : `${bytes}B (about ${rounded})`;
 }

@@ -1,18 +1,18 @@
 import { basename, resolve } from 'node:path';
-import { printable, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { openInput } from '../io/input.js';
 import { splitToParts } from '../split/index.js';
 import { readSigningKey, removePartManifestSignatures, signPartManifest } from '../trust/index.js';
 import { passphrase } from './prompt.js';
 import type { CommandModule } from './command.js';
-import { formatBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
+import { formatBytes, formatExactBytes, parseSize, sizePresets, sizeSyntax } from './size.js';
 import { count } from '../text.js';
 
 const minPartSize = 1024 ** 2;
 
 export const splitCommand: CommandModule = (cli, run) => {
   cli
-    .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media')
+    .command('split <file>', 'Cut a file (- for stdin) into numbered parts plus a checksum manifest, for removable media; one summary line on stderr (--json: the manifest)')
     .option('-s, --size <size>', `Largest part, at least 1MiB: 64M, 4G, 700MiB, 4.7GB (${sizeSyntax}), or ${Object.keys(sizePresets).join(', ')}`)
     .option('--force', 'Allow parts smaller than 1MiB')
     .option('-o, --output <dir>', 'Directory for the parts (created if missing)', { default: '.' })
@@ -42,11 +42,10 @@ export const splitCommand: CommandModule = (cli, run) => {
         const { manifest } = result;
         const signature = key ? await signPartManifest(result.manifestPath, key) : undefined;
         if (!key) await removePartManifestSignatures(result.manifestPath);
-        for (const part of manifest.parts) reporter.result(printable(part.name));
-        reporter.result(printable(basename(result.manifestPath)));
-        if (signature) reporter.result(printable(basename(signature)));
         if (result.removed.length > 0) reporter.info(`removed stale parts of an older set: ${result.removed.join(', ')}`);
-        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatBytes(partSize)} in ${dir}; check them with: rootfs verify ${dir}${key ? ' --key PUBLIC-KEY' : ''}`);
+        // One summary line, not a line per part (GNU split prints none); --json lists them.
+        const written = [basename(result.manifestPath), ...(signature ? [basename(signature)] : [])].join(' and ');
+        reporter.info(`${name}: ${formatBytes(manifest.size)} in ${count(manifest.parts.length, 'part')} of at most ${formatExactBytes(partSize)} in ${dir}, listed in ${written}; check them with: rootfs verify ${dir}${key ? ' --key PUBLIC-KEY' : ''}`);
         reporter.emitJson({ manifest: result.manifestPath, ...manifest, removed: result.removed, ...(signature ? { signature } : {}) });
       }, opts),
     );

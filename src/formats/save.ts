@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor, createDecompressor } from '../compress/index.js';
-import { UsageError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
@@ -124,14 +124,24 @@ interface Written {
 
 const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion }));
 
+/** The layers of the --since images: images of this store that the receiving store also holds. */
+export async function sinceLayers(store: Store, texts: string[], platform: Platform | undefined): Promise<Set<Digest>> {
+  const layers = new Set<Digest>();
+  for (const text of texts) {
+    const image = await resolveImage(store, text, platform).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new NotFoundError(`--since ${text}: ${err.message} (--since names an image that this store and the receiving store both hold)`);
+      throw err;
+    });
+    for (const layer of image.manifest.layers) layers.add(layer.digest);
+  }
+  return layers;
+}
+
 export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SaveResult> {
   if (texts.length === 0) throw new UsageError('no images to save');
-  const exclude = new Set(options.exclude);
-  for (const text of options.since ?? []) {
-    for (const layer of (await resolveImage(store, text, options.platform)).manifest.layers) exclude.add(layer.digest);
-  }
+  const exclude = new Set([...(options.exclude ?? []), ...(await sinceLayers(store, options.since ?? [], options.platform))]);
   // A classic archive names layers by directory, not digest: a loader could not tell which layer it lacks.
-  if (exclude.size > 0 && options.format === 'docker-legacy') throw new UsageError('docker-legacy archives cannot leave layers out; save a delta as docker-archive or oci-archive');
+  if (exclude.size > 0 && options.format === 'docker-legacy') throw new UsageError(`${options.since?.length ? '--since' : '--exclude-have'}: docker-legacy archives cannot leave layers out; save a delta as docker-archive or oci-archive`);
   if (options.ref !== undefined && texts.length > 1) throw new UsageError(`${options.format}:${path}:${options.ref} names one image, but ${texts.length} are being saved`);
   const selected: Selected[] = [];
   for (const text of texts) {

@@ -16,6 +16,8 @@ export const partSetVersion = 1;
 const manifestSuffix = '.parts.json';
 /** Four digits keep `ls` order up to 9999 parts; larger sets get wider numbers, all of one width when the size is known up front. */
 export const minPartDigits = 4;
+/** A part of any set: NAME.part0001 and on. */
+const anyPartName = new RegExp(`\\.part\\d{${minPartDigits},}$`);
 /** 10,000 parts make about 1.5 MB. */
 const partManifestKind: DocumentKind = { what: 'part manifest', format: partSetFormat, version: partSetVersion, sizeCap: 16 * 1024 * 1024 };
 
@@ -69,15 +71,24 @@ export function checkBaseName(name: string, where: string): string {
   return name;
 }
 
-/** True when path is a part manifest, or a directory holding one (what `load -i` and `join` accept). */
+/**
+ * True when path is a part manifest, or a directory holding one (what `load
+ * -i` and `join` accept) or holding parts without one: such a directory is
+ * an incomplete set, which findPartSet reports as such, not an OCI layout
+ * that lacks its index.json.
+ */
 export async function isPartSet(path: string): Promise<boolean> {
   try {
     const info = await stat(path);
     if (info.isFile()) return path.endsWith(manifestSuffix);
-    return info.isDirectory() && (await manifestsIn(path)).length > 0;
+    return info.isDirectory() && ((await manifestsIn(path)).length > 0 || (await hasParts(path)));
   } catch {
     return false;
   }
+}
+
+async function hasParts(dir: string): Promise<boolean> {
+  return (await readdir(dir)).some((name) => anyPartName.test(name));
 }
 
 /**
@@ -104,7 +115,7 @@ export async function findPartSet(path: string, gate?: ManifestGate): Promise<Pa
   const manifests = await manifestsIn(path);
   if (manifests.length > 1) throw new UsageError(`${path} holds ${manifests.length} part sets (${manifests.join(', ')}): name one of these files instead of the directory`);
   if (manifests.length === 0) {
-    const orphans = (await readdir(path)).some((name) => /\.part\d{4,}$/.test(name));
+    const orphans = await hasParts(path);
     // The manifest is the file that is not there, whether or not parts were left beside it.
     throw new NotFoundError(`${path}: no part manifest (*${manifestSuffix})${orphans ? ': there are parts but no manifest, so the set is incomplete (an interrupted split?)' : ''}`);
   }

@@ -11,6 +11,7 @@ import { familiarName, familiarRepository, parseReference, type ImageReference }
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
 import { parseImageConfig, parseManifest } from '../oci/validate.js';
 import { entryNamed, entryReference, type Store } from './store.js';
+import { closest } from '../text.js';
 
 export interface ResolvedImage {
   name?: string;                 // familiar name if resolved by tag
@@ -138,23 +139,6 @@ function closestNames(text: string, names: string[]): string[] {
   }
   const sameRepository = wanted ? names.filter((name) => familiarRepository(parseReference(name)) === familiarRepository(wanted)) : [];
   if (sameRepository.length > 0) return sameRepository.sort().slice(0, 3);
-  const limit = Math.max(2, Math.floor(text.length / 3));
-  return names
-    .map((name) => ({ name, distance: Math.min(editDistance(text, name), editDistance(text, familiarRepository(parseReference(name)))) }))
-    .filter(({ distance }) => distance <= limit)
-    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
-    .slice(0, 3)
-    .map(({ name }) => name);
-}
-
-/** Levenshtein distance (names are short). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length]!;
+  return closest(text, names, (name) => [name, familiarRepository(parseReference(name))]);
 }
 
