@@ -11,10 +11,10 @@ import { DSSEBundleBuilder, MessageSignatureBundleBuilder } from '@sigstore/sign
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { VerificationError } from '../src/errors.js';
-import { digestHex } from '../src/oci/digest.js';
+import { digestHex, sha256 } from '../src/oci/digest.js';
 import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
-import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
+import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { cliPath, makeTempDir, rootfs, run } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { storeHash, writeKeys } from './trust-fixture.js';
@@ -99,9 +99,9 @@ test('verify: usage errors, an unknown image, an unsigned one', async (t) => {
   const store = join(dir, 'store');
   const { pub } = writeKeys(dir, 'a');
   await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
-  const noKey = await rootfs(['--store', store, 'verify', 'base:1']);
-  assert.equal(noKey.code, 2);
-  assert.match(noKey.stderr, /needs --key/);
+  const nothing = await rootfs(['--store', store, 'verify', 'base:1', '--no-content']);
+  assert.equal(nothing.code, 2, 'without --key, --no-content would check nothing');
+  assert.match(nothing.stderr, /--no-content without --key would check nothing/);
   const unknown = await rootfs(['--store', store, 'verify', 'nosuch:1', '--key', pub]);
   assert.equal(unknown.code, 4, unknown.stderr);
   const missingDir = await rootfs(['--store', store, 'verify', join(dir, 'no-such-dir')]);
@@ -283,6 +283,94 @@ test('tampering: each change is refused with its own reason, and verify leaves t
     messages.add(result.stderr.replace(/sha256:\w+/g, 'D').replace(/hint \S+/g, 'H'));
   }
   assert.equal(messages.size, cases.length, 'every case has its own message');
+});
+
+test('verify REF without --key checks every blob against its digest and says the signature was not checked', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  const forger = writeKeys(dir, 'forger');
+  const built = await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const unsigned = await rootfs(['--store', store, 'verify', 'base:1']);
+  assert.equal(unsigned.code, 0, unsigned.stderr);
+  assert.match(unsigned.stdout.toString(), /^base:1: OK: sha256:[0-9a-f]{64}, 2 blobs checked; no signature/);
+  assert.match(unsigned.stderr, /base:1: no signature \(give --key PUB to require one\)/);
+
+  // A forger's signature is there: present, and said to be unchecked, never "signed".
+  assert.equal((await rootfs(['--store', store, 'sign', 'base:1', '--key', forger.key])).code, 0);
+  const signed = await rootfs(['--store', store, 'verify', 'base:1', '--json']);
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.match(signed.stderr, /base:1: signature present, not checked \(give --key PUB\)/);
+  const report = JSON.parse(signed.stdout.toString());
+  assert.equal(report.signatureChecked, false);
+  assert.equal(report.signaturesNotChecked, 1);
+  assert.equal(report.blobsChecked, 2);
+  const keyed = JSON.parse((await rootfs(['--store', store, 'verify', 'base:1', '--key', forger.pub, '--json'])).stdout.toString());
+  assert.equal(keyed.signatureChecked, true);
+
+  // A changed layer is found without a key, the store unchanged.
+  flipByte(join(store, 'blobs/sha256', built.layer.digest.slice(7)));
+  const before = storeHash(store);
+  const changed = await rootfs(['--store', store, 'verify', 'base:1']);
+  assert.equal(changed.code, 3, changed.stderr);
+  assert.match(changed.stderr, /^rootfs: base:1: layer sha256:[0-9a-f]{64} does not match its digest: changed since it was stored, or damaged/);
+  assert.equal(storeHash(store), before);
+});
+
+test('verify DIR without --key says a signature beside the manifest was not checked, even a forged one', async (t) => {
+  const dir = makeTempDir(t);
+  const forger = writeKeys(dir, 'forger');
+  const data = join(dir, 'data.bin');
+  writeFileSync(data, Buffer.alloc(3000, 7));
+  const parts = join(dir, 'parts');
+  assert.equal((await rootfs(['split', data, '--size', '1024', '--force', '-o', parts, '--sign', forger.key])).code, 0);
+  const result = await rootfs(['verify', parts, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /data\.bin\.parts\.json\.sigstore\.json: signature present, not checked \(give --key PUB\)/);
+  const report = JSON.parse(result.stdout.toString());
+  assert.equal(report.signatureChecked, false);
+  assert.deepEqual(report.signaturesNotChecked, [join(parts, 'data.bin.parts.json.sigstore.json')]);
+  const plain = await rootfs(['verify', parts]);
+  assert.match(plain.stdout.toString(), /data\.bin: OK \(3 parts, .*; signature present, not checked \(give --key PUB\)\)/);
+});
+
+test('signatures by another key: each referrer read once, the most telling failure kept; more than maxSignatures refused before any is read', async (t) => {
+  const dir = makeTempDir(t);
+  const key = await readVerifyingKey(writeKeys(dir, 'site').pub);
+  const other = await readSigningKey(writeKeys(dir, 'other').key);
+  const blobs = new Map<string, Buffer>();
+  const reads = new Map<string, number>();
+  const put = (bytes: Buffer): { digest: `sha256:${string}`; size: number } => {
+    const digest = sha256(bytes);
+    blobs.set(digest, bytes);
+    return { digest, size: bytes.length };
+  };
+  const source: BlobSource = {
+    async readBlob(digest) {
+      reads.set(digest, (reads.get(digest) ?? 0) + 1);
+      const bytes = blobs.get(digest);
+      if (!bytes) throw new Error(`no blob ${digest}`);
+      return bytes;
+    },
+    openBlob() {
+      throw new Error('content is not read');
+    },
+  };
+  const subject: Descriptor = { mediaType: MediaType.ImageManifest, ...put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: emptyDescriptor, layers: [] }))) };
+  const referrers = Array.from({ length: maxSignatures }, (_, i) => {
+    const bundle = put(signImageDigest(`app-${i}`, subject.digest, other));
+    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: BundleMediaType, config: { ...emptyDescriptor }, layers: [{ mediaType: BundleMediaType, ...bundle }], subject };
+    return { mediaType: MediaType.ImageManifest, ...put(Buffer.from(JSON.stringify(manifest))), artifactType: BundleMediaType };
+  });
+  const refused = await problemOf(verifyImageSignature(source, 'app:1', subject, referrers, [key], { content: false }));
+  assert.equal(refused.problem, 'wrong-key');
+  assert.ok([...reads.values()].every((n) => n === 1), 'every blob read once');
+  assert.equal(reads.size, 1 + 2 * maxSignatures, 'the manifest, and each signature manifest and bundle');
+
+  reads.clear();
+  const tooMany = [...referrers, { ...referrers[0]!, digest: sha256(Buffer.from('one more')) }];
+  const bounded = await problemOf(verifyImageSignature(source, 'app:1', subject, tooMany, [key], { content: false }));
+  assert.match(bounded.message, new RegExp(`^app:1: ${maxSignatures + 1} signatures refer to sha256:[0-9a-f]{64}, more than the ${maxSignatures} rootfs looks at`));
+  assert.equal(reads.size, 1, 'refused before any signature is read');
 });
 
 test('sign and verify make no network connection (run with no route but loopback)', async (t) => {

@@ -83,8 +83,16 @@ export async function readVerifyingKey(path: string): Promise<VerifyingKey> {
 
 /** The key's hint in a Sigstore bundle: base64 of the SHA-256 of its DER SubjectPublicKeyInfo, so a bundle says which key made it. */
 export function keyHint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  let hint = hints.get(publicKey);
+  if (hint === undefined) {
+    hint = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+    hints.set(publicKey, hint);
+  }
+  return hint;
 }
+
+/** A key's hint is asked for at every signature that fails with it: export and hash it once. */
+const hints = new WeakMap<KeyObject, string>();
 
 /** The key in OpenSSH wire form (what SSHSIG embeds and a `.pub` line carries in base64). */
 export function sshPublicBlob(key: VerifyingKey): Buffer {

@@ -10,7 +10,7 @@
 import { rm } from 'node:fs/promises';
 import { VerificationError, fromFsError } from '../errors.js';
 import { writeFileAtomic } from '../io/durable.js';
-import { readMetadata, readMetadataIfExists } from '../io/metadata.js';
+import { pathExists, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { bundleSizeCap } from './bundle.js';
 import type { SigningKey, VerifyingKey } from './keys.js';
 import { signMessage, verifyMessage } from './message.js';
@@ -34,6 +34,13 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
   await writeFileAtomic(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
   await removeIfThere(other);
   return path;
+}
+
+/** The signature files beside a part manifest, of either format: where no key was given, what was there and not checked. */
+export async function partManifestSignatures(manifestPath: string): Promise<string[]> {
+  const present: string[] = [];
+  for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) present.push(path);
+  return present;
 }
 
 /** After an unsigned split over an older signed set: its signatures sign a manifest that is gone, and would only fail. */

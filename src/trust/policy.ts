@@ -130,13 +130,19 @@ async function policyKey(path: string, policyPath: string): Promise<VerifyingKey
 export function requireSigned(policy: TrustPolicy, onVerified?: (verified: VerifiedImage) => void): BeforeNames {
   return async (staged: StagedImages) => {
     const source = stagedSource(staged);
+    // Grouped once: a scan of every referrer per image would be quadratic in what a medium lists.
+    const bySubject = new Map<Digest, Descriptor[]>();
+    for (const { subject, descriptor } of staged.referrers) {
+      const listed = bySubject.get(subject);
+      if (listed) listed.push(descriptor);
+      else bySubject.set(subject, [descriptor]);
+    }
     for (const image of staged.images) {
       const name = image.tags[0] ?? image.id;
       if (!image.descriptor) throw new VerificationError(name, 'unsigned', 'no signature: a classic docker archive (docker-legacy) cannot carry one; save it as docker-archive or oci-archive');
       const subject: Descriptor = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size };
-      const referrers = staged.referrers.filter((referrer) => referrer.subject === subject.digest).map((referrer) => referrer.descriptor);
       // load and pull have checked every blob's digest as it came in: the signature is what is left to check.
-      onVerified?.(await verifyImageSignature(source, name, subject, referrers, policy.keys, { content: false }));
+      onVerified?.(await verifyImageSignature(source, name, subject, bySubject.get(subject.digest) ?? [], policy.keys, { content: false }));
     }
   };
 }
