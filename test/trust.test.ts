@@ -4,18 +4,18 @@
  * of tampering refused with its own reason, the store unchanged; no network.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder } from '@sigstore/sign';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
-import { VerificationError } from '../src/errors.js';
+import { NotFoundError, VerificationError } from '../src/errors.js';
 import { digestHex, sha256 } from '../src/oci/digest.js';
 import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
 import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
-import { cliPath, makeTempDir, rootfs, run } from './helpers.js';
+import { cliPath, makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { storeHash, writeKeys } from './trust-fixture.js';
 
@@ -371,6 +371,47 @@ test('signatures by another key: each referrer read once, the most telling failu
   const bounded = await problemOf(verifyImageSignature(source, 'app:1', subject, tooMany, [key], { content: false }));
   assert.match(bounded.message, new RegExp(`^app:1: ${maxSignatures + 1} signatures refer to sha256:[0-9a-f]{64}, more than the ${maxSignatures} rootfs looks at`));
   assert.equal(reads.size, 1, 'refused before any signature is read');
+});
+
+test('sign racing rmi: an image removed while it is signed gets no signature of nothing (the image re-checked under the index lock)', async (t) => {
+  const dir = makeTempDir(t);
+  const key = await readSigningKey(writeKeys(dir, 'site').key);
+  await withStore(join(dir, 'store'), async (store) => {
+    const built = await buildImage(store, dir, { name: 'base:1' });
+    // The deterministic race: rmi runs between sign's lookup and its recording, when the signature manifest is written.
+    const putBlob = store.putBlob.bind(store);
+    store.putBlob = async (data: Buffer) => {
+      if (data.includes(BundleMediaType) && data.includes('"subject"')) await store.removeImage(built.manifest.digest);
+      return putBlob(data);
+    };
+    await assert.rejects(signImage(store, 'base:1', key), (err: unknown) => err instanceof NotFoundError && /was removed from the store .* meanwhile/.test(err.message));
+    const index = await store.readIndex();
+    assert.deepEqual(index.manifests, [], 'neither the image nor a signature of it is left');
+  });
+});
+
+test('keygen refuses an empty, numeric or directory -o (exit 2) and writes nothing', async (t) => {
+  const dir = makeTempDir(t);
+  for (const prefix of ['', '007', 'sub/', '.', dir]) {
+    const result = await rootfs(['keygen', '-o', prefix], { cwd: dir, env: { ROOTFS_KEY_PASSWORD: '' } });
+    assert.equal(result.code, 2, `-o ${JSON.stringify(prefix)}: ${result.stderr}`);
+    assert.match(result.stderr, /^rootfs: -o .*give a file name prefix/);
+  }
+  assert.deepEqual(readdirSync(dir), [], 'no 0.key, .key or 7.key in the working directory');
+});
+
+test('keygen on a terminal asks again when the two passphrases differ, and encrypts with the one confirmed', async (t) => {
+  if (!requireTools(t, 'script')) return;
+  const dir = makeTempDir(t);
+  const prefix = join(dir, 'site');
+  // Typed ahead on a pty: a mismatch, then a confirmed pair; each answer goes to its own question.
+  const result = await run('script', ['-qfec', `${process.execPath} ${cliPath} keygen -o ${prefix}`, '/dev/null'], { input: 'one\rtwo\rsame\rsame\r', env: { ROOTFS_KEY_PASSWORD: undefined } });
+  const screen = result.stdout.toString();
+  assert.equal(result.code, 0, screen);
+  assert.match(screen, /The passphrases differ; try again\./);
+  assert.match(screen, /Private key written to .*site\.key \(encrypted\)/);
+  const key = await readSigningKey(`${prefix}.key`, async () => 'same');
+  assert.equal(key.type, 'ecdsa-p256');
 });
 
 test('sign and verify make no network connection (run with no route but loopback)', async (t) => {
