@@ -414,6 +414,38 @@ test('keygen on a terminal asks again when the two passphrases differ, and encry
   assert.equal(key.type, 'ecdsa-p256');
 });
 
+/** A DER element: tag, definite length, content. */
+function der(tag: number, ...content: Buffer[]): Buffer {
+  const body = Buffer.concat(content);
+  const length = body.length < 0x80 ? Buffer.from([body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), length, body]);
+}
+
+test('an encrypted key asking for 2·10⁹ PBKDF2 iterations (or a huge scrypt N) is refused at once, exit 3 naming the file', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  await withStore(store, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const oid = (hex: string): Buffer => der(0x06, Buffer.from(hex, 'hex'));
+  const int = (value: number): Buffer => der(0x02, Buffer.from(value.toString(16).padStart(10, '0'), 'hex'));
+  const encrypted = (kdf: Buffer): Buffer =>
+    der(0x30, der(0x30, oid('2a864886f70d01050d'), der(0x30, kdf, der(0x30, oid('60864801650304012a'), der(0x04, Buffer.alloc(16))))), der(0x04, Buffer.alloc(48)));
+  const pem = (bytes: Buffer): string => `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${bytes.toString('base64')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
+  const cases = [
+    { name: 'pbkdf2.key', kdf: der(0x30, oid('2a864886f70d01050c'), der(0x30, der(0x04, Buffer.alloc(8)), int(2e9))), message: /PBKDF2 iterations: 2000000000, more than the 1000000 rootfs runs/ },
+    { name: 'scrypt.key', kdf: der(0x30, oid('2b06010401da47040b'), der(0x30, der(0x04, Buffer.alloc(8)), int(2 ** 30), int(8), int(1))), message: /scrypt N = 1073741824, more than the 1048576 rootfs runs/ },
+  ];
+  for (const { name, kdf, message } of cases) {
+    const path = join(dir, name);
+    writeFileSync(path, pem(encrypted(kdf)), { mode: 0o600 });
+    const before = storeHash(store);
+    const result = await rootfs(['--store', store, 'sign', 'base:1', '--key', path], { env: { ROOTFS_KEY_PASSWORD: 'x' } });
+    assert.equal(result.code, 3, `${name}: ${result.stderr}`);
+    assert.match(result.stderr, new RegExp(`^rootfs: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the key asks for`));
+    assert.match(result.stderr, message);
+    assert.equal(storeHash(store), before);
+  }
+});
+
 test('sign and verify make no network connection (run with no route but loopback)', async (t) => {
   if ((await run('unshare', ['-n', 'true'])).code !== 0) return t.skip('unshare -n is not available here (needs root or user namespaces)');
   const dir = makeTempDir(t);
