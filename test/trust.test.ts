@@ -331,6 +331,23 @@ test('verify DIR without --key says a signature beside the manifest was not chec
   assert.deepEqual(report.signaturesNotChecked, [join(parts, 'data.bin.parts.json.sigstore.json')]);
   const plain = await rootfs(['verify', parts]);
   assert.match(plain.stdout.toString(), /data\.bin: OK \(3 parts, .*; signature present, not checked \(give --key PUB\)\)/);
+  const joined = await rootfs(['join', parts, '-o', join(dir, 'joined.bin')]);
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.match(joined.stderr, /data\.bin\.parts\.json\.sigstore\.json: signature present, not checked \(give --require-signed PUB\)/);
+});
+
+test('load -i DIR of a signed part set, with no key and no policy, says the signature was not checked', async (t) => {
+  const dir = makeTempDir(t);
+  const forger = writeKeys(dir, 'forger');
+  const source = join(dir, 'source');
+  await withStore(source, (s) => buildImage(s, dir, { name: 'base:1' }));
+  const archive = join(dir, 'base.tar');
+  assert.equal((await rootfs(['--store', source, 'save', 'base:1', '-o', archive])).code, 0);
+  const parts = join(dir, 'parts');
+  assert.equal((await rootfs(['split', archive, '--size', '1024', '--force', '-o', parts, '--sign', forger.key])).code, 0);
+  const loaded = await rootfs(['--store', join(dir, 'store'), 'load', '-i', parts]);
+  assert.equal(loaded.code, 0, loaded.stderr);
+  assert.match(loaded.stderr, /base\.tar\.parts\.json\.sigstore\.json: signature present, not checked \(give --require-signed PUB\)/);
 });
 
 test('signatures by another key: each referrer read once, the most telling failure kept; more than maxSignatures refused before any is read', async (t) => {

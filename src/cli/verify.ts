@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { InvalidInputError, UsageError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
-import { checkStoredImage, partManifestSignatures, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
@@ -49,11 +49,11 @@ async function isPartSetPath(target: string): Promise<boolean> {
 async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
   let signed: VerifiedPartManifest | undefined;
-  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : undefined;
+  const unchecked: string[] = [];
+  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : (manifestPath: string) => uncheckedPartManifest(manifestPath, (path) => unchecked.push(path));
   const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }), gate);
   // TypeScript does not see the gate's assignment and takes signed for undefined here.
   const signature = signed as VerifiedPartManifest | undefined;
-  const unchecked = keys ? [] : await partManifestSignatures(result.manifestPath);
   reporter.emitJson({
     ...result,
     signatureChecked: signature !== undefined,

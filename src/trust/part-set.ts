@@ -36,8 +36,19 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
   return path;
 }
 
+/**
+ * The manifest of a set read where no key is given (a ManifestGate that
+ * checks nothing): its bytes, and onUnchecked told of each signature file
+ * beside it, so the command can say it was there and not checked.
+ */
+export async function uncheckedPartManifest(manifestPath: string, onUnchecked: (signaturePath: string) => void): Promise<Buffer> {
+  const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
+  for (const path of await partManifestSignatures(manifestPath)) onUnchecked(path);
+  return manifest;
+}
+
 /** The signature files beside a part manifest, of either format: where no key was given, what was there and not checked. */
-export async function partManifestSignatures(manifestPath: string): Promise<string[]> {
+async function partManifestSignatures(manifestPath: string): Promise<string[]> {
   const present: string[] = [];
   for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) present.push(path);
   return present;
