@@ -17,7 +17,7 @@ import type { Store } from '../src/store/store.js';
 import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { cliPath, makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { storeHash, writeKeys } from './trust-fixture.js';
+import { signatureManifest, storeHash, writeKeys } from './trust-fixture.js';
 
 function flipByte(path: string, at = 10): void {
   const data = readFileSync(path);
@@ -38,15 +38,7 @@ async function problemOf(promise: Promise<unknown>): Promise<{ problem: string; 
 /** Replaces image's signature referrers with one signature manifest whose layer is bundleBytes (a forger's or a swapped bundle). */
 async function replaceSignature(store: Store, subject: Descriptor, bundleBytes: Buffer): Promise<void> {
   const bundle = await store.putBlob(bundleBytes);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    artifactType: BundleMediaType,
-    config: { ...emptyDescriptor },
-    layers: [{ mediaType: BundleMediaType, ...bundle }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-  };
-  const written = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  const written = await store.putBlob(Buffer.from(JSON.stringify(signatureManifest(subject, bundle))));
   await store.updateIndex((index) => {
     index.manifests = index.manifests.filter((entry) => entry.annotations?.['io.rootfs.subject'] !== subject.digest);
   });
@@ -375,8 +367,7 @@ test('signatures by another key: each referrer read once, the most telling failu
   const subject: Descriptor = { mediaType: MediaType.ImageManifest, ...put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: emptyDescriptor, layers: [] }))) };
   const referrers = Array.from({ length: maxSignatures }, (_, i) => {
     const bundle = put(signImageDigest(`app-${i}`, subject.digest, other));
-    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: BundleMediaType, config: { ...emptyDescriptor }, layers: [{ mediaType: BundleMediaType, ...bundle }], subject };
-    return { mediaType: MediaType.ImageManifest, ...put(Buffer.from(JSON.stringify(manifest))), artifactType: BundleMediaType };
+    return { mediaType: MediaType.ImageManifest, ...put(Buffer.from(JSON.stringify(signatureManifest(subject, bundle)))), artifactType: BundleMediaType };
   });
   const refused = await problemOf(verifyImageSignature(source, 'app:1', subject, referrers, [key], { content: false }));
   assert.equal(refused.problem, 'wrong-key');

@@ -34,7 +34,7 @@ export interface TrustPolicy {
 }
 
 /** The one version of policy.json this code reads; a file without it predates the schema and is refused, not guessed at. */
-export const policyVersion = 1;
+const policyVersion = 1;
 const policyFields = ['version', 'requireSigned', 'revokedKeys'] as const;
 /** A key hint: base64 of a SHA-256 (32 bytes). */
 const hintPattern = /^[A-Za-z0-9+/]{43}=$/;
