@@ -1,6 +1,6 @@
 /** Keys and store fingerprints for the trust tests. */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MediaType, emptyDescriptor, type Descriptor, type Digest, type Manifest } from '../src/oci/types.js';
 import { BundleMediaType, generateKeyPair } from '../src/trust/index.js';
@@ -19,10 +19,10 @@ export function storeHash(dir: string): string {
     for (const name of readdirSync(path).sort()) {
       const full = join(path, name);
       if (name === 'tmp' || name.endsWith('.lock')) continue;
-      const info = statSync(full);
+      const info = lstatSync(full);
       hash.update(full);
       if (info.isDirectory()) walk(full);
-      else hash.update(readFileSync(full));
+      else hash.update(info.isSymbolicLink() ? readlinkSync(full) : readFileSync(full));
     }
   };
   walk(dir);

@@ -5,7 +5,7 @@
  * policy named, the store unchanged) instead of letting unsigned images in.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyHint, readVerifyingKey } from '../src/trust/index.js';
@@ -70,6 +70,16 @@ async function checkRefusals(t: import('node:test').TestContext, command: (store
     assert.equal(result.stderr.trim().split('\n').length, 1, `${label}: one line: ${result.stderr}`);
     assert.equal(storeHash(store), before, `${label}: the store is as it was`);
   }
+  // A policy.json that is a symbolic link to nothing is not "no policy".
+  rmSync(policy);
+  symlinkSync(join(dir, 'not-mounted', 'policy.json'), policy);
+  const dangling = storeHash(store);
+  const linked = await rootfs(['--store', store, ...command(store)]);
+  assert.equal(linked.code, 3, linked.stderr);
+  assert.match(linked.stderr, new RegExp(`^rootfs: ${escape(policy)}: a symbolic link to nothing`));
+  assert.equal(storeHash(store), dangling);
+  rmSync(policy);
+
   // Every key revoked: nothing could come in, the policy's fault.
   const hint = keyHint((await readVerifyingKey(site.pub)).publicKey);
   writeFileSync(policy, JSON.stringify({ version: 1, requireSigned: [site.pub], revokedKeys: [hint] }));

@@ -20,7 +20,7 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { InvalidInputError, RootfsError, UsageError, VerificationError, printable } from '../errors.js';
-import { metadataSizeCap, readMetadataIfExists } from '../io/metadata.js';
+import { isMissing, metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { parseJson } from '../oci/validate.js';
 import { policyFileName, type BeforeNames, type StagedImages } from '../store/staged.js';
@@ -49,12 +49,19 @@ export interface PolicyFile {
 /** The store's policy file, if it has one, checked whole: every field known and of its type (docs/trust.md). */
 export async function readPolicyFile(storeDir: string): Promise<PolicyFile | undefined> {
   const path = join(storeDir, policyFileName);
-  const bytes = await readMetadataIfExists(path, metadataSizeCap, 'a policy file');
-  if (!bytes) return undefined;
-  const value = parseJson(bytes.toString('utf8'), path) as Record<string, unknown> | null;
   const refuse = (detail: string): never => {
     throw new InvalidInputError(path, `${detail}; nothing comes into this store until it is fixed (docs/trust.md: { "version": ${policyVersion}, "requireSigned": [PUB, …], "revokedKeys": [HINT, …] })`);
   };
+  // Absent is no policy; a symbolic link to nothing (a configuration not mounted, say) is a policy that cannot be read.
+  if (!(await pathExists(path))) return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = await readMetadata(path, metadataSizeCap, 'a policy file');
+  } catch (err) {
+    if (isMissing(err)) return refuse('a symbolic link to nothing');
+    throw err;
+  }
+  const value = parseJson(bytes.toString('utf8'), path) as Record<string, unknown> | null;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return refuse('not a policy (a JSON object)');
   const unknown = Object.keys(value).filter((field) => !(policyFields as readonly string[]).includes(field));
   if (unknown.length > 0) return refuse(`unknown ${unknown.length === 1 ? 'key' : 'keys'} ${unknown.map((field) => JSON.stringify(field)).join(', ')} (the keys are ${policyFields.join(', ')})`);
