@@ -43,15 +43,8 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
  */
 export async function uncheckedPartManifest(manifestPath: string, onUnchecked: (signaturePath: string) => void): Promise<Buffer> {
   const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
-  for (const path of await partManifestSignatures(manifestPath)) onUnchecked(path);
+  for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) onUnchecked(path);
   return manifest;
-}
-
-/** The signature files beside a part manifest, of either format: where no key was given, what was there and not checked. */
-async function partManifestSignatures(manifestPath: string): Promise<string[]> {
-  const present: string[] = [];
-  for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) present.push(path);
-  return present;
 }
 
 /** After an unsigned split over an older signed set: its signatures sign a manifest that is gone, and would only fail. */
