@@ -7,13 +7,16 @@
  * --no-referrers leaves them out, docker-legacy says it cannot hold them.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { loadArchive } from '../src/formats/load.js';
 import { parseReference } from '../src/oci/reference.js';
 import { pullImage } from '../src/registry/pull.js';
-import { digestHex } from '../src/oci/digest.js';
+import { digestHex, sha256 } from '../src/oci/digest.js';
 import type { Descriptor, Digest, Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
@@ -221,4 +224,82 @@ test('push lists the referrers under the fallback tag sha256-<hex> (no referrers
     assert.deepEqual(readFileSync(join(refusing, 'index.json')), before);
     assert.equal(await store.hasBlob(signed.image.digest), false, 'no blob committed');
   });
+});
+
+/**
+ * A registry in front of docker-registry that answers some requests itself
+ * (answer returns true when it did), forwarding the rest: what anyone who
+ * can push to a repository, or a hostile registry, can serve.
+ */
+async function frontRegistry(t: TestContext, backend: string, answer: (request: IncomingMessage, response: ServerResponse) => boolean): Promise<string> {
+  const server = createServer((request, response) => {
+    if (answer(request, response)) return;
+    const forwarded = httpRequest(`http://${backend}${request.url}`, { method: request.method, headers: { ...request.headers, host: backend } }, (reply) => {
+      // docker-registry's Location headers name itself: keep the client talking to the front.
+      const location = reply.headers.location?.replace(backend, `127.0.0.1:${(server.address() as AddressInfo).port}`);
+      response.writeHead(reply.statusCode ?? 502, { ...reply.headers, ...(location ? { location } : {}) });
+      reply.pipe(response);
+    });
+    request.pipe(forwarded);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function reply(response: ServerResponse, mediaType: string, body: Buffer, head: boolean): void {
+  response.writeHead(200, { 'content-type': mediaType, 'content-length': body.length, 'docker-content-digest': sha256(body) });
+  response.end(head ? undefined : body);
+}
+
+test('a junk referrers fallback tag is skipped with a warning: pull still works; a registry whose referrers chain for ever is followed only so far', async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const signed = await signedStore(t);
+  await cli('push', '--store', signed.store, 'app:1', `${registry.host}/ns/app:1`, '--no-referrers');
+  const fallbackTag = `/v2/ns/app/manifests/sha256-${digestHex(signed.image.digest)}`;
+
+  const junk = await frontRegistry(t, registry.host, (request, response) => {
+    if (request.url !== fallbackTag) return false;
+    reply(response, 'application/vnd.oci.image.index.v1+json', Buffer.from('{"schemaVersion": 2, "manifests": "junk"}'), request.method === 'HEAD');
+    return true;
+  });
+  const store = join(signed.work, 'junk');
+  const pulled = await rootfs(['pull', '--store', store, `${junk}/ns/app:1`, 'app:1', '--tls-verify=false']);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.match(pulled.stderr, /warning: .*sha256-[0-9a-f]{64}.*(skipped)/);
+  assert.deepEqual(await imageNames(store), ['app:1']);
+
+  // Every referrer has a referrer of its own, made up on the spot: without a bound, a pull never ends.
+  const empty = Buffer.from('{}');
+  const made = new Map<string, Buffer>();
+  const referrerOf = (subject: string): Buffer =>
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.chain', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 }, layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 }], subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subject, size: 2 } }));
+  const chain = await frontRegistry(t, registry.host, (request, response) => {
+    const head = request.method === 'HEAD';
+    const referrers = /^\/v2\/ns\/app\/referrers\/(sha256:[0-9a-f]{64})/.exec(request.url ?? '');
+    if (referrers) {
+      const next = referrerOf(referrers[1]!);
+      made.set(sha256(next), next);
+      const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(next), size: next.length, artifactType: 'application/vnd.example.chain' }] };
+      reply(response, 'application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify(index)), head);
+      return true;
+    }
+    const manifest = /^\/v2\/ns\/app\/manifests\/(sha256:[0-9a-f]{64})$/.exec(request.url ?? '');
+    if (manifest && made.has(manifest[1]!)) {
+      reply(response, 'application/vnd.oci.image.manifest.v1+json', made.get(manifest[1]!)!, head);
+      return true;
+    }
+    if (request.url === `/v2/ns/app/blobs/${sha256(empty)}`) {
+      reply(response, 'application/octet-stream', empty, head);
+      return true;
+    }
+    return false;
+  });
+  const chained = join(signed.work, 'chained');
+  const result = await rootfs(['pull', '--store', chained, `${chain}/ns/app:1`, 'app:1', '--tls-verify=false', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /warning: .*a chain of referrers deeper than 4/);
+  assert.equal((JSON.parse(result.stdout.toString()) as { referrers: number }).referrers, 4);
 });

@@ -1,8 +1,9 @@
 /** Keys and store fingerprints for the trust tests. */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPair } from '../src/trust/index.js';
+import { MediaType, emptyDescriptor, type Descriptor, type Digest, type Manifest } from '../src/oci/types.js';
+import { BundleMediaType, generateKeyPair } from '../src/trust/index.js';
 
 export function writeKeys(dir: string, name: string, type: 'ecdsa-p256' | 'ed25519' = 'ecdsa-p256'): { key: string; pub: string } {
   const { privatePem, publicPem } = generateKeyPair(type);
@@ -18,12 +19,24 @@ export function storeHash(dir: string): string {
     for (const name of readdirSync(path).sort()) {
       const full = join(path, name);
       if (name === 'tmp' || name.endsWith('.lock')) continue;
-      const info = statSync(full);
+      const info = lstatSync(full);
       hash.update(full);
       if (info.isDirectory()) walk(full);
-      else hash.update(readFileSync(full));
+      else hash.update(info.isSymbolicLink() ? readlinkSync(full) : readFileSync(full));
     }
   };
   walk(dir);
   return hash.digest('hex');
+}
+
+/** A signature manifest as rootfs sign and cosign attach one: the bundle as its one layer, subject as its subject. */
+export function signatureManifest(subject: Descriptor, bundle: { digest: Digest; size: number }): Manifest {
+  return {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType: BundleMediaType,
+    config: { ...emptyDescriptor },
+    layers: [{ mediaType: BundleMediaType, ...bundle }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+  };
 }

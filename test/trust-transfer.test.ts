@@ -71,7 +71,7 @@ test('save --sign → load --require-signed; unsigned, another key, a revoked ke
 
   // The store's policy.json requires signatures without a flag; a revoked key is never trusted.
   const guarded = await emptyStore(dir, 'guarded');
-  writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ requireSigned: [site.pub] }));
+  writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ version: 1, requireSigned: [site.pub] }));
   let before = storeHash(guarded);
   const byPolicy = await rootfs(['--store', guarded, 'load', '-i', unsigned]);
   assert.equal(byPolicy.code, 3, byPolicy.stderr);
@@ -79,7 +79,7 @@ test('save --sign → load --require-signed; unsigned, another key, a revoked ke
   assert.equal(storeHash(guarded), before);
   await ok(['--store', guarded, 'load', '-i', signed]);
   const hint = keyHint((await readVerifyingKey(site.pub)).publicKey);
-  writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ requireSigned: [site.pub, other.pub], revokedKeys: [hint] }));
+  writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ version: 1, requireSigned: [site.pub, other.pub], revokedKeys: [hint] }));
   before = storeHash(guarded);
   const revoked = await rootfs(['--store', guarded, 'load', '-i', signed]);
   assert.equal(revoked.code, 3, 'the one key left (other) did not sign it');

@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { outputError, refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
-import { readTrustedKeys, signedBy } from './trust-options.js';
+import { readTrustedKeys, signatureNotChecked, signedBy } from './trust-options.js';
 import type { CommandModule } from './command.js';
 import { formatBytes } from './report.js';
 
@@ -23,7 +23,7 @@ export const joinCommand: CommandModule = (cli, run) => {
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
-        }, keys ? signedBy(keys, reporter) : undefined).catch(outputError(output === '-' ? 'stdout' : output));
+        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed')).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
         reporter.emitJson({ parts: dir, output, bytes }, output === '-' ? 'stderr' : 'stdout');
       }, opts),

@@ -1,4 +1,6 @@
-import { UsageError } from '../errors.js';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { UsageError, printable } from '../errors.js';
 import { keyTypes, writeKeyPair, type KeyType } from '../trust/index.js';
 import type { CommandModule } from './command.js';
 import { passphrase } from './prompt.js';
@@ -15,7 +17,7 @@ export const keygenCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const type = String(opts.type) as KeyType;
         if (!keyTypes.includes(type)) throw new UsageError(`--type ${type}: not a key type; use ${keyTypes.join(' or ')}`);
-        const prefix = String(opts.outputKeyPrefix);
+        const prefix = await keyPrefix(opts.outputKeyPrefix);
         // An empty passphrase is none: the key is written unencrypted, as the user chose.
         const secret = await passphrase(`${prefix}.key`, { confirm: true })();
         const { privatePath, publicPath } = await writeKeyPair(prefix, type, secret || undefined, Boolean(opts.force));
@@ -25,3 +27,23 @@ export const keygenCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
+
+/**
+ * -o PREFIX names two files, PREFIX.key and PREFIX.pub: a name that cannot
+ * be one is refused rather than guessed at. cac reads an option value that
+ * looks like a number as one (`-o ''` comes out as 0, `-o 007` as 7), so a
+ * number is refused too: what was typed is lost.
+ */
+async function keyPrefix(value: unknown): Promise<string> {
+  const refuse = (why: string): never => {
+    throw new UsageError(`-o ${why}; give a file name prefix, as -o site-a (writes site-a.key and site-a.pub)`);
+  };
+  if (typeof value === 'number') return refuse('needs a file name prefix: an empty or all-digit -o is read as a number, which could name the wrong file');
+  if (typeof value !== 'string' || value === '') return refuse('needs a file name prefix');
+  const shown = `"${printable(value)}"`;
+  if (printable(value) !== value) return refuse(`${shown}: control characters in the name`);
+  if (value.endsWith('/') || ['.', '..'].includes(basename(value))) return refuse(`${shown}: a directory, not a file name`);
+  const isDirectory = await stat(value).then((info) => info.isDirectory(), () => false);
+  if (isDirectory) return refuse(`${shown}: a directory, not a file name`);
+  return value;
+}

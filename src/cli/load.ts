@@ -13,7 +13,7 @@ import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 import { count } from '../text.js';
-import { admissionHook, admissionPolicy, signedBy } from './trust-options.js';
+import { admissionHook, admissionPolicy, signatureNotChecked, signedBy } from './trust-options.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -60,7 +60,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             const archive = address!; // parsed above whenever the input is not a registry
             const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
             // A signed part set vouches for every byte of the archive it was cut from: its signature is checked before any part is read.
-            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : undefined) : undefined;
+            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : signatureNotChecked(reporter, '--require-signed')) : undefined;
             // The archive's size is the total its blobs add up to, near enough (the rest is small metadata and tar headers).
             const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {

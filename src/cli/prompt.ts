@@ -18,8 +18,16 @@ export function readHidden(question: string, cancelled: string): Promise<string>
       else resolve(value);
     };
     const onData = (chunk: Buffer): void => {
-      for (const char of chunk.toString('utf8')) {
-        if (char === '\r' || char === '\n') return finish();
+      const chars = [...chunk.toString('utf8')];
+      for (const [i, char] of chars.entries()) {
+        if (char === '\r' || char === '\n') {
+          // What was typed ahead (the confirmation, pasted with the first) is the next question's: given back, not dropped.
+          const rest = chars.slice(char === '\r' && chars[i + 1] === '\n' ? i + 2 : i + 1).join('');
+          finish();
+          // After finish: unshifting into a listened-to stream would hand it straight back to this handler.
+          if (rest !== '') stdin.unshift(Buffer.from(rest, 'utf8'));
+          return;
+        }
         if (char === '\u0003' || char === '\u0004') return finish(new UsageError(cancelled));
         value = char === '\u007f' || char === '\b' ? [...value].slice(0, -1).join('') : value + char;
       }
@@ -30,15 +38,25 @@ export function readHidden(question: string, cancelled: string): Promise<string>
   });
 }
 
-/** A key's passphrase: ROOTFS_KEY_PASSWORD, else asked on the terminal (confirmed when a new key is made), else none. */
+/** Times a new key's passphrase is asked before two that differ end the command, as ssh-keygen and passwd give up. */
+const confirmAttempts = 3;
+
+/**
+ * A key's passphrase: ROOTFS_KEY_PASSWORD, else asked on the terminal, else
+ * none. When a new key is made (confirm), asked twice; two that differ are
+ * asked for again (a typo is not a reason to start over), up to confirmAttempts times.
+ */
 export function passphrase(path: string, options: { confirm?: boolean } = {}): PassphraseSource {
   return async () => {
     const fromEnv = (await import('../trust/index.js')).passphraseFromEnv();
     if (fromEnv !== undefined) return fromEnv;
     if (!process.stdin.isTTY) return undefined;
-    const first = await readHidden(`Passphrase for ${path}: `, 'cancelled');
-    if (options.confirm && (await readHidden('Again: ', 'cancelled')) !== first) throw new UsageError('the passphrases differ');
-    return first;
+    for (let attempt = 1; ; attempt++) {
+      const first = await readHidden(`Passphrase for ${path}: `, 'cancelled');
+      if (!options.confirm || (await readHidden('Again: ', 'cancelled')) === first) return first;
+      if (attempt === confirmAttempts) throw new UsageError(`the passphrases differ (${confirmAttempts} times); no key written`);
+      process.stderr.write('The passphrases differ; try again.\n');
+    }
   };
 }
 

@@ -28,6 +28,16 @@ export function signedBy(keys: VerifyingKey[], reporter: Reporter, onVerified?: 
   };
 }
 
+/**
+ * The gate of a set read with no key to check it by: a signature beside
+ * its manifest is said to be there and not checked (stderr), never taken
+ * for a checked one. Not a warning: reading an unchecked set is the
+ * command's normal case, and its exit status stays as it was.
+ */
+export function signatureNotChecked(reporter: Reporter, flag: string): ManifestGate {
+  return async (manifestPath) => (await trust()).uncheckedPartManifest(manifestPath, (signaturePath) => reporter.info(`${signaturePath}: signature present, not checked (give ${flag} PUB)`));
+}
+
 function keyFiles(value: unknown, flag: string): string[] {
   const files = (Array.isArray(value) ? value : [value]).flatMap((item) => (typeof item === 'string' ? item.split(',') : [])).filter((file) => file !== '');
   if (files.length === 0) throw new UsageError(`${flag} needs one or more public key files (comma-separated)`);

@@ -1,27 +1,32 @@
 import { stat } from 'node:fs/promises';
 import { InvalidInputError, printable, UsageError } from '../errors.js';
 import { verifyPartSet } from '../split/index.js';
-import { verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
+import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { readTrustedKeys, signedBy } from './trust-options.js';
 import { count } from '../text.js';
 
+/** What verify says of a signature it was not asked to check: a present signature is not a checked one. */
+const notChecked = 'signature present, not checked (give --key PUB)';
+
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
-    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: its signature by --key, and every blob); exit 3 naming what is wrong')
-    .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); required for an image')
-    .option('--no-content', "For an image: check the signature over the manifest only, not every layer's digest")
+    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: every blob against its digest, and with --key its signature by that key first); exit 3 naming what is wrong; what was not checked is said on stderr')
+    .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); without it no signature is checked, and verify says so')
+    .option('--no-content', "For an image with --key: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
     .example('rootfs verify /media/usb --key site-a.pub')
+    .example('rootfs verify base:latest')
     .example('rootfs verify base:latest --key site-a.pub --json')
     .action((target: string, opts) =>
       run(async (reporter) => {
         const keys = opts.key !== undefined ? await readTrustedKeys(opts.key, '--key') : undefined;
         if (await isPartSetPath(target)) return verifySet(target, keys, reporter);
-        if (!keys) throw new UsageError(`${target}: not a directory or a *.parts.json, so an image: verifying an image needs --key PUB`);
-        await verifyImage(target, keys, opts.content !== false, opts, reporter);
+        if (keys) return verifyImage(target, keys, opts.content !== false, opts, reporter);
+        if (opts.content === false) throw new UsageError(`${target}: --no-content without --key would check nothing: give --key PUB to check the signature, or leave out --no-content to check every blob`);
+        await checkImage(target, opts, reporter);
       }, opts),
     );
 };
@@ -44,22 +49,39 @@ async function isPartSetPath(target: string): Promise<boolean> {
 async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
   let signed: VerifiedPartManifest | undefined;
-  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : undefined;
+  const unchecked: string[] = [];
+  const gate = keys ? signedBy(keys, reporter, (verified) => (signed = verified)) : (manifestPath: string) => uncheckedPartManifest(manifestPath, (path) => unchecked.push(path));
   const result = await verifyPartSet(dir, (bytes, total) => reporter.progress({ label: 'verifying', bytes, total }), gate);
   // TypeScript does not see the gate's assignment and takes signed for undefined here.
   const signature = signed as VerifiedPartManifest | undefined;
-  reporter.emitJson({ ...result, ...(signature ? { signature: signature.signaturePath, signatureFormat: signature.format } : {}) });
+  reporter.emitJson({
+    ...result,
+    signatureChecked: signature !== undefined,
+    ...(signature ? { signature: signature.signaturePath, signatureFormat: signature.format } : {}),
+    ...(unchecked.length > 0 ? { signaturesNotChecked: unchecked } : {}),
+  });
   const bad = result.parts.filter((part) => part.status !== 'ok');
   if (bad.length > 0) {
     const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
     throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
   }
   if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
-  reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : ''})`);
+  for (const path of unchecked) reporter.warn(`${path}: ${notChecked}`);
+  reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : unchecked.length > 0 ? `; ${notChecked}` : ''})`);
 }
 
 async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
   const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }), { create: false });
-  reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
+  reporter.emitJson({ image: text, digest: verified.subject.digest, signatureChecked: true, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, contentChecked: content, blobsChecked: verified.blobsChecked });
+  if (!content) reporter.warn(`${text}: layers and config not checked against their digests (--no-content)`);
   reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${verified.key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
+}
+
+/** No key: every blob of the image against its digest; its signatures, if any, said to be there and not checked. */
+async function checkImage(text: string, opts: GlobalOptions, reporter: Reporter): Promise<void> {
+  const checked = await withStoreReadOnly(opts, (store) => checkStoredImage(store, text), { create: false });
+  reporter.emitJson({ image: text, digest: checked.subject.digest, signatureChecked: false, signaturesNotChecked: checked.signatures, contentChecked: true, blobsChecked: checked.blobsChecked });
+  const signature = checked.signatures > 0 ? notChecked : 'no signature (give --key PUB to require one)';
+  reporter.warn(`${text}: ${signature}`);
+  reporter.result(`${text}: OK: ${checked.subject.digest}, ${count(checked.blobsChecked, 'blob')} checked; ${signature}`);
 }

@@ -29,7 +29,7 @@ import type { Store } from '../store/store.js';
 import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
-import { listReferrers, referrerDescriptor } from './referrers.js';
+import { listReferrers, referrerDescriptor, referrerLimits } from './referrers.js';
 import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
@@ -166,12 +166,23 @@ interface PulledReferrer {
  */
 async function pullReferrers(context: BlobContext, subjects: Digest[]): Promise<PulledReferrer[]> {
   const { client, repository } = context;
+  const warn = (message: string): void => context.emit({ type: 'warning', message });
   const out: PulledReferrer[] = [];
   const seen = new Set<Digest>(subjects);
+  const depths = new Map<Digest, number>(subjects.map((subject) => [subject, 0]));
   for (const queue = [...subjects]; queue.length > 0; ) {
     const subject = queue.shift()!;
-    for (const listed of await listReferrers(client, repository, subject)) {
+    const depth = depths.get(subject)! + 1;
+    if (depth > referrerLimits.depth) {
+      warn(`${client.registry}/${repository}: referrers of ${subject} not pulled: a chain of referrers deeper than ${referrerLimits.depth}`);
+      continue;
+    }
+    for (const listed of await listReferrers(client, repository, subject, warn)) {
       if (seen.has(listed.digest) || !isManifestMediaType(listed.mediaType)) continue;
+      if (out.length >= referrerLimits.total) {
+        warn(`${client.registry}/${repository}: more than ${referrerLimits.total} referrers; the rest are not pulled`);
+        return out;
+      }
       seen.add(listed.digest);
       const document = await fetchDocument(client, repository, listed.digest);
       const at = `${client.registry}/${repository}@${listed.digest}`;
@@ -179,6 +190,7 @@ async function pullReferrers(context: BlobContext, subjects: Digest[]): Promise<
       if (manifest.subject?.digest !== subject) continue;
       for (const blob of [manifest.config, ...manifest.layers]) await pullBlob(context, blob);
       out.push({ subject, document, descriptor: referrerDescriptor(document) });
+      depths.set(listed.digest, depth);
       queue.push(listed.digest);
     }
   }

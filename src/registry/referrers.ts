@@ -5,7 +5,7 @@
  * without an OCI-Subject header), in the referrers tag schema: an index at
  * tag `sha256-<hex of the subject>` that clients keep up to date.
  */
-import { NotFoundError } from '../errors.js';
+import { InvalidInputError, NotFoundError, printable } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
 import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index } from '../oci/types.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
@@ -17,9 +17,27 @@ export function referrersTag(subject: Digest): string {
   return `sha256-${digestHex(subject)}`;
 }
 
-/** The descriptors of subject's referrers: from the API, else from the fallback tag; none when neither has any. */
-export async function listReferrers(client: RegistryClient, repository: string, subject: Digest): Promise<Descriptor[]> {
-  const listed = (await client.withRetries(() => client.getReferrers(repository, subject))) ?? (await fallbackIndex(client, repository, subject));
+/**
+ * How far a pull follows referrers (docs/registry.md): a registry answers
+ * what it likes, and one that lists new referrers of referrers without end
+ * would be followed for ever. Past either bound the rest is left behind
+ * with a warning; a --require-signed check then fails closed on what came.
+ */
+export const referrerLimits = {
+  /** Referrer manifests taken per pull, all subjects together. */
+  total: 1000,
+  /** Referrers of referrers: a signature of an SBOM of the image is depth 2. */
+  depth: 4,
+} as const;
+
+/**
+ * The descriptors of subject's referrers: from the API, else from the
+ * fallback tag; none when neither has any. The fallback tag is anyone's to
+ * push: one that holds no referrers index is skipped with a warning, not a
+ * reason to fail every pull of the repository.
+ */
+export async function listReferrers(client: RegistryClient, repository: string, subject: Digest, onWarning: (message: string) => void): Promise<Descriptor[]> {
+  const listed = (await client.withRetries(() => client.getReferrers(repository, subject))) ?? (await fallbackIndex(client, repository, subject, onWarning));
   return listed?.manifests ?? [];
 }
 
@@ -56,14 +74,33 @@ export function referrerDescriptor(document: Document): Descriptor {
   return { mediaType, digest, size, ...(artifactType !== undefined ? { artifactType } : {}), ...(annotations ? { annotations } : {}) };
 }
 
-async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest): Promise<Index | undefined> {
+/**
+ * The index at subject's fallback tag. What is there and is not an index
+ * is skipped when onMalformed is given (a pull: saying so), else an error
+ * (a push, which would otherwise replace what it cannot read).
+ */
+async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest, onMalformed?: (message: string) => void): Promise<Index | undefined> {
   let found: { bytes: Buffer; mediaType: string };
   try {
     found = await client.withRetries(() => client.getManifest(repository, referrersTag(subject)));
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
+    if (onMalformed && err instanceof InvalidInputError) {
+      onMalformed(`${err.message}; the referrers fallback tag is skipped`);
+      return undefined;
+    }
     throw err;
   }
-  if (found.mediaType !== MediaType.ImageIndex) return undefined;
-  return parseIndex(parseJson(found.bytes.toString('utf8'), `${client.registry}/${repository}:${referrersTag(subject)}`), `${client.registry}/${repository}:${referrersTag(subject)}`);
+  const where = `${client.registry}/${repository}:${referrersTag(subject)}`;
+  if (found.mediaType !== MediaType.ImageIndex) {
+    onMalformed?.(`${where}: a ${printable(found.mediaType || '(no media type)').slice(0, 100)}, not a referrers index; skipped`);
+    return undefined;
+  }
+  try {
+    return parseIndex(parseJson(found.bytes.toString('utf8'), where), where);
+  } catch (err) {
+    if (!onMalformed || !(err instanceof InvalidInputError)) throw err;
+    onMalformed(`${err.message}; not a referrers index, skipped`);
+    return undefined;
+  }
 }

@@ -253,12 +253,20 @@ export class Store {
    * name, marked with the subject's digest, so gc spares it, `images` does not
    * list it, and it goes when its subject's image is removed. The manifest blob
    * must be in the store. Nothing changes if it is recorded already.
+   * options.image: the index.json entry the subject belongs to (the image, or
+   * the index a platform's manifest is in), re-checked under the index lock,
+   * so a referrer made while `rmi` removed its image is refused (NotFoundError)
+   * rather than recorded for a subject that is gone.
    */
-  async addReferrer(descriptor: Descriptor, subject: Digest): Promise<void> {
+  async addReferrer(descriptor: Descriptor, subject: Digest, options: { image?: Digest } = {}): Promise<void> {
     if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot record referrer ${descriptor.digest}: its manifest is not in the store ${this.dir}`);
     const bare = withoutNameAnnotations(descriptor);
     const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.Subject]: subject } };
+    const image = options.image;
     await this.updateIndex((index) => {
+      if (image !== undefined && !index.manifests.some((existing) => existing.digest === image && referrerSubject(existing) === undefined)) {
+        throw new NotFoundError(`cannot record referrer ${descriptor.digest}: image ${image} was removed from the store ${this.dir} meanwhile`);
+      }
       if (!index.manifests.some((existing) => existing.digest === entry.digest && referrerSubject(existing) === subject)) index.manifests.push(entry);
     });
   }

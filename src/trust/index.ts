@@ -3,8 +3,8 @@ export { BundleMediaType, encodeBundle, parseBundle, type DsseBundle, type Messa
 export { generateKeyPair, keyHint, keyTypes, passphraseFromEnv, readSigningKey, readVerifyingKey, sshPublicLine, writeKeyPair, type KeyType, type PassphraseSource, type SigningKey, type VerifyingKey } from './keys.js';
 export { signBytes, signImageDigest, signMessage, verifyBytes, verifyMessage } from './message.js';
 export { CosignSignPredicate, InTotoPayloadType, preAuthEncoding } from './statement.js';
-export { bundlePath, removePartManifestSignatures, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
+export { bundlePath, removePartManifestSignatures, uncheckedPartManifest, signPartManifest, sshsigPath, verifyPartManifest, type VerifiedPartManifest } from './part-set.js';
 export { signImage, signImages, type ImageSignature } from './sign.js';
 export { signSshsig, sshsigNamespace, verifySshsig } from './sshsig.js';
-export { verifyImageSignature, verifyStoredImage, type BlobSource, type VerifiedImage, type VerifyOptions } from './verify.js';
+export { checkStoredImage, maxSignatures, verifyImageSignature, verifyStoredImage, type BlobSource, type CheckedImage, type VerifiedImage, type VerifyOptions } from './verify.js';
 export { readPolicyFile, requireSigned, trustPolicy, type TrustPolicy } from './policy.js';

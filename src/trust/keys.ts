@@ -7,7 +7,7 @@
  * Ed25519: what cosign generates and what SSH admins hold.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { UsageError, VerificationError } from '../errors.js';
+import { InvalidInputError, UsageError, VerificationError } from '../errors.js';
 import { writeFileAtomic } from '../io/durable.js';
 import { pathExists, readMetadata } from '../io/metadata.js';
 import { SshReader, sshString } from './ssh-wire.js';
@@ -49,6 +49,7 @@ export async function readSigningKey(path: string, passphrase?: PassphraseSource
   }
   if (!text.includes('-----BEGIN ')) throw new VerificationError(path, 'unsupported-key', 'not a PEM or OpenSSH private key');
   const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+  if (encrypted) checkKdfCost(text, path);
   const secret = encrypted ? await passphrase?.() : undefined;
   if (encrypted && secret === undefined) throw new UsageError(`${path}: the key is encrypted: set ROOTFS_KEY_PASSWORD or run on a terminal to be asked`);
   let privateKey: KeyObject;
@@ -83,8 +84,16 @@ export async function readVerifyingKey(path: string): Promise<VerifyingKey> {
 
 /** The key's hint in a Sigstore bundle: base64 of the SHA-256 of its DER SubjectPublicKeyInfo, so a bundle says which key made it. */
 export function keyHint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  let hint = hints.get(publicKey);
+  if (hint === undefined) {
+    hint = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+    hints.set(publicKey, hint);
+  }
+  return hint;
 }
+
+/** A key's hint is asked for at every signature that fails with it: export and hash it once. */
+const hints = new WeakMap<KeyObject, string>();
 
 /** The key in OpenSSH wire form (what SSHSIG embeds and a `.pub` line carries in base64). */
 export function sshPublicBlob(key: VerifyingKey): Buffer {
@@ -129,6 +138,104 @@ export async function writeKeyPair(prefix: string, type: KeyType, passphrase?: s
   return { privatePath, publicPath };
 }
 
+
+/**
+ * The most key-derivation work an encrypted PKCS#8 key may ask for
+ * (docs/trust.md): the iteration count is the key file's to choose, and a
+ * file asking for 2·10⁹ PBKDF2 rounds would hold `sign` for hours before
+ * the passphrase could even be found wrong. OpenSSL writes 2048 rounds, and
+ * OWASP asks 600,000 of PBKDF2-HMAC-SHA256; scrypt's bounds allow what
+ * OpenSSL's own memory limit (32 MiB) lets through and more.
+ */
+export const kdfLimits = { pbkdf2Iterations: 1_000_000, scryptN: 1 << 20, scryptR: 16, scryptP: 16 } as const;
+
+const oids = {
+  pbes2: '2a864886f70d01050d',
+  pbkdf2: '2a864886f70d01050c',
+  scrypt: '2b06010401da47040b',
+};
+
+/**
+ * Reads the KDF parameters of an ENCRYPTED PRIVATE KEY (RFC 5958
+ * EncryptedPrivateKeyInfo: PBES2 with PBKDF2 or scrypt, or a PBES1 or
+ * PKCS#12 scheme, whose parameters are a salt and an iteration count) and
+ * refuses one beyond kdfLimits, before any passphrase is asked for.
+ */
+function checkKdfCost(text: string, path: string): void {
+  const fail = (detail: string): never => {
+    throw new InvalidInputError(path, detail);
+  };
+  const body = /-----BEGIN ENCRYPTED PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED PRIVATE KEY-----/.exec(text);
+  if (!body) return fail('no END ENCRYPTED PRIVATE KEY line');
+  const unreadable = (): never => fail('not an encrypted PKCS#8 key (EncryptedPrivateKeyInfo) that can be read');
+  const info = derChildren(derRead(Buffer.from(body[1]!.replace(/\s+/g, ''), 'base64'), 0x30, unreadable), unreadable);
+  const [algorithm, parameters] = derChildren(info[0] ?? unreadable(), unreadable);
+  const over = (what: string, value: number, limit: number): void => {
+    if (value > limit) fail(`the key asks for ${what} ${value === Infinity ? 'beyond 2^48' : value}, more than the ${limit} rootfs runs (docs/trust.md): re-encrypt it with openssl pkcs8 -topk8 -v2 aes-256-cbc`);
+  };
+  if (!algorithm || !parameters) return unreadable();
+  if (algorithm.tag !== 0x06) return unreadable();
+  if (algorithm.content.toString('hex') !== oids.pbes2) {
+    // PBES1 and PKCS#12 schemes: a salt and an iteration count.
+    const [, iterations] = derChildren(parameters, unreadable);
+    if (iterations?.tag === 0x02) over('a PBE iteration count of', derInteger(iterations.content), kdfLimits.pbkdf2Iterations);
+    return;
+  }
+  const [kdf] = derChildren(parameters, unreadable);
+  const [kdfOid, kdfParameters] = derChildren(kdf ?? unreadable(), unreadable);
+  if (!kdfOid || !kdfParameters) return unreadable();
+  const numbers = derChildren(kdfParameters, unreadable).filter((child) => child.tag === 0x02).map((child) => derInteger(child.content));
+  const kdfName = kdfOid.content.toString('hex');
+  if (kdfName === oids.pbkdf2) over('PBKDF2 iterations:', numbers[0] ?? 0, kdfLimits.pbkdf2Iterations);
+  else if (kdfName === oids.scrypt) {
+    over('scrypt N =', numbers[0] ?? 0, kdfLimits.scryptN);
+    over('scrypt r =', numbers[1] ?? 0, kdfLimits.scryptR);
+    over('scrypt p =', numbers[2] ?? 0, kdfLimits.scryptP);
+  }
+}
+
+interface DerNode {
+  tag: number;
+  content: Buffer;
+}
+
+/** One DER element at the start of bytes, of the expected tag; its content. */
+function derRead(bytes: Buffer, tag: number, fail: () => never): DerNode {
+  const [node] = derElements(bytes, fail);
+  if (!node || node.tag !== tag) return fail();
+  return node;
+}
+
+function derChildren(node: DerNode, fail: () => never): DerNode[] {
+  if (node.tag !== 0x30) return fail();
+  return derElements(node.content, fail);
+}
+
+/** The DER elements one after another in bytes (definite lengths only, as DER has). */
+function derElements(bytes: Buffer, fail: () => never): DerNode[] {
+  const out: DerNode[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const tag = bytes[at++]!;
+    let length = bytes[at++] ?? fail();
+    if (length & 0x80) {
+      const octets = length & 0x7f;
+      if (octets === 0 || octets > 4 || at + octets > bytes.length) return fail();
+      length = bytes.readUIntBE(at, octets);
+      at += octets;
+    }
+    if (at + length > bytes.length) return fail();
+    out.push({ tag, content: bytes.subarray(at, at + length) });
+    at += length;
+  }
+  return out;
+}
+
+/** A non-negative DER INTEGER; Infinity past what a number holds exactly. */
+function derInteger(content: Buffer): number {
+  const digits = content[0] === 0 ? content.subarray(1) : content;
+  if (digits.length > 6) return Infinity;
+  return digits.length === 0 ? 0 : digits.readUIntBE(0, digits.length);
+}
 
 function keyTypeOf(key: KeyObject, path: string): KeyType {
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';

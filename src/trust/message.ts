@@ -51,7 +51,17 @@ export function signImageDigest(name: string, digest: Digest, key: SigningKey): 
  */
 export function verifyMessage(bundleBytes: Buffer, data: Buffer, key: VerifyingKey, subject: string, where: string, options: { allowDsse?: boolean } = {}): SigstoreBundle {
   const bundle = parseBundle(bundleBytes, where);
-  const expected = sha256(data);
+  verifyBundle(bundle, { bytes: data, digest: sha256(data) }, key, subject, where, options);
+  return bundle;
+}
+
+/**
+ * verifyMessage over a bundle already parsed and data already hashed: a
+ * caller trying one bundle with several keys, or many bundles over one
+ * manifest, parses and hashes each once.
+ */
+export function verifyBundle(bundle: SigstoreBundle, data: { bytes: Buffer; digest: Digest }, key: VerifyingKey, subject: string, where: string, options: { allowDsse?: boolean } = {}): void {
+  const expected = data.digest;
   if (bundle.kind === 'dsse') {
     if (!options.allowDsse) throw new VerificationError(subject, 'malformed', `${where} holds a DSSE envelope, not a message signature over the file`);
     if (bundle.payloadType !== InTotoPayloadType) throw new VerificationError(subject, 'malformed', `${where}: DSSE payload type ${bundle.payloadType}, not ${InTotoPayloadType}`);
@@ -61,13 +71,12 @@ export function verifyMessage(bundleBytes: Buffer, data: Buffer, key: VerifyingK
     if (!digests.includes(expected)) {
       throw new VerificationError(subject, 'digest-mismatch', `the signature ${where} is over ${digests.join(', ') || 'nothing'}, not ${expected} (a signature of something else)`);
     }
-    return bundle;
+    return;
   }
   if (bundle.digest !== expected) {
     throw new VerificationError(subject, 'digest-mismatch', `the signature ${where} is over ${bundle.digest}, not ${expected} (a signature of something else)`);
   }
-  if (verifyBytes(data, bundle.signature, key)) return bundle;
-  throw signatureFailure(bundle, key, subject, where);
+  if (!verifyBytes(data.bytes, bundle.signature, key)) throw signatureFailure(bundle, key, subject, where);
 }
 
 /** A signature that does not verify: by another key when the bundle's hint says so, else damaged or forged. */

@@ -10,7 +10,7 @@
 import { rm } from 'node:fs/promises';
 import { VerificationError, fromFsError } from '../errors.js';
 import { writeFileAtomic } from '../io/durable.js';
-import { readMetadata, readMetadataIfExists } from '../io/metadata.js';
+import { pathExists, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { bundleSizeCap } from './bundle.js';
 import type { SigningKey, VerifyingKey } from './keys.js';
 import { signMessage, verifyMessage } from './message.js';
@@ -34,6 +34,17 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
   await writeFileAtomic(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
   await removeIfThere(other);
   return path;
+}
+
+/**
+ * The manifest of a set read where no key is given (a ManifestGate that
+ * checks nothing): its bytes, and onUnchecked told of each signature file
+ * beside it, so the command can say it was there and not checked.
+ */
+export async function uncheckedPartManifest(manifestPath: string, onUnchecked: (signaturePath: string) => void): Promise<Buffer> {
+  const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
+  for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) onUnchecked(path);
+  return manifest;
 }
 
 /** After an unsigned split over an older signed set: its signatures sign a manifest that is gone, and would only fail. */

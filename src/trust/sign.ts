@@ -69,7 +69,8 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
   const written = await store.putBlob(Buffer.from(JSON.stringify(manifest), 'utf8'));
   // Registries copy a referrer's artifactType and annotations into the referrers list; the store entry carries them the same way.
   const referrer: Descriptor = { mediaType: MediaType.ImageManifest, digest: written.digest, size: written.size, artifactType: BundleMediaType, annotations };
-  await store.addReferrer(referrer, subject.digest);
+  // Under the index lock, the image is looked for again: an rmi since findImage must not leave a signature of nothing.
+  await store.addReferrer(referrer, subject.digest, { image: found.descriptor.digest });
   return { subject, referrer, bundle };
 }
 

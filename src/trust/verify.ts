@@ -15,9 +15,9 @@ import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, ty
 import type { Store } from '../store/store.js';
 import { parseJson, parseManifest } from '../oci/validate.js';
 import { walkImage } from '../oci/walk.js';
-import { BundleMediaType, bundleSizeCap, type SigstoreBundle } from './bundle.js';
+import { BundleMediaType, bundleSizeCap, parseBundle, type SigstoreBundle } from './bundle.js';
 import type { VerifyingKey } from './keys.js';
-import { verifyMessage } from './message.js';
+import { verifyBundle } from './message.js';
 import { findImage } from '../store/resolve.js';
 
 /** Where blobs come from. Both reads must check the bytes against the digest (and the size, given), failing with InvalidInputError (DigestMismatchError) when they differ and NotFoundError when the blob is absent. */
@@ -45,52 +45,97 @@ export interface VerifiedImage {
 }
 
 /**
+ * Signature candidates looked at per image, at most (docs/trust.md): more
+ * is refused, so whoever can write a medium or a registry cannot make a
+ * check take hours by listing signatures by another key.
+ */
+export const maxSignatures = 1000;
+
+/**
  * The verify core. name is for messages; subject is the descriptor of the
  * manifest or index that was signed; referrers are the candidate signature
  * manifests (any artifactType: the others are passed over); keys are the
  * trusted keys, any one of which suffices. Succeeds when one bundle
- * verifies with one key; otherwise throws the most telling failure.
+ * verifies with one key; otherwise throws the most telling failure. Each
+ * referrer is read and its bundle parsed once, the signed document hashed
+ * once: linear in the referrers, which are bounded by maxSignatures.
  */
 export async function verifyImageSignature(source: BlobSource, name: string, subject: Descriptor, referrers: Descriptor[], keys: VerifyingKey[], options: VerifyOptions = {}): Promise<VerifiedImage> {
-  const signed = await readDocument(source, subject, name, 'manifest');
-  const candidates = referrers.filter((referrer) => referrer.artifactType === undefined || referrer.artifactType === BundleMediaType);
+  const signedBytes = await readDocument(source, subject, name, 'manifest');
+  const signed = { bytes: signedBytes, digest: subject.digest };
+  const candidates = signatureCandidates(referrers);
   if (candidates.length === 0) throw new VerificationError(name, 'unsigned', `no signature: no Sigstore bundle refers to ${subject.digest}`);
-  const failures: VerificationError[] = [];
-  let verified: { referrer: Descriptor; bundle: SigstoreBundle; key: VerifyingKey } | undefined;
+  if (candidates.length > maxSignatures) {
+    throw new VerificationError(name, 'malformed', `${candidates.length} signatures refer to ${subject.digest}, more than the ${maxSignatures} rootfs looks at: refused unchecked (docs/trust.md)`);
+  }
+  let failure: VerificationError | undefined;
+  const failed = (err: unknown): void => {
+    if (!(err instanceof VerificationError)) throw err;
+    if (!failure || severity(err) < severity(failure)) failure = err;
+  };
   for (const referrer of candidates) {
-    let bundleBytes: Buffer | undefined;
+    let bundle: SigstoreBundle | undefined;
+    const where = `in ${referrer.digest}`;
     try {
-      bundleBytes = await signatureBundle(source, referrer, subject, name);
+      const bytes = await signatureBundle(source, referrer, subject, name);
+      bundle = bytes === undefined ? undefined : parseBundle(bytes, where);
     } catch (err) {
-      if (!(err instanceof VerificationError)) throw err;
-      failures.push(err);
+      failed(err);
     }
-    if (bundleBytes === undefined) continue;
+    if (bundle === undefined) continue;
     for (const key of keys) {
       try {
-        verified = { referrer, key, bundle: verifyMessage(bundleBytes, signed, key, name, `in ${referrer.digest}`, { allowDsse: true }) };
-        break;
+        verifyBundle(bundle, signed, key, name, where, { allowDsse: true });
       } catch (err) {
-        if (!(err instanceof VerificationError)) throw err;
-        failures.push(err);
+        failed(err);
+        continue;
       }
+      const blobsChecked = options.content === false ? 0 : await checkContent(source, subject, signedBytes, name, 'changed after signing or damaged');
+      return { name, subject, referrer, key, bundle, blobsChecked };
     }
-    if (verified) break;
   }
-  if (!verified) {
-    if (failures.length === 0) throw new VerificationError(name, 'unsigned', `no signature: nothing that refers to ${subject.digest} is a Sigstore bundle`);
-    throw failures.sort((a, b) => severity(a) - severity(b))[0]!;
-  }
-  const blobsChecked = options.content === false ? 0 : await checkContent(source, subject, signed, name);
-  return { name, subject, ...verified, blobsChecked };
+  throw failure ?? new VerificationError(name, 'unsigned', `no signature: nothing that refers to ${subject.digest} is a Sigstore bundle`);
+}
+
+/** The referrers that may be signatures: Sigstore bundles, and those that do not say what they are. */
+function signatureCandidates(referrers: Descriptor[]): Descriptor[] {
+  return referrers.filter((referrer) => referrer.artifactType === undefined || referrer.artifactType === BundleMediaType);
+}
+
+/** The image text names in the store: the descriptor of the manifest or index a signature of it is over. */
+async function storedSubject(store: Store, text: string): Promise<Descriptor> {
+  const found = await findImage(store, text);
+  const chosen = found.manifestDescriptor ?? found.descriptor;
+  return { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
 }
 
 /** verifyImageSignature over the store: the image text names (findImage) and the referrers recorded for it. */
 export async function verifyStoredImage(store: Store, text: string, keys: VerifyingKey[], options?: VerifyOptions): Promise<VerifiedImage> {
-  const found = await findImage(store, text);
-  const chosen = found.manifestDescriptor ?? found.descriptor;
-  const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
+  const subject = await storedSubject(store, text);
   return verifyImageSignature(store, text, subject, await store.referrers(subject.digest), keys, options);
+}
+
+export interface CheckedImage {
+  name: string;
+  subject: Descriptor;
+  /** The referrers that may be signatures: present, not checked (no key was given). */
+  signatures: number;
+  /** Blobs whose digests were checked besides the manifest or index itself. */
+  blobsChecked: number;
+}
+
+/**
+ * An image in the store checked without a key: its manifest (or index) and
+ * every blob under it against their digests, what a user means by checking
+ * an image they hold. Its signatures are counted, not checked: no key says
+ * whose they should be.
+ */
+export async function checkStoredImage(store: Store, text: string): Promise<CheckedImage> {
+  const subject = await storedSubject(store, text);
+  const damage = 'changed since it was stored, or damaged';
+  const bytes = await readDocument(store, subject, text, 'manifest', damage);
+  const blobsChecked = await checkContent(store, subject, bytes, text, damage);
+  return { name: text, subject, signatures: signatureCandidates(await store.referrers(subject.digest)).length, blobsChecked };
 }
 
 /** A failure caused by tampering says more than "another key"; "another key" more than an unreadable bundle. */
@@ -123,28 +168,29 @@ async function signatureBundle(source: BlobSource, referrer: Descriptor, subject
 }
 
 /** A small document through the source: bounded by its descriptor's size, digest-checked; a mismatch is tampering, said as such. */
-async function readDocument(source: BlobSource, descriptor: Descriptor, name: string, what: string): Promise<Buffer> {
+async function readDocument(source: BlobSource, descriptor: Descriptor, name: string, what: string, damage = 'changed after signing or damaged'): Promise<Buffer> {
   if (descriptor.size > metadataSizeCap) throw new VerificationError(name, 'malformed', `${what} ${descriptor.digest} claims ${descriptor.size} bytes, more than a document has`);
   try {
     return await source.readBlob(descriptor.digest, descriptor.size);
   } catch (err) {
-    throw changed(err, name, what, descriptor);
+    throw changed(err, name, what, descriptor, damage);
   }
 }
 
-function changed(err: unknown, name: string, what: string, descriptor: Descriptor): unknown {
+/** damage: what a mismatch means here ("changed after signing or damaged" where a signature vouched for the bytes). */
+function changed(err: unknown, name: string, what: string, descriptor: Descriptor, damage: string): unknown {
   if (!(err instanceof InvalidInputError)) return err;
-  return new VerificationError(name, 'digest-mismatch', `${what} ${descriptor.digest} does not match its digest: changed after signing or damaged (${err.message})`, { cause: err });
+  return new VerificationError(name, 'digest-mismatch', `${what} ${descriptor.digest} does not match its digest: ${damage} (${err.message})`, { cause: err });
 }
 
 /** Every blob under the signed document (whose bytes verified), digest-checked; an index's children that the source lacks (a partial pull) are passed over. */
-async function checkContent(source: BlobSource, subject: Descriptor, signed: Buffer, name: string): Promise<number> {
+async function checkContent(source: BlobSource, subject: Descriptor, signed: Buffer, name: string, damage: string): Promise<number> {
   const configs = new Set<Digest>();
   const walk = walkImage([subject], {
     read: async (descriptor) => {
       if (descriptor.digest === subject.digest) return signed;
       try {
-        return await readDocument(source, descriptor, name, 'manifest');
+        return await readDocument(source, descriptor, name, 'manifest', damage);
       } catch (err) {
         if (err instanceof NotFoundError) return undefined;
         throw err;
@@ -167,7 +213,7 @@ async function checkContent(source: BlobSource, subject: Descriptor, signed: Buf
         // Reading is the check: the stream fails at its end on a mismatch.
       }
     } catch (err) {
-      throw changed(err, name, what, descriptor);
+      throw changed(err, name, what, descriptor, damage);
     }
     checked++;
   }
