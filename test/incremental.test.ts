@@ -5,23 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { debootstrapRoot } from './sbom-fixtures.js';
 import { describeTree } from './tree.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
 
-/** One debootstrap root for every run of this file, kept in the temp dir (about 25 s to build the first time). */
+/** The debootstrap root, plus the peers this file checks with. */
 async function baseRoot(t: TestContext): Promise<string | undefined> {
   if (!requireRoot(t) || !requireTools(t, 'debootstrap', 'tar', 'umoci', 'skopeo', 'setfattr', 'diff')) return undefined;
-  const dir = join(tmpdir(), 'rootfs-test-incremental-bookworm');
-  if (!existsSync(join(dir, 'etc/os-release'))) {
-    rmSync(`${dir}.tmp`, { recursive: true, force: true });
-    await runOk('debootstrap', ['--variant=minbase', 'bookworm', `${dir}.tmp`]);
-    renameSync(`${dir}.tmp`, dir);
-  }
-  return dir;
+  return debootstrapRoot(t);
 }
 
 interface Fixture {
