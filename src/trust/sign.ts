@@ -11,7 +11,8 @@
 import { InvalidInputError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
-import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest, type Platform } from '../oci/types.js';
+import { Annotation, type Descriptor, type Platform } from '../oci/types.js';
+import { attachArtifact } from '../store/artifact.js';
 import type { Store } from '../store/store.js';
 import { BundleMediaType } from './bundle.js';
 import type { SigningKey } from './keys.js';
@@ -55,21 +56,8 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
     size: stored.size,
     annotations: { [titleAnnotation]: `sha256-${digestHex(stored.digest)}.sigstore.json` },
   };
-  await store.putBlob(Buffer.from('{}'));
   const annotations = { [BundleContentAnnotation]: 'dsse-envelope', [BundlePredicateAnnotation]: CosignSignPredicate, [Annotation.Created]: now.toISOString() };
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    artifactType: BundleMediaType,
-    config: { ...emptyDescriptor },
-    layers: [bundle],
-    subject,
-    annotations,
-  };
-  const written = await store.putBlob(Buffer.from(JSON.stringify(manifest), 'utf8'));
-  // Registries copy a referrer's artifactType and annotations into the referrers list; the store entry carries them the same way.
-  const referrer: Descriptor = { mediaType: MediaType.ImageManifest, digest: written.digest, size: written.size, artifactType: BundleMediaType, annotations };
-  await store.addReferrer(referrer, subject.digest);
+  const referrer = await attachArtifact(store, subject, BundleMediaType, bundle, annotations);
   return { subject, referrer, bundle };
 }
 
