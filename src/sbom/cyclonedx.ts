@@ -9,7 +9,6 @@ import { contentUuid, isoTime, type SbomOptions, type SbomSubject } from './iden
 import { imageUrl, packageUrl } from './purl.js';
 import type { Inventory } from './types.js';
 
-export const cyclonedxMediaType = 'application/vnd.cyclonedx+json';
 
 export function cyclonedxDocument(inventory: Inventory, subject: SbomSubject, options: SbomOptions): object {
   const subjectRef = subject.digest ? imageUrl(subject.name, subject.digest) : 'subject';

@@ -1,7 +1,8 @@
 /** The SBOM formats, by the name `--format` takes: each one's media type (the referrer's artifactType) and writer. */
-import { cyclonedxDocument, cyclonedxMediaType } from './cyclonedx.js';
+import { cyclonedxDocument } from './cyclonedx.js';
 import type { SbomOptions, SbomSubject } from './identity.js';
-import { spdxDocument, spdxMediaType } from './spdx.js';
+import { cyclonedxMediaType, spdxMediaType } from './media-types.js';
+import { spdxDocument } from './spdx.js';
 import type { Inventory } from './types.js';
 
 export const sbomFormats = {

@@ -10,7 +10,6 @@ import { contentUuid, isoTime, shortHash, type SbomOptions, type SbomSubject } f
 import { imageUrl, packageUrl } from './purl.js';
 import type { Inventory } from './types.js';
 
-export const spdxMediaType = 'application/spdx+json';
 
 export function spdxDocument(inventory: Inventory, subject: SbomSubject, options: SbomOptions): object {
   const licenses = new Map<string, string>();

@@ -11,7 +11,9 @@
 import { InvalidInputError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
-import { Annotation, type Descriptor, type Platform } from '../oci/types.js';
+import { Annotation, isIndexMediaType, type Descriptor, type Platform } from '../oci/types.js';
+import { parseIndex } from '../oci/validate.js';
+import { sbomMediaTypes } from '../sbom/media-types.js';
 import { attachArtifact } from '../store/artifact.js';
 import type { Store } from '../store/store.js';
 import { BundleMediaType } from './bundle.js';
@@ -32,23 +34,36 @@ export interface ImageSignature {
   referrer: Descriptor;
   /** The bundle blob. */
   bundle: Descriptor;
+  /** The SBOMs attached to what was signed (to an index's manifests too), each signed with it. */
+  sboms: Array<Omit<ImageSignature, 'sboms'>>;
 }
 
 /**
  * Signs the image text names (a name, name@digest or ID, as findImage
  * takes) and records the signature in the store: what it names (an index
  * signs whole), or with platform that platform's manifest (what a docker
- * archive or a --platform save carries).
+ * archive or a --platform save carries). Its SBOM referrers are signed too,
+ * as referrers of their own, so --require-signed can ask for them.
  */
 export async function signImage(store: Store, text: string, key: SigningKey, options: { platform?: Platform; now?: Date } = {}): Promise<ImageSignature> {
   const now = options.now ?? new Date();
   const found = await findImage(store, text);
   const chosen = options.platform ? (await resolveEntry(store, found.descriptor, options.platform, found.name, found.manifestDescriptor)).manifestDescriptor : (found.manifestDescriptor ?? found.descriptor);
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
+  const name = found.name ?? text;
+  const signature = await signDocument(store, name, subject, key, now);
+  const sboms: ImageSignature['sboms'] = [];
+  for (const sbom of await sbomReferrers(store, subject)) sboms.push(await signDocument(store, name, sbom, key, now));
+  return { ...signature, sboms };
+}
+
+/** Signs one manifest or index in the store (an image's, or an SBOM's) and records the signature as its referrer. */
+async function signDocument(store: Store, name: string, document: Descriptor, key: SigningKey, now: Date): Promise<Omit<ImageSignature, 'sboms'>> {
+  const subject: Descriptor = { mediaType: document.mediaType, digest: document.digest, size: document.size };
   if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
   // Read, so a damaged manifest is not signed: the read checks its digest.
   await store.readBlob(subject.digest, subject.size);
-  const bundleBytes = signImageDigest(found.name ?? text, subject.digest, key);
+  const bundleBytes = signImageDigest(name, subject.digest, key);
   const stored = await store.putBlob(bundleBytes);
   const bundle: Descriptor = {
     mediaType: BundleMediaType,
@@ -59,6 +74,15 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
   const annotations = { [BundleContentAnnotation]: 'dsse-envelope', [BundlePredicateAnnotation]: CosignSignPredicate, [Annotation.Created]: now.toISOString() };
   const referrer = await attachArtifact(store, subject, BundleMediaType, bundle, annotations);
   return { subject, referrer, bundle };
+}
+
+/** The SBOM referrers of subject and, for an index, of the manifests it lists (where `rootfs sbom --attach` puts them). */
+async function sbomReferrers(store: Store, subject: Descriptor): Promise<Descriptor[]> {
+  const subjects = [subject.digest];
+  if (isIndexMediaType(subject.mediaType)) subjects.push(...parseIndex(await store.readJson<unknown>(subject.digest, subject.size), store.blobPath(subject.digest)).manifests.map((entry) => entry.digest));
+  const found: Descriptor[] = [];
+  for (const digest of subjects) found.push(...(await store.referrers(digest)).filter((referrer) => sbomMediaTypes.includes(referrer.artifactType ?? '')));
+  return found;
 }
 
 /**
