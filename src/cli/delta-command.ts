@@ -1,5 +1,6 @@
 /** What import --base and commit share: the new tree against BASEREF, written as one layer on it. */
 import type { Command } from 'cac';
+import { ExitCode } from '../errors.js';
 import { commitDelta } from '../image/delta.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import { imageConfigFlags, layerCompression } from './options.js';
@@ -10,6 +11,7 @@ import { withStore } from './store-option.js';
 import { openTree } from './tree-input.js';
 import type { GlobalOptions } from './command.js';
 import { resolveImage } from '../store/resolve.js';
+import { withCapture } from './sbom.js';
 
 /** --checksum, --preset, --exclude: the flags of a command that reads a new tree. */
 export function addTreeFlags(command: Command): Command {
@@ -19,24 +21,30 @@ export function addTreeFlags(command: Command): Command {
     .option('--exclude <glob>', 'For a directory: leave out matching paths, as pack does (repeatable)');
 }
 
-type DeltaFlags = GlobalOptions & { compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+type DeltaFlags = GlobalOptions & { sbom?: unknown; compression?: unknown; level?: unknown; preset?: unknown; exclude?: unknown; checksum?: unknown; change?: unknown; message?: unknown; platform?: unknown };
 
-export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
+export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<number> {
   const { compression, level } = layerCompression(opts, reporter);
   const tags = ref === undefined ? [] : [parseReference(ref)];
   const tree = await openTree(source, opts);
+  const flags = imageConfigFlags(opts);
+  const created = flags.created ?? new Date();
   const result = await withStore(opts, async (store) => {
     const base = await resolveImage(store, baseRef);
-    return commitDelta(store, base, baseRef, tree.members, {
-      source: source === '-' ? 'stdin' : source,
-      tags,
-      checksum: Boolean(opts.checksum),
-      ...imageConfigFlags(opts),
-      compression,
-      level,
-      createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
-      onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
-    });
+    // The SBOM is of the whole new tree, so the tap sees its members, not the layer of its changes.
+    return withCapture(reporter, opts, store, tags[0] ? familiarName(tags[0]) : undefined, created, (tap) =>
+      commitDelta(store, base, baseRef, tap ? tap.members(tree.members) : tree.members, {
+        source: source === '-' ? 'stdin' : source,
+        tags,
+        checksum: Boolean(opts.checksum),
+        ...flags,
+        created,
+        compression,
+        level,
+        createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
+        onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
+      }),
+    );
   });
   const { summary } = result;
   reporter.result(result.imageId);
@@ -56,4 +64,6 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
     ...summary,
     ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
   });
+  // A package database that could not be read is a warning: the image is made, exit 1 says so.
+  return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
 }

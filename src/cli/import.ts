@@ -10,6 +10,8 @@ import { openInput } from '../io/input.js';
 import { count } from '../text.js';
 import { runDelta } from './delta-command.js';
 import { pathKind } from './tree-input.js';
+import { addSbomFlag, withCapture } from './sbom.js';
+import type { PackageDatabaseTap } from '../sbom/collect.js';
 
 export const importCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -20,7 +22,7 @@ export const importCommand: CommandModule = (cli, run) => {
     .option('-m, --message <text>', 'History comment for the image')
     .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)')
     .option('--force', 'Import a docker save or OCI archive\'s files (manifest.json, blobs/…) as a filesystem instead of refusing (rootfs load reads it as images)');
-  addPackFlags(addLayerCompressionFlags(command))
+  addPackFlags(addLayerCompressionFlags(addSbomFlag(command)))
     .example('rootfs pack / | rootfs import - base:latest')
     .example('rootfs import / host:latest --preset debian')
     .example('rootfs import / host:v2 --base host:v1 --preset centos --preset container')
@@ -40,14 +42,20 @@ export const importCommand: CommandModule = (cli, run) => {
         if (!directory && packFlagsGiven(opts)) throw new UsageError(`${file} is not a directory: --exclude, --preset and the other pack flags apply to a directory`);
         const { compression, level } = layerCompression(opts, reporter);
         const tags = ref === undefined ? [] : [parseReference(ref)];
+        const flags = imageConfigFlags(opts);
+        const created = flags.created ?? new Date();
         const options: ImportOptions = {
           source: file,
           tags,
-          ...imageConfigFlags(opts),
+          ...flags,
+          created,
           compression,
           level,
           acceptImageArchive: Boolean(opts.force),
         };
+        const where = file === '-' ? 'stdin' : file;
+        const observe = (tap: PackageDatabaseTap | undefined) => (tap ? { observe: tap.layerObserver(where) } : {});
+        const name = tags[0] ? familiarName(tags[0]) : undefined;
         const report = (result: ImportedImage, entries: number, inputCompression: string): void => {
           reporter.result(result.imageId);
           reporter.info(`${count(entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
@@ -56,10 +64,10 @@ export const importCommand: CommandModule = (cli, run) => {
         if (directory) {
           const store = await openStore(opts);
           try {
-            const result = await importDirectory(store, file, options, packOptions(opts), packEvents(reporter));
+            const result = await withCapture(reporter, opts, store, name, created, (tap) => importDirectory(store, file, { ...options, ...observe(tap) }, packOptions(opts), packEvents(reporter)));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             report(result, entries, 'directory');
-            return result.pack.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
+            return result.pack.warnings > 0 || reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
           } finally {
             await store.close();
           }
@@ -67,15 +75,18 @@ export const importCommand: CommandModule = (cli, run) => {
         const { stream: input, size } = await openInput(file, 'a tarball', 'rootfs import packs a directory it is given');
         const store = await openStore(opts);
         try {
-          const result = await importTarball(store, input, {
-            ...options,
-            onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, entries }),
-          });
+          const result = await withCapture(reporter, opts, store, name, created, (tap) =>
+            importTarball(store, input, {
+              ...options,
+              ...observe(tap),
+              onProgress: (bytes, entries) => reporter.progress({ label: `importing ${where}`, bytes, total: size, entries }),
+            }),
+          );
           report(result, result.entries, result.inputCompression);
         } finally {
           await store.close();
         }
-        return ExitCode.Ok;
+        return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
       }, opts),
     );
 };

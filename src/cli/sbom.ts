@@ -1,8 +1,13 @@
+import type { Command } from 'cac';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../io/durable.js';
 import { isSbomFormat, sbomFormats } from '../sbom/format.js';
-import { imageSbom, treeSbom, type SbomResult } from '../sbom/image.js';
+import { PackageDatabaseTap } from '../sbom/collect.js';
+import { attachCapturedSbom, imageSbom, treeSbom, type SbomResult } from '../sbom/image.js';
+import type { Descriptor } from '../oci/types.js';
+import type { Store } from '../store/store.js';
+import type { Reporter } from './report.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { sourceDateEpoch } from './options.js';
@@ -49,3 +54,30 @@ export const sbomCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
+
+/** --no-sbom, for the commands that capture a tree (import, commit): by default they attach an SBOM of it. */
+export function addSbomFlag(command: Command): Command {
+  return command.option('--no-sbom', 'Do not make an SBOM of the tree from its package databases and attach it to the image (docs/sbom.md)');
+}
+
+/**
+ * A capture (import, commit) with its SBOM: capture is given the tap to feed
+ * (undefined with --no-sbom), and the SBOM of what it fed is attached to the
+ * image it made, right after it is committed. One line says so; a database
+ * that could not be read is a warning.
+ */
+export async function withCapture<T extends { manifest: Descriptor; imageId: string }>(reporter: Reporter, opts: { sbom?: unknown }, store: Store, name: string | undefined, created: Date, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T> {
+  const tap = opts.sbom === false ? undefined : new PackageDatabaseTap();
+  try {
+    await tap?.open();
+    const result = await capture(tap);
+    if (tap) {
+      const { inventory, referrer } = await attachCapturedSbom(store, tap, result.manifest, name ?? result.imageId, { created, toolVersion: packageVersion() });
+      for (const warning of inventory.warnings) reporter.warn(warning);
+      reporter.info(`SBOM: ${count(inventory.packages.length, 'package')} from ${inventory.databases.join(', ') || 'no package database'}, attached (referrer ${referrer.digest})`);
+    }
+    return result;
+  } finally {
+    await tap?.close();
+  }
+}

@@ -6,14 +6,15 @@
  * stream is read once and a 200 MB rpmdb is read by pages, never held whole.
  * A database that cannot be read is a warning naming it, never an error.
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { dirname, join } from 'node:path';
+import type { Readable, Transform } from 'node:stream';
 import { displayPath, printable } from '../errors.js';
 import { Spool } from '../io/temp.js';
 import type { TreeMember } from '../layers/members.js';
+import { TarValidator } from '../tar/reader.js';
 import { readApkInstalled } from './apk.js';
 import { readDpkgStatus } from './dpkg.js';
 import { parseOsRelease } from './os-release.js';
@@ -36,9 +37,14 @@ const textCap = 64 << 20;
 /** An rpmdb of a few thousand packages is 100-300 MB. */
 const rpmCap = 4 * 2 ** 30;
 
+/** A tree path as the tables above name it: relative, without "./". */
+function cleanPath(path: string): string {
+  return path.replace(/^(\.?\/)+/, '');
+}
+
 /** What kind of database a tree path (as in a tar: relative, maybe with "./") is, if any. */
 export function databaseKind(path: string): DatabaseKind | undefined {
-  const p = path.replace(/^(\.?\/)+/, '');
+  const p = cleanPath(path);
   if (p === 'etc/os-release' || p === 'usr/lib/os-release') return 'os-release';
   if (p === 'var/lib/dpkg/status') return 'dpkg';
   if (/^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(p) && !p.endsWith('.md5sums')) return 'dpkg-part';
@@ -55,10 +61,24 @@ interface Spooled {
   tooLarge: boolean;
 }
 
-/** The observer: give it every member (take), then ask for the inventory; close removes its temp files. */
+/** A member's content on its way to a spool file: written as it passes, synchronously (a tar observer cannot wait). */
+interface MemberSink {
+  write(chunk: Buffer): void;
+  end(): void;
+}
+
+/**
+ * The observer: sees the members of a tree (take, members) or the tar of a
+ * layer as it is written (layerObserver), spools the package databases among
+ * them, then parses them (inventory); close removes its temp files. Every
+ * byte of a database is spooled, whatever its size (a member stream's reader
+ * reads it back); above the cap it is not parsed.
+ */
 export class PackageDatabaseTap {
   private readonly spool: Spool;
   private readonly spooled = new Map<string, Spooled>();
+  private dir: string | undefined;
+  private files = 0;
 
   constructor(parent = tmpdir()) {
     this.spool = new Spool(parent, '.rootfs-sbom');
@@ -69,22 +89,69 @@ export class PackageDatabaseTap {
     return member.entry.type === 'file' && member.content !== undefined && databaseKind(displayPath(member.entry.path)) !== undefined;
   }
 
-  /** Spools a wanted member's content (read to its end whatever its size); a later member of the same path replaces it. */
-  async take(path: string, content: Readable): Promise<void> {
-    const kind = databaseKind(path)!;
-    const clean = path.replace(/^(\.?\/)+/, '');
-    const cap = kind.startsWith('rpm') ? rpmCap : textCap;
-    const spooled: Spooled = { path: clean, kind, file: await this.spool.path(), tooLarge: false };
-    let written = 0;
-    const capped = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        written += chunk.length;
-        if (written > cap) spooled.tooLarge = true;
-        callback(null, spooled.tooLarge ? undefined : chunk);
+  /** Spools a wanted member's content; a later member of the same path replaces it. */
+  async take(path: string, content: Readable): Promise<string> {
+    await this.open();
+    const sink = this.begin(path)!;
+    try {
+      for await (const chunk of content) sink.write(chunk as Buffer);
+    } finally {
+      sink.end();
+    }
+    return this.spooled.get(cleanPath(path))!.file;
+  }
+
+  /** members, passed on as they come; a database's content is spooled first, and its reader reads the spooled copy. */
+  async *members(members: AsyncIterable<TreeMember> | Iterable<TreeMember>): AsyncGenerator<TreeMember, void, undefined> {
+    for await (const member of members) {
+      if (!this.wants(member)) {
+        yield member;
+        continue;
+      }
+      const file = await this.take(displayPath(member.entry.path), member.content!());
+      yield { ...member, content: () => createReadStream(file), replayable: true };
+    }
+  }
+
+  /** A pass-through for a layer's tar (LayerOptions.observe) that spools the databases as they pass; call open() first. */
+  layerObserver(where: string): Transform {
+    let current: MemberSink | undefined;
+    return new TarValidator(where, (entry) => {
+      current = entry.type === 'file' ? this.begin(displayPath(entry.path)) : undefined;
+    }, {
+      data: (chunk) => current?.write(chunk),
+      end: () => {
+        current?.end();
+        current = undefined;
       },
     });
-    await pipeline(content, capped, createWriteStream(spooled.file, { mode: 0o600 }));
-    this.spooled.set(clean, spooled);
+  }
+
+  /** Makes the spool directory, so that members can be spooled synchronously. */
+  async open(): Promise<void> {
+    this.dir ??= dirname(await this.spool.path());
+  }
+
+  private begin(path: string): MemberSink | undefined {
+    const kind = databaseKind(path);
+    if (kind === undefined || this.dir === undefined) return undefined;
+    const cap = kind.startsWith('rpm') ? rpmCap : textCap;
+    const spooled: Spooled = { path: cleanPath(path), kind, file: join(this.dir, `database-${++this.files}`), tooLarge: false };
+    let fd: number | undefined = openSync(spooled.file, 'wx', 0o600);
+    let written = 0;
+    return {
+      write: (chunk) => {
+        written += chunk.length;
+        spooled.tooLarge ||= written > cap;
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd!, chunk, done);
+      },
+      end: () => {
+        if (fd === undefined) return;
+        closeSync(fd);
+        fd = undefined;
+        this.spooled.set(spooled.path, spooled);
+      },
+    };
   }
 
   /** Parses what was taken. */

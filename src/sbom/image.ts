@@ -15,8 +15,9 @@ import { attachArtifact } from '../store/artifact.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
 import type { TreeMember } from '../layers/members.js';
-import { inventoryOfTree } from './collect.js';
+import { inventoryOfTree, type PackageDatabaseTap } from './collect.js';
 import { sbomFormats, writeSbom, type SbomFormat } from './format.js';
+import type { SbomOptions } from './identity.js';
 import type { Inventory } from './types.js';
 
 /** An attached SBOM is a JSON document; one larger than this is not read into memory. */
@@ -103,4 +104,19 @@ export async function treeSbom(members: AsyncIterable<TreeMember> | Iterable<Tre
   const inventory = await inventoryOfTree(members);
   const document = writeSbom(format, inventory, { name }, { created: request.created ?? new Date(), toolVersion: request.toolVersion });
   return { format, document, inventory };
+}
+
+/**
+ * At capture (import, commit): the databases the tap took from the new tree,
+ * as an SPDX SBOM attached to the image just committed (its manifest, named
+ * name). The tap is closed either way.
+ */
+export async function attachCapturedSbom(store: Store, tap: PackageDatabaseTap, subject: Descriptor, name: string, options: SbomOptions): Promise<{ inventory: Inventory; referrer: Descriptor }> {
+  try {
+    const inventory = await tap.inventory();
+    const document = writeSbom('spdx', inventory, { name, digest: subject.digest }, options);
+    return { inventory, referrer: await attachSbom(store, subject, 'spdx', document, options.created) };
+  } finally {
+    await tap.close();
+  }
 }
