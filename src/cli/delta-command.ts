@@ -32,7 +32,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
   const result = await withStore(opts, async (store) => {
     const base = await resolveImage(store, baseRef);
     // The SBOM is of the whole new tree, so the tap sees its members, not the layer of its changes.
-    return withCapture(reporter, opts, store, tags[0] ? familiarName(tags[0]) : undefined, created, (tap) =>
+    return withCapture(reporter, opts, store, created, (tap) =>
       commitDelta(store, base, baseRef, tap ? tap.members(tree.members) : tree.members, {
         source: source === '-' ? 'stdin' : source,
         tags,

@@ -55,7 +55,6 @@ export const importCommand: CommandModule = (cli, run) => {
         };
         const where = file === '-' ? 'stdin' : file;
         const observe = (tap: PackageDatabaseTap | undefined) => (tap ? { observe: tap.layerObserver(where) } : {});
-        const name = tags[0] ? familiarName(tags[0]) : undefined;
         const report = (result: ImportedImage, entries: number, inputCompression: string): void => {
           reporter.result(result.imageId);
           reporter.info(`${count(entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
@@ -64,7 +63,7 @@ export const importCommand: CommandModule = (cli, run) => {
         if (directory) {
           const store = await openStore(opts);
           try {
-            const result = await withCapture(reporter, opts, store, name, created, (tap) => importDirectory(store, file, { ...options, ...observe(tap) }, packOptions(opts), packEvents(reporter)));
+            const result = await withCapture(reporter, opts, store, created, (tap) => importDirectory(store, file, { ...options, ...observe(tap) }, packOptions(opts), packEvents(reporter)));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             report(result, entries, 'directory');
             return result.pack.warnings > 0 || reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
@@ -75,7 +74,7 @@ export const importCommand: CommandModule = (cli, run) => {
         const { stream: input, size } = await openInput(file, 'a tarball', 'rootfs import packs a directory it is given');
         const store = await openStore(opts);
         try {
-          const result = await withCapture(reporter, opts, store, name, created, (tap) =>
+          const result = await withCapture(reporter, opts, store, created, (tap) =>
             importTarball(store, input, {
               ...options,
               ...observe(tap),

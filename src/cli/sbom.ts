@@ -66,13 +66,14 @@ export function addSbomFlag(command: Command): Command {
  * image it made, right after it is committed. One line says so; a database
  * that could not be read is a warning.
  */
-export async function withCapture<T extends { manifest: Descriptor; imageId: string }>(reporter: Reporter, opts: { sbom?: unknown }, store: Store, name: string | undefined, created: Date, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T> {
+export async function withCapture<T extends { manifest: Descriptor; imageId: string }>(reporter: Reporter, opts: { sbom?: unknown }, store: Store, created: Date, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T> {
   const tap = opts.sbom === false ? undefined : new PackageDatabaseTap();
   try {
     await tap?.open();
     const result = await capture(tap);
     if (tap) {
-      const { inventory, referrer } = await attachCapturedSbom(store, tap, result.manifest, name ?? result.imageId, { created, toolVersion: packageVersion() });
+      // Named by the image ID, not a tag: the same image captured under two names gets one SBOM, not two.
+      const { inventory, referrer } = await attachCapturedSbom(store, tap, result.manifest, result.imageId, { created, toolVersion: packageVersion() });
       for (const warning of inventory.warnings) reporter.warn(warning);
       reporter.info(`SBOM: ${count(inventory.packages.length, 'package')} from ${inventory.databases.join(', ') || 'no package database'}, attached (referrer ${referrer.digest})`);
     }
