@@ -117,7 +117,8 @@ export class PackageDatabaseTap {
   layerObserver(where: string): Transform {
     let current: MemberSink | undefined;
     return new TarValidator(where, (entry) => {
-      current = entry.type === 'file' ? this.begin(displayPath(entry.path)) : undefined;
+      // Every member of the layer passes here: latin1 is the cheapest decoding, and the database paths are ASCII.
+      current = entry.type === 'file' ? this.begin(entry.path.toString('latin1')) : undefined;
     }, {
       data: (chunk) => current?.write(chunk),
       end: () => {
