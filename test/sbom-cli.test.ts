@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { makeTempDir, rootfs, type RunOptions } from './helpers.js';
-import { alpineOsRelease, apkInstalled, rpmRoots } from './sbom-fixtures.js';
+import { alpineRoot, rpmRoots } from './sbom-fixtures.js';
 import { schemaErrors } from './sbom-schema.js';
 import { describeTree } from './tree.js';
 
@@ -29,14 +29,6 @@ function cli(t: TestContext): Cli {
     return result.stdout.toString();
   };
   return { work, store, r, ok };
-}
-
-function alpineRoot(dir: string): string {
-  mkdirSync(join(dir, 'lib/apk/db'), { recursive: true });
-  mkdirSync(join(dir, 'etc'));
-  writeFileSync(join(dir, 'lib/apk/db/installed'), apkInstalled);
-  writeFileSync(join(dir, 'etc/os-release'), alpineOsRelease);
-  return dir;
 }
 
 const purls = (document: { components: Array<{ purl?: string }> }) => document.components.flatMap((c) => (c.purl ? [c.purl] : []));

@@ -3,19 +3,10 @@
  * two captures, from their package databases; B an image or a directory.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTempDir, rootfs } from './helpers.js';
-import { alpineOsRelease, apkInstalled } from './sbom-fixtures.js';
-
-function alpineRoot(dir: string, installed: string): string {
-  mkdirSync(join(dir, 'lib/apk/db'), { recursive: true });
-  mkdirSync(join(dir, 'etc'), { recursive: true });
-  writeFileSync(join(dir, 'lib/apk/db/installed'), installed);
-  writeFileSync(join(dir, 'etc/os-release'), alpineOsRelease);
-  return dir;
-}
+import { alpineRoot, apkInstalled } from './sbom-fixtures.js';
 
 test('diff --packages: added, changed and removed, image against image or directory; --json; file flags refused', async (t) => {
   const work = makeTempDir(t);

@@ -116,3 +116,12 @@ export const apkInstalled = [
 ].join('\n');
 
 export const alpineOsRelease = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n';
+
+/** An Alpine root holding just its package database and os-release. */
+export function alpineRoot(dir: string, installed = apkInstalled): string {
+  mkdirSync(join(dir, 'lib/apk/db'), { recursive: true });
+  mkdirSync(join(dir, 'etc'), { recursive: true });
+  writeFileSync(join(dir, 'lib/apk/db/installed'), installed);
+  writeFileSync(join(dir, 'etc/os-release'), alpineOsRelease);
+  return dir;
+}

@@ -13,7 +13,7 @@ import { inventoryOfTree } from '../src/sbom/collect.js';
 import { parseOsRelease } from '../src/sbom/os-release.js';
 import type { Inventory } from '../src/sbom/types.js';
 import { makeTempDir, projectRoot, runOk } from './helpers.js';
-import { alpineOsRelease, apkInstalled, debootstrapRoot, rpmQueryAll, rpmRoots } from './sbom-fixtures.js';
+import { alpineRoot, debootstrapRoot, rpmQueryAll, rpmRoots } from './sbom-fixtures.js';
 
 const inventoryOf = (root: string): Promise<Inventory> => inventoryOfTree(directoryMembers(root));
 const nevra = (p: Inventory['packages'][number]) => `${p.name} ${p.epoch ?? 0}:${p.version.replace(/^\d+:/, '')} ${p.arch}`;
@@ -91,11 +91,7 @@ test('rpm: a 200 MB rpmdb.sqlite is read by pages, not held in memory', async (t
 });
 
 test('apk: the installed database, with license and origin', async (t) => {
-  const root = makeTempDir(t);
-  mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
-  mkdirSync(join(root, 'etc'));
-  writeFileSync(join(root, 'lib/apk/db/installed'), apkInstalled);
-  writeFileSync(join(root, 'etc/os-release'), alpineOsRelease);
+  const root = alpineRoot(makeTempDir(t));
   const inventory = await inventoryOf(root);
   assert.deepEqual(inventory.warnings, []);
   assert.deepEqual(inventory.packages, [

@@ -5,12 +5,12 @@
  * signed, with the store unchanged.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { alpineOsRelease, apkInstalled } from './sbom-fixtures.js';
+import { alpineRoot } from './sbom-fixtures.js';
 import { storeHash, writeKeys } from './trust-fixture.js';
 
 async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -21,11 +21,7 @@ async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
 
 /** A store holding alp:1 with an SPDX SBOM attached; returns the store and the document's bytes. */
 async function imageWithSbom(dir: string, name: string): Promise<{ store: string; document: string }> {
-  const root = join(dir, `${name}-root`);
-  mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
-  mkdirSync(join(root, 'etc'));
-  writeFileSync(join(root, 'lib/apk/db/installed'), apkInstalled);
-  writeFileSync(join(root, 'etc/os-release'), alpineOsRelease);
+  const root = alpineRoot(join(dir, `${name}-root`));
   const store = join(dir, name);
   await ok(['--store', store, 'import', root, 'alp:1', '-q']);
   const file = join(dir, `${name}.spdx.json`);

@@ -13,7 +13,7 @@ import { inventoryOfTree } from '../src/sbom/collect.js';
 import { sbomFormats, writeSbom, type SbomFormat } from '../src/sbom/format.js';
 import type { Inventory } from '../src/sbom/types.js';
 import { makeTempDir } from './helpers.js';
-import { alpineOsRelease, apkInstalled, debootstrapRoot, rpmRoots } from './sbom-fixtures.js';
+import { alpineRoot, debootstrapRoot, rpmRoots } from './sbom-fixtures.js';
 import { schemaErrors } from './sbom-schema.js';
 
 const formats = Object.keys(sbomFormats) as SbomFormat[];
@@ -105,11 +105,7 @@ test('rpm (CentOS 7): epoch:version-release, epoch as a purl qualifier, the lice
 });
 
 test('apk (Alpine) and a tree as the subject: no digest, valid documents', async (t) => {
-  const root = makeTempDir(t);
-  mkdirSync(join(root, 'lib/apk/db'), { recursive: true });
-  mkdirSync(join(root, 'etc'));
-  writeFileSync(join(root, 'lib/apk/db/installed'), apkInstalled);
-  writeFileSync(join(root, 'etc/os-release'), alpineOsRelease);
+  const root = alpineRoot(makeTempDir(t));
   const inventory = await inventoryOfTree(directoryMembers(root));
   const { spdx, cyclonedx } = check(inventory, { name: 'rootfs.tar' });
   assert.deepEqual(purlsOf('cyclonedx', cyclonedx).purls, [
