@@ -75,7 +75,8 @@ export async function withCapture<T extends { manifest: Descriptor; imageId: str
       // Named by the image ID, not a tag: the same image captured under two names gets one SBOM, not two.
       const { inventory, referrer } = await attachCapturedSbom(store, tap, result.manifest, result.imageId, { created, toolVersion: packageVersion() });
       for (const warning of inventory.warnings) reporter.warn(warning);
-      reporter.info(`SBOM: ${count(inventory.packages.length, 'package')} from ${inventory.databases.join(', ') || 'no package database'}, attached (referrer ${referrer.digest})`);
+      // A tree with no package database gets no SBOM, and no line about it.
+      if (referrer) reporter.info(`SBOM: ${count(inventory.packages.length, 'package')} from ${inventory.databases.join(', ')}, attached (referrer ${referrer.digest})`);
     }
     return result;
   } finally {

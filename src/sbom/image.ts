@@ -109,11 +109,13 @@ export async function treeSbom(members: AsyncIterable<TreeMember> | Iterable<Tre
 /**
  * At capture (import, commit): the databases the tap took from the new tree,
  * as an SPDX SBOM attached to the image just committed (its manifest, named
- * name). The tap is closed either way.
+ * name). A tree with no package database gets none: an SBOM listing nothing
+ * would say less than no SBOM. The tap is closed either way.
  */
-export async function attachCapturedSbom(store: Store, tap: PackageDatabaseTap, subject: Descriptor, name: string, options: SbomOptions): Promise<{ inventory: Inventory; referrer: Descriptor }> {
+export async function attachCapturedSbom(store: Store, tap: PackageDatabaseTap, subject: Descriptor, name: string, options: SbomOptions): Promise<{ inventory: Inventory; referrer?: Descriptor }> {
   try {
     const inventory = await tap.inventory();
+    if (inventory.databases.length === 0) return { inventory };
     const document = writeSbom('spdx', inventory, { name, digest: subject.digest }, options);
     return { inventory, referrer: await attachSbom(store, subject, 'spdx', document, options.created) };
   } finally {
