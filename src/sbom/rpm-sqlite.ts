@@ -5,7 +5,7 @@
  * No SQLite library: node:sqlite needs Node 22, better-sqlite3 is a native
  * build, sql.js loads the whole file into memory (docs/dependencies.md).
  * A database left in WAL mode by a running rpm may have rows only in its
- * -wal file, which is not read (collect.ts warns when one is present).
+ * -wal file, which is not read (rpm checkpoints it into the database when it exits).
  */
 import type { RandomAccess } from './random-access.js';
 import { maxHeaderBytes } from './rpm-header.js';
