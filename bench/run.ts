@@ -7,7 +7,7 @@
  * command writes to a pipe or a real file, never to /dev/null directly: GNU
  * tar skips reading file contents when its output is /dev/null.
  *
- * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,save,load,push,pull,squash,split),
+ * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,import sbom,save,load,push,pull,squash,split),
  * --quick (the debootstrap root only: no /usr/share, no /usr), --rootfs BIN (time another build's
  * bin/rootfs.js, for an A/B of two commits on one machine in one run).
  * docs/benchmarks.md has the figures and how to read them.
@@ -195,6 +195,9 @@ async function benchImage(input: Input): Promise<void> {
 
   compare('import gzip', input, `${rootfs(store)} import ${input.tar} bench:gzip`, `${T} pigz -p2 -6 < ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
   compare('import zstd', input, `${rootfs(store)} import --compression zstd ${input.tar} bench:zstd`, `${T} zstd -3 -T2 -q -c ${input.tar} | ${T} sha256sum > /dev/null && ${T} sha256sum ${input.tar} > /dev/null`, resetStore);
+
+  // The SBOM made at capture (the default) against --no-sbom: what the tap costs on the fast path, where it shows most.
+  compare('import sbom', input, `${rootfs(store)} import --compression zstd ${input.tar} bench:sbom`, `${rootfs(store)} import --compression zstd ${input.tar} bench:nosbom --no-sbom`, resetStore);
 
   // An unchanged tree against the image of itself: metadata only, no file is read (docs/incremental.md); the baseline is a full capture of it.
   const full = `${rootfs(store)} pack ${input.dir} | ${rootfs(store)} import - bench:full`;

@@ -30,6 +30,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   load: async () => (await import('./load.js')).loadCommand,
   copy: async () => (await import('./copy.js')).copyCommand,
   keygen: async () => (await import('./keygen.js')).keygenCommand,
+  sbom: async () => (await import('./sbom.js')).sbomCommand,
   sign: async () => (await import('./sign.js')).signCommand,
   split: async () => (await import('./split.js')).splitCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,

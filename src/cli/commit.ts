@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js';
 import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags } from './options.js';
 import { addTreeFlags, runDelta } from './delta-command.js';
+import { addSbomFlag } from './sbom.js';
 
 export const commitCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -10,12 +11,12 @@ export const commitCommand: CommandModule = (cli, run) => {
     .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the config (repeatable; as docker commit -c)')
     .option('-m, --message <text>', 'History comment for the new layer')
     .option('--platform <os/arch[/variant]>', "Platform recorded in the image (default: the base's)");
-  addLayerCompressionFlags(addTreeFlags(command))
+  addLayerCompressionFlags(addTreeFlags(addSbomFlag(command)))
     .example('rootfs unpack app:1.0 /srv/app && vi /srv/app/etc/app.conf && rootfs commit /srv/app app:1.1 --base app:1.0')
     .action((dir: string, ref: string | undefined, opts) =>
       run(async (reporter) => {
         if (opts.base === undefined) throw new UsageError('commit needs --base REF: the image DIR was unpacked from');
-        await runDelta(reporter, dir, ref, String(opts.base), opts, 'commit');
+        return runDelta(reporter, dir, ref, String(opts.base), opts, 'commit');
       }, opts),
     );
 };

@@ -1,5 +1,6 @@
 /** What import --base and commit share: the new tree against BASEREF, written as one layer on it. */
 import type { Command } from 'cac';
+import { ExitCode } from '../errors.js';
 import { commitDelta } from '../image/delta.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import { imageConfigFlags, layerCompression } from './options.js';
@@ -11,32 +12,38 @@ import { openTree } from './tree-input.js';
 import { addPackFlags, reportNotEntered } from './pack-options.js';
 import type { GlobalOptions } from './command.js';
 import { resolveImage } from '../store/resolve.js';
+import { withCapture } from './sbom.js';
 
 /** --checksum and pack's flags: the flags of a command that compares a new tree. */
 export function addTreeFlags(command: Command): Command {
   return addPackFlags(command).option('--checksum', "Read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)");
 }
 
-type DeltaFlags = GlobalOptions & Record<string, unknown> & { compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+type DeltaFlags = GlobalOptions & Record<string, unknown> & { sbom?: unknown; compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown };
 
-export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<void> {
+export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<number> {
   const { compression, level } = layerCompression(opts, reporter);
   const config = imageConfigFlags(opts);
   const tags = ref === undefined ? [] : [parseReference(ref)];
   const tree = await openTree(source, opts, Boolean(opts.force));
+  const created = config.created ?? new Date();
   const result = await withStore(opts, async (store) => {
     const base = await resolveImage(store, baseRef);
-    return commitDelta(store, base, baseRef, tree.members, {
-      source: source === '-' ? 'stdin' : source,
-      tags,
-      checksum: Boolean(opts.checksum),
-      origin: tree.origin,
-      ...config,
-      compression,
-      level,
-      createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
-      onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
-    });
+    // The SBOM is of the whole new tree, so the tap sees its members, not the layer of its changes.
+    return withCapture(reporter, opts, store, created, (tap) =>
+      commitDelta(store, base, baseRef, tap ? tap.members(tree.members) : tree.members, {
+        source: source === '-' ? 'stdin' : source,
+        tags,
+        checksum: Boolean(opts.checksum),
+        origin: tree.origin,
+        ...config,
+        created,
+        compression,
+        level,
+        createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
+        onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
+      }),
+    );
   });
   const { summary } = result;
   reportNotEntered(reporter, tree.notEntered ?? []);
@@ -58,4 +65,6 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
     ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
     ...(tree.notEntered ? { mountPointsNotEntered: tree.notEntered } : {}),
   });
+  // A package database that could not be read is a warning: the image is made, exit 1 says so.
+  return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
 }

@@ -11,6 +11,8 @@ import { estimatePack } from '../pack/estimate.js';
 import { count } from '../text.js';
 import { runDelta } from './delta-command.js';
 import { openTree, pathKind } from './tree-input.js';
+import { addSbomFlag, withCapture } from './sbom.js';
+import type { PackageDatabaseTap } from '../sbom/collect.js';
 
 export const importCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -21,7 +23,7 @@ export const importCommand: CommandModule = (cli, run) => {
     .option('-m, --message <text>', 'History comment for the image')
     .option('--platform <os/arch[/variant]>', 'Platform recorded in the image (default: this machine)')
     .option('--force', 'Import a docker save or OCI archive\'s files (manifest.json, blobs/…) as a filesystem instead of refusing (rootfs load reads it as images)');
-  addPackFlags(addLayerCompressionFlags(command))
+  addPackFlags(addLayerCompressionFlags(addSbomFlag(command)))
     .example('rootfs pack / | rootfs import - base:latest')
     .example('rootfs import / host:latest --preset debian')
     .example('rootfs import / host:v2 --base host:v1 --preset centos --preset container')
@@ -36,14 +38,19 @@ export const importCommand: CommandModule = (cli, run) => {
         if (opts.checksum) throw new UsageError('--checksum compares with an image: give --base BASEREF');
         const { compression, level } = layerCompression(opts, reporter);
         const tags = ref === undefined ? [] : [parseReference(ref)];
+        const flags = imageConfigFlags(opts);
+        const created = flags.created ?? new Date();
         const options: ImportOptions = {
           source: file,
           tags,
-          ...imageConfigFlags(opts),
+          ...flags,
+          created,
           compression,
           level,
           acceptImageArchive: Boolean(opts.force),
         };
+        const where = file === '-' ? 'stdin' : file;
+        const observe = (tap: PackageDatabaseTap | undefined) => (tap ? { observe: tap.layerObserver(where) } : {});
         const report = (result: ImportedImage, entries: number, inputCompression: string, notEntered?: readonly string[]): void => {
           reporter.result(result.imageId);
           reporter.info(`${count(entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);
@@ -52,19 +59,19 @@ export const importCommand: CommandModule = (cli, run) => {
         if (!directory && tarTreeOptions(opts, file === '-' ? 'stdin' : file)) {
           // Path rules on a tarball: its members through the same filter as a directory's, written as pack writes them.
           const tree = await openTree(file, opts, options.acceptImageArchive);
-          const result = await withStore(opts, (store) => importMembers(store, tree.members, options));
+          const result = await withStore(opts, (store) => withCapture(reporter, opts, store, created, (tap) => importMembers(store, tree.members, { ...options, ...observe(tap) })));
           report(result, result.entries, tree.compression ?? 'none');
-          return ExitCode.Ok;
+          return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
         }
         if (directory) {
           const store = await openStore(opts);
           try {
             const tree = packOptions(opts);
-            const result = await importDirectory(store, file, options, tree, packEvents(reporter, estimatePack(file, tree)));
+            const result = await withCapture(reporter, opts, store, created, (tap) => importDirectory(store, file, { ...options, ...observe(tap) }, tree, packEvents(reporter, estimatePack(file, tree))));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             reportNotEntered(reporter, result.pack.mountPointsNotEntered);
             report(result, entries, 'directory', result.pack.mountPointsNotEntered);
-            return result.pack.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
+            return result.pack.warnings > 0 || reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
           } finally {
             await store.close();
           }
@@ -72,15 +79,18 @@ export const importCommand: CommandModule = (cli, run) => {
         const { stream: input, size } = await openInput(file, 'a tarball', 'rootfs import packs a directory it is given');
         const store = await openStore(opts);
         try {
-          const result = await importTarball(store, input, {
-            ...options,
-            onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, fromStdin: file === '-', entries }),
-          });
+          const result = await withCapture(reporter, opts, store, created, (tap) =>
+            importTarball(store, input, {
+              ...options,
+              ...observe(tap),
+              onProgress: (bytes, entries) => reporter.progress({ label: `importing ${where}`, bytes, total: size, fromStdin: file === '-', entries }),
+            }),
+          );
           report(result, result.entries, result.inputCompression);
         } finally {
           await store.close();
         }
-        return ExitCode.Ok;
+        return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
       }, opts),
     );
 };

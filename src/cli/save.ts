@@ -14,6 +14,7 @@ import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
+import { signatureLines } from './trust-options.js';
 import { count } from '../text.js';
 
 export const saveCommand: CommandModule = (cli, run) => {
@@ -113,7 +114,7 @@ async function signBeforeSaving(reporter: Reporter, refs: string[], opts: Record
   const { readSigningKey, signImages } = await import('../trust/index.js');
   const key = await readSigningKey(keyFile, passphrase(keyFile));
   const signed = await withStore(opts, (store) => signImages(store, refs, key, platform ? { platform } : {}));
-  for (const { image, subject, referrer } of signed) reporter.info(`${image}: signed ${subject.digest} (signature ${referrer.digest})`);
+  for (const line of signatureLines(signed)) reporter.info(line);
 }
 
 /** `save REF… -o docker://…`: `rootfs push` for each REF. The archive-only options are refused rather than ignored. */

@@ -3,6 +3,7 @@ import { readSigningKey, signImages } from '../trust/index.js';
 import type { CommandModule } from './command.js';
 import { passphrase } from './prompt.js';
 import { withStore } from './store-option.js';
+import { signatureLines } from './trust-options.js';
 
 export const signCommand: CommandModule = (cli, run) => {
   cli
@@ -14,8 +15,8 @@ export const signCommand: CommandModule = (cli, run) => {
         if (typeof opts.key !== 'string') throw new UsageError('--key FILE is required (rootfs keygen makes one)');
         const key = await readSigningKey(opts.key, passphrase(opts.key));
         const signed = await withStore(opts, (store) => signImages(store, refs, key));
-        for (const { image, subject, referrer } of signed) reporter.result(`${image}: signed ${subject.digest} (signature ${referrer.digest})`);
-        reporter.emitJson(signed.map(({ image, subject, referrer, bundle }) => ({ image, digest: subject.digest, signature: referrer.digest, bundle: bundle.digest })));
+        for (const line of signatureLines(signed)) reporter.result(line);
+        reporter.emitJson(signed.map(({ image, subject, referrer, bundle, sboms }) => ({ image, digest: subject.digest, signature: referrer.digest, bundle: bundle.digest, sboms: sboms.map((sbom) => ({ digest: sbom.subject.digest, signature: sbom.referrer.digest })) })));
       }, opts),
     );
 };

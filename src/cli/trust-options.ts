@@ -4,7 +4,7 @@ import type { ManifestGate } from '../split/index.js';
 import { join } from 'node:path';
 import { pathExists } from '../io/metadata.js';
 import { policyFileName, type BeforeNames } from '../store/staged.js';
-import type { TrustPolicy, VerifiedPartManifest, VerifyingKey } from '../trust/index.js';
+import type { ImageSignature, TrustPolicy, VerifiedPartManifest, VerifyingKey } from '../trust/index.js';
 import type { Reporter } from './report.js';
 
 /** The trust code, loaded only by a command that signs or checks: the others start without it (about 35 ms). */
@@ -62,3 +62,10 @@ export function admissionHook(policy: TrustPolicy, reporter: Reporter): BeforeNa
   return async (staged) => (await trust()).requireSigned(policy, (verified) => reporter.info(`${verified.name}: signature by ${verified.key.path} verified`))(staged);
 }
 
+/** What sign and save --sign say of each image signed: its signature, then its SBOMs'. */
+export function signatureLines(signed: Array<ImageSignature & { image: string }>): string[] {
+  return signed.flatMap(({ image, subject, referrer, sboms }) => [
+    `${image}: signed ${subject.digest} (signature ${referrer.digest})`,
+    ...sboms.map((sbom) => `${image}: signed its SBOM ${sbom.subject.digest} (signature ${sbom.referrer.digest})`),
+  ]);
+}

@@ -12,7 +12,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { createFileOutput, outputError } from '../io/output.js';
-import { freshTempName, removeOnInterrupt } from '../io/temp.js';
+import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
 import { fsyncPath, makeDirectory } from '../io/durable.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
@@ -185,35 +185,6 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     },
   };
   return { sink, existingIndex };
-}
-
-/** A temp directory (named as temp.ts names them) made on first use (most saves never spool), removed with everything in it. */
-class Spool {
-  private dir: Promise<string> | undefined;
-  private files = 0;
-  private release = (): void => {};
-
-  constructor(private readonly parent: string, private readonly kind: string) {}
-
-  async path(): Promise<string> {
-    this.dir ??= this.make().catch((err: unknown) => {
-      throw fromFsError(err, this.parent);
-    });
-    return join(await this.dir, `spool-${++this.files}`);
-  }
-
-  async remove(): Promise<void> {
-    const dir = await this.dir?.catch(() => undefined);
-    if (dir) await rm(dir, { recursive: true, force: true });
-    this.release();
-  }
-
-  private async make(): Promise<string> {
-    const dir = await freshTempName(this.parent, this.kind);
-    this.release = removeOnInterrupt(dir);
-    await mkdir(dir, { mode: 0o700 });
-    return dir;
-  }
 }
 
 /** What is at an OCI layout output path: nothing (or an empty directory), or a layout to add to; anything else is refused. */

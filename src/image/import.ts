@@ -51,6 +51,8 @@ export interface ImportOptions {
   onProgress?: (bytesRead: number, entries: number) => void;
   /** Take a docker save or OCI archive's files as a filesystem (import --force) instead of refusing it. */
   acceptImageArchive?: boolean;
+  /** Sees the layer's tar as it is written (LayerOptions.observe). */
+  observe?: Transform;
 }
 
 export interface ImportedImage {
@@ -138,7 +140,7 @@ async function commitImport(store: Store, containerConfig: ContainerConfig, { la
 export async function importLayer(
   store: Store,
   input: Readable,
-  options: Pick<ImportOptions, 'source' | 'compression' | 'level' | 'onProgress' | 'acceptImageArchive'>,
+  options: Pick<ImportOptions, 'source' | 'compression' | 'level' | 'onProgress' | 'acceptImageArchive' | 'observe'>,
 ): Promise<StoredLayer & { entries: number; inputCompression: string }> {
   const where = options.source === '-' ? 'stdin' : options.source;
   let entries = 0;

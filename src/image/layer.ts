@@ -22,6 +22,8 @@ export interface LayerOptions {
   level?: number;
   /** Called with the compressed bytes written so far, for progress. */
   onWritten?: (bytes: number) => void;
+  /** Sees the tar as it goes into the layer (the SBOM's package-database tap, src/sbom/collect.ts); passes it on unchanged. */
+  observe?: Transform;
 }
 
 export interface StoredLayer {
@@ -48,7 +50,7 @@ export async function writeLayer<T>(store: Store, options: LayerOptions, writeTa
         diff.destroy(err as Error);
         throw err;
       }),
-      pipeline([diff, createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
+      pipeline([diff, ...(options.observe ? [options.observe] : []), createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
     ]);
     const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
     return { layer, diffId: diff.digest, produced };

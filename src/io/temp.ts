@@ -15,8 +15,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fromFsError } from '../errors.js';
 
 /** A unique name for a temp file in dir: the pid says who wrote it, the random part keeps writers apart. */
 export function tempName(dir: string, kind: string): string {
@@ -103,5 +104,34 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** A temp directory (named as tempName names them) made on first use (most saves never spool), removed with everything in it. */
+export class Spool {
+  private dir: Promise<string> | undefined;
+  private files = 0;
+  private release = (): void => {};
+
+  constructor(private readonly parent: string, private readonly kind: string) {}
+
+  async path(): Promise<string> {
+    this.dir ??= this.make().catch((err: unknown) => {
+      throw fromFsError(err, this.parent);
+    });
+    return join(await this.dir, `spool-${++this.files}`);
+  }
+
+  async remove(): Promise<void> {
+    const dir = await this.dir?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
+    this.release();
+  }
+
+  private async make(): Promise<string> {
+    const dir = await freshTempName(this.parent, this.kind);
+    this.release = removeOnInterrupt(dir);
+    await mkdir(dir, { mode: 0o700 });
+    return dir;
   }
 }

@@ -407,10 +407,11 @@ export async function* readTar(input: Readable, where: string): AsyncGenerator<T
 export class TarValidator extends Transform {
   private readonly parser: TarParser;
 
-  constructor(where: string, onEntry?: (entry: TarEntry, offset: number) => void) {
+  /** body, if given, hears each member's content as it passes (data), and its end (end, also for members without content). */
+  constructor(where: string, onEntry?: (entry: TarEntry, offset: number) => void, body?: { data(chunk: Buffer): void; end(): void }) {
     super();
     const ignore = (): void => {};
-    this.parser = new TarParser(where, { entry: onEntry ?? ignore, data: ignore, end: ignore });
+    this.parser = new TarParser(where, { entry: onEntry ?? ignore, data: body?.data ?? ignore, end: body?.end ?? ignore });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

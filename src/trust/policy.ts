@@ -23,6 +23,7 @@ import { InvalidInputError, RootfsError, UsageError, VerificationError, printabl
 import { isMissing, metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { parseJson } from '../oci/validate.js';
+import { sbomMediaTypes } from '../sbom/media-types.js';
 import { policyFileName, type BeforeNames, type StagedImages } from '../store/staged.js';
 import { keyHint, readVerifyingKey, type VerifyingKey } from './keys.js';
 import { verifyImageSignature, type BlobSource, type VerifiedImage } from './verify.js';
@@ -132,7 +133,8 @@ async function policyKey(path: string, policyPath: string): Promise<VerifyingKey
 /**
  * The beforeNames hook of a policy: every staged image must carry a
  * signature by one of its keys over exactly the manifest or index it will
- * be named by. onVerified hears of each image that passed.
+ * be named by, and every SBOM referrer that comes with them a signature of
+ * its own. onVerified hears of each image and SBOM that passed.
  */
 export function requireSigned(policy: TrustPolicy, onVerified?: (verified: VerifiedImage) => void): BeforeNames {
   return async (staged: StagedImages) => {
@@ -150,6 +152,14 @@ export function requireSigned(policy: TrustPolicy, onVerified?: (verified: Verif
       const subject: Descriptor = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size };
       // load and pull have checked every blob's digest as it came in: the signature is what is left to check.
       onVerified?.(await verifyImageSignature(source, name, subject, bySubject.get(subject.digest) ?? [], policy.keys, { content: false }));
+    }
+    // An SBOM that comes in is vouched for as its image is, by its own signature (rootfs sign signs an image's SBOMs with it).
+    for (const sbom of staged.referrers.filter((referrer) => sbomMediaTypes.includes(referrer.descriptor.artifactType ?? ''))) {
+      const image = staged.images.find((candidate) => candidate.descriptor?.digest === sbom.subject);
+      const name = `${image ? (image.tags[0] ?? image.id) : sbom.subject}: SBOM ${sbom.descriptor.digest}`;
+      const subject: Descriptor = { mediaType: sbom.descriptor.mediaType, digest: sbom.descriptor.digest, size: sbom.descriptor.size };
+      const referrers = staged.referrers.filter((referrer) => referrer.subject === subject.digest).map((referrer) => referrer.descriptor);
+      onVerified?.(await verifyImageSignature(source, name, subject, referrers, policy.keys, { content: false }));
     }
   };
 }

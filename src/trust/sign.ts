@@ -11,7 +11,10 @@
 import { InvalidInputError } from '../errors.js';
 import { metadataSizeCap } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
-import { Annotation, MediaType, emptyDescriptor, type Descriptor, type Manifest, type Platform } from '../oci/types.js';
+import { Annotation, isIndexMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { parseIndex } from '../oci/validate.js';
+import { sbomMediaTypes } from '../sbom/media-types.js';
+import { attachArtifact } from '../store/artifact.js';
 import type { Store } from '../store/store.js';
 import { BundleMediaType } from './bundle.js';
 import type { SigningKey } from './keys.js';
@@ -31,23 +34,37 @@ export interface ImageSignature {
   referrer: Descriptor;
   /** The bundle blob. */
   bundle: Descriptor;
+  /** The SBOMs attached to what was signed (to an index's manifests too), each signed with it. */
+  sboms: Array<Omit<ImageSignature, 'sboms'>>;
 }
 
 /**
  * Signs the image text names (a name, name@digest or ID, as findImage
  * takes) and records the signature in the store: what it names (an index
  * signs whole), or with platform that platform's manifest (what a docker
- * archive or a --platform save carries).
+ * archive or a --platform save carries). Its SBOM referrers are signed too,
+ * as referrers of their own, so --require-signed can ask for them.
  */
 export async function signImage(store: Store, text: string, key: SigningKey, options: { platform?: Platform; now?: Date } = {}): Promise<ImageSignature> {
   const now = options.now ?? new Date();
   const found = await findImage(store, text);
   const chosen = options.platform ? (await resolveEntry(store, found.descriptor, options.platform, found.name, found.manifestDescriptor)).manifestDescriptor : (found.manifestDescriptor ?? found.descriptor);
   const subject: Descriptor = { mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.size };
+  const name = found.name ?? text;
+  const image = found.descriptor.digest;
+  const signature = await signDocument(store, name, subject, key, now, image);
+  const sboms: ImageSignature['sboms'] = [];
+  for (const sbom of await sbomReferrers(store, subject)) sboms.push(await signDocument(store, name, sbom, key, now, image));
+  return { ...signature, sboms };
+}
+
+/** Signs one manifest or index in the store (an image's, or an SBOM's) and records the signature as its referrer. */
+async function signDocument(store: Store, name: string, document: Descriptor, key: SigningKey, now: Date, image: Digest): Promise<Omit<ImageSignature, 'sboms'>> {
+  const subject: Descriptor = { mediaType: document.mediaType, digest: document.digest, size: document.size };
   if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
   // Read, so a damaged manifest is not signed: the read checks its digest.
   await store.readBlob(subject.digest, subject.size);
-  const bundleBytes = signImageDigest(found.name ?? text, subject.digest, key);
+  const bundleBytes = signImageDigest(name, subject.digest, key);
   const stored = await store.putBlob(bundleBytes);
   const bundle: Descriptor = {
     mediaType: BundleMediaType,
@@ -55,23 +72,18 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
     size: stored.size,
     annotations: { [titleAnnotation]: `sha256-${digestHex(stored.digest)}.sigstore.json` },
   };
-  await store.putBlob(Buffer.from('{}'));
   const annotations = { [BundleContentAnnotation]: 'dsse-envelope', [BundlePredicateAnnotation]: CosignSignPredicate, [Annotation.Created]: now.toISOString() };
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    artifactType: BundleMediaType,
-    config: { ...emptyDescriptor },
-    layers: [bundle],
-    subject,
-    annotations,
-  };
-  const written = await store.putBlob(Buffer.from(JSON.stringify(manifest), 'utf8'));
-  // Registries copy a referrer's artifactType and annotations into the referrers list; the store entry carries them the same way.
-  const referrer: Descriptor = { mediaType: MediaType.ImageManifest, digest: written.digest, size: written.size, artifactType: BundleMediaType, annotations };
-  // Under the index lock, the image is looked for again: an rmi since findImage must not leave a signature of nothing.
-  await store.addReferrer(referrer, subject.digest, { image: found.descriptor.digest });
+  const referrer = await attachArtifact(store, subject, BundleMediaType, bundle, annotations, image);
   return { subject, referrer, bundle };
+}
+
+/** The SBOM referrers of subject and, for an index, of the manifests it lists (where `rootfs sbom --attach` puts them). */
+async function sbomReferrers(store: Store, subject: Descriptor): Promise<Descriptor[]> {
+  const subjects = [subject.digest];
+  if (isIndexMediaType(subject.mediaType)) subjects.push(...parseIndex(await store.readJson<unknown>(subject.digest, subject.size), store.blobPath(subject.digest)).manifests.map((entry) => entry.digest));
+  const found: Descriptor[] = [];
+  for (const digest of subjects) found.push(...(await store.referrers(digest)).filter((referrer) => sbomMediaTypes.includes(referrer.artifactType ?? '')));
+  return found;
 }
 
 /**
