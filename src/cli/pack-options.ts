@@ -87,7 +87,7 @@ export function packEvents(reporter: Reporter, estimate: number | undefined, toS
 /** Mount points a walk kept empty (without --cross-mounts): named, so nothing is left out unsaid. */
 export function reportNotEntered(reporter: Reporter, mountPoints: readonly string[]): void {
   if (mountPoints.length === 0) return;
-  reporter.warn(`${count(mountPoints.length, 'mount point')} not entered: ${mountPoints.join(' ')} (use --cross-mounts, or pack them separately)`);
+  reporter.notice(`${count(mountPoints.length, 'mount point')} not entered: ${mountPoints.join(' ')} (use --cross-mounts, or pack them separately)`);
 }
 
 function parseTime(text: string): number {

@@ -79,6 +79,11 @@ export class Reporter {
 
   warn(message: string): void {
     this.warnings++;
+    this.notice(message);
+  }
+
+  /** A warning that leaves the exit status alone, as GNU tar's for what --one-file-system leaves out. */
+  notice(message: string): void {
     say('stderr', `rootfs: warning: ${printable(message)}\n`);
   }
 
