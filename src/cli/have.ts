@@ -12,7 +12,7 @@ export const haveCommand: CommandModule = (cli, run) => {
     .example('rootfs have -o /media/usb/have.json')
     .action((opts) =>
       run(async (reporter) => {
-        const { document, skipped } = await withStoreReadOnly(opts, collectHave, { create: false });
+        const { document, skipped } = await withStoreReadOnly(opts, collectHave);
         for (const { name, reason } of skipped) reporter.warn(`${name} left out of images: ${reason}`);
         const text = formatHave(document);
         const output = String(opts.output);

@@ -4,7 +4,7 @@ import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { addPackFlags, packEvents, packFlagsGiven, packOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
-import { openStore } from './store-option.js';
+import { withStore } from './store-option.js';
 import { addLayerCompressionFlags, imageConfigFlags, layerCompression } from './options.js';
 import { openInput } from '../io/input.js';
 import { count } from '../text.js';
@@ -54,27 +54,21 @@ export const importCommand: CommandModule = (cli, run) => {
           reporter.emitJson({ id: result.imageId, tags: tags.map(familiarName), manifest: result.manifest, layer: result.layer, diffId: result.diffId, entries, inputCompression });
         };
         if (directory) {
-          const store = await openStore(opts);
-          try {
+          return withStore(opts, async (store) => {
             const result = await importDirectory(store, file, options, packOptions(opts), packEvents(reporter));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             report(result, entries, 'directory');
             return result.pack.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
-          } finally {
-            await store.close();
-          }
+          });
         }
         const { stream: input, size } = await openInput(file, 'a tarball', 'rootfs import packs a directory it is given');
-        const store = await openStore(opts);
-        try {
-          const result = await importTarball(store, input, {
+        const result = await withStore(opts, (store) =>
+          importTarball(store, input, {
             ...options,
             onProgress: (bytes, entries) => reporter.progress({ label: `importing ${file === '-' ? 'stdin' : file}`, bytes, total: size, entries }),
-          });
-          report(result, result.entries, result.inputCompression);
-        } finally {
-          await store.close();
-        }
+          }),
+        );
+        report(result, result.entries, result.inputCompression);
         return ExitCode.Ok;
       }, opts),
     );

@@ -59,7 +59,7 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
 }
 
 async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
-  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }), { create: false });
+  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }));
   reporter.emitJson({ image: text, digest: verified.subject.digest, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, blobsChecked: verified.blobsChecked });
   reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${verified.key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
 }

@@ -17,8 +17,8 @@
  * An image without a name (import or load without one) keeps an entry with
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
-import { constants, createReadStream } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { constants, createReadStream, readFileSync } from 'node:fs';
+import { access, readdir, rm, stat } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -38,7 +38,7 @@ import {
   withoutNameAnnotations,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
-import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
+import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
@@ -74,37 +74,60 @@ export interface StoreEntry {
 export class Store {
   private closed = false;
 
-  private constructor(readonly dir: string, private readonly inUse: FileLock | undefined, readonly readOnly: boolean) {}
+  private constructor(
+    readonly dir: string,
+    private readonly inUse: FileLock | undefined,
+    readonly readOnly: boolean,
+    /** Temp files of killed commands (dead PIDs) a read-only open found and left for gc; none after a writable open, which removes them. */
+    readonly leftovers: { count: number; bytes: number },
+    private readonly created: NewStore | undefined,
+  ) {}
 
   /**
-   * Creates the layout if missing (unless create is false), validates
-   * oci-layout, and holds the shared in-use lock until close(). readOnly is
-   * for commands that only read: an existing layout is opened without writing
-   * anything to it, so a user who may read the store but not write it can;
-   * the write methods then refuse. Without readOnly, a store this user cannot
-   * write is refused at once, before any work.
+   * Validates oci-layout and holds the shared in-use lock until close().
+   * Whether a missing store is made is decided here, by the mode and by
+   * nothing else: a command that writes creates it; readOnly (commands that
+   * only read) never does, and a missing or empty directory is "not found"
+   * (4) naming it, so a mistyped --store creates nothing. readOnly opens an
+   * existing layout without writing anything to it, so a user who may read
+   * the store but not write it can; the write methods then refuse. Without
+   * readOnly, a store this user cannot write is refused at once, before any work.
+   *
+   * A store this open created is removed again if the command is interrupted
+   * or fails (close) before it holds an image: a mistyped --store on a failed
+   * import leaves no empty store behind.
    */
-  static async open(dir: string, options: { create?: boolean; readOnly?: boolean } = {}): Promise<Store> {
+  static async open(dir: string, options: { readOnly?: boolean } = {}): Promise<Store> {
     const root = resolvePath(dir);
     const readOnly = options.readOnly ?? false;
     const lockPath = join(root, privateDirName, 'in-use.lock');
     let inUse: FileLock | undefined;
+    let created: NewStore | undefined;
     try {
-      const created = await prepareLayout(root, options.create ?? true, readOnly);
-      inUse = readOnly && !created ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
+      created = await prepareLayout(root, readOnly);
+      inUse = readOnly ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
     } catch (err) {
+      await created?.discard();
       throw readOnly ? err : notWritable(root, err);
     }
     await inUse?.acquire(false);
+    const tmp = join(root, privateDirName, 'tmp');
     // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
-    // A read-only command writes nothing, not even this tidying.
-    if (!readOnly) await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
-    return new Store(root, inUse, readOnly);
+    // A read-only command writes nothing, not even this tidying: it counts them, and gc removes them.
+    const leftovers = readOnly ? await staleTemps(tmp, tempPattern('.+')) : (await removeStaleTemps(tmp, tempPattern('.+')), { count: 0, bytes: 0 });
+    return new Store(root, inUse, readOnly, leftovers, created);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Releases the store. failed: the command did not complete; a store this
+   * open created then goes again if it holds no image and no other command
+   * has it open (the exclusive lock is free).
+   */
+  async close(options: { failed?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (options.failed && this.created && this.inUse?.try(true) && !holdsImages(this.dir)) await this.created.discard();
+    else this.created?.keep();
     await this.inUse?.close();
   }
 
@@ -472,12 +495,13 @@ async function checkWritable(dir: string): Promise<void> {
 }
 
 /**
- * Validates an existing layout or creates a new one; true when it created
- * it. A directory that holds other things and no oci-layout is refused:
- * --store pointed at the wrong place must not get blobs sprayed into it.
- * readOnly leaves an existing layout exactly as it is.
+ * Validates an existing layout, or creates a new one unless readOnly (then
+ * a missing store is "not found"); what it created comes back, guarded (see
+ * guardNewStore). A directory that holds other things and no oci-layout is
+ * refused: --store pointed at the wrong place must not get blobs sprayed
+ * into it. readOnly leaves an existing layout exactly as it is.
  */
-async function prepareLayout(dir: string, create: boolean, readOnly: boolean): Promise<boolean> {
+async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore | undefined> {
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
@@ -489,12 +513,11 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
     parseOciLayout(layoutText, layoutPath);
-    if (readOnly) return false;
+    if (readOnly) return undefined;
     await checkWritable(dir);
     await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
-    return false;
+    return undefined;
   }
-  if (!create) throw new NotFoundError(`${dir}: no image store here (no oci-layout file)`);
   let existing: string[] = [];
   try {
     existing = await readdir(dir);
@@ -503,26 +526,73 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
   }
   // These are what an interrupted creation leaves, or a concurrent one (oci-layout, written since we looked for it);
   // anything else means the directory is someone else's.
-  const foreign = existing.filter((name) => name !== privateDirName && name !== 'blobs' && name !== 'index.json' && name !== 'oci-layout');
+  const foreign = existing.filter((name) => !storeNames.includes(name));
   if (foreign.length > 0) throw new InvalidInputError(dir, `not an OCI image layout (no oci-layout file) and not empty; refusing to use it as a store`);
-  await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
-  // Creation runs under the index lock so two first commands do not both write index.json; oci-layout comes last and marks the layout complete.
-  const lock = await FileLock.open(join(dir, privateDirName, 'index.lock'));
+  if (readOnly) throw new NotFoundError(`${dir}: no image store here (no oci-layout file); commands that only read create none`);
+  const { made, release } = await makeDirectory(privateTmp, undefined, true);
+  const created = guardNewStore(dir, made);
+  release();
   try {
-    await lock.acquire(true);
-    const indexPath = join(dir, 'index.json');
+    await makeDirs(join(dir, 'blobs', 'sha256'));
+    // Creation runs under the index lock so two first commands do not both write index.json; oci-layout comes last and marks the layout complete.
+    const lock = await FileLock.open(join(dir, privateDirName, 'index.lock'));
     try {
-      parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
-    } catch (err) {
-      if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
-      const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-      await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
+      await lock.acquire(true);
+      const indexPath = join(dir, 'index.json');
+      try {
+        parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
+      } catch (err) {
+        if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
+        const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+        await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
+      }
+      await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
+    } finally {
+      await lock.close();
     }
-    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
-  } finally {
-    await lock.close();
+  } catch (err) {
+    await created.discard();
+    throw err;
   }
-  return true;
+  return created;
+}
+
+/** What a store directory may hold before its oci-layout is written. */
+const storeNames = [privateDirName, 'blobs', 'index.json', 'oci-layout'];
+
+/** A store this command is making: gone if the command is interrupted, or discarded, before it holds an image. */
+interface NewStore {
+  discard(): Promise<void>;
+  /** It stays: an interrupt no longer removes it. */
+  keep(): void;
+}
+
+/**
+ * made is the outermost directory makeDirectory made (dir or an ancestor,
+ * for --store a/b/c with a missing); when dir was there already (empty),
+ * only the names a store puts in it go.
+ */
+function guardNewStore(dir: string, made: string | undefined): NewStore {
+  const ours = made !== undefined && (made === dir || dir.startsWith(`${made}/`)) ? made : undefined;
+  // Checked when the signal comes: an image tagged by then keeps the store.
+  const release = ours !== undefined ? removeOnInterrupt(ours, false, () => holdsImages(dir)) : removeOnInterrupt(dir, true, () => holdsImages(dir));
+  return {
+    async discard() {
+      release();
+      for (const path of ours !== undefined ? [ours] : storeNames.map((name) => join(dir, name))) await rm(path, { recursive: true, force: true });
+    },
+    keep: release,
+  };
+}
+
+/** Whether a store's index.json lists anything; synchronous, for the signal handler. An index we cannot read is kept, to be safe. */
+function holdsImages(dir: string): boolean {
+  try {
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Partial<Index> | null;
+    return !(Array.isArray(index?.manifests) && index.manifests.length === 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 async function makeDirs(...dirs: string[]): Promise<void> {
