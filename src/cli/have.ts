@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { collectHave, formatHave } from '../formats/delta.js';
-import { writeFileAtomic } from '../io/durable.js';
+import { writeOutputFile } from '../io/output.js';
 import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';
@@ -19,7 +19,7 @@ export const haveCommand: CommandModule = (cli, run) => {
         if (output === '-') process.stdout.write(text);
         else {
           const target = resolve(output);
-          await writeFileAtomic(target, text);
+          await writeOutputFile(target, text);
           reporter.info(`${output}: ${count(document.blobs.length, 'blob')}, ${count(document.images.length, 'image')}`);
         }
         return reporter.warnings > 0 ? 1 : 0;

@@ -40,6 +40,7 @@ import {
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { protectStore } from '../io/output.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
@@ -81,6 +82,8 @@ export class Store {
     /** Temp files of killed commands (dead PIDs) a read-only open found and left for gc; none after a writable open, which removes them. */
     readonly leftovers: { count: number; bytes: number },
     private readonly created: NewStore | undefined,
+    /** Ends the output guard (io/output.ts refuseStoreDestination) that keeps this process's outputs out of the store. */
+    private readonly unprotect: () => void,
   ) {}
 
   /**
@@ -115,7 +118,7 @@ export class Store {
     // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
     // A read-only command writes nothing, not even this tidying: it counts them, and gc removes them.
     const leftovers = readOnly ? await staleTemps(tmp, tempPattern('.+')) : (await removeStaleTemps(tmp, tempPattern('.+')), { count: 0, bytes: 0 });
-    return new Store(root, inUse, readOnly, leftovers, created);
+    return new Store(root, inUse, readOnly, leftovers, created, protectStore(root));
   }
 
   /**
@@ -128,6 +131,7 @@ export class Store {
     this.closed = true;
     if (options.failed && this.created && this.inUse?.try(true) && !holdsImages(this.dir)) await this.created.discard();
     else this.created?.keep();
+    this.unprotect();
     await this.inUse?.close();
   }
 
