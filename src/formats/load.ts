@@ -83,14 +83,16 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   }
   await contents.commit(new Set([...images, ...referrers].flatMap((item) => item.blobs)));
   const loaded: LoadedImage[] = [];
+  const tags: Array<{ ref: ImageReference; descriptor: Descriptor }> = [];
+  const untagged: Descriptor[] = [];
   for (const image of images) {
     const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
-    if (image.kind === 'descriptor') for (const tag of image.tags) await store.tag(tag, descriptor);
-    if (image.kind === 'descriptor' && image.tags.length === 0) await store.addUntagged(descriptor);
+    if (image.kind === 'descriptor') tags.push(...image.tags.map((ref) => ({ ref, descriptor })));
+    if (image.kind === 'descriptor' && image.tags.length === 0) untagged.push(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
-  // After the names, as a tag comes last: a referrer recorded for an image not yet named would be a stray entry.
-  for (const { descriptor, subject } of referrers) await store.addReferrer(descriptor, subject);
+  // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
+  await store.recordNames({ tags, untagged, referrers });
   return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
 }
 
@@ -104,21 +106,30 @@ async function referrersOf(store: Store, contents: ArchiveContents, images: Load
   const candidates = readOciReferrers(contents);
   const known = new Set<Digest>(images.flatMap((image) => image.blobs));
   const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
-  const accepted: LoadableReferrer[] = [];
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const referrer of candidates) {
-      if (accepted.includes(referrer) || !(await held(referrer.subject))) continue;
-      accepted.push(referrer);
+  // Each subject is looked at once, its referrers accepted in one go, and those become subjects in turn: linear in the referrers.
+  const bySubject = new Map<Digest, LoadableReferrer[]>();
+  for (const referrer of candidates) {
+    const list = bySubject.get(referrer.subject);
+    if (list) list.push(referrer);
+    else bySubject.set(referrer.subject, [referrer]);
+  }
+  const accepted = new Set<LoadableReferrer>();
+  const queue: Digest[] = [];
+  for (const subject of bySubject.keys()) if (await held(subject)) queue.push(subject);
+  for (let next = 0; next < queue.length; next++) {
+    for (const referrer of bySubject.get(queue[next]!) ?? []) {
+      if (accepted.has(referrer)) continue;
+      accepted.add(referrer);
       known.add(referrer.descriptor.digest);
-      changed = true;
+      if (bySubject.has(referrer.descriptor.digest)) queue.push(referrer.descriptor.digest);
     }
   }
   for (const referrer of candidates) {
-    if (accepted.includes(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
+    if (accepted.has(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
     onWarning?.(`${contents.where(blobMemberName(referrer.descriptor.digest))}: referrer left out: its subject ${referrer.subject} is neither in the archive nor in the store`);
   }
-  return accepted;
+  // In the archive's order, as before.
+  return candidates.filter((referrer) => accepted.has(referrer));
 }
 
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {

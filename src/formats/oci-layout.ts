@@ -42,8 +42,9 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
     throw new NotFoundError(options.ref === undefined ? `${contents.where('index.json')}: no images in the index` : `${contents.archive}: no image named ${JSON.stringify(options.ref)} in index.json`);
   }
   const omitted = omittedLayers(index, contents.where('index.json'));
+  const positions = new Map(index.manifests.map((entry, at) => [entry, at]));
   return entries.map((entry) => {
-    const where = `index.json: manifests[${index.manifests.indexOf(entry)}]`;
+    const where = `index.json: manifests[${positions.get(entry)}]`;
     const named = entryNames(contents, entry, where);
     const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
     const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
@@ -52,11 +53,16 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   });
 }
 
-/** Two images under one ref.name: which one a name means would be a guess (the first, the last), so neither is taken. */
+/**
+ * Two images under one name: which one a name means would be a guess (the
+ * first, the last), so neither is taken. The name is the full one where an
+ * entry has it (Docker 25+ writes the bare tag as ref.name: app:1 and db:1
+ * both carry "1"), else the ref.name.
+ */
 function refuseSharedNames(index: Index, where: string): void {
   const named = new Map<string, { at: number; digest: Digest }>();
   index.manifests.forEach((entry, at) => {
-    const name = entry.annotations?.[Annotation.RefName];
+    const name = entry.annotations?.[Annotation.ContainerdImageName] ?? entry.annotations?.[Annotation.RefName];
     if (name === undefined) return;
     const first = named.get(name);
     if (first === undefined) named.set(name, { at, digest: entry.digest });
