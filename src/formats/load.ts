@@ -6,12 +6,14 @@
  */
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { commitImage } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
-import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
+import { parseIndex, parseJson } from '../oci/validate.js';
+import { metadataSizeCap, readMetadata } from '../io/metadata.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
@@ -58,6 +60,7 @@ export interface LoadResult {
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
   const { members, archive, directory } = await openSource(address, options.stream);
+  if (directory && options.tag !== undefined) await refuseSeveralImages(address.path, address.ref);
   const contents = new ArchiveContents(store, archive, options.onProgress);
   await contents.readAll(members);
   let images: LoadableImage[];
@@ -202,8 +205,42 @@ function bareTags(address: ArchiveAddress): { bareTagRepository?: ImageReference
 
 /** load --tag: one image, named as the user says instead of as the archive does. */
 function renamed(images: LoadableImage[], tag: ImageReference, archive: string): LoadableImage[] {
-  if (images.length !== 1) {
-    throw new UsageError(`--tag names one image, but ${archive} holds ${images.length}; choose one with FORMAT:PATH:REF (oci:DIR:REF, docker-archive:FILE:NAME:TAG)`);
-  }
+  if (images.length !== 1) throw severalImages(archive, images.length);
   return [{ ...images[0]!, tags: [tag] }];
+}
+
+function severalImages(archive: string, count: number): UsageError {
+  return new UsageError(`--tag names one image, but ${archive} holds ${count}; choose one with FORMAT:PATH:REF (oci:DIR:REF, docker-archive:FILE:NAME:TAG)`);
+}
+
+/**
+ * A layout directory whose index.json lists several images (those of ref,
+ * when given) cannot take one name: refused from index.json and its entries'
+ * manifests, before the blobs are read and staged, which for 10,000 images
+ * takes minutes. Entries that are referrers (an artifactType, or a manifest
+ * with a subject) are not images. What cannot be read here is left for the
+ * full read to report.
+ */
+async function refuseSeveralImages(dir: string, ref: string | undefined): Promise<void> {
+  let index: Index;
+  try {
+    index = parseIndex(parseJson((await readMetadata(join(dir, 'index.json'), metadataSizeCap, 'an image index')).toString('utf8'), 'index.json'), 'index.json');
+  } catch {
+    return;
+  }
+  let images = 0;
+  for (const entry of index.manifests) {
+    if (ref !== undefined && entry.annotations?.[Annotation.RefName] !== ref) continue;
+    if (entry.artifactType === undefined && !(await hasSubject(dir, entry))) images++;
+  }
+  if (images > 1) throw severalImages(dir, images);
+}
+
+async function hasSubject(dir: string, entry: Descriptor): Promise<boolean> {
+  try {
+    const document = parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), metadataSizeCap)).toString('utf8'), entry.digest) as { subject?: unknown } | null;
+    return typeof document === 'object' && document !== null && document.subject !== undefined;
+  } catch {
+    return false;
+  }
 }
