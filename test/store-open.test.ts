@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { cliPath, makeTempDir, rootfs, runOk } from './helpers.js';
+import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
 import { describeTree } from './tree.js';
 
 /** A small directory tree and its tarball, for imports that succeed. */
@@ -117,4 +117,26 @@ test('a reader says how much killed commands left and removes nothing; a writer 
   assert.equal((await rootfs(['--store', store, 'tag', 'x:1', 'y:1'])).code, 0);
   assert.equal(existsSync(leftover), false, 'a writer removes it');
   assert.equal((await rootfs(['--store', store, 'images'])).stderr, '');
+});
+
+test('a HOME this user may not read is named as the cause, for the default store and for the credentials file', async (t) => {
+  if (!requireRoot(t) || !requireTools(t, 'setpriv')) return;
+  const work = makeTempDir(t);
+  chmodSync(work, 0o755);
+  const home = join(work, 'root-home');
+  mkdirSync(home, { mode: 0o700 });
+  const writable = join(work, 'shared');
+  mkdirSync(writable);
+  chmodSync(writable, 0o777);
+  const asNobody = (args: string[]) =>
+    run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-u', 'ROOTFS_STORE', '-u', 'XDG_DATA_HOME', '-u', 'DOCKER_CONFIG', '-u', 'REGISTRY_AUTH_FILE', `HOME=${home}`, process.execPath, cliPath, ...args]);
+  for (const args of [['images'], ['tag', 'a:1', 'b:1']]) {
+    const result = await asNobody(args);
+    assert.equal(result.code, 5, result.stderr);
+    assert.equal(result.stderr, `rootfs: HOME=${home} is not readable by user nobody, and the store ${home}/.local/share/rootfs is under it: set HOME to this user's home directory\n`);
+  }
+  const pull = await asNobody(['--store', join(writable, 'store'), 'pull', 'localhost:5000/a:1']);
+  assert.equal(pull.code, 5, pull.stderr);
+  assert.match(pull.stderr, new RegExp(`^rootfs: HOME=${home} is not readable by user nobody, and the credentials file ${home}/\\.docker/config\\.json is under it`));
+  assert.deepEqual(readdirSync(writable), [], 'the failed pull left no store');
 });

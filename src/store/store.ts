@@ -19,7 +19,7 @@
  */
 import { constants, createReadStream, readFileSync } from 'node:fs';
 import { access, readdir, rm, stat } from 'node:fs/promises';
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -41,6 +41,7 @@ import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { protectStore } from '../io/output.js';
+import { currentUser, homeCause } from '../io/home.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
@@ -112,7 +113,8 @@ export class Store {
       inUse = readOnly ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
     } catch (err) {
       await created?.discard();
-      throw readOnly ? err : notWritable(root, err);
+      const home = homeCause(err, root, 'the store');
+      throw home !== err || readOnly ? home : notWritable(root, err);
     }
     await inUse?.acquire(false);
     const tmp = join(root, privateDirName, 'tmp');
@@ -542,15 +544,6 @@ function notWritable(dir: string, err: unknown): unknown {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return err;
   return new HostIoError(`${dir}: the store is not writable by ${currentUser()} (${systemErrorText(cause as Error)}); commands that only read it (images, inspect, save, export) still work`, { cause });
-}
-
-function currentUser(): string {
-  const uid = process.getuid?.();
-  try {
-    return `user ${userInfo().username}`;
-  } catch {
-    return `uid ${uid}`;
-  }
 }
 
 /** Throws the error of the first of the store's directories this process may not write into. */
