@@ -120,7 +120,7 @@ test('a store path that cannot be created (under /proc) is one line, exit 5, at 
   const work = makeTempDir(t);
   writeFileSync(join(work, 'f'), 'data');
   const cases = [
-    ['--store', '/proc/rootfs-nope', 'images'],
+    ['--store', '/proc/rootfs-nope', 'gc'],
     ['--store', '/proc/rootfs-nope/a/b', 'import', join(work, 'f'), 'x:1'],
     ['split', join(work, 'f'), '--size', '1M', '-o', '/proc/rootfs-nope/parts'],
     ['--store', join(work, 'store'), 'save', 'x:1', '--format', 'oci', '-o', '/proc/rootfs-nope/layout'],

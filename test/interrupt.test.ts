@@ -119,7 +119,7 @@ describe('an interrupted command leaves nothing behind', () => {
     const tar = join(dir, 'root.tar');
     await runOk(process.execPath, [cliPath, 'pack', root, '-o', tar]);
     const store = join(dir, 'store');
-    await runOk(process.execPath, [cliPath, 'images'], { env: { ROOTFS_STORE: store } });
+    await runOk(process.execPath, [cliPath, 'gc'], { env: { ROOTFS_STORE: store } });
     const blobs = readdirSync(join(store, 'blobs', 'sha256'));
     const index = readFileSync(join(store, 'index.json'));
     const { child, exit } = start(['import', '-', 'half:1'], { ROOTFS_STORE: store });
@@ -144,7 +144,7 @@ describe('an interrupted command leaves nothing behind', () => {
         const tar = join(dir, 'base.tar');
         await runOk(process.execPath, [cliPath, 'pack', bigTree(join(dir, 'base')), '-o', tar]);
         await runOk(process.execPath, [cliPath, 'import', tar, 'base:1'], { env });
-      } else await runOk(process.execPath, [cliPath, 'images'], { env });
+      } else await runOk(process.execPath, [cliPath, 'gc'], { env });
       const index = readFileSync(join(store, 'index.json'));
       const args = { load: ['load', '-i', fifo], import: ['import', fifo, 'x:1'], append: ['append', 'base:1', fifo, 'base:2'], diff: ['diff', 'base:1', fifo] }[command];
       const { child, exit } = start(args, env);
@@ -198,7 +198,7 @@ describe('leftovers of a killed command are recognised and removed by the next r
     const dir = makeTempDir(t);
     const store = join(dir, 'store');
     const env = { ROOTFS_STORE: store };
-    await runOk(process.execPath, [cliPath, 'images'], { env });
+    await runOk(process.execPath, [cliPath, 'gc'], { env });
     const tmp = join(store, '.rootfs', 'tmp');
     const dead = [`blob-${await deadPid()}-0123456789ab`, `.index.json.tmp-${await deadPid()}-0123456789ab`];
     const live = `blob-${process.pid}-0123456789ab`;

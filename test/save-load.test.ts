@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, linkSync, wr
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Index, Manifest } from '../src/oci/types.js';
-import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
+import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo } from './registry-server.js';
 import { describeTree } from './tree.js';
 
@@ -215,6 +215,7 @@ test('--compression: gzip and zstd layers keep the image ID; docker-legacy loads
 test('save refuses what it cannot do, leaving no output behind', async (t) => {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
+  await runOk(process.execPath, [cliPath, '--store', store, 'gc']);
   const missing = await rootfs(['--store', store, 'save', 'nothing:here', '-o', join(dir, 'out.tar')]);
   assert.equal(missing.code, 4, missing.stderr);
   assert.match(missing.stderr, /no such image: nothing:here/);

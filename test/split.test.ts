@@ -309,8 +309,8 @@ describe('rootfs load -i DIR from the parts of a 300 MB archive', () => {
     const refused = await rootfs(['load', '-i', parts, '--store', target]);
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /part big\.tar\.part0002: sha256 mismatch/);
-    const none = await rootfs(['images', '--store', target, '--json']);
-    assert.deepEqual(JSON.parse(none.stdout.toString()), []);
+    // The store the refused load created is gone again.
+    assert.equal(existsSync(target), false);
 
     flipByte(join(parts, 'big.tar.part0002'), 5000);
     const loaded = await rootfs(['load', '-i', parts, '--store', target]);

@@ -233,6 +233,7 @@ test('usage errors: one wording, ours, with the command\'s usage line, exit 2; h
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stdout.toString(), '', 'no help printed before the error');
   assert.equal((await rootfs(['image', 'frob'])).code, 2);
+  assert.equal((await rootfs(['--store', store, 'gc'])).code, 0);
   const ls = await rootfs(['--store', store, 'image', 'ls']);
   assert.equal(ls.code, 0, ls.stderr);
   assert.match(ls.stdout.toString(), /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/);

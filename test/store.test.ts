@@ -39,7 +39,7 @@ test('open creates an OCI layout; reopening validates it; foreign or broken dire
   const again = await Store.open(store.dir);
   await again.close();
 
-  await assert.rejects(Store.open(join(work, 'absent'), { create: false }), NotFoundError);
+  await assert.rejects(Store.open(join(work, 'absent'), { readOnly: true }), NotFoundError);
   const foreign = join(work, 'foreign');
   mkdirSync(foreign);
   writeFileSync(join(foreign, 'passwd'), 'root:x:0:0\n');

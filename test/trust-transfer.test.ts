@@ -28,7 +28,7 @@ async function ok(args: string[]): Promise<string> {
 /** An empty store, created, so that its hash before a refused command is the hash after. */
 async function emptyStore(dir: string, name: string): Promise<string> {
   const store = join(dir, name);
-  await ok(['--store', store, 'images']);
+  await ok(['--store', store, 'gc']);
   return store;
 }
 

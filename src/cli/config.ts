@@ -25,7 +25,7 @@ export const configCommand: CommandModule = (cli, run) => {
         const edits = changes.length + Object.keys(labels).length + Object.keys(annotations).length + (platform ? 1 : 0);
         if (edits === 0) {
           if (newref !== undefined) throw new UsageError('config REF NEWREF needs a change (-c, --label, --annotation or --platform)');
-          const image = await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false });
+          const image = await withStoreReadOnly(opts, (store) => resolveImage(store, ref));
           if (reporter.json) reporter.emitJson(image.config);
           else reporter.resultJson(image.config);
           return;

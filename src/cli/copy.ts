@@ -7,7 +7,7 @@ import { parsePlatform } from '../oci/platform.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
-import { addRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { addRegistryFlags, refuseRegistryFlags, registryFlagValues, registryOptions, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
 import { admissionHook, admissionPolicy } from './trust-options.js';
 
@@ -30,6 +30,8 @@ export const copyCommand: CommandModule = (cli, run) => {
         const source = parseTransportAddress(String(sourceText));
         const destination = parseTransportAddress(String(destinationText));
         const { compression, level } = archiveCompression(opts);
+        registryFlagValues(opts);
+        if (source.kind !== 'registry' && destination.kind !== 'registry') refuseRegistryFlags(opts, 'a copy without a docker:// end');
         if (source.kind === 'archive' && source.address.path === '-') refuseTerminal('stdin', 'an archive');
         if (destination.kind === 'archive' && destination.address.path === '-') {
           if (destination.address.format === 'oci') throw new UsageError('an oci layout is a directory; give it with oci:DIR');

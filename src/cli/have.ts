@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { collectHave, formatHave } from '../formats/delta.js';
-import { writeFileAtomic } from '../io/durable.js';
+import { writeOutputFile } from '../io/output.js';
 import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';
 import { count } from '../text.js';
@@ -12,7 +12,7 @@ export const haveCommand: CommandModule = (cli, run) => {
     .example('rootfs have -o /media/usb/have.json')
     .action((opts) =>
       run(async (reporter) => {
-        const { document, skipped } = await withStoreReadOnly(opts, collectHave, { create: false });
+        const { document, skipped } = await withStoreReadOnly(opts, collectHave);
         for (const { name, reason } of skipped) reporter.warn(`${name} left out of images: ${reason}`);
         const text = formatHave(document);
         const output = String(opts.output);
@@ -20,7 +20,7 @@ export const haveCommand: CommandModule = (cli, run) => {
         if (output === '-') process.stdout.write(text);
         else {
           const target = resolve(output);
-          await writeFileAtomic(target, text);
+          await writeOutputFile(target, text);
           reporter.info(`${output}: ${count(document.blobs.length, 'blob')}, ${count(document.images.length, 'image')}`);
           reporter.emitJson({ output: target, blobs: document.blobs.length, images: document.images.length });
         }

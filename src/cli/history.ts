@@ -16,7 +16,7 @@ export const historyCommand: CommandModule = (cli, run) => {
     .example('rootfs history host:v2')
     .action((ref: string, opts) =>
       run(async (reporter) => {
-        const rows = imageHistory(await withStoreReadOnly(opts, (store) => resolveImage(store, ref), { create: false }));
+        const rows = imageHistory(await withStoreReadOnly(opts, (store) => resolveImage(store, ref)));
         reporter.emitJson(rows);
         const full = opts.trunc === false;
         const human = opts.human !== false && opts.human !== 'false';

@@ -4,7 +4,7 @@ import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { addPackFlags, packEvents, packOptions, reportNotEntered, tarTreeOptions } from './pack-options.js';
 import { formatBytes } from './report.js';
-import { openStore, withStore } from './store-option.js';
+import { withStore } from './store-option.js';
 import { addLayerCompressionFlags, imageConfigFlags, layerCompression } from './options.js';
 import { openInput } from '../io/input.js';
 import { estimatePack } from '../pack/estimate.js';
@@ -64,32 +64,26 @@ export const importCommand: CommandModule = (cli, run) => {
           return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
         }
         if (directory) {
-          const store = await openStore(opts);
-          try {
+          return withStore(opts, async (store) => {
             const tree = packOptions(opts);
             const result = await withCapture(reporter, opts, store, created, (tap) => importDirectory(store, file, { ...options, ...observe(tap) }, tree, packEvents(reporter, estimatePack(file, tree))));
             const entries = Object.values(result.pack.entries).reduce((a, b) => a + b, 0);
             reportNotEntered(reporter, result.pack.mountPointsNotEntered);
             report(result, entries, 'directory', result.pack.mountPointsNotEntered);
             return result.pack.warnings > 0 || reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
-          } finally {
-            await store.close();
-          }
+          });
         }
         const { stream: input, size } = await openInput(file, 'a tarball', 'rootfs import packs a directory it is given');
-        const store = await openStore(opts);
-        try {
-          const result = await withCapture(reporter, opts, store, created, (tap) =>
+        const result = await withStore(opts, (store) =>
+          withCapture(reporter, opts, store, created, (tap) =>
             importTarball(store, input, {
               ...options,
               ...observe(tap),
               onProgress: (bytes, entries) => reporter.progress({ label: `importing ${where}`, bytes, total: size, fromStdin: file === '-', entries }),
             }),
-          );
-          report(result, result.entries, result.inputCompression);
-        } finally {
-          await store.close();
-        }
+          ),
+        );
+        report(result, result.entries, result.inputCompression);
         return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
       }, opts),
     );

@@ -57,21 +57,30 @@ export function tlsVerify(flags: RegistryFlags): boolean | undefined {
   throw new UsageError(`--tls-verify takes true or false, not '${String(value)}'`);
 }
 
-/** The connection options for registry: TLS and HTTP choices, retries, and the stored credentials for it if any. */
-export async function registryOptions(flags: RegistryFlags, registry: string): Promise<TransferOptions> {
+/**
+ * The registry flags' values (retries, timeout, TLS and HTTP choices),
+ * checked. A command whose registry end is known only later (copy) calls it
+ * first, so a bad value is refused (2) whatever the ends turn out to be.
+ */
+export function registryFlagValues(flags: RegistryFlags): Omit<TransferOptions, 'credentials'> {
   const retries = Number(flags.retries ?? 5);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new UsageError(`--retries must be a whole number from 0 to 100, not '${String(flags.retries)}'`);
   const timeout = Number(flags.timeout ?? 30);
   if (!(timeout >= 0.1 && timeout <= 86_400)) throw new UsageError(`--timeout must be a number of seconds from 0.1 to 86400, not '${String(flags.timeout)}'`);
   const verify = tlsVerify(flags);
-  const credentials = await readCredentials(registry, authFilePath(flags.authfile));
   return {
     retries,
     timeoutMs: timeout * 1000,
     ...(verify !== undefined ? { tlsVerify: verify } : {}),
     ...(flags.plainHttp ? { plainHttp: true } : {}),
-    ...(credentials ? { credentials } : {}),
   };
+}
+
+/** The connection options for registry: registryFlagValues and the stored credentials for it if any. */
+export async function registryOptions(flags: RegistryFlags, registry: string): Promise<TransferOptions> {
+  const values = registryFlagValues(flags);
+  const credentials = await readCredentials(registry, authFilePath(flags.authfile));
+  return { ...values, ...(credentials ? { credentials } : {}) };
 }
 
 /** save and load take the registry flags for docker:// and --push only; given to an archive transfer they would silently do nothing. */

@@ -1,7 +1,6 @@
 import type { Command } from 'cac';
-import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { writeFileAtomic } from '../io/durable.js';
+import { writeOutputFile } from '../io/output.js';
 import { isSbomFormat, sbomFormats } from '../sbom/format.js';
 import { PackageDatabaseTap } from '../sbom/collect.js';
 import { attachCapturedSbom, imageSbom, treeSbom, type SbomResult } from '../sbom/image.js';
@@ -36,15 +35,15 @@ export const sbomCommand: CommandModule = (cli, run) => {
         const kind = pathKind(source);
         const tree = kind !== 'none';
         if (tree && opts.attach) throw new UsageError(`--attach needs an image in the store; '${source}' is a path`);
-        if (kind !== 'directory' && (opts.preset !== undefined || opts.exclude !== undefined)) throw new UsageError(`--preset and --exclude apply to a directory; '${source}' is ${tree ? 'a file' : 'an image'}`);
+        if (!tree && (opts.preset !== undefined || opts.exclude !== undefined)) throw new UsageError(`--preset and --exclude apply to a directory or tarball; '${source}' is an image`);
         let result: SbomResult;
         if (tree) result = await treeSbom((await openTree(source, opts)).members, source, request);
-        else if (opts.attach) result = await withStore(opts, (store) => imageSbom(store, source, { ...request, attach: true }), { create: false });
-        else result = await withStoreReadOnly(opts, (store) => imageSbom(store, source, request), { create: false });
+        else if (opts.attach) result = await withStore(opts, (store) => imageSbom(store, source, { ...request, attach: true }));
+        else result = await withStoreReadOnly(opts, (store) => imageSbom(store, source, request));
         for (const warning of result.inventory?.warnings ?? []) reporter.warn(warning);
         const output = String(opts.output);
         if (output === '-' && !opts.attach) process.stdout.write(result.document);
-        else if (output !== '-') await writeFileAtomic(resolve(output), result.document);
+        else if (output !== '-') await writeOutputFile(output, result.document);
         const what = result.inventory ? `${count(result.inventory.packages.length, 'package')} from ${result.inventory.databases.join(', ') || 'no package database'}` : 'the SBOM attached';
         const where = result.referrer ? ` (referrer ${result.referrer.digest})` : '';
         if (opts.attach) reporter.result(`${source}: attached ${result.format} SBOM of ${what}${where}`);

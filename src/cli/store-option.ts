@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { SkippedFile } from '../pack/tree.js';
 import { Store, defaultStoreDir } from '../store/store.js';
 import type { GlobalOptions } from './command.js';
+import { formatBytes, writeError } from './report.js';
 
 export function storeDir(opts: GlobalOptions): string {
   return opts.store ? String(opts.store) : defaultStoreDir();
@@ -31,22 +32,33 @@ export function storeSkip(opts: GlobalOptions): SkippedFile {
   }
 }
 
-/** Opens (creating if needed) the store the options name; the caller closes it. readOnly: for commands that only read it. */
-export function openStore(opts: GlobalOptions, options?: { create?: boolean; readOnly?: boolean }): Promise<Store> {
-  return Store.open(storeDir(opts), options);
+/**
+ * Opens the store the options name; the caller closes it. A command that
+ * writes creates a missing store; readOnly (a command that only reads) never
+ * does: Store.open decides, for every command alike.
+ */
+async function openStore(opts: GlobalOptions, options?: { readOnly?: boolean }): Promise<Store> {
+  const store = await Store.open(storeDir(opts), options);
+  // A reader may not remove what killed commands left (writers do): it says so, once, and how to reclaim it.
+  if (store.leftovers.count > 0 && !opts.quiet) writeError(`${formatBytes(store.leftovers.bytes)} of leftovers from killed commands: rootfs gc`);
+  return store;
 }
 
-/** Runs fn with the store open, closing it whatever happens. */
-export async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>, options?: { create?: boolean; readOnly?: boolean }): Promise<T> {
+/** Runs fn with the store open, closing it whatever happens; a store it created goes again if fn fails before it holds an image. */
+export async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>, options?: { readOnly?: boolean }): Promise<T> {
   const store = await openStore(opts, options);
+  let result: T;
   try {
-    return await fn(store);
-  } finally {
-    await store.close();
+    result = await fn(store);
+  } catch (err) {
+    await store.close({ failed: true });
+    throw err;
   }
+  await store.close();
+  return result;
 }
 
-/** withStore for commands that only read: works on a store this user may read but not write, and changes nothing in it. */
-export function withStoreReadOnly<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>, options?: { create?: boolean }): Promise<T> {
-  return withStore(opts, fn, { ...options, readOnly: true });
+/** withStore for commands that only read: works on a store this user may read but not write, changes nothing in it, and creates none. */
+export function withStoreReadOnly<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  return withStore(opts, fn, { readOnly: true });
 }

@@ -71,7 +71,7 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
 }
 
 async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {
-  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }), { create: false });
+  const verified = await withStoreReadOnly(opts, (store) => verifyStoredImage(store, text, keys, { content }));
   reporter.emitJson({ image: text, digest: verified.subject.digest, signatureChecked: true, signature: verified.referrer.digest, key: verified.key.path, keyHint: verified.bundle.hint, contentChecked: content, blobsChecked: verified.blobsChecked });
   if (!content) reporter.warn(`${text}: layers and config not checked against their digests (--no-content)`);
   reporter.result(`${text}: OK: ${verified.subject.digest} signed by ${verified.key.path}${content ? `, ${count(verified.blobsChecked, 'blob')} checked` : ''}`);
@@ -79,7 +79,7 @@ async function verifyImage(text: string, keys: VerifyingKey[], content: boolean,
 
 /** No key: every blob of the image against its digest; its signatures, if any, said to be there and not checked. */
 async function checkImage(text: string, opts: GlobalOptions, reporter: Reporter): Promise<void> {
-  const checked = await withStoreReadOnly(opts, (store) => checkStoredImage(store, text), { create: false });
+  const checked = await withStoreReadOnly(opts, (store) => checkStoredImage(store, text));
   reporter.emitJson({ image: text, digest: checked.subject.digest, signatureChecked: false, signaturesNotChecked: checked.signatures, contentChecked: true, blobsChecked: checked.blobsChecked });
   const signature = checked.signatures > 0 ? notChecked : 'no signature (give --key PUB to require one)';
   reporter.warn(`${text}: ${signature}`);

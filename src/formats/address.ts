@@ -5,8 +5,8 @@
  * content. `-` is stdin or stdout. `docker://HOST[/REPO[:TAG][@DIGEST]]` is
  * a registry (parseRegistryAddress), not an archive.
  */
-import { UsageError } from '../errors.js';
-import { parseReference, type ImageReference } from '../oci/reference.js';
+import { printable, UsageError } from '../errors.js';
+import { parseReference, portProblem, type ImageReference } from '../oci/reference.js';
 
 /** The formats we write; `docker-legacy` is docker-archive without the OCI layout (docker save before 25). */
 export const formatNames = ['docker-archive', 'docker-legacy', 'oci-archive', 'oci'] as const;
@@ -38,8 +38,15 @@ export function parseAddress(text: string): ArchiveAddress {
   const ref = split < 0 ? undefined : rest.slice(split + 1);
   if (path === '') throw new UsageError(`${text}: no path after '${prefix}:'`);
   if (ref === '') throw new UsageError(`${text}: empty reference after the path`);
+  if (ref !== undefined && (prefix === 'oci' || prefix === 'oci-archive') && !refNamePattern.test(ref)) {
+    throw new UsageError(`${printable(text)}: ${JSON.stringify(ref)} is not an OCI ref.name (components of letters and digits joined by one of - . _ : @ + or --, separated by /)`);
+  }
   return { format: prefix, path, ref };
 }
+
+/** The image-layout spec's grammar for org.opencontainers.image.ref.name, which skopeo and umoci hold names to: no "..", no control characters. */
+const refNameComponent = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const refNamePattern = new RegExp(`^${refNameComponent}(?:/${refNameComponent})*$`);
 
 const registryTransport = 'docker://';
 
@@ -81,6 +88,8 @@ export function parseRegistryAddress(text: string): RegistryAddress {
 export function parseRegistryHost(host: string, context = host): string {
   const invalid = new UsageError(`${context}: '${host}' is not a registry host (expected HOST[:PORT], where HOST has a dot, is localhost or has a port; Docker Hub is docker.io)`);
   if (host === '' || host.includes('/') || host.includes('@')) throw invalid;
+  const badPort = portProblem(host);
+  if (badPort !== undefined) throw new UsageError(`${context}: ${badPort}`);
   let ref: ImageReference;
   try {
     ref = parseReference(`${host}/probe`);

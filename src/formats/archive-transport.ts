@@ -1,5 +1,4 @@
 /** Archives and layouts as a copy's ends (docker-archive, docker-legacy, oci-archive, oci): load brings images in, save takes them out. */
-import { dirname } from 'node:path';
 import type { ArchiveAddress, FormatName } from './address.js';
 import { oneTextPerImage, type ImageSink, type ImageSource } from './image-transport.js';
 import { loadArchive } from './load.js';
@@ -25,7 +24,7 @@ export function archiveSource(address: ArchiveAddress & { format: FormatName }):
 export function archiveSink(address: ArchiveAddress & { format: FormatName }): ImageSink {
   return {
     // A private store beside the output: its blobs are renamed from there into a layout.
-    ...(address.path !== '-' ? { stagingParent: dirname(address.path) } : {}),
+    ...(address.path !== '-' ? { output: address.path } : {}),
     async from(store, texts, options) {
       // An address with a REF names one image: each image once, under its first name.
       const chosen = address.ref !== undefined ? await oneTextPerImage(store, texts) : texts;

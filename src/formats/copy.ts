@@ -7,7 +7,8 @@
  * made for the copy (beside the destination, else in $TMPDIR) and removed
  * after it, so the user's store is never opened.
  */
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import type { TransportAddress } from './address.js';
@@ -31,6 +32,14 @@ function transportOf(end: End): { source(address: End['address']): ImageSource; 
   return transports[end.kind] as { source(address: End['address']): ImageSource; sink(address: End['address']): ImageSink };
 }
 
+/** A copy onto its own source would replace what it is reading (or add an image to itself): refused before anything is read. */
+async function refuseSameArchive(source: TransportAddress, destination: TransportAddress): Promise<void> {
+  if (source.kind !== 'archive' || destination.kind !== 'archive' || source.address.path === '-' || destination.address.path === '-') return;
+  const [from, to] = await Promise.all([source.address.path, destination.address.path].map((path) => stat(path).catch(() => undefined)));
+  const same = resolve(source.address.path) === resolve(destination.address.path) || (from !== undefined && to !== undefined && from.dev === to.dev && from.ino === to.ino);
+  if (same) throw new UsageError(`${destination.address.path}: the destination is the source; copy to another path`);
+}
+
 function sourceOf(end: End): ImageSource {
   return transportOf(end).source(end.address);
 }
@@ -40,6 +49,7 @@ function sinkOf(end: End): ImageSink {
 }
 
 export async function copyImages(source: TransportAddress, destination: TransportAddress, options: CopyOptions): Promise<CopyResult> {
+  await refuseSameArchive(source, destination);
   if (source.kind === 'store') {
     if (destination.kind === 'store') throw new UsageError(`rootfs:${source.ref} to rootfs:${destination.ref} is a new name in the same store: rootfs tag ${source.ref} ${destination.ref}`);
     const to = destination;
@@ -53,7 +63,7 @@ export async function copyImages(source: TransportAddress, destination: Transpor
     });
   }
   const sink = sinkOf(destination);
-  return withPrivateStore(sink.stagingParent ?? tmpdir(), async (store) => {
+  return withPrivateStore(sink.output, async (store) => {
     const arrived = await sourceOf(source).into(store, undefined, options);
     return sink.from(store, arrived.texts, options);
   });

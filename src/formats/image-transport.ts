@@ -58,8 +58,8 @@ export interface ImageSource {
 
 /** One end of a copy that images go to: it takes texts (names or digests) out of store. */
 export interface ImageSink {
-  /** Where a private store for a copy through it goes: on the sink's file system when it has one. */
-  stagingParent?: string;
+  /** The file or directory it writes, when it has one: a private store for a copy through it goes beside it. */
+  output?: string;
   from(store: Store, texts: string[], options: CopyOptions): Promise<CopyResult>;
 }
 

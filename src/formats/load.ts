@@ -6,12 +6,14 @@
  */
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { commitImage } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
-import { type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
+import { parseIndex, parseJson } from '../oci/validate.js';
+import { metadataSizeCap, readMetadata } from '../io/metadata.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
@@ -58,6 +60,7 @@ export interface LoadResult {
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
   const { members, archive, directory } = await openSource(address, options.stream);
+  if (directory && options.tag !== undefined) await refuseSeveralImages(address.path, address.ref);
   const contents = new ArchiveContents(store, archive, options.onProgress);
   await contents.readAll(members);
   let images: LoadableImage[];
@@ -83,14 +86,16 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   }
   await contents.commit(new Set([...images, ...referrers].flatMap((item) => item.blobs)));
   const loaded: LoadedImage[] = [];
+  const tags: Array<{ ref: ImageReference; descriptor: Descriptor }> = [];
+  const untagged: Descriptor[] = [];
   for (const image of images) {
     const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
-    if (image.kind === 'descriptor') for (const tag of image.tags) await store.tag(tag, descriptor);
-    if (image.kind === 'descriptor' && image.tags.length === 0) await store.addUntagged(descriptor);
+    if (image.kind === 'descriptor') tags.push(...image.tags.map((ref) => ({ ref, descriptor })));
+    if (image.kind === 'descriptor' && image.tags.length === 0) untagged.push(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
-  // After the names, as a tag comes last: a referrer recorded for an image not yet named would be a stray entry.
-  for (const { descriptor, subject } of referrers) await store.addReferrer(descriptor, subject);
+  // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
+  await store.recordNames({ tags, untagged, referrers });
   return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
 }
 
@@ -104,21 +109,30 @@ async function referrersOf(store: Store, contents: ArchiveContents, images: Load
   const candidates = readOciReferrers(contents);
   const known = new Set<Digest>(images.flatMap((image) => image.blobs));
   const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
-  const accepted: LoadableReferrer[] = [];
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const referrer of candidates) {
-      if (accepted.includes(referrer) || !(await held(referrer.subject))) continue;
-      accepted.push(referrer);
+  // Each subject is looked at once, its referrers accepted in one go, and those become subjects in turn: linear in the referrers.
+  const bySubject = new Map<Digest, LoadableReferrer[]>();
+  for (const referrer of candidates) {
+    const list = bySubject.get(referrer.subject);
+    if (list) list.push(referrer);
+    else bySubject.set(referrer.subject, [referrer]);
+  }
+  const accepted = new Set<LoadableReferrer>();
+  const queue: Digest[] = [];
+  for (const subject of bySubject.keys()) if (await held(subject)) queue.push(subject);
+  for (let next = 0; next < queue.length; next++) {
+    for (const referrer of bySubject.get(queue[next]!) ?? []) {
+      if (accepted.has(referrer)) continue;
+      accepted.add(referrer);
       known.add(referrer.descriptor.digest);
-      changed = true;
+      if (bySubject.has(referrer.descriptor.digest)) queue.push(referrer.descriptor.digest);
     }
   }
   for (const referrer of candidates) {
-    if (accepted.includes(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
+    if (accepted.has(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
     onWarning?.(`${contents.where(blobMemberName(referrer.descriptor.digest))}: referrer left out: its subject ${referrer.subject} is neither in the archive nor in the store`);
   }
-  return accepted;
+  // In the archive's order, as before.
+  return candidates.filter((referrer) => accepted.has(referrer));
 }
 
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
@@ -191,8 +205,42 @@ function bareTags(address: ArchiveAddress): { bareTagRepository?: ImageReference
 
 /** load --tag: one image, named as the user says instead of as the archive does. */
 function renamed(images: LoadableImage[], tag: ImageReference, archive: string): LoadableImage[] {
-  if (images.length !== 1) {
-    throw new UsageError(`--tag names one image, but ${archive} holds ${images.length}; choose one with FORMAT:PATH:REF (oci:DIR:REF, docker-archive:FILE:NAME:TAG)`);
-  }
+  if (images.length !== 1) throw severalImages(archive, images.length);
   return [{ ...images[0]!, tags: [tag] }];
+}
+
+function severalImages(archive: string, count: number): UsageError {
+  return new UsageError(`--tag names one image, but ${archive} holds ${count}; choose one with FORMAT:PATH:REF (oci:DIR:REF, docker-archive:FILE:NAME:TAG)`);
+}
+
+/**
+ * A layout directory whose index.json lists several images (those of ref,
+ * when given) cannot take one name: refused from index.json and its entries'
+ * manifests, before the blobs are read and staged, which for 10,000 images
+ * takes minutes. Entries that are referrers (an artifactType, or a manifest
+ * with a subject) are not images. What cannot be read here is left for the
+ * full read to report.
+ */
+async function refuseSeveralImages(dir: string, ref: string | undefined): Promise<void> {
+  let index: Index;
+  try {
+    index = parseIndex(parseJson((await readMetadata(join(dir, 'index.json'), metadataSizeCap, 'an image index')).toString('utf8'), 'index.json'), 'index.json');
+  } catch {
+    return;
+  }
+  let images = 0;
+  for (const entry of index.manifests) {
+    if (ref !== undefined && entry.annotations?.[Annotation.RefName] !== ref) continue;
+    if (entry.artifactType === undefined && !(await hasSubject(dir, entry))) images++;
+  }
+  if (images > 1) throw severalImages(dir, images);
+}
+
+async function hasSubject(dir: string, entry: Descriptor): Promise<boolean> {
+  try {
+    const document = parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), metadataSizeCap)).toString('utf8'), entry.digest) as { subject?: unknown } | null;
+    return typeof document === 'object' && document !== null && document.subject !== undefined;
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { blobMemberName, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
-import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
+import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
 import type { ArchiveContents } from './contents.js';
 import { omittedLayers } from './delta.js';
@@ -36,18 +36,37 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   const { value } = contents.json<unknown>('index.json', 'index.json');
   const index = parseIndex(value, contents.where('index.json'));
   const images = index.manifests.filter((entry) => !isReferrerEntry(contents, entry));
+  refuseSharedNames(index, contents.where('index.json'));
   const entries = options.ref === undefined ? images : images.filter((entry) => entry.annotations?.[Annotation.RefName] === options.ref);
   if (entries.length === 0) {
     throw new NotFoundError(options.ref === undefined ? `${contents.where('index.json')}: no images in the index` : `${contents.archive}: no image named ${JSON.stringify(options.ref)} in index.json`);
   }
   const omitted = omittedLayers(index, contents.where('index.json'));
+  const positions = new Map(index.manifests.map((entry, at) => [entry, at]));
   return entries.map((entry) => {
-    const where = `index.json: manifests[${index.manifests.indexOf(entry)}]`;
+    const where = `index.json: manifests[${positions.get(entry)}]`;
     const named = entryNames(contents, entry, where);
     const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
     const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
     const tags = named.length > 0 ? named : (options.namesByConfig?.get(checked.imageId) ?? bareTagName(entry, options.bareTagRepository));
     return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags };
+  });
+}
+
+/**
+ * Two images under one name: which one a name means would be a guess (the
+ * first, the last), so neither is taken. The name is the full one where an
+ * entry has it (Docker 25+ writes the bare tag as ref.name: app:1 and db:1
+ * both carry "1"), else the ref.name.
+ */
+function refuseSharedNames(index: Index, where: string): void {
+  const named = new Map<string, { at: number; digest: Digest }>();
+  index.manifests.forEach((entry, at) => {
+    const name = entry.annotations?.[Annotation.ContainerdImageName] ?? entry.annotations?.[Annotation.RefName];
+    if (name === undefined) return;
+    const first = named.get(name);
+    if (first === undefined) named.set(name, { at, digest: entry.digest });
+    else if (first.digest !== entry.digest) throw new InvalidInputError(where, `manifests[${first.at}] and manifests[${at}] are two images both named ${JSON.stringify(name)}; a name must mean one image`);
   });
 }
 

@@ -6,15 +6,23 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { makeDirectory } from '../io/durable.js';
+import { refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt } from '../io/temp.js';
 import type { Platform } from '../oci/types.js';
 import { Store } from '../store/store.js';
 import { saveImages, type CompressionChoice } from './save.js';
 
-/** fn with a store of its own in a fresh directory under parent, removed afterwards (and on interrupt). */
-export async function withPrivateStore<T>(parent: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  return withPrivateDirectory(parent, (dir) => withOpenStore(dir, fn));
+/**
+ * fn with a store of its own in a fresh directory beside the output it is
+ * for (on its file system, so blobs are renamed across), else in $TMPDIR;
+ * removed afterwards (and on interrupt). An output the output layer would
+ * refuse (inside an image store) is refused here, before anything is made.
+ */
+export async function withPrivateStore<T>(beside: string | undefined, fn: (store: Store) => Promise<T>): Promise<T> {
+  if (beside !== undefined) await refuseStoreDestination(beside);
+  return withPrivateDirectory(beside !== undefined ? dirname(beside) : tmpdir(), (dir) => withOpenStore(dir, fn));
 }
 
 /** fn with a fresh directory under parent, removed afterwards (and on interrupt). */

@@ -174,6 +174,8 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
   const index: Index = existingIndex ? parseIndex(parseJson(existingIndex.toString('utf8'), 'index.json'), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
   const saved: SavedImage[] = [];
   const written: Written[] = [];
+  const renamed = new Set<string>();
+  const added: Descriptor[] = [];
   for (const { ref, resolved } of selected) {
     // Without --platform an index is kept whole: every platform the store has.
     const top = options.platform ? resolved.manifestDescriptor : resolved.descriptor;
@@ -184,13 +186,26 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
     if (refName !== undefined || ref) {
       entry.annotations = { ...entry.annotations, ...(refName !== undefined ? { [Annotation.RefName]: refName } : {}), ...(ref ? { [Annotation.ContainerdImageName]: fullName(ref) } : {}) };
     }
-    // As skopeo's oci:DIR:REF: a ref.name already in the layout now means this image.
-    index.manifests = index.manifests.filter((existing) => refName === undefined || existing.annotations?.[Annotation.RefName] !== refName);
-    if (!index.manifests.some((existing) => JSON.stringify(existing) === JSON.stringify(entry))) index.manifests.push(entry);
+    if (refName !== undefined) renamed.add(refName);
+    added.push(entry);
     saved.push({ name: refName, descriptor: entry, id: resolved.manifest.config.digest });
   }
+  // As skopeo's oci:DIR:REF: a ref.name already in the layout now means this image. In one pass, not one per image.
+  index.manifests = index.manifests.filter((existing) => !renamed.has(existing.annotations?.[Annotation.RefName] ?? ''));
+  const present = new Set(index.manifests.map((existing) => JSON.stringify(existing)));
+  for (const entry of added) {
+    const key = JSON.stringify(entry);
+    if (present.has(key)) continue;
+    present.add(key);
+    index.manifests.push(entry);
+  }
   const referrers = await exporter.exportReferrers(written);
-  for (const entry of referrers) if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
+  const digests = new Set(index.manifests.map((existing) => existing.digest));
+  for (const entry of referrers) {
+    if (digests.has(entry.digest)) continue;
+    digests.add(entry.digest);
+    index.manifests.push(entry);
+  }
   await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
   return { images: saved, referrers: referrers.length };
 }

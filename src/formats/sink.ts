@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
-import { createFileOutput, outputError } from '../io/output.js';
+import { createFileOutput, outputError, refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
 import { fsyncPath, makeDirectory } from '../io/durable.js';
 import type { TarEntry } from '../tar/header.js';
@@ -97,6 +97,7 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
  * files 0644, less the umask, as skopeo makes them.
  */
 export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; existingIndex: Buffer | undefined }> {
+  await refuseStoreDestination(path);
   const existing = await existingLayout(path);
   const existingIndex = existing === 'layout' ? await readLayoutIndex(path) : undefined;
   let building = path;

@@ -21,6 +21,7 @@ import { constants } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { displayPath, fromFsError, HostIoError, InvalidInputError, UsageError } from '../errors.js';
 import { removeOnInterrupt } from '../io/temp.js';
+import { refuseStoreDestination } from '../io/output.js';
 import { flattenLayers, type FlatMember } from '../layers/flatten.js';
 import type { PlanOptions } from '../layers/plan.js';
 import { native } from '../native/index.js';
@@ -79,6 +80,7 @@ export async function extractMembers(members: AsyncIterable<FlatMember>, dir: st
 
 /** True when dir was created here (and so is removed again on failure). */
 async function prepareTarget(dir: string): Promise<{ created: boolean; release: () => void }> {
+  await refuseStoreDestination(dir);
   try {
     const info = await lstat(dir);
     if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory`);

@@ -4,13 +4,13 @@
  * system), fsynced and renamed into place on commit, so a failed or killed
  * command leaves FILE as it was, never half-written.
  */
-import { type BigIntStats } from 'node:fs';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { realpathSync, type BigIntStats } from 'node:fs';
+import { open, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, isSystemError, UsageError } from '../errors.js';
-import { fsyncPath } from './durable.js';
+import { fsyncPath, writeFileAtomic } from './durable.js';
 import { freshTempName, removeOnInterrupt } from './temp.js';
 
 /** A file by identity: how a walker recognises the archive it is writing. */
@@ -30,7 +30,76 @@ export interface FileOutput {
   abort(): Promise<void>;
 }
 
+/**
+ * The image stores this process has open (Store.open registers them: io
+ * knows no Store), so that one another tool made, without our `.rootfs/`,
+ * is kept from outputs too while in use.
+ */
+const openStores = new Set<string>();
+
+/** Marks dir as a store in use until the returned function is called. */
+export function protectStore(dir: string): () => void {
+  let real = dir;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    // A store being created may not be there yet: its own name it is, then.
+  }
+  openStores.add(real);
+  return () => void openStores.delete(real);
+}
+
+/**
+ * Refuses (2) an output at or under an image store, before anything is
+ * written: a file named STORE/index.json, STORE/oci-layout or a blob's
+ * name would replace the store's own (all its tags gone, or a blob that no
+ * longer matches its name), and a layout written into it would rewrite its
+ * index. A store is the one in use, or any directory holding oci-layout,
+ * index.json and our `.rootfs/`; the path is judged with its symlinks
+ * resolved as far as it exists. Every output goes through here:
+ * createFileOutput, writeOutputFile and the directory sinks.
+ */
+export async function refuseStoreDestination(path: string): Promise<void> {
+  const target = await resolveExisting(resolve(path));
+  for (let dir = target; ; dir = dirname(dir)) {
+    if (openStores.has(dir) || (await isRootfsStore(dir))) {
+      const where = dir === target ? 'is the image store' : `is inside the image store ${dir}`;
+      throw new UsageError(`${path} ${where}; refusing to write there (it would replace the store's own files): give a path outside it`);
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+async function isRootfsStore(dir: string): Promise<boolean> {
+  for (const name of ['oci-layout', 'index.json', '.rootfs']) {
+    try {
+      await stat(join(dir, name));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** path with the symlinks of its longest existing prefix resolved, the rest as given. */
+async function resolveExisting(path: string): Promise<string> {
+  for (let existing = path; ; existing = dirname(existing)) {
+    try {
+      return join(await realpath(existing), relative(existing, path));
+    } catch {
+      if (dirname(existing) === existing) return path;
+    }
+  }
+}
+
+/** A small output written whole (a key, a have file): refused inside a store, then temp file, fsync, rename. */
+export async function writeOutputFile(file: string, data: Buffer | string, options: { mode?: number } = {}): Promise<void> {
+  await refuseStoreDestination(file);
+  await writeFileAtomic(resolve(file), data, options);
+}
+
 export async function createFileOutput(file: string): Promise<FileOutput> {
+  await refuseStoreDestination(file);
   const target = resolve(file);
   let existing: BigIntStats | undefined;
   try {

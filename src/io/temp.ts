@@ -11,11 +11,12 @@
  *
  * SIGKILL cannot be caught. Its leftovers carry the writer's PID in their
  * name, so the next command that writes the same thing removes those of PIDs
- * that are no longer alive (removeStaleTemps).
+ * that are no longer alive (removeStaleTemps); one that only reads counts
+ * them (staleTemps).
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 
@@ -30,16 +31,18 @@ export async function freshTempName(dir: string, kind: string): Promise<string> 
   return tempName(dir, kind);
 }
 
-const unfinished = new Set<{ path: string; contentsOnly: boolean }>();
+const unfinished = new Set<{ path: string; contentsOnly: boolean; keep: (() => boolean) | undefined }>();
 
 /**
  * Registers path (a file or a directory) for removal if the command is
  * interrupted; with contentsOnly, what is in the directory goes and the
  * directory stays (one that existed, empty, before the command filled it).
- * The returned function unregisters it once it is complete or gone.
+ * keep, asked (synchronously) when the signal comes, can spare it: a new
+ * store that holds an image by then. The returned function unregisters it
+ * once it is complete or gone.
  */
-export function removeOnInterrupt(path: string, contentsOnly = false): () => void {
-  const entry = { path, contentsOnly };
+export function removeOnInterrupt(path: string, contentsOnly = false, keep?: () => boolean): () => void {
+  const entry = { path, contentsOnly, keep };
   unfinished.add(entry);
   return () => void unfinished.delete(entry);
 }
@@ -47,8 +50,9 @@ export function removeOnInterrupt(path: string, contentsOnly = false): () => voi
 /** Deletes everything registered, synchronously (see above); returns how many paths were registered. Errors are ignored: the process is on its way out. */
 export function removeUnfinished(): number {
   const count = unfinished.size;
-  for (const { path, contentsOnly } of unfinished) {
+  for (const { path, contentsOnly, keep } of unfinished) {
     try {
+      if (keep?.()) continue;
       if (!contentsOnly) rmSync(path, { recursive: true, force: true });
       // As buffers: an archive's member names need not be UTF-8.
       else for (const name of readdirSync(path, { encoding: 'buffer' })) rmSync(Buffer.concat([Buffer.from(`${path}/`), name]), { recursive: true, force: true });
@@ -76,16 +80,8 @@ export function escapeRegExp(text: string): string {
  * that cannot be read is left alone: this is tidying, not the command's work.
  */
 export async function removeStaleTemps(dir: string, pattern: RegExp): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
   const removed: string[] = [];
-  for (const name of names.sort()) {
-    const pid = pattern.exec(name)?.[1];
-    if (pid === undefined || isAlive(Number(pid))) continue;
+  for (const name of await staleNames(dir, pattern)) {
     try {
       await rm(join(dir, name), { recursive: true, force: true });
       removed.push(name);
@@ -94,6 +90,27 @@ export async function removeStaleTemps(dir: string, pattern: RegExp): Promise<st
     }
   }
   return removed;
+}
+
+/** What removeStaleTemps would remove, counted and sized, for a reader that may not remove anything. */
+export async function staleTemps(dir: string, pattern: RegExp): Promise<{ count: number; bytes: number }> {
+  const names = await staleNames(dir, pattern);
+  let bytes = 0;
+  for (const name of names) bytes += (await lstat(join(dir, name)).catch(() => undefined))?.size ?? 0;
+  return { count: names.length, bytes };
+}
+
+async function staleNames(dir: string, pattern: RegExp): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return names.sort().filter((name) => {
+    const pid = pattern.exec(name)?.[1];
+    return pid !== undefined && !isAlive(Number(pid));
+  });
 }
 
 /** Signal 0 checks that a process exists without touching it; EPERM means it exists under another user. */

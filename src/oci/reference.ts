@@ -56,6 +56,8 @@ export function parseReference(text: string): ImageReference {
   const [, name, tag, digest] = match as unknown as [string, string, string | undefined, string | undefined];
   if (name.length > nameTotalLengthMax) throw invalid(`repository name longer than ${nameTotalLengthMax} characters`);
   if (!anchoredDomain.test(registry)) throw invalid(`invalid registry host ${JSON.stringify(registry)}`);
+  const badPort = portProblem(registry);
+  if (badPort !== undefined) throw invalid(badPort);
 
   const ref: ImageReference = { registry, repository: name.slice(registry.length + 1) };
   if (digest !== undefined) {
@@ -81,6 +83,16 @@ export function localRepository(fileName: string): ImageReference | undefined {
   const stem = fileName.replace(/\.(?:tar(?:\.\w+)?|tgz|oci)$/i, '').toLowerCase();
   const component = stem.replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return component === '' ? undefined : { registry: 'localhost', repository: component };
+}
+
+/**
+ * What is wrong with a registry host's port, if anything: the grammar takes
+ * any digits, but a URL cannot carry a port outside 1-65535, so it is said
+ * where names are parsed rather than found by the HTTP client.
+ */
+export function portProblem(registry: string): string | undefined {
+  const port = /:(\d+)$/.exec(registry)?.[1];
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65535) ? undefined : `port ${port} of ${registry} is not from 1 to 65535`;
 }
 
 /** docker's splitDockerDomain: the first component is a registry only if it looks like a host. */

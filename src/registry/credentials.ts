@@ -7,6 +7,7 @@
  * is replaced atomically and is readable by its owner only.
  */
 import { homedir } from 'node:os';
+import { homeCause } from '../io/home.js';
 import { dirname, join } from 'node:path';
 import { InvalidInputError, fromFsError } from '../errors.js';
 import { readMetadataIfExists } from '../io/metadata.js';
@@ -51,7 +52,7 @@ async function readAuthFile(path: string): Promise<AuthFile | undefined> {
     if (bytes === undefined) return undefined;
     text = bytes.toString('utf8');
   } catch (err) {
-    throw fromFsError(err, path);
+    throw homeCause(fromFsError(err, path), path, 'the credentials file');
   }
   if (text.trim() === '') return {};
   let value: unknown;

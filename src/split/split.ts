@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { isAlive, removeOnInterrupt, tempName } from '../io/temp.js';
 import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { refuseStoreDestination } from '../io/output.js';
 import {
   checkBaseName,
   manifestName,
@@ -63,6 +64,7 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
   // and so do the directories made for them.
   const releases: Array<() => void> = [];
   let made: string | undefined;
+  await refuseStoreDestination(dir);
   try {
     const directory = await makeDirectory(dir, undefined, true);
     made = directory.made;

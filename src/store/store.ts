@@ -17,14 +17,13 @@
  * An image without a name (import or load without one) keeps an entry with
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
-import { constants, createReadStream, statSync } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
-import { homedir, userInfo } from 'node:os';
+import { constants, createReadStream, readFileSync } from 'node:fs';
+import { access, readdir, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
-import type { FileIdentity } from '../io/output.js';
 import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion } from '../oci/layout.js';
@@ -39,8 +38,10 @@ import {
   withoutNameAnnotations,
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
-import { removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
+import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { protectStore } from '../io/output.js';
+import { currentUser, homeCause } from '../io/home.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
 import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
@@ -74,48 +75,66 @@ export interface StoreEntry {
 
 export class Store {
   private closed = false;
+  private cachedIndex: { version: string; index: Index } | undefined;
 
-  private constructor(readonly dir: string, private readonly inUse: FileLock | undefined, readonly readOnly: boolean) {}
+  private constructor(
+    readonly dir: string,
+    private readonly inUse: FileLock | undefined,
+    readonly readOnly: boolean,
+    /** Temp files of killed commands (dead PIDs) a read-only open found and left for gc; none after a writable open, which removes them. */
+    readonly leftovers: { count: number; bytes: number },
+    private readonly created: NewStore | undefined,
+    /** Ends the output guard (io/output.ts refuseStoreDestination) that keeps this process's outputs out of the store. */
+    private readonly unprotect: () => void,
+  ) {}
 
   /**
-   * Creates the layout if missing (unless create is false), validates
-   * oci-layout, and holds the shared in-use lock until close(). readOnly is
-   * for commands that only read: an existing layout is opened without writing
-   * anything to it, so a user who may read the store but not write it can;
-   * the write methods then refuse. Without readOnly, a store this user cannot
-   * write is refused at once, before any work.
+   * Validates oci-layout and holds the shared in-use lock until close().
+   * Whether a missing store is made is decided here, by the mode and by
+   * nothing else: a command that writes creates it; readOnly (commands that
+   * only read) never does, and a missing or empty directory is "not found"
+   * (4) naming it, so a mistyped --store creates nothing. readOnly opens an
+   * existing layout without writing anything to it, so a user who may read
+   * the store but not write it can; the write methods then refuse. Without
+   * readOnly, a store this user cannot write is refused at once, before any work.
+   *
+   * A store this open created is removed again if the command is interrupted
+   * or fails (close) before it holds an image: a mistyped --store on a failed
+   * import leaves no empty store behind.
    */
-  static async open(dir: string, options: { create?: boolean; readOnly?: boolean } = {}): Promise<Store> {
+  static async open(dir: string, options: { readOnly?: boolean } = {}): Promise<Store> {
     const root = resolvePath(dir);
     const readOnly = options.readOnly ?? false;
     const lockPath = join(root, privateDirName, 'in-use.lock');
     let inUse: FileLock | undefined;
+    let created: NewStore | undefined;
     try {
-      const created = await prepareLayout(root, options.create ?? true, readOnly);
-      inUse = readOnly && !created ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
+      created = await prepareLayout(root, readOnly);
+      inUse = readOnly ? await FileLock.openExisting(lockPath) : await FileLock.open(lockPath);
     } catch (err) {
-      throw readOnly ? err : notWritable(root, err);
+      await created?.discard();
+      const home = homeCause(err, root, 'the store');
+      throw home !== err || readOnly ? home : notWritable(root, err);
     }
     await inUse?.acquire(false);
+    const tmp = join(root, privateDirName, 'tmp');
     // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
-    // A read-only command writes nothing, not even this tidying.
-    if (!readOnly) await removeStaleTemps(join(root, privateDirName, 'tmp'), tempPattern('.+'));
-    return new Store(root, inUse, readOnly);
+    // A read-only command writes nothing, not even this tidying: it counts them, and gc removes them.
+    const leftovers = readOnly ? await staleTemps(tmp, tempPattern('.+')) : (await removeStaleTemps(tmp, tempPattern('.+')), { count: 0, bytes: 0 });
+    return new Store(root, inUse, readOnly, leftovers, created, protectStore(root));
   }
 
-  /** The store's directory by identity: a walk of a tree it lies in leaves it out, wherever it is. */
-  identity(): FileIdentity {
-    try {
-      const { dev, ino } = statSync(this.dir, { bigint: true });
-      return { dev, ino };
-    } catch (err) {
-      throw fromFsError(err, this.dir);
-    }
-  }
-
-  async close(): Promise<void> {
+  /**
+   * Releases the store. failed: the command did not complete; a store this
+   * open created then goes again if it holds no image and no other command
+   * has it open (the exclusive lock is free).
+   */
+  async close(options: { failed?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (options.failed && this.created && this.inUse?.try(true) && !holdsImages(this.dir)) await this.created.discard();
+    else this.created?.keep();
+    this.unprotect();
     await this.inUse?.close();
   }
 
@@ -189,7 +208,29 @@ export class Store {
     return parseJson(Buffer.concat(chunks, total).toString('utf8'), path) as T;
   }
 
+  /**
+   * index.json as it is now, read again only when the file has changed: a
+   * command that looks up each of 10,000 images must not parse a 10,000-entry
+   * index 10,000 times. index.json is only ever replaced by rename, so a new
+   * version is a new inode (and mtime); the result is shared: do not change
+   * it (updateIndex reads its own copy).
+   */
   async readIndex(): Promise<Index> {
+    const path = join(this.dir, 'index.json');
+    let version: string | undefined;
+    try {
+      const info = await stat(path, { bigint: true });
+      version = `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+    } catch {
+      // The read below says what is wrong.
+    }
+    if (version !== undefined && this.cachedIndex?.version === version) return this.cachedIndex.index;
+    const index = await this.readIndexFile();
+    this.cachedIndex = version === undefined ? undefined : { version, index };
+    return index;
+  }
+
+  private async readIndexFile(): Promise<Index> {
     const path = join(this.dir, 'index.json');
     return parseIndex(parseJson((await readMetadata(path, storeIndexSizeCap, 'an image index')).toString('utf8'), path), path);
   }
@@ -204,7 +245,7 @@ export class Store {
     const lock = await FileLock.open(join(this.dir, privateDirName, 'index.lock'));
     try {
       await lock.acquire(true);
-      const index = await this.readIndex();
+      const index = await this.readIndexFile();
       const before = JSON.stringify(index);
       const result = await fn(index);
       const after = JSON.stringify(index);
@@ -223,16 +264,7 @@ export class Store {
    * same name. An untagged entry for the same image goes: it has a name now.
    */
   async tag(ref: ImageReference, descriptor: Descriptor): Promise<void> {
-    if (!isTagReference(ref)) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
-    if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
-    const bare = withoutNameAnnotations(descriptor);
-    const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } };
-    await this.updateIndex((index) => {
-      const at = index.manifests.findIndex((existing) => entryNamed(existing, ref));
-      if (at >= 0) index.manifests[at] = entry;
-      else index.manifests.push(entry);
-      index.manifests = index.manifests.filter((existing) => existing === entry || (!entryNamed(existing, ref) && !(isUntagged(existing) && existing.digest === entry.digest)));
-    });
+    await this.recordNames({ tags: [{ ref, descriptor }] });
   }
 
   /**
@@ -241,10 +273,7 @@ export class Store {
    * spares it and its ID resolves. Nothing changes if the image has an entry.
    */
   async addUntagged(descriptor: Descriptor): Promise<void> {
-    const entry = withoutNameAnnotations(descriptor);
-    await this.updateIndex((index) => {
-      if (!index.manifests.some((existing) => existing.digest === entry.digest)) index.manifests.push(entry);
-    });
+    await this.recordNames({ untagged: [descriptor] });
   }
 
   /**
@@ -259,15 +288,64 @@ export class Store {
    * rather than recorded for a subject that is gone.
    */
   async addReferrer(descriptor: Descriptor, subject: Digest, options: { image?: Digest } = {}): Promise<void> {
-    if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot record referrer ${descriptor.digest}: its manifest is not in the store ${this.dir}`);
-    const bare = withoutNameAnnotations(descriptor);
-    const entry: Descriptor = { ...bare, annotations: { ...bare.annotations, [Annotation.Subject]: subject } };
-    const image = options.image;
+    await this.recordNames({ referrers: [{ descriptor, subject, image: options.image }] });
+  }
+
+  /**
+   * tag, then addUntagged, then addReferrer for each, in one index.json
+   * update: a load of 10,000 images or 100,000 signatures rewrites the index
+   * once, not once per name (which is quadratic in bytes written and fsyncs).
+   * The same result as the calls one by one, a later name of the same tag winning.
+   */
+  async recordNames(names: { tags?: Array<{ ref: ImageReference; descriptor: Descriptor }>; untagged?: Descriptor[]; referrers?: Array<{ descriptor: Descriptor; subject: Digest; image?: Digest }> }): Promise<void> {
+    const tagged = new Map<string, Descriptor>();
+    for (const { ref, descriptor } of names.tags ?? []) {
+      if (!isTagReference(ref)) throw new UsageError(`cannot tag ${familiarName(ref)}: a tag needs name:tag, not a digest`);
+      if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot tag ${familiarName(ref)}: blob ${descriptor.digest} is not in the store ${this.dir}`);
+      const bare = withoutNameAnnotations(descriptor);
+      tagged.delete(fullName(ref));
+      tagged.set(fullName(ref), { ...bare, annotations: { ...bare.annotations, [Annotation.RefName]: familiarName(ref), [Annotation.ContainerdImageName]: fullName(ref) } });
+    }
+    const referrers: Descriptor[] = [];
+    const guarded = (names.referrers ?? []).filter((referrer) => referrer.image !== undefined);
+    for (const { descriptor, subject } of names.referrers ?? []) {
+      if (!(await this.hasBlob(descriptor.digest))) throw new NotFoundError(`cannot record referrer ${descriptor.digest}: its manifest is not in the store ${this.dir}`);
+      const bare = withoutNameAnnotations(descriptor);
+      referrers.push({ ...bare, annotations: { ...bare.annotations, [Annotation.Subject]: subject } });
+    }
     await this.updateIndex((index) => {
-      if (image !== undefined && !index.manifests.some((existing) => existing.digest === image && referrerSubject(existing) === undefined)) {
-        throw new NotFoundError(`cannot record referrer ${descriptor.digest}: image ${image} was removed from the store ${this.dir} meanwhile`);
+      for (const { descriptor, image } of guarded) {
+        if (!index.manifests.some((existing) => existing.digest === image && referrerSubject(existing) === undefined)) {
+          throw new NotFoundError(`cannot record referrer ${descriptor.digest}: image ${image} was removed from the store ${this.dir} meanwhile`);
+        }
       }
-      if (!index.manifests.some((existing) => existing.digest === entry.digest && referrerSubject(existing) === subject)) index.manifests.push(entry);
+      const taggedDigests = new Set([...tagged.values()].map((entry) => entry.digest));
+      const placed = new Set<string>();
+      const kept: Descriptor[] = [];
+      // A name already there keeps its place in the index; an untagged entry of an image named now goes.
+      for (const existing of index.manifests) {
+        const named = entryReference(existing);
+        const key = named !== undefined && isTagReference(named) ? fullName(named) : undefined;
+        if (key !== undefined && tagged.has(key)) {
+          if (!placed.has(key)) kept.push(tagged.get(key)!);
+          placed.add(key);
+        } else if (!(isUntagged(existing) && taggedDigests.has(existing.digest))) kept.push(existing);
+      }
+      for (const [key, entry] of tagged) if (!placed.has(key)) kept.push(entry);
+      const present = new Set(kept.map((entry) => entry.digest));
+      for (const descriptor of names.untagged ?? []) {
+        if (present.has(descriptor.digest)) continue;
+        present.add(descriptor.digest);
+        kept.push(withoutNameAnnotations(descriptor));
+      }
+      const recorded = new Set(kept.map((entry) => `${entry.digest} ${referrerSubject(entry)}`));
+      for (const entry of referrers) {
+        const key = `${entry.digest} ${referrerSubject(entry)}`;
+        if (recorded.has(key)) continue;
+        recorded.add(key);
+        kept.push(entry);
+      }
+      index.manifests = kept;
     });
   }
 
@@ -282,13 +360,22 @@ export class Store {
    * the store's subject mark, ready for an archive's index or a registry.
    */
   async referrerClosure(subjects: Digest[]): Promise<StoredReferrer[]> {
-    const entries = (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) !== undefined);
+    // By subject, once: a scan of index.json per subject would be quadratic in the referrers (100k signatures).
+    const bySubject = new Map<Digest, Descriptor[]>();
+    for (const entry of (await this.readIndex()).manifests) {
+      const subject = referrerSubject(entry);
+      if (subject === undefined) continue;
+      const list = bySubject.get(subject);
+      if (list) list.push(entry);
+      else bySubject.set(subject, [entry]);
+    }
     const out: StoredReferrer[] = [];
     const seen = new Set<Digest>(subjects);
-    for (let queue = [...subjects]; queue.length > 0; ) {
-      const subject = queue.shift()!;
-      for (const entry of entries) {
-        if (referrerSubject(entry) !== subject || seen.has(entry.digest)) continue;
+    const queue = [...subjects];
+    for (let next = 0; next < queue.length; next++) {
+      const subject = queue[next]!;
+      for (const entry of bySubject.get(subject) ?? []) {
+        if (seen.has(entry.digest)) continue;
         seen.add(entry.digest);
         queue.push(entry.digest);
         out.push({ subject, descriptor: withoutSubjectMark(entry) });
@@ -484,15 +571,6 @@ function notWritable(dir: string, err: unknown): unknown {
   return new HostIoError(`${dir}: the store is not writable by ${currentUser()} (${systemErrorText(cause as Error)}); commands that only read it (images, inspect, save, export) still work`, { cause });
 }
 
-function currentUser(): string {
-  const uid = process.getuid?.();
-  try {
-    return `user ${userInfo().username}`;
-  } catch {
-    return `uid ${uid}`;
-  }
-}
-
 /** Throws the error of the first of the store's directories this process may not write into. */
 async function checkWritable(dir: string): Promise<void> {
   for (const path of [dir, join(dir, 'blobs', 'sha256'), join(dir, privateDirName), join(dir, privateDirName, 'tmp')]) {
@@ -506,12 +584,13 @@ async function checkWritable(dir: string): Promise<void> {
 }
 
 /**
- * Validates an existing layout or creates a new one; true when it created
- * it. A directory that holds other things and no oci-layout is refused:
- * --store pointed at the wrong place must not get blobs sprayed into it.
- * readOnly leaves an existing layout exactly as it is.
+ * Validates an existing layout, or creates a new one unless readOnly (then
+ * a missing store is "not found"); what it created comes back, guarded (see
+ * guardNewStore). A directory that holds other things and no oci-layout is
+ * refused: --store pointed at the wrong place must not get blobs sprayed
+ * into it. readOnly leaves an existing layout exactly as it is.
  */
-async function prepareLayout(dir: string, create: boolean, readOnly: boolean): Promise<boolean> {
+async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore | undefined> {
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
@@ -523,12 +602,11 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
     parseOciLayout(layoutText, layoutPath);
-    if (readOnly) return false;
+    if (readOnly) return undefined;
     await checkWritable(dir);
     await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
-    return false;
+    return undefined;
   }
-  if (!create) throw new NotFoundError(`${dir}: no image store here (no oci-layout file)`);
   let existing: string[] = [];
   try {
     existing = await readdir(dir);
@@ -537,26 +615,73 @@ async function prepareLayout(dir: string, create: boolean, readOnly: boolean): P
   }
   // These are what an interrupted creation leaves, or a concurrent one (oci-layout, written since we looked for it);
   // anything else means the directory is someone else's.
-  const foreign = existing.filter((name) => name !== privateDirName && name !== 'blobs' && name !== 'index.json' && name !== 'oci-layout');
+  const foreign = existing.filter((name) => !storeNames.includes(name));
   if (foreign.length > 0) throw new InvalidInputError(dir, `not an OCI image layout (no oci-layout file) and not empty; refusing to use it as a store`);
-  await makeDirs(privateTmp, join(dir, 'blobs', 'sha256'));
-  // Creation runs under the index lock so two first commands do not both write index.json; oci-layout comes last and marks the layout complete.
-  const lock = await FileLock.open(join(dir, privateDirName, 'index.lock'));
+  if (readOnly) throw new NotFoundError(`${dir}: no image store here (no oci-layout file); commands that only read create none`);
+  const { made, release } = await makeDirectory(privateTmp, undefined, true);
+  const created = guardNewStore(dir, made);
+  release();
   try {
-    await lock.acquire(true);
-    const indexPath = join(dir, 'index.json');
+    await makeDirs(join(dir, 'blobs', 'sha256'));
+    // Creation runs under the index lock so two first commands do not both write index.json; oci-layout comes last and marks the layout complete.
+    const lock = await FileLock.open(join(dir, privateDirName, 'index.lock'));
     try {
-      parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
-    } catch (err) {
-      if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
-      const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-      await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
+      await lock.acquire(true);
+      const indexPath = join(dir, 'index.json');
+      try {
+        parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
+      } catch (err) {
+        if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
+        const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+        await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
+      }
+      await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
+    } finally {
+      await lock.close();
     }
-    await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
-  } finally {
-    await lock.close();
+  } catch (err) {
+    await created.discard();
+    throw err;
   }
-  return true;
+  return created;
+}
+
+/** What a store directory may hold before its oci-layout is written. */
+const storeNames = [privateDirName, 'blobs', 'index.json', 'oci-layout'];
+
+/** A store this command is making: gone if the command is interrupted, or discarded, before it holds an image. */
+interface NewStore {
+  discard(): Promise<void>;
+  /** It stays: an interrupt no longer removes it. */
+  keep(): void;
+}
+
+/**
+ * made is the outermost directory makeDirectory made (dir or an ancestor,
+ * for --store a/b/c with a missing); when dir was there already (empty),
+ * only the names a store puts in it go.
+ */
+function guardNewStore(dir: string, made: string | undefined): NewStore {
+  const ours = made !== undefined && (made === dir || dir.startsWith(`${made}/`)) ? made : undefined;
+  // Checked when the signal comes: an image tagged by then keeps the store.
+  const release = ours !== undefined ? removeOnInterrupt(ours, false, () => holdsImages(dir)) : removeOnInterrupt(dir, true, () => holdsImages(dir));
+  return {
+    async discard() {
+      release();
+      for (const path of ours !== undefined ? [ours] : storeNames.map((name) => join(dir, name))) await rm(path, { recursive: true, force: true });
+    },
+    keep: release,
+  };
+}
+
+/** Whether a store's index.json lists anything; synchronous, for the signal handler. An index we cannot read is kept, to be safe. */
+function holdsImages(dir: string): boolean {
+  try {
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Partial<Index> | null;
+    return !(Array.isArray(index?.manifests) && index.manifests.length === 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 async function makeDirs(...dirs: string[]): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { InvalidInputError, UsageError, VerificationError } from '../errors.js';
-import { writeFileAtomic } from '../io/durable.js';
+import { writeOutputFile } from '../io/output.js';
 import { pathExists, readMetadata } from '../io/metadata.js';
 import { SshReader, sshString } from './ssh-wire.js';
 
@@ -133,8 +133,8 @@ export async function writeKeyPair(prefix: string, type: KeyType, passphrase?: s
     }
   }
   const { privatePem, publicPem } = generateKeyPair(type, passphrase);
-  await writeFileAtomic(privatePath, privatePem, { mode: 0o600 });
-  await writeFileAtomic(publicPath, publicPem);
+  await writeOutputFile(privatePath, privatePem, { mode: 0o600 });
+  await writeOutputFile(publicPath, publicPem);
   return { privatePath, publicPath };
 }
 

@@ -9,7 +9,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { VerificationError, fromFsError } from '../errors.js';
-import { writeFileAtomic } from '../io/durable.js';
+import { writeOutputFile } from '../io/output.js';
 import { pathExists, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { bundleSizeCap } from './bundle.js';
 import type { SigningKey, VerifyingKey } from './keys.js';
@@ -31,7 +31,7 @@ export function sshsigPath(manifestPath: string): string {
 export async function signPartManifest(manifestPath: string, key: SigningKey): Promise<string> {
   const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
   const [path, other] = key.format === 'ssh' ? [sshsigPath(manifestPath), bundlePath(manifestPath)] : [bundlePath(manifestPath), sshsigPath(manifestPath)];
-  await writeFileAtomic(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
+  await writeOutputFile(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
   await removeIfThere(other);
   return path;
 }
