@@ -418,6 +418,8 @@ test('--json: every command prints one JSON document, on stdout (on stderr where
     ['unpack', ['unpack', 'a:1', at('unpacked2')]],
     ['save', ['save', 'a:1', '-o', at('save.tar')]],
     ['save', ['save', 'a:1'], 'stderr'],
+    ['sbom', ['sbom', 'a:1', '-o', at('sbom.json')]],
+    ['sbom', ['sbom', 'a:1'], 'stderr'],
     ['load', ['load', '-i', at('save.tar')]],
     ['copy', ['copy', 'rootfs:a:1', `oci-archive:${at('copy.tar')}`]],
     ['keygen', ['keygen', '-o', at('k')]],
