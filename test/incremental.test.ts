@@ -112,8 +112,7 @@ test('import DIR --base: one layer holding exactly the changes; umoci and our un
   await pastTheCaptureMargin(f.tree);
   await f.ok('import', f.tree, 'host:v1');
   changeTree(f.tree);
-  // --no-sbom: the SBOM made at capture reads the package databases too (docs/sbom.md); counted here are the compare's reads.
-  const json = JSON.parse(await f.ok('import', f.tree, 'host:v2', '--base', 'host:v1', '--json', '--no-sbom')) as { added: number; changed: number; deleted: number; contentBytesRead: number };
+  const json = JSON.parse(await f.ok('import', f.tree, 'host:v2', '--base', 'host:v1', '--json')) as { added: number; changed: number; deleted: number; contentBytesRead: number };
   assert.deepEqual(await lastLayerMembers(f, 'host:v2'), expectedDelta);
   assert.deepEqual([json.added, json.deleted], [3, 2]);
   // Only the carried files were read: the edited one, the new one, the profile, and dash for its new link;
@@ -152,10 +151,10 @@ test('import DIR --base of an unchanged tree reads no file content and writes an
   if (!f) return;
   await pastTheCaptureMargin(f.tree);
   await f.ok('import', f.tree, 'host:v1');
-  const same = JSON.parse(await f.ok('import', f.tree, 'host:same', '--base', 'host:v1', '--json', '--no-sbom')) as { added: number; changed: number; deleted: number; contentBytesRead: number; filesRead: number };
+  const same = JSON.parse(await f.ok('import', f.tree, 'host:same', '--base', 'host:v1', '--json')) as { added: number; changed: number; deleted: number; contentBytesRead: number; filesRead: number };
   assert.deepEqual([same.added, same.changed, same.deleted, same.contentBytesRead, same.filesRead], [0, 0, 0, 0, 0]);
-  // With the SBOM (the default), the package databases are the only files read: dpkg's status and os-release.
-  const withSbom = JSON.parse(await f.ok('import', f.tree, 'host:same-sbom', '--base', 'host:v1', '--json')) as { contentBytesRead: number; filesRead: number };
+  // With --sbom, the package databases are the only files read: dpkg's status and os-release.
+  const withSbom = JSON.parse(await f.ok('import', f.tree, 'host:same-sbom', '--base', 'host:v1', '--json', '--sbom')) as { contentBytesRead: number; filesRead: number };
   assert.deepEqual([withSbom.contentBytesRead, withSbom.filesRead], [['var/lib/dpkg/status', 'usr/lib/os-release'].reduce((sum, path) => sum + statSync(join(f.tree, path)).size, 0), 2]);
   assert.deepEqual(await lastLayerMembers(f, 'host:same'), []);
 
@@ -165,7 +164,7 @@ test('import DIR --base of an unchanged tree reads no file content and writes an
   const text = readFileSync(file, 'utf8');
   writeFileSync(file, text.replace(/\d/, (d) => String((Number(d) + 1) % 10)));
   utimesSync(file, before.atime, before.mtime);
-  const found = JSON.parse(await f.ok('import', f.tree, 'host:found', '--base', 'host:v1', '--json', '--no-sbom')) as { changed: number; contentBytesRead: number };
+  const found = JSON.parse(await f.ok('import', f.tree, 'host:found', '--base', 'host:v1', '--json')) as { changed: number; contentBytesRead: number };
   assert.deepEqual([found.changed, found.contentBytesRead], [1, 2 * before.size]);
   assert.deepEqual(await lastLayerMembers(f, 'host:found'), ['etc/', 'etc/debian_version']);
   const seen = JSON.parse(await f.ok('import', f.tree, 'host:seen', '--base', 'host:v1', '--checksum', '--json')) as { changed: number };

@@ -359,7 +359,7 @@ test('docker:// is taken wherever a registry image is (pull, push); import of a 
   const noImage = await rootfs(['--store', dir, 'pull', `docker://${registry.host}`]);
   assertOneLine(noImage, 2, /names a registry but no image/);
   const url = await rootfs(['--store', dir, 'import', 'https://example.com/root.tar.gz', 'x:1']);
-  assertOneLine(url, 2, /^rootfs: import reads a file or stdin, not a URL: curl -fsSL 'https:\/\/example\.com\/root\.tar\.gz' \| rootfs import - x:1$/);
+  assertOneLine(url, 2, /^rootfs: import: reads a file or stdin, not a URL: curl -fsSL 'https:\/\/example\.com\/root\.tar\.gz' \| rootfs import - x:1; usage: rootfs import <file> \[ref\] \[options\]$/);
 });
 
 test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a concurrent gc cannot take them', async (t) => {

@@ -23,8 +23,8 @@ async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
 async function imageWithSbom(dir: string, name: string): Promise<{ store: string; document: string }> {
   const root = alpineRoot(join(dir, `${name}-root`));
   const store = join(dir, name);
-  // --no-sbom: the one SBOM is the one attached here (capture's own is test/sbom-capture.test.ts's).
-  await ok(['--store', store, 'import', root, 'alp:1', '-q', '--no-sbom']);
+  // The one SBOM is the one attached here (capture's own, --sbom, is test/sbom-capture.test.ts's).
+  await ok(['--store', store, 'import', root, 'alp:1', '-q']);
   const file = join(dir, `${name}.spdx.json`);
   await ok(['--store', store, 'sbom', 'alp:1', '--attach', '-o', file]);
   return { store, document: readFileSync(file, 'utf8') };

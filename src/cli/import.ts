@@ -31,7 +31,7 @@ export const importCommand: CommandModule = (cli, run) => {
     .action((file: string, ref: string | undefined, opts) =>
       run(async (reporter) => {
         // docker import fetches a URL itself; rootfs reads only files and stdin, and says how to get there.
-        if (/^(?:https?|ftp):\/\//i.test(file)) throw new UsageError(`import reads a file or stdin, not a URL: curl -fsSL '${file}' | rootfs import -${ref === undefined ? '' : ` ${ref}`}`);
+        if (/^(?:https?|ftp):\/\//i.test(file)) throw new UsageError(`reads a file or stdin, not a URL: curl -fsSL '${file}' | rootfs import -${ref === undefined ? '' : ` ${ref}`}`);
         const directory = pathKind(file) === 'directory';
         if (directory && opts.force) throw new UsageError(`--force takes an image archive's files as a tree; ${file} is a directory`);
         if (opts.base !== undefined) return runDelta(reporter, file, ref, String(opts.base), opts, 'import');

@@ -54,19 +54,24 @@ export const sbomCommand: CommandModule = (cli, run) => {
     );
 };
 
-/** --no-sbom, for the commands that capture a tree (import, commit): by default they attach an SBOM of it. */
+/**
+ * --sbom, for the commands that capture a tree (import, commit): attach an SBOM
+ * of it. Off by default: podman 4.3 refuses an oci-archive that carries a
+ * referrer and names a docker-archive's image otherwise (docs/sbom.md), and a
+ * capture must load wherever the archive goes.
+ */
 export function addSbomFlag(command: Command): Command {
-  return command.option('--no-sbom', 'Do not make an SBOM of the tree from its package databases and attach it to the image (docs/sbom.md)');
+  return command.option('--sbom', 'Make an SBOM of the tree from its package databases as it is captured and attach it to the image (docs/sbom.md)');
 }
 
 /**
  * A capture (import, commit) with its SBOM: capture is given the tap to feed
- * (undefined with --no-sbom), and the SBOM of what it fed is attached to the
+ * (undefined without --sbom), and the SBOM of what it fed is attached to the
  * image it made, right after it is committed. One line says so; a database
  * that could not be read is a warning.
  */
 export async function withCapture<T extends { manifest: Descriptor; imageId: string }>(reporter: Reporter, opts: { sbom?: unknown }, store: Store, created: Date, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T> {
-  const tap = opts.sbom === false ? undefined : new PackageDatabaseTap();
+  const tap = opts.sbom === true ? new PackageDatabaseTap() : undefined;
   try {
     await tap?.open();
     const result = await capture(tap);
