@@ -17,19 +17,10 @@
  * blocks and the filesystem's own metadata, and the exclude globs under a
  * filesystem's root are not subtracted (that would take the walk we skip).
  */
-import { realpathSync, statfsSync, statSync } from 'node:fs';
-import { compileGlobs, DEFAULT_EMPTIED_DIRS, type PathMatcher } from './excludes.js';
+import { statfsSync, statSync } from 'node:fs';
+import { PathRules } from './excludes.js';
 import { readMounts } from './mounts.js';
-import type { Preset } from './presets.js';
-import { walkTree } from './walk.js';
-
-/** What of pack's options decides the estimate (pack's own option names). */
-export interface EstimateOptions {
-  exclude?: string[];
-  defaultExcludes?: boolean;
-  oneFileSystem?: boolean;
-  preset?: Preset;
-}
+import { openRoot, TreeWalk, type TreeOptions } from './tree.js';
 
 const BLOCK = 512;
 /** Per entry, on average: its header block and half a block of padding after its data. */
@@ -39,50 +30,33 @@ const END = 2 * BLOCK;
 /** The most entries counted to estimate a directory that is not a filesystem's root (~0.1 s of walking). */
 const walkLimit = 20_000;
 
-/** The estimated size of pack's tar of root, or undefined when it cannot be known cheaply. */
-export function estimatePack(root: string, options: EstimateOptions = {}): number | undefined {
-  let rootPath: Buffer;
+/** The estimated size of pack's tar of root with pack's options, or undefined when it cannot be known cheaply. */
+export function estimatePack(root: string, options: TreeOptions = {}): number | undefined {
   try {
-    rootPath = realpathSync(root, { encoding: 'buffer' });
+    const opened = openRoot(root);
+    const mounts = readMounts();
+    const path = opened.path.toString('latin1');
+    return mounts.get(path) === '/' ? fromFilesystems(path, mounts, options) : fromWalk(new TreeWalk(opened, options));
   } catch {
-    // pack itself says what is wrong with root.
+    // An estimate is a courtesy: whatever stops it (a root that is not there, a mount gone meanwhile), pack goes on
+    // without one, and says itself what is wrong with root.
     return undefined;
   }
-  const mounts = readMounts();
-  const rules: Rules = {
-    mountPoints: new Set(mounts.keys()),
-    emptied: new Set(options.defaultExcludes === false ? [] : DEFAULT_EMPTIED_DIRS),
-    excluded: compileGlobs([...(options.preset?.exclude ?? []), ...(options.exclude ?? [])]),
-    crossMounts: options.oneFileSystem === false,
-  };
-  try {
-    return mounts.get(rootPath.toString('latin1')) === '/' ? fromFilesystems(rootPath.toString('latin1'), mounts, rules) : fromWalk(rootPath, rules);
-  } catch {
-    // An estimate is a courtesy: whatever stops it (a mount gone meanwhile), pack goes on without one.
-    return undefined;
-  }
-}
-
-/** Pack's rules for what it leaves out, as the estimate needs them (mount points and paths as latin1 strings of their bytes). */
-interface Rules {
-  mountPoints: Set<string>;
-  emptied: Set<string>;
-  excluded: PathMatcher;
-  crossMounts: boolean;
 }
 
 /** statfs of each filesystem entered; undefined when one is entered at a directory of it (a bind mount, a btrfs subvolume): statfs would count all of it. */
-function fromFilesystems(root: string, mounts: Map<string, string>, rules: Rules): number | undefined {
+function fromFilesystems(root: string, mounts: Map<string, string>, options: TreeOptions): number | undefined {
   const prefix = root === '/' ? '/' : `${root}/`;
   const entered = [root];
-  if (rules.crossMounts) {
-    for (const point of rules.mountPoints) {
+  if (options.oneFileSystem === false) {
+    const rules = new PathRules(options);
+    for (const point of mounts.keys()) {
       if (!point.startsWith(prefix)) continue;
       // A mount inside an emptied or excluded directory is never reached.
       const parts = point.slice(prefix.length).split('/');
       const reached = parts.every((_, i) => {
-        const relative = parts.slice(0, i + 1).join('/');
-        return !rules.emptied.has(relative) && !rules.excluded(Buffer.from(relative, 'latin1'));
+        const relative = Buffer.from(parts.slice(0, i + 1).join('/'), 'latin1');
+        return !rules.emptied(relative) && !rules.excluded(relative);
       });
       if (reached) entered.push(point);
     }
@@ -102,30 +76,22 @@ function fromFilesystems(root: string, mounts: Map<string, string>, rules: Rules
   return bytes;
 }
 
-function fromWalk(root: Buffer, rules: Rules): number | undefined {
-  const rootDev = statSync(root, { bigint: true }).dev;
+/** pack's own walk, with its rules, counted while it stays under walkLimit entries. */
+function fromWalk(tree: TreeWalk): number | undefined {
   const linked = new Set<string>();
   let entries = 0;
   let bytes = END;
-  for (const item of walkTree(root, () => {})) {
+  for (const { stat } of tree.entries(() => {})) {
     if (++entries > walkLimit) return undefined;
-    const { relative, absolute, stat } = item;
-    if (rules.excluded(relative)) {
-      item.descend = false;
-      continue;
-    }
     bytes += BLOCK;
-    if (stat.isDirectory()) {
-      item.descend = !rules.emptied.has(relative.toString('latin1')) && (rules.crossMounts || (stat.dev === rootDev && !rules.mountPoints.has(absolute.toString('latin1'))));
-    } else if (stat.isFile()) {
-      // A file's second name is a hardlink member: no data.
-      if (stat.nlink > 1n) {
-        const key = `${stat.dev}:${stat.ino}`;
-        if (linked.has(key)) continue;
-        linked.add(key);
-      }
-      bytes += Math.ceil(Number(stat.size) / BLOCK) * BLOCK;
+    if (!stat.isFile()) continue;
+    // A file's second name is a hardlink member: no data.
+    if (stat.nlink > 1n) {
+      const key = `${stat.dev}:${stat.ino}`;
+      if (linked.has(key)) continue;
+      linked.add(key);
     }
+    bytes += Math.ceil(Number(stat.size) / BLOCK) * BLOCK;
   }
   return bytes;
 }
