@@ -12,7 +12,7 @@ import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { commitImage } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
-import { parseIndex, parseJson } from '../oci/validate.js';
+import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
 import { metadataSizeCap, readMetadata } from '../io/metadata.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
@@ -238,8 +238,7 @@ async function refuseSeveralImages(dir: string, ref: string | undefined): Promis
 
 async function hasSubject(dir: string, entry: Descriptor): Promise<boolean> {
   try {
-    const document = parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), metadataSizeCap)).toString('utf8'), entry.digest) as { subject?: unknown } | null;
-    return typeof document === 'object' && document !== null && document.subject !== undefined;
+    return namesSubject(parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), metadataSizeCap)).toString('utf8'), entry.digest));
   } catch {
     return false;
   }

@@ -9,7 +9,7 @@ import { blobMemberName, maxIndexDepth } from '../oci/layout.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../oci/types.js';
-import { checkDescriptor, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
+import { checkDescriptor, namesSubject, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
 import type { ArchiveContents } from './contents.js';
 import { omittedLayers } from './delta.js';
 import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
@@ -135,8 +135,7 @@ function isReferrerEntry(contents: ArchiveContents, entry: Descriptor): boolean 
   }
   if (!contents.has(name)) return false;
   try {
-    const value = contents.json<{ subject?: { digest?: unknown } } | null>(name, name).value;
-    return typeof value?.subject?.digest === 'string';
+    return namesSubject(contents.json<unknown>(name, name).value);
   } catch {
     return false;
   }

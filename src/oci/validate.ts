@@ -213,3 +213,12 @@ export function layerMediaTypeCompression(mediaType: string, where: string): 'no
 export function checkDiffId(where: string, i: number, diffId: Digest, diffIds: readonly unknown[], configName: string): void {
   if (diffId !== diffIds[i]) throw new InvalidInputError(where, `diff_id ${diffId} does not match rootfs.diff_ids[${i}] ${String(diffIds[i])} of config ${configName}`);
 }
+
+/**
+ * Whether a parsed manifest or index names a subject: a referrer (a signature,
+ * an SBOM, an attestation), not an image. The one test, wherever index.json
+ * entries are told apart.
+ */
+export function namesSubject(document: unknown): boolean {
+  return typeof (document as { subject?: { digest?: unknown } } | null)?.subject?.digest === 'string';
+}
