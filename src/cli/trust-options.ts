@@ -35,7 +35,12 @@ export function signedBy(keys: VerifyingKey[], reporter: Reporter, onVerified?: 
  * command's normal case, and its exit status stays as it was.
  */
 export function signatureNotChecked(reporter: Reporter, flag: string): ManifestGate {
-  return async (manifestPath) => (await trust()).uncheckedPartManifest(manifestPath, (signaturePath) => reporter.info(`${signaturePath}: signature present, not checked (give ${flag} PUB)`));
+  return async (manifestPath) => (await trust()).uncheckedPartManifest(manifestPath, (signaturePath) => reporter.info(`${signaturePath}: ${notCheckedBecause(flag)}`));
+}
+
+/** What is said of a signature that no key was given to check: a present signature is not a checked one. */
+export function notCheckedBecause(flag: string): string {
+  return `signature present, not checked (give ${flag} PUB)`;
 }
 
 function keyFiles(value: unknown, flag: string): string[] {

@@ -5,11 +5,10 @@ import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type Verifi
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
-import { readTrustedKeys, signedBy } from './trust-options.js';
+import { notCheckedBecause, readTrustedKeys, signedBy } from './trust-options.js';
 import { count } from '../text.js';
 
-/** What verify says of a signature it was not asked to check: a present signature is not a checked one. */
-const notChecked = 'signature present, not checked (give --key PUB)';
+const notChecked = notCheckedBecause('--key');
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
