@@ -50,7 +50,7 @@ export const importCommand: CommandModule = (cli, run) => {
           acceptImageArchive: Boolean(opts.force),
         };
         const where = file === '-' ? 'stdin' : file;
-        const observe = (tap: PackageDatabaseTap | undefined) => (tap ? { observe: tap.layerObserver(where) } : {});
+        const observe = (tap: PackageDatabaseTap | undefined) => (tap ? { observe: tap.layerWatcher() } : {});
         const report = (result: ImportedImage, entries: number, inputCompression: string, notEntered?: readonly string[]): void => {
           reporter.result(result.imageId);
           reporter.info(`${count(entries, 'entry')}, layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})${tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''}`);

@@ -27,7 +27,7 @@ import { packTree, type PackEvents, type PackSummary } from '../pack/pack.js';
 import type { TreeOptions } from '../pack/tree.js';
 import type { Store } from '../store/store.js';
 import { checkLayerEntry } from '../tar/paths.js';
-import { TarValidator } from '../tar/reader.js';
+import { TarValidator, type TarWatcher } from '../tar/reader.js';
 import { captureAnnotations, treeOrigin, wallClockNs } from '../layers/capture.js';
 import { applyChanges } from './changes.js';
 import { commitImage } from './commit.js';
@@ -51,8 +51,8 @@ export interface ImportOptions {
   onProgress?: (bytesRead: number, entries: number) => void;
   /** Take a docker save or OCI archive's files as a filesystem (import --force) instead of refusing it. */
   acceptImageArchive?: boolean;
-  /** Sees the layer's tar as it is written (LayerOptions.observe). */
-  observe?: Transform;
+  /** Hears the layer's tar as it is written (LayerOptions.observe). */
+  observe?: TarWatcher;
 }
 
 export interface ImportedImage {
@@ -147,12 +147,15 @@ export async function importLayer(
   const { tar, compression } = await openTarInput(input, where, (bytes) => options.onProgress?.(bytes, entries));
   // A docker save or OCI archive given to import is refused as soon as its members say so, before anything is committed.
   const refuseArchive = options.acceptImageArchive ? undefined : imageArchiveCheck(where, options.source);
+  const { observe, ...layerOptions } = options;
+  // The tar is parsed once: the observer hears it from the validator's parse.
   const validator = new TarValidator(where, (entry) => {
     entries++;
     checkLayerEntry(entry, where);
     refuseArchive?.(entry.path);
-  });
-  const stored = await storeLayer(store, tar, options, [validator]);
+    observe?.entry(entry);
+  }, observe);
+  const stored = await storeLayer(store, tar, layerOptions, [validator]);
   return { ...stored, entries, inputCompression: compression };
 }
 

@@ -14,6 +14,7 @@ import { Tap } from '../io/streams.js';
 import { DigestStream } from '../oci/digest.js';
 import { ociLayerMediaType, type Descriptor, type Digest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
+import { TarValidator, type TarWatcher } from '../tar/reader.js';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
@@ -22,8 +23,12 @@ export interface LayerOptions {
   level?: number;
   /** Called with the compressed bytes written so far, for progress. */
   onWritten?: (bytes: number) => void;
-  /** Sees the tar as it goes into the layer (the SBOM's package-database tap, src/sbom/collect.ts); passes it on unchanged. */
-  observe?: Transform;
+  /**
+   * Hears the tar as it goes into the layer (the SBOM's package-database tap,
+   * src/sbom/collect.ts). A caller that parses the tar anyway (import's
+   * TarValidator) feeds it from that parse instead, and leaves this unset.
+   */
+  observe?: TarWatcher;
 }
 
 export interface StoredLayer {
@@ -50,7 +55,7 @@ export async function writeLayer<T>(store: Store, options: LayerOptions, writeTa
         diff.destroy(err as Error);
         throw err;
       }),
-      pipeline([diff, ...(options.observe ? [options.observe] : []), createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
+      pipeline([diff, ...(options.observe ? [new TarValidator('the layer being written', (entry) => options.observe!.entry(entry), options.observe)] : []), createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
     ]);
     const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
     return { layer, diffId: diff.digest, produced };

@@ -10,11 +10,11 @@ import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { displayPath, printable } from '../errors.js';
 import { Spool } from '../io/temp.js';
 import type { TreeMember } from '../layers/members.js';
-import { TarValidator } from '../tar/reader.js';
+import type { TarWatcher } from '../tar/reader.js';
 import { readApkInstalled } from './apk.js';
 import { readDpkgStatus } from './dpkg.js';
 import { parseOsRelease } from './os-release.js';
@@ -69,7 +69,7 @@ interface MemberSink {
 
 /**
  * The observer: sees the members of a tree (take, members) or the tar of a
- * layer as it is written (layerObserver), spools the package databases among
+ * layer as it is written (layerWatcher), spools the package databases among
  * them, then parses them (inventory); close removes its temp files. Every
  * byte of a database is spooled, whatever its size (a member stream's reader
  * reads it back); above the cap it is not parsed.
@@ -113,19 +113,18 @@ export class PackageDatabaseTap {
     }
   }
 
-  /** A pass-through for a layer's tar (LayerOptions.observe) that spools the databases as they pass; call open() first. */
-  layerObserver(where: string): Transform {
+  /** Hears a layer's tar (LayerOptions.observe) and spools the databases as they pass; call open() first. */
+  layerWatcher(): TarWatcher {
     let current: MemberSink | undefined;
-    return new TarValidator(where, (entry) => {
+    return {
       // Every member of the layer passes here: latin1 is the cheapest decoding, and the database paths are ASCII.
-      current = entry.type === 'file' ? this.begin(entry.path.toString('latin1')) : undefined;
-    }, {
+      entry: (entry) => void (current = entry.type === 'file' ? this.begin(entry.path.toString('latin1')) : undefined),
       data: (chunk) => current?.write(chunk),
       end: () => {
         current?.end();
         current = undefined;
       },
-    });
+    };
   }
 
   /** Makes the spool directory, so that members can be spooled synchronously. */

@@ -404,11 +404,18 @@ export async function* readTar(input: Readable, where: string): AsyncGenerator<T
  * onEntry for each member (a throw there errors the stream); errors the
  * stream on bad input.
  */
+/** Hears a tar as it passes: each member's header (entry), its content (data), and its end (end, also for members without content). */
+export interface TarWatcher {
+  entry(entry: TarEntry): void;
+  data(chunk: Buffer): void;
+  end(): void;
+}
+
 export class TarValidator extends Transform {
   private readonly parser: TarParser;
 
   /** body, if given, hears each member's content as it passes (data), and its end (end, also for members without content). */
-  constructor(where: string, onEntry?: (entry: TarEntry, offset: number) => void, body?: { data(chunk: Buffer): void; end(): void }) {
+  constructor(where: string, onEntry?: (entry: TarEntry, offset: number) => void, body?: Pick<TarWatcher, 'data' | 'end'>) {
     super();
     const ignore = (): void => {};
     this.parser = new TarParser(where, { entry: onEntry ?? ignore, data: body?.data ?? ignore, end: body?.end ?? ignore });
