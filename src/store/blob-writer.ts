@@ -93,6 +93,8 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
   private size = 0;
   private result: SpooledBlob | undefined;
   private settled = false;
+  /** The temp file's creation, under way or done: abort waits for it, or the file would be made after its removal. */
+  private opening: Promise<void> = Promise.resolve();
 
   constructor(private readonly target: BlobTarget) {
     super({ highWaterMark: 1 << 20 });
@@ -101,7 +103,9 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.tempPath, 'wx', 0o644).then(
+    // Aborted before the stream was constructed (a failure on the other side of the pipeline): no file to make.
+    if (this.settled) return callback();
+    this.opening = open(this.tempPath, 'wx', 0o644).then(
       (handle) => {
         this.handle = handle;
         callback();
@@ -152,6 +156,7 @@ export class StoreBlobWriter extends Writable implements BlobWriter {
   async abort(): Promise<void> {
     this.settled = true;
     if (!this.destroyed) this.destroy();
+    await this.opening;
     await this.closeHandle();
     await rm(this.tempPath, { force: true });
     this.release();
