@@ -6,6 +6,7 @@ import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { createCompressor } from '../src/compress/index.js';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
 import { emptyDescriptor, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
@@ -19,8 +20,16 @@ export interface BuiltImage {
   diffId: Digest;
 }
 
-/** A gzip layer of a tiny tree holding `content`, with config and manifest; tagged when `name` is given. */
-export async function buildImage(store: Store, workDir: string, options: { name?: string; content?: string; platform?: Platform; created?: string } = {}): Promise<BuiltImage> {
+/**
+ * A layer of a tiny tree holding `content` (gzip unless `compression` says otherwise), with config and manifest; tagged
+ * when `name` is given. `docker` writes Docker schema 2 media types; `layerMediaType` labels the layer as given, whatever
+ * its bytes are (Docker 20.10 pushes plain tars labelled gzip).
+ */
+export async function buildImage(
+  store: Store,
+  workDir: string,
+  options: { name?: string; content?: string; platform?: Platform; created?: string; compression?: 'none' | 'gzip' | 'zstd'; docker?: boolean; layerMediaType?: string } = {},
+): Promise<BuiltImage> {
   const tree = join(workDir, `tree-${Math.random().toString(16).slice(2)}`);
   mkdirSync(join(tree, 'etc'), { recursive: true });
   writeFileSync(join(tree, 'etc', 'hello'), options.content ?? 'hello\n');
@@ -29,9 +38,11 @@ export async function buildImage(store: Store, workDir: string, options: { name?
 
   const diffId = sha256(readFileSync(tarPath));
   const writer = store.createBlobWriter();
-  await pipeline(createReadStream(tarPath), createGzip(), writer);
+  const compression = options.compression ?? 'gzip';
+  await pipeline(createReadStream(tarPath), compression === 'gzip' ? createGzip() : createCompressor(compression), writer);
   const layerBlob = await writer.commit();
-  const layer: Descriptor = { mediaType: MediaType.LayerTarGzip, ...layerBlob };
+  const labelled = options.docker ? { none: MediaType.DockerLayerTar, gzip: MediaType.DockerLayerGzip, zstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd' } : { none: MediaType.LayerTar, gzip: MediaType.LayerTarGzip, zstd: MediaType.LayerTarZstd };
+  const layer: Descriptor = { mediaType: options.layerMediaType ?? labelled[compression], ...layerBlob };
 
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const config: ImageConfig = {
@@ -42,13 +53,14 @@ export async function buildImage(store: Store, workDir: string, options: { name?
     history: [{ created: options.created ?? '2024-01-02T03:04:05Z', created_by: 'store test' }],
   };
   const configBlob = await store.putBlob(Buffer.from(JSON.stringify(config)));
+  const manifestType = options.docker ? MediaType.DockerManifest : MediaType.ImageManifest;
   const manifest: Manifest = {
     schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    config: { mediaType: MediaType.ImageConfig, ...configBlob },
+    mediaType: manifestType,
+    config: { mediaType: options.docker ? MediaType.DockerConfig : MediaType.ImageConfig, ...configBlob },
     layers: [layer],
   };
-  const manifestDescriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))) };
+  const manifestDescriptor: Descriptor = { mediaType: manifestType, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))) };
   if (options.name) await store.tag(parseReference(options.name), manifestDescriptor);
   return { manifest: manifestDescriptor, configDigest: configBlob.digest, layer, diffId };
 }

@@ -1,7 +1,12 @@
 /**
- * Every source × every sink through `rootfs copy`, for an image as a build
- * of today makes it: two platforms, a buildx attestation manifest, and OCI
- * 1.1 referrers (one on the index, one on the amd64 manifest). Each sink is
+ * Every source × every sink through `rootfs copy`, for three images: one as
+ * a build of today makes it (two platforms, a buildx attestation manifest,
+ * and OCI 1.1 referrers, one on the index, one on the amd64 manifest), a
+ * zstd image (which a docker archive can only hold uncompressed), and an
+ * image whose plain-tar layer is labelled gzip (as Docker 20.10 pushes
+ * after loading uncompressed layers). Then each is carried on the way an
+ * air gap is crossed: pull → save → load, load → push → pull, copy → load,
+ * every hop keeping the manifest digest where the format can. Each sink is
  * read back by the peer that reads that format: skopeo copies all of it
  * (checking every blob digest, and diff_ids from docker archives) and reads
  * its configs; docker-registry answers for the registry. Manifest digests
@@ -12,24 +17,56 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
-import { Annotation, type Digest, type Index, type Manifest } from '../src/oci/types.js';
+import { Annotation, MediaType, type Digest, type Index, type Manifest } from '../src/oci/types.js';
+import type { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry, type RegistryServer } from './registry-server.js';
-import { buildAttestedImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildAttestedImage, buildImage, buildReferrer, withStore } from './store-fixture.js';
 
 const kinds = ['store', 'docker-archive', 'docker-legacy', 'oci', 'oci-archive', 'registry'] as const;
 type Kind = (typeof kinds)[number];
 
 interface Seed {
-  index: Digest;
+  /** What matrix:1 names in the seed store: the index, or the one manifest. */
+  top: Digest;
   amd: Digest;
-  arm: Digest;
   amdDiffIds: string[];
-  armDiffIds: string[];
-  /** Referrers whose subject is the index, and the amd64 manifest. */
-  indexReferrer: Digest;
-  amdReferrer: Digest;
+  /** A two-platform image: the arm64 image's diff_ids. */
+  armDiffIds?: string[];
+  /** Referrers whose subject is the index, and the amd64 manifest (the attested image only). */
+  indexReferrer?: Digest;
+  amdReferrer?: Digest;
+  /** Layers are zstd: a docker archive holds them uncompressed, so the manifest digest changes there. */
+  zstd?: boolean;
+  /**
+   * Docker schema 2 media types, kept byte for byte in an OCI layout (as Docker 25's own save does). skopeo's oci:
+   * transport lists only OCI manifest types from index.json, so it cannot be the peer that reads such a layout.
+   */
+  dockerTypes?: boolean;
 }
+
+/** The three images of the matrix, each built in its own seed store. */
+const seeds: Record<string, (store: Store, dir: string) => Promise<Seed>> = {
+  attested: async (store, dir) => {
+    const built = await buildAttestedImage(store, dir, 'matrix:1');
+    return {
+      top: built.index.digest,
+      amd: built.amd.manifest.digest,
+      amdDiffIds: [built.amd.diffId],
+      armDiffIds: [built.arm.diffId],
+      indexReferrer: built.referrer.digest,
+      amdReferrer: (await buildReferrer(store, built.amd.manifest)).digest,
+    };
+  },
+  zstd: async (store, dir) => {
+    const built = await buildImage(store, dir, { name: 'matrix:1', compression: 'zstd' });
+    return { top: built.manifest.digest, amd: built.manifest.digest, amdDiffIds: [built.diffId], zstd: true };
+  },
+  mislabelled: async (store, dir) => {
+    const built = await buildImage(store, dir, { name: 'matrix:1', compression: 'none', docker: true, layerMediaType: MediaType.DockerLayerGzip });
+    return { top: built.manifest.digest, amd: built.manifest.digest, amdDiffIds: [built.diffId], dockerTypes: true };
+  },
+};
 
 /** Where one image of a kind lives: what `rootfs copy` is given, and what skopeo is. */
 interface Place {
@@ -135,51 +172,93 @@ async function diffIds(p: Place, arch: 'amd64' | 'arm64'): Promise<string[]> {
 
 const docker = (kind: Kind): boolean => kind === 'docker-archive' || kind === 'docker-legacy';
 
-test('transport matrix: every source × every sink, read back by the peer of each sink', async (t) => {
-  if (!requireTools(t, 'skopeo', 'docker-registry', 'tar')) return;
-  const dir = makeTempDir(t, 'rootfs-matrix-');
-  const registry = await startRegistry(t);
-  const seedStore = join(dir, 'seed');
-  const built = await withStore(seedStore, (store) => buildAttestedImage(store, dir, 'matrix:1'));
-  const seed: Seed = {
-    index: built.index.digest,
-    amd: built.amd.manifest.digest,
-    arm: built.arm.manifest.digest,
-    amdDiffIds: [built.amd.diffId],
-    armDiffIds: [built.arm.diffId],
-    indexReferrer: built.referrer.digest,
-    amdReferrer: (await withStore(seedStore, (store) => buildReferrer(store, built.amd.manifest))).digest,
-  };
-
-  for (const sourceKind of kinds) {
-    // Each source made once from the seed store, by rootfs copy itself.
-    const source = sourceKind === 'store' ? { ...place('store', dir, registry, 'seed') } : place(sourceKind, dir, registry, `src-${sourceKind}`);
-    if (sourceKind !== 'store') await copy(place('store', dir, registry, 'seed'), source, seedStore);
-    for (const sinkKind of kinds) {
-      if (sourceKind === 'store' && sinkKind === 'store') continue;
-      await t.test(`${sourceKind} → ${sinkKind}`, async (st) => checkCopy(st, seed, source, place(sinkKind, dir, registry, `${sourceKind}-to-${sinkKind}`), sourceKind === 'store' ? seedStore : join(dir, `${sourceKind}-to-${sinkKind}`), dir));
+for (const [label, build] of Object.entries(seeds)) {
+  test(`transport matrix (${label} image): every source × every sink, read back by the peer of each sink`, async (t) => {
+    if (!requireTools(t, 'skopeo', 'docker-registry', 'tar')) return;
+    const dir = makeTempDir(t, `rootfs-matrix-${label}-`);
+    const registry = await startRegistry(t);
+    const seedStore = join(dir, 'seed');
+    const seed = await withStore(seedStore, (store) => build(store, dir));
+    for (const sourceKind of kinds) {
+      // Each source made once from the seed store, by rootfs copy itself.
+      const source = sourceKind === 'store' ? { ...place('store', dir, registry, 'seed') } : place(sourceKind, dir, registry, `src-${sourceKind}`);
+      if (sourceKind !== 'store') await copy(place('store', dir, registry, 'seed'), source, seedStore);
+      for (const sinkKind of kinds) {
+        if (sourceKind === 'store' && sinkKind === 'store') continue;
+        await t.test(`${sourceKind} → ${sinkKind}`, async (st) => checkCopy(st, seed, source, place(sinkKind, dir, registry, `${sourceKind}-to-${sinkKind}`), sourceKind === 'store' ? seedStore : join(dir, `${sourceKind}-to-${sinkKind}`), dir));
+      }
     }
-  }
-});
+  });
+
+  test(`air gap hops (${label} image): pull → save → load, load → push → pull, copy → load keep the manifest digest`, async (t) => {
+    if (!requireTools(t, 'docker-registry')) return;
+    const dir = makeTempDir(t, `rootfs-hops-${label}-`);
+    const registry = await startRegistry(t);
+    const seedStore = join(dir, 'seed');
+    const seed = await withStore(seedStore, (store) => build(store, dir));
+    const step = async (store: string, ...args: string[]): Promise<void> => {
+      const result = await rootfs(['--store', join(dir, store), ...args]);
+      assert.equal(result.code, 0, `rootfs --store ${store} ${args.join(' ')}: ${result.stderr}`);
+    };
+    const digestIn = async (store: string, name: string): Promise<string> => {
+      const rows = JSON.parse((await rootfs(['--store', join(dir, store), 'images', '--json'])).stdout.toString()) as Array<{ Repository?: string; repository?: string; Tag?: string; tag?: string; Digest?: string; digest?: string }>;
+      const [repository, tag] = name.split(':');
+      const row = rows.find((r) => (r.repository ?? r.Repository)?.endsWith(repository!) && (r.tag ?? r.Tag) === tag);
+      assert.ok(row, `${name} not in ${store}: ${JSON.stringify(rows)}`);
+      return (row.digest ?? row.Digest)!;
+    };
+    // A pull takes this machine's platform: the amd64 manifest.
+    await step('seed', 'push', 'matrix:1', `${registry.host}/hops/app:1`);
+    await step('pulled', 'pull', `${registry.host}/hops/app:1`, 'app:1');
+    assert.equal(await digestIn('pulled', 'app:1'), seed.amd, 'pull keeps the manifest digest');
+    for (const format of ['docker-archive', 'oci-archive'] as const) {
+      const archive = join(dir, `pulled.${format}.tar`);
+      await step('pulled', 'save', 'app:1', '--format', format, '-o', archive);
+      await step(`site-${format}`, 'load', '-i', archive);
+      const converted = seed.zstd === true && format === 'docker-archive';
+      const loaded = await digestIn(`site-${format}`, 'app:1');
+      if (converted) assert.notEqual(loaded, seed.amd, 'zstd layers become uncompressed in a docker archive');
+      else assert.equal(loaded, seed.amd, `pull → save (${format}) → load keeps the manifest digest`);
+      // load → push → pull, from the site's store on.
+      await step(`site-${format}`, 'push', 'app:1', `${registry.host}/hops/${format}:1`);
+      await step(`back-${format}`, 'pull', `${registry.host}/hops/${format}:1`, 'app:1');
+      assert.equal(await digestIn(`back-${format}`, 'app:1'), loaded, `load → push → pull (${format}) keeps the manifest digest`);
+    }
+    // copy → load: the whole image (an index stays an index).
+    const copied = join(dir, 'copied.tar');
+    await step('seed', 'copy', 'rootfs:matrix:1', `oci-archive:${copied}:app`);
+    await step('copied', 'load', '-i', copied, '--tag', 'app:1');
+    assert.equal(await digestIn('copied', 'app:1'), seed.top, 'copy → load keeps the digest of what was copied');
+  });
+}
 
 async function checkCopy(t: TestContext, seed: Seed, source: Place, sink: Place, storeDir: string, dir: string): Promise<void> {
   const stderr = await copy(source, sink, storeDir);
-  const indexKept = !docker(source.kind) && !docker(sink.kind);
+  const twoPlatforms = seed.armDiffIds !== undefined;
+  const indexKept = twoPlatforms && !docker(source.kind) && !docker(sink.kind);
   const legacy = source.kind === 'docker-legacy' || sink.kind === 'docker-legacy';
-  if (sink.kind === 'docker-legacy' && source.kind !== 'docker-legacy') assert.match(stderr, /referrer/, 'docker-legacy says in one line that referrers are left out');
+  // zstd layers become uncompressed in a docker archive: a new manifest digest from there on.
+  const converted = seed.zstd === true && (docker(source.kind) || docker(sink.kind));
+  if (sink.kind === 'docker-legacy' && source.kind !== 'docker-legacy' && seed.indexReferrer !== undefined) assert.match(stderr, /referrer/, 'docker-legacy says in one line that referrers are left out');
 
   // skopeo reads all of it: every blob digest checked, diff_ids too for a docker archive.
-  mkdirSync(join(dir, 'peer'), { recursive: true });
-  await skopeo('copy', '--all', '--src-tls-verify=false', sink.skopeo, `oci:${join(dir, 'peer', `${source.kind}-${sink.kind}`)}:x`);
-  assert.deepEqual(await diffIds(sink, 'amd64'), seed.amdDiffIds, 'amd64 diff_ids');
-  if (indexKept) assert.deepEqual(await diffIds(sink, 'arm64'), seed.armDiffIds, 'arm64 diff_ids');
+  const layoutOfDockerTypes = seed.dockerTypes === true && !legacy && (sink.kind === 'store' || sink.kind === 'oci' || sink.kind === 'oci-archive');
+  if (layoutOfDockerTypes) {
+    t.diagnostic(`${sink.copy}: Docker schema 2 manifests in an OCI layout are not read by skopeo's oci: transport; rootfs reads it back as the source of the next rows`);
+  } else {
+    mkdirSync(join(dir, 'peer'), { recursive: true });
+    await skopeo('copy', '--all', '--src-tls-verify=false', sink.skopeo, `oci:${join(dir, 'peer', `${source.kind}-${sink.kind}`)}:x`);
+    assert.deepEqual(await diffIds(sink, 'amd64'), seed.amdDiffIds, 'amd64 diff_ids');
+    if (indexKept) assert.deepEqual(await diffIds(sink, 'arm64'), seed.armDiffIds, 'arm64 diff_ids');
+  }
 
   const top = await topDigest(sink);
-  if (indexKept) assert.equal(top, seed.index, 'the index digest is kept');
-  else if (!legacy) assert.equal(top, seed.amd, 'the amd64 manifest digest is kept (a docker archive holds one platform)');
+  if (indexKept) assert.equal(top, seed.top, 'the index digest is kept');
+  else if (converted && !legacy) assert.notEqual(top, seed.amd, 'a zstd image in a docker archive is a new manifest (its layers uncompressed)');
+  else if (!legacy) assert.equal(top, seed.amd, twoPlatforms ? 'the amd64 manifest digest is kept (a docker archive holds one platform)' : 'the manifest digest is kept');
 
-  if (sink.kind === 'docker-legacy') return;
-  assert.deepEqual(await referrersOf(sink, seed.index), indexKept ? [seed.indexReferrer] : [], "the index's referrer goes where the index goes");
+  if (sink.kind === 'docker-legacy' || seed.indexReferrer === undefined) return;
+  assert.deepEqual(await referrersOf(sink, seed.top), indexKept ? [seed.indexReferrer] : [], "the index's referrer goes where the index goes");
   assert.deepEqual(await referrersOf(sink, seed.amd), legacy ? [] : [seed.amdReferrer], "the amd64 manifest's referrer goes everywhere but a classic archive");
   t.diagnostic(`${source.copy} → ${sink.copy}: top ${top ?? '(classic archive)'}`);
 }
