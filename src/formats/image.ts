@@ -61,9 +61,8 @@ export function checkLayerTar(blob: BlobMember): void {
  * refused), and a safe tar whatever its label.
  */
 export function checkLayerMember(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember, onNotice?: (message: string) => void): void {
-  const where = contents.where(blob.name);
-  layerMediaTypeCompression(descriptor.mediaType, where);
-  const { warning } = readLayerAs(descriptor.mediaType, blob.compression, where);
+  layerMediaTypeCompression(descriptor.mediaType, contents.where(blob.name));
+  const { warning } = readLayerAs(descriptor, blob.compression);
   checkLayerTar(blob);
   if (warning !== undefined) onNotice?.(warning);
 }

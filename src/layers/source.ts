@@ -41,7 +41,7 @@ export async function* layerMembers(store: Store, layer: Descriptor, where: stri
  */
 export async function openStoredLayer(store: Store, layer: Descriptor, onWrongType?: (message: string) => void): Promise<{ compression: Compression; stream: Readable }> {
   const { compression, stream } = await detectCompression(store.openBlob(layer.digest, layer.size));
-  const { warning } = readLayerAs(layer.mediaType, compression, `layer ${layer.digest}`);
+  const { warning } = readLayerAs(layer, compression);
   if (warning !== undefined) onWrongType?.(warning);
   return { compression, stream };
 }

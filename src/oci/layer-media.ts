@@ -12,7 +12,7 @@
  * once decompressed, must still be a safe tar wherever a layer is checked.
  */
 import type { Compression } from '../compress/index.js';
-import { layerCompression } from './types.js';
+import { layerCompression, type Descriptor } from './types.js';
 
 export interface LayerReading {
   /** What to decompress the layer with: what its bytes are. */
@@ -21,11 +21,16 @@ export interface LayerReading {
   warning?: string;
 }
 
-/** How to read a layer whose bytes start as `detected` says; `where` names the layer (archive member, registry blob, stored blob). */
-export function readLayerAs(mediaType: string, detected: Compression, where: string): LayerReading {
-  const declared = layerCompression(mediaType);
+/**
+ * How to read a layer whose bytes start as `detected` says. The warning
+ * names the layer by its digest, which every medium shares (an archive's
+ * member, a registry's blob, a stored one), so that a command that reads a
+ * layer twice (copy: loaded, then saved) says it once, in one text.
+ */
+export function readLayerAs(layer: Descriptor, detected: Compression): LayerReading {
+  const declared = layerCompression(layer.mediaType);
   if (declared === undefined || declared === detected) return { compression: detected };
-  return { compression: detected, warning: `${where}: media type ${mediaType} says ${described(declared)} but the layer is ${described(detected)}; read as its bytes say` };
+  return { compression: detected, warning: `layer ${layer.digest}: media type ${layer.mediaType} says ${described(declared)} but the layer is ${described(detected)}; read as its bytes say` };
 }
 
 function described(compression: Compression): string {

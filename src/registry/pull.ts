@@ -300,7 +300,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     const facts = inspector.facts(blob.digest);
     if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
     if (facts.notALayer) throw facts.notALayer;
-    const { warning } = readLayerAs(blob.mediaType, compression, at);
+    const { warning } = readLayerAs(blob, compression);
     if (warning !== undefined) emit({ type: 'notice', message: warning });
   };
 
