@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
-import { dockerHybridMembers, makeImage, makeLayer, ociMembers, tarOf, type FixtureImage, type FixtureLayer, type Member } from './formats-fixtures.js';
+import { dockerHybridMembers, layerTar, makeImage, makeLayer, ociMembers, tarOf, type FixtureImage, type FixtureLayer, type Member } from './formats-fixtures.js';
 import { hashTree, makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 
@@ -80,7 +80,7 @@ function layoutManifest(layout: string): Manifest {
 const blobOf = (layout: string, descriptor: Descriptor): Buffer => readFileSync(join(layout, 'blobs/sha256', descriptor.digest.slice(7)));
 
 for (const { name, layer, says } of cases) {
-  test(`${name}: load takes it from each medium with one warning, the manifest's digest kept; save keeps it and loads again elsewhere`, async (t) => {
+  test(`${name}: load takes it from each medium with one warning, the manifest's digest kept; save and copy keep it and it loads again elsewhere; export, unpack, squash and import --base say it alike`, async (t) => {
     const image = makeImage([layer]);
     const work = makeTempDir(t);
     for (const { medium, input } of media(work, image)) {
@@ -110,6 +110,10 @@ for (const { name, layer, says } of cases) {
     assertOneWarning(await rootfs(['--store', store, 'export', 'app:1', '-o', join(work, 'fs.tar')]), says, 'export');
     assertOneWarning(await rootfs(['--store', store, 'unpack', 'app:1', join(work, 'tree')]), says, 'unpack');
     assert.match(readFileSync(join(work, 'tree', 'etc', 'hello'), 'utf8'), /^(plain|gzipped)\n$/);
+    assertOneWarning(await rootfs(['--store', store, 'squash', 'app:1', 'app:flat']), says, 'squash');
+    const next = join(work, 'next.tar');
+    writeFileSync(next, layerTar({ 'etc/hello': 'next\n' }));
+    assertOneWarning(await rootfs(['--store', store, 'import', next, 'app:2', '--base', 'app:1']), says, 'import --base');
   });
 }
 
