@@ -196,10 +196,7 @@ test('bad input: malformed JSON', async (t) => {
   await refused(t, tarOf(members), /index\.json: malformed JSON/);
 });
 
-test('bad input: wrong layer media type', async (t) => {
-  // The manifest says gzip; the blob is a plain tar.
-  const lying = makeImage([{ ...base, descriptor: { ...base.descriptor, mediaType: MediaType.LayerTarGzip } }]);
-  await refused(t, tarOf(ociMembers([{ descriptor: lying.manifestDescriptor, refName: 'bad:1' }], [lying])), new RegExp(`${layerName(base)}: media type ${MediaType.LayerTarGzip.replace(/[.+]/g, '\\$&')} says gzip but the layer is uncompressed`));
+test('bad input: unknown layer media type (a label its bytes contradict is read as they say: media-type.test.ts)', async (t) => {
   const unknown = makeImage([{ ...base, descriptor: { ...base.descriptor, mediaType: 'application/x-mystery' } }]);
   await refused(t, tarOf(ociMembers([{ descriptor: unknown.manifestDescriptor, refName: 'bad:1' }], [unknown])), /unsupported layer media type "application\/x-mystery"/);
 });

@@ -282,15 +282,16 @@ test('a layer labelled gzip whose bytes are a plain tar (as Docker 20.10 pushes 
   const image = makeImage([labelled]);
   const registry = await fakeRegistry(t, image);
   const { dir } = await populatedStore(t);
+  // One text on every path (oci/layer-media.ts).
+  const mislabelled = new RegExp(`rootfs: warning: layer ${labelled.descriptor.digest}: media type application/vnd\\.oci\\.image\\.layer\\.v1\\.tar\\+gzip says gzip but the layer is uncompressed; read as its bytes say`, 'g');
   for (const attempt of ['fresh', 'stored']) {
     const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, `app:${attempt}`]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stderr.match(/rootfs: warning: .*labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but its bytes are an uncompressed tar/g)?.length, 1, result.stderr);
+    assert.equal(result.stderr.match(mislabelled)?.length, 1, result.stderr);
   }
 
   // What reads the stored layer afterwards reads it as its bytes say, as docker does, and says so once.
   const work = makeTempDir(t);
-  const mislabelled = /rootfs: warning: layer sha256:[a-f0-9]{64} is labelled application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but its bytes are an uncompressed tar/g;
   for (const args of [
     ['export', 'app:fresh', '-o', join(work, 'fs.tar')],
     ['unpack', 'app:fresh', join(work, 'tree')],

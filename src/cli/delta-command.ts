@@ -42,6 +42,7 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
         level,
         createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
         onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
+        onNotice: (message) => reporter.noticeOnce(message),
       }),
     );
   });

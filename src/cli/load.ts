@@ -69,6 +69,7 @@ export const loadCommand: CommandModule = (cli, run) => {
               referrers: opts.referrers !== false,
               ...(policy && !set ? { beforeNames: admissionHook(policy, reporter) } : {}),
               onWarning: (message) => reporter.warn(message),
+              onNotice: (message) => reporter.noticeOnce(message),
               stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
               onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: !set && archive.path === '-', note: count(blobs, 'blob') }),
             });

@@ -152,6 +152,9 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
       case 'warning':
         reporter.warn(event.message);
         return;
+      case 'notice':
+        reporter.noticeOnce(event.message);
+        return;
     }
   };
 }

@@ -89,9 +89,18 @@ export class Reporter {
 
   /** warn(), but a message already given is not given again (a layer read twice, once to plan and once to write). */
   warnOnce(message: string): void {
-    if (this.warned.has(message)) return;
+    if (this.firstTime(message)) this.warn(message);
+  }
+
+  /** notice(), given once however often it comes (a layer two images share, or read to plan and to write). */
+  noticeOnce(message: string): void {
+    if (this.firstTime(message)) this.notice(message);
+  }
+
+  private firstTime(message: string): boolean {
+    if (this.warned.has(message)) return false;
     this.warned.add(message);
-    this.warn(message);
+    return true;
   }
 
   /** A human line on stderr (summaries); silent with --quiet or --json. */

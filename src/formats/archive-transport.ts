@@ -13,7 +13,8 @@ export function archiveSource(address: ArchiveAddress & { format: FormatName }):
         stream: options.stdin,
         referrers: options.referrers,
         ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        // A copy has one channel for what it says on the way: a mislabelled layer goes there too.
+        ...(options.onWarning ? { onWarning: options.onWarning, onNotice: options.onWarning } : {}),
       });
       const texts = images.flatMap((image) => (image.tags.length > 0 ? image.tags : [image.descriptor.digest]));
       return { texts, images: images.map((image) => ({ name: image.tags[0], digest: image.descriptor.digest })), referrers };

@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { detectCompression } from '../compress/index.js';
+import { detectCompression, type Compression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
 import { metadataSizeCap, readMetadataSync } from '../io/metadata.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
@@ -36,7 +36,7 @@ export interface BlobMember {
   digest: Digest;
   size: number;
   /** What the content starts with: a compressed layer, or 'none' for a plain tar or anything else. */
-  compression: string;
+  compression: Compression;
   /** sha256 of the decompressed content (equals digest when uncompressed). */
   diffId: Digest;
   /** The member is small and starts like JSON (an OCI manifest or config blob): bytes() reads it back. */

@@ -3,11 +3,11 @@
  * checks they share: an image's manifest graph, verified against the members
  * that were streamed (sizes, media types, digests, diff_ids).
  */
-import { InvalidInputError } from '../errors.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Descriptor, Digest, ImageConfig } from '../oci/types.js';
 import type { ArchiveContents, BlobMember } from './contents.js';
 import { checkDiffId, checkDiffIdCount, layerMediaTypeCompression, parseImageConfig } from '../oci/validate.js';
+import { readLayerAs } from '../oci/layer-media.js';
 
 export type LoadableImage = (
   | {
@@ -55,11 +55,14 @@ export function checkLayerTar(blob: BlobMember): void {
   if (blob.notALayer) throw blob.notALayer;
 }
 
-/** A layer descriptor's media type must be a layer type we know and agree with what the blob is, a tar. */
-export function checkLayerMediaType(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember): void {
-  const declared = layerMediaTypeCompression(descriptor.mediaType, contents.where(blob.name));
-  if (declared !== blob.compression) {
-    throw new InvalidInputError(contents.where(blob.name), `media type ${descriptor.mediaType} says ${declared} but the layer is ${blob.compression === 'none' ? 'uncompressed' : blob.compression}`);
-  }
+/**
+ * A manifest's layer: a layer media type we know, read as its bytes say
+ * (oci/layer-media.ts: a label they contradict is warned about, not
+ * refused), and a safe tar whatever its label.
+ */
+export function checkLayerMember(contents: ArchiveContents, descriptor: Descriptor, blob: BlobMember, onNotice?: (message: string) => void): void {
+  layerMediaTypeCompression(descriptor.mediaType, contents.where(blob.name));
+  const { warning } = readLayerAs(descriptor, blob.compression);
   checkLayerTar(blob);
+  if (warning !== undefined) onNotice?.(warning);
 }

@@ -38,6 +38,8 @@ export interface LoadOptions {
   referrers?: boolean;
   /** A referrer skipped because its subject is neither in the archive nor in the store. */
   onWarning?: (message: string) => void;
+  /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): said, and no warning of the exit status. */
+  onNotice?: (message: string) => void;
   /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
   beforeNames?: BeforeNames;
 }
@@ -68,7 +70,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   try {
     // A delta archive leaves out layers this store holds: they are read from it and checked like members.
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
-    images = readImages(contents, address, directory, options.platform);
+    images = readImages(contents, address, directory, options.platform, options.onNotice);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
     for (const tag of images.flatMap((image) => image.tags)) {
@@ -177,17 +179,17 @@ function importHint(archive: string): string {
  * manifests are kept byte for byte. manifest.json then only lends its
  * RepoTags to entries that carry no full name.
  */
-function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined): LoadableImage[] {
+function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined, onNotice: LoadOptions['onNotice']): LoadableImage[] {
   const hasLayout = contents.has('index.json');
   const hasDocker = contents.has(dockerManifestName);
   const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
   if (address.format === 'oci-archive' || directory) {
     if (!hasLayout) throw new InvalidInputError(contents.where('index.json'), 'missing: not an OCI image layout');
-    return readOciLayout(contents, { ref: address.ref, platform, ...bareTags(address) });
+    return readOciLayout(contents, { ref: address.ref, platform, onNotice, ...bareTags(address) });
   }
   if (hasLayout) {
     const docker = hasDocker ? readDockerManifest(contents) : [];
-    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
+    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, onNotice, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
     if (!dockerRef || address.ref === undefined) return images;
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));

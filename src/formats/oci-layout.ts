@@ -12,7 +12,7 @@ import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, typ
 import { checkDescriptor, namesSubject, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
 import type { ArchiveContents } from './contents.js';
 import { omittedLayers } from './delta.js';
-import { checkLayerMediaType, checkLayers, parseConfig, type LoadableImage } from './image.js';
+import { checkLayerMember, checkLayers, parseConfig, type LoadableImage } from './image.js';
 
 
 export interface OciReadOptions {
@@ -28,6 +28,8 @@ export interface OciReadOptions {
    * Without one such entries load untagged.
    */
   bareTagRepository?: ImageReference;
+  /** A layer whose media type its bytes contradict, read as the bytes say (oci/layer-media.ts). */
+  onNotice?: (message: string) => void;
 }
 
 export function readOciLayout(contents: ArchiveContents, options: OciReadOptions = {}): LoadableImage[] {
@@ -47,7 +49,7 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
     const where = `index.json: manifests[${positions.get(entry)}]`;
     const named = entryNames(contents, entry, where);
     const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
-    const checked = checkEntry({ contents, platform: options.platform, omitted, image }, entry, where, 0);
+    const checked = checkEntry({ contents, platform: options.platform, omitted, image, onNotice: options.onNotice }, entry, where, 0);
     const tags = named.length > 0 ? named : (options.namesByConfig?.get(checked.imageId) ?? bareTagName(entry, options.bareTagRepository));
     return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags };
   });
@@ -172,6 +174,7 @@ interface Walk {
   omitted: Set<Digest>;
   /** The entry's name, for messages about the image as a whole. */
   image: string;
+  onNotice: OciReadOptions['onNotice'];
 }
 
 interface CheckedEntry {
@@ -239,7 +242,7 @@ function isPresent({ contents, omitted }: Walk, child: Descriptor): boolean {
   return [manifest.config, ...manifest.layers].every((blob) => contents.has(blobMemberName(blob.digest)) || omitted.has(blob.digest));
 }
 
-function checkManifest({ contents, image }: Walk, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
+function checkManifest({ contents, image, onNotice }: Walk, descriptor: Descriptor, where: string, attestation: boolean): CheckedEntry {
   const name = checkedBlob(contents, descriptor, where);
   const manifest = parseManifest(contents.json<unknown>(name, where).value, contents.where(name));
   if (manifest.mediaType !== undefined && manifest.mediaType !== descriptor.mediaType) {
@@ -254,7 +257,7 @@ function checkManifest({ contents, image }: Walk, descriptor: Descriptor, where:
   }
   const layerNames = manifest.layers.map((layer, i) => ({ name: checkedBlob(contents, layer, `${name}: layers[${i}]`), referrer: name }));
   const blobs = checkLayers(contents, config, configName, layerNames);
-  if (!attestation) blobs.forEach((blob, i) => checkLayerMediaType(contents, manifest.layers[i]!, blob));
+  if (!attestation) blobs.forEach((blob, i) => checkLayerMember(contents, manifest.layers[i]!, blob, onNotice));
   return { descriptor, imageId: manifest.config.digest, blobs: [descriptor.digest, manifest.config.digest, ...blobs.map((blob) => blob.digest)] };
 }
 

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressor, createDecompressor } from '../compress/index.js';
+import { createCompressor, createDecompressor, type Compression } from '../compress/index.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
@@ -59,7 +59,7 @@ export interface SaveOptions {
   stdout: Writable;
   /** Before the first blob, then as bytes are read and written. */
   onProgress?: (progress: SaveProgress) => void;
-  /** A layer whose media type its bytes contradict: converted as the bytes say. */
+  /** A layer whose media type its bytes contradict (oci/layer-media.ts): written as it is in keep, else converted from what its bytes are. */
   onWarning?: (message: string) => void;
   /** A layer about to be rewritten in another compression (before it is read). */
   onConvert?: (conversion: LayerConversion) => void;
@@ -90,7 +90,8 @@ export interface SaveProgress {
 
 export interface LayerConversion {
   layer: Descriptor;
-  from: 'none' | 'gzip' | 'zstd';
+  /** What the stored bytes are, whatever the layer's media type says. */
+  from: Compression;
   to: 'none' | 'gzip' | 'zstd';
   /** keep: the archive format cannot hold `from` (zstd in a docker archive); else --compression asked for it. */
   why: 'format' | 'asked';
@@ -154,7 +155,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
   try {
     const exporter = new Exporter(store, sink, options, exclude);
-    exporter.plan(selected);
+    await exporter.plan(selected);
     const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options);
     await sink.finish();
     return { images: saved.images, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) }, referrers: saved.referrers };
@@ -283,6 +284,8 @@ class Exporter {
   readonly progress: SaveProgress = { bytes: 0, blobs: 0, estimated: false };
   /** Layers planned for conversion whose new size is not yet known. */
   private pending = 0;
+  /** What each layer's stored bytes are, by digest, looked at once. */
+  private readonly stored = new Map<Digest, Promise<Compression>>();
   /** Layers left out (the receiving store holds them), by digest in the archive, with their sizes. */
   readonly omitted = new Map<Digest, number>();
 
@@ -298,7 +301,7 @@ class Exporter {
    * convert counts its stored size, read to convert it, and once more for what it will write, until
    * that is known.
    */
-  plan(selected: Selected[]): void {
+  async plan(selected: Selected[]): Promise<void> {
     const blobs = new Map<Digest, number>();
     const converted = new Map<Digest, number>();
     // An index kept whole writes every platform the store has: more than the one manifest resolved here.
@@ -306,7 +309,7 @@ class Exporter {
     for (const { resolved } of whole ? [] : selected) {
       if (!this.exclude.has(resolved.manifest.config.digest)) blobs.set(resolved.manifest.config.digest, resolved.manifest.config.size);
       for (const layer of resolved.manifest.layers) {
-        if (this.conversion(layer)) converted.set(layer.digest, layer.size);
+        if (await this.conversion(layer)) converted.set(layer.digest, layer.size);
         else if (!this.exclude.has(layer.digest)) blobs.set(layer.digest, layer.size);
       }
     }
@@ -344,7 +347,8 @@ class Exporter {
     const docker = descriptor.mediaType === MediaType.DockerManifest;
     const layers: Descriptor[] = [];
     for (const layer of manifest.layers) layers.push(await this.exportLayer(layer, names, docker));
-    const changed = layers.some((layer, i) => layer.digest !== manifest.layers[i]!.digest);
+    // A relabelled layer (bytes kept, media type corrected) changes the manifest too.
+    const changed = layers.some((layer, i) => layer.digest !== manifest.layers[i]!.digest || layer.mediaType !== manifest.layers[i]!.mediaType);
     const exported = changed ? { ...manifest, layers } : manifest;
     return { descriptor: await this.writeDocument(descriptor, changed ? exported : undefined, bytes, names), manifest: exported };
   }
@@ -416,7 +420,7 @@ class Exporter {
   }
 
   private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
-    const conversion = this.conversion(layer);
+    const conversion = await this.conversion(layer);
     if (!conversion) {
       if (!this.leaveOut(layer)) await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
@@ -426,11 +430,14 @@ class Exporter {
     this.progress.converting = conversion;
     const path = await this.sink.spoolPath();
     const digest = new DigestStream();
-    // Decompressed as its bytes say, as docker reads a layer: a media type can be wrong.
-    const stored = await openStoredLayer(this.store, layer, this.options.onWarning);
-    const stages: Array<Readable | Writable> = [stored.stream, new Tap((chunk) => this.countBytes(chunk.length))];
-    if (stored.compression !== 'none') stages.push(createDecompressor(stored.compression, `layer ${layer.digest}`));
-    if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
+    // Its label was judged when its bytes were first looked at (storedCompression).
+    const { stream } = await openStoredLayer(this.store, layer);
+    const stages: Array<Readable | Writable> = [stream, new Tap((chunk) => this.countBytes(chunk.length))];
+    // Bytes already what is asked for (a mislabelled layer) are copied: only the label changes.
+    if (conversion.from !== to) {
+      if (conversion.from !== 'none') stages.push(createDecompressor(conversion.from, `layer ${layer.digest}`));
+      if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
+    }
     try {
       await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
       const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
@@ -451,17 +458,33 @@ class Exporter {
   }
 
   /**
-   * What a layer becomes, if it changes. keep: as stored, except zstd into a docker archive, which
-   * becomes uncompressed, as Docker 25+ itself saves layers (docker before 23 and skopeo's
-   * docker-archive writer take no zstd). Not a layer type we know (an attestation's in-toto JSON, a
-   * foreign type): it travels as it is.
+   * What a layer becomes, if it changes, judged by what its bytes are (oci/layer-media.ts). keep: as
+   * stored, byte for byte under its own media type (a mislabelled layer too: its digest and its
+   * manifest's are kept), except zstd into a docker archive, which becomes uncompressed, as Docker
+   * 25+ itself saves layers (docker before 23 and skopeo's docker-archive writer take no zstd).
+   * Another compression: converted from what the bytes are, and labelled as what is written. Not a
+   * layer type we know (an attestation's in-toto JSON, a foreign type): it travels as it is.
    */
-  private conversion(layer: Descriptor): LayerConversion | undefined {
-    const from = layerCompression(layer.mediaType);
-    if (from === undefined) return undefined;
-    if (this.options.compression !== 'keep') return this.options.compression === from ? undefined : { layer, from, to: this.options.compression, why: 'asked' };
+  private async conversion(layer: Descriptor): Promise<LayerConversion | undefined> {
+    const declared = layerCompression(layer.mediaType);
+    if (declared === undefined) return undefined;
+    const from = await this.storedCompression(layer);
+    if (this.options.compression !== 'keep') return this.options.compression === from && declared === from ? undefined : { layer, from, to: this.options.compression, why: 'asked' };
     const docker = this.options.format === 'docker-archive' || this.options.format === 'docker-legacy';
     return docker && from === 'zstd' ? { layer, from, to: 'none', why: 'format' } : undefined;
+  }
+
+  /** What a stored layer's bytes are: one look per layer, which says once if its media type is wrong. */
+  private storedCompression(layer: Descriptor): Promise<Compression> {
+    let known = this.stored.get(layer.digest);
+    if (!known) {
+      known = openStoredLayer(this.store, layer, this.options.onWarning).then(({ compression, stream }) => {
+        stream.destroy();
+        return compression;
+      });
+      this.stored.set(layer.digest, known);
+    }
+    return known;
   }
 
   private leaveOut(layer: Descriptor): boolean {

@@ -41,6 +41,8 @@ export interface DeltaOptions extends LayerOptions {
   /** How the history entry names the command ("rootfs import root.tar --base host:v1"). */
   createdBy: string;
   onIndexed?: (entries: number) => void;
+  /** A base layer whose media type its bytes contradict, read as the bytes say (oci/layer-media.ts). */
+  onNotice?: (message: string) => void;
 }
 
 export interface DeltaResult {
@@ -56,17 +58,17 @@ export interface DeltaResult {
  * Its layers are read whole, so they are checked as load checks an archive's:
  * one per diff_id, a layer media type, each decompressing to its diff_id.
  */
-export async function indexImage(store: Store, image: ResolvedImage, where: string): Promise<TreeIndex> {
+export async function indexImage(store: Store, image: ResolvedImage, where: string, onNotice?: (message: string) => void): Promise<TreeIndex> {
   const { manifest, config } = image;
   const configName = manifest.config.digest;
   checkDiffIdCount(`${where}: manifest ${image.manifestDescriptor.digest}`, manifest.layers.length, config.rootfs.diff_ids, configName);
   for (const [i, layer] of manifest.layers.entries()) layerMediaTypeCompression(layer.mediaType, layerWhere(where, i, layer));
   if (manifest.layers.length === 0) return new TreeIndex();
-  return indexTree(imageMembers(store, manifest.layers, where, { diffIds: config.rootfs.diff_ids, configName }), where);
+  return indexTree(imageMembers(store, manifest.layers, where, { verify: { diffIds: config.rootfs.diff_ids, configName }, ...(onNotice ? { onWarning: onNotice } : {}) }), where);
 }
 
 export async function commitDelta(store: Store, base: ResolvedImage, baseRef: string, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: DeltaOptions): Promise<DeltaResult> {
-  const old = await indexImage(store, base, baseRef);
+  const old = await indexImage(store, base, baseRef, options.onNotice);
   options.onIndexed?.(old.entries);
   const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
   let started: bigint | undefined;

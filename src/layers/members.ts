@@ -37,8 +37,8 @@ export async function* tarMembers(tar: Readable, where: string): AsyncGenerator<
 }
 
 /** The members of an image's merged tree, as export writes it; with `verify`, each layer checked against its config's diff_id. */
-export async function* imageMembers(store: Store, layers: Descriptor[], where: string, verify?: PlanOptions['verify']): AsyncGenerator<TreeMember, void, undefined> {
-  for await (const { entry, body } of flattenLayers(store, layers, { where, ...(verify ? { verify } : {}) })) {
+export async function* imageMembers(store: Store, layers: Descriptor[], where: string, options: Pick<PlanOptions, 'verify' | 'onWarning'> = {}): AsyncGenerator<TreeMember, void, undefined> {
+  for await (const { entry, body } of flattenLayers(store, layers, { where, ...options })) {
     yield body ? { entry, content: () => body } : { entry };
   }
 }

@@ -4,7 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createDecompressor, detectCompression, type Compression } from '../compress/index.js';
 import { Tap } from '../io/streams.js';
-import { layerCompression, type Descriptor, type Digest } from '../oci/types.js';
+import type { Descriptor, Digest } from '../oci/types.js';
+import { readLayerAs } from '../oci/layer-media.js';
 import type { Store } from '../store/store.js';
 import { readTar, type TarMember } from '../tar/reader.js';
 
@@ -34,17 +35,13 @@ export async function* layerMembers(store: Store, layer: Descriptor, where: stri
 }
 
 /**
- * A stored layer's bytes (verified as read) and their compression as their
- * magic bytes say, which is how docker and containerd read a layer: a media
- * type can be wrong (docker push labels a mounted uncompressed layer gzip),
- * and an unknown one is no error (image-spec). The digest stays the blob's;
- * onWrongType hears of a media type the bytes contradict.
+ * A stored layer's bytes (verified as read) and the compression to read
+ * them with: what their magic bytes say (oci/layer-media.ts). The digest
+ * stays the blob's; onWrongType hears of a media type the bytes contradict.
  */
 export async function openStoredLayer(store: Store, layer: Descriptor, onWrongType?: (message: string) => void): Promise<{ compression: Compression; stream: Readable }> {
-  const detected = await detectCompression(store.openBlob(layer.digest, layer.size));
-  const declared = layerCompression(layer.mediaType);
-  if (declared !== undefined && declared !== detected.compression) {
-    onWrongType?.(`layer ${layer.digest} is labelled ${layer.mediaType} but its bytes are ${detected.compression === 'none' ? 'an uncompressed tar' : detected.compression}: read as what they are`);
-  }
-  return detected;
+  const { compression, stream } = await detectCompression(store.openBlob(layer.digest, layer.size));
+  const { warning } = readLayerAs(layer, compression);
+  if (warning !== undefined) onWrongType?.(warning);
+  return { compression, stream };
 }

@@ -24,6 +24,7 @@ import { choosePlatform, hostPlatform } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
+import { readLayerAs } from '../oci/layer-media.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
@@ -266,10 +267,8 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
  * dropped connection starts it again (bounded retries). A layer (a tar
  * media type) is checked on the way as docker pull does: it must decompress
  * to diffId and be a tar whose names stay inside the root, or it never gets
- * its name in the store, where later pulls trust it. Its compression is
- * what its bytes say (as docker and containerd read layers: Docker 20.10
- * pushes plain tars labelled gzip); a label that says otherwise is warned
- * about, the same whether the store had the blob or not.
+ * its name in the store, where later pulls trust it. It is read as its bytes
+ * say (oci/layer-media.ts), the same whether the store had the blob or not.
  */
 async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
   const { client, store, repository, emit, staged } = context;
@@ -301,7 +300,8 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     const facts = inspector.facts(blob.digest);
     if (diffId !== undefined && facts.diffId !== diffId) throw new InvalidInputError(at, `diff_id ${facts.diffId} does not match the config's ${diffId}`);
     if (facts.notALayer) throw facts.notALayer;
-    if (compression !== labelled) emit({ type: 'warning', message: `${at}: labelled ${printable(blob.mediaType)} but its bytes are ${compression === 'none' ? 'an uncompressed tar' : compression}; read as what the bytes are, as docker does` });
+    const { warning } = readLayerAs(blob, compression);
+    if (warning !== undefined) emit({ type: 'notice', message: warning });
   };
 
   if (await store.hasBlob(blob.digest)) {

@@ -9,8 +9,10 @@ export type TransferEvent =
   | { type: 'progress'; digest: Digest; size: number; done: number }
   /** An interrupted upload goes on at offset (0 and restarted: in a new upload). */
   | { type: 'resume'; digest: Digest; offset: number; restarted: boolean }
-  /** Something odd the transfer went on past (a layer whose media type does not match its bytes). */
+  /** Something odd the transfer went on past (a referrer not taken). */
   | { type: 'warning'; message: string }
+  /** Something said that is no failure: a layer whose media type its bytes contradict, read as the bytes say (oci/layer-media.ts). */
+  | { type: 'notice'; message: string }
   /** A failure that may pass (message: what failed, where, why); attempt `attempt` of `of` follows. */
   | { type: 'retry'; message: string; attempt: number; of: number };
 
