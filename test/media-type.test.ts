@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
+import { readLayerAs } from '../src/oci/layer-media.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
 import { dockerHybridMembers, layerTar, makeImage, makeLayer, ociMembers, tarOf, type FixtureImage, type FixtureLayer, type Member } from './formats-fixtures.js';
 import { hashTree, makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
@@ -137,7 +138,9 @@ test('save --compression: a mislabelled layer is converted from what its bytes a
 
   // A gzip layer labelled plain, asked for gzip: its bytes already are, so they are kept and only the label changes.
   const relabelLayout = join(work, 'relabel');
-  assert.equal((await rootfs(['--store', store, 'save', '--compression', 'gzip', '-o', `oci:${relabelLayout}`, 'gzip-as-plain:1'])).code, 0);
+  const relabel = await rootfs(['--store', store, 'save', '--compression', 'gzip', '-o', `oci:${relabelLayout}`, 'gzip-as-plain:1']);
+  assert.equal(relabel.code, 0, relabel.stderr);
+  assert.match(relabel.stderr, /^relabelling layer [0-9a-f]+ as gzip \(--compression gzip\)$/m);
   const [kept] = layoutManifest(relabelLayout).layers;
   assert.deepEqual({ mediaType: kept!.mediaType, digest: kept!.digest }, { mediaType: MediaType.LayerTarGzip, digest: gzipped.descriptor.digest });
 
@@ -200,4 +203,13 @@ test('a layer whose bytes are gzip but not a tar inside is still refused (exit 3
       assert.equal(hashTree(store), before, `${mediaType} from ${medium}: the store is as it was`);
     }
   }
+});
+
+test('readLayerAs: the bytes decide; a known label they contradict is one warning; a type that is not a layer type is not judged', () => {
+  const layer = (mediaType: string): Descriptor => ({ mediaType, digest: plain.descriptor.digest, size: plain.descriptor.size });
+  assert.deepEqual(readLayerAs(layer(MediaType.LayerTarGzip), 'gzip'), { compression: 'gzip' });
+  assert.deepEqual(readLayerAs(layer(MediaType.DockerLayerTar), 'none'), { compression: 'none' });
+  assert.deepEqual(readLayerAs(layer(MediaType.LayerTarZstd), 'gzip'), { compression: 'gzip', warning: `layer ${plain.descriptor.digest}: media type ${MediaType.LayerTarZstd} says zstd but the layer is gzip; read as its bytes say` });
+  assert.deepEqual(readLayerAs(layer(MediaType.LayerTarGzip), 'xz'), { compression: 'xz', warning: `layer ${plain.descriptor.digest}: media type ${MediaType.LayerTarGzip} says gzip but the layer is xz; read as its bytes say` });
+  assert.deepEqual(readLayerAs(layer('application/vnd.in-toto+json'), 'none'), { compression: 'none' });
 });

@@ -105,6 +105,8 @@ export const saveCommand: CommandModule = (cli, run) => {
 
 /** Why save rewrites a layer, and how not to (a layer of gigabytes takes a while). */
 function conversionLine({ layer, from, to, why }: LayerConversion, format: FormatName): string {
+  // A mislabelled layer whose bytes already are `to`: copied, only its media type changes.
+  if (from === to) return `relabelling layer ${shortDigest(layer.digest)} as ${to} (--compression ${to})`;
   const what = `converting layer ${shortDigest(layer.digest)}: ${from} → ${to}`;
   return why === 'asked' ? `${what} (--compression ${to})` : `${what} for ${format} (Docker ≤ 23 cannot read ${from}); --format oci-archive keeps ${from}`;
 }

@@ -38,7 +38,7 @@ export interface LoadOptions {
   referrers?: boolean;
   /** A referrer skipped because its subject is neither in the archive nor in the store. */
   onWarning?: (message: string) => void;
-  /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): said, and no warning of the exit status. */
+  /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): a notice, not a failure nor one of onWarning's. */
   onNotice?: (message: string) => void;
   /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
   beforeNames?: BeforeNames;
