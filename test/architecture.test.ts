@@ -185,6 +185,35 @@ const sideways: Sideways[] = [];
 
 const graph = importGraph();
 
+/** The source text of each file, for the "no second X" guards. */
+const sources = new Map(sourceFiles(srcDir).map((path) => [relative(srcDir, path), readFileSync(path, 'utf8')]));
+
+const renameNames = new Set(['rename', 'renameSync']);
+
+/**
+ * Where a file renames: a call of rename/renameSync (bare or as fs.rename),
+ * or rename imported under any name from node:fs, as `file:line what`.
+ */
+function renames(file: string, text: string): string[] {
+  const source = parse(file, text);
+  const found: string[] = [];
+  const at = (node: ts.Node, what: string): void => {
+    found.push(`${file}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1} ${what}`);
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node)) {
+      const callee = node.expression;
+      const name = ts.isIdentifier(callee) ? callee.text : ts.isPropertyAccessExpression(callee) ? callee.name.text : undefined;
+      if (name !== undefined && renameNames.has(name)) at(node, `calls ${callee.getText(source)}()`);
+    } else if (ts.isImportSpecifier(node) && renameNames.has((node.propertyName ?? node.name).text)) {
+      at(node, `imports ${(node.propertyName ?? node.name).text}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 test('the import graph is read: files and edges found, dynamic and type imports included', () => {
   assert.ok(graph.size > 50, `only ${graph.size} source files found under ${srcDir}`);
   assert.ok(graph.get('cli/main.ts')?.includes('cli/report.ts'), 'cli/main.ts → cli/report.ts not seen: the import parser is broken');
@@ -225,6 +254,14 @@ test('imports point down only: own folder or a lower floor', () => {
 test('nothing outside src/cli imports from src/cli', () => {
   const intoCli = [...graph].flatMap(([file, targets]) => (file.startsWith('cli/') ? [] : targets.filter((target) => target.startsWith('cli/')).map((target) => `${file} imports ${target}`)));
   assert.deepEqual(intoCli, []);
+});
+
+test('only io/durable.ts renames into place (placeAtomically): no second atomic-replace', () => {
+  const elsewhere = [...sources].flatMap(([file, text]) => (file === 'io/durable.ts' ? [] : renames(file, text)));
+  assert.deepEqual(elsewhere, []);
+  assert.ok(renames('io/durable.ts', sources.get('io/durable.ts')!).length > 0, 'io/durable.ts renames nothing: the guard no longer sees the primitive');
+  const planted = "import { rename as move } from 'node:fs/promises';\nimport * as fs from 'node:fs';\n// rename(2) replaces an empty directory\nawait move(a, b);\nfs.renameSync(a, b);\n";
+  assert.deepEqual(renames('split/split.ts', planted), ['split/split.ts:1 imports rename', 'split/split.ts:5 calls fs.renameSync()']);
 });
 
 test('the checks catch what they exist for, on a planted graph', () => {
