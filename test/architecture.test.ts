@@ -264,6 +264,70 @@ test('only io/durable.ts renames into place (placeAtomically): no second atomic-
   assert.deepEqual(renames('split/split.ts', planted), ['split/split.ts:1 imports rename', 'split/split.ts:5 calls fs.renameSync()']);
 });
 
+/** A numeric expression that spells a byte size: 4 * 1024 * 1024, 64 * 1024, 4 << 20, 2 ** 30. */
+function isByteSize(node: ts.Expression): boolean {
+  if (ts.isParenthesizedExpression(node)) return isByteSize(node.expression);
+  if (!ts.isBinaryExpression(node)) return false;
+  const kibibytes = (side: ts.Expression): boolean => ts.isNumericLiteral(side) && Number(side.text) >= 1024 && Number(side.text) % 1024 === 0;
+  const numeric = (side: ts.Expression): boolean => ts.isNumericLiteral(side) || isByteSize(side);
+  switch (node.operatorToken.kind) {
+    case ts.SyntaxKind.LessThanLessThanToken:
+    case ts.SyntaxKind.AsteriskAsteriskToken:
+      return numeric(node.left) && numeric(node.right);
+    case ts.SyntaxKind.AsteriskToken:
+      return numeric(node.left) && numeric(node.right) && [node.left, node.right].some((side) => kibibytes(side) || isByteSize(side));
+    default:
+      return false;
+  }
+}
+
+const capName = /cap|limit|^max|budget/i;
+
+/**
+ * Where a file defines a size cap of its own: a constant or property named
+ * like a cap (cap, limit, max…) set to a byte size, or a size compared with
+ * a byte size written out, as `file:line text`.
+ */
+function byteCaps(file: string, text: string): string[] {
+  const source = parse(file, text);
+  const found: string[] = [];
+  const at = (node: ts.Node): void => {
+    found.push(`${file}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1} ${node.getText(source)}`);
+  };
+  const comparisons = new Set([ts.SyntaxKind.GreaterThanToken, ts.SyntaxKind.GreaterThanEqualsToken, ts.SyntaxKind.LessThanToken, ts.SyntaxKind.LessThanEqualsToken]);
+  const visit = (node: ts.Node): void => {
+    if ((ts.isVariableDeclaration(node) || ts.isPropertyAssignment(node)) && node.initializer && capName.test(node.name.getText(source)) && isByteSize(node.initializer)) at(node);
+    else if (ts.isBinaryExpression(node) && comparisons.has(node.operatorToken.kind) && (isByteSize(node.left) || isByteSize(node.right))) at(node);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** Size caps that are not of a document we parse, each with its reason. */
+const otherCaps: Array<{ at: RegExp; why: string }> = [
+  { at: /^tar\/reader\.ts:\d+ (META_LIMIT|TRAILER_LIMIT) =/, why: 'a pax extended header and the zero blocks after an archive: tar format, not JSON' },
+  { at: /^sbom\/collect\.ts:\d+ (textCap|rpmCap) =/, why: "a package database spooled from a layer (dpkg status, an rpmdb): the distribution's, not a document of ours" },
+  { at: /^sbom\/rpm-header\.ts:\d+ (maxData|maxHeaderBytes) =/, why: "rpm's own header limits (lib/header.c)" },
+];
+
+test('one table of document caps: no size cap of its own outside io/metadata.ts documentCaps', () => {
+  const own = [...sources].flatMap(([file, text]) => (file === 'io/metadata.ts' ? [] : byteCaps(file, text))).filter((found) => !otherCaps.some((cap) => cap.at.test(found)));
+  assert.deepEqual(own, []);
+  for (const cap of otherCaps) assert.ok([...sources].some(([file, text]) => byteCaps(file, text).some((found) => cap.at.test(found))), `${cap.at} is listed but no longer found`);
+  const planted = [
+    'const manifestSizeCap = 4 * 1024 * 1024;',
+    'const kind = { what: "have file", sizeCap: 128 << 20 };',
+    'if (config.size > 8 * 1024 * 1024) throw new Error();',
+    'const readChunk = 1 << 20; const maxRetries = 5;',
+  ].join('\n');
+  assert.deepEqual(byteCaps('registry/client.ts', planted), [
+    'registry/client.ts:1 manifestSizeCap = 4 * 1024 * 1024',
+    'registry/client.ts:2 sizeCap: 128 << 20',
+    'registry/client.ts:3 config.size > 8 * 1024 * 1024',
+  ]);
+});
+
 test('the checks catch what they exist for, on a planted graph', () => {
   const planted: Graph = new Map([
     // A dynamic import of cli/ from the store: upward, and (with cli → store) a folder cycle.

@@ -5,7 +5,7 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
+import { pathExists, readMetadata } from '../io/metadata.js';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -200,6 +200,6 @@ async function existingLayout(path: string): Promise<'none' | 'layout'> {
 
 /** The index.json of a layout saved into: a regular file, read bounded, as every metadata file is. */
 function readLayoutIndex(path: string): Promise<Buffer> {
-  return readMetadata(join(path, 'index.json'), metadataSizeCap, 'an image index');
+  return readMetadata(join(path, 'index.json'), 'layoutIndex', 'an image index');
 }
 
