@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { documentCaps } from '../src/io/metadata.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
 import { hashTree, makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
 
@@ -215,11 +216,11 @@ test('gc keeps an unknown artifact of 2 MB of nested arrays without overflowing 
 
 test('load: memory stays flat in the number and size of members', async (t) => {
   const f = await fixture(t);
-  // 20k distinct tiny members and 24 JSON-looking 8 MiB blobs; neither is an image, so load refuses it at the end.
+  // 20k distinct tiny members and 24 JSON-looking blobs as large as a document may be; neither is an image, so load refuses it at the end.
   const members: Member[] = [];
   // Named as blobs, so the archive starts like an image archive and load reads every member before refusing it.
   for (let i = 0; i < 20_000; i++) members.push({ path: `blobs/sha256/${sha(`member ${i}`)}`, body: `member ${i}` });
-  const bigJson = (i: number): string => `{${' '.repeat(8 * 1024 * 1024 - 4)}${i % 10}}`;
+  const bigJson = (i: number): string => `{${' '.repeat(documentCaps.image - 4)}${i % 10}}`;
   for (let i = 0; i < 24; i++) members.push({ path: `blobs/sha256/${sha(bigJson(i))}`, body: bigJson(i) });
   writeFileSync(join(f.dir, 'many.tar'), tar(members));
   members.length = 0;

@@ -159,7 +159,7 @@ export function totalHandedIn(): StreamTotal | undefined {
     return handed.total;
   }
   try {
-    const value = JSON.parse(readMetadataSync(join(dir, writer), 4096, 'a progress total').toString('utf8')) as Partial<StreamTotal>;
+    const value = JSON.parse(readMetadataSync(join(dir, writer), 'progressTotal', 'a progress total').toString('utf8')) as Partial<StreamTotal>;
     if (typeof value.total === 'number' && value.total > 0 && Number.isSafeInteger(value.total)) handed.total = { total: value.total, estimated: value.estimated === true };
   } catch {
     // Half-written, or gone meanwhile: asked again in a second.

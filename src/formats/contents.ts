@@ -5,7 +5,7 @@
  * every large member goes into a pending BlobWriter while it is hashed (and,
  * if compressed, decompressed in a tee to learn its diff_id); only the
  * metadata documents named as such (manifest.json, index.json, oci-layout…,
- * 8 MiB at most each) are kept in memory. A blob that looks like JSON (a
+ * each at most its cap in io/metadata.ts documentCaps) are kept in memory. A blob that looks like JSON (a
  * manifest or config) is read back from its temp file when a reader asks,
  * so memory does not grow with the size or number of members: what is kept
  * per member is its name, digest and size. Nothing is committed until the format reader
@@ -17,7 +17,7 @@ import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, type Compression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
-import { metadataSizeCap, readMetadataSync } from '../io/metadata.js';
+import { documentCaps, readMetadataSync, type DocumentCap } from '../io/metadata.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
@@ -60,11 +60,13 @@ export interface LinkMember {
 
 export type Member = BlobMember | JsonMember | LinkMember | { kind: 'directory'; name: string };
 
-/** Member names we never treat as blobs: the small metadata documents of both docker layouts and OCI. */
-function isMetadataName(name: string): boolean {
-  if (name === 'manifest.json' || name === 'index.json' || name === 'oci-layout' || name === 'repositories') return true;
-  if (!name.includes('/') && name.endsWith('.json')) return true; // classic <config hex>.json
-  return /^[^/]+\/(json|VERSION)$/.test(name); // classic <v1 id>/json, <v1 id>/VERSION
+/** The cap of a member we never treat as a blob (the small metadata documents of both docker layouts and OCI); undefined for any other. */
+function metadataCap(name: string): DocumentCap | undefined {
+  // The indexes of a whole archive list every image, as a store's index.json does.
+  if (name === 'manifest.json' || name === 'index.json' || name === 'repositories') return 'layoutIndex';
+  if (name === 'oci-layout') return 'ociLayout';
+  if (!name.includes('/') && name.endsWith('.json')) return 'image'; // classic <config hex>.json
+  return /^[^/]+\/(json|VERSION)$/.test(name) ? 'image' : undefined; // classic <v1 id>/json, <v1 id>/VERSION
 }
 
 const blobName = /^blobs\/sha256\/([a-f0-9]{64})$/;
@@ -135,14 +137,14 @@ export class ArchiveContents {
     const member = this.get(name, referrer);
     if (member.kind === 'json') return member.bytes;
     if (member.kind === 'blob' && member.looksLikeJson) return this.readBack(member);
-    if (member.kind === 'blob') throw new InvalidInputError(this.where(name), `not a JSON document (or larger than ${metadataSizeCap} bytes)`);
+    if (member.kind === 'blob') throw new InvalidInputError(this.where(name), `not a JSON document (or larger than ${documentCaps.image} bytes)`);
     throw new InvalidInputError(this.where(referrer), `refers to ${JSON.stringify(name)}, which is a directory`);
   }
 
   /** A JSON-looking blob's bytes, from its temp file or the store, checked again against its digest. */
   private readBack(member: BlobMember): Buffer {
     const path = this.pending.get(member.digest)?.tempPath ?? this.store.blobPath(member.digest);
-    const bytes = readMetadataSync(path, metadataSizeCap);
+    const bytes = readMetadataSync(path, 'image');
     const actual = sha256(bytes);
     if (actual !== member.digest) throw new DigestMismatchError(this.where(member.name), member.digest, actual);
     return bytes;
@@ -203,8 +205,9 @@ export class ArchiveContents {
       default:
         throw new InvalidInputError(this.where(name), `unexpected ${member.type} member in an image archive`);
     }
-    if (isMetadataName(name)) {
-      if (member.size > metadataSizeCap) throw new InvalidInputError(this.where(name), `${member.size} bytes is too large for an image metadata document`);
+    const cap = metadataCap(name);
+    if (cap !== undefined) {
+      if (member.size > documentCaps[cap]) throw new InvalidInputError(this.where(name), `${member.size} bytes is too large for an image metadata document`);
       const chunks: Buffer[] = [];
       for await (const chunk of member.body) chunks.push(chunk as Buffer);
       this.members.set(name, { kind: 'json', name, bytes: Buffer.concat(chunks) });
@@ -247,7 +250,7 @@ export class ArchiveContents {
       const digest = new DigestStream();
       let looksLikeJson: boolean | undefined;
       const capture = new Tap((chunk) => {
-        looksLikeJson ??= member.size <= metadataSizeCap && /^\s*[{[]/.test(chunk.toString('latin1', 0, 16));
+        looksLikeJson ??= member.size <= documentCaps.image && /^\s*[{[]/.test(chunk.toString('latin1', 0, 16));
         this.progress.bytes += chunk.length;
         this.onProgress(this.progress);
       });

@@ -8,7 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
-import { metadataSizeCap, readMetadata } from '../io/metadata.js';
+import { readMetadata } from '../io/metadata.js';
 import { isDigest } from '../oci/digest.js';
 import { blobMemberName } from '../oci/layout.js';
 import type { Digest, Index } from '../oci/types.js';
@@ -68,8 +68,7 @@ export function absentLayers(contents: ArchiveContents): Digest[] {
 
 export const haveFormat = 'rootfs-have';
 export const haveVersion = 1;
-/** A million blobs make about 75 MB. */
-const haveKind: DocumentKind = { what: 'have file', format: haveFormat, version: haveVersion, sizeCap: 128 * 1024 * 1024, hint: 'write one with rootfs have' };
+const haveKind: DocumentKind = { what: 'have file', format: haveFormat, version: haveVersion, cap: 'haveFile', hint: 'write one with rootfs have' };
 
 export interface HaveImage {
   /** The familiar name it is tagged with ("base:latest"). */
@@ -109,7 +108,7 @@ export async function collectHave(store: Store): Promise<CollectedHave> {
   let layoutText: string;
   let names: string[];
   try {
-    layoutText = (await readMetadata(layoutPath, metadataSizeCap)).toString('utf8');
+    layoutText = (await readMetadata(layoutPath, 'ociLayout', 'an oci-layout file')).toString('utf8');
     names = await readdir(blobDir);
   } catch (err) {
     throw fromFsError(err, store.dir);

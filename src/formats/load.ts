@@ -13,7 +13,7 @@ import { commitImage } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
 import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
-import { metadataSizeCap, readMetadata } from '../io/metadata.js';
+import { readMetadata } from '../io/metadata.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
@@ -226,7 +226,7 @@ function severalImages(archive: string, count: number): UsageError {
 async function refuseSeveralImages(dir: string, ref: string | undefined): Promise<void> {
   let index: Index;
   try {
-    index = parseIndex(parseJson((await readMetadata(join(dir, 'index.json'), metadataSizeCap, 'an image index')).toString('utf8'), 'index.json'), 'index.json');
+    index = parseIndex(parseJson((await readMetadata(join(dir, 'index.json'), 'layoutIndex', 'an image index')).toString('utf8'), 'index.json'), 'index.json');
   } catch {
     return;
   }
@@ -240,7 +240,7 @@ async function refuseSeveralImages(dir: string, ref: string | undefined): Promis
 
 async function hasSubject(dir: string, entry: Descriptor): Promise<boolean> {
   try {
-    return namesSubject(parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), metadataSizeCap)).toString('utf8'), entry.digest));
+    return namesSubject(parseJson((await readMetadata(join(dir, blobMemberName(entry.digest)), 'image')).toString('utf8'), entry.digest));
   } catch {
     return false;
   }

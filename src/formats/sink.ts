@@ -4,8 +4,8 @@
  * temp file + rename, index.json last). The format writers only name members.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { pathExists, readMetadata } from '../io/metadata.js';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { createFileOutput, outputError, refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
-import { fsyncPath, makeDirectory } from '../io/durable.js';
+import { fsyncPath, makeDirectory, placeAtomically } from '../io/durable.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -135,7 +135,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     try {
       await makeDirectory(dirname(target));
       await write(temp);
-      await rename(temp, target);
+      await placeAtomically(temp, target, { syncDirectory: false, shownAs: join(path, name) });
       if (!fresh && isBlob(name)) added.push(target);
     } catch (err) {
       await rm(temp, { force: true });
@@ -159,24 +159,18 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       }
       await place(name, (temp) => writeSynced(body, temp));
     },
-    async addFile(name, path) {
-      await place(name, async (temp) => {
-        await fsyncPath(path);
-        await rename(path, temp);
-      });
+    async addFile(name, spooled) {
+      await place(name, (temp) => placeAtomically(spooled, temp, { syncFirst: true, syncDirectory: false, shownAs: join(path, name) }));
     },
     async finish() {
       await spool.remove();
       await syncDirs(building);
       if (!fresh) return;
       try {
-        await rename(building, path);
-      } catch (err) {
-        throw fromFsError(err, path);
+        await placeAtomically(building, path);
       } finally {
         release();
       }
-      await fsyncPath(dirname(path));
     },
     async abort() {
       await spool.remove();
@@ -206,6 +200,6 @@ async function existingLayout(path: string): Promise<'none' | 'layout'> {
 
 /** The index.json of a layout saved into: a regular file, read bounded, as every metadata file is. */
 function readLayoutIndex(path: string): Promise<Buffer> {
-  return readMetadata(join(path, 'index.json'), metadataSizeCap, 'an image index');
+  return readMetadata(join(path, 'index.json'), 'layoutIndex', 'an image index');
 }
 

@@ -14,7 +14,7 @@ import { walkImage } from '../oci/walk.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
-import { isMissing, metadataSizeCap, openRegularStream, readMetadataIfExists } from '../io/metadata.js';
+import { isMissing, openRegularStream, readMetadataIfExists, type DocumentCap } from '../io/metadata.js';
 
 export interface SourceMember {
   /** Normalised archive path: no leading "./", no trailing "/". */
@@ -58,15 +58,15 @@ export async function* tarMembers(input: Readable, archive: string): AsyncGenera
  * blobs it names, each blob once. Unreferenced blobs are never read.
  */
 export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> {
-  for (const name of ['oci-layout', 'index.json']) {
-    const bytes = await readSmall(dir, name);
+  for (const [name, kind] of [['oci-layout', 'ociLayout'], ['index.json', 'layoutIndex']] as const) {
+    const bytes = await readSmall(dir, name, kind);
     if (bytes) yield bufferMember(name, bytes);
   }
-  const index = await readSmall(dir, 'index.json');
+  const index = await readSmall(dir, 'index.json', 'layoutIndex');
   const roots = parseOr<Index>(index)?.manifests;
   if (!Array.isArray(roots)) return; // the format reader reports index.json
   // Damage is left for the format reader to report, naming the member: what cannot be followed is yielded as it is.
-  const walk = walkImage(roots, { read: (descriptor) => readSmall(dir, blobMemberName(descriptor.digest)), where: (descriptor) => join(dir, blobMemberName(descriptor.digest)), invalid: 'leaf' });
+  const walk = walkImage(roots, { read: (descriptor) => readSmall(dir, blobMemberName(descriptor.digest), 'image'), where: (descriptor) => join(dir, blobMemberName(descriptor.digest)), invalid: 'leaf' });
   for await (const { descriptor, bytes } of walk) {
     const name = blobMemberName(descriptor.digest);
     if (bytes) {
@@ -89,8 +89,8 @@ function bufferMember(name: string, bytes: Buffer): SourceMember {
   return { name, type: 'file', size: bytes.length, body: Readable.from([bytes]) };
 }
 
-async function readSmall(dir: string, name: string): Promise<Buffer | undefined> {
-  return readMetadataIfExists(join(dir, name), metadataSizeCap);
+async function readSmall(dir: string, name: string, kind: DocumentCap): Promise<Buffer | undefined> {
+  return readMetadataIfExists(join(dir, name), kind);
 }
 
 function parseOr<T>(bytes: Buffer | undefined): T | undefined {

@@ -70,11 +70,39 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+export interface PlaceOptions {
+  /** fsync `from` before it takes its name; false when its writer already did (a handle's sync, a stream's flush). */
+  syncFirst?: boolean;
+  /**
+   * fsync the directory `to` is in, so that the new name survives a crash;
+   * false when the caller fsyncs that directory once after naming many files in it.
+   */
+  syncDirectory?: boolean;
+  /** The name a failure gives, when `to` is not what the user knows it as (a layout built under a hidden name). */
+  shownAs?: string;
+}
+
+/**
+ * The one atomic replace: a finished file, or a directory built under a temp
+ * name, takes its final name by rename(2), which a reader or a crash sees
+ * either not yet done or done, never half done. rename(2) is atomic only
+ * within one file system, so `from` is always made beside `to` or in the
+ * store's tmp/. Nothing else under src/ calls rename (test/architecture.test.ts).
+ */
+export async function placeAtomically(from: string, to: string, options: PlaceOptions = {}): Promise<void> {
+  if (options.syncFirst) await fsyncPath(from);
+  try {
+    await rename(from, to);
+  } catch (err) {
+    throw fromFsError(err, options.shownAs ?? to);
+  }
+  if (options.syncDirectory ?? true) await fsyncPath(dirname(to));
+}
+
 /**
  * Replaces path with data so that a reader, or the file after a crash, is
  * either all old or all new: temp file (in tempDir, on the same file system;
- * default beside path) created with its final mode, fsync, rename, fsync of
- * the directory.
+ * default beside path) created with its final mode, fsync, then placeAtomically.
  */
 export async function writeFileAtomic(path: string, data: Buffer | string, options: { tempDir?: string; mode?: number } = {}): Promise<void> {
   const temp = tempName(options.tempDir ?? dirname(path), `.${basename(path)}.tmp`);
@@ -87,12 +115,11 @@ export async function writeFileAtomic(path: string, data: Buffer | string, optio
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
+    await placeAtomically(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
     throw fromFsError(err, path);
   } finally {
     release();
   }
-  await fsyncPath(dirname(path));
 }

@@ -5,12 +5,12 @@
  * command leaves FILE as it was, never half-written.
  */
 import { realpathSync, type BigIntStats } from 'node:fs';
-import { open, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fromFsError, isSystemError, UsageError } from '../errors.js';
-import { fsyncPath, writeFileAtomic } from './durable.js';
+import { placeAtomically, writeFileAtomic } from './durable.js';
 import { freshTempName, removeOnInterrupt } from './temp.js';
 
 /** A file by identity: how a walker recognises the archive it is writing. */
@@ -132,14 +132,10 @@ export async function createFileOutput(file: string): Promise<FileOutput> {
     stream,
     identities,
     async commit() {
-      try {
-        await rename(temp, target);
-        state = 'committed';
-        release();
-      } catch (err) {
-        throw fromFsError(err, file);
-      }
-      await fsyncPath(dirname(target));
+      // The stream's flush has already fsynced the file.
+      await placeAtomically(temp, target, { shownAs: file });
+      state = 'committed';
+      release();
     },
     async abort() {
       if (state !== 'open') return;

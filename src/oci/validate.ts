@@ -16,7 +16,7 @@ import { layerCompression, type ContainerConfig, type Descriptor, type Digest, t
  * "Limits"): many times what a real image needs, so that a hostile one costs
  * at most this much memory and time, and code that recurses over a document
  * (JSON.stringify, structuredClone) cannot overflow the stack. The bytes of
- * a document are bounded where it is read (io/metadata.ts metadataSizeCap).
+ * a document are bounded where it is read (io/metadata.ts documentCaps).
  */
 export const documentLimits = {
   /** Levels of nested arrays and objects in a manifest, index or config. */

@@ -6,6 +6,7 @@
  * follow (all of them, or one platform's); the walk keeps to maxIndexDepth.
  */
 import { InvalidInputError } from '../errors.js';
+import { documentCaps } from '../io/metadata.js';
 import { isDigest } from './digest.js';
 import { maxIndexDepth } from './layout.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Index, type Manifest } from './types.js';
@@ -69,6 +70,11 @@ async function readNode(descriptor: Descriptor, depth: number, options: WalkOpti
   const known = isManifestMediaType(descriptor.mediaType) || isIndexMediaType(descriptor.mediaType);
   const unknownJson = !known && !(options.isLeaf?.(descriptor) ?? false) && options.readUnknownUpTo !== undefined && descriptor.size <= options.readUnknownUpTo;
   if (!known && !unknownJson) return { descriptor, depth };
+  // Every reader of a manifest or index walks here (layout, store, gc): one cap for all, before a byte is read. Refused
+  // in 'leaf' mode too: no later reader could read it either.
+  if (known && descriptor.size > documentCaps.image) {
+    throw new InvalidInputError(options.where(descriptor), `${descriptor.size} bytes is too large for an image manifest or index (at most ${documentCaps.image})`);
+  }
   const bytes = await options.read(descriptor);
   if (!bytes) return { descriptor, depth };
   const where = options.where(descriptor);

@@ -9,9 +9,6 @@ import { fromFsError, UsageError } from '../errors.js';
 import { readMetadataSync } from '../io/metadata.js';
 import type { Preset } from './presets.js';
 
-/** An --exclude-from file: far above any real list of patterns. */
-const patternFileSizeCap = 16 * 1024 * 1024;
-
 /**
  * Directories of a live root whose contents are kernel or runtime state, or
  * another system's storage: packed as empty directories, with their modes.
@@ -122,7 +119,7 @@ export class PathRules {
 export function readPatternFile(file: string): string[] {
   let text: string;
   try {
-    text = readMetadataSync(file, patternFileSizeCap, 'a pattern file').toString('utf8');
+    text = readMetadataSync(file, 'patternFile', 'a pattern file').toString('utf8');
   } catch (err) {
     throw fromFsError(err, file);
   }

@@ -8,9 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { fromFsError, InvalidInputError, NotFoundError } from '../errors.js';
 import { isMissing, readMetadataSync } from '../io/metadata.js';
 
-/** Far above any real preset (a list of a few hundred patterns). */
-const presetSizeCap = 1024 * 1024;
-
 export interface Preset {
   name: string;
   description: string;
@@ -73,7 +70,7 @@ function resolve(nameOrFile: string, dir: string, seen: string[]): Preset {
   if (seen.includes(file)) throw new InvalidInputError(file, `preset extends itself through ${seen.map((f) => basename(f, '.json')).join(' → ')}`);
   let text: string;
   try {
-    text = readMetadataSync(file, presetSizeCap, 'a preset').toString('utf8');
+    text = readMetadataSync(file, 'settings', 'a preset').toString('utf8');
   } catch (err) {
     if (isMissing(err) && !isFile) {
       throw new NotFoundError(`no preset named ${JSON.stringify(nameOrFile)} (see rootfs presets)`);

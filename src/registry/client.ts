@@ -15,7 +15,8 @@ import { MediaType, type Digest, type Index } from '../oci/types.js';
 import { parseIndex } from '../oci/validate.js';
 import { Authenticator, tokenFrom, type Token } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { HttpTransport, defaultTimeoutMs, discardBody, readCapped, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpTransport, defaultTimeoutMs, discardBody, readHead, type BodyWriter, type HttpRequest, type HttpResponse } from './http.js';
+import { documentCaps, readCapped } from '../io/metadata.js';
 
 export interface RegistryOptions {
   /** Verify the registry's TLS certificate (default true). False also allows falling back to plain HTTP, as skopeo does. */
@@ -40,14 +41,11 @@ export class RegistryError extends NetworkError {
 
 /** Manifest types we accept, in preference order (what docker and containerd send). */
 const manifestAccept = [MediaType.ImageIndex, MediaType.DockerManifestList, MediaType.ImageManifest, MediaType.DockerManifest];
-/** The distribution spec lets registries refuse manifests over 4 MiB; we refuse to read larger ones. */
-const manifestSizeCap = 4 * 1024 * 1024;
 const maxRedirects = 5;
 /** The first wait between attempts, doubled each time up to maxRetryDelayMs. */
 const firstRetryDelayMs = 1000;
 const maxRetryDelayMs = 30_000;
-/** How much of an error document is read, and how much of the registry's words a message quotes. */
-const errorBodyCap = 64 * 1024;
+/** How much of the registry's words a message quotes (of an error document read up to documentCaps.errorBody). */
 const quotedCap = 200;
 
 interface Operation {
@@ -141,7 +139,7 @@ export class RegistryClient {
     const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifestAccept.join(', ') }, expect: [200] });
     let bytes: Buffer;
     try {
-      bytes = await readCapped(response.body, manifestSizeCap);
+      bytes = await readCapped(response.body, 'image');
     } catch (err) {
       throw this.failure(repository, what, err);
     }
@@ -176,7 +174,7 @@ export class RegistryClient {
     }
     let bytes: Buffer;
     try {
-      bytes = await readCapped(response.body, manifestSizeCap);
+      bytes = await readCapped(response.body, 'image');
     } catch (err) {
       throw this.failure(repository, what, err);
     }
@@ -342,7 +340,7 @@ export class RegistryClient {
     let body: Buffer;
     try {
       response = await this.transport.send({ method: 'GET', url: realm, headers: authorization ? { authorization } : {} });
-      body = await readCapped(response.body, 1024 * 1024);
+      body = await readCapped(response.body, 'token');
     } catch (err) {
       throw this.failure('', what, err);
     }
@@ -400,7 +398,7 @@ export class RegistryClient {
   }
 
   private async statusError(op: Operation, response: HttpResponse): Promise<Error> {
-    const body = await readHead(response.body, errorBodyCap).catch(() => Buffer.alloc(0));
+    const body = await readHead(response.body, documentCaps.errorBody).catch(() => Buffer.alloc(0));
     const detail = registryErrors(body);
     const where = `${this.where(op.repository)}: ${op.what}`;
     const status = response.status;

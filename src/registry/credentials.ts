@@ -13,9 +13,6 @@ import { InvalidInputError, fromFsError } from '../errors.js';
 import { readMetadataIfExists } from '../io/metadata.js';
 import { makeDirectory, writeFileAtomic } from '../io/durable.js';
 
-/** Far above any real auth.json (docker's holds one short line per registry). */
-const credentialsSizeCap = 1024 * 1024;
-
 export interface Credentials {
   username: string;
   password: string;
@@ -48,7 +45,7 @@ function hostOfKey(key: string): string {
 async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   let text: string;
   try {
-    const bytes = await readMetadataIfExists(path, credentialsSizeCap, 'a credentials file');
+    const bytes = await readMetadataIfExists(path, 'settings', 'a credentials file');
     if (bytes === undefined) return undefined;
     text = bytes.toString('utf8');
   } catch (err) {

@@ -10,6 +10,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { readCapped } from '../io/metadata.js';
 
 /** The default of --timeout: how long a connection may take to open, and a transfer may go without progress. */
 export const defaultTimeoutMs = 30_000;
@@ -18,8 +19,6 @@ export const defaultTimeoutMs = 30_000;
  * registry that trickles a byte now and then must not hold a pull forever.
  */
 const stallBytes = 1024;
-/** What is kept of a response that arrived before its request body was fully sent (an error document). */
-const earlyResponseCap = 64 * 1024;
 
 /** Streams a request body into the request; it must end the request once done. */
 export type BodyWriter = (request: http.ClientRequest) => Promise<void>;
@@ -58,7 +57,7 @@ export class HttpTransport {
         }
         // The server answered before taking the whole body (an auth or size refusal): keep its
         // answer and drop the connection, which is the only way to stop the body mid-stream.
-        readCapped(response, earlyResponseCap).then(
+        readCapped(response, 'errorBody').then(
           (data) => {
             outgoing.destroy();
             resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Readable.from([data]) });
@@ -161,21 +160,6 @@ export function endRequest(request: http.ClientRequest): Promise<void> {
 
 function connectionClosed(): Error {
   return Object.assign(new Error('connection closed while sending'), { code: 'ECONNRESET' });
-}
-
-/** A small response body (JSON, an error document); refuses one larger than cap. */
-export async function readCapped(body: Readable, cap: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) {
-      body.destroy();
-      throw Object.assign(new Error(`response larger than ${cap} bytes`), { code: 'ERR_RESPONSE_TOO_LARGE' });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** The first `cap` bytes of a body (an error document that may go on and on); the rest is not read. */

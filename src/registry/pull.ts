@@ -17,7 +17,7 @@ import { count } from '../text.js';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError, printable, UsageError } from '../errors.js';
-import { metadataSizeCap } from '../io/metadata.js';
+import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import { choosePlatform, hostPlatform } from '../oci/platform.js';
@@ -28,7 +28,6 @@ import { readLayerAs } from '../oci/layer-media.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
-import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { listReferrers, referrerDescriptor, referrerLimits } from './referrers.js';
 import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
@@ -222,7 +221,7 @@ function hasTarLayers(manifest: Manifest): boolean {
 function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: string): Digest[] | undefined {
   if (!hasTarLayers(manifest)) return undefined;
   const where = `${at}: config ${manifest.config.digest}`;
-  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${metadataSizeCap})`);
+  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${documentCaps.image})`);
   // They go into messages and comparisons: whatever else the registry put there is refused here.
   const diffIds = parseImageConfig(parseJson(config.toString('utf8'), where), where).rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) throw new InvalidInputError(where, `${diffIds.length} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
@@ -236,7 +235,7 @@ function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, at: str
  */
 async function pullConfig(context: BlobContext, config: Descriptor, image: boolean): Promise<Buffer | undefined> {
   const { client, store, repository, emit } = context;
-  if (config.size > metadataSizeCap) {
+  if (config.size > documentCaps.image) {
     if (!image) await pullBlob(context, config);
     return undefined;
   }
@@ -249,7 +248,7 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
   const bytes = await client.withRetries(async () => {
     const body = await client.getBlob(repository, config.digest);
     try {
-      return await readCapped(body, config.size);
+      return await readCapped(body, 'image', config.size);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(at, `the registry sent more than the descriptor's size ${config.size}`);
       throw client.failure(repository, `fetching blob ${config.digest}`, err);

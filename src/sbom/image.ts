@@ -8,7 +8,7 @@
  * travels wherever referrers travel.
  */
 import { InvalidInputError } from '../errors.js';
-import { metadataSizeCap } from '../io/metadata.js';
+import { documentCaps } from '../io/metadata.js';
 import { imageMembers } from '../layers/members.js';
 import { Annotation, type Descriptor, type Manifest } from '../oci/types.js';
 import { attachArtifact } from '../store/artifact.js';
@@ -20,8 +20,6 @@ import { sbomFormats, writeSbom, type SbomFormat } from './format.js';
 import type { SbomOptions } from './identity.js';
 import type { Inventory } from './types.js';
 
-/** An attached SBOM is a JSON document; one larger than this is not read into memory. */
-const documentCap = 256 << 20;
 const titleAnnotation = 'org.opencontainers.image.title';
 
 /** The inventory of an image's merged layers. */
@@ -43,10 +41,10 @@ export async function attachedSbom(store: Store, subject: Descriptor, formats: S
   for (const format of formats) {
     const referrer = (await store.referrers(subject.digest, sbomFormats[format].mediaType)).at(-1);
     if (!referrer) continue;
-    if (referrer.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(referrer.digest), `a manifest of ${referrer.size} bytes, larger than any artifact manifest`);
+    if (referrer.size > documentCaps.image) throw new InvalidInputError(store.blobPath(referrer.digest), `a manifest of ${referrer.size} bytes, larger than any artifact manifest`);
     const manifest = JSON.parse((await store.readBlob(referrer.digest, referrer.size)).toString('utf8')) as Manifest;
     const layer = manifest.layers?.[0];
-    if (!layer || typeof layer.digest !== 'string' || typeof layer.size !== 'number' || layer.size > documentCap) throw new InvalidInputError(store.blobPath(referrer.digest), 'an SBOM referrer without its document');
+    if (!layer || typeof layer.digest !== 'string' || typeof layer.size !== 'number' || layer.size > documentCaps.sbom) throw new InvalidInputError(store.blobPath(referrer.digest), 'an SBOM referrer without its document');
     return { format, referrer, bytes: await store.readBlob(layer.digest, layer.size) };
   }
   return undefined;

@@ -1,6 +1,6 @@
 /** The small JSON documents of this folder (part manifests, have files): read with a size cap, identified by format and version. */
 import { InvalidInputError } from '../errors.js';
-import { readMetadata } from '../io/metadata.js';
+import { readMetadata, type DocumentCap } from '../io/metadata.js';
 import { parseJson } from '../oci/validate.js';
 
 export interface DocumentKind {
@@ -8,13 +8,13 @@ export interface DocumentKind {
   what: string;
   format: string;
   version: number;
-  /** Far above any real document of the kind: a bigger file is not one, and is not read into memory. */
-  sizeCap: number;
+  /** Its entry in the one table of caps (io/metadata.ts documentCaps). */
+  cap: DocumentCap;
   hint?: string;
 }
 
 export async function readDocument(path: string, kind: DocumentKind): Promise<Record<string, unknown>> {
-  const text = (await readMetadata(path, kind.sizeCap, `a ${kind.what}`)).toString('utf8');
+  const text = (await readMetadata(path, kind.cap, `a ${kind.what}`)).toString('utf8');
   return checkDocument(parseJson(text, path), path, kind);
 }
 

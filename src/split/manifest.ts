@@ -18,8 +18,7 @@ const manifestSuffix = '.parts.json';
 export const minPartDigits = 4;
 /** A part of any set: NAME.part0001 and on. */
 const anyPartName = new RegExp(`\\.part\\d{${minPartDigits},}$`);
-/** 10,000 parts make about 1.5 MB. */
-const partManifestKind: DocumentKind = { what: 'part manifest', format: partSetFormat, version: partSetVersion, sizeCap: 16 * 1024 * 1024 };
+const partManifestKind: DocumentKind = { what: 'part manifest', format: partSetFormat, version: partSetVersion, cap: 'partManifest' };
 
 export interface PartEntry {
   name: string;

@@ -6,11 +6,11 @@
  * the new manifest does not list are removed at the end.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { isAlive, removeOnInterrupt, tempName } from '../io/temp.js';
-import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { fsyncPath, makeDirectory, placeAtomically, writeFileAtomic } from '../io/durable.js';
 import { refuseStoreDestination } from '../io/output.js';
 import {
   checkBaseName,
@@ -149,7 +149,8 @@ async function finishPart(dir: string, part: OpenPart, releases: Array<() => voi
     await part.handle.close();
     // Registered before the rename: an interrupt that lands while it is under way must still find the part.
     releases.push(removeOnInterrupt(path));
-    await rename(part.temp, path);
+    // The directory is fsynced once, after the last part.
+    await placeAtomically(part.temp, path, { syncDirectory: false });
   } catch (err) {
     throw fromFsError(err, path);
   } finally {

@@ -5,13 +5,12 @@
  * removes; readers never see a partial blob under a digest name.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { DigestMismatchError, InvalidInputError, fromFsError } from '../errors.js';
 import { removeOnInterrupt } from '../io/temp.js';
 import type { Digest } from '../oci/types.js';
-import { fsyncPath } from '../io/durable.js';
+import { placeAtomically } from '../io/durable.js';
 
 export interface BlobWriter extends Writable {
   /** After end() has finished: verify against expected if given (DigestMismatchError / size error otherwise), run
@@ -54,17 +53,10 @@ export class SpooledBlob {
       }
       if (expected && expected.digest !== digest) throw new DigestMismatchError(`blob ${expected.digest}`, expected.digest, digest);
       await check?.();
-      // The data must be on disk before the rename makes it visible under its digest; a blob never committed needs no fsync.
-      await fsyncPath(this.tempPath);
-      const finalPath = this.target.blobPath(digest);
-      // Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
+      // The data must be on disk before the rename makes it visible under its digest (a blob never committed needs
+      // no fsync). Renaming over an existing blob of this digest is harmless (same bytes, atomic for readers) and
       // repairs one that was damaged on disk, so it is not skipped.
-      try {
-        await rename(this.tempPath, finalPath);
-      } catch (err) {
-        throw fromFsError(err, finalPath);
-      }
-      await fsyncPath(dirname(finalPath));
+      await placeAtomically(this.tempPath, this.target.blobPath(digest), { syncFirst: true });
       return { digest, size };
     } finally {
       await rm(this.tempPath, { force: true });

@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { MediaType, layerCompression, type Digest, type Index } from '../oci/types.js';
 import { fsyncPath } from '../io/durable.js';
+import { documentCaps } from '../io/metadata.js';
 import { walkImage } from '../oci/walk.js';
 
-/** Unknown blobs larger than this are not opened to look for descriptors: JSON documents are small. */
-const maxUnknownJson = 4 << 20;
 
 const leafMediaTypes = new Set<string>([MediaType.ImageConfig, MediaType.DockerConfig]);
 
@@ -72,7 +71,8 @@ async function markReferenced(store: CollectableStore): Promise<Set<Digest>> {
     // A layout MAY omit referenced blobs.
     read: async (descriptor) => ((await store.hasBlob(descriptor.digest)) ? store.readBlob(descriptor.digest, descriptor.size) : undefined),
     where: (descriptor) => store.blobPath(descriptor.digest),
-    readUnknownUpTo: maxUnknownJson,
+    // Unknown blobs larger than any image document are not opened to look for descriptors.
+    readUnknownUpTo: documentCaps.image,
     isLeaf: (descriptor) => layerCompression(descriptor.mediaType) !== undefined || leafMediaTypes.has(descriptor.mediaType),
   });
   for await (const { descriptor } of walk) keep.add(descriptor.digest);

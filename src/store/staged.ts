@@ -5,7 +5,7 @@
  * in the store or any tag moves, leaving the store as it was.
  */
 import { DigestMismatchError, InvalidInputError, NotFoundError } from '../errors.js';
-import { readMetadata } from '../io/metadata.js';
+import { documentCaps, readMetadata } from '../io/metadata.js';
 import { sha256 } from '../oci/digest.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 
@@ -27,7 +27,7 @@ export interface StagedReferrer {
 export interface StagedImages {
   images: StagedImage[];
   referrers: StagedReferrer[];
-  /** A staged (or already stored) small blob, read back bounded (stagedBlobCap) and checked against its digest. */
+  /** A staged (or already stored) small blob, read back bounded (documentCaps.image: signatures, SBOM manifests and configs are small JSON documents) and checked against its digest. */
   readBlob(digest: Digest): Promise<Buffer>;
 }
 
@@ -37,13 +37,11 @@ export const policyFileName = 'policy.json';
 /** Called after every blob is verified and before any is committed or named; a throw aborts the command with nothing changed. */
 export type BeforeNames = (staged: StagedImages) => Promise<void>;
 
-/** Signatures, SBOM manifests and configs are small JSON documents; anything larger is not read into memory for a hook. */
-export const stagedBlobCap = 4 * 1024 * 1024;
 
 /** Reads a staged blob's file (a temp file or the store's blob), bounded, and holds it to its digest. */
 export async function readStagedBlob(path: string | undefined, digest: Digest): Promise<Buffer> {
   if (path === undefined) throw new NotFoundError(`blob ${digest} is neither staged nor in the store`);
-  const bytes = await readMetadata(path, stagedBlobCap, 'a small document (a signature, an SBOM manifest, a config)');
+  const bytes = await readMetadata(path, 'image', 'a small document (a signature, an SBOM manifest, a config)');
   const actual = sha256(bytes);
   if (actual !== digest) throw new DigestMismatchError(path, digest, actual);
   return bytes;
@@ -51,7 +49,7 @@ export async function readStagedBlob(path: string | undefined, digest: Digest): 
 
 /** A staged document held in memory (a pulled manifest or config), under the same bound and check as one on disk. */
 export function stagedBytes(bytes: Buffer, digest: Digest, where: string): Buffer {
-  if (bytes.length > stagedBlobCap) throw new InvalidInputError(where, `larger than ${stagedBlobCap} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+  if (bytes.length > documentCaps.image) throw new InvalidInputError(where, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
   const actual = sha256(bytes);
   if (actual !== digest) throw new DigestMismatchError(where, digest, actual);
   return bytes;

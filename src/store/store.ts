@@ -24,7 +24,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
-import { isMissing, metadataSizeCap, readMetadata, readMetadataIfExists } from '../io/metadata.js';
+import { documentCaps, isMissing, readCapped, readMetadata, readMetadataIfExists } from '../io/metadata.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
@@ -49,8 +49,6 @@ import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
 export type { BlobWriter } from './blob-writer.js';
 
 const privateDirName = '.rootfs';
-/** index.json of the store: ours, one short entry per tag, so far above the 8 MiB of an archive's documents, and still bounded. */
-const storeIndexSizeCap = 64 * 1024 * 1024;
 
 /** $ROOTFS_STORE, else /var/lib/rootfs for root, else ${XDG_DATA_HOME:-~/.local/share}/rootfs. */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -190,22 +188,21 @@ export class Store {
   }
 
   /**
-   * A manifest, index or config blob, parsed: at most metadataSizeCap bytes,
+   * A manifest, index or config blob, parsed: at most documentCaps.image bytes,
    * refused before a byte is read when its descriptor says more, and by bytes
    * read when its size is not known, so a hostile document cannot fill memory.
    */
   async readJson<T>(digest: Digest, size?: number): Promise<T> {
     const path = this.blobPath(digest);
-    const tooLarge = (): InvalidInputError => new InvalidInputError(path, `larger than ${metadataSizeCap} bytes: not an image metadata document`);
-    if (size !== undefined && size > metadataSizeCap) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of this.openBlob(digest, size) as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > metadataSizeCap) throw tooLarge();
-      chunks.push(chunk);
+    const tooLarge = (): InvalidInputError => new InvalidInputError(path, `larger than ${documentCaps.image} bytes: not an image metadata document`);
+    if (size !== undefined && size > documentCaps.image) throw tooLarge();
+    let bytes: Buffer;
+    try {
+      bytes = await readCapped(this.openBlob(digest, size), 'image');
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE' ? tooLarge() : err;
     }
-    return parseJson(Buffer.concat(chunks, total).toString('utf8'), path) as T;
+    return parseJson(bytes.toString('utf8'), path) as T;
   }
 
   /**
@@ -232,7 +229,7 @@ export class Store {
 
   private async readIndexFile(): Promise<Index> {
     const path = join(this.dir, 'index.json');
-    return parseIndex(parseJson((await readMetadata(path, storeIndexSizeCap, 'an image index')).toString('utf8'), path), path);
+    return parseIndex(parseJson((await readMetadata(path, 'layoutIndex', 'an image index')).toString('utf8'), path), path);
   }
 
   /**
@@ -594,7 +591,7 @@ async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore |
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
-    layoutText = (await readMetadataIfExists(layoutPath, metadataSizeCap, 'an oci-layout file'))?.toString('utf8');
+    layoutText = (await readMetadataIfExists(layoutPath, 'ociLayout', 'an oci-layout file'))?.toString('utf8');
   } catch (err) {
     if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOTDIR') throw new HostIoError(`${dir}: not a directory`, { cause: err });
     throw err;
@@ -629,7 +626,7 @@ async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore |
       await lock.acquire(true);
       const indexPath = join(dir, 'index.json');
       try {
-        parseIndex(parseJson((await readMetadata(indexPath, storeIndexSizeCap, 'an image index')).toString('utf8'), indexPath), indexPath);
+        parseIndex(parseJson((await readMetadata(indexPath, 'layoutIndex', 'an image index')).toString('utf8'), indexPath), indexPath);
       } catch (err) {
         if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
         const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };

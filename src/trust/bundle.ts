@@ -20,8 +20,6 @@ export const BundleMediaType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
  * a public key. Read all of them, write v0.3.
  */
 const readableMediaTypes = [BundleMediaType, 'application/vnd.dev.sigstore.bundle+json;version=0.3', 'application/vnd.dev.sigstore.bundle+json;version=0.2', 'application/vnd.dev.sigstore.bundle+json;version=0.1'];
-/** Our bundles are well under 1 KiB; one from another tool with a certificate chain a few KiB. */
-export const bundleSizeCap = 1024 * 1024;
 
 interface BundleCommon {
   /** Which key made it, as the signer named it (ours: keys.ts keyHint). */

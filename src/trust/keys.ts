@@ -30,9 +30,6 @@ export interface SigningKey extends VerifyingKey {
   privateKey: KeyObject;
 }
 
-/** Key files are a few hundred bytes; a large file is not a key. */
-const keyFileCap = 64 * 1024;
-
 /** Asked for an encrypted key's passphrase; undefined when there is none to give. */
 export type PassphraseSource = () => Promise<string | undefined>;
 
@@ -42,7 +39,7 @@ export function passphraseFromEnv(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 export async function readSigningKey(path: string, passphrase?: PassphraseSource): Promise<SigningKey> {
-  const text = (await readMetadata(path, keyFileCap, 'a private key file')).toString('utf8');
+  const text = (await readMetadata(path, 'key', 'a private key file')).toString('utf8');
   if (text.includes('-----BEGIN OPENSSH PRIVATE KEY-----')) return openSshPrivateKey(text, path);
   if (/-----BEGIN ENCRYPTED (?:SIGSTORE|COSIGN) PRIVATE KEY-----/.test(text)) {
     throw new VerificationError(path, 'unsupported-key', 'a cosign-encrypted key (scrypt + secretbox), which rootfs does not read: make a PKCS#8 PEM key with rootfs keygen, or give an OpenSSH key');
@@ -64,7 +61,7 @@ export async function readSigningKey(path: string, passphrase?: PassphraseSource
 }
 
 export async function readVerifyingKey(path: string): Promise<VerifyingKey> {
-  const text = (await readMetadata(path, keyFileCap, 'a public key file')).toString('utf8').trim();
+  const text = (await readMetadata(path, 'key', 'a public key file')).toString('utf8').trim();
   const ssh = /^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa|ssh-dss|ecdsa-sha2-nistp\d+|sk-\S+)\s+([A-Za-z0-9+/=]+)/.exec(text);
   if (ssh) {
     sshKeyType(ssh[1]!, path);

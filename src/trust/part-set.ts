@@ -11,13 +11,9 @@ import { rm } from 'node:fs/promises';
 import { VerificationError, fromFsError } from '../errors.js';
 import { writeOutputFile } from '../io/output.js';
 import { pathExists, readMetadata, readMetadataIfExists } from '../io/metadata.js';
-import { bundleSizeCap } from './bundle.js';
 import type { SigningKey, VerifyingKey } from './keys.js';
 import { signMessage, verifyMessage } from './message.js';
 import { signSshsig, verifySshsig } from './sshsig.js';
-
-/** As big as the part manifest can be (split/manifest.ts). */
-const manifestSizeCap = 16 * 1024 * 1024;
 
 export function bundlePath(manifestPath: string): string {
   return `${manifestPath}.sigstore.json`;
@@ -29,7 +25,7 @@ export function sshsigPath(manifestPath: string): string {
 
 /** Signs the manifest at manifestPath; returns the signature file written. A signature of the other format is removed: it signs an older manifest. */
 export async function signPartManifest(manifestPath: string, key: SigningKey): Promise<string> {
-  const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
+  const manifest = await readMetadata(manifestPath, 'partManifest', 'a part manifest');
   const [path, other] = key.format === 'ssh' ? [sshsigPath(manifestPath), bundlePath(manifestPath)] : [bundlePath(manifestPath), sshsigPath(manifestPath)];
   await writeOutputFile(path, key.format === 'ssh' ? signSshsig(manifest, key) : signMessage(manifest, key));
   await removeIfThere(other);
@@ -42,7 +38,7 @@ export async function signPartManifest(manifestPath: string, key: SigningKey): P
  * beside it, so the command can say it was there and not checked.
  */
 export async function uncheckedPartManifest(manifestPath: string, onUnchecked: (signaturePath: string) => void): Promise<Buffer> {
-  const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
+  const manifest = await readMetadata(manifestPath, 'partManifest', 'a part manifest');
   for (const path of [bundlePath(manifestPath), sshsigPath(manifestPath)]) if (await pathExists(path)) onUnchecked(path);
   return manifest;
 }
@@ -75,11 +71,11 @@ export interface VerifiedPartManifest {
  * when none verifies.
  */
 export async function verifyPartManifest(manifestPath: string, keys: VerifyingKey[]): Promise<VerifiedPartManifest & { key: VerifyingKey }> {
-  const manifest = await readMetadata(manifestPath, manifestSizeCap, 'a part manifest');
+  const manifest = await readMetadata(manifestPath, 'partManifest', 'a part manifest');
   const bundleFile = bundlePath(manifestPath);
   const sshsigFile = sshsigPath(manifestPath);
-  const bundle = await readMetadataIfExists(bundleFile, bundleSizeCap, 'a Sigstore bundle');
-  const sshsig = await readMetadataIfExists(sshsigFile, bundleSizeCap, 'an SSH signature');
+  const bundle = await readMetadataIfExists(bundleFile, 'signature', 'a Sigstore bundle');
+  const sshsig = await readMetadataIfExists(sshsigFile, 'signature', 'an SSH signature');
   if (bundle === undefined && sshsig === undefined) {
     throw new VerificationError(manifestPath, 'unsigned', `no signature: neither ${bundleFile} nor ${sshsigFile} is there (split --sign KEY, or ssh-keygen -Y sign -n rootfs -f KEY ${manifestPath})`);
   }

@@ -20,7 +20,7 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { InvalidInputError, RootfsError, UsageError, VerificationError, printable } from '../errors.js';
-import { isMissing, metadataSizeCap, pathExists, readMetadata } from '../io/metadata.js';
+import { isMissing, pathExists, readMetadata } from '../io/metadata.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import { parseJson } from '../oci/validate.js';
 import { sbomMediaTypes } from '../sbom/media-types.js';
@@ -57,7 +57,7 @@ export async function readPolicyFile(storeDir: string): Promise<PolicyFile | und
   if (!(await pathExists(path))) return undefined;
   let bytes: Buffer;
   try {
-    bytes = await readMetadata(path, metadataSizeCap, 'a policy file');
+    bytes = await readMetadata(path, 'settings', 'a policy file');
   } catch (err) {
     if (isMissing(err)) return refuse('a symbolic link to nothing');
     throw err;

@@ -9,7 +9,7 @@
  * signature is over the digest a user sees and pulls by.
  */
 import { InvalidInputError } from '../errors.js';
-import { metadataSizeCap } from '../io/metadata.js';
+import { documentCaps } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
 import { Annotation, isIndexMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import { parseIndex } from '../oci/validate.js';
@@ -61,7 +61,7 @@ export async function signImage(store: Store, text: string, key: SigningKey, opt
 /** Signs one manifest or index in the store (an image's, or an SBOM's) and records the signature as its referrer. */
 async function signDocument(store: Store, name: string, document: Descriptor, key: SigningKey, now: Date, image: Digest): Promise<Omit<ImageSignature, 'sboms'>> {
   const subject: Descriptor = { mediaType: document.mediaType, digest: document.digest, size: document.size };
-  if (subject.size > metadataSizeCap) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
+  if (subject.size > documentCaps.image) throw new InvalidInputError(store.blobPath(subject.digest), `a manifest of ${subject.size} bytes, larger than any image manifest`);
   // Read, so a damaged manifest is not signed: the read checks its digest.
   await store.readBlob(subject.digest, subject.size);
   const bundleBytes = signImageDigest(name, subject.digest, key);

@@ -10,12 +10,12 @@
  */
 import type { Readable } from 'node:stream';
 import { InvalidInputError, NotFoundError, VerificationError } from '../errors.js';
-import { metadataSizeCap } from '../io/metadata.js';
+import { documentCaps } from '../io/metadata.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { parseJson, parseManifest } from '../oci/validate.js';
 import { walkImage } from '../oci/walk.js';
-import { BundleMediaType, bundleSizeCap, parseBundle, type SigstoreBundle } from './bundle.js';
+import { BundleMediaType, parseBundle, type SigstoreBundle } from './bundle.js';
 import type { VerifyingKey } from './keys.js';
 import { verifyBundle } from './message.js';
 import { findImage } from '../store/resolve.js';
@@ -163,13 +163,13 @@ async function signatureBundle(source: BlobSource, referrer: Descriptor, subject
   }
   const layer = manifest.layers.find((candidate) => candidate.mediaType === BundleMediaType);
   if (!layer) return malformed(`no layer of type ${BundleMediaType}`);
-  if (layer.size > bundleSizeCap) return malformed(`a bundle of ${layer.size} bytes, more than ${bundleSizeCap}`);
+  if (layer.size > documentCaps.signature) return malformed(`a bundle of ${layer.size} bytes, more than ${documentCaps.signature}`);
   return readDocument(source, layer, name, 'signature bundle');
 }
 
 /** A small document through the source: bounded by its descriptor's size, digest-checked; a mismatch is tampering, said as such. */
 async function readDocument(source: BlobSource, descriptor: Descriptor, name: string, what: string, damage = 'changed after signing or damaged'): Promise<Buffer> {
-  if (descriptor.size > metadataSizeCap) throw new VerificationError(name, 'malformed', `${what} ${descriptor.digest} claims ${descriptor.size} bytes, more than a document has`);
+  if (descriptor.size > documentCaps.image) throw new VerificationError(name, 'malformed', `${what} ${descriptor.digest} claims ${descriptor.size} bytes, more than a document has`);
   try {
     return await source.readBlob(descriptor.digest, descriptor.size);
   } catch (err) {
