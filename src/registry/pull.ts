@@ -20,7 +20,7 @@ import { DigestMismatchError, InvalidInputError, printable, UsageError } from '.
 import { metadataSizeCap } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
-import { choosePlatform, hostPlatform } from '../oci/platform.js';
+import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
@@ -34,9 +34,14 @@ import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.j
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
 export interface PullOptions extends TransferOptions {
-  /** From an index, the manifest for this platform (default: this machine's). */
+  /**
+   * From an index, the manifest for this platform. The one platform rule of
+   * every registry → store path (pull, load -i docker://, copy docker://):
+   * this machine's unless platform or allPlatforms says otherwise, as skopeo
+   * copy and docker pull do.
+   */
   platform?: Platform;
-  /** Keep the whole index and pull every platform's manifest. */
+  /** Keep the whole index and pull every platform's manifest (not with platform). */
   allPlatforms?: boolean;
   /**
    * When neither target nor source has a tag (a pull by digest alone), keep
@@ -63,6 +68,7 @@ export interface PullResult {
 export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<PullResult> {
   const name = target ?? source;
   const untagged = options.untagged === true && target === undefined && source.tag === undefined;
+  platformChoice(options.platform, options.allPlatforms);
   if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
   const client = await connect(registry, options);
