@@ -1,6 +1,7 @@
 /**
  * Pulling an image into the store: the manifest (or index: one platform's
- * manifest, or with allPlatforms every manifest and the index itself), the
+ * manifest, or with allPlatforms every manifest and index under it and the
+ * index itself, nested indexes followed to maxIndexDepth), the
  * configs (small, kept in memory: they say what each layer must decompress
  * to), then each layer streamed into a BlobWriter and checked against its
  * manifest (digest, size, diff_id, a tar that stays inside the root). A
@@ -26,7 +27,8 @@ import { isIndexMediaType, isManifestMediaType, layerCompression, type Descripto
 import { LayerInspector } from '../layers/inspect.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
+import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
 import { listReferrers, referrerDescriptor, referrerLimits } from './referrers.js';
@@ -77,19 +79,13 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     const top = await fetchDocument(client, repository, source.digest ?? source.tag!);
     const isIndex = isIndexMediaType(top.descriptor.mediaType);
     const keepIndex = isIndex && options.allPlatforms === true;
-    const manifests: Document[] = [];
-    if (isIndex) {
-      const children = parseIndex(parseJson(top.bytes.toString('utf8'), where(source)), where(source)).manifests.filter((child) => isManifestMediaType(child.mediaType));
-      for (const child of keepIndex ? children : [pickPlatform(children, options.platform ?? hostPlatform(), source)]) manifests.push(await fetchDocument(client, repository, child.digest));
-    } else {
-      manifests.push(top);
-    }
+    const documents = await fetchGraph(client, source, top, keepIndex ? undefined : (options.platform ?? hostPlatform()));
+    const parsedManifests = documents.flatMap(({ document, manifest }) => (manifest ? [{ manifest, at: `${where(source)}@${document.descriptor.digest}` }] : []));
+    const manifests = documents.filter(({ manifest }) => manifest !== undefined).map(({ document }) => document);
+    // Without allPlatforms an index is not kept: the platform's manifest is what gets the name.
+    const kept = keepIndex ? documents.map(({ document }) => document) : manifests;
     const tagged = keepIndex || !isIndex ? top : manifests[0]!;
 
-    const parsedManifests = manifests.map((manifest) => {
-      const at = `${where(source)}@${manifest.descriptor.digest}`;
-      return { manifest: parseManifest(parseJson(manifest.bytes.toString('utf8'), at), at), at };
-    });
     const emit = options.onEvent ?? (() => undefined);
     const concurrency = options.concurrency ?? 3;
     const blobs = { client, store, repository, emit, staged };
@@ -105,11 +101,11 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
     }
     await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(blobs, descriptor, diffId));
-    const subjects = keepIndex ? [top, ...manifests].map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
+    const subjects = keepIndex ? kept.map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
     const referrers = options.referrers === false ? [] : await pullReferrers(blobs, subjects);
 
     if (options.beforeNames) {
-      const inMemory = new Map<Digest, Buffer>([...[top, ...manifests, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
+      const inMemory = new Map<Digest, Buffer>([...[...kept, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
       for (const [digest, bytes] of configs) if (bytes) inMemory.set(digest, bytes);
       await options.beforeNames({
         images: [{ tags: untagged ? [] : [familiarName(name)], id: keepIndex ? top.descriptor.digest : parsedManifests[0]!.manifest.config.digest, descriptor: tagged.descriptor }],
@@ -130,7 +126,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       await writer.commit({ digest, size });
     }
     for (const [digest, bytes] of configs) if (bytes && !(await store.hasBlob(digest))) await store.putBlob(bytes);
-    for (const document of [...(keepIndex ? [...manifests, top] : manifests), ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
+    for (const document of [...kept, ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
     if (untagged) {
       await store.updateIndex((index) => {
         if (!index.manifests.some((entry) => entry.digest === tagged.descriptor.digest)) index.manifests.push(tagged.descriptor);
@@ -215,8 +211,34 @@ async function fetchDocument(client: RegistryClient, repository: string, referen
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
 
-function pickPlatform(children: Descriptor[], platform: Platform, source: ImageReference): Descriptor {
-  return choosePlatform(children, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' });
+/**
+ * The documents under top by the one walk (oci/walk.ts): with a platform,
+ * the one chosen at each level of an index; without, every manifest and
+ * index, nested ones followed to maxIndexDepth. Each document comes after
+ * the ones it names, the order the store takes them in. A manifest's blobs
+ * are not walked: they are pulled apart, checked against its config.
+ */
+async function fetchGraph(client: RegistryClient, source: ImageReference, top: Document, platform: Platform | undefined): Promise<Array<{ document: Document; manifest?: Manifest }>> {
+  const fetched = new Map<Digest, Document>([[top.descriptor.digest, top]]);
+  const at = (descriptor: Descriptor): string => `${where(source)}@${descriptor.digest}`;
+  const walk = walkImage([top.descriptor], {
+    async read(descriptor) {
+      const document = fetched.get(descriptor.digest) ?? (await fetchDocument(client, source.repository, descriptor.digest));
+      if (document.bytes.length !== descriptor.size) throw new InvalidInputError(at(descriptor), `size ${document.bytes.length} does not match the size ${descriptor.size} its index gives`);
+      fetched.set(descriptor.digest, document);
+      return document.bytes;
+    },
+    where: at,
+    children(node, all) {
+      if (node.document?.kind !== 'index') return [];
+      const usable = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+      if (!platform) return usable;
+      return [choosePlatform(usable, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' })];
+    },
+  });
+  const nodes: GraphNode[] = [];
+  for await (const node of walk) nodes.push(node);
+  return childrenFirst(nodes).map((node) => ({ document: fetched.get(node.descriptor.digest)!, ...(node.document?.kind === 'manifest' ? { manifest: node.document.manifest } : {}) }));
 }
 
 function hasTarLayers(manifest: Manifest): boolean {

@@ -2,15 +2,16 @@
  * Pushing an image from the store: every blob the registry lacks (HEAD
  * first; a cross-repository mount when another repository of the same
  * registry is known to hold it; else an upload), then the manifests — for a
- * multi-platform index the children by digest first, the index last under
- * the tag, as the registry refuses an index whose children it lacks.
+ * multi-platform index the children by digest first (a nested index after
+ * its own children), the index last under the tag, as the registry refuses
+ * an index whose children it lacks.
  */
 import { NotFoundError, UsageError } from '../errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest } from '../oci/types.js';
+import { childrenFirst, type GraphNode } from '../oci/walk.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
 import { uploadBlob } from './upload.js';
@@ -114,20 +115,33 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   return { reference: familiarName(destination), digest: top.descriptor.digest, size: top.descriptor.size, mediaType: top.descriptor.mediaType, referrers: referrers.length + cosign };
 }
 
-/** A manifest, or an index with the manifests it lists (pushed first: a registry refuses an index whose children it lacks), and the blobs under them. */
+/** A manifest, or an index with every manifest and index under it, and the blobs under them. */
 interface Graph {
   top: Document;
+  /** The documents under top, each after the ones it names (pushed first: a registry refuses an index whose children it lacks). */
   children: Document[];
   blobs: Descriptor[];
 }
 
+/** The one walk (oci/walk.ts) from top, nested indexes followed to maxIndexDepth; every child of an index must be in the store, as the registry refuses an index with missing children. */
 async function graphOf(store: Store, top: Document): Promise<Graph> {
-  const children = isIndexMediaType(top.descriptor.mediaType) ? await childManifests(store, top) : [];
+  const inStore = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
+    if (node.document?.kind !== 'index') return all;
+    for (const child of all) {
+      if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) throw new UsageError(`cannot push ${top.descriptor.digest}: its entry ${child.digest} (${child.mediaType}) is not an image manifest or index`);
+      if (!(await store.hasBlob(child.digest))) throw new UsageError(`cannot push ${top.descriptor.digest}: its manifest ${child.digest} for ${child.platform ? formatPlatform(child.platform) : 'an unknown platform'} is not in the store`);
+    }
+    return all;
+  };
+  const nodes: GraphNode[] = [];
   const blobs: Descriptor[] = [];
-  for (const { bytes, descriptor } of children.length > 0 ? children : [top]) {
-    const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
-    blobs.push(manifest.config, ...manifest.layers);
+  for await (const node of store.walk([top.descriptor], inStore)) {
+    if (node.document) nodes.push(node);
+    else blobs.push(node.descriptor);
   }
+  const children = childrenFirst(nodes)
+    .filter((node) => node.descriptor.digest !== top.descriptor.digest)
+    .map((node) => ({ descriptor: node.descriptor, bytes: node.bytes! }));
   return { top, children, blobs };
 }
 
@@ -190,19 +204,6 @@ async function readDocument(store: Store, descriptor: Descriptor): Promise<Docum
     throw new UsageError(`cannot push ${descriptor.digest}: media type ${descriptor.mediaType} is not an image manifest or index`);
   }
   return { descriptor, bytes: await store.readBlob(descriptor.digest, descriptor.size) };
-}
-
-/** The manifests an index lists; each must be in the store, since the registry refuses an index with missing children. */
-async function childManifests(store: Store, index: Document): Promise<Document[]> {
-  const where = store.blobPath(index.descriptor.digest);
-  const children = parseIndex(parseJson(index.bytes.toString('utf8'), where), where).manifests;
-  const documents: Document[] = [];
-  for (const child of children) {
-    if (!isManifestMediaType(child.mediaType)) throw new UsageError(`cannot push ${index.descriptor.digest}: its entry ${child.digest} (${child.mediaType}) is not an image manifest`);
-    if (!(await store.hasBlob(child.digest))) throw new UsageError(`cannot push ${index.descriptor.digest}: its manifest ${child.digest} for ${child.platform ? formatPlatform(child.platform) : 'an unknown platform'} is not in the store`);
-    documents.push({ descriptor: child, bytes: await store.readBlob(child.digest, child.size) });
-  }
-  return documents;
 }
 
 /** Images in the store named on this registry tell which of its repositories hold which blobs (they were pulled from or pushed there). */
