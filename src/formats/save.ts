@@ -391,7 +391,7 @@ class Exporter {
       else rewritten += (await this.store.referrerClosure(own)).length;
     }
     if (rewritten > 0) this.options.onWarning?.(`${count(rewritten, 'referrer')} left out: their subject's digest changed when its layers were recompressed`);
-    return this.store.referrerClosure([...subjects]);
+    return this.store.referrerClosure([...subjects], this.options.onWarning);
   }
 
   /** Writes the referrers of the images written, byte for byte, and returns their index.json entries: untagged, with their artifactType, as oras and skopeo list them. */

@@ -31,7 +31,8 @@ import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
 import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import { readCapped } from './http.js';
 import type { RegistryClient } from './client.js';
-import { listReferrers, referrerDescriptor, referrerLimits } from './referrers.js';
+import { listReferrers, referrerDescriptor } from './referrers.js';
+import { referrerClosure } from '../oci/referrer-closure.js';
 import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
@@ -161,42 +162,35 @@ interface PulledReferrer {
 
 /**
  * The referrers of subjects and theirs (a signature of an SBOM), from the
- * referrers API or the fallback tag, each manifest fetched by digest and its
- * blobs staged with the image's. The fallback tag is anyone's to write: a
- * manifest listed there that does not name the subject is not its referrer,
- * and is not taken. Referrers that are indexes are not pulled.
+ * referrers API or the fallback tag, by the one closure and its bounds
+ * (oci/referrer-closure.ts), each manifest fetched by digest and its blobs
+ * staged with the image's. The fallback tag is anyone's to write: a
+ * manifest listed there that does not name the subject is not its
+ * referrer, and is not taken. Referrers that are indexes are not pulled.
  */
 async function pullReferrers(context: BlobContext, subjects: Digest[]): Promise<PulledReferrer[]> {
   const { client, repository } = context;
   const warn = (message: string): void => context.emit({ type: 'warning', message });
-  const out: PulledReferrer[] = [];
-  const seen = new Set<Digest>(subjects);
-  const depths = new Map<Digest, number>(subjects.map((subject) => [subject, 0]));
-  for (const queue = [...subjects]; queue.length > 0; ) {
-    const subject = queue.shift()!;
-    const depth = depths.get(subject)! + 1;
-    if (depth > referrerLimits.depth) {
-      warn(`${client.registry}/${repository}: referrers of ${subject} not pulled: a chain of referrers deeper than ${referrerLimits.depth}`);
-      continue;
-    }
-    for (const listed of await listReferrers(client, repository, subject, warn)) {
-      if (seen.has(listed.digest) || !isManifestMediaType(listed.mediaType)) continue;
-      if (out.length >= referrerLimits.total) {
-        warn(`${client.registry}/${repository}: more than ${referrerLimits.total} referrers; the rest are not pulled`);
-        return out;
-      }
-      seen.add(listed.digest);
+  const fetched = new Map<Digest, Document>();
+  const found = await referrerClosure(subjects, {
+    where: `${client.registry}/${repository}`,
+    referrersOf: async (subject) => (await listReferrers(client, repository, subject, warn)).filter((listed) => isManifestMediaType(listed.mediaType)),
+    digestOf: (listed) => listed.digest,
+    async take(listed, subject) {
       const document = await fetchDocument(client, repository, listed.digest);
       const at = `${client.registry}/${repository}@${listed.digest}`;
       const manifest = parseManifest(parseJson(document.bytes.toString('utf8'), at), at);
-      if (manifest.subject?.digest !== subject) continue;
+      if (manifest.subject?.digest !== subject) return false;
       for (const blob of [manifest.config, ...manifest.layers]) await pullBlob(context, blob);
-      out.push({ subject, document, descriptor: referrerDescriptor(document) });
-      depths.set(listed.digest, depth);
-      queue.push(listed.digest);
-    }
-  }
-  return out;
+      fetched.set(listed.digest, document);
+      return true;
+    },
+    onWarning: warn,
+  });
+  return found.map(({ subject, referrer }) => {
+    const document = fetched.get(referrer.digest)!;
+    return { subject, document, descriptor: referrerDescriptor(document) };
+  });
 }
 
 function where(ref: ImageReference): string {

@@ -82,7 +82,8 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   const image = await graphOf(store, top);
   const referrers: Array<{ subject: Digest; graph: Graph }> = [];
   if (options.referrers !== false) {
-    for (const { subject, descriptor } of await store.referrerClosure(await store.subjectsOf(top.descriptor))) referrers.push({ subject, graph: await graphOf(store, await readDocument(store, descriptor)) });
+    const onWarning = (message: string): void => options.onEvent?.({ type: 'warning', message });
+    for (const { subject, descriptor } of await store.referrerClosure(await store.subjectsOf(top.descriptor), onWarning)) referrers.push({ subject, graph: await graphOf(store, await readDocument(store, descriptor)) });
   }
   const blobs = new Map<Digest, Descriptor>();
   for (const blob of [image, ...referrers.map(({ graph }) => graph)].flatMap((graph) => graph.blobs)) blobs.set(blob.digest, blob);

@@ -18,19 +18,6 @@ export function referrersTag(subject: Digest): string {
 }
 
 /**
- * How far a pull follows referrers (docs/registry.md): a registry answers
- * what it likes, and one that lists new referrers of referrers without end
- * would be followed for ever. Past either bound the rest is left behind
- * with a warning; a --require-signed check then fails closed on what came.
- */
-export const referrerLimits = {
-  /** Referrer manifests taken per pull, all subjects together. */
-  total: 1000,
-  /** Referrers of referrers: a signature of an SBOM of the image is depth 2. */
-  depth: 4,
-} as const;
-
-/**
  * The descriptors of subject's referrers: from the API, else from the
  * fallback tag; none when neither has any. The fallback tag is anyone's to
  * push: one that holds no referrers index is skipped with a warning, not a
