@@ -198,7 +198,7 @@ function where(ref: ImageReference): string {
 }
 
 async function fetchDocument(client: RegistryClient, repository: string, reference: string): Promise<Document> {
-  const { bytes, mediaType, digest } = await client.withRetries(() => client.getManifest(repository, reference));
+  const { bytes, mediaType, digest } = await client.getManifest(repository, reference);
   if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
     throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${printable(mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
   }
@@ -267,8 +267,7 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
     return bytes;
   }
   const at = `${client.registry}/${repository}@${config.digest}`;
-  const bytes = await client.withRetries(async () => {
-    const body = await client.getBlob(repository, config.digest);
+  const bytes = await transferBlob(context, config, async (body) => {
     try {
       return await readCapped(body, config.size);
     } catch (err) {
@@ -332,8 +331,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     return;
   }
   const what = `fetching blob ${blob.digest}`;
-  await client.withRetries(async () => {
-    const body = await client.getBlob(repository, blob.digest);
+  await transferBlob(context, blob, async (body) => {
     const writer = store.createBlobWriter();
     try {
       const counted = new DigestStream();
@@ -349,6 +347,12 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     staged.set(blob.digest, { writer, size: blob.size });
   });
   emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pulled' });
+}
+
+/** One whole blob transfer, retried as one (client.withRetries): the request, and receive's reading, checking and keeping of the bytes. */
+async function transferBlob<T>(context: BlobContext, blob: Descriptor, receive: (body: Readable) => Promise<T>): Promise<T> {
+  const { client, repository } = context;
+  return client.withRetries(async () => receive(await client.getBlob(repository, blob.digest)));
 }
 
 /** Counts bytes for progress, and stops a registry that sends more than the descriptor's size before it fills the disk. */

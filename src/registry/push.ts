@@ -14,7 +14,7 @@ import { childrenFirst, type GraphNode } from '../oci/walk.js';
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
-import { uploadBlob } from './upload.js';
+import { BlobUpload } from './upload.js';
 import { addToReferrersTag, referrerDescriptor, referrersTag } from './referrers.js';
 import { findImage } from '../store/resolve.js';
 
@@ -99,9 +99,9 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       await pushBlob(client, store, destination, blob, locations, options);
       locations.add(registry, blob.digest, repository);
     });
-    for (const child of image.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    for (const child of image.children) await client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType);
     const reference = destination.tag ?? top.descriptor.digest;
-    await client.withRetries(() => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
+    await client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType);
     await pushReferrers(client, repository, referrers);
   } finally {
     client.close();
@@ -154,8 +154,8 @@ async function graphOf(store: Store, top: Document): Promise<Graph> {
 async function pushReferrers(client: RegistryClient, repository: string, referrers: Array<{ subject: Digest; graph: Graph }>): Promise<void> {
   const unindexed = new Map<Digest, Descriptor[]>();
   for (const { subject, graph } of referrers) {
-    for (const child of graph.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
-    const answer = await client.withRetries(() => client.putManifest(repository, graph.top.descriptor.digest, graph.top.bytes, graph.top.descriptor.mediaType));
+    for (const child of graph.children) await client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType);
+    const answer = await client.putManifest(repository, graph.top.descriptor.digest, graph.top.bytes, graph.top.descriptor.mediaType);
     if (answer.subject === undefined) unindexed.set(subject, [...(unindexed.get(subject) ?? []), referrerDescriptor(graph.top)]);
   }
   for (const [subject, descriptors] of unindexed) await addToReferrersTag(client, repository, subject, descriptors);
@@ -169,29 +169,35 @@ async function cosignTagged(store: Store, digest: Digest): Promise<Array<{ tag: 
   return [...found].map(([tag, descriptor]) => ({ tag, descriptor }));
 }
 
+/**
+ * One whole blob transfer, retried as one: is it there (HEAD), else one
+ * mount attempt from a repository known to hold it (a refused mount answers
+ * with an open upload, which the bytes then go to), else the upload, which
+ * after a failure goes on from where the registry says it got to.
+ */
 async function pushBlob(client: RegistryClient, store: Store, destination: ImageReference, blob: Descriptor, locations: BlobLocations, options: PushOptions): Promise<void> {
   const { registry, repository } = destination;
   const emit = options.onEvent ?? (() => undefined);
-  if (await client.withRetries(() => client.blobExists(repository, blob.digest, true))) {
-    emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
-    return;
-  }
-  // One mount attempt: a refused mount answers with an open upload, which the bytes then go to.
   const from = locations.repositories(registry, blob.digest).find((candidate) => candidate !== repository);
-  let location: URL | undefined;
-  if (from !== undefined) {
-    location = await client.withRetries(() => client.mountBlob(repository, blob.digest, from));
-    if (!location) {
-      emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'mounted', from });
-      return;
-    }
-  }
-  await uploadBlob(client, store, repository, blob, location, {
+  const upload = new BlobUpload(client, store, repository, blob, {
     ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
     onProgress: (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
     onResume: (offset, restarted) => emit({ type: 'resume', digest: blob.digest, offset, restarted }),
   });
-  emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pushed' });
+  let mountTried = false;
+  const status = await client.withRetries(async (): Promise<'exists' | 'mounted' | 'pushed'> => {
+    // After an interrupted upload, the request that failed may have completed it, with only its answer lost.
+    if (await client.blobExists(repository, blob.digest, true)) return upload.started ? 'pushed' : 'exists';
+    if (from !== undefined && !mountTried) {
+      const location = await client.mountBlob(repository, blob.digest, from);
+      mountTried = true;
+      if (!location) return 'mounted';
+      upload.openedAt(location);
+    }
+    await upload.send();
+    return 'pushed';
+  });
+  emit({ type: 'blob', digest: blob.digest, size: blob.size, status, ...(status === 'mounted' ? { from } : {}) });
 }
 
 /** The store's one resolver; no platform is chosen, so an index lacking this machine's platform is pushed whole. */

@@ -24,7 +24,7 @@ export function referrersTag(subject: Digest): string {
  * reason to fail every pull of the repository.
  */
 export async function listReferrers(client: RegistryClient, repository: string, subject: Digest, onWarning: (message: string) => void): Promise<Descriptor[]> {
-  const listed = (await client.withRetries(() => client.getReferrers(repository, subject))) ?? (await fallbackIndex(client, repository, subject, onWarning));
+  const listed = (await client.getReferrers(repository, subject)) ?? (await fallbackIndex(client, repository, subject, onWarning));
   return listed?.manifests ?? [];
 }
 
@@ -40,7 +40,7 @@ export async function addToReferrersTag(client: RegistryClient, repository: stri
   if (missing.length === 0) return;
   index.manifests.push(...missing);
   const bytes = Buffer.from(JSON.stringify(index));
-  await client.withRetries(() => client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex));
+  await client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex);
 }
 
 /** A referrer as a referrers index lists it: with its artifactType and its manifest's annotations. */
@@ -69,7 +69,7 @@ export function referrerDescriptor(document: Document): Descriptor {
 async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest, onMalformed?: (message: string) => void): Promise<Index | undefined> {
   let found: { bytes: Buffer; mediaType: string };
   try {
-    found = await client.withRetries(() => client.getManifest(repository, referrersTag(subject)));
+    found = await client.getManifest(repository, referrersTag(subject));
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
     if (onMalformed && err instanceof InvalidInputError) {
