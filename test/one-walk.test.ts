@@ -8,7 +8,8 @@
  * children a parsed index lists.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { maxIndexDepth } from '../src/oci/layout.js';
@@ -16,7 +17,7 @@ import { hostPlatform } from '../src/oci/platform.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
+import { makeTempDir, projectRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
 import { buildMultiPlatformImage, withStore } from './store-fixture.js';
 
@@ -105,4 +106,51 @@ test(`an index chain deeper than ${maxIndexDepth} is refused with exit 3 naming 
   const saved = await rootfs(['--store', source, 'save', 'deep:1', '-o', `oci-archive:${join(work, 'deep.tar')}`]);
   assert.equal(saved.code, 3, saved.stderr);
   assert.match(saved.stderr, new RegExp(`^rootfs: \\S*${named.digest.slice(7)}: indexes nested more than ${maxIndexDepth} deep\\n$`, 'm'));
+});
+
+/** The lines of src/ (but skipFile) that match pattern, counted per file (relative to src/). */
+function countsIn(pattern: RegExp, skipFile: string): Map<string, number> {
+  const srcDir = join(projectRoot, 'src');
+  const counts = new Map<string, number>();
+  const visit = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) visit(path);
+      else if (entry.name.endsWith('.ts') && relative(srcDir, path) !== skipFile) {
+        const found = readFileSync(path, 'utf8').split('\n').filter((line) => pattern.test(line)).length;
+        if (found > 0) counts.set(relative(srcDir, path), found);
+      }
+    }
+  };
+  visit(srcDir);
+  return counts;
+}
+
+/**
+ * Where `.manifests` may appear outside oci/walk.ts, and why: none of these
+ * reads the documents an index lists. A new use makes this fail: a walk of
+ * an index's children belongs to walkImage (a `children` option, a reader),
+ * and anything else is added here with its reason.
+ */
+const manifestsAllowed: Record<string, { lines: number; why: string }> = {
+  'oci/validate.ts': { lines: 2, why: 'parseIndex checks the document itself: a manifests array of descriptors' },
+  'formats/save.ts': { lines: 9, why: "index.json entries being written; an index rewritten from its children's new digests, after walkImage and childrenFirst wrote them" },
+  'formats/source.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },
+  'formats/oci-layout.ts': { lines: 4, why: 'index.json entries: images, referrers, shared names; each entry is then checked by walkImage' },
+  'formats/load.ts': { lines: 1, why: "refuseSeveralImages counts index.json's entries" },
+  'registry/referrers.ts': { lines: 3, why: 'a referrers index: the listing of a subject\'s referrers, read and written as a list, not a graph' },
+  'registry/pull.ts': { lines: 1, why: "the store's index.json: an untagged entry added" },
+  'store/gc.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },
+  'store/store.ts': { lines: 17, why: "index.json's entries (names, referrers, removal); subjectsOf lists an index's child digests as referrer subjects without reading them" },
+  'trust/sign.ts': { lines: 1, why: "an index's child digests as signature subjects, not read" },
+};
+
+test('one walk: outside oci/walk.ts no source reads the children a parsed index lists (an allow-list says why for each use of .manifests)', () => {
+  const found = Object.fromEntries(countsIn(/\.manifests\b/, 'oci/walk.ts'));
+  assert.deepEqual(found, Object.fromEntries(Object.entries(manifestsAllowed).map(([file, { lines }]) => [file, lines])));
+});
+
+test('retries around whole transfers: withRetries runs in the client (connecting; each manifest get, put and referrers listing), pull.ts transferBlob and push.ts pushBlob, nowhere else', () => {
+  const found = Object.fromEntries(countsIn(/withRetries\(/, ''));
+  assert.deepEqual(found, { 'registry/client.ts': 4, 'registry/pull.ts': 1, 'registry/push.ts': 1 });
 });

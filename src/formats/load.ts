@@ -69,7 +69,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   try {
     // A delta archive leaves out layers this store holds: they are read from it and checked like members.
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
-    images = readImages(contents, address, directory, options.platform);
+    images = await readImages(contents, address, directory, options.platform);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
     for (const tag of images.flatMap((image) => image.tags)) {
@@ -108,7 +108,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
  * behind quietly; one whose subject is nowhere is warned about.
  */
 async function referrersOf(store: Store, contents: ArchiveContents, images: LoadableImage[], onWarning: LoadOptions['onWarning']): Promise<LoadableReferrer[]> {
-  const candidates = readOciReferrers(contents);
+  const candidates = await readOciReferrers(contents);
   const known = new Set<Digest>(images.flatMap((image) => image.blobs));
   const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
   // Each subject is looked at once: linear in the referrers.
@@ -173,7 +173,7 @@ function importHint(archive: string): string {
  * manifests are kept byte for byte. manifest.json then only lends its
  * RepoTags to entries that carry no full name.
  */
-function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined): LoadableImage[] {
+async function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined): Promise<LoadableImage[]> {
   const hasLayout = contents.has('index.json');
   const hasDocker = contents.has(dockerManifestName);
   const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
@@ -183,7 +183,7 @@ function readImages(contents: ArchiveContents, address: ArchiveAddress, director
   }
   if (hasLayout) {
     const docker = hasDocker ? readDockerManifest(contents) : [];
-    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
+    const images = await readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
     if (!dockerRef || address.ref === undefined) return images;
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));
