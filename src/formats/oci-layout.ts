@@ -6,7 +6,7 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { blobMemberName } from '../oci/layout.js';
-import { walkImage, type WalkOptions } from '../oci/walk.js';
+import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../oci/types.js';
@@ -107,17 +107,7 @@ async function checkReferrer(contents: ArchiveContents, descriptor: Descriptor, 
   const named = new Map<Digest, string>([[descriptor.digest, where]]);
   const walk = walkImage([descriptor], {
     ...archiveReads(contents, named),
-    children(node, all) {
-      if (node.document?.kind !== 'index') return [];
-      const name = blobMemberName(node.descriptor.digest);
-      return all.filter((child, i) => {
-        const childWhere = `${name}: manifests[${i}]`;
-        checkDescriptor(child, contents.where(childWhere));
-        if (!contents.has(blobMemberName(child.digest))) return false;
-        named.set(child.digest, childWhere);
-        return true;
-      });
-    },
+    children: (node, all) => (node.document?.kind === 'index' ? followed(contents, named, node, all, (child) => contents.has(blobMemberName(child.digest))) : []),
   });
   const blobs: Digest[] = [];
   let root: { subject: Digest; artifactType: string | undefined } | undefined;
@@ -141,6 +131,18 @@ async function checkReferrer(contents: ArchiveContents, descriptor: Descriptor, 
     if (depth === 0) root = { subject: subject?.digest as Digest, artifactType };
   }
   return { ...root!, blobs };
+}
+
+/** The children of an index that keep says to follow, each checked as a descriptor and named in messages by its place in the index. */
+function followed(contents: ArchiveContents, named: Map<Digest, string>, node: GraphNode, all: Descriptor[], keep: (child: Descriptor) => boolean): Descriptor[] {
+  const name = blobMemberName(node.descriptor.digest);
+  return all.filter((child, i) => {
+    const childWhere = `${name}: manifests[${i}]`;
+    checkDescriptor(child, contents.where(childWhere));
+    if (!keep(child)) return false;
+    named.set(child.digest, childWhere);
+    return true;
+  });
 }
 
 /** How a walk reads an archive's documents: each from its member, checked present with its descriptor's size, named in messages by where its parent lists it (named). */
@@ -238,13 +240,7 @@ async function checkEntry(walk: Walk, entry: Descriptor, where: string): Promise
       }
       // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
       // allowed (the layout spec lets referenced blobs be missing), present ones must be right.
-      const present = all.filter((child, i) => {
-        const childWhere = `${name}: manifests[${i}]`;
-        checkDescriptor(child, contents.where(childWhere));
-        if (!isPresent(walk, child)) return false;
-        named.set(child.digest, childWhere);
-        return true;
-      });
+      const present = followed(contents, named, node, all, (child) => isPresent(walk, child));
       if (present.length === 0) throw new InvalidInputError(contents.where(name), 'none of the manifests in this index is in the archive');
       return present;
     },
