@@ -33,6 +33,7 @@ import { familiarName, fullName, isTagReference, parseReference, sameReference, 
 import {
   Annotation,
   isIndexMediaType,
+  isManifestMediaType,
   type Descriptor,
   type Digest,
   type Index,
@@ -377,13 +378,16 @@ export class Store {
 
   /**
    * The digests an image's referrers may name as their subject: its
-   * index.json entry and, for an index, the manifests it lists (a signature
-   * can be of one platform).
+   * index.json entry and, for an index, every manifest and index under it, by
+   * the one walk, held here or only listed (a signature can be of one
+   * platform), as pull takes them.
    */
   async subjectsOf(descriptor: Descriptor): Promise<Digest[]> {
     if (!isIndexMediaType(descriptor.mediaType)) return [descriptor.digest];
-    const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), this.blobPath(descriptor.digest));
-    return [descriptor.digest, ...index.manifests.map((child) => child.digest)];
+    const documents = (node: GraphNode, all: Descriptor[]): Descriptor[] => (node.document?.kind === 'index' ? all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) : []);
+    const subjects: Digest[] = [];
+    for await (const node of this.walk([descriptor], documents, true)) subjects.push(node.descriptor.digest);
+    return subjects;
   }
 
   /**
