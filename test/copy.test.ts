@@ -111,4 +111,8 @@ test('copy docker:// → rootfs: takes this machine\'s platform by default, ever
   assert.equal(both.code, 2, both.stderr);
   assert.match(both.stderr, /^rootfs: copy: --platform linux\/amd64 and --all-platforms: give one/);
   assert.equal(existsSync(join(work, 'both')), false, 'nothing was stored');
+  const docker = await rootfs(['copy', '--all-platforms', `docker://${registry.host}/ns/multi:1`, `docker-archive:${join(work, 'multi.tar')}:multi:1`], { env });
+  assert.equal(docker.code, 2, docker.stderr);
+  assert.match(docker.stderr, /^rootfs: copy: --all-platforms: a docker-archive archive holds one platform per image/);
+  assert.equal(existsSync(join(work, 'multi.tar')), false);
 });
