@@ -71,6 +71,7 @@ export interface PullResult {
 export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<PullResult> {
   const name = target ?? source;
   const untagged = options.untagged === true && target === undefined && source.tag === undefined;
+  // For its refusal of both: an API caller gets it as the CLI does.
   platformChoice(options.platform, options.allPlatforms);
   if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
