@@ -13,7 +13,8 @@ import { digestHex } from '../src/oci/digest.js';
 import type { Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildImage, buildMultiPlatformImage, buildReferrer, withStore } from './store-fixture.js';
+import { hostPlatform } from '../src/oci/platform.js';
 
 async function cli(env: Record<string, string>, ...args: string[]): Promise<string> {
   const result = await rootfs(args, { env });
@@ -82,4 +83,36 @@ test('copy carries referrers: store → oci → registry (fallback tag) → stor
   assert.equal((JSON.parse(await skopeo('inspect', '--raw', `oci:${bare}:app`)) as { layers: unknown[] }).layers.length, 1);
   const index = JSON.parse(readFileSync(join(bare, 'index.json'), 'utf8')) as Index;
   assert.deepEqual(index.manifests.map((entry) => entry.digest), [image.digest]);
+});
+
+test('copy docker:// → rootfs: takes this machine\'s platform by default, every platform with --all-platforms (as pull and load -i docker://); both flags refused', async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const registry = await startRegistry(t);
+  const work = makeTempDir(t);
+  const source = join(work, 'source');
+  const { index, amd, arm } = await withStore(source, (store) => buildMultiPlatformImage(store, work, 'multi:1'));
+  const env = { ROOTFS_STORE: join(work, 'user-store') };
+  await cli(env, 'push', '--store', source, '--tls-verify=false', 'multi:1', `${registry.host}/ns/multi:1`);
+  const here = hostPlatform().architecture === 'arm64' ? arm : amd;
+  const entry = async (dir: string, name: string): Promise<string | undefined> => withStore(dir, async (store) => (await store.listImages()).find((image) => image.name === name)?.descriptor.digest);
+
+  const one = join(work, 'one');
+  await cli(env, 'copy', '--store', one, '--tls-verify=false', `docker://${registry.host}/ns/multi:1`, 'rootfs:multi:1');
+  assert.equal(await entry(one, 'multi:1'), here.manifest.digest, "this machine's manifest, not the index");
+  const all = join(work, 'all');
+  await cli(env, 'copy', '--store', all, '--tls-verify=false', '--all-platforms', `docker://${registry.host}/ns/multi:1`, 'rootfs:multi:1');
+  assert.equal(await entry(all, 'multi:1'), index.digest, 'the index, with every platform');
+  await withStore(all, async (store) => assert.ok((await store.hasBlob(amd.layer.digest)) && (await store.hasBlob(arm.layer.digest))));
+  const loaded = join(work, 'loaded');
+  await cli(env, 'load', '--store', loaded, '--tls-verify=false', '--all-platforms', '-i', `docker://${registry.host}/ns/multi:1`);
+  assert.equal(await entry(loaded, `${registry.host}/ns/multi:1`), index.digest, 'load -i docker:// --all-platforms keeps the index');
+
+  const both = await rootfs(['copy', '--store', join(work, 'both'), '--platform', 'linux/amd64', '--all-platforms', `docker://${registry.host}/ns/multi:1`, 'rootfs:multi:1'], { env });
+  assert.equal(both.code, 2, both.stderr);
+  assert.match(both.stderr, /^rootfs: copy: --platform linux\/amd64 and --all-platforms: give one/);
+  assert.equal(existsSync(join(work, 'both')), false, 'nothing was stored');
+  const docker = await rootfs(['copy', '--all-platforms', `docker://${registry.host}/ns/multi:1`, `docker-archive:${join(work, 'multi.tar')}:multi:1`], { env });
+  assert.equal(docker.code, 2, docker.stderr);
+  assert.match(docker.stderr, /^rootfs: copy: --all-platforms: a docker-archive archive holds one platform per image/);
+  assert.equal(existsSync(join(work, 'multi.tar')), false);
 });

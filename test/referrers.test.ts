@@ -17,8 +17,9 @@ import { loadArchive } from '../src/formats/load.js';
 import { parseReference } from '../src/oci/reference.js';
 import { pullImage } from '../src/registry/pull.js';
 import { digestHex, sha256 } from '../src/oci/digest.js';
-import type { Descriptor, Digest, Index } from '../src/oci/types.js';
+import { Annotation, MediaType, type Descriptor, type Digest, type Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { makeImage, makeLayer, ociMembers, tarOf, type Member } from './formats-fixtures.js';
 import { skopeo, startRegistry } from './registry-server.js';
 import { buildImage, buildReferrer, withStore } from './store-fixture.js';
 
@@ -31,6 +32,10 @@ interface Signed {
   sbom: Descriptor;
   sbomSignature: Descriptor;
 }
+
+/** The one warning of the referrer bounds (oci/referrer-closure.ts), whatever holds the referrers: a registry, an archive, a store. */
+const tooDeep = /^rootfs: warning: \S+: referrers of sha256:[0-9a-f]{64} left out: a chain of referrers deeper than 4$/m;
+const tooMany = /^rootfs: warning: \S+: more than 1000 referrers; the rest are left out$/m;
 
 async function signedStore(t: TestContext): Promise<Signed> {
   const work = makeTempDir(t);
@@ -300,6 +305,55 @@ test('a junk referrers fallback tag is skipped with a warning: pull still works;
   const chained = join(signed.work, 'chained');
   const result = await rootfs(['pull', '--store', chained, `${chain}/ns/app:1`, 'app:1', '--tls-verify=false', '--json']);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stderr, /warning: .*a chain of referrers deeper than 4/);
+  assert.match(result.stderr, tooDeep);
   assert.equal((JSON.parse(result.stdout.toString()) as { referrers: number }).referrers, 4);
+});
+
+test('an archive or a store past the referrer bounds gets the bounds and the warning a registry gets: 4 deep, 1,000 in all', async (t) => {
+  const work = makeTempDir(t);
+  const image = makeImage([makeLayer({ 'etc/hello': 'bounded\n' })]);
+  const empty = Buffer.from('{}');
+  const emptyDescriptor: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 };
+  const referrerOf = (subject: Descriptor, n: number): { descriptor: Descriptor; member: Member } => {
+    const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.bound', config: emptyDescriptor, layers: [emptyDescriptor], subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size }, annotations: { n: String(n) } }));
+    const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, digest: sha256(data), size: data.length, artifactType: 'application/vnd.example.bound' };
+    return { descriptor, member: { name: `blobs/sha256/${digestHex(descriptor.digest)}`, data } };
+  };
+  const archiveOf = (name: string, referrers: Array<{ descriptor: Descriptor; member: Member }>): string => {
+    const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'bound:1' }, ...referrers.map(({ descriptor }) => ({ descriptor }))], [image], [{ name: `blobs/sha256/${digestHex(emptyDescriptor.digest)}`, data: empty }, ...referrers.map(({ member }) => member)]);
+    const path = join(work, name);
+    writeFileSync(path, tarOf(members));
+    return path;
+  };
+  const recorded = async (store: string): Promise<number> => withStore(store, async (opened) => (await opened.readIndex()).manifests.filter((entry) => entry.annotations?.[Annotation.Subject] !== undefined).length);
+
+  // A chain of 6: each referrer the subject of the next.
+  const chain = [referrerOf(image.manifestDescriptor, 0)];
+  while (chain.length < 6) chain.push(referrerOf(chain[chain.length - 1]!.descriptor, chain.length));
+  const deep = join(work, 'deep-store');
+  const loaded = await rootfs(['load', '--store', deep, '-i', `oci-archive:${archiveOf('deep.tar', chain)}`]);
+  assert.equal(loaded.code, 1, loaded.stderr);
+  assert.match(loaded.stderr, tooDeep);
+  assert.equal(await recorded(deep), 4, 'referrers to depth 4 are loaded');
+
+  // A store holding the whole chain (recorded one by one, as sign does) saves to depth 4, with the same warning.
+  const held = join(work, 'held-store');
+  await withStore(held, async (store) => {
+    const { manifest } = await buildImage(store, work, { name: 'app:1' });
+    let subject = manifest;
+    for (let n = 0; n < 6; n++) subject = await buildReferrer(store, subject, { payload: `link ${n}` });
+  });
+  const layout = join(work, 'layout');
+  const saved = await rootfs(['save', '--store', held, 'app:1', '-o', `oci:${layout}`]);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.match(saved.stderr, tooDeep);
+  assert.equal(layoutIndex(layout).manifests.filter((entry) => entry.artifactType !== undefined).length, 4);
+
+  // 1,001 referrers of the image: 1,000 are taken.
+  const wide = join(work, 'wide-store');
+  const many = Array.from({ length: 1001 }, (_, n) => referrerOf(image.manifestDescriptor, n));
+  const loadedMany = await rootfs(['load', '--store', wide, '-i', `oci-archive:${archiveOf('wide.tar', many)}`]);
+  assert.equal(loadedMany.code, 1, loadedMany.stderr);
+  assert.match(loadedMany.stderr, tooMany);
+  assert.equal(await recorded(wide), 1000);
 });

@@ -96,7 +96,9 @@ function place(kind: Kind, dir: string, registry: RegistryServer, label: string)
 }
 
 async function copy(from: Place, to: Place, storeDir: string): Promise<string> {
-  const result = await rootfs(['--store', storeDir, 'copy', from.copy, to.copy]);
+  // From a registry a copy takes this machine's platform unless asked for every one, as skopeo copy does; a docker archive holds one anyway.
+  const all = from.kind === 'registry' && !docker(to.kind) ? ['--all-platforms'] : [];
+  const result = await rootfs(['--store', storeDir, 'copy', ...all, from.copy, to.copy]);
   assert.equal(result.code, 0, `rootfs copy ${from.copy} ${to.copy}: ${result.stderr}`);
   return result.stderr;
 }

@@ -3,10 +3,9 @@ import { UsageError } from '../errors.js';
 import { parseTransportAddress } from '../formats/address.js';
 import { copyImages } from '../formats/copy.js';
 import { refuseTerminal } from '../io/output.js';
-import { parsePlatform } from '../oci/platform.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
-import { archiveCompression } from './options.js';
+import { archiveCompression, platformFlags } from './options.js';
 import { addRegistryFlags, refuseRegistryFlags, registryFlagValues, registryOptions, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
 import { admissionHook, admissionPolicy } from './trust-options.js';
@@ -15,7 +14,8 @@ export const copyCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
     cli
       .command('copy <source> <destination>', 'Copy images between transports as skopeo names them (oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], docker-legacy:FILE, docker://HOST/REPO[:TAG]) and rootfs:REF, the store; the store is only touched when an end is rootfs:')
-      .option('--platform <os/arch[/variant]>', 'Copy only this platform of a multi-platform image (default: the whole index where the destination can hold one)')
+      .option('--platform <os/arch[/variant]>', 'Copy only this platform of a multi-platform image (default: from docker://, this machine\'s; from an archive or the store, the whole index where the destination can hold one)')
+      .option('--all-platforms', 'From docker://, every platform of a multi-platform image, with its index (an archive or the store keeps every platform it holds anyway)')
       .option('--compression <mode>', 'Layers written to an archive: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
       .option('--level <n>', `Level for the layers --compression gzip or zstd rewrites (${levelsHelp})`)
       .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations), which go with them by default')
@@ -24,6 +24,7 @@ export const copyCommand: CommandModule = (cli, run) => {
     .example('rootfs copy docker-archive:app.tar oci:/media/usb/layout:app')
     .example('rootfs copy oci:layout:app docker://registry.site:5000/ns/app:1.0')
     .example('rootfs copy docker://registry.site:5000/ns/app:1.0 rootfs:app:1.0')
+    .example('rootfs copy --all-platforms docker://registry.site:5000/ns/app:1.0 oci:layout:app')
     .example('rootfs copy rootfs:app:1.0 oci-archive:app.tar')
     .action((sourceText: string, destinationText: string, opts) =>
       run(async (reporter) => {
@@ -46,7 +47,7 @@ export const copyCommand: CommandModule = (cli, run) => {
         }
         const result = await copyImages(source, destination, {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
-          ...(opts.platform !== undefined ? { platform: parsePlatform(String(opts.platform)) } : {}),
+          ...platformFlags(opts),
           compression,
           ...(level !== undefined ? { level } : {}),
           referrers: opts.referrers !== false,

@@ -4,7 +4,7 @@ import { parseReference } from '../oci/reference.js';
 import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../formats/address.js';
 import { loadArchive, type LoadResult } from '../formats/load.js';
 import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
-import { parsePlatform } from '../oci/platform.js';
+import { platformFlags } from './options.js';
 import { BlobLocations, type PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './command.js';
@@ -22,6 +22,7 @@ export const loadCommand: CommandModule = (cli, run) => {
       .option('-i, --input <source>', 'FILE or DIR (format detected), FORMAT:PATH[:REF] as skopeo spells it, - for stdin, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST] to pull', { default: '-' })
       .option('-t, --tag <name[:tag]>', 'Name the one image loaded so, instead of as the archive names it (choose one of several with FORMAT:PATH:REF)')
       .option('--platform <os/arch[/variant]>', 'From a multi-platform index, load only this platform (default: keep the index; from a registry: this machine\'s)')
+      .option('--all-platforms', 'From a registry, every platform of a multi-platform image, with its index (an archive keeps every platform it holds anyway)')
       .option('--no-referrers', 'Leave out the referrers (signatures, SBOMs, attestations) the archive or registry holds for the images, which come with them by default')
       .option('--require-signed <pub[,pub…]>', 'Every image must carry a signature by one of these public keys (rootfs sign) over its manifest, or a part set a signature over its manifest (split --sign); else nothing is stored (exit 3). The store\'s policy.json can require it too (docs/trust.md)')
       .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
@@ -35,7 +36,8 @@ export const loadCommand: CommandModule = (cli, run) => {
     .action((opts) =>
       run(async (reporter) => {
         const input = String(opts.input);
-        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+        const platforms = platformFlags(opts);
+        const platform = platforms.platform;
         // Checked before anything is loaded, so a mistyped host costs nothing.
         const pushTo = opts.push === undefined ? undefined : parseRegistryHost(String(opts.push), `--push ${String(opts.push)}`);
         const registry = isRegistryAddress(input) ? parseRegistryAddress(input) : undefined;
@@ -50,7 +52,7 @@ export const loadCommand: CommandModule = (cli, run) => {
           if (registry) {
             result = await loadFromRegistry(store, registry, {
               ...(await registryOptions(opts, registry.registry)),
-              ...(platform ? { platform } : {}),
+              ...platforms,
               referrers: opts.referrers !== false,
               ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
               onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),

@@ -6,7 +6,7 @@ import { libdeflateBuiltIn } from '../compress/gzip.js';
 import { checkChanges } from '../image/changes.js';
 import type { LayerCompression } from '../image/layer.js';
 import { compressionChoices, type CompressionChoice } from '../formats/save.js';
-import { parsePlatform } from '../oci/platform.js';
+import { parsePlatform, platformChoice } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Reporter } from './report.js';
 
@@ -44,6 +44,11 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): Date | un
   if (value === undefined || value === '') return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, not '${value}'`);
   return new Date(Number(value) * 1000);
+}
+
+/** --platform and --all-platforms of the commands that bring images in (pull, load, copy): one, every one, or neither; both refused. */
+export function platformFlags(opts: { platform?: unknown; allPlatforms?: unknown }): { platform?: Platform; allPlatforms?: true } {
+  return platformChoice(opts.platform === undefined ? undefined : parsePlatform(String(opts.platform)), opts.allPlatforms === true);
 }
 
 /** -c/--change, -m/--message, --platform and SOURCE_DATE_EPOCH: what every command that writes a new image config takes. */

@@ -1,5 +1,5 @@
 import { parseReference } from '../oci/reference.js';
-import { parsePlatform } from '../oci/platform.js';
+import { platformFlags } from './options.js';
 import { pullImage } from '../registry/pull.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, registryOptions, registryReference, transferDisplay } from './registry-options.js';
@@ -23,13 +23,12 @@ export const pullCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const src = registryReference(source);
         const target = name === undefined ? undefined : parseReference(name);
-        const platform = opts.platform === undefined ? undefined : parsePlatform(String(opts.platform));
+        const platforms = platformFlags(opts);
         const result = await withStore(opts, async (store) => {
           const policy = await admissionPolicy(opts, store.dir);
           return pullImage(store, src, target, {
             ...(await registryOptions(opts, src.registry)),
-            ...(platform ? { platform } : {}),
-            ...(opts.allPlatforms ? { allPlatforms: true } : {}),
+            ...platforms,
             referrers: opts.referrers !== false,
             ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
             onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),

@@ -50,6 +50,9 @@ function sinkOf(end: End): ImageSink {
 
 export async function copyImages(source: TransportAddress, destination: TransportAddress, options: CopyOptions): Promise<CopyResult> {
   await refuseSameArchive(source, destination);
+  // manifest.json holds one config per image: every platform asked for could not all go there.
+  const format = destination.kind === 'archive' ? destination.address.format : undefined;
+  if (options.allPlatforms && (format === 'docker-archive' || format === 'docker-legacy')) throw new UsageError(`--all-platforms: a ${format} archive holds one platform per image; copy every platform to oci: or oci-archive:, or one with --platform`);
   if (source.kind === 'store') {
     if (destination.kind === 'store') throw new UsageError(`rootfs:${source.ref} to rootfs:${destination.ref} is a new name in the same store: rootfs tag ${source.ref} ${destination.ref}`);
     const to = destination;

@@ -16,6 +16,8 @@ import { findImage } from '../store/resolve.js';
 
 export interface CopyOptions {
   platform?: Platform;
+  /** From a registry, every platform of an index (default: this machine's); an archive or the store keeps what it holds anyway. */
+  allPlatforms?: boolean;
   compression: CompressionChoice;
   level?: number;
   /** false (--no-referrers): the images alone. */

@@ -23,6 +23,7 @@ import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifes
 import type { LoadableImage } from './image.js';
 import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
 import { blobMemberName } from '../oci/layout.js';
+import { referrerClosure } from '../oci/referrer-closure.js';
 import type { BeforeNames } from '../store/staged.js';
 import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
 import { openFileStream } from '../io/input.js';
@@ -70,7 +71,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   try {
     // A delta archive leaves out layers this store holds: they are read from it and checked like members.
     for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
-    images = readImages(contents, address, directory, options.platform, options.onNotice);
+    images = await readImages(contents, address, directory, options.platform, options.onNotice);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
     for (const tag of images.flatMap((image) => image.tags)) {
@@ -104,37 +105,32 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
 /**
  * The archive's referrers that belong with what is loaded: those whose
  * subject is a document of a loaded image, or of the store, or another such
- * referrer (a signature of an SBOM). Those of an image or platform not
- * chosen stay behind quietly; one whose subject is nowhere is warned about.
+ * referrer (a signature of an SBOM), by the one closure and its bounds
+ * (oci/referrer-closure.ts). Those of an image or platform not chosen stay
+ * behind quietly; one whose subject is nowhere is warned about.
  */
 async function referrersOf(store: Store, contents: ArchiveContents, images: LoadableImage[], onWarning: LoadOptions['onWarning']): Promise<LoadableReferrer[]> {
-  const candidates = readOciReferrers(contents);
+  const candidates = await readOciReferrers(contents);
   const known = new Set<Digest>(images.flatMap((image) => image.blobs));
   const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
-  // Each subject is looked at once, its referrers accepted in one go, and those become subjects in turn: linear in the referrers.
+  // Each subject is looked at once: linear in the referrers.
   const bySubject = new Map<Digest, LoadableReferrer[]>();
   for (const referrer of candidates) {
     const list = bySubject.get(referrer.subject);
     if (list) list.push(referrer);
     else bySubject.set(referrer.subject, [referrer]);
   }
-  const accepted = new Set<LoadableReferrer>();
-  const queue: Digest[] = [];
-  for (const subject of bySubject.keys()) if (await held(subject)) queue.push(subject);
-  for (let next = 0; next < queue.length; next++) {
-    for (const referrer of bySubject.get(queue[next]!) ?? []) {
-      if (accepted.has(referrer)) continue;
-      accepted.add(referrer);
-      known.add(referrer.descriptor.digest);
-      if (bySubject.has(referrer.descriptor.digest)) queue.push(referrer.descriptor.digest);
-    }
-  }
+  const subjects: Digest[] = [];
+  for (const subject of bySubject.keys()) if (await held(subject)) subjects.push(subject);
+  const found = await referrerClosure(subjects, { where: contents.archive, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (referrer) => referrer.descriptor.digest, ...(onWarning ? { onWarning } : {}) });
+  const accepted = new Set<Digest>(found.map(({ referrer }) => referrer.descriptor.digest));
   for (const referrer of candidates) {
-    if (accepted.has(referrer) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject)) continue;
+    // A referrer the bounds left out has a subject here: the closure said so once.
+    if (accepted.has(referrer.descriptor.digest) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject) || accepted.has(referrer.subject)) continue;
     onWarning?.(`${contents.where(blobMemberName(referrer.descriptor.digest))}: referrer left out: its subject ${referrer.subject} is neither in the archive nor in the store`);
   }
   // In the archive's order, as before.
-  return candidates.filter((referrer) => accepted.has(referrer));
+  return candidates.filter((referrer) => accepted.has(referrer.descriptor.digest));
 }
 
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
@@ -179,7 +175,7 @@ function importHint(archive: string): string {
  * manifests are kept byte for byte. manifest.json then only lends its
  * RepoTags to entries that carry no full name.
  */
-function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined, onNotice: LoadOptions['onNotice']): LoadableImage[] {
+async function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined, onNotice: LoadOptions['onNotice']): Promise<LoadableImage[]> {
   const hasLayout = contents.has('index.json');
   const hasDocker = contents.has(dockerManifestName);
   const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
@@ -189,7 +185,7 @@ function readImages(contents: ArchiveContents, address: ArchiveAddress, director
   }
   if (hasLayout) {
     const docker = hasDocker ? readDockerManifest(contents) : [];
-    const images = readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, onNotice, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
+    const images = await readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, onNotice, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
     if (!dockerRef || address.ref === undefined) return images;
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));

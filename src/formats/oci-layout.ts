@@ -5,7 +5,8 @@
  * manifests and indexes byte for byte, so every digest survives a load.
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
-import { blobMemberName, maxIndexDepth } from '../oci/layout.js';
+import { blobMemberName } from '../oci/layout.js';
+import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
 import { choosePlatform } from '../oci/platform.js';
 import { familiarName, isTag, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../oci/types.js';
@@ -32,7 +33,7 @@ export interface OciReadOptions {
   onNotice?: (message: string) => void;
 }
 
-export function readOciLayout(contents: ArchiveContents, options: OciReadOptions = {}): LoadableImage[] {
+export async function readOciLayout(contents: ArchiveContents, options: OciReadOptions = {}): Promise<LoadableImage[]> {
   if (!contents.has('oci-layout')) throw new InvalidInputError(contents.where('index.json'), 'no oci-layout member beside it: not an OCI image layout');
   parseOciLayout(contents.bytes('oci-layout', 'oci-layout').toString('utf8'), contents.where('oci-layout'));
   const { value } = contents.json<unknown>('index.json', 'index.json');
@@ -45,14 +46,16 @@ export function readOciLayout(contents: ArchiveContents, options: OciReadOptions
   }
   const omitted = omittedLayers(index, contents.where('index.json'));
   const positions = new Map(index.manifests.map((entry, at) => [entry, at]));
-  return entries.map((entry) => {
+  const loadable: LoadableImage[] = [];
+  for (const entry of entries) {
     const where = `index.json: manifests[${positions.get(entry)}]`;
     const named = entryNames(contents, entry, where);
     const image = named[0] ? familiarName(named[0]) : (entry.annotations?.[Annotation.RefName] ?? entry.digest);
-    const checked = checkEntry({ contents, platform: options.platform, omitted, image, onNotice: options.onNotice }, entry, where, 0);
+    const checked = await checkEntry({ contents, platform: options.platform, omitted, image, onNotice: options.onNotice }, entry, where);
     const tags = named.length > 0 ? named : (options.namesByConfig?.get(checked.imageId) ?? bareTagName(entry, options.bareTagRepository));
-    return { kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags };
-  });
+    loadable.push({ kind: 'descriptor', descriptor: checked.descriptor, imageId: checked.imageId, blobs: checked.blobs, tags });
+  }
+  return loadable;
 }
 
 /**
@@ -86,40 +89,70 @@ export interface LoadableReferrer {
  * like an image's documents: every blob present, of its descriptor's size
  * and digest. Their layers are not image layers and are not read as tars.
  */
-export function readOciReferrers(contents: ArchiveContents): LoadableReferrer[] {
+export async function readOciReferrers(contents: ArchiveContents): Promise<LoadableReferrer[]> {
   const index = parseIndex(contents.json<unknown>('index.json', 'index.json').value, contents.where('index.json'));
   const out: LoadableReferrer[] = [];
-  index.manifests.forEach((entry, i) => {
-    if (!isReferrerEntry(contents, entry)) return;
+  for (const [i, entry] of index.manifests.entries()) {
+    if (!isReferrerEntry(contents, entry)) continue;
     const where = `index.json: manifests[${i}]`;
     checkDescriptor(entry, contents.where(where));
-    const { subject, artifactType, blobs } = checkReferrer(contents, entry, where, 0);
+    const { subject, artifactType, blobs } = await checkReferrer(contents, entry, where);
     const descriptor = bareDescriptor(entry);
     const type = descriptor.artifactType ?? artifactType;
     out.push({ subject, descriptor: type === undefined ? descriptor : { ...descriptor, artifactType: type }, blobs });
-  });
+  }
   return out;
 }
 
-function checkReferrer(contents: ArchiveContents, descriptor: Descriptor, where: string, depth: number): { subject: Digest; artifactType: string | undefined; blobs: Digest[] } {
-  const name = checkedBlob(contents, descriptor, where);
-  const value = contents.json<unknown>(name, where).value;
-  if (isIndexMediaType(descriptor.mediaType)) {
-    if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(name), `indexes nested more than ${maxIndexDepth} deep`);
-    const index = parseIndex(value, contents.where(name));
-    const blobs: Digest[] = [descriptor.digest];
-    index.manifests.forEach((child, i) => {
-      if (contents.has(blobMemberName(child.digest))) blobs.push(...checkReferrer(contents, checkDescriptor(child, contents.where(`${name}: manifests[${i}]`)), `${name}: manifests[${i}]`, depth + 1).blobs);
-    });
-    const subject = index.subject === undefined ? undefined : checkDescriptor(index.subject, contents.where(`${name}: subject`)).digest;
-    return { subject: subject!, artifactType: index.artifactType, blobs };
-  }
-  const manifest = parseManifest(value, contents.where(name));
-  const blobs = [manifest.config, ...manifest.layers].map((blob, i) => {
-    checkedBlob(contents, blob, i === 0 ? `${name}: config` : `${name}: layers[${i - 1}]`);
-    return blob.digest;
+/** A referrer's documents by the one walk (oci/walk.ts): an index's children the archive holds, each manifest's blobs present with their sizes. */
+async function checkReferrer(contents: ArchiveContents, descriptor: Descriptor, where: string): Promise<{ subject: Digest; artifactType: string | undefined; blobs: Digest[] }> {
+  const named = new Map<Digest, string>([[descriptor.digest, where]]);
+  const walk = walkImage([descriptor], {
+    ...archiveReads(contents, named),
+    children: (node, all) => (node.document?.kind === 'index' ? followed(contents, named, node, all, (child) => contents.has(blobMemberName(child.digest))) : []),
   });
-  return { subject: manifest.subject?.digest as Digest, artifactType: manifest.artifactType ?? manifest.config.mediaType, blobs: [descriptor.digest, ...blobs] };
+  const blobs: Digest[] = [];
+  let root: { subject: Digest; artifactType: string | undefined } | undefined;
+  for await (const { descriptor: node, document, depth } of walk) {
+    blobs.push(node.digest);
+    const name = blobMemberName(node.digest);
+    let subject: Descriptor | undefined;
+    let artifactType: string | undefined;
+    if (document?.kind === 'index') {
+      ({ subject, artifactType } = document.index);
+      if (subject !== undefined) checkDescriptor(subject, contents.where(`${name}: subject`));
+    } else if (document?.kind === 'manifest') {
+      const { manifest } = document;
+      [manifest.config, ...manifest.layers].forEach((blob, i) => {
+        checkedBlob(contents, blob, i === 0 ? `${name}: config` : `${name}: layers[${i - 1}]`);
+        blobs.push(blob.digest);
+      });
+      ({ subject } = manifest);
+      artifactType = manifest.artifactType ?? manifest.config.mediaType;
+    }
+    if (depth === 0) root = { subject: subject?.digest as Digest, artifactType };
+  }
+  return { ...root!, blobs };
+}
+
+/** The children of an index that keep says to follow, each checked as a descriptor and named in messages by its place in the index. */
+function followed(contents: ArchiveContents, named: Map<Digest, string>, node: GraphNode, all: Descriptor[], keep: (child: Descriptor) => boolean): Descriptor[] {
+  const name = blobMemberName(node.descriptor.digest);
+  return all.filter((child, i) => {
+    const childWhere = `${name}: manifests[${i}]`;
+    checkDescriptor(child, contents.where(childWhere));
+    if (!keep(child)) return false;
+    named.set(child.digest, childWhere);
+    return true;
+  });
+}
+
+/** How a walk reads an archive's documents: each from its member, checked present with its descriptor's size, named in messages by where its parent lists it (named). */
+function archiveReads(contents: ArchiveContents, named: Map<Digest, string>): Pick<WalkOptions, 'read' | 'where'> {
+  return {
+    read: async (descriptor) => contents.bytes(checkedBlob(contents, descriptor, named.get(descriptor.digest)!), named.get(descriptor.digest)!),
+    where: (descriptor) => contents.where(blobMemberName(descriptor.digest)),
+  };
 }
 
 /**
@@ -183,37 +216,53 @@ interface CheckedEntry {
   blobs: Digest[];
 }
 
-/** Verifies a manifest or index and everything below it; with a platform, an index is replaced by its matching manifest. */
-function checkEntry(walk: Walk, entry: Descriptor, where: string, depth: number): CheckedEntry {
+/**
+ * Verifies a manifest or index and everything below it, by the one walk
+ * (oci/walk.ts, nested indexes to maxIndexDepth); with a platform, an index
+ * is replaced by its matching manifest, chosen at each level.
+ */
+async function checkEntry(walk: Walk, entry: Descriptor, where: string): Promise<CheckedEntry> {
   const { contents, platform } = walk;
   checkDescriptor(entry, contents.where(where));
-  const descriptor = bareDescriptor(entry);
-  if (isManifestMediaType(entry.mediaType)) return checkManifest(walk, descriptor, where, entry.annotations?.[attestationAnnotation] === 'attestation-manifest');
-  if (!isIndexMediaType(entry.mediaType)) throw new InvalidInputError(contents.where(where), `unsupported media type ${JSON.stringify(entry.mediaType)} (not an image manifest or index)`);
-  if (depth >= maxIndexDepth) throw new InvalidInputError(contents.where(where), `indexes nested more than ${maxIndexDepth} deep`);
-  const name = checkedBlob(contents, entry, where);
-  const index = parseIndex(contents.json<unknown>(name, where).value, contents.where(name));
-  if (index.mediaType !== undefined && index.mediaType !== entry.mediaType) {
-    throw new InvalidInputError(contents.where(name), `media type ${index.mediaType} does not match its descriptor's ${entry.mediaType}`);
-  }
-  if (platform) {
-    const usable = index.manifests.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
-    const chosen = choosePlatform(usable, platform, (child) => child.platform, contents.where(name));
-    return checkEntry(walk, chosen, name, depth + 1);
-  }
-  // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
-  // allowed (the layout spec lets referenced blobs be missing), present ones must be right.
-  const blobs: Digest[] = [entry.digest];
-  let present = 0;
-  index.manifests.forEach((child, i) => {
-    const childWhere = `${name}: manifests[${i}]`;
-    checkDescriptor(child, contents.where(childWhere));
-    if (!isPresent(walk, child)) return;
-    present++;
-    blobs.push(...checkEntry(walk, child, childWhere, depth + 1).blobs);
+  const named = new Map<Digest, string>([[entry.digest, where]]);
+  const graph = walkImage([entry], {
+    ...archiveReads(contents, named),
+    children(node, all) {
+      if (node.document?.kind !== 'index') return [];
+      const name = blobMemberName(node.descriptor.digest);
+      const { index } = node.document;
+      if (index.mediaType !== undefined && index.mediaType !== node.descriptor.mediaType) {
+        throw new InvalidInputError(contents.where(name), `media type ${index.mediaType} does not match its descriptor's ${node.descriptor.mediaType}`);
+      }
+      if (platform) {
+        const usable = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+        const chosen = choosePlatform(usable, platform, (child) => child.platform, contents.where(name));
+        checkDescriptor(chosen, contents.where(name));
+        named.set(chosen.digest, name);
+        return [chosen];
+      }
+      // Kept as an index. A multi-platform save often carries one platform's blobs only: absent children are
+      // allowed (the layout spec lets referenced blobs be missing), present ones must be right.
+      const present = followed(contents, named, node, all, (child) => isPresent(walk, child));
+      if (present.length === 0) throw new InvalidInputError(contents.where(name), 'none of the manifests in this index is in the archive');
+      return present;
+    },
   });
-  if (present === 0) throw new InvalidInputError(contents.where(name), 'none of the manifests in this index is in the archive');
-  return { descriptor, imageId: entry.digest, blobs };
+  const blobs: Digest[] = [];
+  let chosen: CheckedEntry | undefined;
+  for await (const { descriptor, document } of graph) {
+    const at = named.get(descriptor.digest)!;
+    if (document?.kind === 'index') {
+      blobs.push(descriptor.digest);
+      continue;
+    }
+    if (!isManifestMediaType(descriptor.mediaType)) throw new InvalidInputError(contents.where(at), `unsupported media type ${JSON.stringify(descriptor.mediaType)} (not an image manifest or index)`);
+    chosen = checkManifest(walk, bareDescriptor(descriptor), at, descriptor.annotations?.[attestationAnnotation] === 'attestation-manifest');
+    blobs.push(...chosen.blobs);
+  }
+  // With a platform the image is the one manifest reached; else the entry itself, all it holds.
+  if (platform || isManifestMediaType(entry.mediaType)) return chosen!;
+  return { descriptor: bareDescriptor(entry), imageId: entry.digest, blobs };
 }
 
 /**

@@ -17,8 +17,9 @@ export function registrySource(address: RegistryAddress): ImageSource {
       if (!reference) throw new UsageError(`docker://${address.registry} names a registry but no image; copy takes docker://${address.registry}/REPO[:TAG|@DIGEST]`);
       const pulled = await pullImage(store, reference, target, {
         ...(await options.registry(reference.registry)),
-        // As load keeps an archive's index whole: every platform unless one is asked for.
-        ...(options.platform ? { platform: options.platform } : { allPlatforms: true }),
+        // pullImage's platform rule, the same as pull's and load's: this machine's unless one or all are asked for.
+        ...(options.platform ? { platform: options.platform } : {}),
+        ...(options.allPlatforms ? { allPlatforms: true } : {}),
         untagged: true,
         referrers: options.referrers,
         ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
-import type { Descriptor, Platform } from '../oci/types.js';
+import { isIndexMediaType, type Descriptor, type Platform } from '../oci/types.js';
 import { pullImage, type PullOptions } from '../registry/pull.js';
 import { destinationOn } from '../registry/push.js';
 import type { Store } from '../store/store.js';
@@ -25,7 +25,9 @@ export interface PlannedPush {
  * `load -i docker://HOST/REPO[:TAG][@DIGEST]`: pullImage, reported as a
  * load. The image is stored under the reference's name; with both a tag and
  * a digest it is pulled by digest and tagged with the tag; with a digest
- * alone it is kept untagged (and shown by image ID, as load does).
+ * alone it is kept untagged (and shown by image ID, as load does). Which
+ * platforms come is pullImage's one rule: this machine's unless
+ * options.platform or options.allPlatforms.
  */
 export async function loadFromRegistry(store: Store, address: RegistryAddress, options: Omit<PullOptions, 'untagged'> = {}): Promise<LoadResult> {
   const source = address.reference;
@@ -33,8 +35,9 @@ export async function loadFromRegistry(store: Store, address: RegistryAddress, o
   const target = source.tag !== undefined && source.digest !== undefined ? { registry: source.registry, repository: source.repository, tag: source.tag } : undefined;
   const pulled = await pullImage(store, source, target, { ...options, untagged: true });
   const tagged = (target ?? source).tag !== undefined;
-  const { manifest } = await resolveEntry(store, pulled.descriptor, options.platform);
-  const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id: manifest.config.digest, descriptor: pulled.descriptor };
+  // As load names an index it keeps whole: by its own digest.
+  const id = isIndexMediaType(pulled.descriptor.mediaType) ? pulled.descriptor.digest : (await resolveEntry(store, pulled.descriptor, options.platform)).manifest.config.digest;
+  const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id, descriptor: pulled.descriptor };
   return { images: [image], fromStore: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
 }
 

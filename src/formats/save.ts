@@ -16,8 +16,6 @@ import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
-  isIndexMediaType,
-  isManifestMediaType,
   layerCompression,
   MediaType,
   ociLayerMediaType,
@@ -34,7 +32,7 @@ import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { FormatName } from './address.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
-import type { GraphNode } from '../oci/walk.js';
+import { childrenFirst, type GraphNode } from '../oci/walk.js';
 import { count } from '../text.js';
 import type { LayerTally } from './contents.js';
 import { withOmittedLayers } from './delta.js';
@@ -323,26 +321,46 @@ class Exporter {
     this.options.onProgress?.(this.progress);
   }
 
-  /** Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed). */
+  /**
+   * Writes the blobs under descriptor (a manifest or index); returns its descriptor in the archive (new if a layer changed).
+   * The one walk (oci/walk.ts) collects the documents, nested indexes to maxIndexDepth; they are written children first,
+   * an index rewritten when a child's digest changed.
+   */
   async export(descriptor: Descriptor, names: BlobNames = ociNames): Promise<{ descriptor: Descriptor }> {
-    if (isManifestMediaType(descriptor.mediaType)) return this.exportManifest(descriptor, names);
-    if (!isIndexMediaType(descriptor.mediaType)) throw new UsageError(`${descriptor.digest}: cannot save a ${descriptor.mediaType}`);
-    const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
-    const where = this.store.blobPath(descriptor.digest);
-    const index = parseIndex(parseJson(bytes.toString('utf8'), where), where);
-    const children: Descriptor[] = [];
-    for (const child of index.manifests) {
-      // Platforms the store never pulled stay listed, as in the source index; their blobs are not ours to write.
-      children.push((await this.store.hasBlob(child.digest)) ? (await this.export(child, names)).descriptor : child);
+    // Platforms the store never pulled stay listed, as in the source index; their blobs are not ours to write.
+    const present = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
+      if (node.document?.kind !== 'index') return [];
+      const here: Descriptor[] = [];
+      for (const child of all) if (await this.store.hasBlob(child.digest)) here.push(child);
+      return here;
+    };
+    const nodes: GraphNode[] = [];
+    for await (const node of this.store.walk([descriptor], present)) nodes.push(node);
+    const archived = new Map<Digest, Descriptor>();
+    for (const node of childrenFirst(nodes)) {
+      const { document, bytes } = node;
+      let out: Descriptor;
+      if (document?.kind === 'manifest') out = (await this.writeManifest(node.descriptor, bytes!, document.manifest, names)).descriptor;
+      else if (document?.kind === 'index') {
+        const children = document.index.manifests.map((child) => {
+          const written = archived.get(child.digest);
+          return written && written.digest !== child.digest ? { ...child, digest: written.digest, size: written.size } : child;
+        });
+        const changed = children.some((child, i) => child.digest !== document.index.manifests[i]!.digest);
+        out = await this.writeDocument(node.descriptor, changed ? { ...document.index, manifests: children } : undefined, bytes!, names);
+      } else throw new UsageError(`${node.descriptor.digest}: cannot save a ${node.descriptor.mediaType}`);
+      archived.set(node.descriptor.digest, out);
     }
-    const changed = children.some((child, i) => child.digest !== index.manifests[i]!.digest);
-    return { descriptor: await this.writeDocument(descriptor, changed ? { ...index, manifests: children } : undefined, bytes, names) };
+    return { descriptor: archived.get(descriptor.digest)! };
   }
 
   async exportManifest(descriptor: Descriptor, names: BlobNames): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
     const bytes = await this.store.readBlob(descriptor.digest, descriptor.size);
     const where = this.store.blobPath(descriptor.digest);
-    const manifest = parseManifest(parseJson(bytes.toString('utf8'), where), where);
+    return this.writeManifest(descriptor, bytes, parseManifest(parseJson(bytes.toString('utf8'), where), where), names);
+  }
+
+  private async writeManifest(descriptor: Descriptor, bytes: Buffer, manifest: Manifest, names: BlobNames): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
     await this.copyBlob(manifest.config, names.config(manifest.config.digest));
     const docker = descriptor.mediaType === MediaType.DockerManifest;
     const layers: Descriptor[] = [];
@@ -377,7 +395,7 @@ class Exporter {
       else rewritten += (await this.store.referrerClosure(own)).length;
     }
     if (rewritten > 0) this.options.onWarning?.(`${count(rewritten, 'referrer')} left out: their subject's digest changed when its layers were recompressed`);
-    return this.store.referrerClosure([...subjects]);
+    return this.store.referrerClosure([...subjects], this.options.onWarning);
   }
 
   /** Writes the referrers of the images written, byte for byte, and returns their index.json entries: untagged, with their artifactType, as oras and skopeo list them. */

@@ -14,6 +14,16 @@ export function parsePlatform(text: string): Platform {
   return platform;
 }
 
+/**
+ * Which platforms of an index a transfer takes: one (platform), every one
+ * (all), or, given neither, the default of the caller (from a registry this
+ * machine's). Both at once is refused: which should win would be a guess.
+ */
+export function platformChoice(platform: Platform | undefined, all: boolean | undefined): { platform?: Platform; allPlatforms?: true } {
+  if (platform && all) throw new UsageError(`--platform ${formatPlatform(platform)} and --all-platforms: give one (one platform, or every platform of the index)`);
+  return platform ? { platform } : all ? { allPlatforms: true } : {};
+}
+
 export function formatPlatform(platform: Platform): string {
   return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
 }

@@ -101,3 +101,36 @@ export function childrenOf(document: GraphDocument): Descriptor[] {
       return descriptorsIn(document.value);
   }
 }
+
+/**
+ * The documents of a walk (its nodes, in the order walkImage gave them)
+ * with every document after the documents it names that the walk reached:
+ * the order a registry takes an index in (it refuses one whose children it
+ * lacks), and the order a writer that rewrites a parent from its children's
+ * new digests needs. A child two parents name comes before both; from each
+ * root in turn, depth first, children in the order their parent lists them.
+ */
+export function childrenFirst(nodes: GraphNode[]): GraphNode[] {
+  const byDigest = new Map(nodes.map((node) => [node.descriptor.digest, node]));
+  const reached = (node: GraphNode): GraphNode[] => (node.document ? childrenOf(node.document).flatMap((child) => byDigest.get(child?.digest) ?? []) : []);
+  const out: GraphNode[] = [];
+  const entered = new Set<string>();
+  for (const root of nodes) {
+    if (entered.has(root.descriptor.digest)) continue;
+    entered.add(root.descriptor.digest);
+    // A stack, not recursion: a graph as wide or deep as a store holds does not reach the call stack's limit.
+    const stack = [{ node: root, children: reached(root), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const child = top.children[top.next++];
+      if (child === undefined) {
+        out.push(top.node);
+        stack.pop();
+      } else if (!entered.has(child.descriptor.digest)) {
+        entered.add(child.descriptor.digest);
+        stack.push({ node: child, children: reached(child), next: 0 });
+      }
+    }
+  }
+  return out;
+}

@@ -133,56 +133,65 @@ export class RegistryClient {
     return response.status === 200;
   }
 
-  /** A manifest or index by tag or digest, as bytes (digests are taken over exactly these), checked against a digest reference. */
+  /**
+   * A manifest or index by tag or digest, as bytes (digests are taken over exactly these), checked against a digest reference.
+   * The manifest requests (get, put, the referrers listing) are each retried whole here: their callers never wrap them.
+   */
   async getManifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }> {
-    const what = `fetching manifest ${reference}`;
-    const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifestAccept.join(', ') }, expect: [200] });
-    let bytes: Buffer;
-    try {
-      bytes = await readCapped(response.body, 'image');
-    } catch (err) {
-      throw this.failure(repository, what, err);
-    }
-    const digest = sha256(bytes);
-    if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`${this.where(repository)}@${reference}`, reference as Digest, digest);
-    this.checkClaimedDigest(response, digest, repository, what, 'the manifest it sent');
-    const mediaType = mediaTypeOf(bytes) ?? header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
-    return { bytes, mediaType, digest };
+    return this.withRetries(async () => {
+      const what = `fetching manifest ${reference}`;
+      const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/manifests/${reference}`, headers: { accept: manifestAccept.join(', ') }, expect: [200] });
+      let bytes: Buffer;
+      try {
+        bytes = await readCapped(response.body, 'image');
+      } catch (err) {
+        throw this.failure(repository, what, err);
+      }
+      const digest = sha256(bytes);
+      if (reference.startsWith('sha256:') && reference !== digest) throw new DigestMismatchError(`${this.where(repository)}@${reference}`, reference as Digest, digest);
+      this.checkClaimedDigest(response, digest, repository, what, 'the manifest it sent');
+      const mediaType = mediaTypeOf(bytes) ?? header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
+      return { bytes, mediaType, digest };
+    });
   }
 
-  /** Returns the OCI-Subject header of the answer: a registry with the referrers API (OCI 1.1) names the subject it indexed the manifest under. */
+  /** Returns the OCI-Subject header of the answer: a registry with the referrers API (OCI 1.1) names the subject it indexed the manifest under. Retried whole. */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<{ subject: string | undefined }> {
-    const what = `pushing manifest ${reference}`;
-    const response = await this.send({ repository, what, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
-    await discardBody(response.body);
-    this.checkClaimedDigest(response, sha256(bytes), repository, what, 'the manifest sent');
-    return { subject: header(response, 'oci-subject') };
+    return this.withRetries(async () => {
+      const what = `pushing manifest ${reference}`;
+      const response = await this.send({ repository, what, method: 'PUT', target: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType, 'content-length': bytes.length }, body: bytes, push: true, expect: [201, 200, 202] });
+      await discardBody(response.body);
+      this.checkClaimedDigest(response, sha256(bytes), repository, what, 'the manifest sent');
+      return { subject: header(response, 'oci-subject') };
+    });
   }
 
   /**
    * The referrers API (OCI 1.1): an index of the manifests whose subject is
    * digest. Undefined when the registry has no such API (404, or an answer
    * that is not an index, as registries before distribution 3 give): then
-   * the referrers tag schema (`sha256-<hex>`) is where they are.
+   * the referrers tag schema (`sha256-<hex>`) is where they are. Retried whole.
    */
   async getReferrers(repository: string, digest: Digest): Promise<Index | undefined> {
-    const what = `listing the referrers of ${digest}`;
-    const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/referrers/${digest}`, headers: { accept: MediaType.ImageIndex }, expect: [200, 404] });
-    if (response.status === 404) {
-      await discardBody(response.body);
-      return undefined;
-    }
-    let bytes: Buffer;
-    try {
-      bytes = await readCapped(response.body, 'image');
-    } catch (err) {
-      throw this.failure(repository, what, err);
-    }
-    try {
-      return parseIndex(JSON.parse(bytes.toString('utf8')), `${this.where(repository)}: referrers of ${digest}`);
-    } catch {
-      return undefined;
-    }
+    return this.withRetries(async () => {
+      const what = `listing the referrers of ${digest}`;
+      const response = await this.send({ repository, what, method: 'GET', target: `/v2/${repository}/referrers/${digest}`, headers: { accept: MediaType.ImageIndex }, expect: [200, 404] });
+      if (response.status === 404) {
+        await discardBody(response.body);
+        return undefined;
+      }
+      let bytes: Buffer;
+      try {
+        bytes = await readCapped(response.body, 'image');
+      } catch (err) {
+        throw this.failure(repository, what, err);
+      }
+      try {
+        return parseIndex(JSON.parse(bytes.toString('utf8')), `${this.where(repository)}: referrers of ${digest}`);
+      } catch {
+        return undefined;
+      }
+    });
   }
 
   /** The blob's bytes as a stream (following a redirect to the registry's storage); the caller verifies them. */
@@ -276,7 +285,11 @@ export class RegistryClient {
     throw new RegistryError(`${this.where(repository)}: ${what}: the registry's Docker-Content-Digest ${quote(claimed)} is not the digest of ${of} (${digest})`, response.status, false);
   }
 
-  /** Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. */
+  /**
+   * Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. Placed around
+   * one whole transfer, never a single request of one: a manifest get or put (here), a blob pulled (fetched, checked,
+   * staged: pull.ts transferBlob) or pushed (exists, mount, upload with its resume: push.ts pushBlob).
+   */
   async withRetries<T>(fn: () => Promise<T>, retry = true): Promise<T> {
     const retries = retry ? this.options.retries ?? 5 : 0;
     let delay = firstRetryDelayMs;

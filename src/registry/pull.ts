@@ -1,6 +1,7 @@
 /**
  * Pulling an image into the store: the manifest (or index: one platform's
- * manifest, or with allPlatforms every manifest and the index itself), the
+ * manifest, or with allPlatforms every manifest and index under it and the
+ * index itself, nested indexes followed to maxIndexDepth), the
  * configs (small, kept in memory: they say what each layer must decompress
  * to), then each layer streamed into a BlobWriter and checked against its
  * manifest (digest, size, diff_id, a tar that stays inside the root). A
@@ -20,23 +21,30 @@ import { DigestMismatchError, InvalidInputError, printable, UsageError } from '.
 import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
-import { choosePlatform, hostPlatform } from '../oci/platform.js';
+import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
 import { readLayerAs } from '../oci/layer-media.js';
 import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { parseImageConfig, parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
+import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import type { RegistryClient } from './client.js';
-import { listReferrers, referrerDescriptor, referrerLimits } from './referrers.js';
+import { listReferrers, referrerDescriptor } from './referrers.js';
+import { referrerClosure } from '../oci/referrer-closure.js';
 import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
 export interface PullOptions extends TransferOptions {
-  /** From an index, the manifest for this platform (default: this machine's). */
+  /**
+   * From an index, the manifest for this platform. The one platform rule of
+   * every registry → store path (pull, load -i docker://, copy docker://):
+   * this machine's unless platform or allPlatforms says otherwise, as skopeo
+   * copy and docker pull do.
+   */
   platform?: Platform;
-  /** Keep the whole index and pull every platform's manifest. */
+  /** Keep the whole index and pull every platform's manifest (not with platform). */
   allPlatforms?: boolean;
   /**
    * When neither target nor source has a tag (a pull by digest alone), keep
@@ -63,6 +71,8 @@ export interface PullResult {
 export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<PullResult> {
   const name = target ?? source;
   const untagged = options.untagged === true && target === undefined && source.tag === undefined;
+  // For its refusal of both: an API caller gets it as the CLI does.
+  platformChoice(options.platform, options.allPlatforms);
   if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
   const client = await connect(registry, options);
@@ -71,19 +81,13 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     const top = await fetchDocument(client, repository, source.digest ?? source.tag!);
     const isIndex = isIndexMediaType(top.descriptor.mediaType);
     const keepIndex = isIndex && options.allPlatforms === true;
-    const manifests: Document[] = [];
-    if (isIndex) {
-      const children = parseIndex(parseJson(top.bytes.toString('utf8'), where(source)), where(source)).manifests.filter((child) => isManifestMediaType(child.mediaType));
-      for (const child of keepIndex ? children : [pickPlatform(children, options.platform ?? hostPlatform(), source)]) manifests.push(await fetchDocument(client, repository, child.digest));
-    } else {
-      manifests.push(top);
-    }
+    const documents = await fetchGraph(client, source, top, keepIndex ? undefined : (options.platform ?? hostPlatform()));
+    const parsedManifests = documents.flatMap(({ document, manifest }) => (manifest ? [{ manifest, at: `${where(source)}@${document.descriptor.digest}` }] : []));
+    const manifests = documents.filter(({ manifest }) => manifest !== undefined).map(({ document }) => document);
+    // Without allPlatforms an index is not kept: the platform's manifest is what gets the name.
+    const kept = keepIndex ? documents.map(({ document }) => document) : manifests;
     const tagged = keepIndex || !isIndex ? top : manifests[0]!;
 
-    const parsedManifests = manifests.map((manifest) => {
-      const at = `${where(source)}@${manifest.descriptor.digest}`;
-      return { manifest: parseManifest(parseJson(manifest.bytes.toString('utf8'), at), at), at };
-    });
     const emit = options.onEvent ?? (() => undefined);
     const concurrency = options.concurrency ?? 3;
     const blobs = { client, store, repository, emit, staged };
@@ -99,11 +103,11 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
     }
     await forEachLimited([...layers.values()], concurrency, ({ descriptor, diffId }) => pullBlob(blobs, descriptor, diffId));
-    const subjects = keepIndex ? [top, ...manifests].map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
+    const subjects = keepIndex ? kept.map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
     const referrers = options.referrers === false ? [] : await pullReferrers(blobs, subjects);
 
     if (options.beforeNames) {
-      const inMemory = new Map<Digest, Buffer>([...[top, ...manifests, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
+      const inMemory = new Map<Digest, Buffer>([...[...kept, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
       for (const [digest, bytes] of configs) if (bytes) inMemory.set(digest, bytes);
       await options.beforeNames({
         images: [{ tags: untagged ? [] : [familiarName(name)], id: keepIndex ? top.descriptor.digest : parsedManifests[0]!.manifest.config.digest, descriptor: tagged.descriptor }],
@@ -124,7 +128,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       await writer.commit({ digest, size });
     }
     for (const [digest, bytes] of configs) if (bytes && !(await store.hasBlob(digest))) await store.putBlob(bytes);
-    for (const document of [...(keepIndex ? [...manifests, top] : manifests), ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
+    for (const document of [...kept, ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
     if (untagged) {
       await store.updateIndex((index) => {
         if (!index.manifests.some((entry) => entry.digest === tagged.descriptor.digest)) index.manifests.push(tagged.descriptor);
@@ -159,42 +163,35 @@ interface PulledReferrer {
 
 /**
  * The referrers of subjects and theirs (a signature of an SBOM), from the
- * referrers API or the fallback tag, each manifest fetched by digest and its
- * blobs staged with the image's. The fallback tag is anyone's to write: a
- * manifest listed there that does not name the subject is not its referrer,
- * and is not taken. Referrers that are indexes are not pulled.
+ * referrers API or the fallback tag, by the one closure and its bounds
+ * (oci/referrer-closure.ts), each manifest fetched by digest and its blobs
+ * staged with the image's. The fallback tag is anyone's to write: a
+ * manifest listed there that does not name the subject is not its
+ * referrer, and is not taken. Referrers that are indexes are not pulled.
  */
 async function pullReferrers(context: BlobContext, subjects: Digest[]): Promise<PulledReferrer[]> {
   const { client, repository } = context;
   const warn = (message: string): void => context.emit({ type: 'warning', message });
-  const out: PulledReferrer[] = [];
-  const seen = new Set<Digest>(subjects);
-  const depths = new Map<Digest, number>(subjects.map((subject) => [subject, 0]));
-  for (const queue = [...subjects]; queue.length > 0; ) {
-    const subject = queue.shift()!;
-    const depth = depths.get(subject)! + 1;
-    if (depth > referrerLimits.depth) {
-      warn(`${client.registry}/${repository}: referrers of ${subject} not pulled: a chain of referrers deeper than ${referrerLimits.depth}`);
-      continue;
-    }
-    for (const listed of await listReferrers(client, repository, subject, warn)) {
-      if (seen.has(listed.digest) || !isManifestMediaType(listed.mediaType)) continue;
-      if (out.length >= referrerLimits.total) {
-        warn(`${client.registry}/${repository}: more than ${referrerLimits.total} referrers; the rest are not pulled`);
-        return out;
-      }
-      seen.add(listed.digest);
+  const fetched = new Map<Digest, Document>();
+  const found = await referrerClosure(subjects, {
+    where: `${client.registry}/${repository}`,
+    referrersOf: async (subject) => (await listReferrers(client, repository, subject, warn)).filter((listed) => isManifestMediaType(listed.mediaType)),
+    digestOf: (listed) => listed.digest,
+    async take(listed, subject) {
       const document = await fetchDocument(client, repository, listed.digest);
       const at = `${client.registry}/${repository}@${listed.digest}`;
       const manifest = parseManifest(parseJson(document.bytes.toString('utf8'), at), at);
-      if (manifest.subject?.digest !== subject) continue;
+      if (manifest.subject?.digest !== subject) return false;
       for (const blob of [manifest.config, ...manifest.layers]) await pullBlob(context, blob);
-      out.push({ subject, document, descriptor: referrerDescriptor(document) });
-      depths.set(listed.digest, depth);
-      queue.push(listed.digest);
-    }
-  }
-  return out;
+      fetched.set(listed.digest, document);
+      return true;
+    },
+    onWarning: warn,
+  });
+  return found.map(({ subject, referrer }) => {
+    const document = fetched.get(referrer.digest)!;
+    return { subject, document, descriptor: referrerDescriptor(document) };
+  });
 }
 
 function where(ref: ImageReference): string {
@@ -202,15 +199,41 @@ function where(ref: ImageReference): string {
 }
 
 async function fetchDocument(client: RegistryClient, repository: string, reference: string): Promise<Document> {
-  const { bytes, mediaType, digest } = await client.withRetries(() => client.getManifest(repository, reference));
+  const { bytes, mediaType, digest } = await client.getManifest(repository, reference);
   if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
     throw new InvalidInputError(`${client.registry}/${repository}:${reference}`, `media type ${printable(mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
   }
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
 
-function pickPlatform(children: Descriptor[], platform: Platform, source: ImageReference): Descriptor {
-  return choosePlatform(children, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' });
+/**
+ * The documents under top by the one walk (oci/walk.ts): with a platform,
+ * the one chosen at each level of an index; without, every manifest and
+ * index, nested ones followed to maxIndexDepth. Each document comes after
+ * the ones it names, the order the store takes them in. A manifest's blobs
+ * are not walked: they are pulled apart, checked against its config.
+ */
+async function fetchGraph(client: RegistryClient, source: ImageReference, top: Document, platform: Platform | undefined): Promise<Array<{ document: Document; manifest?: Manifest }>> {
+  const fetched = new Map<Digest, Document>([[top.descriptor.digest, top]]);
+  const at = (descriptor: Descriptor): string => `${where(source)}@${descriptor.digest}`;
+  const walk = walkImage([top.descriptor], {
+    async read(descriptor) {
+      const document = fetched.get(descriptor.digest) ?? (await fetchDocument(client, source.repository, descriptor.digest));
+      if (document.bytes.length !== descriptor.size) throw new InvalidInputError(at(descriptor), `size ${document.bytes.length} does not match the size ${descriptor.size} its index gives`);
+      fetched.set(descriptor.digest, document);
+      return document.bytes;
+    },
+    where: at,
+    children(node, all) {
+      if (node.document?.kind !== 'index') return [];
+      const usable = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+      if (!platform) return usable;
+      return [choosePlatform(usable, platform, (child) => child.platform, familiarName(source), { hint: 'choose one with --platform or take all with --all-platforms' })];
+    },
+  });
+  const nodes: GraphNode[] = [];
+  for await (const node of walk) nodes.push(node);
+  return childrenFirst(nodes).map((node) => ({ document: fetched.get(node.descriptor.digest)!, ...(node.document?.kind === 'manifest' ? { manifest: node.document.manifest } : {}) }));
 }
 
 function hasTarLayers(manifest: Manifest): boolean {
@@ -245,8 +268,7 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
     return bytes;
   }
   const at = `${client.registry}/${repository}@${config.digest}`;
-  const bytes = await client.withRetries(async () => {
-    const body = await client.getBlob(repository, config.digest);
+  const bytes = await transferBlob(context, config, async (body) => {
     try {
       return await readCapped(body, 'image', config.size);
     } catch (err) {
@@ -309,8 +331,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     return;
   }
   const what = `fetching blob ${blob.digest}`;
-  await client.withRetries(async () => {
-    const body = await client.getBlob(repository, blob.digest);
+  await transferBlob(context, blob, async (body) => {
     const writer = store.createBlobWriter();
     try {
       const counted = new DigestStream();
@@ -326,6 +347,12 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     staged.set(blob.digest, { writer, size: blob.size });
   });
   emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pulled' });
+}
+
+/** One whole blob transfer, retried as one (client.withRetries): the request, and receive's reading, checking and keeping of the bytes. */
+async function transferBlob<T>(context: BlobContext, blob: Descriptor, receive: (body: Readable) => Promise<T>): Promise<T> {
+  const { client, repository } = context;
+  return client.withRetries(async () => receive(await client.getBlob(repository, blob.digest)));
 }
 
 /** Counts bytes for progress, and stops a registry that sends more than the descriptor's size before it fills the disk. */

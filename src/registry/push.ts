@@ -2,18 +2,19 @@
  * Pushing an image from the store: every blob the registry lacks (HEAD
  * first; a cross-repository mount when another repository of the same
  * registry is known to hold it; else an upload), then the manifests — for a
- * multi-platform index the children by digest first, the index last under
- * the tag, as the registry refuses an index whose children it lacks.
+ * multi-platform index the children by digest first (a nested index after
+ * its own children), the index last under the tag, as the registry refuses
+ * an index whose children it lacks.
  */
 import { NotFoundError, UsageError } from '../errors.js';
 import { formatPlatform } from '../oci/platform.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest, type Manifest } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest } from '../oci/types.js';
+import { childrenFirst, type GraphNode } from '../oci/walk.js';
 import type { Store } from '../store/store.js';
-import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { RegistryClient } from './client.js';
 import { connect, forEachLimited, type Document, type TransferOptions } from './transfer.js';
-import { uploadBlob } from './upload.js';
+import { BlobUpload } from './upload.js';
 import { addToReferrersTag, referrerDescriptor, referrersTag } from './referrers.js';
 import { findImage } from '../store/resolve.js';
 
@@ -81,7 +82,8 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   const image = await graphOf(store, top);
   const referrers: Array<{ subject: Digest; graph: Graph }> = [];
   if (options.referrers !== false) {
-    for (const { subject, descriptor } of await store.referrerClosure(await store.subjectsOf(top.descriptor))) referrers.push({ subject, graph: await graphOf(store, await readDocument(store, descriptor)) });
+    const onWarning = (message: string): void => options.onEvent?.({ type: 'warning', message });
+    for (const { subject, descriptor } of await store.referrerClosure(await store.subjectsOf(top.descriptor), onWarning)) referrers.push({ subject, graph: await graphOf(store, await readDocument(store, descriptor)) });
   }
   const blobs = new Map<Digest, Descriptor>();
   for (const blob of [image, ...referrers.map(({ graph }) => graph)].flatMap((graph) => graph.blobs)) blobs.set(blob.digest, blob);
@@ -97,9 +99,9 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       await pushBlob(client, store, destination, blob, locations, options);
       locations.add(registry, blob.digest, repository);
     });
-    for (const child of image.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
+    for (const child of image.children) await client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType);
     const reference = destination.tag ?? top.descriptor.digest;
-    await client.withRetries(() => client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType));
+    await client.putManifest(repository, reference, top.bytes, top.descriptor.mediaType);
     await pushReferrers(client, repository, referrers);
   } finally {
     client.close();
@@ -114,20 +116,33 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   return { reference: familiarName(destination), digest: top.descriptor.digest, size: top.descriptor.size, mediaType: top.descriptor.mediaType, referrers: referrers.length + cosign };
 }
 
-/** A manifest, or an index with the manifests it lists (pushed first: a registry refuses an index whose children it lacks), and the blobs under them. */
+/** A manifest, or an index with every manifest and index under it, and the blobs under them. */
 interface Graph {
   top: Document;
+  /** The documents under top, each after the ones it names (pushed first: a registry refuses an index whose children it lacks). */
   children: Document[];
   blobs: Descriptor[];
 }
 
+/** The one walk (oci/walk.ts) from top, nested indexes followed to maxIndexDepth; every child of an index must be in the store, as the registry refuses an index with missing children. */
 async function graphOf(store: Store, top: Document): Promise<Graph> {
-  const children = isIndexMediaType(top.descriptor.mediaType) ? await childManifests(store, top) : [];
+  const inStore = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
+    if (node.document?.kind !== 'index') return all;
+    for (const child of all) {
+      if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) throw new UsageError(`cannot push ${top.descriptor.digest}: its entry ${child.digest} (${child.mediaType}) is not an image manifest or index`);
+      if (!(await store.hasBlob(child.digest))) throw new UsageError(`cannot push ${top.descriptor.digest}: its manifest ${child.digest} for ${child.platform ? formatPlatform(child.platform) : 'an unknown platform'} is not in the store`);
+    }
+    return all;
+  };
+  const nodes: GraphNode[] = [];
   const blobs: Descriptor[] = [];
-  for (const { bytes, descriptor } of children.length > 0 ? children : [top]) {
-    const manifest: Manifest = parseManifest(parseJson(bytes.toString('utf8'), store.blobPath(descriptor.digest)), store.blobPath(descriptor.digest));
-    blobs.push(manifest.config, ...manifest.layers);
+  for await (const node of store.walk([top.descriptor], inStore)) {
+    if (node.document) nodes.push(node);
+    else blobs.push(node.descriptor);
   }
+  const children = childrenFirst(nodes)
+    .filter((node) => node.descriptor.digest !== top.descriptor.digest)
+    .map((node) => ({ descriptor: node.descriptor, bytes: node.bytes! }));
   return { top, children, blobs };
 }
 
@@ -139,8 +154,8 @@ async function graphOf(store: Store, top: Document): Promise<Graph> {
 async function pushReferrers(client: RegistryClient, repository: string, referrers: Array<{ subject: Digest; graph: Graph }>): Promise<void> {
   const unindexed = new Map<Digest, Descriptor[]>();
   for (const { subject, graph } of referrers) {
-    for (const child of graph.children) await client.withRetries(() => client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType));
-    const answer = await client.withRetries(() => client.putManifest(repository, graph.top.descriptor.digest, graph.top.bytes, graph.top.descriptor.mediaType));
+    for (const child of graph.children) await client.putManifest(repository, child.descriptor.digest, child.bytes, child.descriptor.mediaType);
+    const answer = await client.putManifest(repository, graph.top.descriptor.digest, graph.top.bytes, graph.top.descriptor.mediaType);
     if (answer.subject === undefined) unindexed.set(subject, [...(unindexed.get(subject) ?? []), referrerDescriptor(graph.top)]);
   }
   for (const [subject, descriptors] of unindexed) await addToReferrersTag(client, repository, subject, descriptors);
@@ -154,29 +169,35 @@ async function cosignTagged(store: Store, digest: Digest): Promise<Array<{ tag: 
   return [...found].map(([tag, descriptor]) => ({ tag, descriptor }));
 }
 
+/**
+ * One whole blob transfer, retried as one: is it there (HEAD), else one
+ * mount attempt from a repository known to hold it (a refused mount answers
+ * with an open upload, which the bytes then go to), else the upload, which
+ * after a failure goes on from where the registry says it got to.
+ */
 async function pushBlob(client: RegistryClient, store: Store, destination: ImageReference, blob: Descriptor, locations: BlobLocations, options: PushOptions): Promise<void> {
   const { registry, repository } = destination;
   const emit = options.onEvent ?? (() => undefined);
-  if (await client.withRetries(() => client.blobExists(repository, blob.digest, true))) {
-    emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
-    return;
-  }
-  // One mount attempt: a refused mount answers with an open upload, which the bytes then go to.
   const from = locations.repositories(registry, blob.digest).find((candidate) => candidate !== repository);
-  let location: URL | undefined;
-  if (from !== undefined) {
-    location = await client.withRetries(() => client.mountBlob(repository, blob.digest, from));
-    if (!location) {
-      emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'mounted', from });
-      return;
-    }
-  }
-  await uploadBlob(client, store, repository, blob, location, {
+  const upload = new BlobUpload(client, store, repository, blob, {
     ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
     onProgress: (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
     onResume: (offset, restarted) => emit({ type: 'resume', digest: blob.digest, offset, restarted }),
   });
-  emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pushed' });
+  let mountTried = false;
+  const status = await client.withRetries(async (): Promise<'exists' | 'mounted' | 'pushed'> => {
+    // After an interrupted upload, the request that failed may have completed it, with only its answer lost.
+    if (await client.blobExists(repository, blob.digest, true)) return upload.started ? 'pushed' : 'exists';
+    if (from !== undefined && !mountTried) {
+      const location = await client.mountBlob(repository, blob.digest, from);
+      mountTried = true;
+      if (!location) return 'mounted';
+      upload.openedAt(location);
+    }
+    await upload.send();
+    return 'pushed';
+  });
+  emit({ type: 'blob', digest: blob.digest, size: blob.size, status, ...(status === 'mounted' ? { from } : {}) });
 }
 
 /** The store's one resolver; no platform is chosen, so an index lacking this machine's platform is pushed whole. */
@@ -190,19 +211,6 @@ async function readDocument(store: Store, descriptor: Descriptor): Promise<Docum
     throw new UsageError(`cannot push ${descriptor.digest}: media type ${descriptor.mediaType} is not an image manifest or index`);
   }
   return { descriptor, bytes: await store.readBlob(descriptor.digest, descriptor.size) };
-}
-
-/** The manifests an index lists; each must be in the store, since the registry refuses an index with missing children. */
-async function childManifests(store: Store, index: Document): Promise<Document[]> {
-  const where = store.blobPath(index.descriptor.digest);
-  const children = parseIndex(parseJson(index.bytes.toString('utf8'), where), where).manifests;
-  const documents: Document[] = [];
-  for (const child of children) {
-    if (!isManifestMediaType(child.mediaType)) throw new UsageError(`cannot push ${index.descriptor.digest}: its entry ${child.digest} (${child.mediaType}) is not an image manifest`);
-    if (!(await store.hasBlob(child.digest))) throw new UsageError(`cannot push ${index.descriptor.digest}: its manifest ${child.digest} for ${child.platform ? formatPlatform(child.platform) : 'an unknown platform'} is not in the store`);
-    documents.push({ descriptor: child, bytes: await store.readBlob(child.digest, child.size) });
-  }
-  return documents;
 }
 
 /** Images in the store named on this registry tell which of its repositories hold which blobs (they were pulled from or pushed there). */

@@ -18,26 +18,13 @@ export function referrersTag(subject: Digest): string {
 }
 
 /**
- * How far a pull follows referrers (docs/registry.md): a registry answers
- * what it likes, and one that lists new referrers of referrers without end
- * would be followed for ever. Past either bound the rest is left behind
- * with a warning; a --require-signed check then fails closed on what came.
- */
-export const referrerLimits = {
-  /** Referrer manifests taken per pull, all subjects together. */
-  total: 1000,
-  /** Referrers of referrers: a signature of an SBOM of the image is depth 2. */
-  depth: 4,
-} as const;
-
-/**
  * The descriptors of subject's referrers: from the API, else from the
  * fallback tag; none when neither has any. The fallback tag is anyone's to
  * push: one that holds no referrers index is skipped with a warning, not a
  * reason to fail every pull of the repository.
  */
 export async function listReferrers(client: RegistryClient, repository: string, subject: Digest, onWarning: (message: string) => void): Promise<Descriptor[]> {
-  const listed = (await client.withRetries(() => client.getReferrers(repository, subject))) ?? (await fallbackIndex(client, repository, subject, onWarning));
+  const listed = (await client.getReferrers(repository, subject)) ?? (await fallbackIndex(client, repository, subject, onWarning));
   return listed?.manifests ?? [];
 }
 
@@ -53,7 +40,7 @@ export async function addToReferrersTag(client: RegistryClient, repository: stri
   if (missing.length === 0) return;
   index.manifests.push(...missing);
   const bytes = Buffer.from(JSON.stringify(index));
-  await client.withRetries(() => client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex));
+  await client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex);
 }
 
 /** A referrer as a referrers index lists it: with its artifactType and its manifest's annotations. */
@@ -82,7 +69,7 @@ export function referrerDescriptor(document: Document): Descriptor {
 async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest, onMalformed?: (message: string) => void): Promise<Index | undefined> {
   let found: { bytes: Buffer; mediaType: string };
   try {
-    found = await client.withRetries(() => client.getManifest(repository, referrersTag(subject)));
+    found = await client.getManifest(repository, referrersTag(subject));
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
     if (onMalformed && err instanceof InvalidInputError) {

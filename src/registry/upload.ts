@@ -27,25 +27,47 @@ export interface UploadOptions {
 }
 
 /**
- * Uploads a blob the registry does not have into repository, starting with
- * `location` (an upload a mount attempt already opened) if given.
+ * Uploads a blob the registry does not have into repository, one attempt
+ * per send(): the caller retries the whole blob transfer (push.ts pushBlob),
+ * and each attempt after a failed one goes on from where the registry says
+ * the upload got to, or in a new upload if it lost it.
  */
-export async function uploadBlob(client: RegistryClient, store: Store, repository: string, blob: Descriptor, location: URL | undefined, options: UploadOptions = {}): Promise<void> {
-  const chunkSize = options.chunkSize ?? defaultChunkSize;
-  let state = location ? { location, offset: 0 } : undefined;
-  let interrupted = false;
-  await client.withRetries(async () => {
-    if (!state) state = { location: await client.startUpload(repository), offset: 0 };
-    else if (interrupted) {
-      // The request that failed may have completed the upload, with only its answer lost.
-      if (await client.blobExists(repository, blob.digest, true)) return;
-      const resumed = await resumePoint(client, repository, state.location, blob.size);
-      state = { location: resumed.location, offset: resumed.offset };
-      options.onResume?.(resumed.offset, resumed.restarted);
+export class BlobUpload {
+  private state: { location: URL; offset: number } | undefined;
+  private interrupted = false;
+  private readonly chunkSize: number;
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly store: Store,
+    private readonly repository: string,
+    private readonly blob: Descriptor,
+    private readonly options: UploadOptions = {},
+  ) {
+    this.chunkSize = options.chunkSize ?? defaultChunkSize;
+  }
+
+  /** Whether bytes may have been sent: a failed request may have completed the upload. */
+  get started(): boolean {
+    return this.interrupted;
+  }
+
+  /** The upload goes to location (one a refused mount opened) instead of a new one. */
+  openedAt(location: URL): void {
+    this.state = { location, offset: 0 };
+  }
+
+  async send(): Promise<void> {
+    const { client, repository, blob } = this;
+    if (!this.state) this.state = { location: await client.startUpload(repository), offset: 0 };
+    else if (this.interrupted) {
+      const resumed = await resumePoint(client, repository, this.state.location, blob.size);
+      this.state = { location: resumed.location, offset: resumed.offset };
+      this.options.onResume?.(resumed.offset, resumed.restarted);
     }
-    interrupted = true;
-    await send(client, store, repository, blob, state, chunkSize, options.onProgress);
-  });
+    this.interrupted = true;
+    await send(client, this.store, repository, blob, this.state, this.chunkSize, this.options.onProgress);
+  }
 }
 
 /** Where an interrupted upload stands; a fresh upload when the registry no longer knows it (restarted, expired). */

@@ -28,10 +28,12 @@ import { documentCaps, isMissing, readCapped, readMetadata, readMetadataIfExists
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
+import { referrerClosure } from '../oci/referrer-closure.js';
 import { familiarName, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   isIndexMediaType,
+  isManifestMediaType,
   type Descriptor,
   type Digest,
   type Index,
@@ -353,10 +355,11 @@ export class Store {
 
   /**
    * Every referrer of subjects, and the referrers of those (a signature of an
-   * SBOM), subjects before their referrers, each once; as descriptors without
-   * the store's subject mark, ready for an archive's index or a registry.
+   * SBOM), by the one closure and its bounds (oci/referrer-closure.ts):
+   * subjects before their referrers, each once; as descriptors without the
+   * store's subject mark, ready for an archive's index or a registry.
    */
-  async referrerClosure(subjects: Digest[]): Promise<StoredReferrer[]> {
+  async referrerClosure(subjects: Digest[], onWarning?: (message: string) => void): Promise<StoredReferrer[]> {
     // By subject, once: a scan of index.json per subject would be quadratic in the referrers (100k signatures).
     const bySubject = new Map<Digest, Descriptor[]>();
     for (const entry of (await this.readIndex()).manifests) {
@@ -366,30 +369,22 @@ export class Store {
       if (list) list.push(entry);
       else bySubject.set(subject, [entry]);
     }
-    const out: StoredReferrer[] = [];
-    const seen = new Set<Digest>(subjects);
-    const queue = [...subjects];
-    for (let next = 0; next < queue.length; next++) {
-      const subject = queue[next]!;
-      for (const entry of bySubject.get(subject) ?? []) {
-        if (seen.has(entry.digest)) continue;
-        seen.add(entry.digest);
-        queue.push(entry.digest);
-        out.push({ subject, descriptor: withoutSubjectMark(entry) });
-      }
-    }
-    return out;
+    const found = await referrerClosure(subjects, { where: this.dir, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (entry) => entry.digest, ...(onWarning ? { onWarning } : {}) });
+    return found.map(({ subject, referrer }) => ({ subject, descriptor: withoutSubjectMark(referrer) }));
   }
 
   /**
    * The digests an image's referrers may name as their subject: its
-   * index.json entry and, for an index, the manifests it lists (a signature
-   * can be of one platform).
+   * index.json entry and, for an index, every manifest and index under it, by
+   * the one walk, held here or only listed (a signature can be of one
+   * platform), as pull takes them.
    */
   async subjectsOf(descriptor: Descriptor): Promise<Digest[]> {
     if (!isIndexMediaType(descriptor.mediaType)) return [descriptor.digest];
-    const index = parseIndex(await this.readJson<unknown>(descriptor.digest, descriptor.size), this.blobPath(descriptor.digest));
-    return [descriptor.digest, ...index.manifests.map((child) => child.digest)];
+    const documents = (node: GraphNode, all: Descriptor[]): Descriptor[] => (node.document?.kind === 'index' ? all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType)) : []);
+    const subjects: Digest[] = [];
+    for await (const node of this.walk([descriptor], documents, true)) subjects.push(node.descriptor.digest);
+    return subjects;
   }
 
   /**

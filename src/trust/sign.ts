@@ -11,8 +11,7 @@
 import { InvalidInputError } from '../errors.js';
 import { documentCaps } from '../io/metadata.js';
 import { digestHex } from '../oci/digest.js';
-import { Annotation, isIndexMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
-import { parseIndex } from '../oci/validate.js';
+import { Annotation, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import { sbomMediaTypes } from '../sbom/media-types.js';
 import { attachArtifact } from '../store/artifact.js';
 import type { Store } from '../store/store.js';
@@ -77,12 +76,10 @@ async function signDocument(store: Store, name: string, document: Descriptor, ke
   return { subject, referrer, bundle };
 }
 
-/** The SBOM referrers of subject and, for an index, of the manifests it lists (where `rootfs sbom --attach` puts them). */
+/** The SBOM referrers of subject and, for an index, of the manifests under it (where `rootfs sbom --attach` puts them). */
 async function sbomReferrers(store: Store, subject: Descriptor): Promise<Descriptor[]> {
-  const subjects = [subject.digest];
-  if (isIndexMediaType(subject.mediaType)) subjects.push(...parseIndex(await store.readJson<unknown>(subject.digest, subject.size), store.blobPath(subject.digest)).manifests.map((entry) => entry.digest));
   const found: Descriptor[] = [];
-  for (const digest of subjects) found.push(...(await store.referrers(digest)).filter((referrer) => sbomMediaTypes.includes(referrer.artifactType ?? '')));
+  for (const digest of await store.subjectsOf(subject)) found.push(...(await store.referrers(digest)).filter((referrer) => sbomMediaTypes.includes(referrer.artifactType ?? '')));
   return found;
 }
 
