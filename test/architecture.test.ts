@@ -58,8 +58,9 @@ test('src/ has no import cycle', () => {
   assert.deepEqual(cycles, []);
 });
 
-/** The layers, top first: a file may import its own layer or one below it. */
-const layers: Array<{ name: string; folders: string[] }> = [
+/** The layers, top first: a file may import its own layer or one below it. The face (index.ts, what package.json exports) is a floor of its own, above the cli, so neither imports the other. */
+const layers: Array<{ name: string; folders: string[]; files?: string[] }> = [
+  { name: 'face', folders: [], files: ['index.ts'] },
   { name: 'cli', folders: ['cli'] },
   { name: 'operations', folders: ['image', 'layers', 'formats', 'split', 'registry', 'pack', 'trust', 'sbom'] },
   { name: 'store', folders: ['store'] },
@@ -67,13 +68,15 @@ const layers: Array<{ name: string; folders: string[] }> = [
 ];
 
 function layerOf(file: string): number {
+  const own = layers.findIndex((layer) => layer.files?.includes(file));
+  if (own !== -1) return own;
   const folder = file.includes('/') ? file.slice(0, file.indexOf('/')) : '.';
   const index = layers.findIndex((layer) => layer.folders.includes(folder));
   assert.notEqual(index, -1, `${file}: folder ${folder} is in no layer of the code map; add it to this test and docs/architecture.md`);
   return index;
 }
 
-test('imports point down only: cli → operations → store → oci/tar/compress/io', () => {
+test('imports point down only: face → cli → operations → store → oci/tar/compress/io', () => {
   const upward: string[] = [];
   for (const [file, targets] of graph) {
     for (const target of targets) if (layerOf(target) < layerOf(file)) upward.push(`${file} (${layers[layerOf(file)]!.name}) imports ${target} (${layers[layerOf(target)]!.name})`);

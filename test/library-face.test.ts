@@ -1,0 +1,67 @@
+/**
+ * The library's face (package.json `exports`, src/index.ts): a program
+ * imports `rootfs` by name and calls operations on a store, no CLI spawned.
+ * The import goes through the package's self-reference, so it resolves the
+ * way it would for a dependant.
+ */
+import assert from 'node:assert/strict';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import * as face from 'rootfs';
+import { importTarball, listImages, loadArchive, packTree, parseReference, saveImages, Store, NotFoundError, ExitCode, resolveImage } from 'rootfs';
+import { makeTempDir, projectRoot } from './helpers.js';
+
+test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
+  assert.equal(import.meta.resolve('rootfs'), pathToFileURL(join(projectRoot, 'dist/src/index.js')).href);
+  assert.equal(import.meta.resolve('rootfs/package.json'), pathToFileURL(join(projectRoot, 'package.json')).href);
+  // Nothing else is reachable by name: the face is the only way in.
+  assert.throws(() => import.meta.resolve('rootfs/dist/src/store/store.js'), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+});
+
+test('every value src/index.ts exports is defined at run time', () => {
+  const source = readFileSync(join(projectRoot, 'src/index.ts'), 'utf8');
+  const declared = [...source.matchAll(/^export \{([^}]*)\} from /gm)].flatMap((match) => match[1]!.split(',').map((name) => name.trim()));
+  assert.ok(declared.length > 30, `only ${declared.length} names parsed from src/index.ts`);
+  const missing = declared.filter((name) => (face as Record<string, unknown>)[name] === undefined);
+  assert.deepEqual(missing, []);
+  assert.deepEqual(Object.keys(face).sort(), [...declared].sort());
+});
+
+test('through the face: pack a tree, import its tar, list the store, save an OCI layout and load it into another store', async (t) => {
+  const dir = makeTempDir(t);
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc/hostname'), 'face\n');
+  const tar = join(dir, 'root.tar');
+  const summary = await packTree(root, createWriteStream(tar));
+  assert.ok(summary.entries.file >= 1, JSON.stringify(summary.entries));
+
+  const store = await Store.open(join(dir, 'store'));
+  const layout = join(dir, 'layout');
+  try {
+    const imported = await importTarball(store, createReadStream(tar), { source: tar, tags: [parseReference('face:1')], created: new Date('2024-01-02T03:04:05Z') });
+    const rows = await listImages(store);
+    assert.deepEqual(rows.map(({ repository, tag, id, created }) => ({ repository, tag, id, created })), [{ repository: 'face', tag: '1', id: imported.imageId, created: '2024-01-02T03:04:05Z' }]);
+    const saved = await saveImages(store, ['face:1'], layout, { format: 'oci', compression: 'keep', stdout: new PassThrough() });
+    assert.equal(saved.images.length, 1);
+  } finally {
+    await store.close();
+  }
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+  assert.deepEqual(index.manifests.map((entry) => entry.annotations?.['org.opencontainers.image.ref.name']), ['face:1']);
+
+  const other = await Store.open(join(dir, 'other'));
+  try {
+    const loaded = await loadArchive(other, { format: 'oci', path: layout, ref: undefined });
+    assert.deepEqual(loaded.images.map((image) => image.tags), [['face:1']]);
+    const image = await resolveImage(other, 'face:1');
+    assert.equal(image.config.rootfs.diff_ids.length, 1);
+    // A typed error, with its exit code, is what a caller catches.
+    await assert.rejects(resolveImage(other, 'absent:1'), (err: unknown) => err instanceof NotFoundError && err.exitCode === ExitCode.NotFound);
+  } finally {
+    await other.close();
+  }
+});
