@@ -5,13 +5,13 @@
  * way it would for a dependant.
  */
 import assert from 'node:assert/strict';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as face from 'rootfs';
-import { importTarball, listImages, loadArchive, packTree, parseReference, saveImages, Store, NotFoundError, ExitCode, resolveImage } from 'rootfs';
+import { ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, loadArchive, NotFoundError, openImportSource, packTree, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
 import { makeTempDir, projectRoot } from './helpers.js';
 
 test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
@@ -63,5 +63,40 @@ test('through the face: pack a tree, import its tar, list the store, save an OCI
     await assert.rejects(resolveImage(other, 'absent:1'), (err: unknown) => err instanceof NotFoundError && err.exitCode === ExitCode.NotFound);
   } finally {
     await other.close();
+  }
+});
+
+test("what images lists, rmi removes, export writes and import reads are the library's, not the CLI's", async (t) => {
+  const dir = makeTempDir(t);
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc/hostname'), 'face\n');
+  const store = await Store.open(join(dir, 'store'));
+  try {
+    const source = await openImportSource(root);
+    assert.equal(source.kind, 'directory');
+    const made = await importImage(store, source, { tags: [parseReference('face:1'), parseReference('face:2')] });
+    assert.equal(made.kind, 'layer');
+    assert.equal(made.inputCompression, 'directory');
+    await assert.rejects(openImportSource(root, { force: true }), (err: unknown) => err instanceof UsageError && /is a directory/.test(err.message));
+
+    assert.deepEqual((await listImages(store, { filter: imageFilter(['reference=face:2']) })).map((row) => row.name), ['face:2']);
+    assert.deepEqual(await listImages(store, { filter: imageFilter(['dangling=true']) }), []);
+    assert.throws(() => imageFilter(['size=1']), UsageError);
+
+    const tar = join(dir, 'face.tar');
+    const exported = await exportImage(store, 'face:1', tar);
+    assert.equal(exported.id, made.imageId);
+    assert.equal(exported.bytes, statSync(tar).size);
+    assert.ok(readFileSync(tar).includes('etc/hostname'), 'the exported tar lacks etc/hostname');
+
+    // An ID with two names is refused whole, then removes both with force.
+    await assert.rejects(removeImages(store, [made.imageId]), (err: unknown) => err instanceof UsageError && err.exitCode === ExitCode.Usage);
+    assert.equal((await listImages(store)).length, 2);
+    const removed = await removeImages(store, [made.imageId], { force: true });
+    assert.deepEqual({ untagged: [...removed.untagged].sort(), deleted: removed.deleted }, { untagged: ['face:1', 'face:2'], deleted: [made.imageId] });
+    assert.deepEqual(await listImages(store), []);
+  } finally {
+    await store.close();
   }
 });

@@ -1,70 +1,63 @@
-/** What import --base and commit share: the new tree against BASEREF, written as one layer on it. */
+/** What import and commit share: their flags as import options, progress, and the report of the image made. */
 import type { Command } from 'cac';
 import { ExitCode } from '../errors.js';
-import { commitDelta } from '../image/delta.js';
+import type { ImportEvents, ImportImageOptions, ImportSource, SingleLayerImport, DeltaImport } from '../image/import-source.js';
+import type { LayerCompression } from '../image/layer.js';
 import { familiarName, parseReference } from '../oci/reference.js';
-import { imageConfigFlags, layerCompression } from './options.js';
-import type { Reporter } from './report.js';
-import { formatBytes } from './report.js';
 import { count } from '../text.js';
-import { withStore } from './store-option.js';
-import { openTree } from './tree-input.js';
-import { addPackFlags, reportNotEntered } from './pack-options.js';
-import type { GlobalOptions } from './command.js';
-import { resolveImage } from '../store/resolve.js';
-import { withCapture } from './sbom.js';
+import { imageConfigFlags, layerCompression } from './options.js';
+import { addPackFlags, packEvents, reportNotEntered } from './pack-options.js';
+import { formatBytes, type Reporter } from './report.js';
+import { reportCapturedSbom } from './sbom.js';
+import { packageVersion } from './version.js';
 
 /** --checksum and pack's flags: the flags of a command that compares a new tree. */
 export function addTreeFlags(command: Command): Command {
   return addPackFlags(command).option('--checksum', "Read and hash every file whose metadata matches, not only those changed since the base's capture (as rsync -c; docs/incremental.md)");
 }
 
-type DeltaFlags = GlobalOptions & Record<string, unknown> & { sbom?: unknown; compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown };
+type CaptureFlags = { compression?: unknown; level?: unknown; change?: unknown; message?: unknown; platform?: unknown; checksum?: unknown; sbom?: unknown };
 
-export async function runDelta(reporter: Reporter, source: string, ref: string | undefined, baseRef: string, opts: DeltaFlags, verb: string): Promise<number> {
+/** The image's name REF, --compression/--level, -c/-m/--platform, --checksum and --sbom, as importImage takes them. */
+export function captureOptions(reporter: Reporter, opts: CaptureFlags, ref: string | undefined, command: 'import' | 'commit'): ImportImageOptions & { compression: LayerCompression } {
   const { compression, level } = layerCompression(opts, reporter);
-  const config = imageConfigFlags(opts);
   const tags = ref === undefined ? [] : [parseReference(ref)];
-  const tree = await openTree(source, opts, Boolean(opts.force));
+  const config = imageConfigFlags(opts);
   const created = config.created ?? new Date();
-  const result = await withStore(opts, async (store) => {
-    const base = await resolveImage(store, baseRef);
-    // The SBOM is of the whole new tree, so the tap sees its members, not the layer of its changes.
-    return withCapture(reporter, opts, store, created, (tap) =>
-      commitDelta(store, base, baseRef, tap ? tap.members(tree.members) : tree.members, {
-        source: source === '-' ? 'stdin' : source,
-        tags,
-        checksum: Boolean(opts.checksum),
-        origin: tree.origin,
-        ...config,
-        created,
-        compression,
-        level,
-        createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
-        onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
-      }),
-    );
-  });
-  const { summary } = result;
-  reportNotEntered(reporter, tree.notEntered ?? []);
+  return { tags, ...config, created, compression, level, checksum: Boolean(opts.checksum), command, ...(opts.sbom === true ? { sbom: { created, toolVersion: packageVersion() } } : {}) };
+}
+
+/** Progress as the source is read: a tarball's bytes, a directory's walk (and its warnings), a base's indexing. */
+export function captureEvents(reporter: Reporter, source: ImportSource): ImportEvents {
+  const where = source.path === '-' ? 'stdin' : source.path;
+  if (source.kind === 'tarball') return { onProgress: (bytes, entries) => reporter.progress({ label: `importing ${where}`, bytes, total: source.total, fromStdin: source.path === '-', entries }) };
+  if (source.kind === 'directory') return { pack: packEvents(reporter, source.total) };
+  if (source.kind === 'delta') return { onIndexed: (entries) => reporter.progress({ label: `${source.base}: indexing the base; comparing ${source.path}`, entries }) };
+  return {};
+}
+
+/** The image made: its ID, a summary line, the JSON; exit 1 when it is complete with warnings. */
+export function reportCapture(reporter: Reporter, result: SingleLayerImport | DeltaImport, compression: string): number {
+  reportCapturedSbom(reporter, result.sbom);
+  reportNotEntered(reporter, result.notEntered ?? []);
   reporter.result(result.imageId);
-  reporter.info(
-    `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
-      `${formatBytes(summary.bytes)} of content; layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression}) on ${baseRef}` +
-      (tree.read ? `; ${formatBytes(tree.read.bytes)} read from ${count(tree.read.files, 'file')}` : '') +
-      (tags.length ? `, tagged ${tags.map(familiarName).join(', ')}` : ''),
-  );
-  reporter.emitJson({
-    id: result.imageId,
-    tags: tags.map(familiarName),
-    manifest: result.manifest,
-    layer: result.layer,
-    diffId: result.diffId,
-    base: baseRef,
-    ...summary,
-    ...(tree.read ? { contentBytesRead: tree.read.bytes, filesRead: tree.read.files } : {}),
-    ...(tree.notEntered ? { mountPointsNotEntered: tree.notEntered } : {}),
-  });
-  // A package database that could not be read is a warning: the image is made, exit 1 says so.
-  return reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
+  const tags = result.tags.map(familiarName);
+  const tagged = tags.length ? `, tagged ${tags.join(', ')}` : '';
+  const layer = `layer ${result.layer.digest} (${formatBytes(result.layer.size)} ${compression})`;
+  const notEntered = result.notEntered ? { mountPointsNotEntered: result.notEntered } : {};
+  if (result.kind === 'layer') {
+    reporter.info(`${count(result.entries, 'entry')}, ${layer}${tagged}`);
+    reporter.emitJson({ id: result.imageId, tags, manifest: result.manifest, layer: result.layer, diffId: result.diffId, entries: result.entries, inputCompression: result.inputCompression, ...notEntered });
+  } else {
+    const { summary, read } = result;
+    reporter.info(
+      `${summary.added} added, ${summary.changed} changed, ${summary.deleted} deleted (${summary.kept} kept for parents and hardlinks), ` +
+        `${formatBytes(summary.bytes)} of content; ${layer} on ${result.base}` +
+        (read ? `; ${formatBytes(read.bytes)} read from ${count(read.files, 'file')}` : '') +
+        tagged,
+    );
+    reporter.emitJson({ id: result.imageId, tags, manifest: result.manifest, layer: result.layer, diffId: result.diffId, base: result.base, ...summary, ...(read ? { contentBytesRead: read.bytes, filesRead: read.files } : {}), ...notEntered });
+  }
+  // A file that changed while read, or a package database that could not be read, is a warning: the image is made, exit 1 says so.
+  return (result.kind === 'layer' && result.incomplete) || reporter.warnings > 0 ? ExitCode.Warnings : ExitCode.Ok;
 }

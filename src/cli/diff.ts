@@ -4,12 +4,12 @@ import { inventoryOfTree } from '../sbom/collect.js';
 import { diffPackages } from '../sbom/diff.js';
 import { imageInventory } from '../sbom/image.js';
 import { imageMembers } from '../layers/members.js';
-import type { CommandModule, GlobalOptions } from './command.js';
+import type { CommandModule } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
-import { openTree, pathKind } from './tree-input.js';
+import { openTree, pathKind } from '../image/tree-input.js';
 import { addTreeFlags } from './delta-command.js';
-import { packFlagsGiven, reportNotEntered } from './pack-options.js';
+import { packFlagsGiven, reportNotEntered, treeChoice } from './pack-options.js';
 import { resolveImage } from '../store/resolve.js';
 
 const kindCode = { C: 0, A: 1, D: 2 } as const;
@@ -32,7 +32,7 @@ export const diffCommand: CommandModule = (cli, run) => {
           // B names an image unless it is a path on this machine (as docker's PATH|IMAGE arguments).
           const useImage = pathKind(b) === 'none';
           if (useImage && packFlagsGiven(opts)) throw new UsageError(`${b} is an image: pack's flags (--preset, --exclude, …) apply to a directory or tarball B`);
-          const tree = useImage ? undefined : await openTree(b, opts);
+          const tree = useImage ? undefined : await openTree(b, treeChoice(opts));
           const members = tree ? tree.members : imageMembers(store, (await resolveImage(store, b)).manifest.layers, b);
           for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum), origin: tree?.origin })) differences.push(difference);
           notEntered = tree?.notEntered ?? [];
@@ -58,11 +58,11 @@ export const diffCommand: CommandModule = (cli, run) => {
 };
 
 /** diff --packages: the two trees' package databases, compared. */
-async function packageDifferences(reporter: Reporter, a: string, b: string, opts: Parameters<typeof openTree>[1] & GlobalOptions & { stat?: unknown; checksum?: unknown }): Promise<number> {
+async function packageDifferences(reporter: Reporter, a: string, b: string, opts: Parameters<typeof treeChoice>[0] & { stat?: unknown; checksum?: unknown }): Promise<number> {
   if (opts.stat || opts.checksum) throw new UsageError('--packages lists packages: --stat and --checksum compare files');
   const [before, after] = await withStoreReadOnly(opts, async (store) => {
     const first = await imageInventory(store, await resolveImage(store, a), a);
-    const second = pathKind(b) === 'none' ? await imageInventory(store, await resolveImage(store, b), b) : await inventoryOfTree((await openTree(b, opts)).members);
+    const second = pathKind(b) === 'none' ? await imageInventory(store, await resolveImage(store, b), b) : await inventoryOfTree((await openTree(b, treeChoice(opts))).members);
     return [first, second];
   });
   for (const warning of [...before.warnings, ...after.warnings]) reporter.warn(warning);
