@@ -25,12 +25,15 @@ export { findImage, resolveImage } from './store/resolve.js';
 export type { FoundImage, ResolvedImage } from './store/resolve.js';
 export { imageFilter, listImages } from './store/images.js';
 export type { ImageFilter, ImageRow, ListImagesOptions } from './store/images.js';
+export { inspectImages } from './store/inspect.js';
+export type { InspectedImage } from './store/inspect.js';
 export { removeImages } from './store/remove.js';
 export type { RemovedImages } from './store/remove.js';
 export { collectGarbage } from './store/gc.js';
 export type { GcResult } from './store/gc.js';
 
 // Making images: pack a tree, import it, derive from a stored image.
+export { packTo } from './pack/output.js';
 export { packTree } from './pack/pack.js';
 export type { PackEvents, PackSummary, PackWarning } from './pack/pack.js';
 export type { TreeOptions } from './pack/tree.js';
@@ -53,7 +56,8 @@ export type { SquashOptions, SquashResult } from './image/squash.js';
 
 // Reading images out: export, unpack, history.
 export { exportImage } from './image/export.js';
-export type { ExportOutput, ExportResult } from './image/export.js';
+export type { ExportResult } from './image/export.js';
+export type { OutputTarget } from './io/output.js';
 export { unpackImage } from './image/unpack.js';
 export type { UnpackOptions, UnpackResult } from './image/unpack.js';
 export { imageHistory } from './image/history.js';

@@ -5,13 +5,13 @@
  * way it would for a dependant.
  */
 import assert from 'node:assert/strict';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as face from 'rootfs';
-import { ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, loadArchive, NotFoundError, openImportSource, packTree, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
+import { ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
 import { makeTempDir, projectRoot } from './helpers.js';
 
 test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
@@ -36,7 +36,7 @@ test('through the face: pack a tree, import its tar, list the store, save an OCI
   mkdirSync(join(root, 'etc'), { recursive: true });
   writeFileSync(join(root, 'etc/hostname'), 'face\n');
   const tar = join(dir, 'root.tar');
-  const summary = await packTree(root, createWriteStream(tar));
+  const summary = await packTo(root, tar);
   assert.ok(summary.entries.file >= 1, JSON.stringify(summary.entries));
 
   const store = await Store.open(join(dir, 'store'));
@@ -83,6 +83,8 @@ test("what images lists, rmi removes, export writes and import reads are the lib
     assert.deepEqual((await listImages(store, { filter: imageFilter(['reference=face:2']) })).map((row) => row.name), ['face:2']);
     assert.deepEqual(await listImages(store, { filter: imageFilter(['dangling=true']) }), []);
     assert.throws(() => imageFilter(['size=1']), UsageError);
+    const [inspected] = await inspectImages(store, ['face:1']);
+    assert.deepEqual([inspected!.Id, [...inspected!.RepoTags].sort()], [made.imageId, ['face:1', 'face:2']]);
 
     const tar = join(dir, 'face.tar');
     const exported = await exportImage(store, 'face:1', tar);

@@ -4,14 +4,11 @@
  * layer is read to plan the merge, then the merged tree is written.
  */
 import { pipeline } from 'node:stream/promises';
-import { outputError, writeFileFromStream } from '../io/output.js';
+import { outputError, writeFileFromStream, type OutputTarget } from '../io/output.js';
 import { flattenToTar, type FlattenOptions } from '../layers/flatten.js';
 import type { Digest } from '../oci/types.js';
 import { resolveImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
-
-/** A file (written through a temp file, renamed when complete), or a stream written and left open, named for errors. */
-export type ExportOutput = string | { stream: NodeJS.WritableStream; name: string };
 
 export interface ExportResult {
   /** The image ID. */
@@ -21,7 +18,7 @@ export interface ExportResult {
   bytes: number;
 }
 
-export async function exportImage(store: Store, ref: string, output: ExportOutput, events: Omit<FlattenOptions, 'where'> = {}): Promise<ExportResult> {
+export async function exportImage(store: Store, ref: string, output: OutputTarget, events: Omit<FlattenOptions, 'where'> = {}): Promise<ExportResult> {
   const image = await resolveImage(store, ref);
   const layers = image.manifest.layers;
   let bytes = 0;
