@@ -54,12 +54,14 @@ export type { RebaseOptions, RebaseResult } from './image/rebase.js';
 export { squashImage } from './image/squash.js';
 export type { SquashOptions, SquashResult } from './image/squash.js';
 
-// Reading images out: export, unpack, history.
+// Reading images out: export, unpack, diff, history.
 export { exportImage } from './image/export.js';
 export type { ExportResult } from './image/export.js';
 export type { OutputTarget } from './io/output.js';
 export { unpackImage } from './image/unpack.js';
 export type { UnpackOptions, UnpackResult } from './image/unpack.js';
+export { diffImage, diffImagePackages, diffStat, diffTrees } from './image/diff.js';
+export type { DiffOptions, TreeDifference } from './image/diff.js';
 export { imageHistory } from './image/history.js';
 export type { HistoryRow } from './image/history.js';
 

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as face from 'rootfs';
-import { ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
+import { diffImage, ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
 import { makeTempDir, projectRoot } from './helpers.js';
 
 test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
@@ -83,6 +83,10 @@ test("what images lists, rmi removes, export writes and import reads are the lib
     assert.deepEqual((await listImages(store, { filter: imageFilter(['reference=face:2']) })).map((row) => row.name), ['face:2']);
     assert.deepEqual(await listImages(store, { filter: imageFilter(['dangling=true']) }), []);
     assert.throws(() => imageFilter(['size=1']), UsageError);
+    writeFileSync(join(root, 'etc/added'), 'new\n');
+    const tree = { directory: () => ({}), tarball: () => undefined };
+    assert.deepEqual((await diffImage(store, 'face:1', root, { tree })).differences.map(({ kind, path }) => `${kind} ${path}`), ['A /etc/added']);
+    await assert.rejects(diffImage(store, 'face:1', 'face:2', { tree, treeOptionsGiven: true }), UsageError);
     const [inspected] = await inspectImages(store, ['face:1']);
     assert.deepEqual([inspected!.Id, [...inspected!.RepoTags].sort()], [made.imageId, ['face:1', 'face:2']]);
 
