@@ -81,7 +81,9 @@ export type { PushOptions, PushResult } from './registry/push.js';
 export { splitToParts } from './split/split.js';
 export type { SplitOptions, SplitResult } from './split/split.js';
 export { joinPartSet } from './split/join.js';
-export { verifyPartSet } from './split/read.js';
+export { namesPartSet } from './split/manifest.js';
+export { partSetProblem, verifyPartSet } from './split/read.js';
+export type { VerifyResult } from './split/read.js';
 
 // Trust: keys, signing, verifying.
 export { generateKeyPair, readSigningKey, readVerifyingKey, writeKeyPair } from './trust/keys.js';
@@ -93,4 +95,6 @@ export type { CheckedImage, VerifiedImage, VerifyOptions } from './trust/verify.
 
 // SBOMs.
 export { attachSbom, imageSbom, treeSbom } from './sbom/image.js';
-export type { SbomRequest, SbomResult } from './sbom/image.js';
+export type { CapturedSbom, SbomRequest, SbomResult } from './sbom/image.js';
+export { sbomOf } from './sbom/source.js';
+export type { SbomSourceOptions } from './sbom/source.js';

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as face from 'rootfs';
-import { diffImage, ExitCode, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
+import { diffImage, ExitCode, namesPartSet, sbomOf, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
 import { makeTempDir, projectRoot } from './helpers.js';
 
 test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
@@ -105,4 +105,18 @@ test("what images lists, rmi removes, export writes and import reads are the lib
   } finally {
     await store.close();
   }
+});
+
+test("what sbom and verify read is the library's: a path is a tree, anything else an image", async (t) => {
+  const dir = makeTempDir(t);
+  mkdirSync(join(dir, 'etc'));
+  writeFileSync(join(dir, 'etc/os-release'), 'ID=debian\nVERSION_ID=12\n');
+  const tree = { directory: () => ({}), tarball: () => undefined };
+  const noStore = (): never => assert.fail('a tree needs no store');
+  const sbom = await sbomOf(dir, { tree, toolVersion: 'test', withStore: noStore });
+  assert.equal(sbom.format, 'spdx');
+  assert.deepEqual(sbom.inventory?.packages, []);
+  await assert.rejects(sbomOf(dir, { tree, toolVersion: 'test', attach: true, withStore: noStore }), (err: unknown) => err instanceof UsageError && /is a path/.test(err.message));
+  await assert.rejects(sbomOf('absent-image:1', { tree, toolVersion: 'test', treeOptionsGiven: true, withStore: noStore }), (err: unknown) => err instanceof UsageError && /is an image/.test(err.message));
+  assert.deepEqual(await Promise.all([dir, './missing', 'set.parts.json', 'base:1'].map(namesPartSet)), [true, true, true, false]);
 });

@@ -2,13 +2,13 @@ import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { writeOutputFile } from '../io/output.js';
 import { isSbomFormat, sbomFormats } from '../sbom/format.js';
-import { imageSbom, treeSbom, type CapturedSbom, type SbomResult } from '../sbom/image.js';
+import type { CapturedSbom } from '../sbom/image.js';
+import { sbomOf } from '../sbom/source.js';
 import type { Reporter } from './report.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { sourceDateEpoch } from './options.js';
-import { withStore, withStoreReadOnly } from './store-option.js';
-import { openTree, pathKind } from '../image/tree-input.js';
+import { withStore } from './store-option.js';
 import { treeChoice } from './pack-options.js';
 import { packageVersion } from './version.js';
 
@@ -29,15 +29,13 @@ export const sbomCommand: CommandModule = (cli, run) => {
         if (format !== undefined && !isSbomFormat(format)) throw new UsageError(`--format must be one of ${Object.keys(sbomFormats).join(', ')}, not '${format}'`);
         const created = sourceDateEpoch();
         const request = { ...(format ? { format } : {}), toolVersion: packageVersion(), ...(created ? { created } : {}) };
-        // An image unless it is a path on this machine, as diff's arguments.
-        const kind = pathKind(source);
-        const tree = kind !== 'none';
-        if (tree && opts.attach) throw new UsageError(`--attach needs an image in the store; '${source}' is a path`);
-        if (!tree && (opts.preset !== undefined || opts.exclude !== undefined)) throw new UsageError(`--preset and --exclude apply to a directory or tarball; '${source}' is an image`);
-        let result: SbomResult;
-        if (tree) result = await treeSbom((await openTree(source, treeChoice(opts))).members, source, request);
-        else if (opts.attach) result = await withStore(opts, (store) => imageSbom(store, source, { ...request, attach: true }));
-        else result = await withStoreReadOnly(opts, (store) => imageSbom(store, source, request));
+        const result = await sbomOf(source, {
+          ...request,
+          attach: Boolean(opts.attach),
+          tree: treeChoice(opts),
+          treeOptionsGiven: opts.preset !== undefined || opts.exclude !== undefined,
+          withStore: (readOnly, fn) => withStore(opts, fn, { readOnly }),
+        });
         for (const warning of result.inventory?.warnings ?? []) reporter.warn(warning);
         const output = String(opts.output);
         if (output === '-' && !opts.attach) process.stdout.write(result.document);
