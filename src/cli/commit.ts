@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags } from './options.js';
-import { addTreeFlags, captureEvents, captureOptions, reportCapture } from './delta-command.js';
+import { addTreeFlags, captureEvents, captureOptions, reportCapture } from './capture.js';
 import { importImage, openDeltaSource } from '../image/import-source.js';
 import { treeChoice } from './pack-options.js';
 import { withStore } from './store-option.js';

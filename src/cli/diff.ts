@@ -3,7 +3,7 @@ import { diffImage, diffImagePackages, diffStat } from '../image/diff.js';
 import type { CommandModule } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
-import { addTreeFlags } from './delta-command.js';
+import { addTreeFlags } from './capture.js';
 import { packFlagsGiven, reportNotEntered, treeChoice } from './pack-options.js';
 
 const kindCode = { C: 0, A: 1, D: 2 } as const;

@@ -1,6 +1,6 @@
 import { importImage, openImportSource } from '../image/import-source.js';
 import type { CommandModule } from './command.js';
-import { captureEvents, captureOptions, reportCapture } from './delta-command.js';
+import { captureEvents, captureOptions, reportCapture } from './capture.js';
 import { addLayerCompressionFlags } from './options.js';
 import { addPackFlags, treeChoice } from './pack-options.js';
 import { addSbomFlag } from './sbom.js';
