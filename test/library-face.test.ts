@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as face from 'rootfs';
-import { diffImage, ExitCode, namesPartSet, sbomOf, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
+import { diffImage, ExitCode, openAppendInput, namesPartSet, sbomOf, exportImage, imageFilter, importImage, importTarball, listImages, inspectImages, loadArchive, NotFoundError, openImportSource, packTo, parseReference, removeImages, resolveImage, saveImages, Store, UsageError } from 'rootfs';
 import { makeTempDir, projectRoot } from './helpers.js';
 
 test('rootfs resolves, by name, to the built src/index.js; package.json is exported too', () => {
@@ -73,6 +73,7 @@ test("what images lists, rmi removes, export writes and import reads are the lib
   writeFileSync(join(root, 'etc/hostname'), 'face\n');
   const store = await Store.open(join(dir, 'store'));
   try {
+    const tree = { directory: () => ({}), tarball: () => undefined };
     const source = await openImportSource(root);
     assert.equal(source.kind, 'directory');
     const made = await importImage(store, source, { tags: [parseReference('face:1'), parseReference('face:2')] });
@@ -84,7 +85,6 @@ test("what images lists, rmi removes, export writes and import reads are the lib
     assert.deepEqual(await listImages(store, { filter: imageFilter(['dangling=true']) }), []);
     assert.throws(() => imageFilter(['size=1']), UsageError);
     writeFileSync(join(root, 'etc/added'), 'new\n');
-    const tree = { directory: () => ({}), tarball: () => undefined };
     assert.deepEqual((await diffImage(store, 'face:1', root, { tree })).differences.map(({ kind, path }) => `${kind} ${path}`), ['A /etc/added']);
     await assert.rejects(diffImage(store, 'face:1', 'face:2', { tree, treeOptionsGiven: true }), UsageError);
     const [inspected] = await inspectImages(store, ['face:1']);
@@ -95,6 +95,11 @@ test("what images lists, rmi removes, export writes and import reads are the lib
     assert.equal(exported.id, made.imageId);
     assert.equal(exported.bytes, statSync(tar).size);
     assert.ok(readFileSync(tar).includes('etc/hostname'), 'the exported tar lacks etc/hostname');
+    // append adds a tarball given no tree option as it is, a directory as a tree.
+    const plain = await openAppendInput(tar, tree);
+    assert.ok('tar' in plain);
+    plain.tar.destroy();
+    assert.ok('members' in (await openAppendInput(root, tree)));
 
     // An ID with two names is refused whole, then removes both with force.
     await assert.rejects(removeImages(store, [made.imageId]), (err: unknown) => err instanceof UsageError && err.exitCode === ExitCode.Usage);
