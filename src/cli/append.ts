@@ -1,12 +1,10 @@
-import { appendLayer } from '../image/append.js';
-import { openInput } from '../io/input.js';
+import { appendLayer, openAppendInput } from '../image/append.js';
 import { familiarName, parseReference } from '../oci/reference.js';
 import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags, layerCompression, sourceDateEpoch } from './options.js';
-import { addPackFlags, reportNotEntered, tarTreeOptions } from './pack-options.js';
+import { addPackFlags, reportNotEntered, treeChoice } from './pack-options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
-import { openTree, pathKind } from './tree-input.js';
 
 export const appendCommand: CommandModule = (cli, run) => {
   const command = cli
@@ -20,8 +18,7 @@ export const appendCommand: CommandModule = (cli, run) => {
         const { compression, level } = layerCompression(opts, reporter);
         const newTags = newref === undefined ? undefined : [parseReference(newref)];
         const where = source === '-' ? 'stdin' : source;
-        // A tarball with none of pack's flags is added as it is (its own diff_id, as crane append); otherwise as a tree, through the same rules.
-        const input = pathKind(source) !== 'directory' && !tarTreeOptions(opts, where) ? { tar: (await openInput(source, 'a tarball or directory', '')).stream } : await openTree(source, opts);
+        const input = await openAppendInput(source, treeChoice(opts));
         const result = await withStore(opts, (store) =>
           appendLayer(store, ref, input, {
             source: where,

@@ -1,7 +1,10 @@
 import { UsageError } from '../errors.js';
 import type { CommandModule } from './command.js';
 import { addLayerCompressionFlags } from './options.js';
-import { addTreeFlags, runDelta } from './delta-command.js';
+import { addTreeFlags, captureEvents, captureOptions, reportCapture } from './capture.js';
+import { importImage, openDeltaSource } from '../image/import-source.js';
+import { treeChoice } from './pack-options.js';
+import { withStore } from './store-option.js';
 import { addSbomFlag } from './sbom.js';
 
 export const commitCommand: CommandModule = (cli, run) => {
@@ -16,7 +19,10 @@ export const commitCommand: CommandModule = (cli, run) => {
     .action((dir: string, ref: string | undefined, opts) =>
       run(async (reporter) => {
         if (opts.base === undefined) throw new UsageError('commit needs --base REF: the image DIR was unpacked from');
-        return runDelta(reporter, dir, ref, String(opts.base), opts, 'commit');
+        const options = captureOptions(reporter, opts, ref, 'commit');
+        const source = await openDeltaSource(dir, String(opts.base), treeChoice(opts));
+        const result = await withStore(opts, (store) => importImage(store, source, options, captureEvents(reporter, source)));
+        return reportCapture(reporter, result, options.compression);
       }, opts),
     );
 };

@@ -1,16 +1,10 @@
 import { printable, UsageError } from '../errors.js';
-import { diffTrees, type TreeDifference } from '../image/diff.js';
-import { inventoryOfTree } from '../sbom/collect.js';
-import { diffPackages } from '../sbom/diff.js';
-import { imageInventory } from '../sbom/image.js';
-import { imageMembers } from '../layers/members.js';
-import type { CommandModule, GlobalOptions } from './command.js';
+import { diffImage, diffImagePackages, diffStat } from '../image/diff.js';
+import type { CommandModule } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
-import { openTree, pathKind } from './tree-input.js';
-import { addTreeFlags } from './delta-command.js';
-import { packFlagsGiven, reportNotEntered } from './pack-options.js';
-import { resolveImage } from '../store/resolve.js';
+import { addTreeFlags } from './capture.js';
+import { packFlagsGiven, reportNotEntered, treeChoice } from './pack-options.js';
 
 const kindCode = { C: 0, A: 1, D: 2 } as const;
 
@@ -25,27 +19,10 @@ export const diffCommand: CommandModule = (cli, run) => {
     .action((a: string, b: string, opts) =>
       run(async (reporter) => {
         if (opts.packages) return packageDifferences(reporter, a, b, opts);
-        const differences: TreeDifference[] = [];
-        let notEntered: readonly string[] = [];
-        await withStoreReadOnly(opts, async (store) => {
-          const image = await resolveImage(store, a);
-          // B names an image unless it is a path on this machine (as docker's PATH|IMAGE arguments).
-          const useImage = pathKind(b) === 'none';
-          if (useImage && packFlagsGiven(opts)) throw new UsageError(`${b} is an image: pack's flags (--preset, --exclude, …) apply to a directory or tarball B`);
-          const tree = useImage ? undefined : await openTree(b, opts);
-          const members = tree ? tree.members : imageMembers(store, (await resolveImage(store, b)).manifest.layers, b);
-          for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum), origin: tree?.origin })) differences.push(difference);
-          notEntered = tree?.notEntered ?? [];
-        });
+        const { differences, notEntered } = await withStoreReadOnly(opts, (store) => diffImage(store, a, b, { tree: treeChoice(opts), treeOptionsGiven: packFlagsGiven(opts), checksum: Boolean(opts.checksum) }));
         reportNotEntered(reporter, notEntered);
-        differences.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
         if (opts.stat) {
-          const stat = { added: 0, changed: 0, deleted: 0, addedBytes: 0, changedBytes: 0, deletedBytes: 0 };
-          for (const { kind, size } of differences) {
-            const key = kind === 'A' ? 'added' : kind === 'C' ? 'changed' : 'deleted';
-            stat[key]++;
-            stat[`${key}Bytes`] += size;
-          }
+          const stat = diffStat(differences);
           reporter.emitJson(stat);
           reporter.result(`${stat.added} added (${formatBytes(stat.addedBytes)}), ${stat.changed} changed (${formatBytes(stat.changedBytes)}), ${stat.deleted} deleted (${formatBytes(stat.deletedBytes)})`);
           return 0;
@@ -58,15 +35,10 @@ export const diffCommand: CommandModule = (cli, run) => {
 };
 
 /** diff --packages: the two trees' package databases, compared. */
-async function packageDifferences(reporter: Reporter, a: string, b: string, opts: Parameters<typeof openTree>[1] & GlobalOptions & { stat?: unknown; checksum?: unknown }): Promise<number> {
+async function packageDifferences(reporter: Reporter, a: string, b: string, opts: Parameters<typeof treeChoice>[0] & { stat?: unknown; checksum?: unknown }): Promise<number> {
   if (opts.stat || opts.checksum) throw new UsageError('--packages lists packages: --stat and --checksum compare files');
-  const [before, after] = await withStoreReadOnly(opts, async (store) => {
-    const first = await imageInventory(store, await resolveImage(store, a), a);
-    const second = pathKind(b) === 'none' ? await imageInventory(store, await resolveImage(store, b), b) : await inventoryOfTree((await openTree(b, opts)).members);
-    return [first, second];
-  });
-  for (const warning of [...before.warnings, ...after.warnings]) reporter.warn(warning);
-  const changes = diffPackages(before, after);
+  const { changes, warnings } = await withStoreReadOnly(opts, (store) => diffImagePackages(store, a, b, treeChoice(opts)));
+  for (const warning of warnings) reporter.warn(warning);
   reporter.emitJson(changes);
   for (const change of changes) {
     const arch = change.arch ? `:${change.arch}` : '';

@@ -1,28 +1,14 @@
-import picomatch from 'picomatch';
 import { digestHex } from '../oci/digest.js';
-import { familiarRepository } from '../oci/reference.js';
-import { RootfsError, UsageError } from '../errors.js';
 import type { Digest } from '../oci/types.js';
-import type { StoreEntry } from '../store/store.js';
+import { imageFilter, listImages } from '../store/images.js';
 import type { CommandModule } from './command.js';
 import { asList } from './options.js';
 import { formatBytes } from './report.js';
 import { withStoreReadOnly } from './store-option.js';
 import { formatRows } from './template.js';
-import { resolveEntry } from '../store/resolve.js';
 
 /** docker's column names for the fields a --format can use; the header row of a table is rendered from them. */
 const headers = { ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE' };
-
-interface Row {
-  repository: string;
-  tag: string;
-  name: string | null;
-  id: Digest;
-  digest: Digest;
-  created: string | null;
-  size: number;
-}
 
 export const imagesCommand: CommandModule = (cli, run) => {
   cli
@@ -39,30 +25,8 @@ export const imagesCommand: CommandModule = (cli, run) => {
     .example("rootfs images --format '{{.Repository}}:{{.Tag}} {{.Size}}'")
     .action((reference: string | undefined, opts) =>
       run(async (reporter) => {
-        const keep = imageFilter([...asList(opts.filter), ...(reference === undefined ? [] : [`reference=${reference}`])]);
-        const rows = await withStoreReadOnly(opts, async (store) => {
-          const out: Row[] = [];
-          for (const entry of await store.listEntries()) {
-            if (!keep(entry)) continue;
-            try {
-              const resolved = await resolveEntry(store, entry.descriptor);
-              out.push({
-                repository: entry.ref ? familiarRepository(entry.ref) : '<none>',
-                tag: entry.ref?.tag ?? '<none>',
-                name: entry.name ?? null,
-                id: resolved.manifest.config.digest,
-                digest: entry.descriptor.digest,
-                created: resolved.config.created ?? null,
-                size: resolved.manifest.layers.reduce((sum, layer) => sum + layer.size, 0),
-              });
-            } catch (err) {
-              if (!(err instanceof RootfsError)) throw err;
-              reporter.warn(`${entry.name ?? entry.descriptor.digest}: ${err.message}`);
-            }
-          }
-          return out;
-        });
-        rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || (a.name ?? '').localeCompare(b.name ?? ''));
+        const filter = imageFilter([...asList(opts.filter), ...(reference === undefined ? [] : [`reference=${reference}`])]);
+        const rows = await withStoreReadOnly(opts, (store) => listImages(store, { filter, onWarning: (message) => reporter.warn(message) }));
         const noTrunc = opts.trunc === false;
         const shortId = (id: Digest): string => (noTrunc ? id : digestHex(id).slice(0, 12));
         if (opts.quiet) {
@@ -90,32 +54,6 @@ export const imagesCommand: CommandModule = (cli, run) => {
       }, opts),
     );
 };
-
-/** --filter (and the REFERENCE argument) as docker's: every kind must hold, any of the values of one kind. */
-function imageFilter(filters: string[]): (entry: StoreEntry) => boolean {
-  const references: Array<(name: string) => boolean> = [];
-  let dangling: boolean | undefined;
-  for (const filter of filters) {
-    const [key, value] = [filter.slice(0, filter.indexOf('=')), filter.slice(filter.indexOf('=') + 1)];
-    if (!filter.includes('=') || value === '') throw new UsageError(`--filter ${JSON.stringify(filter)}: expected KEY=VALUE, such as dangling=true or reference=base*`);
-    if (key === 'dangling') {
-      if (value !== 'true' && value !== 'false') throw new UsageError(`--filter dangling takes true or false, not ${JSON.stringify(value)}`);
-      dangling = value === 'true';
-    } else if (key === 'reference') {
-      references.push(picomatch(value, { dot: true }));
-    } else {
-      throw new UsageError(`--filter ${JSON.stringify(key)} is not a filter images knows (dangling=true|false, reference=PATTERN)`);
-    }
-  }
-  return (entry) => {
-    if (dangling !== undefined && (entry.ref === undefined) !== dangling) return false;
-    if (references.length === 0) return true;
-    if (!entry.ref || entry.name === undefined) return false;
-    // As docker's reference filter: the pattern may name the repository alone or repository:tag.
-    const repository = familiarRepository(entry.ref);
-    return references.some((matches) => matches(entry.name!) || matches(repository));
-  };
-}
 
 /** Go's time.Time String(), which docker prints for {{.CreatedAt}}: "2024-01-02 03:04:05 +0000 UTC". */
 function goTime(iso: string): string {

@@ -5,6 +5,7 @@
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { readPatternFile } from '../pack/excludes.js';
+import type { TreeChoice } from '../image/tree-input.js';
 import type { PackEvents } from '../pack/pack.js';
 import type { TreeOptions } from '../pack/tree.js';
 import { loadPresets } from '../pack/presets.js';
@@ -56,6 +57,11 @@ export function tarTreeOptions(opts: Record<string, unknown>, where: string): Tr
     if (given(opts, key)) throw new UsageError(`${flag} applies to a directory walk, not to a tarball (${where})`);
   }
   return pathFlags.some((key) => given(opts, key)) ? treeOptions(opts) : undefined;
+}
+
+/** pack's flags for a tree that is a directory or a tarball, parsed once the library knows which (image/tree-input.ts). */
+export function treeChoice(opts: GlobalOptions & Record<string, unknown>): TreeChoice {
+  return { directory: () => packOptions(opts), tarball: (where) => tarTreeOptions(opts, where) };
 }
 
 /** The path rules and --mtime: what applies to a tree however it arrives. */

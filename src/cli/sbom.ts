@@ -2,16 +2,14 @@ import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { writeOutputFile } from '../io/output.js';
 import { isSbomFormat, sbomFormats } from '../sbom/format.js';
-import { PackageDatabaseTap } from '../sbom/collect.js';
-import { attachCapturedSbom, imageSbom, treeSbom, type SbomResult } from '../sbom/image.js';
-import type { Descriptor } from '../oci/types.js';
-import type { Store } from '../store/store.js';
+import type { CapturedSbom } from '../sbom/image.js';
+import { sbomOf } from '../image/sbom-source.js';
 import type { Reporter } from './report.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { sourceDateEpoch } from './options.js';
-import { withStore, withStoreReadOnly } from './store-option.js';
-import { openTree, pathKind } from './tree-input.js';
+import { withStore } from './store-option.js';
+import { treeChoice } from './pack-options.js';
 import { packageVersion } from './version.js';
 
 export const sbomCommand: CommandModule = (cli, run) => {
@@ -31,15 +29,13 @@ export const sbomCommand: CommandModule = (cli, run) => {
         if (format !== undefined && !isSbomFormat(format)) throw new UsageError(`--format must be one of ${Object.keys(sbomFormats).join(', ')}, not '${format}'`);
         const created = sourceDateEpoch();
         const request = { ...(format ? { format } : {}), toolVersion: packageVersion(), ...(created ? { created } : {}) };
-        // An image unless it is a path on this machine, as diff's arguments.
-        const kind = pathKind(source);
-        const tree = kind !== 'none';
-        if (tree && opts.attach) throw new UsageError(`--attach needs an image in the store; '${source}' is a path`);
-        if (!tree && (opts.preset !== undefined || opts.exclude !== undefined)) throw new UsageError(`--preset and --exclude apply to a directory or tarball; '${source}' is an image`);
-        let result: SbomResult;
-        if (tree) result = await treeSbom((await openTree(source, opts)).members, source, request);
-        else if (opts.attach) result = await withStore(opts, (store) => imageSbom(store, source, { ...request, attach: true }));
-        else result = await withStoreReadOnly(opts, (store) => imageSbom(store, source, request));
+        const result = await sbomOf(source, {
+          ...request,
+          attach: Boolean(opts.attach),
+          tree: treeChoice(opts),
+          treeOptionsGiven: opts.preset !== undefined || opts.exclude !== undefined,
+          withStore: (readOnly, fn) => withStore(opts, fn, { readOnly }),
+        });
         for (const warning of result.inventory?.warnings ?? []) reporter.warn(warning);
         const output = String(opts.output);
         if (output === '-' && !opts.attach) process.stdout.write(result.document);
@@ -64,26 +60,9 @@ export function addSbomFlag(command: Command): Command {
   return command.option('--sbom', 'Make an SBOM of the tree from its package databases as it is captured and attach it to the image (docs/sbom.md)');
 }
 
-/**
- * A capture (import, commit) with its SBOM: capture is given the tap to feed
- * (undefined without --sbom), and the SBOM of what it fed is attached to the
- * image it made, right after it is committed. One line says so; a database
- * that could not be read is a warning.
- */
-export async function withCapture<T extends { manifest: Descriptor; imageId: string }>(reporter: Reporter, opts: { sbom?: unknown }, store: Store, created: Date, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T> {
-  const tap = opts.sbom === true ? new PackageDatabaseTap() : undefined;
-  try {
-    await tap?.open();
-    const result = await capture(tap);
-    if (tap) {
-      // Named by the image ID, not a tag: the same image captured under two names gets one SBOM, not two.
-      const { inventory, referrer } = await attachCapturedSbom(store, tap, result.manifest, result.imageId, { created, toolVersion: packageVersion() });
-      for (const warning of inventory.warnings) reporter.warn(warning);
-      // A tree with no package database gets no SBOM, and no line about it.
-      if (referrer) reporter.info(`SBOM: ${count(inventory.packages.length, 'package')} from ${inventory.databases.join(', ')}, attached (referrer ${referrer.digest})`);
-    }
-    return result;
-  } finally {
-    await tap?.close();
-  }
+/** What a capture's SBOM found (--sbom): a database that could not be read is a warning; one line names the SBOM attached (none for a tree with no package database). */
+export function reportCapturedSbom(reporter: Reporter, sbom: CapturedSbom | undefined): void {
+  if (!sbom) return;
+  for (const warning of sbom.inventory.warnings) reporter.warn(warning);
+  if (sbom.referrer) reporter.info(`SBOM: ${count(sbom.inventory.packages.length, 'package')} from ${sbom.inventory.databases.join(', ')}, attached (referrer ${sbom.referrer.digest})`);
 }

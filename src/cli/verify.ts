@@ -1,6 +1,5 @@
-import { stat } from 'node:fs/promises';
-import { InvalidInputError, printable, UsageError } from '../errors.js';
-import { verifyPartSet } from '../split/index.js';
+import { printable, UsageError } from '../errors.js';
+import { namesPartSet, partSetProblem, verifyPartSet } from '../split/index.js';
 import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
@@ -22,28 +21,13 @@ export const verifyCommand: CommandModule = (cli, run) => {
     .action((target: string, opts) =>
       run(async (reporter) => {
         const keys = opts.key !== undefined ? await readTrustedKeys(opts.key, '--key') : undefined;
-        if (await isPartSetPath(target)) return verifySet(target, keys, reporter);
+        if (await namesPartSet(target)) return verifySet(target, keys, reporter);
         if (keys) return verifyImage(target, keys, opts.content !== false, opts, reporter);
         if (opts.content === false) throw new UsageError(`${target}: --no-content without --key would check nothing: give --key PUB to check the signature, or leave out --no-content to check every blob`);
         await checkImage(target, opts, reporter);
       }, opts),
     );
 };
-
-/**
- * The one rule for what verify's argument is: a directory, a part
- * manifest's path, or a path no reference can be (/…, ./…, ../…, .) is a
- * part set, so a missing /media/usb is "no such directory"; anything else
- * names an image.
- */
-async function isPartSetPath(target: string): Promise<boolean> {
-  if (target.endsWith('.parts.json') || target === '.' || /^\.{0,2}\//.test(target)) return true;
-  try {
-    return (await stat(target)).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
@@ -59,12 +43,8 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
     ...(signature ? { signature: signature.signaturePath, signatureFormat: signature.format } : {}),
     ...(unchecked.length > 0 ? { signaturesNotChecked: unchecked } : {}),
   });
-  const bad = result.parts.filter((part) => part.status !== 'ok');
-  if (bad.length > 0) {
-    const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
-    throw new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
-  }
-  if (result.whole !== 'ok') throw new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
+  const problem = partSetProblem(result);
+  if (problem) throw problem;
   for (const path of unchecked) reporter.warn(`${path}: ${notChecked}`);
   reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : unchecked.length > 0 ? `; ${notChecked}` : ''})`);
 }

@@ -4,13 +4,23 @@
  * directory read as pack would read it.
  */
 import type { Readable } from 'node:stream';
-import type { TreeMember } from '../layers/members.js';
+import { openInput } from '../io/input.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Store } from '../store/store.js';
 import { deriveImage, type DerivedImage } from './derive.js';
 import { importLayer, membersLayer } from './import.js';
 import type { LayerOptions, StoredLayer } from './layer.js';
 import { resolveImage } from '../store/resolve.js';
+import { openTree, pathKind, type TreeChoice, type TreeInput } from './tree-input.js';
+
+/** A tarball as it is, or a tree (a directory, or a tarball through path rules) as members. */
+export type AppendInput = { tar: Readable } | TreeInput;
+
+/** What append adds: a tarball given no tree option is added as it is (its own diff_id, as crane append); anything else as a tree, through the same rules. */
+export async function openAppendInput(path: string, tree: TreeChoice): Promise<AppendInput> {
+  if (pathKind(path) !== 'directory' && !tree.tarball(path === '-' ? 'stdin' : path)) return { tar: (await openInput(path, 'a tarball or directory', '')).stream };
+  return openTree(path, tree);
+}
 
 export interface AppendOptions extends LayerOptions {
   source: string;
@@ -20,7 +30,7 @@ export interface AppendOptions extends LayerOptions {
   created?: Date;
 }
 
-export async function appendLayer(store: Store, ref: string, input: { tar: Readable } | { members: Iterable<TreeMember> | AsyncIterable<TreeMember> }, options: AppendOptions): Promise<DerivedImage & StoredLayer> {
+export async function appendLayer(store: Store, ref: string, input: AppendInput, options: AppendOptions): Promise<DerivedImage & StoredLayer> {
   const image = await resolveImage(store, ref);
   const stored = 'tar' in input ? await importLayer(store, input.tar, options) : await membersLayer(store, input.members, options);
   const derived = await deriveImage(store, image, {

@@ -19,6 +19,14 @@ export interface FileIdentity {
   ino: bigint;
 }
 
+/**
+ * Where an operation writes what it makes: FILE (through a temp file, renamed
+ * when complete), or a stream written and left open (stdout), named in
+ * errors; fd, when it is a file descriptor's, so a walker can keep the file
+ * it is written to out of what it reads.
+ */
+export type OutputTarget = string | { stream: Writable; name: string; fd?: number };
+
 export interface FileOutput {
   /** Where the bytes go: the temp file's stream, or the device itself. */
   readonly stream: Writable;

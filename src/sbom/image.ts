@@ -15,7 +15,7 @@ import { attachArtifact } from '../store/artifact.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
 import type { TreeMember } from '../layers/members.js';
-import { inventoryOfTree, type PackageDatabaseTap } from './collect.js';
+import { inventoryOfTree, PackageDatabaseTap } from './collect.js';
 import { sbomFormats, writeSbom, type SbomFormat } from './format.js';
 import type { SbomOptions } from './identity.js';
 import type { Inventory } from './types.js';
@@ -104,19 +104,31 @@ export async function treeSbom(members: AsyncIterable<TreeMember> | Iterable<Tre
   return { format, document, inventory };
 }
 
+/** What a capture's SBOM found: the inventory, and the referrer attached (none for a tree with no package database). */
+export interface CapturedSbom {
+  inventory: Inventory;
+  referrer?: Descriptor;
+}
+
 /**
- * At capture (import, commit): the databases the tap took from the new tree,
- * as an SPDX SBOM attached to the image just committed (its manifest, named
- * name). A tree with no package database gets none: an SBOM listing nothing
- * would say less than no SBOM. The tap is closed either way.
+ * A capture (import, commit) with its SBOM: capture is given the tap to feed
+ * (undefined when sbom is), and the databases the tap took from the new tree
+ * become an SPDX SBOM attached to the image it made, right after it is
+ * committed, named by the image ID, not a tag: the same image captured under
+ * two names gets one SBOM, not two. A tree with no package database gets
+ * none: an SBOM listing nothing would say less than no SBOM.
  */
-export async function attachCapturedSbom(store: Store, tap: PackageDatabaseTap, subject: Descriptor, name: string, options: SbomOptions): Promise<{ inventory: Inventory; referrer?: Descriptor }> {
+export async function withCapturedSbom<T extends { manifest: Descriptor; imageId: string }>(store: Store, sbom: SbomOptions | undefined, capture: (tap: PackageDatabaseTap | undefined) => Promise<T>): Promise<T & { sbom?: CapturedSbom }> {
+  const tap = sbom ? new PackageDatabaseTap() : undefined;
   try {
+    await tap?.open();
+    const result = await capture(tap);
+    if (!tap || !sbom) return result;
     const inventory = await tap.inventory();
-    if (inventory.databases.length === 0) return { inventory };
-    const document = writeSbom('spdx', inventory, { name, digest: subject.digest }, options);
-    return { inventory, referrer: await attachSbom(store, subject, 'spdx', document, options.created) };
+    if (inventory.databases.length === 0) return { ...result, sbom: { inventory } };
+    const document = writeSbom('spdx', inventory, { name: result.imageId, digest: result.manifest.digest }, sbom);
+    return { ...result, sbom: { inventory, referrer: await attachSbom(store, result.manifest, 'spdx', document, sbom.created) } };
   } finally {
-    await tap.close();
+    await tap?.close();
   }
 }

@@ -86,6 +86,21 @@ export async function isPartSet(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The one rule for what `verify`'s argument is: a directory, a part
+ * manifest's path, or a path no reference can be (/…, ./…, ../…, .) is a
+ * part set, so a missing /media/usb is "no such directory"; anything else
+ * names an image.
+ */
+export async function namesPartSet(target: string): Promise<boolean> {
+  if (target.endsWith(manifestSuffix) || target === '.' || /^\.{0,2}\//.test(target)) return true;
+  try {
+    return (await stat(target)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function hasParts(dir: string): Promise<boolean> {
   return (await readdir(dir)).some((name) => anyPartName.test(name));
 }

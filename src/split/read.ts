@@ -14,6 +14,7 @@ import { isMissing, openRegularStream } from '../io/metadata.js';
 import { Readable } from 'node:stream';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
 import { findPartSet, type ManifestGate, type PartEntry, type PartSet } from './manifest.js';
+import { count } from '../text.js';
 
 export type PartProblem = 'missing' | 'size' | 'sha256';
 
@@ -116,6 +117,17 @@ export interface VerifyResult {
   /** The whole file's sha256 across all parts; unchecked when a part is bad (it cannot match then). */
   whole: 'ok' | 'mismatch' | 'unchecked';
   ok: boolean;
+}
+
+/** What a check of a set found wrong, as the error to fail with (naming every bad part), or undefined when the set is whole. */
+export function partSetProblem(result: VerifyResult): InvalidInputError | undefined {
+  const bad = result.parts.filter((part) => part.status !== 'ok');
+  if (bad.length > 0) {
+    const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
+    return new InvalidInputError(result.manifestPath, `${bad.length} of ${count(result.parts.length, 'part')} bad: ${named.join(', ')}`);
+  }
+  if (result.whole !== 'ok') return new InvalidInputError(result.manifestPath, `every part matches but the whole file's sha256 does not: the manifest is inconsistent`);
+  return undefined;
 }
 
 /** Checks every part (all of them, not stopping at the first bad one) and the whole file's sha256, reading each part once. */

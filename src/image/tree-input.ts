@@ -1,22 +1,20 @@
 /**
- * The tree a command reads (import, import/commit --base, diff, append): a
- * directory (pack's walk, contents read only when needed) or a tarball (file
- * or -, any compression). The one place that tells them apart and applies
- * pack's flags to either: the path rules to both, the walk's own flags to a
- * directory only (refused, named, for a tarball).
+ * The tree a command reads (import, import/commit --base, diff, append, sbom):
+ * a directory (pack's walk, contents read only when needed) or a tarball
+ * (file or -, any compression). The one place that tells them apart and
+ * applies the caller's tree options to either: a directory walk's to a
+ * directory, the path rules to a tarball (TreeChoice).
  */
 import { statSync } from 'node:fs';
 import { fromFsError } from '../errors.js';
-import { imageArchiveCheck, openTarInput } from '../image/import.js';
+import { imageArchiveCheck, openTarInput } from './import.js';
 import { openInput } from '../io/input.js';
 import { treeOrigin } from '../layers/capture.js';
 import { tarMembers, type TreeMember } from '../layers/members.js';
 import { PathRules } from '../pack/excludes.js';
 import { filterMembers } from '../pack/filter.js';
 import { directoryMembers, type ReadCounter } from '../pack/members.js';
-import { openRoot, TreeWalk } from '../pack/tree.js';
-import type { GlobalOptions } from './command.js';
-import { packOptions, tarTreeOptions } from './pack-options.js';
+import { openRoot, TreeWalk, type TreeOptions } from '../pack/tree.js';
 
 export interface TreeInput {
   members: AsyncIterable<TreeMember> | Iterable<TreeMember>;
@@ -28,6 +26,16 @@ export interface TreeInput {
   notEntered?: readonly string[];
   /** A tarball's compression, as its bytes say. */
   compression?: string;
+}
+
+/**
+ * The caller's tree options, asked for once what the path is known: a
+ * directory walk's, or a tarball's path rules (undefined: the tar is taken as
+ * it is). Either may refuse what cannot apply (a walk's own flag on a tarball).
+ */
+export interface TreeChoice {
+  directory(): TreeOptions;
+  tarball(where: string): TreeOptions | undefined;
 }
 
 /** What is at `path` on this machine: a directory, something else (a tarball, a device, stdin), or nothing. */
@@ -42,14 +50,14 @@ export function pathKind(path: string): 'directory' | 'file' | 'none' {
 }
 
 /** `force`: take an image archive's files as a tree (import --force) instead of refusing it. */
-export async function openTree(path: string, opts: GlobalOptions & Record<string, unknown>, force = false): Promise<TreeInput> {
+export async function openTree(path: string, choice: TreeChoice, force = false): Promise<TreeInput> {
   if (pathKind(path) === 'directory') {
     const read: ReadCounter = { bytes: 0, files: 0 };
-    const tree = new TreeWalk(openRoot(path), packOptions(opts));
+    const tree = new TreeWalk(openRoot(path), choice.directory());
     return { members: directoryMembers(tree, read), read, notEntered: tree.notEntered, origin: treeOrigin(path) };
   }
   const where = path === '-' ? 'stdin' : path;
-  const options = tarTreeOptions(opts, where);
+  const options = choice.tarball(where);
   const { stream } = await openInput(path, 'a tarball or directory', '');
   const { tar, compression } = await openTarInput(stream, where);
   const members = force ? tarMembers(tar, where) : refusingImageArchives(tarMembers(tar, where), imageArchiveCheck(where, path));
