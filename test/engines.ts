@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { readMountPoints } from '../src/pack/mounts.js';
-import { run, runOk, type RunOptions, type RunResult } from './helpers.js';
+import { run, runOk, skipLoudly, type RunOptions, type RunResult } from './helpers.js';
 import { blobInfoCache } from './registry-server.js';
 
 export interface Engine {
@@ -145,9 +145,7 @@ export async function startEngines(t: TestContext, options: { insecureRegistries
 export function requireEngine(t: TestContext, ...engines: Engine[]): boolean {
   const down = engines.filter((engine) => engine.unavailable);
   if (down.length === 0) return true;
-  const message = `SKIPPED: ${down.map((engine) => `${engine.name} cannot run here: ${engine.unavailable}`).join('; ')}`;
-  process.stderr.write(`\n*** ${message} ***\n`);
-  t.skip(message);
+  skipLoudly(t, `SKIPPED: ${down.map((engine) => `${engine.name} cannot run here: ${engine.unavailable}`).join('; ')} (install it as .ci/run does)`);
   return false;
 }
 

@@ -2,15 +2,19 @@
  * A small root filesystem with every kind of entry a host root holds and the
  * issues name: setuid binaries, a file capability, binary xattrs, an ACL,
  * hardlinks, symlinks (one dangling), a fifo, a device, a 200-byte name, a
- * non-UTF-8 name, a file owned by uid 3000000. Needs root.
+ * non-UTF-8 name, a file owned by uid 3000000. Needs root, setcap and
+ * setfacl; false (the test skipped loudly) without them.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/native/index.js';
-import { haveTool } from './helpers.js';
+import type { TestContext } from 'node:test';
+import { requireRoot, requireTools } from './helpers.js';
 
-export function makeRootTree(root: string): void {
+export function makeRootTree(t: TestContext, root: string): boolean {
+  // The capability and the ACL are half of what the tree is for: without the tools it is not made, loudly.
+  if (!requireRoot(t) || !requireTools(t, 'setcap', 'setfacl')) return false;
   const at = (rel: string): string => join(root, rel);
   for (const dir of ['bin', 'etc/ssh', 'usr/lib', 'var/log', 'home/user', 'dev', 'tmp']) mkdirSync(at(dir), { recursive: true });
   chmodSync(at('tmp'), 0o1777);
@@ -39,11 +43,14 @@ export function makeRootTree(root: string): void {
   writeFileSync(rawName, 'not utf-8 name\n');
   native.lsetxattr(Buffer.from(at('etc/hostname')), Buffer.from('user.binary'), Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x01]));
   native.lsetxattr(Buffer.from(at('etc/hostname')), Buffer.from('trusted.note'), Buffer.from('trusted value'));
-  if (haveTool('setcap')) spawnSync('setcap', ['cap_net_raw+ep', at('bin/ping')], { stdio: 'inherit' });
-  if (haveTool('setfacl')) spawnSync('setfacl', ['-m', 'u:1000:rw', at('etc/passwd')], { stdio: 'inherit' });
+  for (const [tool, ...args] of [['setcap', 'cap_net_raw+ep', at('bin/ping')], ['setfacl', '-m', 'u:1000:rw', at('etc/passwd')]]) {
+    const result = spawnSync(tool!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (result.status !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  }
   native.mknod(Buffer.from(at('dev/null')), 0o020666, 1, 3);
   native.mknod(Buffer.from(at('dev/fifo')), 0o010644, 0, 0);
   // Fixed mtimes so archives of this tree can be compared across tools and runs.
   utimesSync(at('etc/hostname'), 1700000000, 1700000000);
   utimesSync(at('bin/su'), 1600000000, 1600000000);
+  return true;
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
 import { makeRootTree } from './fixtures.js';
-import { cliPath, makeTempDir, ociImageToolValidate, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
+import { cliPath, makeTempDir, ociImageToolValidate, requireRoot, requireTools, rootfs, run, runOk, skipLoudly, waitFor, watching } from './helpers.js';
 import { describeTree } from './tree.js';
 
 const gnuTarArgs = ['--numeric-owner', '--xattrs', "--xattrs-include=*", '--acls', '--sort=name'];
@@ -26,7 +26,7 @@ test('import: a root tarball becomes an image the peers read, and umoci unpacks 
   const source = join(dir, 'source');
   const store = join(dir, 'store');
   mkdirSync(source);
-  makeRootTree(source);
+  if (!makeRootTree(t, source)) return;
   await runOk('tar', [...gnuTarArgs, '-cf', join(dir, 'root.tar'), '-C', source, '.']);
 
   const result = await rootfs(['import', join(dir, 'root.tar'), 'legacy/base:7', '-c', 'CMD ["/bin/sh"]', '-c', 'ENV LANG=C.UTF-8', '-m', 'migrated host', '--platform', 'linux/amd64'], storeEnv(store));
@@ -208,8 +208,10 @@ test('import: SIGKILL in the middle leaves the store valid and untouched; the ne
   child.stdin.write(header);
   const chunk = Buffer.alloc(1 << 20, 1);
   for (let i = 0; i < 8; i++) child.stdin.write(chunk);
-  // Wait until the layer temp file has data in it, then kill.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Kill once the layer temp file has data in it.
+  const tmp = join(store, '.rootfs', 'tmp');
+  const hasData = (): boolean => readdirSync(tmp).some((name) => name.startsWith(`blob-${child.pid}-`) && statSync(join(tmp, name)).size > 0);
+  await waitFor('the killed import\'s layer temp file to hold data', hasData, [watching(tmp)]);
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGKILL');
   await exited;
@@ -226,7 +228,7 @@ test('import: SIGKILL in the middle leaves the store valid and untouched; the ne
 
 test('an input whose read fails (/proc/self/mem: EIO) is a host I/O error naming it, for import, load and split alike, and nothing is tagged', async (t) => {
   if (!existsSync('/proc/self/mem')) {
-    t.skip('SKIPPED: no /proc/self/mem to fail a read with');
+    skipLoudly(t, 'SKIPPED: no /proc/self/mem to fail a read with (mount procfs on /proc)');
     return;
   }
   const dir = makeTempDir(t);

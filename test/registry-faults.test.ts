@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
@@ -18,7 +18,7 @@ import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/types.js';
 import { makeImage, makeLayer, type FixtureImage } from './formats-fixtures.js';
-import { makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
+import { each, makeTempDir, requireTools, rootfs, waitFor, watching, type RunResult } from './helpers.js';
 import { freePort, startRegistry } from './registry-server.js';
 import { buildImage, withStore } from './store-fixture.js';
 
@@ -368,9 +368,11 @@ test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a
   let release: () => void = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
   let held = false;
+  const holding = new EventEmitter();
   const registry = await fakeRegistry(t, image, async (request) => {
     if (!request.url!.endsWith(second!)) return false;
     held = true;
+    holding.emit('held');
     await released;
     return false;
   });
@@ -379,7 +381,8 @@ test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a
   const tmp = join(dir, '.rootfs', 'tmp');
   const firstBlob = join(dir, 'blobs', 'sha256', first!.slice('sha256:'.length));
   const firstFetched = (): boolean => registry.requests.some((line) => line.endsWith(first!));
-  while (!(held && firstFetched() && (readdirSync(tmp).length >= 1 || existsSync(firstBlob)))) await new Promise((resolve) => setTimeout(resolve, 20));
+  const staged = (): boolean => held && firstFetched() && (readdirSync(tmp).length >= 1 || existsSync(firstBlob));
+  await waitFor('the pull to hold its second layer with the first one staged', staged, [each(holding, 'held'), watching(tmp), watching(join(dir, 'blobs', 'sha256'))]);
   assert.equal(existsSync(firstBlob), false, 'not in blobs/ before the whole image is checked');
   const gc = await rootfs(['--store', dir, 'gc', '--no-wait']);
   assert.equal(gc.code, 6, gc.stderr);

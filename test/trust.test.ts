@@ -15,7 +15,7 @@ import { digestHex, sha256 } from '../src/oci/digest.js';
 import { MediaType, emptyDescriptor, type Descriptor, type Manifest } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
 import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
-import { cliPath, makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { cliPath, makeTempDir, requireTools, rootfs, run, skipLoudly } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { signatureManifest, storeHash, writeKeys } from './trust-fixture.js';
 
@@ -455,7 +455,12 @@ test('an encrypted key asking for 2·10⁹ PBKDF2 iterations (or a huge scrypt N
 });
 
 test('sign and verify make no network connection (run with no route but loopback)', async (t) => {
-  if ((await run('unshare', ['-n', 'true'])).code !== 0) return t.skip('unshare -n is not available here (needs root or user namespaces)');
+  if (!requireTools(t, 'unshare')) return;
+  const unshare = await run('unshare', ['-n', 'true']);
+  if (unshare.code !== 0) {
+    skipLoudly(t, `SKIPPED: unshare -n cannot make a network namespace here (${unshare.stderr.trim()}): run as root or allow user namespaces`);
+    return;
+  }
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   const { key, pub } = writeKeys(dir, 'a');
