@@ -1,3 +1,4 @@
+// tier: unit
 /**
  * The code map's rules, checked over the sources: imports point down only
  * (cli → operations → store → the data model and plumbing) and there is no

@@ -9,7 +9,14 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { directoryMembers } from '../src/pack/members.js';
+import { openRoot, TreeWalk } from '../src/pack/tree.js';
+import { inventoryOfTree } from '../src/sbom/collect.js';
+import type { Inventory } from '../src/sbom/types.js';
 import { projectRoot, requireRoot, requireTools, runOk, skipLoudly } from './helpers.js';
+
+/** What the readers find in the tree at root, walked as pack walks it. */
+export const inventoryOf = (root: string): Promise<Inventory> => inventoryOfTree(directoryMembers(new TreeWalk(openRoot(root), {})));
 
 /** The debootstrap bookworm minbase root the incremental suite also uses (about 25 s to build the first time). */
 export async function debootstrapRoot(t: TestContext): Promise<string | undefined> {
