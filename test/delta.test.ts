@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Descriptor, Index } from '../src/oci/types.js';
@@ -16,6 +16,7 @@ import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fi
 import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { snapshot } from './fixtures.js';
 
 interface Sender {
   work: string;
@@ -63,18 +64,6 @@ async function members(archive: string): Promise<string[]> {
 
 function unpacked(store: string, ref: string, dir: string): Promise<string> {
   return ok('--store', store, 'unpack', ref, dir);
-}
-
-/** A store refused a load: the message, and nothing left behind (no tag, no blob, no temp file). */
-function assertUntouched(store: string, before: { index: string; blobs: string[] }): void {
-  assert.equal(readFileSync(join(store, 'index.json'), 'utf8'), before.index);
-  assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')).sort(), before.blobs);
-  const tmp = join(store, '.rootfs', 'tmp');
-  assert.deepEqual(existsSync(tmp) ? readdirSync(tmp) : [], []);
-}
-
-function snapshot(store: string): { index: string; blobs: string[] } {
-  return { index: readFileSync(join(store, 'index.json'), 'utf8'), blobs: readdirSync(join(store, 'blobs', 'sha256')).sort() };
 }
 
 test('--exclude-have: a docker-archive without the shared layers, smaller by their size, loads where they are and unpacks like the full one', async (t) => {
@@ -125,7 +114,7 @@ test('a delta archive on a store without the left-out layers is refused naming t
   assert.equal(lines.length, 1, refused.stderr);
   assert.match(lines[0]!, /image app:1: 2 layers neither in the archive nor in this store/);
   for (const layer of sender.shared) assert.ok(lines[0]!.includes(layer.digest), `${layer.digest} named in: ${lines[0]}`);
-  assertUntouched(empty, before);
+  assert.deepEqual(snapshot(empty), before, 'no tag, no blob, no temp file');
 
   // A store holding only one of the two still refuses, naming the other.
   const partial = join(sender.work, 'partial');
@@ -140,7 +129,7 @@ test('a delta archive on a store without the left-out layers is refused naming t
   const one = await rootfs(['--store', partial, 'load', '-i', delta]);
   assert.equal(one.code, 3, one.stderr);
   assert.match(one.stderr, new RegExp(`image app:1: layer neither in the archive nor in this store: ${sender.shared[1]!.digest}\\n$`));
-  assertUntouched(partial, partialBefore);
+  assert.deepEqual(snapshot(partial), partialBefore, 'no tag, no blob, no temp file');
 });
 
 test('a left-out layer whose bytes in the store are wrong is refused naming the blob, not trusted', async (t) => {
@@ -157,7 +146,7 @@ test('a left-out layer whose bytes in the store are wrong is refused naming the 
   const refused = await rootfs(['--store', receiver, 'load', '-i', delta]);
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, new RegExp(`^rootfs: ${damaged}: .*`));
-  assertUntouched(receiver, before);
+  assert.deepEqual(snapshot(receiver), before, 'no tag, no blob, no temp file');
 });
 
 test('--since with oci-archive: the index names the layers left out; it loads where they are, umoci unpacks it like the full one; refused elsewhere', async (t) => {

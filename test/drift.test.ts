@@ -4,7 +4,7 @@
  * refusal of a broken config, the meaning of a name, nothing kept on failure).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
@@ -14,10 +14,7 @@ import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fi
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 import { buildImage, withStore } from './store-fixture.js';
-
-function blobsOf(store: string): string[] {
-  return readdirSync(join(store, 'blobs', 'sha256')).sort();
-}
+import { snapshot } from './fixtures.js';
 
 test('drift 1: an index with one platform-less child: load --platform agrees with load then save --platform', async (t) => {
   const dir = makeTempDir(t);
@@ -97,7 +94,7 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   await withStore(store, (s) => buildImage(s, dir, { name: 'kept:1', content: 'kept\n' }));
-  const before = blobsOf(store);
+  const before = snapshot(store);
 
   // Load: the first layer is good (and new), the second's bytes are not its digest's.
   const good = makeLayer({ 'etc/one': 'one\n' });
@@ -111,7 +108,7 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   writeFileSync(archive, tarOf(members));
   const loaded = await rootfs(['--store', store, 'load', '-i', `oci-archive:${archive}`]);
   assert.equal(loaded.code, 3, loaded.stderr);
-  assert.deepEqual(blobsOf(store), before, 'a failed load adds no blob');
+  assert.deepEqual(snapshot(store), before, 'a failed load adds no blob');
 
   if (!requireTools(t, 'docker-registry')) return;
   const registry = await startRegistry(t);
@@ -125,6 +122,6 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   writeFileSync(data, bytes);
   const pulled = await rootfs(['--store', store, 'pull', `${registry.host}/ns/app:1`]);
   assert.equal(pulled.code, 3, pulled.stderr);
-  assert.deepEqual(blobsOf(store), before, 'a failed pull keeps none of the blobs it fetched (the config came first)');
+  assert.deepEqual(snapshot(store), before, 'a failed pull keeps none of the blobs it fetched (the config came first)');
   assert.equal(sha256(readFileSync(data)) !== pushed.layer.digest, true);
 });

@@ -8,24 +8,13 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, write
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk, type RunResult } from './helpers.js';
+import { snapshot } from './fixtures.js';
 
 const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
 /** Our CLI as the unprivileged user nobody (uid 65534). */
 function rootfsAsNobody(args: string[]): Promise<RunResult> {
   return run('setpriv', [...nobody, process.execPath, cliPath, ...args]);
-}
-
-/** Every path under dir with its type, size and mtime: what "nothing changed" is checked against. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (path: string, rel: string): void => {
-    const info = lstatSync(path);
-    out.push(`${rel} ${info.mode.toString(8)} ${info.size} ${info.mtimeMs}`);
-    if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
-  };
-  walk(dir, '.');
-  return out;
 }
 
 /** A root-owned store in a directory everyone may enter (makeTempDir's are 0700), holding one image base:1. */

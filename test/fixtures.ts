@@ -1,17 +1,22 @@
 /**
+ * The test fixtures, one builder of each: a root tree with every kind of
+ * entry, and a snapshot of a directory (a store before and after).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { native } from '../src/native/index.js';
+import type { TestContext } from 'node:test';
+import { requireRoot, requireTools } from './helpers.js';
+
+/**
  * A small root filesystem with every kind of entry a host root holds and the
  * issues name: setuid binaries, a file capability, binary xattrs, an ACL,
  * hardlinks, symlinks (one dangling), a fifo, a device, a 200-byte name, a
  * non-UTF-8 name, a file owned by uid 3000000. Needs root, setcap and
  * setfacl; false (the test skipped loudly) without them.
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { native } from '../src/native/index.js';
-import type { TestContext } from 'node:test';
-import { requireRoot, requireTools } from './helpers.js';
-
 export function makeRootTree(t: TestContext, root: string): boolean {
   // The capability and the ACL are half of what the tree is for: without the tools it is not made, loudly.
   if (!requireRoot(t) || !requireTools(t, 'setcap', 'setfacl')) return false;
@@ -53,4 +58,22 @@ export function makeRootTree(t: TestContext, root: string): boolean {
   utimesSync(at('etc/hostname'), 1700000000, 1700000000);
   utimesSync(at('bin/su'), 1600000000, 1600000000);
   return true;
+}
+
+/**
+ * Every path under dir, one line each, sorted: its mode, and its content's
+ * sha256 (a file) or target (a symlink). What "the store is as it was" and
+ * "nothing written" are checked against: a temp file left, a lock file made,
+ * a blob added or an index rewritten differently all show, by name.
+ */
+export function snapshot(dir: string): string[] {
+  const lines: string[] = [];
+  const walk = (path: string, rel: string): void => {
+    const info = lstatSync(path);
+    const detail = info.isSymbolicLink() ? `-> ${readlinkSync(path)}` : info.isFile() ? createHash('sha256').update(readFileSync(path)).digest('hex') : '';
+    lines.push(`${rel} ${info.mode.toString(8)} ${detail}`);
+    if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
+  };
+  walk(dir, '.');
+  return lines;
 }

@@ -4,9 +4,8 @@
  * one is truly absent (CI installs them all, so a skip there is a CI bug).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { copyFileSync, existsSync, linkSync, watch, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, watch, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -53,20 +52,6 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
     else if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) child.stdin.end(opts.input);
     else opts.input.pipe(child.stdin);
   });
-}
-
-/** Every name, type, link target and content under dir, hashed: "the store is byte-identical". */
-export function hashTree(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (path: string, rel: string): void => {
-    const info = lstatSync(path);
-    hash.update(`${rel}\0${info.mode}\0`);
-    if (info.isSymbolicLink()) hash.update(readlinkSync(path));
-    else if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
-    else if (info.isFile()) hash.update(readFileSync(path));
-  };
-  walk(dir, '');
-  return hash.digest('hex');
 }
 
 /**

@@ -11,7 +11,8 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, w
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
-import { hashTree, makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
+import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
+import { snapshot } from './fixtures.js';
 
 type Member = Omit<Partial<TarEntry>, 'path'> & { path: string | Buffer; body?: Buffer | string };
 
@@ -77,7 +78,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
     dir,
     store,
     async refuses(args, code, opts = {}) {
-      const before = hashTree(store);
+      const before = snapshot(store);
       const result = await rootfs(['--store', store, ...args], opts.input ? { input: opts.input } : {});
       assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
       const lines = result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('rootfs: warning:'));
@@ -87,7 +88,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
       assert.doesNotMatch(result.stderr, /internal error/);
       assert.doesNotMatch(result.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, 'no raw control character');
       if (opts.mentions) assert.match(lines[0]!, opts.mentions);
-      assert.equal(hashTree(store), before, 'the store is unchanged');
+      assert.deepEqual(snapshot(store), before, 'the store is unchanged');
       return result;
     },
   };
@@ -229,11 +230,11 @@ test('load: memory stays flat in the number and size of members', async (t) => {
     probe,
     `import { writeFileSync } from 'node:fs';\nimport { main } from ${JSON.stringify(join(projectRoot, 'dist', 'src', 'cli', 'main.js'))};\nconst code = await main(process.argv);\nwriteFileSync(${JSON.stringify(join(f.dir, 'rss'))}, String(process.resourceUsage().maxRSS));\nprocess.exitCode = code;\n`,
   );
-  const before = hashTree(f.store);
+  const before = snapshot(f.store);
   const result = await run(process.execPath, [probe, '--store', f.store, 'load', '-i', join(f.dir, 'many.tar')]);
   assert.equal(result.code, 3, result.stderr);
   assert.doesNotMatch(result.stderr, /not an image archive/, 'read to the end, not refused at its first member');
-  assert.equal(hashTree(f.store), before);
+  assert.deepEqual(snapshot(f.store), before);
   const rssMiB = Number(readFileSync(join(f.dir, 'rss'), 'utf8')) / 1024;
   // Before: 24 × 8 MiB of JSON alone held ~200 MiB more than this, and 20k members ~700 MiB.
   assert.ok(rssMiB < 250, `load used ${rssMiB.toFixed(0)} MiB`);
@@ -370,11 +371,11 @@ test("rebase: a base annotation naming a signature, or garbage, is bad input; a 
 
   assert.equal((await rootfs(['--store', f.store, 'append', 'base:1', join(f.dir, 'good.tar'), 'app:1'])).code, 0);
   assert.equal((await rootfs(['--store', f.store, 'config', 'base:1', '--label', 'same=layers', 'base:2'])).code, 0);
-  const before = hashTree(f.store);
+  const before = snapshot(f.store);
   const result = await rootfs(['--store', f.store, 'rebase', 'app:1', '--old-base', 'base:1', '--new-base', 'base:2']);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /app:1 is already on base:2 .*: nothing written/);
-  assert.equal(hashTree(f.store), before, 'nothing written');
+  assert.deepEqual(snapshot(f.store), before, 'nothing written');
 });
 
 test('listings escape names and texts from input: diff of a tar, an image and a directory, and history; --json stays exact', async (t) => {

@@ -17,7 +17,8 @@ import type { Store } from '../src/store/store.js';
 import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { cliPath, makeTempDir, requireTools, rootfs, run, skipLoudly } from './helpers.js';
 import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { signatureManifest, storeHash, writeKeys } from './trust-fixture.js';
+import { signatureManifest, writeKeys } from './trust-fixture.js';
+import { snapshot } from './fixtures.js';
 
 function flipByte(path: string, at = 10): void {
   const data = readFileSync(path);
@@ -263,7 +264,7 @@ test('tampering: each change is refused with its own reason, and verify leaves t
   for (const { label, tamper, problem, message } of cases) {
     rmSync(storeDir, { recursive: true, force: true });
     await withStore(storeDir, async (store) => tamper(store, await setUp(store)));
-    const before = storeHash(storeDir);
+    const before = snapshot(storeDir);
     const result = await rootfs(['--store', storeDir, 'verify', 'a:1', '--key', pub]);
     assert.equal(result.code, 3, `${label}: ${result.stderr}`);
     assert.match(result.stderr, message, label);
@@ -271,7 +272,7 @@ test('tampering: each change is refused with its own reason, and verify leaves t
     assert.equal(result.stderr.trim().split('\n').length, 1, `${label}: one line`);
     const failure = await withStore(storeDir, async (store) => problemOf(verifyStoredImage(store, 'a:1', [await readVerifyingKey(pub)])));
     assert.equal(failure.problem, problem, label);
-    assert.equal(storeHash(storeDir), before, `${label}: the store is unchanged`);
+    assert.deepEqual(snapshot(storeDir), before, `${label}: the store is unchanged`);
     messages.add(result.stderr.replace(/sha256:\w+/g, 'D').replace(/hint \S+/g, 'H'));
   }
   assert.equal(messages.size, cases.length, 'every case has its own message');
@@ -301,11 +302,11 @@ test('verify REF without --key checks every blob against its digest and says the
 
   // A changed layer is found without a key, the store unchanged.
   flipByte(join(store, 'blobs/sha256', built.layer.digest.slice(7)));
-  const before = storeHash(store);
+  const before = snapshot(store);
   const changed = await rootfs(['--store', store, 'verify', 'base:1']);
   assert.equal(changed.code, 3, changed.stderr);
   assert.match(changed.stderr, /^rootfs: base:1: layer sha256:[0-9a-f]{64} does not match its digest: changed since it was stored, or damaged/);
-  assert.equal(storeHash(store), before);
+  assert.deepEqual(snapshot(store), before);
 });
 
 test('verify DIR without --key says a signature beside the manifest was not checked, even a forged one', async (t) => {
@@ -445,12 +446,12 @@ test('an encrypted key asking for 2·10⁹ PBKDF2 iterations (or a huge scrypt N
   for (const { name, kdf, message } of cases) {
     const path = join(dir, name);
     writeFileSync(path, pem(encrypted(kdf)), { mode: 0o600 });
-    const before = storeHash(store);
+    const before = snapshot(store);
     const result = await rootfs(['--store', store, 'sign', 'base:1', '--key', path], { env: { ROOTFS_KEY_PASSWORD: 'x' } });
     assert.equal(result.code, 3, `${name}: ${result.stderr}`);
     assert.match(result.stderr, new RegExp(`^rootfs: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the key asks for`));
     assert.match(result.stderr, message);
-    assert.equal(storeHash(store), before);
+    assert.deepEqual(snapshot(store), before);
   }
 });
 
