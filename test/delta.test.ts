@@ -12,11 +12,11 @@ import { test, type TestContext } from 'node:test';
 import type { Descriptor, Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
-import { layerOf, storeImage } from './squash-fixture.js';
+import { makeImage, makeIndex, makeLayer, ociMembers } from './formats-fixtures.js';
+import { storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
-import { snapshot } from './fixtures.js';
+import { snapshot, tarOf } from './fixtures.js';
 
 interface Sender {
   work: string;
@@ -29,9 +29,9 @@ interface Sender {
 async function buildSender(t: TestContext): Promise<Sender> {
   const work = makeTempDir(t);
   const storeDir = join(work, 'sender');
-  const lower = layerOf([{ path: 'etc/' }, { path: 'etc/data', body: randomBytes(150_000).toString('base64') }, { path: 'etc/hostname', body: 'base\n' }]);
-  const middle = layerOf([{ path: 'usr/' }, { path: 'usr/lib', body: randomBytes(90_000).toString('hex') }, { path: 'etc/.wh.hostname' }]);
-  const top = layerOf([{ path: 'app/' }, { path: 'app/run', body: '#!/bin/sh\necho app\n', mode: 0o755 }]);
+  const lower = tarOf([{ path: 'etc/' }, { path: 'etc/data', body: randomBytes(150_000).toString('base64') }, { path: 'etc/hostname', body: 'base\n' }]);
+  const middle = tarOf([{ path: 'usr/' }, { path: 'usr/lib', body: randomBytes(90_000).toString('hex') }, { path: 'etc/.wh.hostname' }]);
+  const top = tarOf([{ path: 'app/' }, { path: 'app/run', body: '#!/bin/sh\necho app\n', mode: 0o755 }]);
   const store = await Store.open(storeDir);
   try {
     await storeImage(store, 'base:1', [lower, middle]);
@@ -210,11 +210,11 @@ test('an index child whose layer the archive says it left out is checked, not ta
   const index = makeIndex([amd, arm]);
   const armLayer = arm.layers[0]!.descriptor.digest;
   const archive = (annotated: boolean): string => {
-    const members = ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [amd, arm], [index.member]).filter((member) => member.name !== `blobs/sha256/${armLayer.slice(7)}`);
+    const members = ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [amd, arm], [index.member]).filter((member) => member.path !== `blobs/sha256/${armLayer.slice(7)}`);
     const last = members[members.length - 1]!;
-    const document = JSON.parse(last.data!.toString()) as Index;
+    const document = JSON.parse(last.body!.toString()) as Index;
     if (annotated) document.annotations = { 'io.rootfs.delta.omitted-layers': armLayer };
-    last.data = Buffer.from(JSON.stringify(document));
+    last.body = Buffer.from(JSON.stringify(document));
     const path = join(work, annotated ? 'delta.tar' : 'partial.tar');
     writeFileSync(path, tarOf(members));
     return path;

@@ -10,11 +10,11 @@ import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
-import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
+import { makeImage, makeIndex, makeLayer, ociMembers } from './formats-fixtures.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 import { buildImage, withStore } from './store-fixture.js';
-import { snapshot } from './fixtures.js';
+import { snapshot, tarOf } from './fixtures.js';
 
 test('drift 1: an index with one platform-less child: load --platform agrees with load then save --platform', async (t) => {
   const dir = makeTempDir(t);
@@ -43,8 +43,8 @@ test('drift 2: load then save keeps every non-name annotation of the index.json 
   const image = makeImage([makeLayer({ 'etc/hello': 'annotated\n' })]);
   const annotations = { 'org.opencontainers.image.ref.name': 'app:1', 'org.opencontainers.image.created': '2024-05-06T07:08:09Z', 'com.example.note': 'kept' };
   const members = ociMembers([{ descriptor: image.manifestDescriptor }], [image]);
-  const indexMember = members.find((member) => member.name === 'index.json')!;
-  indexMember.data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...image.manifestDescriptor, annotations }] }));
+  const indexMember = members.find((member) => member.path === 'index.json')!;
+  indexMember.body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...image.manifestDescriptor, annotations }] }));
   const archive = join(dir, 'app.tar');
   writeFileSync(archive, tarOf(members));
   const store = join(dir, 'store');
@@ -101,9 +101,9 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   const bad = makeLayer({ 'etc/two': 'two\n' });
   const image = makeImage([good, bad]);
   const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'broken:1' }], [image]);
-  const badMember = members.find((member) => member.name === `blobs/sha256/${bad.descriptor.digest.slice(7)}`)!;
-  badMember.data = Buffer.from(badMember.data!);
-  badMember.data[badMember.data.length - 1] ^= 0xff;
+  const badMember = members.find((member) => member.path === `blobs/sha256/${bad.descriptor.digest.slice(7)}`)!;
+  badMember.body = Buffer.from(badMember.body!);
+  badMember.body[badMember.body.length - 1] ^= 0xff;
   const archive = join(dir, 'broken.tar');
   writeFileSync(archive, tarOf(members));
   const loaded = await rootfs(['--store', store, 'load', '-i', `oci-archive:${archive}`]);

@@ -1,6 +1,7 @@
 /**
  * The test fixtures, one builder of each: a root tree with every kind of
- * entry, and a snapshot of a directory (a store before and after).
+ * entry, a tar built member by member, and a snapshot of a directory (a
+ * store before and after).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -8,6 +9,7 @@ import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, read
 import { join } from 'node:path';
 import { native } from '../src/native/index.js';
 import type { TestContext } from 'node:test';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarEntry } from '../src/tar/header.js';
 import { requireRoot, requireTools } from './helpers.js';
 
 /**
@@ -76,4 +78,43 @@ export function snapshot(dir: string): string[] {
   };
   walk(dir, '.');
   return lines;
+}
+
+/** One member of a tar made by tarOf; what is left out takes the usual value. */
+export interface TarMember {
+  path: string | Buffer;
+  /** A directory when the path ends in '/', a symlink when linkpath is given, else a file. */
+  type?: TarEntry['type'];
+  body?: string | Buffer;
+  /** Symlink or hardlink target. */
+  linkpath?: string | Buffer;
+  /** 0755 for a directory, 0644 otherwise. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  xattrs?: Record<string, Buffer>;
+  /** pax records we do not model, written as they are. */
+  pax?: Map<string, Buffer>;
+}
+
+/**
+ * A tar of the members, in order, written with our own header encoder: a
+ * test breaks exactly one thing (a name, a link, a body) that no tree on disk
+ * can make GNU tar write. `end` replaces the end-of-archive blocks (to cut or
+ * pad an archive).
+ */
+export function tarOf(members: TarMember[], end: Buffer = END_OF_ARCHIVE): Buffer {
+  const parts: Buffer[] = [];
+  for (const member of members) {
+    const type = member.type ?? (typeof member.path === 'string' && member.path.endsWith('/') ? 'directory' : member.linkpath === undefined ? 'file' : 'symlink');
+    const body = type === 'file' ? Buffer.from(member.body ?? '') : Buffer.alloc(0);
+    const entry: TarEntry = { path: Buffer.from(member.path), type, mode: member.mode ?? (type === 'directory' ? 0o755 : 0o644), uid: member.uid ?? 0, gid: member.gid ?? 0, size: body.length, mtime: member.mtime ?? 1700000000 };
+    if (member.linkpath !== undefined) entry.linkpath = Buffer.from(member.linkpath);
+    if (member.xattrs) entry.xattrs = new Map(Object.entries(member.xattrs));
+    if (member.pax) entry.pax = member.pax;
+    parts.push(encodeHeader(entry), body, Buffer.alloc(padding(body.length)));
+  }
+  parts.push(end);
+  return Buffer.concat(parts);
 }

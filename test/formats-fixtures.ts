@@ -7,31 +7,7 @@
 import { gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../src/oci/types.js';
-import { END_OF_ARCHIVE, encodeHeader, padding, type EntryType } from '../src/tar/header.js';
-
-export interface Member {
-  name: string;
-  data?: Buffer;
-  type?: EntryType;
-  linkname?: string;
-}
-
-/** A tar of the members, in order. */
-export function tarOf(members: Member[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const { name, data = Buffer.alloc(0), type = 'file', linkname } of members) {
-    const size = type === 'file' ? data.length : 0;
-    parts.push(encodeHeader({ path: Buffer.from(name), type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, size, mtime: 0, ...(linkname ? { linkpath: Buffer.from(linkname) } : {}) }));
-    if (size > 0) parts.push(data, Buffer.alloc(padding(size)));
-  }
-  parts.push(END_OF_ARCHIVE);
-  return Buffer.concat(parts);
-}
-
-/** A layer tar holding the given files. */
-export function layerTar(files: Record<string, string>): Buffer {
-  return tarOf(Object.entries(files).map(([name, text]) => ({ name, data: Buffer.from(text) })));
-}
+import { tarOf, type TarMember } from './fixtures.js';
 
 export interface FixtureLayer {
   blob: Buffer;
@@ -45,6 +21,11 @@ export interface FixtureImage {
   layers: FixtureLayer[];
   manifest: Buffer;
   manifestDescriptor: Descriptor;
+}
+
+/** A layer tar holding the given files. */
+function layerTar(files: Record<string, string>): Buffer {
+  return tarOf(Object.entries(files).map(([path, body]) => ({ path, body })));
 }
 
 export function makeLayer(files: Record<string, string>, compression: 'none' | 'gzip' = 'none'): FixtureLayer {
@@ -77,11 +58,11 @@ export function makeImage(layers: FixtureLayer[], options: { platform?: Platform
 }
 
 const hex = (digest: Digest): string => digest.slice('sha256:'.length);
-const blob = (digest: Digest, data: Buffer): Member => ({ name: `blobs/sha256/${hex(digest)}`, data });
+const blob = (digest: Digest, body: Buffer): TarMember => ({ path: `blobs/sha256/${hex(digest)}`, body });
 
 /** Blob members of the images, each once. */
-function blobMembers(images: FixtureImage[]): Member[] {
-  const seen = new Map<string, Member>();
+function blobMembers(images: FixtureImage[]): TarMember[] {
+  const seen = new Map<string, TarMember>();
   for (const image of images) {
     for (const layer of image.layers) seen.set(layer.descriptor.digest, blob(layer.descriptor.digest, layer.blob));
     seen.set(image.configDigest, blob(image.configDigest, image.config));
@@ -90,10 +71,10 @@ function blobMembers(images: FixtureImage[]): Member[] {
   return [...seen.values()];
 }
 
-const layoutMember: Member = { name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') };
+const layoutMember: TarMember = { path: 'oci-layout', body: Buffer.from('{"imageLayoutVersion":"1.0.0"}') };
 
 /** What Docker 25+ `docker save` writes: blobs, index.json with containerd names, manifest.json into blobs/, oci-layout. */
-export function dockerHybridMembers(images: Array<{ image: FixtureImage; tags: string[] }>): Member[] {
+export function dockerHybridMembers(images: Array<{ image: FixtureImage; tags: string[] }>): TarMember[] {
   const index: Index = {
     schemaVersion: 2,
     mediaType: MediaType.ImageIndex,
@@ -104,50 +85,50 @@ export function dockerHybridMembers(images: Array<{ image: FixtureImage; tags: s
   };
   const manifest = images.map(({ image, tags }) => ({ Config: `blobs/sha256/${hex(image.configDigest)}`, RepoTags: tags, Layers: image.layers.map((layer) => `blobs/sha256/${hex(layer.descriptor.digest)}`) }));
   return [
-    { name: 'blobs/', type: 'directory' },
-    { name: 'blobs/sha256/', type: 'directory' },
+    { path: 'blobs/', type: 'directory' },
+    { path: 'blobs/sha256/', type: 'directory' },
     ...blobMembers(images.map(({ image }) => image)),
-    { name: 'index.json', data: Buffer.from(JSON.stringify(index)) },
-    { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) },
+    { path: 'index.json', body: Buffer.from(JSON.stringify(index)) },
+    { path: 'manifest.json', body: Buffer.from(JSON.stringify(manifest)) },
     layoutMember,
   ];
 }
 
 /** What docker save wrote before 25: `<id>/layer.tar` (shared layers as symlinks to the first copy), `<hex>.json`, manifest.json last. */
-export function dockerClassicMembers(images: Array<{ image: FixtureImage; tags: string[] }>): Member[] {
-  const members: Member[] = [];
+export function dockerClassicMembers(images: Array<{ image: FixtureImage; tags: string[] }>): TarMember[] {
+  const members: TarMember[] = [];
   const written = new Map<Digest, string>();
   const entries = images.map(({ image, tags }) => {
     const layers = image.layers.map((layer, i) => {
       const id = hex(sha256(`${image.configDigest} ${i}`));
-      members.push({ name: `${id}/`, type: 'directory' }, { name: `${id}/VERSION`, data: Buffer.from('1.0') }, { name: `${id}/json`, data: Buffer.from(JSON.stringify({ id })) });
+      members.push({ path: `${id}/`, type: 'directory' }, { path: `${id}/VERSION`, body: Buffer.from('1.0') }, { path: `${id}/json`, body: Buffer.from(JSON.stringify({ id })) });
       const first = written.get(layer.descriptor.digest);
-      if (first) members.push({ name: `${id}/layer.tar`, type: 'symlink', linkname: `../${first}` });
+      if (first) members.push({ path: `${id}/layer.tar`, type: 'symlink', linkpath: `../${first}` });
       else {
-        members.push({ name: `${id}/layer.tar`, data: layer.blob });
+        members.push({ path: `${id}/layer.tar`, body: layer.blob });
         written.set(layer.descriptor.digest, `${id}/layer.tar`);
       }
       return `${id}/layer.tar`;
     });
-    members.push({ name: `${hex(image.configDigest)}.json`, data: image.config });
+    members.push({ path: `${hex(image.configDigest)}.json`, body: image.config });
     return { Config: `${hex(image.configDigest)}.json`, RepoTags: tags, Layers: layers };
   });
-  members.push({ name: 'repositories', data: Buffer.from('{}') }, { name: 'manifest.json', data: Buffer.from(JSON.stringify(entries)) });
+  members.push({ path: 'repositories', body: Buffer.from('{}') }, { path: 'manifest.json', body: Buffer.from(JSON.stringify(entries)) });
   return members;
 }
 
 /** An OCI layout (oci-archive members): index.json entries named by ref.name. */
-export function ociMembers(entries: Array<{ descriptor: Descriptor; refName?: string }>, images: FixtureImage[], extra: Member[] = []): Member[] {
+export function ociMembers(entries: Array<{ descriptor: Descriptor; refName?: string }>, images: FixtureImage[], extra: TarMember[] = []): TarMember[] {
   const index: Index = {
     schemaVersion: 2,
     mediaType: MediaType.ImageIndex,
     manifests: entries.map(({ descriptor, refName }) => ({ ...descriptor, ...(refName ? { annotations: { 'org.opencontainers.image.ref.name': refName } } : {}) })),
   };
-  return [layoutMember, ...blobMembers(images), ...extra, { name: 'index.json', data: Buffer.from(JSON.stringify(index)) }];
+  return [layoutMember, ...blobMembers(images), ...extra, { path: 'index.json', body: Buffer.from(JSON.stringify(index)) }];
 }
 
 /** A multi-platform image index over the images, as a blob member and its descriptor. */
-export function makeIndex(images: FixtureImage[]): { member: Member; descriptor: Descriptor } {
+export function makeIndex(images: FixtureImage[]): { member: TarMember; descriptor: Descriptor } {
   const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: images.map((image) => image.manifestDescriptor) }));
   const digest = sha256(data);
   return { member: blob(digest, data), descriptor: { mediaType: MediaType.ImageIndex, digest, size: data.length } };

@@ -10,22 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
+import { encodeHeader } from '../src/tar/header.js';
 import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
-import { snapshot } from './fixtures.js';
-
-type Member = Omit<Partial<TarEntry>, 'path'> & { path: string | Buffer; body?: Buffer | string };
-
-function tar(members: Member[], end: Buffer = END_OF_ARCHIVE): Buffer {
-  const parts: Buffer[] = [];
-  for (const member of members) {
-    const body = member.body === undefined ? Buffer.alloc(0) : Buffer.from(member.body);
-    const entry: TarEntry = { mode: 0o644, uid: 0, gid: 0, mtime: 0, type: 'file', ...member, path: Buffer.from(member.path), size: member.type && member.type !== 'file' ? 0 : body.length };
-    parts.push(encodeHeader(entry), body, Buffer.alloc(padding(body.length)));
-  }
-  parts.push(end);
-  return Buffer.concat(parts);
-}
+import { snapshot, tarOf, type TarMember } from './fixtures.js';
 
 const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
@@ -33,7 +20,7 @@ const sha = (data: Buffer | string): string => createHash('sha256').update(data)
 function dockerArchive(layer: Buffer, repoTags: string[]): Buffer {
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } });
   const configName = `${sha(config)}.json`;
-  return tar([
+  return tarOf([
     { path: configName, body: config },
     { path: 'l1/layer.tar', body: layer },
     { path: 'manifest.json', body: JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: ['l1/layer.tar'] }]) },
@@ -59,7 +46,7 @@ function ociLayout(dir: string, layer: Buffer, edit: (index: any) => void = () =
   return { blobs, layerHex: layerBlob.digest.slice(7) };
 }
 
-const goodLayer = tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
+const goodLayer = tarOf([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
 
 interface Fixture {
   dir: string;
@@ -96,7 +83,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
 
 test('import and load: a LIBARCHIVE.xattr key with bad %-encoding is bad input naming the member', async (t) => {
   const f = await fixture(t);
-  const layer = tar([{ path: 'etc/evil', body: 'x', pax: new Map([['LIBARCHIVE.xattr.user.%E0%A4%A', Buffer.from('eA==')]]) }]);
+  const layer = tarOf([{ path: 'etc/evil', body: 'x', pax: new Map([['LIBARCHIVE.xattr.user.%E0%A4%A', Buffer.from('eA==')]]) }]);
   writeFileSync(join(f.dir, 'bad.tar'), layer);
   await f.refuses(['import', join(f.dir, 'bad.tar'), 'bad:1'], 3, { mentions: /etc\/evil/ });
   writeFileSync(join(f.dir, 'bad-docker.tar'), dockerArchive(layer, ['bad:1']));
@@ -110,20 +97,20 @@ test('member names with newlines and ESC are escaped in messages', async (t) => 
   const result = await f.refuses(['import', '-', 'esc:1'], 3, { input: Buffer.concat([header, Buffer.alloc(10)]) });
   assert.match(result.stderr, /a\\x0arootfs: forged\\x1b\[2J/);
   // An image archive by its first member (load reads on), holding one name twice.
-  writeFileSync(join(f.dir, 'dup.tar'), tar([{ path: 'manifest.json', body: '[]' }, { path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
+  writeFileSync(join(f.dir, 'dup.tar'), tarOf([{ path: 'manifest.json', body: '[]' }, { path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
   await f.refuses(['load', '-i', join(f.dir, 'dup.tar')], 3, { mentions: /x\\x1b\]0;t\\x07.*(?:twice|duplicate|more than once)/ });
   // Refused as no image archive at its first member, the name is escaped the same way.
-  writeFileSync(join(f.dir, 'fs.tar'), tar([{ path: 'x\x1b]0;t\x07', body: '1' }]));
+  writeFileSync(join(f.dir, 'fs.tar'), tarOf([{ path: 'x\x1b]0;t\x07', body: '1' }]));
   await f.refuses(['load', '-i', join(f.dir, 'fs.tar')], 3, { mentions: /x\\x1b\]0;t\\x07/ });
 });
 
 test('empty symlink targets, out-of-range owners and bad platforms are refused on import', async (t) => {
   const f = await fixture(t);
-  writeFileSync(join(f.dir, 'empty-link.tar'), tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]));
+  writeFileSync(join(f.dir, 'empty-link.tar'), tarOf([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]));
   await f.refuses(['import', join(f.dir, 'empty-link.tar'), 'e:1'], 3, { mentions: /dangling.*empty target/ });
-  writeFileSync(join(f.dir, 'empty-link-docker.tar'), dockerArchive(tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]), ['e:1']));
+  writeFileSync(join(f.dir, 'empty-link-docker.tar'), dockerArchive(tarOf([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]), ['e:1']));
   await f.refuses(['load', '-i', join(f.dir, 'empty-link-docker.tar')], 3, { mentions: /dangling/ });
-  writeFileSync(join(f.dir, 'uid.tar'), tar([{ path: 'owned', body: 'x', uid: 2 ** 33 }]));
+  writeFileSync(join(f.dir, 'uid.tar'), tarOf([{ path: 'owned', body: 'x', uid: 2 ** 33 }]));
   await f.refuses(['import', join(f.dir, 'uid.tar'), 'u:1'], 3, { mentions: /uid 8589934592 is out of range/ });
   await f.refuses(['import', '--platform', '../../x', join(f.dir, 'good.tar'), 'p:1'], 2, { mentions: /invalid platform/ });
   await f.refuses(['import', '--platform', 'linux/./x', join(f.dir, 'good.tar'), 'p:1'], 2);
@@ -131,7 +118,7 @@ test('empty symlink targets, out-of-range owners and bad platforms are refused o
 
 test('load: a RepoTags name with a digest is bad input, and nothing is committed', async (t) => {
   const f = await fixture(t);
-  writeFileSync(join(f.dir, 'digest-tag.tar'), dockerArchive(tar([{ path: 'new', body: 'new content' }]), [`name@sha256:${'a'.repeat(64)}`]));
+  writeFileSync(join(f.dir, 'digest-tag.tar'), dockerArchive(tarOf([{ path: 'new', body: 'new content' }]), [`name@sha256:${'a'.repeat(64)}`]));
   await f.refuses(['load', '-i', join(f.dir, 'digest-tag.tar')], 3, { mentions: /not a name:tag/ });
 });
 
@@ -217,12 +204,12 @@ test('gc keeps an unknown artifact of 2 MB of nested arrays without overflowing 
 test('load: memory stays flat in the number and size of members', async (t) => {
   const f = await fixture(t);
   // 20k distinct tiny members and 24 JSON-looking 8 MiB blobs; neither is an image, so load refuses it at the end.
-  const members: Member[] = [];
+  const members: TarMember[] = [];
   // Named as blobs, so the archive starts like an image archive and load reads every member before refusing it.
   for (let i = 0; i < 20_000; i++) members.push({ path: `blobs/sha256/${sha(`member ${i}`)}`, body: `member ${i}` });
   const bigJson = (i: number): string => `{${' '.repeat(8 * 1024 * 1024 - 4)}${i % 10}}`;
   for (let i = 0; i < 24; i++) members.push({ path: `blobs/sha256/${sha(bigJson(i))}`, body: bigJson(i) });
-  writeFileSync(join(f.dir, 'many.tar'), tar(members));
+  writeFileSync(join(f.dir, 'many.tar'), tarOf(members));
   members.length = 0;
   const probe = join(f.dir, 'probe.mjs');
   // maxRSS of the command itself, read as it exits.
@@ -243,7 +230,7 @@ test('load: memory stays flat in the number and size of members', async (t) => {
 test('unpack on a full disk: one line, exit 5, and the directory it created is gone', async (t) => {
   if (!requireRoot(t)) return;
   const f = await fixture(t);
-  const big = tar([{ path: 'big', body: Buffer.alloc(8 * 1024 * 1024, 1) }, { path: 'big2', body: Buffer.alloc(8 * 1024 * 1024, 2) }]);
+  const big = tarOf([{ path: 'big', body: Buffer.alloc(8 * 1024 * 1024, 1) }, { path: 'big2', body: Buffer.alloc(8 * 1024 * 1024, 2) }]);
   writeFileSync(join(f.dir, 'big.tar'), big);
   assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'big.tar'), 'big:1'])).code, 0);
   const mount = join(f.dir, 'small');
@@ -382,7 +369,7 @@ test('listings escape names and texts from input: diff of a tar, an image and a 
   const f = await fixture(t);
   const forged = 'x\nD /etc/passwd';
   const escape = 'y\x1b[2J\rz';
-  writeFileSync(join(f.dir, 'evil.tar'), tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }, { path: 'x\nD ', type: 'directory', mode: 0o755 }, { path: 'x\nD /etc', type: 'directory', mode: 0o755 }, { path: forged, body: '1' }, { path: escape, body: '2' }]));
+  writeFileSync(join(f.dir, 'evil.tar'), tarOf([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }, { path: 'x\nD ', type: 'directory', mode: 0o755 }, { path: 'x\nD /etc', type: 'directory', mode: 0o755 }, { path: forged, body: '1' }, { path: escape, body: '2' }]));
   assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'evil.tar'), 'evil:1', '-m', 'made\nby \x1b[31mme'])).code, 0);
   const tree = join(f.dir, 'tree');
   mkdirSync(join(tree, 'etc'), { recursive: true });
@@ -436,7 +423,7 @@ test('split and verify: a file name with a newline and ESC is escaped in their l
 test('append: a layer with whiteouts for "..", "." or "" is refused as import refuses it, the store unchanged', async (t) => {
   const f = await fixture(t);
   for (const name of ['etc/.wh...', '.wh..', '.wh.']) {
-    writeFileSync(join(f.dir, 'wh.tar'), tar([{ path: name, body: '' }]));
+    writeFileSync(join(f.dir, 'wh.tar'), tarOf([{ path: name, body: '' }]));
     for (const args of [['append', 'base:1', join(f.dir, 'wh.tar'), 'w:1'], ['import', join(f.dir, 'wh.tar'), 'w:1']]) await f.refuses(args, 3, { mentions: /whiteout .* names no file/ });
   }
 });
