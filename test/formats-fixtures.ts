@@ -1,12 +1,15 @@
 /**
- * Hand-built image archives for the save/load tests: the member lists of a
- * classic docker save, a Docker 25+ one (OCI layout + manifest.json) and an
- * OCI layout, written with our own header encoder so that a test can break
- * exactly one thing (a name, a digest, a media type) before tarring them.
+ * Hand-built images: makeImage, the one image builder, and its two sinks: the
+ * member lists of a classic docker save, a Docker 25+ one (OCI layout +
+ * manifest.json) and an OCI layout, tarred by fixtures.ts tarOf so that a
+ * test can break exactly one thing (a name, a digest, a media type) first;
+ * or a store (putImage).
  */
 import { gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
+import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../src/oci/types.js';
+import type { Store } from '../src/store/store.js';
 import { tarOf, type TarMember } from './fixtures.js';
 
 export interface FixtureLayer {
@@ -29,21 +32,28 @@ function layerTar(files: Record<string, string>): Buffer {
 }
 
 export function makeLayer(files: Record<string, string>, compression: 'none' | 'gzip' = 'none'): FixtureLayer {
-  const tar = layerTar(files);
+  return layerOfTar(layerTar(files), compression);
+}
+
+/** A layer of the tar as it is, or gzipped. */
+export function layerOfTar(tar: Buffer, compression: 'none' | 'gzip' = 'none'): FixtureLayer {
   const blob = compression === 'gzip' ? gzipSync(tar) : tar;
   return { blob, diffId: sha256(tar), descriptor: { mediaType: compression === 'gzip' ? MediaType.LayerTarGzip : MediaType.LayerTar, digest: sha256(blob), size: blob.length } };
 }
 
-export function makeImage(layers: FixtureLayer[], options: { platform?: Platform; diffIds?: Digest[]; label?: string } = {}): FixtureImage {
+/** The one image builder: config and manifest over the layers, for an archive (the members below) or a store (putImage). */
+export function makeImage(layers: FixtureLayer[], options: { platform?: Platform; diffIds?: Digest[]; label?: string; created?: string } = {}): FixtureImage {
   const platform = options.platform ?? { architecture: 'amd64', os: 'linux' };
+  const created = options.created === undefined ? {} : { created: options.created };
   const config = Buffer.from(
     JSON.stringify({
+      ...created,
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant ? { variant: platform.variant } : {}),
-      config: { Env: ['PATH=/usr/bin:/bin'], Labels: { fixture: options.label ?? 'yes' } },
+      config: { Cmd: ['/bin/sh'], Env: ['PATH=/usr/bin:/bin'], Labels: { fixture: options.label ?? 'yes' } },
       rootfs: { type: 'layers', diff_ids: options.diffIds ?? layers.map((layer) => layer.diffId) },
-      history: layers.map((_, i) => ({ created_by: `layer ${i}` })),
+      history: layers.map((_, i) => ({ ...created, created_by: `layer ${i + 1}` })),
     }),
   );
   const configDigest = sha256(config);
@@ -132,4 +142,19 @@ export function makeIndex(images: FixtureImage[]): { member: TarMember; descript
   const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: images.map((image) => image.manifestDescriptor) }));
   const digest = sha256(data);
   return { member: blob(digest, data), descriptor: { mediaType: MediaType.ImageIndex, digest, size: data.length } };
+}
+
+/** The image's blobs put into the store, tagged name when given: the store side of makeImage. */
+export async function putImage(store: Store, image: FixtureImage, name?: string): Promise<Descriptor> {
+  for (const layer of image.layers) await store.putBlob(layer.blob);
+  await store.putBlob(image.config);
+  const { platform: _, ...manifest } = image.manifestDescriptor;
+  await store.putBlob(image.manifest);
+  if (name) await store.tag(parseReference(name), manifest);
+  return manifest;
+}
+
+/** An image of the layer tars, each gzipped, put into the store as name (squash, export, unpack and delta build theirs so). */
+export function storeImage(store: Store, name: string, tars: Buffer[]): Promise<Descriptor> {
+  return putImage(store, makeImage(tars.map((tar) => layerOfTar(tar, 'gzip')), { created: '2024-01-01T00:00:00Z' }), name);
 }

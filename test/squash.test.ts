@@ -6,10 +6,10 @@ import { test, type TestContext } from 'node:test';
 import { Store } from '../src/store/store.js';
 import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
 import { tarOf } from './fixtures.js';
+import { storeImage } from './formats-fixtures.js';
 
 /**
  * Three layers with every change squash must apply: a whiteout of a file and

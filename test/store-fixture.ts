@@ -1,15 +1,14 @@
 /**
  * Builds images in a store by hand, the way an import does but from pieces a
- * test controls: a layer tar made by GNU tar, config and manifest via putBlob.
+ * test controls: a layer tar made by GNU tar, the image by formats-fixtures'
+ * makeImage, put by putImage.
  */
-import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
-import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
-import { emptyDescriptor, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from '../src/oci/types.js';
+import { emptyDescriptor, MediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
+import { layerOfTar, makeImage, putImage } from './formats-fixtures.js';
 import { runOk } from './helpers.js';
 
 export interface BuiltImage {
@@ -26,31 +25,9 @@ export async function buildImage(store: Store, workDir: string, options: { name?
   writeFileSync(join(tree, 'etc', 'hello'), options.content ?? 'hello\n');
   const tarPath = `${tree}.tar`;
   await runOk('tar', ['--numeric-owner', '--sort=name', '--mtime=@0', '-C', tree, '-cf', tarPath, '.']);
-
-  const diffId = sha256(readFileSync(tarPath));
-  const writer = store.createBlobWriter();
-  await pipeline(createReadStream(tarPath), createGzip(), writer);
-  const layerBlob = await writer.commit();
-  const layer: Descriptor = { mediaType: MediaType.LayerTarGzip, ...layerBlob };
-
-  const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
-  const config: ImageConfig = {
-    created: options.created ?? '2024-01-02T03:04:05Z',
-    ...platform,
-    config: { Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: [diffId] },
-    history: [{ created: options.created ?? '2024-01-02T03:04:05Z', created_by: 'store test' }],
-  };
-  const configBlob = await store.putBlob(Buffer.from(JSON.stringify(config)));
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    config: { mediaType: MediaType.ImageConfig, ...configBlob },
-    layers: [layer],
-  };
-  const manifestDescriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await store.putBlob(Buffer.from(JSON.stringify(manifest)))) };
-  if (options.name) await store.tag(parseReference(options.name), manifestDescriptor);
-  return { manifest: manifestDescriptor, configDigest: configBlob.digest, layer, diffId };
+  const layer = layerOfTar(readFileSync(tarPath), 'gzip');
+  const image = makeImage([layer], { platform: options.platform, created: options.created ?? '2024-01-02T03:04:05Z' });
+  return { manifest: await putImage(store, image, options.name), configDigest: image.configDigest, layer: layer.descriptor, diffId: layer.diffId };
 }
 
 /** A linux/amd64 + linux/arm64/v8 image index tagged `name` (its children untagged). */
