@@ -8,23 +8,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { parseAddress } from '../src/formats/address.js';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType, type Index } from '../src/oci/types.js';
 import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers } from './formats-fixtures.js';
 import { makeTempDir, rootfs } from './helpers.js';
 import { tarOf, type TarMember } from './fixtures.js';
-
-test('addresses: FORMAT:PATH[:REF] as skopeo, plain paths as paths', () => {
-  assert.deepEqual(parseAddress('docker-archive:/tmp/a.tar:busybox:latest'), { format: 'docker-archive', path: '/tmp/a.tar', ref: 'busybox:latest' });
-  assert.deepEqual(parseAddress('oci:/srv/layout'), { format: 'oci', path: '/srv/layout', ref: undefined });
-  assert.deepEqual(parseAddress('oci-archive:x.tar:app'), { format: 'oci-archive', path: 'x.tar', ref: 'app' });
-  assert.deepEqual(parseAddress('images.tar'), { format: undefined, path: 'images.tar', ref: undefined });
-  assert.deepEqual(parseAddress('./odd:name.tar'), { format: undefined, path: './odd:name.tar', ref: undefined });
-  assert.deepEqual(parseAddress('-'), { format: undefined, path: '-', ref: undefined });
-  assert.throws(() => parseAddress('oci:'), /no path/);
-  assert.throws(() => parseAddress('oci:dir:'), /empty reference/);
-});
 
 const base = makeLayer({ 'etc/hostname': 'fixture\n', 'bin/sh': '#!sh\n' });
 const app = makeLayer({ 'app/run': 'run\n' }, 'gzip');
