@@ -13,7 +13,7 @@ import { digestHex } from '../src/oci/digest.js';
 import type { Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildImage, buildReferrer, withStore } from './fixtures.js';
 
 async function cli(env: Record<string, string>, ...args: string[]): Promise<string> {
   const result = await rootfs(args, { env });

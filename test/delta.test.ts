@@ -12,10 +12,9 @@ import { test, type TestContext } from 'node:test';
 import type { Descriptor, Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { makeImage, makeIndex, makeLayer, ociMembers, storeImage } from './formats-fixtures.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
-import { snapshot, tarOf } from './fixtures.js';
+import { makeImage, makeIndex, makeLayer, ociMembers, snapshot, storeImage, tarOf } from './fixtures.js';
 
 interface Sender {
   work: string;

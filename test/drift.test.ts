@@ -10,11 +10,9 @@ import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
-import { makeImage, makeIndex, makeLayer, ociMembers } from './formats-fixtures.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
-import { snapshot, tarOf } from './fixtures.js';
+import { buildImage, makeImage, makeIndex, makeLayer, ociMembers, snapshot, tarOf, withStore } from './fixtures.js';
 
 test('drift 1: an index with one platform-less child: load --platform agrees with load then save --platform', async (t) => {
   const dir = makeTempDir(t);

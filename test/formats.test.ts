@@ -10,9 +10,8 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType, type Index } from '../src/oci/types.js';
-import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers } from './formats-fixtures.js';
 import { makeTempDir, rootfs } from './helpers.js';
-import { tarOf, type TarMember } from './fixtures.js';
+import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers, type TarMember, tarOf } from './fixtures.js';
 
 const base = makeLayer({ 'etc/hostname': 'fixture\n', 'bin/sh': '#!sh\n' });
 const app = makeLayer({ 'app/run': 'run\n' }, 'gzip');

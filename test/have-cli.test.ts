@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { readHaveFile, type HaveDocument } from '../src/formats/delta.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage } from './fixtures.js';
 
 test('have lists every blob and each tag with its manifest and diff_ids, sorted; -o FILE holds the same bytes; readHaveFile reads it back', async (t) => {
   if (!requireTools(t, 'tar')) return;

@@ -20,7 +20,7 @@ import { digestHex, sha256 } from '../src/oci/digest.js';
 import type { Descriptor, Digest, Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildImage, buildReferrer, withStore } from './fixtures.js';
 
 interface Signed {
   store: string;

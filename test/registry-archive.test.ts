@@ -11,8 +11,8 @@ import { parseReference } from '../src/oci/reference.js';
 import { MediaType } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { buildImage, buildMultiPlatformImage, withStore } from './fixtures.js';
 
 test('save -o docker://: one image to a named destination, several each to its own path on HOST; archive-only flags refused', async (t) => {
   if (!requireTools(t, 'docker-registry', 'skopeo')) return;

@@ -16,11 +16,9 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/types.js';
-import { makeImage, makeLayer, type FixtureImage } from './formats-fixtures.js';
 import { each, makeTempDir, requireTools, rootfs, waitFor, watching, type RunResult } from './helpers.js';
 import { freePort, startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
-import { snapshot } from './fixtures.js';
+import { buildImage, type FixtureImage, makeImage, makeLayer, snapshot, withStore } from './fixtures.js';
 
 /** Answers a request itself (true) or lets the fake registry's normal behaviour answer it (false). */
 type Fault = (request: IncomingMessage, response: ServerResponse, body: Buffer) => boolean | Promise<boolean>;

@@ -8,8 +8,7 @@ import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
-import { tarOf } from './fixtures.js';
-import { storeImage } from './formats-fixtures.js';
+import { storeImage, tarOf } from './fixtures.js';
 
 /**
  * Three layers with every change squash must apply: a whiteout of a file and

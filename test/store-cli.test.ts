@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { humanDuration } from '../src/cli/images.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, projectRoot, rootfs } from './helpers.js';
-import { buildImage, type BuiltImage } from './store-fixture.js';
+import { buildImage, type BuiltImage } from './fixtures.js';
 
 async function storeWithImages(t: import('node:test').TestContext): Promise<{ dir: string; base: BuiltImage; app: BuiltImage }> {
   const work = makeTempDir(t);

@@ -14,8 +14,8 @@ import { FileLock } from '../src/store/lock.js';
 import { Store } from '../src/store/store.js';
 import { each, makeTempDir, requireTools, rootfs, runOk, waitFor } from './helpers.js';
 import { LockedError } from '../src/errors.js';
-import { buildImage } from './store-fixture.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { buildImage } from './fixtures.js';
 
 const storeModule = new URL('../src/store/store.js', import.meta.url).href;
 const referenceModule = new URL('../src/oci/reference.js', import.meta.url).href;

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, rootfs, runOk } from './helpers.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage } from './fixtures.js';
 
 function putBlob(dir: string, data: string | Buffer): { digest: `sha256:${string}`; size: number } {
   const bytes = Buffer.from(data);

@@ -14,9 +14,8 @@ import { test } from 'node:test';
 import { MediaType, type Index } from '../src/oci/types.js';
 import { cliPath, makeTempDir, pastTheCaptureMargin, requireTools, rootfs, runOk } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { writeKeys } from './trust-fixture.js';
-import { snapshot } from './fixtures.js';
+import { buildImage, buildMultiPlatformImage, snapshot, withStore } from './fixtures.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
 async function rootTar(dir: string, name = 'root.tar'): Promise<string> {

@@ -12,8 +12,8 @@ import { parseReference } from '../src/oci/reference.js';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
 import { makeTempDir } from './helpers.js';
-import { buildAttestedImage, buildImage, buildMultiPlatformImage } from './store-fixture.js';
 import { findImage, resolveImage } from '../src/store/resolve.js';
+import { buildAttestedImage, buildImage, buildMultiPlatformImage } from './fixtures.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);

@@ -15,7 +15,7 @@ import { sha256 } from '../src/oci/digest.js';
 import { Annotation, type Digest, type Index, type Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry, type RegistryServer } from './registry-server.js';
-import { buildAttestedImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildAttestedImage, buildReferrer, withStore } from './fixtures.js';
 
 const kinds = ['store', 'docker-archive', 'docker-legacy', 'oci', 'oci-archive', 'registry'] as const;
 type Kind = (typeof kinds)[number];

@@ -11,9 +11,8 @@ import { test } from 'node:test';
 import { keyHint, readVerifyingKey } from '../src/trust/index.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
 import { writeKeys } from './trust-fixture.js';
-import { snapshot } from './fixtures.js';
+import { buildImage, snapshot, withStore } from './fixtures.js';
 
 async function ok(args: string[]): Promise<void> {
   const result = await rootfs(args);

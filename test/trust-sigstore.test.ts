@@ -14,8 +14,8 @@ import { digestHex } from '../src/oci/digest.js';
 import { emptyDescriptor, type Manifest } from '../src/oci/types.js';
 import { BundleMediaType, CosignSignPredicate, InTotoPayloadType, keyHint, parseBundle, readSigningKey, readVerifyingKey, signBytes, signImage, signMessage, verifyMessage, verifyStoredImage, type SigningKey } from '../src/trust/index.js';
 import { makeTempDir } from './helpers.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { problemOf, replaceSignature, writeKeys } from './trust-fixture.js';
+import { buildImage, buildMultiPlatformImage, withStore } from './fixtures.js';
 
 test('a multi-platform index is signed as the index the name designates, and its children are checked', async (t) => {
   const dir = makeTempDir(t);

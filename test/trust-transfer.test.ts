@@ -14,9 +14,8 @@ import type { Index, Manifest } from '../src/oci/types.js';
 import { keyHint, readVerifyingKey } from '../src/trust/index.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { writeKeys } from './trust-fixture.js';
-import { snapshot } from './fixtures.js';
+import { buildImage, buildMultiPlatformImage, snapshot, withStore } from './fixtures.js';
 
 const bundleType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 

@@ -13,9 +13,8 @@ import { MediaType, emptyDescriptor, type Descriptor } from '../src/oci/types.js
 import type { Store } from '../src/store/store.js';
 import { BundleMediaType, maxSignatures, signImageDigest, verifyImageSignature, type BlobSource, parseBundle, readSigningKey, readVerifyingKey, signImage, verifyStoredImage } from '../src/trust/index.js';
 import { cliPath, makeTempDir, requireTools, rootfs, run, skipLoudly } from './helpers.js';
-import { buildImage, withStore } from './store-fixture.js';
 import { problemOf, replaceSignature, signatureManifest, writeKeys } from './trust-fixture.js';
-import { snapshot } from './fixtures.js';
+import { buildImage, snapshot, withStore } from './fixtures.js';
 
 function flipByte(path: string, at = 10): void {
   const data = readFileSync(path);

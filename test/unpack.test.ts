@@ -6,8 +6,7 @@ import { native } from '../src/native/index.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { describeTree } from './tree.js';
-import { tarOf, type TarMember } from './fixtures.js';
-import { storeImage } from './formats-fixtures.js';
+import { storeImage, type TarMember, tarOf } from './fixtures.js';
 
 test('unpack matches GNU tar -xp --xattrs of the same layer: device, fifo, setuid, file capability, hardlinks, owners', async (t) => {
   if (!requireRoot(t) || !requireTools(t, 'tar', 'setcap')) return;
