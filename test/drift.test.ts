@@ -8,11 +8,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
-import { parseReference } from '../src/oci/reference.js';
-import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
+import { MediaType, type Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, makeImage, makeIndex, makeLayer, ociMembers, snapshot, tarOf, withStore } from './fixtures.js';
+import { buildImage, makeImage, makeIndex, makeLayer, ociMembers, putImage, snapshot, tarOf, withStore } from './fixtures.js';
 
 test('drift 1: an index with one platform-less child: load --platform agrees with load then save --platform', async (t) => {
   const dir = makeTempDir(t);
@@ -59,16 +58,9 @@ test('drift 2: load then save keeps every non-name annotation of the index.json 
 test('drift 3: a config lacking rootfs: squash by name and by short ID both exit 3 in one line', async (t) => {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
-  const configDigest = await withStore(store, async (s) => {
-    const layer = makeLayer({ 'etc/hello': 'x\n' });
-    const layerBlob = await s.putBlob(layer.blob);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {} }));
-    const configBlob = await s.putBlob(config);
-    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...configBlob }, layers: [{ mediaType: MediaType.LayerTar, ...layerBlob }] };
-    const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await s.putBlob(Buffer.from(JSON.stringify(manifest)))) };
-    await s.tag(parseReference('bad:1'), descriptor);
-    return configBlob.digest;
-  });
+  const image = makeImage([makeLayer({ 'etc/hello': 'x\n' })], { config: Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {} })) });
+  await withStore(store, (s) => putImage(s, image, 'bad:1'));
+  const configDigest = image.configDigest;
   for (const ref of ['bad:1', configDigest.slice('sha256:'.length, 'sha256:'.length + 12)]) {
     const result = await rootfs(['--store', store, 'squash', ref, 'flat:1']);
     assert.equal(result.code, 3, `squash ${ref}: ${result.stderr}`);

@@ -164,10 +164,11 @@ export function layerOfTar(tar: Buffer, compression: 'none' | 'gzip' = 'none'): 
 }
 
 /** The one image builder: config and manifest over the layers, for an archive (the members below) or a store (putImage). */
-export function makeImage(layers: FixtureLayer[], options: { platform?: Platform; diffIds?: Digest[]; label?: string; created?: string } = {}): FixtureImage {
+/** `config` replaces the config document made from the layers (one that is broken, or no image config at all). */
+export function makeImage(layers: FixtureLayer[], options: { platform?: Platform; diffIds?: Digest[]; label?: string; created?: string; config?: Buffer } = {}): FixtureImage {
   const platform = options.platform ?? { architecture: 'amd64', os: 'linux' };
   const created = options.created === undefined ? {} : { created: options.created };
-  const config = Buffer.from(
+  const config = options.config ?? Buffer.from(
     JSON.stringify({
       ...created,
       architecture: platform.architecture,

@@ -11,11 +11,11 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { MediaType, type Index } from '../src/oci/types.js';
+import { type Index } from '../src/oci/types.js';
 import { cliPath, makeTempDir, pastTheCaptureMargin, requireTools, rootfs, runOk } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 import { writeKeys } from './trust-fixture.js';
-import { buildImage, buildMultiPlatformImage, snapshot, withStore } from './fixtures.js';
+import { buildImage, buildMultiPlatformImage, makeImage, putImage, snapshot, withStore } from './fixtures.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
 async function rootTar(dir: string, name = 'root.tar'): Promise<string> {
@@ -103,11 +103,10 @@ test('one resolver: a name that looks like a short ID is a name first (squash ab
   const { hexName, broken } = await withStore(store, async (opened) => {
     const hexName = await buildImage(opened, work, { name: 'abcd:latest', content: 'abcd' });
     // A manifest whose config has no rootfs: not an image config.
-    const config = await opened.putBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' })));
-    const manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...config }, layers: [hexName.layer] };
-    const descriptor = { mediaType: MediaType.ImageManifest, ...(await opened.putBlob(Buffer.from(JSON.stringify(manifest)))) };
-    await opened.addUntagged(descriptor);
-    return { hexName, broken: config.digest };
+    const layer = { blob: await opened.readBlob(hexName.layer.digest), descriptor: hexName.layer, diffId: hexName.diffId };
+    const image = makeImage([layer], { config: Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' })) });
+    await opened.addUntagged(await putImage(opened, image));
+    return { hexName, broken: image.configDigest };
   });
   const squashed = await rootfs(['--store', store, 'squash', 'abcd']);
   assert.equal(squashed.code, 0, squashed.stderr);

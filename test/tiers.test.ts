@@ -58,6 +58,15 @@ test('a unit suite needs no root, engine, registry process, debootstrap root or 
   for (const [what, pattern] of needs) assert.deepEqual(offending(unitSuites, pattern), [], `unit suites needing ${what}`);
 });
 
+test('one fixtures module: a tar is built by fixtures.ts tarOf, an image by makeImage, a store compared by snapshot', () => {
+  // Only the tar codec's own suite writes archives from raw entries: it tests the encoder tarOf rests on.
+  const builders = rulesApplyTo.filter(({ name }) => name !== 'fixtures.ts' && name !== 'tar-reader.test.ts');
+  assert.deepEqual(offending(builders, /\bEND_OF_ARCHIVE\b/), [], 'a tar builder of its own');
+  assert.deepEqual(offending(builders, /mediaType: MediaType\.ImageConfig, \.\.\.|\bcommitImage\(/), [], 'an image builder of its own');
+  // tree.ts describes an unpacked tree (owners, xattrs, hardlinks) to compare with its source: not a store's before and after.
+  assert.deepEqual(offending(builders.filter(({ name }) => name !== 'tree.ts'), /createHash\('sha256'\)\.update\(readFileSync\(/), [], 'a snapshot of its own');
+});
+
 test('no test sleeps: a wait is for an event, with a deadline (waitFor in test/helpers.ts)', () => {
   assert.deepEqual(offending(rulesApplyTo, /\bsetTimeout\(|timers\/promises|\bsleep\(|\bdelay\(/), []);
 });
