@@ -111,6 +111,8 @@ export type Wake = (wake: () => void) => () => void;
 export function watching(dir: string): Wake {
   return (wake) => {
     const watcher = watch(dir, { recursive: true }, wake);
+    // A watched directory removed mid-wait is one more event, not an uncaught error: the check and the deadline decide.
+    watcher.on('error', wake);
     return () => watcher.close();
   };
 }
