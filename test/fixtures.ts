@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { native } from '../src/native/index.js';
@@ -258,6 +258,18 @@ export function ociMembers(entries: Array<{ descriptor: Descriptor; refName?: st
     manifests: entries.map(({ descriptor, refName }) => ({ ...descriptor, ...(refName ? { annotations: { 'org.opencontainers.image.ref.name': refName } } : {}) })),
   };
   return [layoutMember, ...blobMembers(images), ...extra, { path: 'index.json', body: Buffer.from(JSON.stringify(index)) }];
+}
+
+/** The members as files under dir (an OCI layout on disk rather than in a tar). */
+export function writeMembers(dir: string, members: TarMember[]): void {
+  for (const member of members) {
+    const path = join(dir, member.path.toString());
+    if (member.path.toString().endsWith('/')) mkdirSync(path, { recursive: true });
+    else {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, member.body ?? '');
+    }
+  }
 }
 
 /** A multi-platform image index over the images, as a blob member and its descriptor. */

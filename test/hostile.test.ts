@@ -12,38 +12,26 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { encodeHeader } from '../src/tar/header.js';
 import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
-import { snapshot, tarOf, type TarMember } from './fixtures.js';
+import { dockerClassicMembers, layerOfTar, makeImage, ociMembers, snapshot, tarOf, writeMembers, type TarMember } from './fixtures.js';
 
 const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
 /** A docker save archive of one image over one uncompressed layer. */
 function dockerArchive(layer: Buffer, repoTags: string[]): Buffer {
-  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } });
-  const configName = `${sha(config)}.json`;
-  return tarOf([
-    { path: configName, body: config },
-    { path: 'l1/layer.tar', body: layer },
-    { path: 'manifest.json', body: JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: ['l1/layer.tar'] }]) },
-  ]);
+  return tarOf(dockerClassicMembers([{ image: makeImage([layerOfTar(layer)]), tags: repoTags }]));
 }
 
-/** An OCI layout directory of one image; `edit` may change its index before it is written. */
+/** An OCI layout directory of one image named x:1; `edit` may change its index before it is written. */
 function ociLayout(dir: string, layer: Buffer, edit: (index: any) => void = () => {}): { blobs: string; layerHex: string } {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (data: Buffer | string): { digest: string; size: number } => {
-    const hex = sha(data);
-    writeFileSync(join(blobs, hex), data);
-    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
-  };
-  const config = put(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
-  const layerBlob = put(layer);
-  const manifest = put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerBlob }] }));
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'x:1' } }] };
-  edit(index);
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-  return { blobs, layerHex: layerBlob.digest.slice(7) };
+  const image = makeImage([layerOfTar(layer)]);
+  const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'x:1' }], [image]).map((member) => {
+    if (member.path !== 'index.json') return member;
+    const index = JSON.parse(String(member.body));
+    edit(index);
+    return { ...member, body: JSON.stringify(index) };
+  });
+  writeMembers(dir, members);
+  return { blobs: join(dir, 'blobs', 'sha256'), layerHex: image.layers[0]!.descriptor.digest.slice(7) };
 }
 
 const goodLayer = tarOf([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
