@@ -1,3 +1,4 @@
+// tier: unit
 /**
  * The code map's rules, checked over the sources: every folder sits on one
  * floor and a file imports only its own folder or a lower floor; no import

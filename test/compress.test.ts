@@ -1,3 +1,4 @@
+// tier: unit
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable, type Duplex } from 'node:stream';
@@ -8,7 +9,7 @@ import { HostIoError, InvalidInputError, UsageError } from '../src/errors.js';
 import { createCompressor, createDecompressor, detectCompression, type Compression } from '../src/compress/index.js';
 import { createGzip, defaultGzipEncoder, type GzipEncoder } from '../src/compress/gzip.js';
 import { native } from '../src/native/index.js';
-import { requireTools, runOk } from './helpers.js';
+import { libdeflateAbsent, libdeflateBuilt, requireLibdeflate, requireTools, runOk, sayLoudly } from './helpers.js';
 
 /** 6 MB that compresses like a rootfs: text runs, a counter, and incompressible stretches. */
 function sample(): Buffer {
@@ -134,9 +135,9 @@ test('a missing xz or bzip2 program is a clear host error', async () => {
   }
 });
 
-test('compression is deterministic: same bytes across runs, thread counts and input chunking', async (t) => {
+test('compression is deterministic: same bytes across runs, thread counts and input chunking', async () => {
   const compressors: [string, (threads: number) => Duplex][] = [
-    ...gzipEncoders(t).map((encoder): [string, (threads: number) => Duplex] => [`gzip ${encoder}`, (threads) => createGzip({ encoder, threads })]),
+    ...gzipEncoders().map((encoder): [string, (threads: number) => Duplex] => [`gzip ${encoder}`, (threads) => createGzip({ encoder, threads })]),
     ['zstd', (threads) => createCompressor('zstd', { threads })],
   ];
   for (const [name, make] of compressors) {
@@ -155,9 +156,9 @@ test('compression is deterministic: same bytes across runs, thread counts and in
 });
 
 /** Both gzip encoders where the addon has libdeflate; without it, only zlib, said loudly. */
-function gzipEncoders(t: { diagnostic(message: string): void }): GzipEncoder[] {
-  if (native.gzipMember) return ['libdeflate', 'zlib'];
-  t.diagnostic('SKIPPED for libdeflate: the addon was built without it (apt-get install libdeflate-dev && npm rebuild)');
+function gzipEncoders(): GzipEncoder[] {
+  if (libdeflateBuilt()) return ['libdeflate', 'zlib'];
+  sayLoudly(`SKIPPED for libdeflate: ${libdeflateAbsent}`);
   return ['zlib'];
 }
 
@@ -165,7 +166,7 @@ test('both gzip encoders: gzip -t, pigz -t, and the same bytes back at every lev
   if (!requireTools(t, 'gzip', 'pigz')) return;
   // 6 MB: several libdeflate members, many zlib blocks; 2.5 MiB + 1: a short last block.
   const inputs = [input, input.subarray(0, 2.5 * 1024 * 1024 + 1), Buffer.from('tiny'), Buffer.alloc(0)];
-  for (const encoder of gzipEncoders(t)) {
+  for (const encoder of gzipEncoders()) {
     for (const level of [1, 6, 9]) {
       for (const data of inputs) {
         const gz = await through(data, createGzip({ encoder, level }));
@@ -179,10 +180,7 @@ test('both gzip encoders: gzip -t, pigz -t, and the same bytes back at every lev
 });
 
 test('libdeflate writes one gzip member per MiB, no larger in all than zlib at the same level', async (t) => {
-  if (!native.gzipMember) {
-    t.skip('the addon was built without libdeflate');
-    return;
-  }
+  if (!requireLibdeflate(t)) return;
   const members = await through(input, createGzip({ encoder: 'libdeflate' }));
   const single = await through(input, createGzip({ encoder: 'zlib' }));
   assert.notDeepEqual(members, single);

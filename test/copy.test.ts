@@ -13,7 +13,7 @@ import { digestHex } from '../src/oci/digest.js';
 import type { Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildImage, buildMultiPlatformImage, buildReferrer, withStore } from './fixtures.js';
 import { hostPlatform } from '../src/oci/platform.js';
 
 async function cli(env: Record<string, string>, ...args: string[]): Promise<string> {

@@ -6,16 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Descriptor, Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
-import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { makeImage, makeIndex, makeLayer, ociMembers, snapshot, storeImage, tarOf } from './fixtures.js';
 
 interface Sender {
   work: string;
@@ -28,9 +27,9 @@ interface Sender {
 async function buildSender(t: TestContext): Promise<Sender> {
   const work = makeTempDir(t);
   const storeDir = join(work, 'sender');
-  const lower = layerOf([{ path: 'etc/' }, { path: 'etc/data', body: randomBytes(150_000).toString('base64') }, { path: 'etc/hostname', body: 'base\n' }]);
-  const middle = layerOf([{ path: 'usr/' }, { path: 'usr/lib', body: randomBytes(90_000).toString('hex') }, { path: 'etc/.wh.hostname' }]);
-  const top = layerOf([{ path: 'app/' }, { path: 'app/run', body: '#!/bin/sh\necho app\n', mode: 0o755 }]);
+  const lower = tarOf([{ path: 'etc/' }, { path: 'etc/data', body: randomBytes(150_000).toString('base64') }, { path: 'etc/hostname', body: 'base\n' }]);
+  const middle = tarOf([{ path: 'usr/' }, { path: 'usr/lib', body: randomBytes(90_000).toString('hex') }, { path: 'etc/.wh.hostname' }]);
+  const top = tarOf([{ path: 'app/' }, { path: 'app/run', body: '#!/bin/sh\necho app\n', mode: 0o755 }]);
   const store = await Store.open(storeDir);
   try {
     await storeImage(store, 'base:1', [lower, middle]);
@@ -63,18 +62,6 @@ async function members(archive: string): Promise<string[]> {
 
 function unpacked(store: string, ref: string, dir: string): Promise<string> {
   return ok('--store', store, 'unpack', ref, dir);
-}
-
-/** A store refused a load: the message, and nothing left behind (no tag, no blob, no temp file). */
-function assertUntouched(store: string, before: { index: string; blobs: string[] }): void {
-  assert.equal(readFileSync(join(store, 'index.json'), 'utf8'), before.index);
-  assert.deepEqual(readdirSync(join(store, 'blobs', 'sha256')).sort(), before.blobs);
-  const tmp = join(store, '.rootfs', 'tmp');
-  assert.deepEqual(existsSync(tmp) ? readdirSync(tmp) : [], []);
-}
-
-function snapshot(store: string): { index: string; blobs: string[] } {
-  return { index: readFileSync(join(store, 'index.json'), 'utf8'), blobs: readdirSync(join(store, 'blobs', 'sha256')).sort() };
 }
 
 test('--exclude-have: a docker-archive without the shared layers, smaller by their size, loads where they are and unpacks like the full one', async (t) => {
@@ -125,7 +112,7 @@ test('a delta archive on a store without the left-out layers is refused naming t
   assert.equal(lines.length, 1, refused.stderr);
   assert.match(lines[0]!, /image app:1: 2 layers neither in the archive nor in this store/);
   for (const layer of sender.shared) assert.ok(lines[0]!.includes(layer.digest), `${layer.digest} named in: ${lines[0]}`);
-  assertUntouched(empty, before);
+  assert.deepEqual(snapshot(empty), before, 'no tag, no blob, no temp file');
 
   // A store holding only one of the two still refuses, naming the other.
   const partial = join(sender.work, 'partial');
@@ -140,7 +127,7 @@ test('a delta archive on a store without the left-out layers is refused naming t
   const one = await rootfs(['--store', partial, 'load', '-i', delta]);
   assert.equal(one.code, 3, one.stderr);
   assert.match(one.stderr, new RegExp(`image app:1: layer neither in the archive nor in this store: ${sender.shared[1]!.digest}\\n$`));
-  assertUntouched(partial, partialBefore);
+  assert.deepEqual(snapshot(partial), partialBefore, 'no tag, no blob, no temp file');
 });
 
 test('a left-out layer whose bytes in the store are wrong is refused naming the blob, not trusted', async (t) => {
@@ -157,7 +144,7 @@ test('a left-out layer whose bytes in the store are wrong is refused naming the 
   const refused = await rootfs(['--store', receiver, 'load', '-i', delta]);
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, new RegExp(`^rootfs: ${damaged}: .*`));
-  assertUntouched(receiver, before);
+  assert.deepEqual(snapshot(receiver), before, 'no tag, no blob, no temp file');
 });
 
 test('--since with oci-archive: the index names the layers left out; it loads where they are, umoci unpacks it like the full one; refused elsewhere', async (t) => {
@@ -221,11 +208,11 @@ test('an index child whose layer the archive says it left out is checked, not ta
   const index = makeIndex([amd, arm]);
   const armLayer = arm.layers[0]!.descriptor.digest;
   const archive = (annotated: boolean): string => {
-    const members = ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [amd, arm], [index.member]).filter((member) => member.name !== `blobs/sha256/${armLayer.slice(7)}`);
+    const members = ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [amd, arm], [index.member]).filter((member) => member.path !== `blobs/sha256/${armLayer.slice(7)}`);
     const last = members[members.length - 1]!;
-    const document = JSON.parse(last.data!.toString()) as Index;
+    const document = JSON.parse(last.body!.toString()) as Index;
     if (annotated) document.annotations = { 'io.rootfs.delta.omitted-layers': armLayer };
-    last.data = Buffer.from(JSON.stringify(document));
+    last.body = Buffer.from(JSON.stringify(document));
     const path = join(work, annotated ? 'delta.tar' : 'partial.tar');
     writeFileSync(path, tarOf(members));
     return path;

@@ -6,8 +6,8 @@
  * table, an archive or layout took 8 MiB where a registry took 4.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
@@ -15,8 +15,8 @@ import { documentCaps, readCapped } from '../src/io/metadata.js';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/types.js';
 import { walkImage } from '../src/oci/walk.js';
-import { makeImage, makeLayer, ociMembers, tarOf, type FixtureImage, type Member } from './formats-fixtures.js';
-import { hashTree, makeTempDir, rootfs } from './helpers.js';
+import { makeImage, makeLayer, ociMembers, snapshot, tarOf, writeMembers, type FixtureImage, type TarMember as Member } from './fixtures.js';
+import { makeTempDir, rootfs } from './helpers.js';
 
 /** An image whose manifest is padded with trailing spaces (still valid JSON) to exactly `size` bytes. */
 function imageWithManifestOf(size: number, label: string): FixtureImage {
@@ -29,30 +29,23 @@ function members(image: FixtureImage, name: string): Member[] {
   return ociMembers([{ descriptor: image.manifestDescriptor, refName: name }], [image]);
 }
 
-function writeLayout(dir: string, list: Member[]): void {
-  for (const member of list) {
-    mkdirSync(dirname(join(dir, member.name)), { recursive: true });
-    writeFileSync(join(dir, member.name), member.data ?? Buffer.alloc(0));
-  }
-}
-
 async function loads(t: TestContext, how: 'archive' | 'layout'): Promise<void> {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   const input = (image: FixtureImage, name: string): string => {
     const path = join(dir, `${name}.${how}`);
     if (how === 'archive') writeFileSync(path, tarOf(members(image, name)));
-    else writeLayout(path, members(image, name));
+    else writeMembers(path, members(image, name));
     return how === 'archive' ? `oci-archive:${path}` : `oci:${path}`;
   };
   const atCap = await rootfs(['--store', store, 'load', '-q', '-i', input(imageWithManifestOf(documentCaps.image, 'fits'), 'fits')]);
   assert.equal(atCap.code, 0, atCap.stderr);
-  const before = hashTree(store);
+  const before = snapshot(store);
   const over = imageWithManifestOf(documentCaps.image + 1, 'over');
   const result = await rootfs(['--store', store, 'load', '-q', '-i', input(over, 'over')]);
   assert.equal(result.code, 3, result.stderr);
   assert.match(result.stderr, new RegExp(`^rootfs: .*${over.manifestDescriptor.digest.slice('sha256:'.length)}.*(too large|larger than ${documentCaps.image})`, 'm'));
-  assert.equal(hashTree(store), before, 'the store is left as it was');
+  assert.deepEqual(snapshot(store), before, 'the store is left as it was');
 }
 
 test('a manifest one byte over documentCaps.image is refused from an OCI archive, as from a registry; one at the cap loads', (t) => loads(t, 'archive'));

@@ -4,20 +4,14 @@
  * refusal of a broken config, the meaning of a name, nothing kept on failure).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
-import { parseReference } from '../src/oci/reference.js';
-import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
-import { makeImage, makeIndex, makeLayer, ociMembers, tarOf } from './formats-fixtures.js';
+import { MediaType, type Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
-
-function blobsOf(store: string): string[] {
-  return readdirSync(join(store, 'blobs', 'sha256')).sort();
-}
+import { buildImage, makeImage, makeIndex, makeLayer, ociMembers, putImage, snapshot, tarOf, withStore } from './fixtures.js';
 
 test('drift 1: an index with one platform-less child: load --platform agrees with load then save --platform', async (t) => {
   const dir = makeTempDir(t);
@@ -46,8 +40,8 @@ test('drift 2: load then save keeps every non-name annotation of the index.json 
   const image = makeImage([makeLayer({ 'etc/hello': 'annotated\n' })]);
   const annotations = { 'org.opencontainers.image.ref.name': 'app:1', 'org.opencontainers.image.created': '2024-05-06T07:08:09Z', 'com.example.note': 'kept' };
   const members = ociMembers([{ descriptor: image.manifestDescriptor }], [image]);
-  const indexMember = members.find((member) => member.name === 'index.json')!;
-  indexMember.data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...image.manifestDescriptor, annotations }] }));
+  const indexMember = members.find((member) => member.path === 'index.json')!;
+  indexMember.body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [{ ...image.manifestDescriptor, annotations }] }));
   const archive = join(dir, 'app.tar');
   writeFileSync(archive, tarOf(members));
   const store = join(dir, 'store');
@@ -64,16 +58,9 @@ test('drift 2: load then save keeps every non-name annotation of the index.json 
 test('drift 3: a config lacking rootfs: squash by name and by short ID both exit 3 in one line', async (t) => {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
-  const configDigest = await withStore(store, async (s) => {
-    const layer = makeLayer({ 'etc/hello': 'x\n' });
-    const layerBlob = await s.putBlob(layer.blob);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {} }));
-    const configBlob = await s.putBlob(config);
-    const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...configBlob }, layers: [{ mediaType: MediaType.LayerTar, ...layerBlob }] };
-    const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, ...(await s.putBlob(Buffer.from(JSON.stringify(manifest)))) };
-    await s.tag(parseReference('bad:1'), descriptor);
-    return configBlob.digest;
-  });
+  const image = makeImage([makeLayer({ 'etc/hello': 'x\n' })], { config: Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {} })) });
+  await withStore(store, (s) => putImage(s, image, 'bad:1'));
+  const configDigest = image.configDigest;
   for (const ref of ['bad:1', configDigest.slice('sha256:'.length, 'sha256:'.length + 12)]) {
     const result = await rootfs(['--store', store, 'squash', ref, 'flat:1']);
     assert.equal(result.code, 3, `squash ${ref}: ${result.stderr}`);
@@ -97,21 +84,21 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   await withStore(store, (s) => buildImage(s, dir, { name: 'kept:1', content: 'kept\n' }));
-  const before = blobsOf(store);
+  const before = snapshot(store);
 
   // Load: the first layer is good (and new), the second's bytes are not its digest's.
   const good = makeLayer({ 'etc/one': 'one\n' });
   const bad = makeLayer({ 'etc/two': 'two\n' });
   const image = makeImage([good, bad]);
   const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'broken:1' }], [image]);
-  const badMember = members.find((member) => member.name === `blobs/sha256/${bad.descriptor.digest.slice(7)}`)!;
-  badMember.data = Buffer.from(badMember.data!);
-  badMember.data[badMember.data.length - 1] ^= 0xff;
+  const badMember = members.find((member) => member.path === `blobs/sha256/${bad.descriptor.digest.slice(7)}`)!;
+  badMember.body = Buffer.from(badMember.body!);
+  badMember.body[badMember.body.length - 1] ^= 0xff;
   const archive = join(dir, 'broken.tar');
   writeFileSync(archive, tarOf(members));
   const loaded = await rootfs(['--store', store, 'load', '-i', `oci-archive:${archive}`]);
   assert.equal(loaded.code, 3, loaded.stderr);
-  assert.deepEqual(blobsOf(store), before, 'a failed load adds no blob');
+  assert.deepEqual(snapshot(store), before, 'a failed load adds no blob');
 
   if (!requireTools(t, 'docker-registry')) return;
   const registry = await startRegistry(t);
@@ -125,6 +112,6 @@ test('drift 5: a failed load and a failed pull both leave blobs/ as it was', asy
   writeFileSync(data, bytes);
   const pulled = await rootfs(['--store', store, 'pull', `${registry.host}/ns/app:1`]);
   assert.equal(pulled.code, 3, pulled.stderr);
-  assert.deepEqual(blobsOf(store), before, 'a failed pull keeps none of the blobs it fetched (the config came first)');
+  assert.deepEqual(snapshot(store), before, 'a failed pull keeps none of the blobs it fetched (the config came first)');
   assert.equal(sha256(readFileSync(data)) !== pushed.layer.digest, true);
 });

@@ -13,7 +13,7 @@ import test, { type TestContext } from 'node:test';
 import { requireEngine, startEngines, type Engine } from './engines.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildMultiPlatformImage, withStore } from './store-fixture.js';
+import { buildMultiPlatformImage, withStore } from './fixtures.js';
 
 interface Inspected {
   Id: string;

@@ -10,10 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { readMountPoints } from '../src/pack/mounts.js';
-import { run, runOk, type RunOptions, type RunResult } from './helpers.js';
+import { each, every, run, runOk, skipLoudly, waitFor, type RunOptions, type RunResult } from './helpers.js';
 import { blobInfoCache } from './registry-server.js';
 
 export interface Engine {
@@ -37,8 +36,8 @@ export interface Engines {
 /** Another docker may come first in PATH; the engine's own client is Debian's. */
 const binaries = { containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', dockerd: '/usr/sbin/dockerd', docker: '/usr/bin/docker', podman: '/usr/bin/podman', runc: '/usr/sbin/runc' };
 
-/** Long enough for a loaded 2-core machine; the poll ends at once when the daemon exits. */
-const startAttempts = 300;
+/** Long enough for a loaded 2-core machine; the wait ends at once when the daemon exits. */
+const startDeadline = 60_000;
 const pollInterval = 200;
 
 /**
@@ -145,9 +144,7 @@ export async function startEngines(t: TestContext, options: { insecureRegistries
 export function requireEngine(t: TestContext, ...engines: Engine[]): boolean {
   const down = engines.filter((engine) => engine.unavailable);
   if (down.length === 0) return true;
-  const message = `SKIPPED: ${down.map((engine) => `${engine.name} cannot run here: ${engine.unavailable}`).join('; ')}`;
-  process.stderr.write(`\n*** ${message} ***\n`);
-  t.skip(message);
+  skipLoudly(t, `SKIPPED: ${down.map((engine) => `${engine.name} cannot run here: ${engine.unavailable}`).join('; ')} (install it as .ci/run does)`);
   return false;
 }
 
@@ -170,8 +167,9 @@ function missing(...paths: string[]): string | undefined {
 }
 
 /**
- * Spawns a daemon in its own process group, logging to a file, and polls
- * `ready` until it answers; returns why not when the daemon exits or never answers.
+ * Spawns a daemon in its own process group, logging to a file, and asks
+ * `ready` (a daemon starting to answer announces it to nobody) until it
+ * answers; returns why not when the daemon exits or never answers.
  */
 async function startDaemon(daemons: ChildProcess[], command: string, args: string[], log: string, ready: () => Promise<RunResult>): Promise<string | undefined> {
   const fd = openSync(log, 'a');
@@ -181,25 +179,28 @@ async function startDaemon(daemons: ChildProcess[], command: string, args: strin
   let exited = false;
   child.on('exit', () => (exited = true));
   child.on('error', () => (exited = true));
-  for (let attempt = 0; attempt < startAttempts; attempt++) {
-    if (exited) return `${command} exited at start: ${lastLines(readFileSync(log, 'utf8'))}`;
-    if ((await ready()).code === 0) return undefined;
-    await sleep(pollInterval);
+  const answering = async (): Promise<boolean> => exited || (await ready()).code === 0;
+  try {
+    await waitFor(`${command} to answer`, answering, [every(pollInterval), each(child, 'exit'), each(child, 'error')], startDeadline);
+  } catch {
+    return `${command} did not answer after ${startDeadline / 1000} s: ${lastLines(readFileSync(log, 'utf8'))}`;
   }
-  return `${command} did not answer after ${(startAttempts * pollInterval) / 1000} s: ${lastLines(readFileSync(log, 'utf8'))}`;
+  return exited ? `${command} exited at start: ${lastLines(readFileSync(log, 'utf8'))}` : undefined;
 }
 
 /** SIGTERM to the daemon's process group, then SIGKILL if it has not exited after a bounded wait. */
 async function stopGroup(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const exit = new Promise((resolve) => child.once('exit', resolve));
   signalGroup(child.pid, 'SIGTERM');
-  const patience = new AbortController();
-  const stopped = await Promise.race([exited.then(() => true), sleep(30_000, false, { signal: patience.signal }).catch(() => false)]);
-  patience.abort(); // else the timer holds the test process open for its whole length
+  const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  const stopped = await waitFor(`${child.pid} to exit on SIGTERM`, gone, [each(child, 'exit')], 30_000).then(
+    () => true,
+    () => false,
+  );
   if (stopped) return;
   signalGroup(child.pid, 'SIGKILL');
-  await exited;
+  await exit;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

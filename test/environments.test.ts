@@ -8,24 +8,13 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, write
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk, type RunResult } from './helpers.js';
+import { snapshot, tarOf } from './fixtures.js';
 
 const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 
 /** Our CLI as the unprivileged user nobody (uid 65534). */
 function rootfsAsNobody(args: string[]): Promise<RunResult> {
   return run('setpriv', [...nobody, process.execPath, cliPath, ...args]);
-}
-
-/** Every path under dir with its type, size and mtime: what "nothing changed" is checked against. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (path: string, rel: string): void => {
-    const info = lstatSync(path);
-    out.push(`${rel} ${info.mode.toString(8)} ${info.size} ${info.mtimeMs}`);
-    if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
-  };
-  walk(dir, '.');
-  return out;
 }
 
 /** A root-owned store in a directory everyone may enter (makeTempDir's are 0700), holding one image base:1. */
@@ -125,7 +114,7 @@ test('a store path that cannot be created (under /proc) is one line, exit 5, at 
     ['split', join(work, 'f'), '--size', '1M', '-o', '/proc/rootfs-nope/parts'],
     ['--store', join(work, 'store'), 'save', 'x:1', '--format', 'oci', '-o', '/proc/rootfs-nope/layout'],
   ];
-  await runOk(process.execPath, [cliPath, '--store', join(work, 'store'), 'import', '-q', '-', 'x:1'], { input: await tarOf(work) });
+  await runOk(process.execPath, [cliPath, '--store', join(work, 'store'), 'import', '-q', '-', 'x:1'], { input: tarOf([{ path: 'f', body: 'data' }]) });
   for (const args of cases) {
     const result = await rootfs(args);
     assert.equal(result.code, 5, `${args.join(' ')}: ${result.stderr}`);
@@ -133,15 +122,11 @@ test('a store path that cannot be created (under /proc) is one line, exit 5, at 
   }
 });
 
-async function tarOf(work: string): Promise<Buffer> {
-  return (await runOk('tar', ['-C', work, '-cf', '-', 'f'])).stdout;
-}
-
 test('save --format oci makes directories 0755 and files 0644 less the umask (as skopeo), fills an empty directory, and refuses a non-empty one that is no layout (2)', async (t) => {
   const work = makeTempDir(t);
   const store = join(work, 'store');
   writeFileSync(join(work, 'f'), 'data');
-  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', '-', 'x:1'], { input: await tarOf(work) });
+  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', '-', 'x:1'], { input: tarOf([{ path: 'f', body: 'data' }]) });
   const saveWithUmask = (umask: string, out: string): Promise<RunResult> =>
     run('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, cliPath, '--store', store, 'save', 'x:1', '--format', 'oci', '-o', out]);
   const modes = (dir: string): Set<string> => new Set(snapshot(dir).map((line) => line.split(' ')[1]!.slice(-3)));

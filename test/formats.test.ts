@@ -8,22 +8,10 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { parseAddress } from '../src/formats/address.js';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType, type Index } from '../src/oci/types.js';
-import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers, tarOf, type Member } from './formats-fixtures.js';
 import { makeTempDir, rootfs } from './helpers.js';
-
-test('addresses: FORMAT:PATH[:REF] as skopeo, plain paths as paths', () => {
-  assert.deepEqual(parseAddress('docker-archive:/tmp/a.tar:busybox:latest'), { format: 'docker-archive', path: '/tmp/a.tar', ref: 'busybox:latest' });
-  assert.deepEqual(parseAddress('oci:/srv/layout'), { format: 'oci', path: '/srv/layout', ref: undefined });
-  assert.deepEqual(parseAddress('oci-archive:x.tar:app'), { format: 'oci-archive', path: 'x.tar', ref: 'app' });
-  assert.deepEqual(parseAddress('images.tar'), { format: undefined, path: 'images.tar', ref: undefined });
-  assert.deepEqual(parseAddress('./odd:name.tar'), { format: undefined, path: './odd:name.tar', ref: undefined });
-  assert.deepEqual(parseAddress('-'), { format: undefined, path: '-', ref: undefined });
-  assert.throws(() => parseAddress('oci:'), /no path/);
-  assert.throws(() => parseAddress('oci:dir:'), /empty reference/);
-});
+import { dockerClassicMembers, dockerHybridMembers, makeImage, makeIndex, makeLayer, ociMembers, type TarMember, tarOf } from './fixtures.js';
 
 const base = makeLayer({ 'etc/hostname': 'fixture\n', 'bin/sh': '#!sh\n' });
 const app = makeLayer({ 'app/run': 'run\n' }, 'gzip');
@@ -108,7 +96,7 @@ test('a multi-platform index is kept as an index, or narrowed by --platform', as
   provenance.manifestDescriptor.annotations = { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': image.manifestDescriptor.digest };
   // A platform whose manifest came along but not its layer (containerd keeps every platform's manifest).
   const partial = makeImage([makeLayer({ 'arch': 's390x\n' })], { platform: { architecture: 's390x', os: 'linux' } });
-  const partialManifest = { name: `blobs/sha256/${partial.manifestDescriptor.digest.slice(7)}`, data: partial.manifest };
+  const partialManifest = { path: `blobs/sha256/${partial.manifestDescriptor.digest.slice(7)}`, body: partial.manifest };
   const index = makeIndex([image, arm, provenance, partial]);
   const archive = tarOf(ociMembers([{ descriptor: index.descriptor, refName: 'multi:1' }], [image, arm, provenance], [index.member, partialManifest]));
   const whole = await load(t, archive);
@@ -153,32 +141,32 @@ async function refused(t: import('node:test').TestContext, archive: Buffer, memb
   return lines[0]!;
 }
 
-const hybrid = (): Member[] => dockerHybridMembers([{ image, tags: ['bad:1'] }]);
+const hybrid = (): TarMember[] => dockerHybridMembers([{ image, tags: ['bad:1'] }]);
 const layerName = (layer: typeof base): string => `blobs/sha256/${layer.descriptor.digest.slice(7)}`;
 
 test('bad input: truncated archive', async (t) => {
   const whole = tarOf(hybrid());
   const members = hybrid();
   // Cut inside the body of the first layer blob.
-  const offset = tarOf(members.slice(0, members.findIndex((m) => m.name === layerName(base)) + 1)).length - 1024 - 512;
+  const offset = tarOf(members.slice(0, members.findIndex((m) => m.path === layerName(base)) + 1)).length - 1024 - 512;
   const line = await refused(t, whole.subarray(0, offset), new RegExp(`${layerName(base)}: truncated`));
   assert.match(line, /bad\.tar: /);
 });
 
 test('bad input: manifest.json pointing at a missing file', async (t) => {
   const members = dockerClassicMembers([{ image, tags: ['bad:1'] }]);
-  const manifest = members.find((m) => m.name === 'manifest.json')!;
-  const entries = JSON.parse(manifest.data!.toString());
+  const manifest = members.find((m) => m.path === 'manifest.json')!;
+  const entries = JSON.parse(manifest.body!.toString());
   entries[0].Layers[1] = 'missing/layer.tar';
-  manifest.data = Buffer.from(JSON.stringify(entries));
+  manifest.body = Buffer.from(JSON.stringify(entries));
   await refused(t, tarOf(members), /manifest\.json: refers to "missing\/layer\.tar", which is not in the archive/);
 });
 
 test('bad input: layer digest mismatch', async (t) => {
   const members = hybrid();
-  const layer = members.find((m) => m.name === layerName(base))!;
-  layer.data = Buffer.from(layer.data!);
-  layer.data[600] ^= 1;
+  const layer = members.find((m) => m.path === layerName(base))!;
+  layer.body = Buffer.from(layer.body!);
+  layer.body[600] ^= 1;
   await refused(t, tarOf(members), new RegExp(`${layerName(base)}: digest mismatch`));
 });
 
@@ -188,11 +176,11 @@ test('bad input: diff_id mismatch', async (t) => {
 });
 
 test('bad input: ../ member name', async (t) => {
-  await refused(t, tarOf([...hybrid().slice(0, 3), { name: '../escape', data: Buffer.from('x') }, ...hybrid().slice(3)]), /member '\.\.\/escape': '\.\.' component/);
+  await refused(t, tarOf([...hybrid().slice(0, 3), { path: '../escape', body: 'x' }, ...hybrid().slice(3)]), /member '\.\.\/escape': '\.\.' component/);
 });
 
 test('bad input: malformed JSON', async (t) => {
-  const members = hybrid().map((m) => (m.name === 'index.json' ? { ...m, data: Buffer.from('{"schemaVersion": 2, "manifests": [') } : m));
+  const members = hybrid().map((m) => (m.path === 'index.json' ? { ...m, body: Buffer.from('{"schemaVersion": 2, "manifests": [') } : m));
   await refused(t, tarOf(members), /index\.json: malformed JSON/);
 });
 
@@ -203,14 +191,14 @@ test('bad input: unknown layer media type (a label its bytes contradict is read 
 
 test('bad input: duplicate member', async (t) => {
   const members = hybrid();
-  await refused(t, tarOf([...members, members.find((m) => m.name === 'manifest.json')!]), /manifest\.json: duplicate member/);
+  await refused(t, tarOf([...members, members.find((m) => m.path === 'manifest.json')!]), /manifest\.json: duplicate member/);
 });
 
 test('bad input: config that does not hash to its classic name', async (t) => {
   const members = dockerClassicMembers([{ image, tags: ['bad:1'] }]);
-  const config = members.find((m) => m.name === `${image.configDigest.slice(7)}.json`)!;
-  config.data = Buffer.from(config.data!.toString().replace('"yes"', '"no!"'));
-  assert.notEqual(sha256(config.data), image.configDigest);
+  const config = members.find((m) => m.path === `${image.configDigest.slice(7)}.json`)!;
+  config.body = Buffer.from(config.body!.toString().replace('"yes"', '"no!"'));
+  assert.notEqual(sha256(config.body), image.configDigest);
   await refused(t, tarOf(members), /\.json: digest mismatch/);
 });
 

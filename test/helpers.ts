@@ -4,13 +4,14 @@
  * one is truly absent (CI installs them all, so a skip there is a CI bug).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import type { EventEmitter } from 'node:events';
+import { copyFileSync, existsSync, linkSync, watch, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { native } from '../src/native/index.js';
 
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const cliPath = join(projectRoot, 'bin', 'rootfs.js');
@@ -53,20 +54,6 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
   });
 }
 
-/** Every name, type, link target and content under dir, hashed: "the store is byte-identical". */
-export function hashTree(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (path: string, rel: string): void => {
-    const info = lstatSync(path);
-    hash.update(`${rel}\0${info.mode}\0`);
-    if (info.isSymbolicLink()) hash.update(readlinkSync(path));
-    else if (info.isDirectory()) for (const name of readdirSync(path).sort()) walk(join(path, name), `${rel}/${name}`);
-    else if (info.isFile()) hash.update(readFileSync(path));
-  };
-  walk(dir, '');
-  return hash.digest('hex');
-}
-
 /**
  * Mounts for one test, undone before its temp dir is removed (after hooks run
  * in the order they were registered, so call this before makeTempDir).
@@ -79,9 +66,7 @@ export function mounter(t: TestContext): (args: string[]) => Promise<boolean> {
   return async (args) => {
     const result = await run('mount', args);
     if (result.code !== 0) {
-      const message = `SKIPPED: cannot mount here (${result.stderr.trim()}); one-file-system is not proven`;
-      process.stderr.write(`\n*** ${message} ***\n`);
-      t.skip(message);
+      skipLoudly(t, `SKIPPED: cannot mount here (${result.stderr.trim()}); one-file-system is not proven`);
       return false;
     }
     mounted.push(args[args.length - 1]!);
@@ -119,6 +104,81 @@ export async function pastTheCaptureMargin(dir: string): Promise<void> {
   if (wait > 0) await delay(wait);
 }
 
+/** One source of wake-ups for waitFor: subscribes wake, returns the unsubscribe. */
+export type Wake = (wake: () => void) => () => void;
+
+/** Every change under dir (inotify, new subdirectories included): a file created, written, renamed or removed. */
+export function watching(dir: string): Wake {
+  return (wake) => {
+    const watcher = watch(dir, { recursive: true }, wake);
+    // A watched directory removed mid-wait is one more event, not an uncaught error: the check and the deadline decide.
+    watcher.on('error', wake);
+    return () => watcher.close();
+  };
+}
+
+/** Each `event` of emitter (a server's 'request', a stream's 'data'). */
+export function each(emitter: EventEmitter, event: string): Wake {
+  return (wake) => {
+    emitter.on(event, wake);
+    return () => emitter.off(event, wake);
+  };
+}
+
+/** A re-check every ms: only for state no event announces (a thread's wchan in /proc, a port that starts answering). */
+export function every(ms: number): Wake {
+  return (wake) => {
+    const timer = setInterval(wake, ms);
+    return () => clearInterval(timer);
+  };
+}
+
+/**
+ * Resolves once check() holds, re-checked at each wake; rejects naming `what`
+ * when the deadline passes first. The one way a test waits for something
+ * another process or the event loop does: no sleep, no poll without end.
+ */
+export async function waitFor(what: string | (() => string), check: () => boolean | Promise<boolean>, wakes: Wake[], deadlineMs = 20_000): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const stops: Array<() => void> = [];
+    let done = false;
+    let checking = false;
+    let again = false;
+    const finish = (error?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      for (const stop of stops) stop();
+      if (error === undefined) resolve();
+      else reject(error instanceof Error ? error : new Error(String(error)));
+    };
+    const deadline = setTimeout(() => finish(new Error(`waited ${deadlineMs / 1000} s in vain for ${typeof what === 'string' ? what : what()}`)), deadlineMs);
+    // One check at a time; a wake during an async check runs one more after it.
+    const wake = (): void => {
+      if (done) return;
+      if (checking) {
+        again = true;
+        return;
+      }
+      checking = true;
+      void (async () => {
+        try {
+          if (await check()) finish();
+        } catch (error) {
+          finish(error);
+        }
+        checking = false;
+        if (again && !done) {
+          again = false;
+          wake();
+        }
+      })();
+    };
+    for (const source of wakes) stops.push(source(wake));
+    wake();
+  });
+}
+
 const toolCache = new Map<string, boolean>();
 
 export function haveTool(tool: string): boolean {
@@ -137,18 +197,49 @@ export function haveTool(tool: string): boolean {
 export function requireTools(t: TestContext, ...tools: string[]): boolean {
   const missing = tools.filter((tool) => !haveTool(tool));
   if (missing.length === 0) return true;
-  const message = `SKIPPED: peer tool(s) not installed: ${missing.join(', ')} (install them as .ci/run does)`;
-  process.stderr.write(`\n*** ${message} ***\n`);
-  t.skip(message);
+  skipLoudly(t, `SKIPPED: peer tool(s) not installed: ${missing.join(', ')} (install them as .ci/run does)`);
   return false;
 }
 
 /** True when running as root; otherwise skips loudly (device nodes, chown, mounts need it). */
 export function requireRoot(t: TestContext): boolean {
   if (process.getuid?.() === 0) return true;
-  const message = 'SKIPPED: needs root';
-  process.stderr.write(`\n*** ${message} ***\n`);
-  t.skip(message);
+  skipLoudly(t, 'SKIPPED: needs root (run the suite as root, as .ci/run does)');
+  return false;
+}
+
+/**
+ * Says on stderr in capitals that a check did not run, and why: the one
+ * place a test skips (test/tiers.test.ts refuses t.skip anywhere else), so a
+ * skip is never quiet. The reason names what is missing and how to get it.
+ */
+export function skipLoudly(t: TestContext, reason: string): void {
+  sayLoudly(reason);
+  t.skip(reason);
+}
+
+/** The stderr half of skipLoudly, for a test that still checks the rest (one encoder of two). */
+export function sayLoudly(reason: string): void {
+  process.stderr.write(`\n*** ${reason} ***\n`);
+}
+
+/**
+ * Whether the addon has the libdeflate gzip encoder. Built without it while
+ * libdeflate-dev is installed is a build to redo, not a machine without the
+ * library: that fails instead of skipping.
+ */
+export function libdeflateBuilt(): boolean {
+  if (native.gzipMember) return true;
+  if (existsSync('/usr/include/libdeflate.h')) throw new Error('libdeflate-dev is installed but the addon was built without it: run npm rebuild');
+  return false;
+}
+
+export const libdeflateAbsent = 'the addon was built without libdeflate (apt-get install libdeflate-dev && npm rebuild, as .ci/run does)';
+
+/** True when the addon has libdeflate; otherwise skips loudly, saying how to get it. */
+export function requireLibdeflate(t: TestContext): boolean {
+  if (libdeflateBuilt()) return true;
+  skipLoudly(t, `SKIPPED: ${libdeflateAbsent}`);
   return false;
 }
 

@@ -11,55 +11,31 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, w
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { documentCaps } from '../src/io/metadata.js';
-import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
-import { hashTree, makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
-
-type Member = Omit<Partial<TarEntry>, 'path'> & { path: string | Buffer; body?: Buffer | string };
-
-function tar(members: Member[], end: Buffer = END_OF_ARCHIVE): Buffer {
-  const parts: Buffer[] = [];
-  for (const member of members) {
-    const body = member.body === undefined ? Buffer.alloc(0) : Buffer.from(member.body);
-    const entry: TarEntry = { mode: 0o644, uid: 0, gid: 0, mtime: 0, type: 'file', ...member, path: Buffer.from(member.path), size: member.type && member.type !== 'file' ? 0 : body.length };
-    parts.push(encodeHeader(entry), body, Buffer.alloc(padding(body.length)));
-  }
-  parts.push(end);
-  return Buffer.concat(parts);
-}
+import { encodeHeader } from '../src/tar/header.js';
+import { makeTempDir, projectRoot, requireRoot, rootfs, run, type RunResult } from './helpers.js';
+import { dockerClassicMembers, layerOfTar, makeImage, ociMembers, snapshot, tarOf, writeMembers, type TarMember } from './fixtures.js';
 
 const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
 /** A docker save archive of one image over one uncompressed layer. */
 function dockerArchive(layer: Buffer, repoTags: string[]): Buffer {
-  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } });
-  const configName = `${sha(config)}.json`;
-  return tar([
-    { path: configName, body: config },
-    { path: 'l1/layer.tar', body: layer },
-    { path: 'manifest.json', body: JSON.stringify([{ Config: configName, RepoTags: repoTags, Layers: ['l1/layer.tar'] }]) },
-  ]);
+  return tarOf(dockerClassicMembers([{ image: makeImage([layerOfTar(layer)]), tags: repoTags }]));
 }
 
-/** An OCI layout directory of one image; `edit` may change its index before it is written. */
+/** An OCI layout directory of one image named x:1; `edit` may change its index before it is written. */
 function ociLayout(dir: string, layer: Buffer, edit: (index: any) => void = () => {}): { blobs: string; layerHex: string } {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (data: Buffer | string): { digest: string; size: number } => {
-    const hex = sha(data);
-    writeFileSync(join(blobs, hex), data);
-    return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
-  };
-  const config = put(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
-  const layerBlob = put(layer);
-  const manifest = put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerBlob }] }));
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'x:1' } }] };
-  edit(index);
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-  return { blobs, layerHex: layerBlob.digest.slice(7) };
+  const image = makeImage([layerOfTar(layer)]);
+  const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'x:1' }], [image]).map((member) => {
+    if (member.path !== 'index.json') return member;
+    const index = JSON.parse(String(member.body));
+    edit(index);
+    return { ...member, body: JSON.stringify(index) };
+  });
+  writeMembers(dir, members);
+  return { blobs: join(dir, 'blobs', 'sha256'), layerHex: image.layers[0]!.descriptor.digest.slice(7) };
 }
 
-const goodLayer = tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
+const goodLayer = tarOf([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }]);
 
 interface Fixture {
   dir: string;
@@ -78,7 +54,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
     dir,
     store,
     async refuses(args, code, opts = {}) {
-      const before = hashTree(store);
+      const before = snapshot(store);
       const result = await rootfs(['--store', store, ...args], opts.input ? { input: opts.input } : {});
       assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
       const lines = result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('rootfs: warning:'));
@@ -88,7 +64,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
       assert.doesNotMatch(result.stderr, /internal error/);
       assert.doesNotMatch(result.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, 'no raw control character');
       if (opts.mentions) assert.match(lines[0]!, opts.mentions);
-      assert.equal(hashTree(store), before, 'the store is unchanged');
+      assert.deepEqual(snapshot(store), before, 'the store is unchanged');
       return result;
     },
   };
@@ -96,7 +72,7 @@ async function fixture(t: TestContext): Promise<Fixture> {
 
 test('import and load: a LIBARCHIVE.xattr key with bad %-encoding is bad input naming the member', async (t) => {
   const f = await fixture(t);
-  const layer = tar([{ path: 'etc/evil', body: 'x', pax: new Map([['LIBARCHIVE.xattr.user.%E0%A4%A', Buffer.from('eA==')]]) }]);
+  const layer = tarOf([{ path: 'etc/evil', body: 'x', pax: new Map([['LIBARCHIVE.xattr.user.%E0%A4%A', Buffer.from('eA==')]]) }]);
   writeFileSync(join(f.dir, 'bad.tar'), layer);
   await f.refuses(['import', join(f.dir, 'bad.tar'), 'bad:1'], 3, { mentions: /etc\/evil/ });
   writeFileSync(join(f.dir, 'bad-docker.tar'), dockerArchive(layer, ['bad:1']));
@@ -110,20 +86,20 @@ test('member names with newlines and ESC are escaped in messages', async (t) => 
   const result = await f.refuses(['import', '-', 'esc:1'], 3, { input: Buffer.concat([header, Buffer.alloc(10)]) });
   assert.match(result.stderr, /a\\x0arootfs: forged\\x1b\[2J/);
   // An image archive by its first member (load reads on), holding one name twice.
-  writeFileSync(join(f.dir, 'dup.tar'), tar([{ path: 'manifest.json', body: '[]' }, { path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
+  writeFileSync(join(f.dir, 'dup.tar'), tarOf([{ path: 'manifest.json', body: '[]' }, { path: 'x\x1b]0;t\x07', body: '1' }, { path: 'x\x1b]0;t\x07', body: '2' }]));
   await f.refuses(['load', '-i', join(f.dir, 'dup.tar')], 3, { mentions: /x\\x1b\]0;t\\x07.*(?:twice|duplicate|more than once)/ });
   // Refused as no image archive at its first member, the name is escaped the same way.
-  writeFileSync(join(f.dir, 'fs.tar'), tar([{ path: 'x\x1b]0;t\x07', body: '1' }]));
+  writeFileSync(join(f.dir, 'fs.tar'), tarOf([{ path: 'x\x1b]0;t\x07', body: '1' }]));
   await f.refuses(['load', '-i', join(f.dir, 'fs.tar')], 3, { mentions: /x\\x1b\]0;t\\x07/ });
 });
 
 test('empty symlink targets, out-of-range owners and bad platforms are refused on import', async (t) => {
   const f = await fixture(t);
-  writeFileSync(join(f.dir, 'empty-link.tar'), tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]));
+  writeFileSync(join(f.dir, 'empty-link.tar'), tarOf([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]));
   await f.refuses(['import', join(f.dir, 'empty-link.tar'), 'e:1'], 3, { mentions: /dangling.*empty target/ });
-  writeFileSync(join(f.dir, 'empty-link-docker.tar'), dockerArchive(tar([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]), ['e:1']));
+  writeFileSync(join(f.dir, 'empty-link-docker.tar'), dockerArchive(tarOf([{ path: 'dangling', type: 'symlink', linkpath: Buffer.alloc(0) }]), ['e:1']));
   await f.refuses(['load', '-i', join(f.dir, 'empty-link-docker.tar')], 3, { mentions: /dangling/ });
-  writeFileSync(join(f.dir, 'uid.tar'), tar([{ path: 'owned', body: 'x', uid: 2 ** 33 }]));
+  writeFileSync(join(f.dir, 'uid.tar'), tarOf([{ path: 'owned', body: 'x', uid: 2 ** 33 }]));
   await f.refuses(['import', join(f.dir, 'uid.tar'), 'u:1'], 3, { mentions: /uid 8589934592 is out of range/ });
   await f.refuses(['import', '--platform', '../../x', join(f.dir, 'good.tar'), 'p:1'], 2, { mentions: /invalid platform/ });
   await f.refuses(['import', '--platform', 'linux/./x', join(f.dir, 'good.tar'), 'p:1'], 2);
@@ -131,7 +107,7 @@ test('empty symlink targets, out-of-range owners and bad platforms are refused o
 
 test('load: a RepoTags name with a digest is bad input, and nothing is committed', async (t) => {
   const f = await fixture(t);
-  writeFileSync(join(f.dir, 'digest-tag.tar'), dockerArchive(tar([{ path: 'new', body: 'new content' }]), [`name@sha256:${'a'.repeat(64)}`]));
+  writeFileSync(join(f.dir, 'digest-tag.tar'), dockerArchive(tarOf([{ path: 'new', body: 'new content' }]), [`name@sha256:${'a'.repeat(64)}`]));
   await f.refuses(['load', '-i', join(f.dir, 'digest-tag.tar')], 3, { mentions: /not a name:tag/ });
 });
 
@@ -217,12 +193,12 @@ test('gc keeps an unknown artifact of 2 MB of nested arrays without overflowing 
 test('load: memory stays flat in the number and size of members', async (t) => {
   const f = await fixture(t);
   // 20k distinct tiny members and 24 JSON-looking blobs as large as a document may be; neither is an image, so load refuses it at the end.
-  const members: Member[] = [];
+  const members: TarMember[] = [];
   // Named as blobs, so the archive starts like an image archive and load reads every member before refusing it.
   for (let i = 0; i < 20_000; i++) members.push({ path: `blobs/sha256/${sha(`member ${i}`)}`, body: `member ${i}` });
   const bigJson = (i: number): string => `{${' '.repeat(documentCaps.image - 4)}${i % 10}}`;
   for (let i = 0; i < 24; i++) members.push({ path: `blobs/sha256/${sha(bigJson(i))}`, body: bigJson(i) });
-  writeFileSync(join(f.dir, 'many.tar'), tar(members));
+  writeFileSync(join(f.dir, 'many.tar'), tarOf(members));
   members.length = 0;
   const probe = join(f.dir, 'probe.mjs');
   // maxRSS of the command itself, read as it exits.
@@ -230,11 +206,11 @@ test('load: memory stays flat in the number and size of members', async (t) => {
     probe,
     `import { writeFileSync } from 'node:fs';\nimport { main } from ${JSON.stringify(join(projectRoot, 'dist', 'src', 'cli', 'main.js'))};\nconst code = await main(process.argv);\nwriteFileSync(${JSON.stringify(join(f.dir, 'rss'))}, String(process.resourceUsage().maxRSS));\nprocess.exitCode = code;\n`,
   );
-  const before = hashTree(f.store);
+  const before = snapshot(f.store);
   const result = await run(process.execPath, [probe, '--store', f.store, 'load', '-i', join(f.dir, 'many.tar')]);
   assert.equal(result.code, 3, result.stderr);
   assert.doesNotMatch(result.stderr, /not an image archive/, 'read to the end, not refused at its first member');
-  assert.equal(hashTree(f.store), before);
+  assert.deepEqual(snapshot(f.store), before);
   const rssMiB = Number(readFileSync(join(f.dir, 'rss'), 'utf8')) / 1024;
   // Before: 24 × 8 MiB of JSON alone held ~200 MiB more than this, and 20k members ~700 MiB.
   assert.ok(rssMiB < 250, `load used ${rssMiB.toFixed(0)} MiB`);
@@ -243,7 +219,7 @@ test('load: memory stays flat in the number and size of members', async (t) => {
 test('unpack on a full disk: one line, exit 5, and the directory it created is gone', async (t) => {
   if (!requireRoot(t)) return;
   const f = await fixture(t);
-  const big = tar([{ path: 'big', body: Buffer.alloc(8 * 1024 * 1024, 1) }, { path: 'big2', body: Buffer.alloc(8 * 1024 * 1024, 2) }]);
+  const big = tarOf([{ path: 'big', body: Buffer.alloc(8 * 1024 * 1024, 1) }, { path: 'big2', body: Buffer.alloc(8 * 1024 * 1024, 2) }]);
   writeFileSync(join(f.dir, 'big.tar'), big);
   assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'big.tar'), 'big:1'])).code, 0);
   const mount = join(f.dir, 'small');
@@ -371,18 +347,18 @@ test("rebase: a base annotation naming a signature, or garbage, is bad input; a 
 
   assert.equal((await rootfs(['--store', f.store, 'append', 'base:1', join(f.dir, 'good.tar'), 'app:1'])).code, 0);
   assert.equal((await rootfs(['--store', f.store, 'config', 'base:1', '--label', 'same=layers', 'base:2'])).code, 0);
-  const before = hashTree(f.store);
+  const before = snapshot(f.store);
   const result = await rootfs(['--store', f.store, 'rebase', 'app:1', '--old-base', 'base:1', '--new-base', 'base:2']);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /app:1 is already on base:2 .*: nothing written/);
-  assert.equal(hashTree(f.store), before, 'nothing written');
+  assert.deepEqual(snapshot(f.store), before, 'nothing written');
 });
 
 test('listings escape names and texts from input: diff of a tar, an image and a directory, and history; --json stays exact', async (t) => {
   const f = await fixture(t);
   const forged = 'x\nD /etc/passwd';
   const escape = 'y\x1b[2J\rz';
-  writeFileSync(join(f.dir, 'evil.tar'), tar([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }, { path: 'x\nD ', type: 'directory', mode: 0o755 }, { path: 'x\nD /etc', type: 'directory', mode: 0o755 }, { path: forged, body: '1' }, { path: escape, body: '2' }]));
+  writeFileSync(join(f.dir, 'evil.tar'), tarOf([{ path: 'etc', type: 'directory', mode: 0o755 }, { path: 'etc/hostname', body: 'box\n' }, { path: 'x\nD ', type: 'directory', mode: 0o755 }, { path: 'x\nD /etc', type: 'directory', mode: 0o755 }, { path: forged, body: '1' }, { path: escape, body: '2' }]));
   assert.equal((await rootfs(['--store', f.store, 'import', join(f.dir, 'evil.tar'), 'evil:1', '-m', 'made\nby \x1b[31mme'])).code, 0);
   const tree = join(f.dir, 'tree');
   mkdirSync(join(tree, 'etc'), { recursive: true });
@@ -436,7 +412,7 @@ test('split and verify: a file name with a newline and ESC is escaped in their l
 test('append: a layer with whiteouts for "..", "." or "" is refused as import refuses it, the store unchanged', async (t) => {
   const f = await fixture(t);
   for (const name of ['etc/.wh...', '.wh..', '.wh.']) {
-    writeFileSync(join(f.dir, 'wh.tar'), tar([{ path: name, body: '' }]));
+    writeFileSync(join(f.dir, 'wh.tar'), tarOf([{ path: name, body: '' }]));
     for (const args of [['append', 'base:1', join(f.dir, 'wh.tar'), 'w:1'], ['import', join(f.dir, 'wh.tar'), 'w:1']]) await f.refuses(args, 3, { mentions: /whiteout .* names no file/ });
   }
 });

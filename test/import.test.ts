@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { encodeHeader, END_OF_ARCHIVE, padding, type TarEntry } from '../src/tar/header.js';
+import { encodeHeader } from '../src/tar/header.js';
 import { makeRootTree } from './fixtures.js';
-import { cliPath, makeTempDir, ociImageToolValidate, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
+import { cliPath, makeTempDir, ociImageToolValidate, requireRoot, requireTools, rootfs, run, runOk, skipLoudly, waitFor, watching } from './helpers.js';
 import { describeTree } from './tree.js';
+import { tarOf } from './fixtures.js';
 
 const gnuTarArgs = ['--numeric-owner', '--xattrs', "--xattrs-include=*", '--acls', '--sort=name'];
 
@@ -26,7 +27,7 @@ test('import: a root tarball becomes an image the peers read, and umoci unpacks 
   const source = join(dir, 'source');
   const store = join(dir, 'store');
   mkdirSync(source);
-  makeRootTree(source);
+  if (!makeRootTree(t, source)) return;
   await runOk('tar', [...gnuTarArgs, '-cf', join(dir, 'root.tar'), '-C', source, '.']);
 
   const result = await rootfs(['import', join(dir, 'root.tar'), 'legacy/base:7', '-c', 'CMD ["/bin/sh"]', '-c', 'ENV LANG=C.UTF-8', '-m', 'migrated host', '--platform', 'linux/amd64'], storeEnv(store));
@@ -94,23 +95,11 @@ test('import: every input compression gives the same diff_id; the same tar twice
   }
 });
 
-function craftTar(entries: Array<{ path: string; body?: string; type?: TarEntry['type']; linkpath?: string }>): Buffer {
-  const parts: Buffer[] = [];
-  for (const { path, body = '', type = 'file', linkpath } of entries) {
-    const data = Buffer.from(type === 'file' ? body : '');
-    const entry: TarEntry = { path: Buffer.from(path), type, mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 1700000000 };
-    if (linkpath) entry.linkpath = Buffer.from(linkpath);
-    parts.push(encodeHeader(entry), data, Buffer.alloc(padding(data.length)));
-  }
-  parts.push(END_OF_ARCHIVE);
-  return Buffer.concat(parts);
-}
-
 test('import: hostile and broken inputs are refused with one line naming the problem, the index untouched', async (t) => {
   if (!requireTools(t, 'gzip')) return;
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
-  const good = craftTar([{ path: 'etc/' , type: 'directory' }, { path: 'etc/hosts', body: '127.0.0.1 localhost\n' }]);
+  const good = tarOf([{ path: 'etc/' , type: 'directory' }, { path: 'etc/hosts', body: '127.0.0.1 localhost\n' }]);
   assert.equal((await rootfs(['import', '-', 'good:1'], { input: good, ...storeEnv(store) })).code, 0);
   const indexBefore = readFileSync(join(store, 'index.json'));
   const gzipped = (await runOk('gzip', ['-c'], { input: Buffer.concat([good, Buffer.alloc(100000, 7)]) })).stdout;
@@ -118,10 +107,10 @@ test('import: hostile and broken inputs are refused with one line naming the pro
   corruptGzip.fill(0x55, 40, 60);
 
   const cases: Array<[string, Buffer, RegExp]> = [
-    ['dot-dot', craftTar([{ path: '../etc/passwd', body: 'x' }]), /\.\..*etc\/passwd|etc\/passwd.*\.\./],
-    ['nested dot-dot', craftTar([{ path: 'a/../../b', body: 'x' }]), /a\/\.\.\/\.\.\/b/],
-    ['absolute', craftTar([{ path: '/etc/shadow', body: 'x' }]), /\/etc\/shadow/],
-    ['hardlink escape', craftTar([{ path: 'x', type: 'hardlink', linkpath: '../../etc/shadow' }]), /etc\/shadow/],
+    ['dot-dot', tarOf([{ path: '../etc/passwd', body: 'x' }]), /\.\..*etc\/passwd|etc\/passwd.*\.\./],
+    ['nested dot-dot', tarOf([{ path: 'a/../../b', body: 'x' }]), /a\/\.\.\/\.\.\/b/],
+    ['absolute', tarOf([{ path: '/etc/shadow', body: 'x' }]), /\/etc\/shadow/],
+    ['hardlink escape', tarOf([{ path: 'x', type: 'hardlink', linkpath: '../../etc/shadow' }]), /etc\/shadow/],
     ['truncated', good.subarray(0, 700), /truncated/],
     ['no end marker', good.subarray(0, good.length - 1024), /truncated|end-of-archive/],
     ['corrupt gzip', corruptGzip, /gzip/],
@@ -151,7 +140,7 @@ test('import: hostile and broken inputs are refused with one line naming the pro
 test('import: a blob damaged on disk is detected on read and repaired by re-importing it', async (t) => {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
-  const tar = craftTar([{ path: 'etc/hosts', body: 'x'.repeat(5000) }]);
+  const tar = tarOf([{ path: 'etc/hosts', body: 'x'.repeat(5000) }]);
   const first = await rootfs(['import', '-', 'img:1', '--json'], { input: tar, ...storeEnv(store) });
   assert.equal(first.code, 0, first.stderr);
   const layer = JSON.parse(first.stdout.toString()).layer.digest as string;
@@ -184,7 +173,7 @@ test('import: four imports into one store at once all land', async (t) => {
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   const results = await Promise.all(
-    [1, 2, 3, 4].map((n) => rootfs(['import', '-', `par:${n}`], { input: craftTar([{ path: `file${n}`, body: `content ${n}\n`.repeat(10000) }]), ...storeEnv(store) })),
+    [1, 2, 3, 4].map((n) => rootfs(['import', '-', `par:${n}`], { input: tarOf([{ path: `file${n}`, body: `content ${n}\n`.repeat(10000) }]), ...storeEnv(store) })),
   );
   for (const result of results) assert.equal(result.code, 0, result.stderr);
   const images = await rootfs(['images', '--json'], storeEnv(store));
@@ -199,7 +188,7 @@ test('import: SIGKILL in the middle leaves the store valid and untouched; the ne
   if (!requireTools(t, 'oci-image-tool')) return;
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
-  assert.equal((await rootfs(['import', '-', 'keep:1'], { input: craftTar([{ path: 'a', body: 'a' }]), ...storeEnv(store) })).code, 0);
+  assert.equal((await rootfs(['import', '-', 'keep:1'], { input: tarOf([{ path: 'a', body: 'a' }]), ...storeEnv(store) })).code, 0);
   const indexBefore = readFileSync(join(store, 'index.json'));
 
   const child = spawn(process.execPath, [cliPath, 'import', '-', 'killed:1'], { env: { ...process.env, ROOTFS_STORE: store }, stdio: ['pipe', 'ignore', 'ignore'] });
@@ -208,8 +197,10 @@ test('import: SIGKILL in the middle leaves the store valid and untouched; the ne
   child.stdin.write(header);
   const chunk = Buffer.alloc(1 << 20, 1);
   for (let i = 0; i < 8; i++) child.stdin.write(chunk);
-  // Wait until the layer temp file has data in it, then kill.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Kill once the layer temp file has data in it.
+  const tmp = join(store, '.rootfs', 'tmp');
+  const hasData = (): boolean => readdirSync(tmp).some((name) => name.startsWith(`blob-${child.pid}-`) && statSync(join(tmp, name)).size > 0);
+  await waitFor('the killed import\'s layer temp file to hold data', hasData, [watching(tmp)]);
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGKILL');
   await exited;
@@ -226,7 +217,7 @@ test('import: SIGKILL in the middle leaves the store valid and untouched; the ne
 
 test('an input whose read fails (/proc/self/mem: EIO) is a host I/O error naming it, for import, load and split alike, and nothing is tagged', async (t) => {
   if (!existsSync('/proc/self/mem')) {
-    t.skip('SKIPPED: no /proc/self/mem to fail a read with');
+    skipLoudly(t, 'SKIPPED: no /proc/self/mem to fail a read with (mount procfs on /proc)');
     return;
   }
   const dir = makeTempDir(t);

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cliPath, makeTempDir, rootfs, runOk } from './helpers.js';
+import { cliPath, every, makeTempDir, rootfs, runOk, waitFor } from './helpers.js';
 
 interface Exit {
   code: number | null;
@@ -44,14 +44,10 @@ function signalWhenCreated(dir: string, pattern: RegExp, child: ChildProcessWith
   });
 }
 
-/** Resolves once one of pid's threads sleeps in the kernel function wchan (read from /proc); fails after 20 s. */
+/** Resolves once one of pid's threads sleeps in the kernel function wchan (read from /proc, which announces nothing); fails after 20 s. */
 async function waitForKernelWait(pid: number, wchan: string): Promise<void> {
-  for (let tries = 0; tries < 400; tries++) {
-    const tasks = existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : [];
-    if (tasks.some((task) => readWchan(pid, task) === wchan)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`process ${pid} never waited in ${wchan}`);
+  const waiting = (): boolean => (existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []).some((task) => readWchan(pid, task) === wchan);
+  await waitFor(`process ${pid} to wait in ${wchan}`, waiting, [every(50)]);
 }
 
 function readWchan(pid: number, task: string): string {

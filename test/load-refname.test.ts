@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
-import { buildImage, withStore } from './store-fixture.js';
+import { buildImage, withStore } from './fixtures.js';
 
 test('load of a skopeo/umoci layout with bare ref.names: localhost/DIR:NAME, oci:DIR:REF picks one, --tag names it', async (t) => {
   if (!requireTools(t, 'skopeo', 'umoci', 'tar')) return;

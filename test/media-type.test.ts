@@ -10,14 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { sha256 } from '../src/oci/digest.js';
 import { readLayerAs } from '../src/oci/layer-media.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../src/oci/types.js';
-import { dockerHybridMembers, layerTar, makeImage, makeLayer, ociMembers, tarOf, type FixtureImage, type FixtureLayer, type Member } from './formats-fixtures.js';
-import { hashTree, makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
+import { dockerHybridMembers, layerTar, makeImage, makeLayer, ociMembers, snapshot, tarOf, writeMembers, type FixtureImage, type FixtureLayer } from './fixtures.js';
+import { makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 
 const plain = makeLayer({ 'etc/hello': 'plain\n' });
@@ -41,14 +41,6 @@ function warnings(result: RunResult): string[] {
 function assertOneWarning(result: RunResult, says: string, what: string): void {
   assert.equal(result.code, 0, `${what}: ${result.stderr}`);
   assert.deepEqual(warnings(result), [`rootfs: warning: ${says}`], `${what}: ${result.stderr}`);
-}
-
-function writeMembers(dir: string, members: Member[]): void {
-  for (const member of members) {
-    if (member.type === 'directory') continue;
-    mkdirSync(dirname(join(dir, member.name)), { recursive: true });
-    writeFileSync(join(dir, member.name), member.data ?? Buffer.alloc(0));
-  }
 }
 
 /** Each medium an image with a media type comes in: a Docker 25+ archive, an oci-archive, an OCI layout directory. */
@@ -192,7 +184,7 @@ test('a layer whose bytes are gzip but not a tar inside is still refused (exit 3
   const seed = join(work, 'seed.tar');
   writeFileSync(seed, tarOf(dockerHybridMembers([{ image: makeImage([plain]), tags: ['seed:1'] }])));
   assert.equal((await rootfs(['--store', store, 'load', '-i', seed])).code, 0);
-  const before = hashTree(store);
+  const before = snapshot(store);
   for (const mediaType of [MediaType.LayerTarGzip, MediaType.LayerTar]) {
     const image = makeImage([{ blob, diffId: sha256(content), descriptor: { mediaType, digest: sha256(blob), size: blob.length } }]);
     for (const { medium, input } of media(join(work, mediaType.replace(/[^a-z]/g, '')), image)) {
@@ -200,7 +192,7 @@ test('a layer whose bytes are gzip but not a tar inside is still refused (exit 3
       assert.equal(result.code, 3, `${mediaType} from ${medium}: ${result.stderr}`);
       assert.match(result.stderr, new RegExp(`^rootfs: .*blobs/sha256/${sha256(blob).slice(7)}`, 'm'));
       assert.deepEqual(warnings(result), [], 'refused, not warned about');
-      assert.equal(hashTree(store), before, `${mediaType} from ${medium}: the store is as it was`);
+      assert.deepEqual(snapshot(store), before, `${mediaType} from ${medium}: the store is as it was`);
     }
   }
 });

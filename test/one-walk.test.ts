@@ -19,7 +19,7 @@ import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import type { Store } from '../src/store/store.js';
 import { makeTempDir, projectRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildMultiPlatformImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildMultiPlatformImage, buildReferrer, withStore } from './fixtures.js';
 
 /** An index listing children, stored, tagged name when given. */
 async function putIndex(store: Store, children: Descriptor[], name?: string): Promise<Descriptor> {

@@ -19,9 +19,8 @@ import { pullImage } from '../src/registry/pull.js';
 import { digestHex, sha256 } from '../src/oci/digest.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type Index } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
-import { makeImage, makeLayer, ociMembers, tarOf, type Member } from './formats-fixtures.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildImage, buildReferrer, makeImage, makeLayer, ociMembers, tarOf, withStore, type TarMember as Member } from './fixtures.js';
 
 interface Signed {
   store: string;
@@ -317,10 +316,10 @@ test('an archive or a store past the referrer bounds gets the bounds and the war
   const referrerOf = (subject: Descriptor, n: number): { descriptor: Descriptor; member: Member } => {
     const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: 'application/vnd.example.bound', config: emptyDescriptor, layers: [emptyDescriptor], subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size }, annotations: { n: String(n) } }));
     const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, digest: sha256(data), size: data.length, artifactType: 'application/vnd.example.bound' };
-    return { descriptor, member: { name: `blobs/sha256/${digestHex(descriptor.digest)}`, data } };
+    return { descriptor, member: { path: `blobs/sha256/${digestHex(descriptor.digest)}`, body: data } };
   };
   const archiveOf = (name: string, referrers: Array<{ descriptor: Descriptor; member: Member }>): string => {
-    const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'bound:1' }, ...referrers.map(({ descriptor }) => ({ descriptor }))], [image], [{ name: `blobs/sha256/${digestHex(emptyDescriptor.digest)}`, data: empty }, ...referrers.map(({ member }) => member)]);
+    const members = ociMembers([{ descriptor: image.manifestDescriptor, refName: 'bound:1' }, ...referrers.map(({ descriptor }) => ({ descriptor }))], [image], [{ path: `blobs/sha256/${digestHex(emptyDescriptor.digest)}`, body: empty }, ...referrers.map(({ member }) => member)]);
     const path = join(work, name);
     writeFileSync(path, tarOf(members));
     return path;

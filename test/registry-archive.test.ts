@@ -7,30 +7,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/formats/address.js';
 import { parseReference } from '../src/oci/reference.js';
 import { MediaType } from '../src/oci/types.js';
 import { makeTempDir, requireTools, rootfs, run, runOk } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
 import { resolveImage } from '../src/store/resolve.js';
-
-test('docker:// addresses: HOST alone or HOST/REPO[:TAG][@DIGEST]; the host is never implied', () => {
-  assert.deepEqual(parseRegistryAddress('docker://reg.site:5000'), { registry: 'reg.site:5000', reference: undefined });
-  assert.deepEqual(parseRegistryAddress('docker://reg.site:5000/ns/app'), { registry: 'reg.site:5000', reference: { registry: 'reg.site:5000', repository: 'ns/app', tag: 'latest' } });
-  assert.deepEqual(parseRegistryAddress('docker://localhost/app:2'), { registry: 'localhost', reference: { registry: 'localhost', repository: 'app', tag: '2' } });
-  const digest = `sha256:${'a'.repeat(64)}`;
-  assert.deepEqual(parseRegistryAddress(`docker://127.0.0.1:5000/x@${digest}`).reference, { registry: '127.0.0.1:5000', repository: 'x', digest });
-  assert.deepEqual(parseRegistryAddress('docker://docker.io/library/busybox:1').reference, { registry: 'docker.io', repository: 'library/busybox', tag: '1' });
-  // docker would read these as Docker Hub names; as a registry address they are refused rather than sent to Docker Hub.
-  assert.throws(() => parseRegistryAddress('docker://busybox'), { name: 'UsageError', message: /'busybox' is not a registry host/ });
-  assert.throws(() => parseRegistryAddress('docker://myregistry/app:1'), { name: 'UsageError', message: /'myregistry' is not a registry host/ });
-  assert.throws(() => parseRegistryAddress('docker://'), { name: 'UsageError' });
-  assert.throws(() => parseRegistryAddress('docker://reg.site/Upper'), { name: 'UsageError', message: /lowercase/ });
-  assert.equal(parseRegistryHost('index.docker.io'), 'docker.io');
-  assert.throws(() => parseRegistryHost('reg.site/ns'), { name: 'UsageError' });
-  assert.throws(() => parseAddress('docker://reg.site/app'), { name: 'UsageError', message: /is a registry, not an archive/ });
-});
+import { buildImage, buildMultiPlatformImage, withStore } from './fixtures.js';
 
 test('save -o docker://: one image to a named destination, several each to its own path on HOST; archive-only flags refused', async (t) => {
   if (!requireTools(t, 'docker-registry', 'skopeo')) return;

@@ -1,3 +1,4 @@
+// tier: unit
 /** WWW-Authenticate parsing, bearer token requests and caching, and the docker-compatible credentials file. */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';

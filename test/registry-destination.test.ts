@@ -1,3 +1,4 @@
+// tier: unit
 /** destinationOn: the name an image takes on another registry. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

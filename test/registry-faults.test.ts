@@ -8,19 +8,17 @@
  * waits long; nothing here asserts a duration.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { EventEmitter, once } from 'node:events';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/types.js';
-import { makeImage, makeLayer, type FixtureImage } from './formats-fixtures.js';
-import { makeTempDir, requireTools, rootfs, type RunResult } from './helpers.js';
+import { each, makeTempDir, requireTools, rootfs, waitFor, watching, type RunResult } from './helpers.js';
 import { freePort, startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
+import { buildImage, type FixtureImage, makeImage, makeLayer, snapshot, withStore } from './fixtures.js';
 
 /** Answers a request itself (true) or lets the fake registry's normal behaviour answer it (false). */
 type Fault = (request: IncomingMessage, response: ServerResponse, body: Buffer) => boolean | Promise<boolean>;
@@ -71,29 +69,12 @@ async function fakeRegistry(t: TestContext, image: FixtureImage, fault: Fault = 
   return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
 }
 
-/** Every file of the store outside its private .rootfs/ directory, hashed; and .rootfs/tmp, which must be empty. */
-function storeState(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (at: string): void => {
-    for (const name of readdirSync(at).sort()) {
-      const path = join(at, name);
-      const rel = relative(dir, path);
-      if (rel === '.rootfs') continue;
-      if (statSync(path).isDirectory()) walk(path);
-      else out.push(`${rel} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`);
-    }
-  };
-  walk(dir);
-  for (const name of readdirSync(join(dir, '.rootfs', 'tmp'))) out.push(`temp file left: ${name}`);
-  return out;
-}
-
 /** A store that already holds an image (so that "unchanged" means something), and its state. */
 async function populatedStore(t: TestContext): Promise<{ dir: string; before: string[] }> {
   const work = makeTempDir(t);
   const dir = join(work, 'store');
   await withStore(dir, (store) => buildImage(store, work, { name: 'kept:1' }));
-  return { dir, before: storeState(dir) };
+  return { dir, before: snapshot(dir) };
 }
 
 /** One line, `rootfs: …`, matching pattern; no stack, no control character but the newline. */
@@ -117,7 +98,7 @@ async function refusedPull(t: TestContext, fault: Fault, code: number, pattern: 
   const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, ...flags]);
   assertOneLine(result, code, pattern);
   assert.ok(result.stderr.includes(registry.host), 'names the registry');
-  assert.deepEqual(storeState(dir), before, 'the store is as it was');
+  assert.deepEqual(snapshot(dir), before, 'the store is as it was');
   return registry;
 }
 
@@ -183,7 +164,7 @@ test('timeouts: a registry that never answers, or trickles a byte at a time, fai
   const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
   const result = await rootfs(['--store', dir, 'pull', `${host}/ns/app:1`, '--tls-verify=true', ...fast]);
   assertOneLine(result, 7, new RegExp(`^rootfs: ${host}: connecting: no connection within 0\\.5 s \\(see --timeout\\)$`));
-  assert.deepEqual(storeState(dir), before);
+  assert.deepEqual(snapshot(dir), before);
   const bad = await rootfs(['--store', dir, 'pull', `${host}/ns/app:1`, '--timeout', 'soon']);
   assertOneLine(bad, 2, /--timeout must be a number of seconds/);
 });
@@ -199,7 +180,7 @@ test('a refused connection is a fast exit 7 naming the address, not retried; a p
   const tls = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`, '--tls-verify=true', '--retries', '3']);
   assertOneLine(tls, 7, new RegExp(`^rootfs: ${hostPattern}: connecting: the registry does not speak TLS here; use --plain-http$`));
   assert.doesNotMatch(tls.stderr, /trying again/);
-  assert.deepEqual(storeState(dir), before);
+  assert.deepEqual(snapshot(dir), before);
 
   if (!requireTools(t, 'docker-registry', 'openssl')) return;
   const secure = await startRegistry(t, { tls: true });
@@ -273,7 +254,7 @@ test('a damaged layer on the real docker-registry: refused, and the config it fe
   const { dir, before } = await populatedStore(t);
   const result = await rootfs(['--store', dir, 'pull', `${registry.host}/ns/app:1`]);
   assertOneLine(result, 3, /digest mismatch/);
-  assert.deepEqual(storeState(dir), before);
+  assert.deepEqual(snapshot(dir), before);
 });
 
 test('a layer labelled gzip whose bytes are a plain tar (as Docker 20.10 pushes them) is taken with a warning whether or not the store has it; a stored blob is checked like a new one', async (t) => {
@@ -307,10 +288,10 @@ test('a layer labelled gzip whose bytes are a plain tar (as Docker 20.10 pushes 
   // The store holds the layer; a manifest whose config says another diff_id is refused as it would be on a fresh store.
   const other = makeImage([labelled], { diffIds: [sha256('else')] });
   const lying = await fakeRegistry(t, other);
-  const before = storeState(dir);
+  const before = snapshot(dir);
   const refused = await rootfs(['--store', dir, 'pull', `${lying.host}/ns/app:1`, 'app:lie']);
   assertOneLine(refused, 3, /diff_id sha256:[a-f0-9]{64} does not match the config's/);
-  assert.deepEqual(storeState(dir), before);
+  assert.deepEqual(snapshot(dir), before);
 });
 
 test('push: an upload Location that is no URL, or a Range beyond the blob when resuming, is exit 7 naming the registry', async (t) => {
@@ -318,7 +299,7 @@ test('push: an upload Location that is no URL, or a Range beyond the blob when r
   const work = makeTempDir(t);
   const dir = join(work, 'store');
   await withStore(dir, (store) => buildImage(store, work, { name: 'app:1' }));
-  const before = storeState(dir);
+  const before = snapshot(dir);
 
   const badLocation = await fakeRegistry(t, image, (request, response) => request.method === 'POST' && Boolean(response.writeHead(202, { location: 'http://[::1' }).end()));
   const located = await rootfs(['--store', dir, 'push', 'app:1', `${badLocation.host}/ns/app:1`, '--retries', '0']);
@@ -345,7 +326,7 @@ test('push: an upload Location that is no URL, or a Range beyond the blob when r
   const ranged = await rootfs(['--store', dir, 'push', 'app:1', `docker://${nonsense.host}/ns/app:1`, '--retries', '2']);
   assertOneLine(ranged, 7, new RegExp(`^rootfs: ${hostPattern}/ns/app: checking an upload: the registry sent an invalid Range '0-99999999999999999999' for a blob of \\d+ bytes$`));
   assert.doesNotMatch(ranged.stderr, /resuming at/);
-  assert.deepEqual(storeState(dir), before);
+  assert.deepEqual(snapshot(dir), before);
 });
 
 test('docker:// is taken wherever a registry image is (pull, push); import of a URL says to use curl', async (t) => {
@@ -369,9 +350,11 @@ test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a
   let release: () => void = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
   let held = false;
+  const holding = new EventEmitter();
   const registry = await fakeRegistry(t, image, async (request) => {
     if (!request.url!.endsWith(second!)) return false;
     held = true;
+    holding.emit('held');
     await released;
     return false;
   });
@@ -380,7 +363,8 @@ test('blobs a pull has checked wait in the store\'s tmp under its in-use lock: a
   const tmp = join(dir, '.rootfs', 'tmp');
   const firstBlob = join(dir, 'blobs', 'sha256', first!.slice('sha256:'.length));
   const firstFetched = (): boolean => registry.requests.some((line) => line.endsWith(first!));
-  while (!(held && firstFetched() && (readdirSync(tmp).length >= 1 || existsSync(firstBlob)))) await new Promise((resolve) => setTimeout(resolve, 20));
+  const staged = (): boolean => held && firstFetched() && (readdirSync(tmp).length >= 1 || existsSync(firstBlob));
+  await waitFor('the pull to hold its second layer with the first one staged', staged, [each(holding, 'held'), watching(tmp), watching(join(dir, 'blobs', 'sha256'))]);
   assert.equal(existsSync(firstBlob), false, 'not in blobs/ before the whole image is checked');
   const gc = await rootfs(['--store', dir, 'gc', '--no-wait']);
   assert.equal(gc.code, 6, gc.stderr);

@@ -11,9 +11,8 @@ import { createServer as createHttpServer, get } from 'node:http';
 import { get as getTls } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
-import { makeTempDir, runOk } from './helpers.js';
+import { each, every, makeTempDir, runOk, waitFor } from './helpers.js';
 
 export interface RegistryServer {
   host: string; // 127.0.0.1:PORT
@@ -67,12 +66,12 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
     let stderr = '';
     started.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child = started;
-    for (let attempt = 0; ; attempt++) {
+    // A port starting to answer announces itself to nobody: asked again every 50 ms, for 10 s at most.
+    const answering = async (): Promise<boolean> => {
       if (started.exitCode !== null) throw new Error(`docker-registry exited ${started.exitCode}: ${stderr}`);
-      if (await answers(port, options.tls ?? false)) return;
-      if (attempt >= 200) throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${stderr}`);
-      await sleep(50);
-    }
+      return answers(port, options.tls ?? false);
+    };
+    await waitFor(() => `docker-registry to answer on 127.0.0.1:${port} (its stderr: ${stderr})`, answering, [every(50), each(started, 'exit')], 10_000);
   };
   const kill = async (): Promise<void> => {
     const running = child;

@@ -15,10 +15,9 @@ import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry, startTokenServer } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { makeImage, makeLayer } from './formats-fixtures.js';
 import { parseReference } from '../src/oci/reference.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { buildImage, buildMultiPlatformImage, makeImage, makeLayer, withStore } from './fixtures.js';
 
 async function storeEntry(dir: string, name: string): Promise<Descriptor> {
   const entry = await withStore(dir, async (store) => (await store.listImages()).find((image) => image.name === name));

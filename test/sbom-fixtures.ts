@@ -9,7 +9,14 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { projectRoot, requireRoot, requireTools, runOk } from './helpers.js';
+import { directoryMembers } from '../src/pack/members.js';
+import { openRoot, TreeWalk } from '../src/pack/tree.js';
+import { inventoryOfTree } from '../src/sbom/collect.js';
+import type { Inventory } from '../src/sbom/types.js';
+import { projectRoot, requireRoot, requireTools, runOk, skipLoudly } from './helpers.js';
+
+/** What the readers find in the tree at root, walked as pack walks it. */
+export const inventoryOf = (root: string): Promise<Inventory> => inventoryOfTree(directoryMembers(new TreeWalk(openRoot(root), {})));
 
 /** The debootstrap bookworm minbase root the incremental suite also uses (about 25 s to build the first time). */
 export async function debootstrapRoot(t: TestContext): Promise<string | undefined> {
@@ -78,9 +85,7 @@ async function haveBsddb3(t: TestContext): Promise<boolean> {
     await runOk('/usr/bin/python3', ['-c', 'import bsddb3']);
     return true;
   } catch {
-    const message = 'SKIPPED: python3-bsddb3 not installed (install it as .ci/run does)';
-    process.stderr.write(`\n*** ${message} ***\n`);
-    t.skip(message);
+    skipLoudly(t, 'SKIPPED: python3-bsddb3 not installed (install it as .ci/run does)');
     return false;
   }
 }

@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
 import { alpineRoot } from './sbom-fixtures.js';
-import { storeHash, writeKeys } from './trust-fixture.js';
+import { writeKeys } from './trust-fixture.js';
+import { snapshot } from './fixtures.js';
 
 async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
   const result = await rootfs(args);
@@ -73,12 +74,12 @@ test('--require-signed refuses an SBOM attached after the image was signed, the 
   const target = join(dir, 'target');
   // An empty store (gc makes one; a command that only reads makes none).
   await ok(['--store', target, 'gc']);
-  const before = storeHash(target);
+  const before = snapshot(target);
   const refused = await rootfs(['--store', target, 'load', '-i', archive, '--require-signed', site.pub]);
   assert.equal(refused.code, 3, refused.stderr);
   // The image and its first SBOM verify; the refusal is the last line, naming the SBOM.
   assert.match(refused.stderr.trim().split('\n').at(-1)!, /^rootfs: alp:1: SBOM sha256:[0-9a-f]{64}: no signature: no Sigstore bundle refers to sha256:/);
-  assert.equal(storeHash(target), before);
+  assert.deepEqual(snapshot(target), before);
   // Signing again signs both SBOMs; then it loads.
   await ok(['--store', store, 'sign', 'alp:1', '--key', site.key]);
   await ok(['--store', store, 'save', 'alp:1', '-o', archive]);

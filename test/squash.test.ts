@@ -6,9 +6,9 @@ import { test, type TestContext } from 'node:test';
 import { Store } from '../src/store/store.js';
 import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { layerOf, storeImage } from './squash-fixture.js';
 import { describeTree } from './tree.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { storeImage, tarOf } from './fixtures.js';
 
 /**
  * Three layers with every change squash must apply: a whiteout of a file and
@@ -17,14 +17,14 @@ import { resolveImage } from '../src/store/resolve.js';
  * whose targets a later layer replaces or deletes, owners, setuid, an xattr.
  */
 const layers = [
-  layerOf([
+  tarOf([
     { path: './' },
     { path: 'etc/' },
     { path: 'etc/passwd', body: 'root v1\n' },
     { path: 'etc/keep', body: 'keep\n', mode: 0o640, uid: 1234, gid: 5678, xattrs: { 'user.note': Buffer.from([0xff, 0x00, 0x41]) } },
     { path: 'bin/' },
     { path: 'bin/tool', body: 'tool v1\n', mode: 0o4755 },
-    { path: 'bin/tool-alias', type: 'hardlink', link: 'bin/tool' },
+    { path: 'bin/tool-alias', type: 'hardlink', linkpath: 'bin/tool' },
     { path: 'opq/' },
     { path: 'opq/a', body: 'a\n' },
     { path: 'opq/sub/' },
@@ -39,9 +39,9 @@ const layers = [
     { path: 'file2dir', body: 'f\n' },
     { path: 'data/' },
     { path: 'data/orig', body: 'orig content\n' },
-    { path: 'lnk', link: 'etc/passwd' },
+    { path: 'lnk', linkpath: 'etc/passwd' },
   ]),
-  layerOf([
+  tarOf([
     { path: '.wh.gone' },
     { path: 'del/' },
     { path: 'del/.wh.y' },
@@ -53,10 +53,10 @@ const layers = [
     { path: 'file2dir/' },
     { path: 'file2dir/inner', body: 'inner\n' },
     { path: 'etc/passwd', body: 'root v2\n' },
-    { path: 'data/link', type: 'hardlink', link: 'data/orig' },
-    { path: 'bin/tool2', type: 'hardlink', link: 'bin/tool' },
+    { path: 'data/link', type: 'hardlink', linkpath: 'data/orig' },
+    { path: 'bin/tool2', type: 'hardlink', linkpath: 'bin/tool' },
   ]),
-  layerOf([
+  tarOf([
     { path: 'data/orig', body: 'replaced content\n' },
     { path: 'bin/.wh.tool' },
     { path: 'etc/added', body: 'added\n', uid: 7 },

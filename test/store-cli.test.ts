@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { humanDuration } from '../src/cli/images.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, projectRoot, rootfs } from './helpers.js';
-import { buildImage, type BuiltImage } from './store-fixture.js';
+import { buildImage, type BuiltImage } from './fixtures.js';
 
 async function storeWithImages(t: import('node:test').TestContext): Promise<{ dir: string; base: BuiltImage; app: BuiltImage }> {
   const work = makeTempDir(t);
@@ -83,7 +83,7 @@ test('rootfs tag, inspect and rmi: output and exit codes', async (t) => {
   assert.deepEqual(document.Manifest.layers, [base.layer]);
   assert.deepEqual(document.ImageConfig.rootfs.diff_ids, [base.diffId]);
   assert.deepEqual(document.RootFS, { Type: 'layers', Layers: [base.diffId] });
-  assert.deepEqual(document.Config, { Cmd: ['/bin/sh'] }, 'Config is the container config, as in docker inspect');
+  assert.deepEqual(document.Config, { Cmd: ['/bin/sh'], Env: ['PATH=/usr/bin:/bin'], Labels: { fixture: 'yes' } }, 'Config is the container config, as in docker inspect');
   assert.equal(document.Size, base.layer.size);
   const missing = await rootfs(['inspect', 'nothing:here', '--store', dir]);
   assert.equal(missing.code, 4);

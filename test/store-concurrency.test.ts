@@ -5,19 +5,40 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { parseReference } from '../src/oci/reference.js';
+import { FileLock } from '../src/store/lock.js';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
+import { each, makeTempDir, requireTools, rootfs, runOk, waitFor } from './helpers.js';
 import { LockedError } from '../src/errors.js';
-import { buildImage } from './store-fixture.js';
 import { resolveImage } from '../src/store/resolve.js';
+import { buildImage } from './fixtures.js';
 
 const storeModule = new URL('../src/store/store.js', import.meta.url).href;
 const referenceModule = new URL('../src/oci/reference.js', import.meta.url).href;
+
+/** Watches this process's tries of store locks from now on (the spy is undone when the test ends); refused() waits for one another holder refuses. */
+function lockTries(t: import('node:test').TestContext): { refused: () => Promise<void> } {
+  const attempt = Object.getOwnPropertyDescriptor(FileLock.prototype, 'try')!;
+  t.after(() => {
+    Object.defineProperty(FileLock.prototype, 'try', attempt);
+  });
+  const tries = new EventEmitter();
+  let refusals = 0;
+  Object.defineProperty(FileLock.prototype, 'try', {
+    ...attempt,
+    value(this: FileLock, exclusive: boolean): boolean {
+      const granted = (attempt.value as FileLock['try']).call(this, exclusive);
+      if (!granted) refusals++;
+      tries.emit('try');
+      return granted;
+    },
+  });
+  return { refused: () => waitFor('a try of a store lock refused by its holder', () => refusals > 0, [each(tries, 'try')]) };
+}
 
 /** Runs an ES module snippet in a fresh node process with Store and parseReference imported; argv[1..] are args. */
 function spawnStoreScript(body: string, args: string[]): ChildProcess {
@@ -134,10 +155,11 @@ test('SIGKILL mid index update: index.json unchanged, the lock is released, the 
     [store.dir],
   );
   assert.equal(await firstLine(child), 'locked');
-  // While the child holds the index lock, our update waits for it.
+  // While the child holds the index lock, our update waits for it: its try of the lock is refused, and it goes on trying.
   let tagged = false;
+  const locks = lockTries(t);
   const tagging = store.tag(parseReference('second'), image.manifest).then(() => (tagged = true));
-  await sleep(100);
+  await locks.refused();
   assert.equal(tagged, false, 'an index update waits while another process holds the lock');
   assert.ok(readFileSync(join(store.dir, 'index.json')).equals(indexBefore), 'nothing is written before fn returns');
   await killed(child);
@@ -168,11 +190,13 @@ test('gc waits for commands that hold the store, so an untagged blob of a runnin
   );
   assert.equal(await firstLine(child), 'written');
   let collected = false;
-  const collecting = store.gc().then((result) => {
+  let waiting = false;
+  const told = new EventEmitter();
+  const collecting = store.gc({ onWait: () => told.emit('wait', (waiting = true)) }).then((result) => {
     collected = true;
     return result;
   });
-  await sleep(200);
+  await waitFor('gc to say it waits for the in-use lock', () => waiting, [each(told, 'wait')]);
   assert.equal(collected, false, 'gc waits for the in-use lock');
   child.stdin!.write('tag now\n');
   assert.deepEqual(await exited(child), { code: 0, signal: null }, 'the tag found its blobs');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, runOk } from './helpers.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage } from './fixtures.js';
 
 test('skopeo, umoci and oci-image-tool read images tagged in the store', async (t) => {
   if (!requireTools(t, 'skopeo', 'umoci', 'oci-image-tool') || !requireRoot(t)) return;

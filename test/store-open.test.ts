@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk } from './helpers.js';
+import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, run, runOk, waitFor, watching } from './helpers.js';
 import { describeTree } from './tree.js';
 
 /** A small directory tree and its tarball, for imports that succeed. */
@@ -90,10 +89,7 @@ test('an import interrupted on the store it created leaves no store behind', asy
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   // Half a tar: the import has made its store and waits on this pipe for the rest.
   child.stdin.write(Buffer.alloc(1024));
-  for (let tries = 0; !existsSync(join(store, 'oci-layout')); tries++) {
-    assert.ok(tries < 1000, 'the store never appeared');
-    await sleep(20);
-  }
+  await waitFor('the import to make its store', () => existsSync(join(store, 'oci-layout')), [watching(work)], 20_000);
   child.kill('SIGINT');
   assert.equal(await exit, 130, stderr);
   assert.equal(existsSync(join(work, 'a')), false, 'the new store is gone');

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, rootfs, runOk } from './helpers.js';
-import { buildImage } from './store-fixture.js';
+import { buildImage, layerOfTar, makeImage } from './fixtures.js';
 
 function putBlob(dir: string, data: string | Buffer): { digest: `sha256:${string}`; size: number } {
   const bytes = Buffer.from(data);
@@ -25,12 +25,15 @@ test('copy of a layout holding 10,000 images with no ref into one name is refuse
   const work = makeTempDir(t);
   const layout = join(work, 'layout');
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  const layer = putBlob(layout, Buffer.alloc(1024));
+  const layer = layerOfTar(Buffer.alloc(1024));
+  putBlob(layout, layer.blob);
   const manifests: Descriptor[] = [];
   for (let i = 0; i < 10_000; i++) {
-    const config = putBlob(layout, JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`I=${i}`] }, rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
-    const manifest = putBlob(layout, JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...config }, layers: [{ mediaType: MediaType.LayerTar, ...layer }] }));
-    manifests.push({ mediaType: MediaType.ImageManifest, ...manifest });
+    const image = makeImage([layer], { label: String(i) });
+    putBlob(layout, image.config);
+    putBlob(layout, image.manifest);
+    const { platform: _, ...manifest } = image.manifestDescriptor;
+    manifests.push(manifest);
   }
   writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }));
   writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));

@@ -11,11 +11,11 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { MediaType, type Index } from '../src/oci/types.js';
+import { type Index } from '../src/oci/types.js';
 import { cliPath, makeTempDir, pastTheCaptureMargin, requireTools, rootfs, runOk } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { storeHash, writeKeys } from './trust-fixture.js';
+import { writeKeys } from './trust-fixture.js';
+import { buildImage, buildMultiPlatformImage, makeImage, putImage, snapshot, withStore } from './fixtures.js';
 
 /** A small root filesystem tarball, with the absolute symlink every Debian root has. */
 async function rootTar(dir: string, name = 'root.tar'): Promise<string> {
@@ -103,11 +103,10 @@ test('one resolver: a name that looks like a short ID is a name first (squash ab
   const { hexName, broken } = await withStore(store, async (opened) => {
     const hexName = await buildImage(opened, work, { name: 'abcd:latest', content: 'abcd' });
     // A manifest whose config has no rootfs: not an image config.
-    const config = await opened.putBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' })));
-    const manifest = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...config }, layers: [hexName.layer] };
-    const descriptor = { mediaType: MediaType.ImageManifest, ...(await opened.putBlob(Buffer.from(JSON.stringify(manifest)))) };
-    await opened.addUntagged(descriptor);
-    return { hexName, broken: config.digest };
+    const layer = { blob: await opened.readBlob(hexName.layer.digest), descriptor: hexName.layer, diffId: hexName.diffId };
+    const image = makeImage([layer], { config: Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' })) });
+    await opened.addUntagged(await putImage(opened, image));
+    return { hexName, broken: image.configDigest };
   });
   const squashed = await rootfs(['--store', store, 'squash', 'abcd']);
   assert.equal(squashed.code, 0, squashed.stderr);
@@ -361,12 +360,12 @@ test('image prune (gc --dangling) asks first: with no terminal and no -f it refu
   const dir = makeTempDir(t);
   const store = join(dir, 'store');
   const id = (await ok(['--store', store, 'import', await rootTar(dir)])).trim();
-  const before = storeHash(store);
+  const before = snapshot(store);
   for (const args of [['image', 'prune'], ['gc', '--dangling']]) {
     const refused = await rootfs(['--store', store, ...args], { input: 'y\n' });
     assert.equal(refused.code, 2, refused.stderr);
     assert.equal(refused.stderr, 'rootfs: gc: removing the untagged images needs a yes; pass -f (there is no terminal to ask on); usage: rootfs gc [options]\n');
-    assert.equal(storeHash(store), before, 'nothing removed');
+    assert.deepEqual(snapshot(store), before, 'nothing removed');
   }
   const pruned = JSON.parse(await ok(['--store', store, 'image', 'prune', '-f', '--json']));
   assert.deepEqual(pruned.pruned.length, 1);
@@ -456,12 +455,12 @@ test('load -i of a part directory without its manifest says the set is incomplet
   await ok(['--store', store, 'save', 'fs:1', '-o', join(dir, 'fs.tar')]);
   await ok(['split', join(dir, 'fs.tar'), '--size', '1M', '--force', '-o', join(dir, 'parts')]);
   rmSync(join(dir, 'parts', 'fs.tar.parts.json'));
-  const before = storeHash(store);
+  const before = snapshot(store);
   const expected = `rootfs: ${join(dir, 'parts')}: no part manifest (*.parts.json): there are parts but no manifest, so the set is incomplete (an interrupted split?)\n`;
   const loaded = await rootfs(['--store', store, 'load', '-i', join(dir, 'parts')]);
   assert.equal(loaded.code, 4, loaded.stderr);
   assert.equal(loaded.stderr, expected);
-  assert.equal(storeHash(store), before);
+  assert.deepEqual(snapshot(store), before);
   const verified = await rootfs(['verify', join(dir, 'parts')]);
   assert.equal(verified.stderr, expected, 'the same words as verify');
 });

@@ -1,3 +1,4 @@
+// tier: unit
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,8 +12,8 @@ import { parseReference } from '../src/oci/reference.js';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
 import { makeTempDir } from './helpers.js';
-import { buildAttestedImage, buildImage, buildMultiPlatformImage } from './store-fixture.js';
 import { findImage, resolveImage } from '../src/store/resolve.js';
+import { buildAttestedImage, buildImage, buildMultiPlatformImage, makeImage, putImage } from './fixtures.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);
@@ -195,9 +196,7 @@ test('resolve: by name, image ID (full and short), manifest digest and name@dige
     else seen.set(prefix, text);
   }
   for (const [i, text] of pair.entries()) {
-    const config = await store.putBlob(Buffer.from(text));
-    const manifest = await store.putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: MediaType.ImageConfig, ...config }, layers: [] })));
-    await store.tag(parseReference(`twin:${i}`), { mediaType: MediaType.ImageManifest, ...manifest });
+    await putImage(store, makeImage([], { config: Buffer.from(text) }), `twin:${i}`);
   }
   const shared = sha256(pair[0]).slice(7, 11);
   await assert.rejects(resolveImage(store, shared), (err: unknown) => err instanceof UsageError && /ambiguous/.test(err.message));

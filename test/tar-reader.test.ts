@@ -1,3 +1,4 @@
+// tier: unit
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, writeFileSync, writeSync, mkdirSync, symlinkSync, linkSync } from 'node:fs';

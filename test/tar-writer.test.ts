@@ -1,3 +1,4 @@
+// tier: unit
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWriteStream, readFileSync, lstatSync, readlinkSync } from 'node:fs';

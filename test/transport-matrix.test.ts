@@ -21,7 +21,7 @@ import { Annotation, MediaType, type Digest, type Index, type Manifest } from '.
 import type { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo, startRegistry, type RegistryServer } from './registry-server.js';
-import { buildAttestedImage, buildImage, buildReferrer, withStore } from './store-fixture.js';
+import { buildAttestedImage, buildImage, buildReferrer, withStore } from './fixtures.js';
 
 const kinds = ['store', 'docker-archive', 'docker-legacy', 'oci', 'oci-archive', 'registry'] as const;
 type Kind = (typeof kinds)[number];

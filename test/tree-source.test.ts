@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { hashTree, makeTempDir, mounter, requireRoot, rootfs } from './helpers.js';
+import { makeTempDir, mounter, requireRoot, rootfs } from './helpers.js';
+import { snapshot } from './fixtures.js';
 
 /** A small host root with what the base-image preset must keep out: SSH host keys, root's shell history, a live log. */
 function makeHost(root: string): void {
@@ -84,7 +85,7 @@ test('a flag a tarball cannot take is a usage error naming it, the store unchang
   const { dir, root, store } = setup(t);
   const packed = await ok(['pack', root], store);
   await ok(['import', root, 'base:1'], store);
-  const before = hashTree(store);
+  const before = snapshot(store);
   for (const [flag, args] of [
     ['--cross-mounts', ['import', '-', 'x:1', '--base', 'base:1', '--cross-mounts']],
     ['--selinux', ['import', '-', 'x:1', '--selinux']],
@@ -104,7 +105,7 @@ test('a flag a tarball cannot take is a usage error naming it, the store unchang
   const lostLink = await rootfs(['import', '-', 'x:1', '--exclude', 'usr/bin/tool'], { env: { ROOTFS_STORE: store }, input: packed });
   assert.equal(lostLink.code, 3, lostLink.stderr);
   assert.match(lostLink.stderr, /^rootfs: stdin: usr\/bin\/tool2: a hardlink to usr\/bin\/tool, which the exclusions leave out/);
-  assert.equal(hashTree(store), before, 'refused before anything was written');
+  assert.deepEqual(snapshot(store), before, 'refused before anything was written');
 
   const archive = join(dir, 'image.tar');
   await ok(['save', 'base:1', '-o', archive], store);
@@ -112,7 +113,7 @@ test('a flag a tarball cannot take is a usage error naming it, the store unchang
     const result = await rootfs(args, { env: { ROOTFS_STORE: store } });
     assert.equal(result.code, 3, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, /an image archive \(docker save or OCI/);
-    assert.equal(hashTree(store), before, `${args.join(' ')}: the store is unchanged`);
+    assert.deepEqual(snapshot(store), before, `${args.join(' ')}: the store is unchanged`);
   }
 });
 

@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import { keyHint, readVerifyingKey } from '../src/trust/index.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { startRegistry } from './registry-server.js';
-import { buildImage, withStore } from './store-fixture.js';
-import { storeHash, writeKeys } from './trust-fixture.js';
+import { writeKeys } from './trust-fixture.js';
+import { buildImage, snapshot, withStore } from './fixtures.js';
 
 async function ok(args: string[]): Promise<void> {
   const result = await rootfs(args);
@@ -63,31 +63,31 @@ async function checkRefusals(t: import('node:test').TestContext, command: (store
   const cases = brokenPolicies(unreadable, join(dir, 'missing.pub'), notAKey);
   for (const { label, text, message } of cases) {
     writeFileSync(policy, text(site.pub));
-    const before = storeHash(store);
+    const before = snapshot(store);
     const result = await rootfs(['--store', store, ...command(store)]);
     assert.equal(result.code, 3, `${label}: ${result.stderr}`);
     assert.match(result.stderr, message(policy, site.pub), label);
     assert.equal(result.stderr.trim().split('\n').length, 1, `${label}: one line: ${result.stderr}`);
-    assert.equal(storeHash(store), before, `${label}: the store is as it was`);
+    assert.deepEqual(snapshot(store), before, `${label}: the store is as it was`);
   }
   // A policy.json that is a symbolic link to nothing is not "no policy".
   rmSync(policy);
   symlinkSync(join(dir, 'not-mounted', 'policy.json'), policy);
-  const dangling = storeHash(store);
+  const dangling = snapshot(store);
   const linked = await rootfs(['--store', store, ...command(store)]);
   assert.equal(linked.code, 3, linked.stderr);
   assert.match(linked.stderr, new RegExp(`^rootfs: ${escape(policy)}: a symbolic link to nothing`));
-  assert.equal(storeHash(store), dangling);
+  assert.deepEqual(snapshot(store), dangling);
   rmSync(policy);
 
   // Every key revoked: nothing could come in, the policy's fault.
   const hint = keyHint((await readVerifyingKey(site.pub)).publicKey);
   writeFileSync(policy, JSON.stringify({ version: 1, requireSigned: [site.pub], revokedKeys: [hint] }));
-  const before = storeHash(store);
+  const before = snapshot(store);
   const revoked = await rootfs(['--store', store, ...command(store)]);
   assert.equal(revoked.code, 3, revoked.stderr);
   assert.match(revoked.stderr, /policy\.json: every key in "requireSigned" is revoked/);
-  assert.equal(storeHash(store), before);
+  assert.deepEqual(snapshot(store), before);
 }
 
 test('a broken policy.json refuses load and copy into the store, exit 3 naming it, the store unchanged', async (t) => {
@@ -125,10 +125,10 @@ test('a good version 1 policy with a relative key path lets signed images in and
   await ok(['--store', source, 'save', 'unsigned:1', '-o', unsigned]);
   await ok(['--store', store, 'gc']); // an empty store: a command that only reads makes none
   writeFileSync(join(store, 'policy.json'), JSON.stringify({ version: 1, requireSigned: ['../site.pub'], revokedKeys: [] }));
-  const before = storeHash(store);
+  const before = snapshot(store);
   const refused = await rootfs(['--store', store, 'load', '-i', unsigned]);
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, /unsigned:1: no signature/);
-  assert.equal(storeHash(store), before);
+  assert.deepEqual(snapshot(store), before);
   await ok(['--store', store, 'load', '-i', signed]);
 });

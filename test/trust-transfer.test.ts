@@ -14,8 +14,8 @@ import type { Index, Manifest } from '../src/oci/types.js';
 import { keyHint, readVerifyingKey } from '../src/trust/index.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
-import { buildImage, buildMultiPlatformImage, withStore } from './store-fixture.js';
-import { storeHash, writeKeys } from './trust-fixture.js';
+import { writeKeys } from './trust-fixture.js';
+import { buildImage, buildMultiPlatformImage, snapshot, withStore } from './fixtures.js';
 
 const bundleType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
@@ -61,29 +61,29 @@ test('save --sign → load --require-signed; unsigned, another key, a revoked ke
   ];
   for (const [i, { args, message, code }] of refusals.entries()) {
     const store = await emptyStore(dir, `refused-${i}`);
-    const before = storeHash(store);
+    const before = snapshot(store);
     const result = await rootfs(['--store', store, ...args]);
     assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, message);
     assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-    assert.equal(storeHash(store), before, `${args.join(' ')} leaves the store as it was`);
+    assert.deepEqual(snapshot(store), before, `${args.join(' ')} leaves the store as it was`);
   }
 
   // The store's policy.json requires signatures without a flag; a revoked key is never trusted.
   const guarded = await emptyStore(dir, 'guarded');
   writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ version: 1, requireSigned: [site.pub] }));
-  let before = storeHash(guarded);
+  let before = snapshot(guarded);
   const byPolicy = await rootfs(['--store', guarded, 'load', '-i', unsigned]);
   assert.equal(byPolicy.code, 3, byPolicy.stderr);
   assert.match(byPolicy.stderr, /no signature/);
-  assert.equal(storeHash(guarded), before);
+  assert.deepEqual(snapshot(guarded), before);
   await ok(['--store', guarded, 'load', '-i', signed]);
   const hint = keyHint((await readVerifyingKey(site.pub)).publicKey);
   writeFileSync(join(guarded, 'policy.json'), JSON.stringify({ version: 1, requireSigned: [site.pub, other.pub], revokedKeys: [hint] }));
-  before = storeHash(guarded);
+  before = snapshot(guarded);
   const revoked = await rootfs(['--store', guarded, 'load', '-i', signed]);
   assert.equal(revoked.code, 3, 'the one key left (other) did not sign it');
-  assert.equal(storeHash(guarded), before);
+  assert.deepEqual(snapshot(guarded), before);
   const named = await rootfs(['--store', guarded, 'load', '-i', signed, '--require-signed', site.pub]);
   assert.equal(named.code, 2);
   assert.match(named.stderr, /this key is revoked by .*policy\.json/);
@@ -99,10 +99,10 @@ test('save --sign → load --require-signed; unsigned, another key, a revoked ke
   bundle[bundle.length - 10] ^= 1;
   writeFileSync(bundlePath, bundle);
   const tamperedStore = await emptyStore(dir, 'tampered');
-  before = storeHash(tamperedStore);
+  before = snapshot(tamperedStore);
   const tampered = await rootfs(['--store', tamperedStore, 'load', '-i', `oci:${layout}`, '--require-signed', site.pub]);
   assert.equal(tampered.code, 3, tampered.stderr);
-  assert.equal(storeHash(tamperedStore), before);
+  assert.deepEqual(snapshot(tamperedStore), before);
 });
 
 test('signatures survive save → load → push → pull → save --format oci, and skopeo reads the layout that carries them', async (t) => {
@@ -124,11 +124,11 @@ test('signatures survive save → load → push → pull → save --format oci, 
   await withStore(plainStore, (store) => buildImage(store, dir, { name: 'plain:1', content: 'plain\n' }));
   await ok(['--store', plainStore, 'push', 'plain:1', `${registry.host}/site/plain:1`]);
   const third = await emptyStore(dir, 'third');
-  const before = storeHash(third);
+  const before = snapshot(third);
   const refused = await rootfs(['--store', third, 'pull', `${registry.host}/site/plain:1`, '--require-signed', site.pub]);
   assert.equal(refused.code, 3, refused.stderr);
   assert.match(refused.stderr, /no signature/);
-  assert.equal(storeHash(third), before);
+  assert.deepEqual(snapshot(third), before);
 
   await ok(['--store', third, 'pull', `${registry.host}/site/app:1`, 'app:1', '--require-signed', site.pub]);
   await ok(['--store', third, 'verify', 'app:1', '--key', site.pub]);

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { native } from '../src/native/index.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
-import { layerOf, storeImage, type EntrySpec } from './squash-fixture.js';
 import { describeTree } from './tree.js';
+import { storeImage, type TarMember, tarOf } from './fixtures.js';
 
 test('unpack matches GNU tar -xp --xattrs of the same layer: device, fifo, setuid, file capability, hardlinks, owners', async (t) => {
   if (!requireRoot(t) || !requireTools(t, 'tar', 'setcap')) return;
@@ -49,14 +49,14 @@ test('unpack matches GNU tar -xp --xattrs of the same layer: device, fifo, setui
 });
 
 /** An image of one crafted layer; unpack must refuse it and write nothing, inside DIR or out. */
-async function refuses(t: Parameters<typeof makeTempDir>[0], entries: EntrySpec[], message: RegExp): Promise<{ dir: string; outside: string }> {
+async function refuses(t: Parameters<typeof makeTempDir>[0], entries: TarMember[], message: RegExp): Promise<{ dir: string; outside: string }> {
   const dir = makeTempDir(t);
   const outside = join(dir, 'outside');
   mkdirSync(outside);
   const store = join(dir, 'store');
   const opened = await Store.open(store);
   try {
-    await storeImage(opened, 'hostile:1', [layerOf(entries.map((entry) => ({ ...entry, link: entry.link?.replace('OUTSIDE', outside) })))]);
+    await storeImage(opened, 'hostile:1', [tarOf(entries.map((entry) => ({ ...entry, linkpath: entry.linkpath?.toString().replace('OUTSIDE', outside) })))]);
   } finally {
     await opened.close();
   }
@@ -77,7 +77,7 @@ test('unpack refuses an absolute member name', async (t) => {
 });
 
 test('unpack refuses to write through a symlink the archive made: a -> /elsewhere, then a/evil', async (t) => {
-  await refuses(t, [{ path: 'a', link: 'OUTSIDE' }, { path: 'a/evil', body: 'escape\n' }], /refusing to write through 'a', which is a symbolic link/);
+  await refuses(t, [{ path: 'a', linkpath: 'OUTSIDE' }, { path: 'a/evil', body: 'escape\n' }], /refusing to write through 'a', which is a symbolic link/);
 });
 
 test('unpack wants an empty or missing directory', async (t) => {
@@ -85,7 +85,7 @@ test('unpack wants an empty or missing directory', async (t) => {
   const store = join(dir, 'store');
   const opened = await Store.open(store);
   try {
-    await storeImage(opened, 'small:1', [layerOf([{ path: 'etc/' }, { path: 'etc/hostname', body: 'box\n' }])]);
+    await storeImage(opened, 'small:1', [tarOf([{ path: 'etc/' }, { path: 'etc/hostname', body: 'box\n' }])]);
   } finally {
     await opened.close();
   }
