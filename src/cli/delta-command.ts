@@ -42,6 +42,8 @@ export async function runDelta(reporter: Reporter, source: string, ref: string |
         level,
         createdBy: `rootfs ${verb} ${source} --base ${baseRef}`,
         onIndexed: (entries) => reporter.progress({ label: `${baseRef}: indexing the base; comparing ${source}`, entries }),
+        // The cache of the tree index is derived data: a damaged or unwritable one costs time, and changes no result.
+        onWarning: (message) => reporter.notice(message),
       }),
     );
   });

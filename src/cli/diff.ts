@@ -34,7 +34,7 @@ export const diffCommand: CommandModule = (cli, run) => {
           if (useImage && packFlagsGiven(opts)) throw new UsageError(`${b} is an image: pack's flags (--preset, --exclude, …) apply to a directory or tarball B`);
           const tree = useImage ? undefined : await openTree(b, opts);
           const members = tree ? tree.members : imageMembers(store, (await resolveImage(store, b)).manifest.layers, b);
-          for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum), origin: tree?.origin })) differences.push(difference);
+          for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(opts.checksum), origin: tree?.origin, onWarning: (message) => reporter.notice(message) })) differences.push(difference);
           notEntered = tree?.notEntered ?? [];
         });
         reportNotEntered(reporter, notEntered);

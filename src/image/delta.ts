@@ -9,14 +9,22 @@
  * A directory's image records when its walk began (layers/capture.ts), which
  * its next re-capture needs to trust files without reading them.
  *
+ * The base's index is kept in the store, named by the ChainID of its layers
+ * (layers/tree-index-file.ts), and so is the new image's, made from what the
+ * compare saw: a re-capture of an unchanged tree reads no layer.
+ *
  * Memory is the index (typed arrays, ~130 bytes a path with its content sum), never a file's content.
  */
 import { captureAnnotations, trustedBefore, wallClockNs } from '../layers/capture.js';
-import { compareTree } from '../layers/compare.js';
+import { compareTree, RecordedTree } from '../layers/compare.js';
 import { deltaTar, type DeltaSummary } from '../layers/delta.js';
 import { imageMembers, type TreeMember } from '../layers/members.js';
 import { layerWhere } from '../layers/plan.js';
 import { indexTree, TreeIndex } from '../layers/tree-index.js';
+import { readTreeIndexFile, treeIndexChunks, TreeIndexFileError } from '../layers/tree-index-file.js';
+import { NotFoundError, RootfsError } from '../errors.js';
+import { isMissing } from '../io/metadata.js';
+import { chainId } from '../oci/digest.js';
 import { checkDiffIdCount, layerMediaTypeCompression } from '../oci/validate.js';
 import type { ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Platform } from '../oci/types.js';
@@ -41,6 +49,14 @@ export interface DeltaOptions extends LayerOptions {
   /** How the history entry names the command ("rootfs import root.tar --base host:v1"). */
   createdBy: string;
   onIndexed?: (entries: number) => void;
+  /** A tree index file that is damaged, or cannot be kept: the command goes on without it. */
+  onWarning?: (message: string) => void;
+}
+
+export interface IndexOptions {
+  /** Keep an index that had to be built in the store, for the next re-capture (commands that write; never one that only reads). */
+  keep?: boolean;
+  onWarning?: (message: string) => void;
 }
 
 export interface DeltaResult {
@@ -53,21 +69,58 @@ export interface DeltaResult {
 
 /**
  * Indexes an image's merged tree (an image without layers is the empty tree).
- * Its layers are read whole, so they are checked as load checks an archive's:
- * one per diff_id, a layer media type, each decompressing to its diff_id.
+ * Its manifest is checked first (one layer per diff_id, each a layer media
+ * type). The index comes from the store's tree index file of its chain when
+ * there is one whole: a file is only ever written from layers read and
+ * checked (each decompressing to its diff_id) or from a layer this store
+ * wrote itself, and the diff_ids it is named by are those contents, so the
+ * layers are not read again; they must still be in the store. Else the
+ * layers are read whole and checked as load checks an archive's.
  */
-export async function indexImage(store: Store, image: ResolvedImage, where: string): Promise<TreeIndex> {
+export async function indexImage(store: Store, image: ResolvedImage, where: string, options: IndexOptions = {}): Promise<TreeIndex> {
   const { manifest, config } = image;
   const configName = manifest.config.digest;
   checkDiffIdCount(`${where}: manifest ${image.manifestDescriptor.digest}`, manifest.layers.length, config.rootfs.diff_ids, configName);
   for (const [i, layer] of manifest.layers.entries()) layerMediaTypeCompression(layer.mediaType, layerWhere(where, i, layer));
   if (manifest.layers.length === 0) return new TreeIndex();
-  return indexTree(imageMembers(store, manifest.layers, where, { diffIds: config.rootfs.diff_ids, configName }), where);
+  const chain = chainId(config.rootfs.diff_ids);
+  const kept = await keptIndex(store, chain, options.onWarning);
+  if (kept) {
+    for (const layer of manifest.layers) if (!(await store.hasBlob(layer.digest))) throw new NotFoundError(`${where}: blob ${layer.digest} is not in the store ${store.dir}`);
+    return kept;
+  }
+  const tree = await indexTree(imageMembers(store, manifest.layers, where, { diffIds: config.rootfs.diff_ids, configName }), where);
+  if (options.keep) await keepIndex(store, chain, tree, where, options.onWarning);
+  return tree;
+}
+
+/** The store's index of the tree with this chain; undefined when there is none, or it is damaged (said, and built again). */
+async function keptIndex(store: Store, chain: Digest, onWarning: ((message: string) => void) | undefined): Promise<TreeIndex | undefined> {
+  const path = store.treeIndexPath(chain);
+  try {
+    return await readTreeIndexFile(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    if (!(err instanceof TreeIndexFileError || err instanceof RootfsError)) throw err;
+    onWarning?.(`${path}: tree index ignored (${err.message.replace(`${path}: `, '')}); reading the layers instead`);
+    return undefined;
+  }
+}
+
+/** Keeps an index for the next re-capture; one that cannot be written costs that re-capture a read of the layers, nothing else. */
+async function keepIndex(store: Store, chain: Digest, tree: TreeIndex, where: string, onWarning: ((message: string) => void) | undefined): Promise<void> {
+  try {
+    await store.writeTreeIndex(chain, treeIndexChunks(tree));
+  } catch (err) {
+    if (!(err instanceof TreeIndexFileError || err instanceof RootfsError)) throw err;
+    onWarning?.(`${where}: its tree index not kept (${err.message}); the next re-capture on it reads its layers`);
+  }
 }
 
 export async function commitDelta(store: Store, base: ResolvedImage, baseRef: string, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: DeltaOptions): Promise<DeltaResult> {
-  const old = await indexImage(store, base, baseRef);
+  const old = await indexImage(store, base, baseRef, { keep: true, onWarning: options.onWarning });
   options.onIndexed?.(old.entries);
+  const recorded = new RecordedTree(old);
   const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
   let started: bigint | undefined;
   const changes = compareTree(old, walkStart(members, (now) => (started = now)), {
@@ -76,6 +129,7 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     trustedBefore: trustedBefore(base.manifest.annotations, options.origin),
     withContent: true,
     oldContent: (reps) => contentOf(store, base, baseRef, old, reps),
+    record: recorded,
   });
   const stored = await storeLayer(store, deltaTar(changes, old.index, summary), options);
   const image = await deriveImage(store, base, {
@@ -89,6 +143,7 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     annotations: { ...baseAnnotations(base, baseRef), ...(options.origin !== undefined && started !== undefined ? captureAnnotations(started, options.origin) : {}) },
     tags: options.tags,
   });
+  if (recorded.whole) await keepIndex(store, chainId([...base.config.rootfs.diff_ids, stored.diffId]), recorded.tree, image.imageId, options.onWarning);
   return { ...image, ...stored, summary };
 }
 

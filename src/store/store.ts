@@ -10,6 +10,9 @@
  *                        cannot (a reader may not create anything)
  *   .rootfs/index.lock   exclusive flock around each read-modify-write of index.json
  *   .rootfs/tmp/         blob and index temp files (same file system, so rename is atomic)
+ *   .rootfs/tree-index/  the tree index of a merged tree, named by the ChainID of its
+ *                        layers' diff_ids (image/delta.ts): derived data, rebuilt when
+ *                        missing or damaged, dropped by gc with the last image of its chain
  *
  * Tags are index.json entries annotated with org.opencontainers.image.ref.name
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
@@ -49,6 +52,7 @@ import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
 export type { BlobWriter } from './blob-writer.js';
 
 const privateDirName = '.rootfs';
+const treeIndexDirName = 'tree-index';
 /** index.json of the store: ours, one short entry per tag, so far above the 8 MiB of an archive's documents, and still bounded. */
 const storeIndexSizeCap = 64 * 1024 * 1024;
 
@@ -149,6 +153,19 @@ export class Store {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw fromFsError(err, this.blobPath(digest));
     }
+  }
+
+  /** The tree index file of the merged tree of layers with this ChainID (oci/digest.ts chainId). */
+  treeIndexPath(chain: Digest): string {
+    return join(this.dir, privateDirName, treeIndexDirName, digestHex(parseDigest(chain, 'chain ID')));
+  }
+
+  /** Writes a tree index file (temp, fsync, rename): whole or not at all. */
+  async writeTreeIndex(chain: Digest, chunks: Iterable<Buffer>): Promise<void> {
+    this.checkWritable();
+    const path = this.treeIndexPath(chain);
+    await makeDirectory(join(this.dir, privateDirName, treeIndexDirName));
+    await writeFileAtomic(path, chunks, { tempDir: join(this.dir, privateDirName, 'tmp') });
   }
 
   createBlobWriter(): BlobWriter {
@@ -486,7 +503,7 @@ export class Store {
       }
     } else await this.inUse.acquire(true, options.onWait);
     try {
-      return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'));
+      return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'), join(this.dir, privateDirName, treeIndexDirName));
     } finally {
       // Downgrading never waits.
       await this.inUse.acquire(false);
