@@ -143,7 +143,14 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     annotations: { ...baseAnnotations(base, baseRef), ...(options.origin !== undefined && started !== undefined ? captureAnnotations(started, options.origin) : {}) },
     tags: options.tags,
   });
-  if (recorded.whole) await keepIndex(store, chainId([...base.config.rootfs.diff_ids, stored.diffId]), recorded.tree, image.imageId, options.onWarning);
+  if (recorded.whole) {
+    const baseIds = base.config.rootfs.diff_ids;
+    const chain = chainId([...baseIds, stored.diffId]);
+    // Nothing carried: the new tree is the base's, and so is its index file (a link, not a write).
+    const carried = summary.added + summary.changed + summary.deleted + summary.kept > 0;
+    const linked = !carried && baseIds.length > 0 && (await store.linkTreeIndex(chainId(baseIds), chain).catch(() => false));
+    if (!linked) await keepIndex(store, chain, recorded.tree, image.imageId, options.onWarning);
+  }
   return { ...image, ...stored, summary };
 }
 

@@ -21,9 +21,9 @@
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
 import { constants, createReadStream, readFileSync } from 'node:fs';
-import { access, readdir, rm, stat } from 'node:fs/promises';
+import { access, link, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
@@ -42,7 +42,7 @@ import {
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
-import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { protectStore } from '../io/output.js';
 import { currentUser, homeCause } from '../io/home.js';
 import { collectGarbage, type GcResult } from './gc.js';
@@ -166,6 +166,25 @@ export class Store {
     const path = this.treeIndexPath(chain);
     await makeDirectory(join(this.dir, privateDirName, treeIndexDirName));
     await writeFileAtomic(path, chunks, { tempDir: join(this.dir, privateDirName, 'tmp') });
+  }
+
+  /**
+   * Gives the tree index of chain `from` the name of chain `to` too (the same
+   * tree, as after a re-capture that carried nothing): a hard link, atomic,
+   * nothing written. False when `from` has none; a `to` already there stays.
+   */
+  async linkTreeIndex(from: Digest, to: Digest): Promise<boolean> {
+    this.checkWritable();
+    const path = this.treeIndexPath(to);
+    try {
+      await link(this.treeIndexPath(from), path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOENT') return code === 'EEXIST';
+      throw fromFsError(err, path);
+    }
+    await fsyncPath(dirname(path));
+    return true;
   }
 
   createBlobWriter(): BlobWriter {
