@@ -14,9 +14,9 @@ import { indexTree } from '../src/layers/tree-index.js';
 import { readTreeIndexFile, treeIndexChunks, TreeIndexFileError } from '../src/layers/tree-index-file.js';
 import { chainId } from '../src/oci/digest.js';
 import type { Digest } from '../src/oci/types.js';
-import { Store } from '../src/store/store.js';
 import { resolveImage } from '../src/store/resolve.js';
 import { hashTree, makeTempDir, rootfs } from './helpers.js';
+import { withStore } from './store-fixture.js';
 
 interface Fixture {
   work: string;
@@ -193,15 +193,6 @@ test('an index write that fails part way leaves no file and no temp file; the in
     await assert.rejects(readTreeIndexFile(store.treeIndexPath(chain)), TreeIndexFileError);
   });
 });
-
-async function withStore(dir: string, fn: (store: Store) => Promise<void>): Promise<void> {
-  const store = await Store.open(dir);
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
 
 /** Per path with an entry: type, size, metadata hash, hardlink group size and content sum. */
 function describe(tree: Awaited<ReturnType<typeof readTreeIndexFile>>): Record<string, string> {

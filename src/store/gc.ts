@@ -47,25 +47,13 @@ export async function collectGarbage(store: CollectableStore, tempDir: string, t
     if (!/^[a-f0-9]{64}$/.test(name)) continue; // not a blob name: not ours to judge
     const digest: Digest = `sha256:${name}`;
     if (keep.has(digest)) continue;
-    const path = join(blobDir, name);
-    try {
-      freedBytes += (await lstat(path)).size;
-      await rm(path, { force: true });
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
+    freedBytes += await removeCounted(join(blobDir, name));
     removed.push(digest);
   }
   if (removed.length > 0) await fsyncPath(blobDir);
   let tempFilesRemoved = 0;
   for (const name of await list(tempDir)) {
-    const path = join(tempDir, name);
-    try {
-      freedBytes += (await lstat(path)).size;
-      await rm(path, { recursive: true, force: true });
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
+    freedBytes += await removeCounted(join(tempDir, name));
     tempFilesRemoved++;
   }
   const indexes = await sweepTreeIndexes(store, treeIndexDir, configs);
@@ -90,13 +78,7 @@ async function sweepTreeIndexes(store: CollectableStore, dir: string, configs: D
   let bytes = 0;
   for (const name of names) {
     if (chains.has(name)) continue;
-    const path = join(dir, name);
-    try {
-      bytes += (await lstat(path)).size;
-      await rm(path, { force: true });
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
+    bytes += await removeCounted(join(dir, name));
     removed++;
   }
   if (removed > 0) await fsyncPath(dir);
@@ -119,6 +101,17 @@ async function markReferenced(store: CollectableStore): Promise<{ keep: Set<Dige
     if (document?.kind === 'manifest' && leafMediaTypes.has(document.manifest.config.mediaType) && (await store.hasBlob(document.manifest.config.digest))) configs.push(document.manifest.config);
   }
   return { keep, configs };
+}
+
+/** Removes a file (or a temp directory); its size, for what gc freed. */
+async function removeCounted(path: string): Promise<number> {
+  try {
+    const { size } = await lstat(path);
+    await rm(path, { recursive: true, force: true });
+    return size;
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
 }
 
 async function list(dir: string): Promise<string[]> {
