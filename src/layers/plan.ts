@@ -110,7 +110,8 @@ export class PathIndex {
   readonly TOP: number;
   private readonly LayerArray: Uint16ArrayConstructor | Int32ArrayConstructor;
 
-  constructor(layerCount: number) {
+  /** naming: the trie alone, without the per-layer state of a plan (a tree index's; 29 bytes a node less). */
+  constructor(layerCount: number, private readonly naming = false) {
     const small = layerCount < 0xfff0;
     this.LayerArray = small ? Uint16Array : Int32Array;
     this.NONE = small ? 0xffff : 0x7fffffff;
@@ -127,17 +128,18 @@ export class PathIndex {
     this.whiteoutAt = this.layers();
     this.opaqueAt = this.layers();
     this.winnerLayer = this.layers();
-    this.winnerOrdinal = new Int32Array(this.capacity);
-    this.winnerType = new Uint8Array(this.capacity);
-    this.pendingOrdinal = new Int32Array(this.capacity);
-    this.pendingType = new Uint8Array(this.capacity);
-    this.pendingSize = new Float64Array(this.capacity);
-    this.flags = new Uint8Array(this.capacity);
+    const planned = naming ? 0 : this.capacity;
+    this.winnerOrdinal = new Int32Array(planned);
+    this.winnerType = new Uint8Array(planned);
+    this.pendingOrdinal = new Int32Array(planned);
+    this.pendingType = new Uint8Array(planned);
+    this.pendingSize = new Float64Array(planned);
+    this.flags = new Uint8Array(planned);
     this.parent[ROOT] = -1;
   }
 
   private layers(from?: LayerArray): LayerArray {
-    const array = new this.LayerArray(this.capacity);
+    const array = new this.LayerArray(this.naming ? 0 : this.capacity);
     if (from) array.set(from);
     else array.fill(this.NONE);
     if (from) array.fill(this.NONE, from.length);
@@ -194,19 +196,21 @@ export class PathIndex {
     this.nameStart = int32(this.nameStart);
     this.nameLength = int32(this.nameLength);
     this.hashes = int32(this.hashes!);
-    this.entryAt = this.layers(this.entryAt);
-    this.nonDirAt = this.layers(this.nonDirAt);
-    this.whiteoutAt = this.layers(this.whiteoutAt);
-    this.opaqueAt = this.layers(this.opaqueAt);
-    this.winnerLayer = this.layers(this.winnerLayer);
-    this.winnerOrdinal = int32(this.winnerOrdinal);
-    this.winnerType = uint8(this.winnerType);
-    this.pendingOrdinal = int32(this.pendingOrdinal);
-    this.pendingType = uint8(this.pendingType);
-    const sizes = new Float64Array(this.capacity);
-    sizes.set(this.pendingSize);
-    this.pendingSize = sizes;
-    this.flags = uint8(this.flags);
+    if (!this.naming) {
+      this.entryAt = this.layers(this.entryAt);
+      this.nonDirAt = this.layers(this.nonDirAt);
+      this.whiteoutAt = this.layers(this.whiteoutAt);
+      this.opaqueAt = this.layers(this.opaqueAt);
+      this.winnerLayer = this.layers(this.winnerLayer);
+      this.winnerOrdinal = int32(this.winnerOrdinal);
+      this.winnerType = uint8(this.winnerType);
+      this.pendingOrdinal = int32(this.pendingOrdinal);
+      this.pendingType = uint8(this.pendingType);
+      const sizes = new Float64Array(this.capacity);
+      sizes.set(this.pendingSize);
+      this.pendingSize = sizes;
+      this.flags = uint8(this.flags);
+    }
     const table = new Int32Array(this.capacity * 2);
     const mask = table.length - 1;
     for (let node = 1; node < this.count; node++) {
