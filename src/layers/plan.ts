@@ -150,7 +150,7 @@ export class PathIndex {
   child(parent: number, name: Buffer): number {
     const table = this.table!;
     const hashes = this.hashes!;
-    const hash = hashName(parent, name);
+    const hash = hashName(parent, name, 0, name.length);
     const mask = table.length - 1;
     let slot = hash & mask;
     for (let found = table[slot]!; found !== 0; found = table[slot]!) {
@@ -221,6 +221,48 @@ export class PathIndex {
     this.table = table;
   }
 
+  /**
+   * A naming trie from its columns (layers/tree-index-file.ts): node n's
+   * parent is parents[n], before it, and its name the next nameLengths[n]
+   * bytes of names. Undefined when they make no trie: a node before its
+   * parent, an empty name or one with a slash, a name twice in a directory.
+   */
+  static load(parents: Int32Array, nameLengths: Int32Array, names: Buffer): PathIndex | undefined {
+    const count = parents.length;
+    const index = new PathIndex(1, true);
+    while (index.capacity < count) index.grow();
+    const table = index.table!;
+    const hashes = index.hashes!;
+    const mask = table.length - 1;
+    index.parent.set(parents);
+    index.nameLength.set(nameLengths);
+    index.parent[ROOT] = -1;
+    index.nameLength[ROOT] = 0;
+    let start = 0;
+    for (let node = 1; node < count; node++) {
+      const parent = parents[node]!;
+      const end = start + nameLengths[node]!;
+      if (end <= start || end > names.length || parent < 0 || parent >= node) return undefined;
+      for (let i = start; i < end; i++) if (names[i] === SLASH) return undefined;
+      const hash = hashName(parent, names, start, end);
+      let slot = hash & mask;
+      for (let found = table[slot]!; found !== 0; found = table[slot]!) {
+        const other = found - 1;
+        if (hashes[other] === hash && index.parent[other] === parent && names.compare(names, start, end, index.nameStart[other]!, index.nameStart[other]! + index.nameLength[other]!) === 0) return undefined;
+        slot = (slot + 1) & mask;
+      }
+      hashes[node] = hash;
+      index.nameStart[node] = start;
+      table[slot] = node + 1;
+      start = end;
+    }
+    if (start !== names.length) return undefined;
+    index.names = names;
+    index.namesUsed = names.length;
+    index.count = count;
+    return index;
+  }
+
   /** The node at a normalised path ("." is the root), made if missing. */
   lookup(path: Buffer): number {
     if (path.length === 1 && path[0] === 0x2e) return ROOT;
@@ -277,10 +319,10 @@ export class PathIndex {
 }
 
 /** FNV-1a over the parent's number and the name's bytes. */
-function hashName(parent: number, name: Buffer): number {
+function hashName(parent: number, bytes: Buffer, start: number, end: number): number {
   let hash = (0x811c9dc5 ^ parent) >>> 0;
   hash = Math.imul(hash, 0x01000193);
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name[i]!, 0x01000193);
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   return (hash ^ (hash >>> 15)) & 0x7fffffff;
 }
 

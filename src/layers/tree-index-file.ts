@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { openRegular } from '../io/metadata.js';
-import { ENTRY_TYPES, ROOT } from './plan.js';
+import { ENTRY_TYPES, PathIndex, ROOT } from './plan.js';
 import { NO_ENTRY, TreeIndex } from './tree-index.js';
 
 const MAGIC = Buffer.from('RFSTIDX\n');
@@ -69,8 +69,16 @@ export function* treeIndexChunks(tree: TreeIndex): Generator<Buffer> {
   header.writeDoubleLE(tree.entries, 28);
   yield out(header);
 
-  /** One column: value(node) of each kept node, in chunks. */
-  function* column<T extends Int32Array | Uint8Array | Float64Array>(Type: new (n: number) => T, value: (node: number) => number): Generator<Buffer> {
+  // Every node kept (nothing was deleted): the arrays are the columns, and the names one run of bytes, as the trie laid them.
+  const whole = nodes === count && index.nameStart[count - 1]! + index.nameLength[count - 1]! === nameBytes;
+  const view = (array: Int32Array | Uint8Array | Float64Array): Buffer => Buffer.from(array.buffer, array.byteOffset, count * array.BYTES_PER_ELEMENT);
+
+  /** One column: value(node) of each kept node, in chunks; or, all being kept, `array` itself. */
+  function* column<T extends Int32Array | Uint8Array | Float64Array>(Type: new (n: number) => T, value: (node: number) => number, array?: T): Generator<Buffer> {
+    if (whole && array) {
+      yield out(view(array));
+      return;
+    }
     let chunk = new Type(CHUNK);
     let filled = 0;
     for (let node = 0; node < count; node++) {
@@ -84,15 +92,16 @@ export function* treeIndexChunks(tree: TreeIndex): Generator<Buffer> {
     }
     if (filled > 0) yield out(Buffer.from(chunk.buffer, 0, filled * chunk.BYTES_PER_ELEMENT));
   }
-  yield* column(Int32Array, (node) => (node === ROOT ? -1 : newId[index.parent[node]!]!));
-  yield* column(Int32Array, (node) => (node === ROOT ? 0 : index.nameLength[node]!));
-  yield* bytes((node) => (node === ROOT ? undefined : index.names.subarray(index.nameStart[node]!, index.nameStart[node]! + index.nameLength[node]!)));
-  yield* column(Uint8Array, (node) => tree.type[node]!);
-  yield* column(Float64Array, (node) => tree.size[node]!);
-  yield* column(Int32Array, (node) => tree.hashA[node]!);
-  yield* column(Int32Array, (node) => tree.hashB[node]!);
-  yield* column(Int32Array, (node) => (tree.rep[node]! < 0 ? -1 : newId[tree.rep[node]!]!));
-  yield* column(Int32Array, (node) => tree.names[node]!);
+  yield* column(Int32Array, (node) => (node === ROOT ? -1 : newId[index.parent[node]!]!), index.parent);
+  yield* column(Int32Array, (node) => (node === ROOT ? 0 : index.nameLength[node]!), index.nameLength);
+  if (whole) yield out(index.names.subarray(0, nameBytes));
+  else yield* bytes((node) => (node === ROOT ? undefined : index.names.subarray(index.nameStart[node]!, index.nameStart[node]! + index.nameLength[node]!)));
+  yield* column(Uint8Array, (node) => tree.type[node]!, tree.type);
+  yield* column(Float64Array, (node) => tree.size[node]!, tree.size);
+  yield* column(Int32Array, (node) => tree.hashA[node]!, tree.hashA);
+  yield* column(Int32Array, (node) => tree.hashB[node]!, tree.hashB);
+  yield* column(Int32Array, (node) => (tree.rep[node]! < 0 ? -1 : newId[tree.rep[node]!]!), tree.rep);
+  yield* column(Int32Array, (node) => tree.names[node]!, tree.names);
   yield* bytes((node) => (tree.rep[node] === node ? tree.sums.subarray(node * SUM, node * SUM + SUM) : undefined));
   yield hash.digest();
 
@@ -151,30 +160,13 @@ export async function readTreeIndexFile(path: string): Promise<TreeIndex> {
       throw new TreeIndexFileError(`${size} bytes, not the ${expected} its header implies`);
     }
 
-    const parent = await read(Buffer.alloc(count * 4));
-    const lengths = await read(Buffer.alloc(count * 4));
-    const parents = new Int32Array(parent.buffer, parent.byteOffset, count);
-    const nameLengths = new Int32Array(lengths.buffer, lengths.byteOffset, count);
-    const tree = new TreeIndex();
-    const { index } = tree;
-    // Names are read in slices and the trie rebuilt as they come: node n must come back as n.
-    let pending: Buffer = Buffer.alloc(0);
-    let left = nameBytes;
-    for (let node = 1; node < count; node++) {
-      const length = nameLengths[node]!;
-      const up = parents[node]!;
-      if (length < 1 || up < 0 || up >= node) throw new TreeIndexFileError(`node ${node}: not in trie order`);
-      if (pending.length < length) {
-        if (length - pending.length > left) throw new TreeIndexFileError('names cut short');
-        const more = await read(Buffer.alloc(Math.min(left, Math.max(1 << 20, length - pending.length))));
-        left -= more.length;
-        pending = pending.length > 0 ? Buffer.concat([pending, more]) : more;
-      }
-      const name = pending.subarray(0, length);
-      if (name.includes(0x2f) || index.child(up, name) !== node) throw new TreeIndexFileError(`node ${node}: a name twice or with a slash`);
-      pending = pending.subarray(length);
-    }
-    if (pending.length > 0 || left > 0) throw new TreeIndexFileError('names and lengths disagree');
+    const parents = new Int32Array(count);
+    const nameLengths = new Int32Array(count);
+    await read(view(parents, count));
+    await read(view(nameLengths, count));
+    const index = PathIndex.load(parents, nameLengths, await read(Buffer.alloc(nameBytes)));
+    if (!index) throw new TreeIndexFileError('its paths make no tree');
+    const tree = new TreeIndex(index);
     tree.fit();
     await read(view(tree.type, count));
     await read(view(tree.size, count));
