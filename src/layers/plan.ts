@@ -85,6 +85,9 @@ export class PathIndex {
   nameLength: Int32Array;
   names: Buffer;
   private namesUsed = 0;
+  /** The directory of the last path looked up, and its node: a walk or a tar asks for siblings one after another. */
+  private lastDirectory: Buffer | undefined;
+  private lastDirectoryNode = ROOT;
   private hashes: Int32Array | undefined;
   /** Slot → node + 1 (0: empty); its size a power of two, at most half full. */
   private table: Int32Array | undefined;
@@ -266,13 +269,22 @@ export class PathIndex {
   /** The node at a normalised path ("." is the root), made if missing. */
   lookup(path: Buffer): number {
     if (path.length === 1 && path[0] === 0x2e) return ROOT;
+    const slash = path.lastIndexOf(SLASH);
+    const last = this.lastDirectory;
+    if (slash > 0 && last !== undefined && last.length === slash && path.compare(last, 0, slash, 0, slash) === 0) return this.child(this.lastDirectoryNode, path.subarray(slash + 1));
     let node = ROOT;
+    let directory = ROOT;
     let start = 0;
     while (start < path.length) {
       let end = path.indexOf(SLASH, start);
       if (end < 0) end = path.length;
+      directory = node;
       node = this.child(node, path.subarray(start, end));
       start = end + 1;
+    }
+    if (slash > 0) {
+      this.lastDirectory = Buffer.from(path.subarray(0, slash));
+      this.lastDirectoryNode = directory;
     }
     return node;
   }
