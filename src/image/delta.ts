@@ -13,7 +13,7 @@
  * (layers/tree-index-file.ts), and so is the new image's, made from what the
  * compare saw: a re-capture of an unchanged tree reads no layer.
  *
- * Memory is the index (typed arrays, ~130 bytes a path with its content sum), never a file's content.
+ * Memory is the base's index and the new tree's over one trie (typed arrays, ~150 bytes a path with the content sums), never a file's content.
  */
 import { captureAnnotations, trustedBefore, wallClockNs } from '../layers/capture.js';
 import { compareTree, RecordedTree } from '../layers/compare.js';
@@ -148,7 +148,11 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     const chain = chainId([...baseIds, stored.diffId]);
     // Nothing carried: the new tree is the base's, and so is its index file (a link, not a write).
     const carried = summary.added + summary.changed + summary.deleted + summary.kept > 0;
-    const linked = !carried && baseIds.length > 0 && (await store.linkTreeIndex(chainId(baseIds), chain).catch(() => false));
+    const linked = !carried && baseIds.length > 0 && (await store.linkTreeIndex(chainId(baseIds), chain).catch((err: unknown) => {
+        // Not linked: written instead, and a failure of that is said.
+        if (err instanceof RootfsError) return false;
+        throw err;
+      }));
     if (!linked) await keepIndex(store, chain, recorded.tree, image.imageId, options.onWarning);
   }
   return { ...image, ...stored, summary };
