@@ -107,6 +107,23 @@ test('a re-capture on a kept index reads no base layer (their bytes replaced, it
   });
 });
 
+test('from a tar stream, the index kept for the new image is the one its layers give (bodies spooled, hashed as the layer takes them)', async (t) => {
+  const f = fixture(t);
+  await twoCaptures(f);
+  writeFileSync(join(f.tree, 'usr/bin/tool'), 'rebuilt\n'.repeat(1000));
+  rmSync(join(f.tree, 'etc/hosts'));
+  const tar = join(f.work, 'v3.tar');
+  await f.ok(['pack', f.tree, '-o', tar]);
+  const piped = await rootfs(['--store', f.store, 'import', '-', 'host:piped', '--base', 'host:v2'], { input: readFileSync(tar) });
+  assert.equal(piped.code, 0, piped.stderr.toString());
+  const { chain } = await f.image('host:piped');
+  await withStore(f.store, async (store) => {
+    const image = await resolveImage(store, 'host:piped');
+    const built = await indexTree(imageMembers(store, image.manifest.layers, 'host:piped'), 'host:piped');
+    assert.deepEqual(describe(await readTreeIndexFile(store.treeIndexPath(chain))), describe(built));
+  });
+});
+
 test('a missing base layer is still "not found" with a kept index', async (t) => {
   const f = fixture(t);
   await twoCaptures(f);
