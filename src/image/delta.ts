@@ -53,11 +53,6 @@ export interface DeltaOptions extends LayerOptions {
   onWarning?: (message: string) => void;
 }
 
-export interface IndexOptions {
-  /** Keep an index that had to be built in the store, for the next re-capture (commands that write; never one that only reads). */
-  keep?: boolean;
-  onWarning?: (message: string) => void;
-}
 
 export interface DeltaResult {
   imageId: Digest;
@@ -77,21 +72,23 @@ export interface DeltaResult {
  * layers are not read again; they must still be in the store. Else the
  * layers are read whole and checked as load checks an archive's.
  */
-export async function indexImage(store: Store, image: ResolvedImage, where: string, options: IndexOptions = {}): Promise<TreeIndex> {
+export async function indexImage(store: Store, image: ResolvedImage, where: string, onWarning?: (message: string) => void): Promise<TreeIndex> {
+  return (await imageIndex(store, image, where, onWarning)).tree;
+}
+
+/** indexImage, saying whether the index was built from the layers: a command that writes keeps it once it has succeeded. */
+async function imageIndex(store: Store, image: ResolvedImage, where: string, onWarning: ((message: string) => void) | undefined): Promise<{ tree: TreeIndex; built: boolean }> {
   const { manifest, config } = image;
   const configName = manifest.config.digest;
   checkDiffIdCount(`${where}: manifest ${image.manifestDescriptor.digest}`, manifest.layers.length, config.rootfs.diff_ids, configName);
   for (const [i, layer] of manifest.layers.entries()) layerMediaTypeCompression(layer.mediaType, layerWhere(where, i, layer));
-  if (manifest.layers.length === 0) return new TreeIndex();
-  const chain = chainId(config.rootfs.diff_ids);
-  const kept = await keptIndex(store, chain, options.onWarning);
+  if (manifest.layers.length === 0) return { tree: new TreeIndex(), built: false };
+  const kept = await keptIndex(store, chainId(config.rootfs.diff_ids), onWarning);
   if (kept) {
     for (const layer of manifest.layers) if (!(await store.hasBlob(layer.digest))) throw new NotFoundError(`${where}: blob ${layer.digest} is not in the store ${store.dir}`);
-    return kept;
+    return { tree: kept, built: false };
   }
-  const tree = await indexTree(imageMembers(store, manifest.layers, where, { diffIds: config.rootfs.diff_ids, configName }), where);
-  if (options.keep) await keepIndex(store, chain, tree, where, options.onWarning);
-  return tree;
+  return { tree: await indexTree(imageMembers(store, manifest.layers, where, { diffIds: config.rootfs.diff_ids, configName }), where), built: true };
 }
 
 /** The store's index of the tree with this chain; undefined when there is none, or it is damaged (said, and built again). */
@@ -118,7 +115,7 @@ async function keepIndex(store: Store, chain: Digest, tree: TreeIndex, where: st
 }
 
 export async function commitDelta(store: Store, base: ResolvedImage, baseRef: string, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: DeltaOptions): Promise<DeltaResult> {
-  const old = await indexImage(store, base, baseRef, { keep: true, onWarning: options.onWarning });
+  const { tree: old, built } = await imageIndex(store, base, baseRef, options.onWarning);
   options.onIndexed?.(old.entries);
   const recorded = new RecordedTree(old);
   const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
@@ -143,8 +140,10 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     annotations: { ...baseAnnotations(base, baseRef), ...(options.origin !== undefined && started !== undefined ? captureAnnotations(started, options.origin) : {}) },
     tags: options.tags,
   });
+  // Kept only now, the image made: a command that fails leaves the store as it was.
+  const baseIds = base.config.rootfs.diff_ids;
+  if (built) await keepIndex(store, chainId(baseIds), old, baseRef, options.onWarning);
   if (recorded.whole) {
-    const baseIds = base.config.rootfs.diff_ids;
     const chain = chainId([...baseIds, stored.diffId]);
     // Nothing carried: the new tree is the base's, and so is its index file (a link, not a write).
     const carried = summary.added + summary.changed + summary.deleted + summary.kept > 0;

@@ -23,7 +23,7 @@ export interface TreeDifference {
 /** `origin`: B is a directory on disk, that one (capture.ts treeOrigin). */
 export async function* diffTrees(store: Store, a: ResolvedImage, aRef: string, b: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: { where: string; checksum?: boolean; origin?: string; onWarning?: (message: string) => void }): AsyncGenerator<TreeDifference, void, undefined> {
   // A command that only reads uses a kept tree index but never writes one.
-  const old = await indexImage(store, a, aRef, { onWarning: options.onWarning });
+  const old = await indexImage(store, a, aRef, options.onWarning);
   const trusted = trustedBefore(a.manifest.annotations, options.origin);
   for await (const change of compareTree(old, b, { where: options.where, checksum: options.checksum, trustedBefore: trusted, withContent: false })) {
     if (change.kind === 'delete') {
