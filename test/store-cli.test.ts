@@ -115,7 +115,7 @@ test('rootfs gc: prints what it freed, --json, and a store that has nothing to f
   assert.deepEqual(lines.slice(0, -1).sort(), [base.manifest.digest, base.configDigest, base.layer.digest].map((digest) => `deleted: ${digest}`).sort());
   assert.match(lines.at(-1)!, /^Total reclaimed space: \d+(\.\d+)?k?B \(3 blobs, 0 temp files\)$/);
   const again = await rootfs(['gc', '--json', '--store', dir]);
-  assert.deepEqual(JSON.parse(again.stdout.toString()), { removed: [], freedBytes: 0, tempFilesRemoved: 0 });
+  assert.deepEqual(JSON.parse(again.stdout.toString()), { removed: [], freedBytes: 0, tempFilesRemoved: 0, treeIndexesRemoved: 0 });
   const inspected = await rootfs(['inspect', 'registry:5000/ns/app:1.0', '--store', dir]);
   assert.equal(JSON.parse(inspected.stdout.toString())[0].Id, app.configDigest);
 });

@@ -19,7 +19,7 @@ export const diffCommand: CommandModule = (cli, run) => {
     .action((a: string, b: string, opts) =>
       run(async (reporter) => {
         if (opts.packages) return packageDifferences(reporter, a, b, opts);
-        const { differences, notEntered } = await withStoreReadOnly(opts, (store) => diffImage(store, a, b, { tree: treeChoice(opts), treeOptionsGiven: packFlagsGiven(opts), checksum: Boolean(opts.checksum) }));
+        const { differences, notEntered } = await withStoreReadOnly(opts, (store) => diffImage(store, a, b, { tree: treeChoice(opts), treeOptionsGiven: packFlagsGiven(opts), checksum: Boolean(opts.checksum), onNotice: (message) => reporter.notice(message) }));
         reportNotEntered(reporter, notEntered);
         if (opts.stat) {
           const stat = diffStat(differences);

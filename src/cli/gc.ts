@@ -6,7 +6,7 @@ import { confirm } from './prompt.js';
 
 export const gcCommand: CommandModule = (cli, run) => {
   cli
-    .command('gc', 'Remove blobs no index.json entry reaches (tagged or <none>) and temp files left by interrupted commands (waits for running commands)')
+    .command('gc', 'Remove blobs no index.json entry reaches (tagged or <none>), temp files left by interrupted commands, and tree indexes of layer stacks no image has (waits for running commands)')
     .option('--dangling', 'First remove the images without a name (<none>), as docker image prune does, after asking [y/N] unless -f; rootfs image prune is gc --dangling')
     .option('-f, --force', 'With --dangling: do not ask first (as docker image prune -f)')
     .option('--no-wait', 'Fail with exit code 6 instead of waiting when other commands are using the store')
@@ -17,7 +17,7 @@ export const gcCommand: CommandModule = (cli, run) => {
         // Untagged images are images, gone for good, so docker asks first; unreachable blobs alone are not.
         if (opts.dangling && !opts.force && !(await confirm('This removes every image without a name (<none>). Continue?', 'removing the untagged images needs a yes; pass -f (there is no terminal to ask on)'))) {
           reporter.info('Nothing removed');
-          reporter.emitJson({ removed: [], freedBytes: 0, tempFilesRemoved: 0, pruned: [] });
+          reporter.emitJson({ removed: [], freedBytes: 0, tempFilesRemoved: 0, treeIndexesRemoved: 0, pruned: [] });
           return;
         }
         const { pruned, result } = await withStore(opts, async (store) => {
@@ -30,7 +30,8 @@ export const gcCommand: CommandModule = (cli, run) => {
         });
         for (const digest of pruned) reporter.result(`untagged image removed: ${digest}`);
         for (const digest of result.removed) reporter.result(`deleted: ${digest}`);
-        reporter.result(`Total reclaimed space: ${formatBytes(result.freedBytes)} (${count(result.removed.length, 'blob')}, ${count(result.tempFilesRemoved, 'temp file')})`);
+        const indexes = result.treeIndexesRemoved > 0 ? `, ${count(result.treeIndexesRemoved, 'tree index')}` : '';
+        reporter.result(`Total reclaimed space: ${formatBytes(result.freedBytes)} (${count(result.removed.length, 'blob')}, ${count(result.tempFilesRemoved, 'temp file')}${indexes})`);
         reporter.emitJson(opts.dangling ? { ...result, pruned } : result);
       }, opts),
     );

@@ -9,14 +9,22 @@
  * A directory's image records when its walk began (layers/capture.ts), which
  * its next re-capture needs to trust files without reading them.
  *
- * Memory is the index (typed arrays, ~130 bytes a path with its content sum), never a file's content.
+ * The base's index is kept in the store, named by the ChainID of its layers
+ * (layers/tree-index-file.ts), and so is the new image's, made from what the
+ * compare saw: a re-capture of an unchanged tree reads no layer.
+ *
+ * Memory is the base's index and the new tree's over one trie (typed arrays, ~150 bytes a path with the content sums), never a file's content.
  */
 import { captureAnnotations, trustedBefore, wallClockNs } from '../layers/capture.js';
-import { compareTree } from '../layers/compare.js';
+import { compareTree, RecordedTree } from '../layers/compare.js';
 import { deltaTar, type DeltaSummary } from '../layers/delta.js';
 import { imageMembers, type TreeMember } from '../layers/members.js';
 import { layerWhere } from '../layers/plan.js';
 import { indexTree, TreeIndex } from '../layers/tree-index.js';
+import { readTreeIndexFile, treeIndexChunks, TreeIndexFileError } from '../layers/tree-index-file.js';
+import { NotFoundError, RootfsError } from '../errors.js';
+import { isMissing } from '../io/metadata.js';
+import { chainId } from '../oci/digest.js';
 import { checkDiffIdCount, layerMediaTypeCompression } from '../oci/validate.js';
 import type { ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Platform } from '../oci/types.js';
@@ -41,9 +49,10 @@ export interface DeltaOptions extends LayerOptions {
   /** How the history entry names the command ("rootfs import root.tar --base host:v1"). */
   createdBy: string;
   onIndexed?: (entries: number) => void;
-  /** A base layer whose media type its bytes contradict, read as the bytes say (oci/layer-media.ts). */
+  /** Said and gone on past (not failures): a base layer whose media type its bytes contradict (oci/layer-media.ts); a tree index file that is damaged or cannot be kept. */
   onNotice?: (message: string) => void;
 }
+
 
 export interface DeltaResult {
   imageId: Digest;
@@ -55,21 +64,60 @@ export interface DeltaResult {
 
 /**
  * Indexes an image's merged tree (an image without layers is the empty tree).
- * Its layers are read whole, so they are checked as load checks an archive's:
- * one per diff_id, a layer media type, each decompressing to its diff_id.
+ * Its manifest is checked first (one layer per diff_id, each a layer media
+ * type). The index comes from the store's tree index file of its chain when
+ * there is one whole: a file is only ever written from layers read and
+ * checked (each decompressing to its diff_id) or from a layer this store
+ * wrote itself, and the diff_ids it is named by are those contents, so the
+ * layers are not read again; they must still be in the store. Else the
+ * layers are read whole and checked as load checks an archive's.
  */
 export async function indexImage(store: Store, image: ResolvedImage, where: string, onNotice?: (message: string) => void): Promise<TreeIndex> {
+  return (await imageIndex(store, image, where, onNotice)).tree;
+}
+
+/** indexImage, saying whether the index was built from the layers: a command that writes keeps it once it has succeeded. */
+async function imageIndex(store: Store, image: ResolvedImage, where: string, onNotice: ((message: string) => void) | undefined): Promise<{ tree: TreeIndex; built: boolean }> {
   const { manifest, config } = image;
   const configName = manifest.config.digest;
   checkDiffIdCount(`${where}: manifest ${image.manifestDescriptor.digest}`, manifest.layers.length, config.rootfs.diff_ids, configName);
   for (const [i, layer] of manifest.layers.entries()) layerMediaTypeCompression(layer.mediaType, layerWhere(where, i, layer));
-  if (manifest.layers.length === 0) return new TreeIndex();
-  return indexTree(imageMembers(store, manifest.layers, where, { verify: { diffIds: config.rootfs.diff_ids, configName }, ...(onNotice ? { onWarning: onNotice } : {}) }), where);
+  if (manifest.layers.length === 0) return { tree: new TreeIndex(), built: false };
+  const kept = await keptIndex(store, chainId(config.rootfs.diff_ids), onNotice);
+  if (kept) {
+    for (const layer of manifest.layers) if (!(await store.hasBlob(layer.digest))) throw new NotFoundError(`${where}: blob ${layer.digest} is not in the store ${store.dir}`);
+    return { tree: kept, built: false };
+  }
+  return { tree: await indexTree(imageMembers(store, manifest.layers, where, { verify: { diffIds: config.rootfs.diff_ids, configName }, ...(onNotice ? { onWarning: onNotice } : {}) }), where), built: true };
+}
+
+/** The store's index of the tree with this chain; undefined when there is none, or it is damaged (said, and built again). */
+async function keptIndex(store: Store, chain: Digest, onNotice: ((message: string) => void) | undefined): Promise<TreeIndex | undefined> {
+  const path = store.treeIndexPath(chain);
+  try {
+    return await readTreeIndexFile(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    if (!(err instanceof TreeIndexFileError || err instanceof RootfsError)) throw err;
+    onNotice?.(`${path}: tree index ignored (${err.message.replace(`${path}: `, '')}); reading the layers instead`);
+    return undefined;
+  }
+}
+
+/** Keeps an index for the next re-capture; one that cannot be written costs that re-capture a read of the layers, nothing else. */
+async function keepIndex(store: Store, chain: Digest, tree: TreeIndex, where: string, onNotice: ((message: string) => void) | undefined): Promise<void> {
+  try {
+    await store.writeTreeIndex(chain, treeIndexChunks(tree));
+  } catch (err) {
+    if (!(err instanceof TreeIndexFileError || err instanceof RootfsError)) throw err;
+    onNotice?.(`${where}: its tree index not kept (${err.message}); the next re-capture on it reads its layers`);
+  }
 }
 
 export async function commitDelta(store: Store, base: ResolvedImage, baseRef: string, members: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: DeltaOptions): Promise<DeltaResult> {
-  const old = await indexImage(store, base, baseRef, options.onNotice);
+  const { tree: old, built } = await imageIndex(store, base, baseRef, options.onNotice);
   options.onIndexed?.(old.entries);
+  const recorded = new RecordedTree(old);
   const summary: DeltaSummary = { added: 0, changed: 0, deleted: 0, kept: 0, bytes: 0 };
   let started: bigint | undefined;
   const changes = compareTree(old, walkStart(members, (now) => (started = now)), {
@@ -78,6 +126,7 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     trustedBefore: trustedBefore(base.manifest.annotations, options.origin),
     withContent: true,
     oldContent: (reps) => contentOf(store, base, baseRef, old, reps),
+    record: recorded,
   });
   const stored = await storeLayer(store, deltaTar(changes, old.index, summary), options);
   const image = await deriveImage(store, base, {
@@ -91,6 +140,20 @@ export async function commitDelta(store: Store, base: ResolvedImage, baseRef: st
     annotations: { ...baseAnnotations(base, baseRef), ...(options.origin !== undefined && started !== undefined ? captureAnnotations(started, options.origin) : {}) },
     tags: options.tags,
   });
+  // Kept only now, the image made: a command that fails leaves the store as it was.
+  const baseIds = base.config.rootfs.diff_ids;
+  if (built) await keepIndex(store, chainId(baseIds), old, baseRef, options.onNotice);
+  if (recorded.whole) {
+    const chain = chainId([...baseIds, stored.diffId]);
+    // Nothing carried: the new tree is the base's, and so is its index file (a link, not a write).
+    const carried = summary.added + summary.changed + summary.deleted + summary.kept > 0;
+    const linked = !carried && baseIds.length > 0 && (await store.linkTreeIndex(chainId(baseIds), chain).catch((err: unknown) => {
+        // Not linked: written instead, and a failure of that is said.
+        if (err instanceof RootfsError) return false;
+        throw err;
+      }));
+    if (!linked) await keepIndex(store, chain, recorded.tree, image.imageId, options.onNotice);
+  }
   return { ...image, ...stored, summary };
 }
 

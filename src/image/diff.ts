@@ -26,8 +26,9 @@ export interface TreeDifference {
 }
 
 /** `origin`: B is a directory on disk, that one (capture.ts treeOrigin). */
-export async function* diffTrees(store: Store, a: ResolvedImage, aRef: string, b: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: { where: string; checksum?: boolean; origin?: string }): AsyncGenerator<TreeDifference, void, undefined> {
-  const old = await indexImage(store, a, aRef);
+export async function* diffTrees(store: Store, a: ResolvedImage, aRef: string, b: AsyncIterable<TreeMember> | Iterable<TreeMember>, options: { where: string; checksum?: boolean; origin?: string; onNotice?: (message: string) => void }): AsyncGenerator<TreeDifference, void, undefined> {
+  // A command that only reads uses a kept tree index but never writes one.
+  const old = await indexImage(store, a, aRef, options.onNotice);
   const trusted = trustedBefore(a.manifest.annotations, options.origin);
   for await (const change of compareTree(old, b, { where: options.where, checksum: options.checksum, trustedBefore: trusted, withContent: false })) {
     if (change.kind === 'delete') {
@@ -44,6 +45,8 @@ export interface DiffOptions {
   /** Some tree option was given: refused when B is an image, to which none applies. */
   treeOptionsGiven?: boolean;
   checksum?: boolean;
+  /** Said and gone on past: a base layer's label its bytes contradict, a damaged tree index file. */
+  onNotice?: (message: string) => void;
 }
 
 /**
@@ -58,7 +61,7 @@ export async function diffImage(store: Store, a: string, b: string, options: Dif
   const tree = useImage ? undefined : await openTree(b, options.tree);
   const members = tree ? tree.members : imageMembers(store, (await resolveImage(store, b)).manifest.layers, b);
   const differences: TreeDifference[] = [];
-  for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(options.checksum), origin: tree?.origin })) differences.push(difference);
+  for await (const difference of diffTrees(store, image, a, members, { where: b, checksum: Boolean(options.checksum), origin: tree?.origin, ...(options.onNotice ? { onNotice: options.onNotice } : {}) })) differences.push(difference);
   differences.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return { differences, notEntered: tree?.notEntered ?? [] };
 }

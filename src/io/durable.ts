@@ -103,14 +103,17 @@ export async function placeAtomically(from: string, to: string, options: PlaceOp
  * Replaces path with data so that a reader, or the file after a crash, is
  * either all old or all new: temp file (in tempDir, on the same file system;
  * default beside path) created with its final mode, fsync, then placeAtomically.
+ * Data too large to hold at once comes as chunks; a chunk source that throws
+ * leaves path as it was and no temp file.
  */
-export async function writeFileAtomic(path: string, data: Buffer | string, options: { tempDir?: string; mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: Buffer | string | Iterable<Buffer>, options: { tempDir?: string; mode?: number } = {}): Promise<void> {
   const temp = tempName(options.tempDir ?? dirname(path), `.${basename(path)}.tmp`);
   const release = removeOnInterrupt(temp);
   try {
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
-      await handle.writeFile(data);
+      if (typeof data === 'string' || Buffer.isBuffer(data)) await handle.writeFile(data);
+      else for (const chunk of data) for (let at = 0; at < chunk.length; ) at += (await handle.write(chunk, at)).bytesWritten;
       await handle.sync();
     } finally {
       await handle.close();

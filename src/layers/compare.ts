@@ -28,15 +28,16 @@
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash, type Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline as pipe, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { displayPath, InvalidInputError } from '../errors.js';
 import { removeOnInterrupt, tempName } from '../io/temp.js';
+import { DigestStream, digestHex } from '../oci/digest.js';
 import type { TarEntry } from '../tar/header.js';
 import { safeLinkTarget, safeMemberPath } from '../tar/paths.js';
 import type { TreeMember } from './members.js';
 import { ROOT } from './plan.js';
-import { contentSum, DIRECTORY, FILE, NO_ENTRY, type TreeIndex } from './tree-index.js';
+import { contentSum, DIRECTORY, FILE, NO_ENTRY, TreeIndex } from './tree-index.js';
 
 /**
  * Why a path is in the layer: it is new, or differs; or it is there only to
@@ -65,6 +66,64 @@ export interface CompareOptions {
   oldContent?: (reps: Set<number>) => AsyncIterable<{ node: number; entry: TarEntry; content: () => Readable }>;
   /** Whether carried files need content (a layer) or not (a diff). */
   withContent: boolean;
+  /** The new tree's index, made as its members pass (a layer's compare only: carried files' sums come from their content on its way into the layer). */
+  record?: RecordedTree;
+}
+
+/**
+ * The index of the tree a compare saw, over the old tree's trie: each
+ * member's metadata, and its content's sum: the old one where the content
+ * was trusted or found the same, else hashed as the layer reads it. Whole
+ * once every carried file's content has been read to its end.
+ */
+export class RecordedTree {
+  readonly tree: TreeIndex;
+  /** Carried files whose content has not been read through yet. */
+  private unread = 0;
+  /** Something the index cannot say (a hardlink to a non-file, a file carried without content). */
+  private broken = false;
+
+  constructor(old: TreeIndex) {
+    this.tree = new TreeIndex(old.index);
+  }
+
+  get whole(): boolean {
+    return !this.broken && this.unread === 0;
+  }
+
+  member(node: number, entry: TarEntry, old: TreeIndex, unchanged: boolean): void {
+    const tree = this.tree;
+    tree.fit();
+    tree.entries++;
+    tree.record(node, entry);
+    if (entry.type === 'file' && unchanged) old.sums.copy(tree.sums, node * 32, old.rep[node]! * 32, old.rep[node]! * 32 + 32);
+  }
+
+  link(node: number, target: number): void {
+    const tree = this.tree;
+    tree.fit();
+    tree.entries++;
+    if (tree.rep[target]! < 0) this.broken = true;
+    else tree.recordLink(node, target);
+  }
+
+  /** A carried file's content, hashed into the index on its way into the layer. */
+  summed(node: number, content: (() => Readable) | undefined): (() => Readable) | undefined {
+    if (!content) {
+      this.broken = true;
+      return undefined;
+    }
+    this.unread++;
+    return () => {
+      const digest = new DigestStream();
+      digest.once('end', () => {
+        Buffer.from(digestHex(digest.digest), 'hex').copy(this.tree.sums, node * 32);
+        this.unread--;
+      });
+      // pipeline, not pipe: a failed read fails the stream the layer reads.
+      return pipe(content(), digest, () => {});
+    };
+  }
 }
 
 /** Node flags of the new tree. */
@@ -128,7 +187,10 @@ export async function* compareTree(old: TreeIndex, members: AsyncIterable<TreeMe
     // Ancestors without entries of their own (a tar need not list them) are directories of the new tree too.
     for (let n = index.parent[node]!; n > ROOT && (flags[n]! & SEEN) === 0; n = index.parent[n]!) flags[n] = SEEN | NEW_DIRECTORY;
     flags[node] = (flags[node]! & CARRIED) | SEEN | (entry.type === 'directory' ? NEW_DIRECTORY : 0);
-    if (node === ROOT) continue;
+    if (node === ROOT) {
+      options.record?.member(node, entry, old, false);
+      continue;
+    }
     const before = old.type[node]!;
     const why: CarryReason = before === NO_ENTRY ? 'added' : 'changed';
 
@@ -137,6 +199,7 @@ export async function* compareTree(old: TreeIndex, members: AsyncIterable<TreeMe
       const target = old.node(safeLinkTarget(entry.linkpath ?? Buffer.alloc(0), where_));
       flagsFor();
       if ((flags[target]! & SEEN) === 0) throw new InvalidInputError(where_, `hardlink to '${displayPath(entry.linkpath!)}', which is not before it`);
+      options.record?.link(node, target);
       const same = before !== NO_ENTRY && old.rep[node]! >= 0 && old.rep[node] === old.rep[target];
       if ((flags[target]! & CARRIED) !== 0) {
         yield* carryLink(node, entry, target, same ? 'linked' : why);
@@ -173,8 +236,10 @@ export async function* compareTree(old: TreeIndex, members: AsyncIterable<TreeMe
       changed = checked.changed;
       content = checked.content;
     }
+    options.record?.member(node, entry, old, !changed);
     if (changed) {
-      yield* carry(node, entry, options.withContent ? content : undefined, why);
+      const carried = options.withContent ? content : undefined;
+      yield* carry(node, entry, options.record && entry.type === 'file' ? options.record.summed(node, carried) : carried, why);
     } else if (entry.type === 'file' && member.linked && member.replayable && options.withContent) {
       groups.set(node, { entry, content: member.content, links: [], fromOld: false });
     }

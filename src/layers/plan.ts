@@ -85,6 +85,9 @@ export class PathIndex {
   nameLength: Int32Array;
   names: Buffer;
   private namesUsed = 0;
+  /** The directory of the last path looked up, and its node: a walk or a tar asks for siblings one after another. */
+  private lastDirectory: Buffer | undefined;
+  private lastDirectoryNode = ROOT;
   private hashes: Int32Array | undefined;
   /** Slot → node + 1 (0: empty); its size a power of two, at most half full. */
   private table: Int32Array | undefined;
@@ -110,7 +113,8 @@ export class PathIndex {
   readonly TOP: number;
   private readonly LayerArray: Uint16ArrayConstructor | Int32ArrayConstructor;
 
-  constructor(layerCount: number) {
+  /** naming: the trie alone, without the per-layer state of a plan (a tree index's; 29 bytes a node less). */
+  constructor(layerCount: number, private readonly naming = false) {
     const small = layerCount < 0xfff0;
     this.LayerArray = small ? Uint16Array : Int32Array;
     this.NONE = small ? 0xffff : 0x7fffffff;
@@ -127,17 +131,18 @@ export class PathIndex {
     this.whiteoutAt = this.layers();
     this.opaqueAt = this.layers();
     this.winnerLayer = this.layers();
-    this.winnerOrdinal = new Int32Array(this.capacity);
-    this.winnerType = new Uint8Array(this.capacity);
-    this.pendingOrdinal = new Int32Array(this.capacity);
-    this.pendingType = new Uint8Array(this.capacity);
-    this.pendingSize = new Float64Array(this.capacity);
-    this.flags = new Uint8Array(this.capacity);
+    const planned = naming ? 0 : this.capacity;
+    this.winnerOrdinal = new Int32Array(planned);
+    this.winnerType = new Uint8Array(planned);
+    this.pendingOrdinal = new Int32Array(planned);
+    this.pendingType = new Uint8Array(planned);
+    this.pendingSize = new Float64Array(planned);
+    this.flags = new Uint8Array(planned);
     this.parent[ROOT] = -1;
   }
 
   private layers(from?: LayerArray): LayerArray {
-    const array = new this.LayerArray(this.capacity);
+    const array = new this.LayerArray(this.naming ? 0 : this.capacity);
     if (from) array.set(from);
     else array.fill(this.NONE);
     if (from) array.fill(this.NONE, from.length);
@@ -148,7 +153,7 @@ export class PathIndex {
   child(parent: number, name: Buffer): number {
     const table = this.table!;
     const hashes = this.hashes!;
-    const hash = hashName(parent, name);
+    const hash = hashName(parent, name, 0, name.length);
     const mask = table.length - 1;
     let slot = hash & mask;
     for (let found = table[slot]!; found !== 0; found = table[slot]!) {
@@ -194,19 +199,21 @@ export class PathIndex {
     this.nameStart = int32(this.nameStart);
     this.nameLength = int32(this.nameLength);
     this.hashes = int32(this.hashes!);
-    this.entryAt = this.layers(this.entryAt);
-    this.nonDirAt = this.layers(this.nonDirAt);
-    this.whiteoutAt = this.layers(this.whiteoutAt);
-    this.opaqueAt = this.layers(this.opaqueAt);
-    this.winnerLayer = this.layers(this.winnerLayer);
-    this.winnerOrdinal = int32(this.winnerOrdinal);
-    this.winnerType = uint8(this.winnerType);
-    this.pendingOrdinal = int32(this.pendingOrdinal);
-    this.pendingType = uint8(this.pendingType);
-    const sizes = new Float64Array(this.capacity);
-    sizes.set(this.pendingSize);
-    this.pendingSize = sizes;
-    this.flags = uint8(this.flags);
+    if (!this.naming) {
+      this.entryAt = this.layers(this.entryAt);
+      this.nonDirAt = this.layers(this.nonDirAt);
+      this.whiteoutAt = this.layers(this.whiteoutAt);
+      this.opaqueAt = this.layers(this.opaqueAt);
+      this.winnerLayer = this.layers(this.winnerLayer);
+      this.winnerOrdinal = int32(this.winnerOrdinal);
+      this.winnerType = uint8(this.winnerType);
+      this.pendingOrdinal = int32(this.pendingOrdinal);
+      this.pendingType = uint8(this.pendingType);
+      const sizes = new Float64Array(this.capacity);
+      sizes.set(this.pendingSize);
+      this.pendingSize = sizes;
+      this.flags = uint8(this.flags);
+    }
     const table = new Int32Array(this.capacity * 2);
     const mask = table.length - 1;
     for (let node = 1; node < this.count; node++) {
@@ -217,16 +224,67 @@ export class PathIndex {
     this.table = table;
   }
 
+  /**
+   * A naming trie from its columns (layers/tree-index-file.ts): node n's
+   * parent is parents[n], before it, and its name the next nameLengths[n]
+   * bytes of names. Undefined when they make no trie: a node before its
+   * parent, an empty name or one with a slash, a name twice in a directory.
+   */
+  static load(parents: Int32Array, nameLengths: Int32Array, names: Buffer): PathIndex | undefined {
+    const count = parents.length;
+    const index = new PathIndex(1, true);
+    while (index.capacity < count) index.grow();
+    const table = index.table!;
+    const hashes = index.hashes!;
+    const mask = table.length - 1;
+    index.parent.set(parents);
+    index.nameLength.set(nameLengths);
+    index.parent[ROOT] = -1;
+    index.nameLength[ROOT] = 0;
+    let start = 0;
+    for (let node = 1; node < count; node++) {
+      const parent = parents[node]!;
+      const end = start + nameLengths[node]!;
+      if (end <= start || end > names.length || parent < 0 || parent >= node) return undefined;
+      for (let i = start; i < end; i++) if (names[i] === SLASH) return undefined;
+      const hash = hashName(parent, names, start, end);
+      let slot = hash & mask;
+      for (let found = table[slot]!; found !== 0; found = table[slot]!) {
+        const other = found - 1;
+        if (hashes[other] === hash && index.parent[other] === parent && names.compare(names, start, end, index.nameStart[other]!, index.nameStart[other]! + index.nameLength[other]!) === 0) return undefined;
+        slot = (slot + 1) & mask;
+      }
+      hashes[node] = hash;
+      index.nameStart[node] = start;
+      table[slot] = node + 1;
+      start = end;
+    }
+    if (start !== names.length) return undefined;
+    index.names = names;
+    index.namesUsed = names.length;
+    index.count = count;
+    return index;
+  }
+
   /** The node at a normalised path ("." is the root), made if missing. */
   lookup(path: Buffer): number {
     if (path.length === 1 && path[0] === 0x2e) return ROOT;
+    const slash = path.lastIndexOf(SLASH);
+    const last = this.lastDirectory;
+    if (slash > 0 && last !== undefined && last.length === slash && path.compare(last, 0, slash, 0, slash) === 0) return this.child(this.lastDirectoryNode, path.subarray(slash + 1));
     let node = ROOT;
+    let directory = ROOT;
     let start = 0;
     while (start < path.length) {
       let end = path.indexOf(SLASH, start);
       if (end < 0) end = path.length;
+      directory = node;
       node = this.child(node, path.subarray(start, end));
       start = end + 1;
+    }
+    if (slash > 0) {
+      this.lastDirectory = Buffer.from(path.subarray(0, slash));
+      this.lastDirectoryNode = directory;
     }
     return node;
   }
@@ -273,10 +331,10 @@ export class PathIndex {
 }
 
 /** FNV-1a over the parent's number and the name's bytes. */
-function hashName(parent: number, name: Buffer): number {
+function hashName(parent: number, bytes: Buffer, start: number, end: number): number {
   let hash = (0x811c9dc5 ^ parent) >>> 0;
   hash = Math.imul(hash, 0x01000193);
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name[i]!, 0x01000193);
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   return (hash ^ (hash >>> 15)) & 0x7fffffff;
 }
 

@@ -25,7 +25,9 @@ export const DIRECTORY = 1 + ENTRY_TYPES.indexOf('directory');
 const typeCode = new Map(ENTRY_TYPES.map((type, code) => [type, code + 1]));
 
 export class TreeIndex {
-  readonly index = new PathIndex(1);
+  /** index: the trie of paths, shared with another tree's index when this one describes what a compare saw (compare.ts `record`). */
+  constructor(readonly index = new PathIndex(1, true)) {}
+
   type = new Uint8Array(1024);
   size = new Float64Array(1024);
   /** Two 32-bit lanes of metaHash(). */

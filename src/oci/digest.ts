@@ -24,6 +24,16 @@ export function sha256(data: Buffer | string): Digest {
 }
 
 /**
+ * The ChainID of a stack of layers (image-spec config.md, as containerd
+ * keys its snapshots): the first diff_id, then sha256 of "CHAIN DIFFID" for
+ * each layer above. It names the merged tree, wherever the layers came from.
+ */
+export function chainId(diffIds: readonly Digest[]): Digest {
+  if (diffIds.length === 0) throw new Error('chainId: no layers');
+  return diffIds.slice(1).reduce<Digest>((chain, diffId) => sha256(`${chain} ${diffId}`), diffIds[0]!);
+}
+
+/**
  * A pass-through stream that hashes and counts what flows through it, so
  * digest and size are known the moment the data has passed: no second read.
  */

@@ -4,11 +4,15 @@
  * configs are leaves; a blob of a media type we do not know is kept, and so is
  * whatever it references through descriptor-shaped JSON (artifacts, signatures).
  * A referenced manifest that cannot be read stops gc before anything is removed.
+ * Tree index files (named by a ChainID) go when no image left has that chain;
+ * an image config that cannot be read keeps them all.
  */
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
-import { MediaType, layerCompression, type Digest, type Index } from '../oci/types.js';
+import { MediaType, layerCompression, type Descriptor, type Digest, type Index } from '../oci/types.js';
+import { chainId, digestHex } from '../oci/digest.js';
+import { parseImageConfig, parseJson } from '../oci/validate.js';
 import { fsyncPath } from '../io/durable.js';
 import { documentCaps } from '../io/metadata.js';
 import { walkImage } from '../oci/walk.js';
@@ -20,6 +24,7 @@ export interface GcResult {
   removed: Digest[];
   freedBytes: number;
   tempFilesRemoved: number;
+  treeIndexesRemoved: number;
 }
 
 /** What gc reads of the store: named here so that gc.ts needs nothing of store.ts, which calls it. */
@@ -32,8 +37,8 @@ export interface CollectableStore {
 }
 
 /** Must run with the store's in-use lock held exclusively. */
-export async function collectGarbage(store: CollectableStore, tempDir: string): Promise<GcResult> {
-  const keep = await markReferenced(store);
+export async function collectGarbage(store: CollectableStore, tempDir: string, treeIndexDir: string): Promise<GcResult> {
+  const { keep, configs } = await markReferenced(store);
   const blobDir = join(store.dir, 'blobs', 'sha256');
   const removed: Digest[] = [];
   let freedBytes = 0;
@@ -41,32 +46,48 @@ export async function collectGarbage(store: CollectableStore, tempDir: string): 
     if (!/^[a-f0-9]{64}$/.test(name)) continue; // not a blob name: not ours to judge
     const digest: Digest = `sha256:${name}`;
     if (keep.has(digest)) continue;
-    const path = join(blobDir, name);
-    try {
-      freedBytes += (await lstat(path)).size;
-      await rm(path, { force: true });
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
+    freedBytes += await removeCounted(join(blobDir, name));
     removed.push(digest);
   }
   if (removed.length > 0) await fsyncPath(blobDir);
   let tempFilesRemoved = 0;
   for (const name of await list(tempDir)) {
-    const path = join(tempDir, name);
-    try {
-      freedBytes += (await lstat(path)).size;
-      await rm(path, { recursive: true, force: true });
-    } catch (err) {
-      throw fromFsError(err, path);
-    }
+    freedBytes += await removeCounted(join(tempDir, name));
     tempFilesRemoved++;
   }
-  return { removed, freedBytes, tempFilesRemoved };
+  const indexes = await sweepTreeIndexes(store, treeIndexDir, configs);
+  return { removed, freedBytes: freedBytes + indexes.bytes, tempFilesRemoved, treeIndexesRemoved: indexes.removed };
 }
 
-async function markReferenced(store: CollectableStore): Promise<Set<Digest>> {
+/** Removes the tree index files whose chain no image config names any more. */
+async function sweepTreeIndexes(store: CollectableStore, dir: string, configs: Descriptor[]): Promise<{ removed: number; bytes: number }> {
+  const names = (await list(dir)).filter((name) => /^[a-f0-9]{64}$/.test(name));
+  if (names.length === 0) return { removed: 0, bytes: 0 };
+  const chains = new Set<string>();
+  for (const config of configs) {
+    try {
+      const { diff_ids: diffIds } = parseImageConfig(parseJson((await store.readBlob(config.digest, config.size)).toString('utf8'), store.blobPath(config.digest)), store.blobPath(config.digest)).rootfs;
+      if (diffIds.length > 0) chains.add(digestHex(chainId(diffIds)));
+    } catch {
+      // Which chains are still used is not known: none is removed.
+      return { removed: 0, bytes: 0 };
+    }
+  }
+  let removed = 0;
+  let bytes = 0;
+  for (const name of names) {
+    if (chains.has(name)) continue;
+    bytes += await removeCounted(join(dir, name));
+    removed++;
+  }
+  if (removed > 0) await fsyncPath(dir);
+  return { removed, bytes };
+}
+
+/** The blobs index.json reaches, and the image configs among them (their chains keep their tree indexes). */
+async function markReferenced(store: CollectableStore): Promise<{ keep: Set<Digest>; configs: Descriptor[] }> {
   const keep = new Set<Digest>();
+  const configs: Descriptor[] = [];
   const walk = walkImage((await store.readIndex()).manifests, {
     // A layout MAY omit referenced blobs.
     read: async (descriptor) => ((await store.hasBlob(descriptor.digest)) ? store.readBlob(descriptor.digest, descriptor.size) : undefined),
@@ -75,8 +96,22 @@ async function markReferenced(store: CollectableStore): Promise<Set<Digest>> {
     readUnknownUpTo: documentCaps.image,
     isLeaf: (descriptor) => layerCompression(descriptor.mediaType) !== undefined || leafMediaTypes.has(descriptor.mediaType),
   });
-  for await (const { descriptor } of walk) keep.add(descriptor.digest);
-  return keep;
+  for await (const { descriptor, document } of walk) {
+    keep.add(descriptor.digest);
+    if (document?.kind === 'manifest' && leafMediaTypes.has(document.manifest.config.mediaType) && (await store.hasBlob(document.manifest.config.digest))) configs.push(document.manifest.config);
+  }
+  return { keep, configs };
+}
+
+/** Removes a file (or a temp directory); its size, for what gc freed. */
+async function removeCounted(path: string): Promise<number> {
+  try {
+    const { size } = await lstat(path);
+    await rm(path, { recursive: true, force: true });
+    return size;
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
 }
 
 async function list(dir: string): Promise<string[]> {

@@ -10,6 +10,9 @@
  *                        cannot (a reader may not create anything)
  *   .rootfs/index.lock   exclusive flock around each read-modify-write of index.json
  *   .rootfs/tmp/         blob and index temp files (same file system, so rename is atomic)
+ *   .rootfs/tree-index/  the tree index of a merged tree, named by the ChainID of its
+ *                        layers' diff_ids (image/delta.ts): derived data, rebuilt when
+ *                        missing or damaged, dropped by gc with the last image of its chain
  *
  * Tags are index.json entries annotated with org.opencontainers.image.ref.name
  * = the familiar name ("base:latest", what skopeo's oci:STORE:base:latest and
@@ -18,9 +21,9 @@
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
 import { constants, createReadStream, readFileSync } from 'node:fs';
-import { access, readdir, rm, stat } from 'node:fs/promises';
+import { access, link, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
@@ -41,7 +44,7 @@ import {
 } from '../oci/types.js';
 import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
-import { makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { protectStore } from '../io/output.js';
 import { currentUser, homeCause } from '../io/home.js';
 import { collectGarbage, type GcResult } from './gc.js';
@@ -51,6 +54,7 @@ import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
 export type { BlobWriter } from './blob-writer.js';
 
 const privateDirName = '.rootfs';
+const treeIndexDirName = 'tree-index';
 
 /** $ROOTFS_STORE, else /var/lib/rootfs for root, else ${XDG_DATA_HOME:-~/.local/share}/rootfs. */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -149,6 +153,38 @@ export class Store {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw fromFsError(err, this.blobPath(digest));
     }
+  }
+
+  /** The tree index file of the merged tree of layers with this ChainID (oci/digest.ts chainId). */
+  treeIndexPath(chain: Digest): string {
+    return join(this.dir, privateDirName, treeIndexDirName, digestHex(parseDigest(chain, 'chain ID')));
+  }
+
+  /** Writes a tree index file (temp, fsync, rename): whole or not at all. */
+  async writeTreeIndex(chain: Digest, chunks: Iterable<Buffer>): Promise<void> {
+    this.checkWritable();
+    const path = this.treeIndexPath(chain);
+    await makeDirectory(join(this.dir, privateDirName, treeIndexDirName));
+    await writeFileAtomic(path, chunks, { tempDir: join(this.dir, privateDirName, 'tmp') });
+  }
+
+  /**
+   * Gives the tree index of chain `from` the name of chain `to` too (the same
+   * tree, as after a re-capture that carried nothing): a hard link, atomic,
+   * nothing written. False when `from` has none; a `to` already there stays.
+   */
+  async linkTreeIndex(from: Digest, to: Digest): Promise<boolean> {
+    this.checkWritable();
+    const path = this.treeIndexPath(to);
+    try {
+      await link(this.treeIndexPath(from), path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOENT') return code === 'EEXIST';
+      throw fromFsError(err, path);
+    }
+    await fsyncPath(dirname(path));
+    return true;
   }
 
   createBlobWriter(): BlobWriter {
@@ -478,7 +514,7 @@ export class Store {
       }
     } else await this.inUse.acquire(true, options.onWait);
     try {
-      return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'));
+      return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'), join(this.dir, privateDirName, treeIndexDirName));
     } finally {
       // Downgrading never waits.
       await this.inUse.acquire(false);
