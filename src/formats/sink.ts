@@ -118,7 +118,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     }
   }
   const fresh = building !== path;
-  const layout = foreignLayout(building, path);
+  const layout = LayoutDirectory.foreign(building, path);
   if (!fresh) await layout.clean();
   const existingIndex = fresh ? undefined : await layout.readIndexBytes();
   const spool = new Spool(building, '.rootfs-save');
@@ -191,15 +191,6 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     },
   };
   return { sink, existingIndex };
-}
-
-/**
- * The layout engine on a directory that is not a store: no private directory
- * of ours in it, its temp files hidden names beside index.json (a new layout
- * is built under a temp name, so they never show under its final one).
- */
-export function foreignLayout(dir: string, shownAs = dir): LayoutDirectory {
-  return new LayoutDirectory(dir, { tempDir: dir, tempPrefix: '.rootfs-', shownAs: `the layout ${shownAs}` });
 }
 
 /** The digest a layout member name holds, if it is a blob's (blobs/sha256/<hex>). */

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, NotFoundError, fromFsError } from '../errors.js';
-import { documentCaps, readCapped, readMetadata } from '../io/metadata.js';
+import { documentCaps, openRegularStream, readCapped, readMetadata } from '../io/metadata.js';
 import { placeAtomically, writeFileAtomic } from '../io/durable.js';
 import { escapeRegExp, removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
@@ -43,6 +43,17 @@ export class LayoutDirectory {
     this.tempDir = options.tempDir;
     this.tempPrefix = options.tempPrefix ?? '';
     this.shownAs = options.shownAs;
+  }
+
+  /**
+   * The engine on a directory that is not a store (save's and load's oci:DIR):
+   * no private directory of ours in it; its temp files are hidden names beside
+   * index.json, gone when the command ends (a new layout is built under a temp
+   * name, so they never show under its final one). shownAs: what the user
+   * calls it, when dir is that temp name.
+   */
+  static foreign(dir: string, shownAs = dir): LayoutDirectory {
+    return new LayoutDirectory(dir, { tempDir: dir, tempPrefix: '.rootfs-', shownAs: `the layout ${shownAs}` });
   }
 
   blobPath(digest: Digest): string {
@@ -127,6 +138,25 @@ export class LayoutDirectory {
       throw (err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE' ? tooLarge() : err;
     }
     return parseJson(bytes.toString('utf8'), path) as T;
+  }
+
+  /**
+   * A blob's bytes as they are on disk, for a reader that checks them itself
+   * and names what is wrong as its member (load's contents): a regular file
+   * only, never more than limit + 1 bytes, and its size when opened.
+   */
+  openUnverified(digest: Digest, limit?: number): Promise<{ stream: Readable; size: number }> {
+    return openRegularStream(this.blobPath(digest), limit);
+  }
+
+  /** openUnverified for a document: its bytes, bounded by documentCaps.image. */
+  readUnverified(digest: Digest): Promise<Buffer> {
+    return readMetadata(this.blobPath(digest), 'image');
+  }
+
+  /** oci-layout's bytes, bounded by documentCaps.ociLayout (a missing one is NotFoundError, see isMissing). */
+  readLayoutFile(): Promise<Buffer> {
+    return readMetadata(join(this.dir, 'oci-layout'), 'ociLayout', 'an oci-layout file');
   }
 
   get indexPath(): string {

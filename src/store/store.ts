@@ -23,7 +23,7 @@ import { homedir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
-import { isMissing, readMetadataIfExists } from '../io/metadata.js';
+import { isMissing } from '../io/metadata.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
 import { referrerClosure } from '../oci/referrer-closure.js';
@@ -562,10 +562,10 @@ async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore |
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
-    layoutText = (await readMetadataIfExists(layoutPath, 'ociLayout', 'an oci-layout file'))?.toString('utf8');
+    layoutText = (await storeLayout(dir).readLayoutFile()).toString('utf8');
   } catch (err) {
     if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOTDIR') throw new HostIoError(`${dir}: not a directory`, { cause: err });
-    throw err;
+    if (!isMissing(err)) throw err;
   }
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
