@@ -1,0 +1,84 @@
+/**
+ * One layout engine (src/store/layout.ts) under the store and under a foreign
+ * oci:DIR: both validate with the peers, a put that fails midway leaves no
+ * file, and a blob damaged on disk is refused when read (exit 3, naming it).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { InvalidInputError } from '../src/errors.js';
+import { sha256 } from '../src/oci/digest.js';
+import { LayoutDirectory } from '../src/store/layout.js';
+import { Store } from '../src/store/store.js';
+import { hashTree, makeTempDir, ociImageToolValidate, requireTools, rootfs } from './helpers.js';
+import { buildImage } from './store-fixture.js';
+
+/** Every name under dir, relative, sorted: what a failed write must leave unchanged. */
+function names(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).sort();
+}
+
+test('the store and a layout saved from it, both written by the engine, validate with oci-image-tool', async (t) => {
+  if (!requireTools(t, 'oci-image-tool')) return;
+  const work = makeTempDir(t);
+  const storeDir = join(work, 'store');
+  const store = await Store.open(storeDir);
+  await buildImage(store, work, { name: 'base:1', content: 'engine\n' });
+  await store.close();
+  await ociImageToolValidate(storeDir, 'base:1');
+
+  const layout = join(work, 'out');
+  const saved = await rootfs(['--store', storeDir, 'save', 'base:1', '-o', `oci:${layout}`]);
+  assert.equal(saved.code, 0, saved.stderr);
+  await ociImageToolValidate(layout, 'base:1');
+  // A foreign layout gets none of the store's private directory, and no temp file is left in it.
+  assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
+});
+
+test('a put that fails midway leaves no file in the layout, and one interrupted before commit neither', async (t) => {
+  const work = makeTempDir(t);
+  const dir = join(work, 'layout');
+  const layout = LayoutDirectory.foreign(dir);
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const before = names(dir);
+
+  const failing = new Readable({
+    read() {
+      this.push(Buffer.alloc(1 << 16, 1));
+      this.destroy(new Error('source gone'));
+    },
+  });
+  await assert.rejects(layout.writeBlob(failing, { digest: sha256(Buffer.alloc(0)) }), /source gone/);
+  assert.deepEqual(names(dir), before);
+
+  const writer = layout.createBlobWriter();
+  await new Promise<void>((resolve, reject) => writer.write(Buffer.from('half'), (err) => (err ? reject(err) : resolve())));
+  assert.equal(names(dir).length, before.length + 1, 'the temp file exists while the put runs');
+  await writer.abort();
+  assert.deepEqual(names(dir), before);
+});
+
+test('a blob damaged on disk is refused on read, exit 3, naming it; the store is left as it was', async (t) => {
+  const work = makeTempDir(t);
+  const storeDir = join(work, 'store');
+  const store = await Store.open(storeDir);
+  const image = await buildImage(store, work, { name: 'base:1', content: 'damage\n' });
+  await store.close();
+  const path = join(storeDir, 'blobs', 'sha256', image.layer.digest.slice('sha256:'.length));
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 1] ^= 0xff;
+  writeFileSync(path, bytes);
+  const before = hashTree(storeDir);
+
+  const saved = await rootfs(['--store', storeDir, 'save', 'base:1', '-o', `oci:${join(work, 'out')}`]);
+  assert.equal(saved.code, 3, saved.stderr);
+  assert.match(saved.stderr, new RegExp(`^rootfs: ${path}: digest mismatch`));
+  assert.equal(hashTree(storeDir), before);
+  assert.deepEqual(readdirSync(work).filter((name) => name.includes('out')), []);
+
+  // The engine read as a foreign layout's reader refuses it the same way.
+  const layout = LayoutDirectory.foreign(storeDir);
+  await assert.rejects(layout.readBlob(image.layer.digest, image.layer.size), (err: unknown) => err instanceof InvalidInputError && err.exitCode === 3 && err.message.startsWith(`${path}: digest mismatch`));
+});
