@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
+import { removeUnfinished } from '../src/io/temp.js';
 import { sha256 } from '../src/oci/digest.js';
 import { LayoutDirectory } from '../src/store/layout.js';
 import { Store } from '../src/store/store.js';
@@ -37,7 +38,7 @@ test('the store and a layout saved from it, both written by the engine, validate
   assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
 });
 
-test('a put that fails midway leaves no file in the layout, and one interrupted before commit neither', async (t) => {
+test('a put that fails midway, is aborted or is interrupted leaves no file in the layout', async (t) => {
   const work = makeTempDir(t);
   const dir = join(work, 'layout');
   const layout = LayoutDirectory.foreign(dir);
@@ -58,6 +59,13 @@ test('a put that fails midway leaves no file in the layout, and one interrupted 
   assert.equal(names(dir).length, before.length + 1, 'the temp file exists while the put runs');
   await writer.abort();
   assert.deepEqual(names(dir), before);
+
+  // What the CLI's signal handler runs: an unfinished put's temp file goes.
+  const interrupted = layout.createBlobWriter();
+  await new Promise<void>((resolve, reject) => interrupted.write(Buffer.from('half'), (err) => (err ? reject(err) : resolve())));
+  assert.equal(removeUnfinished(), 1);
+  assert.deepEqual(names(dir), before);
+  await interrupted.abort();
 });
 
 test('a blob damaged on disk is refused on read, exit 3, naming it; the store is left as it was', async (t) => {
