@@ -13,7 +13,7 @@ import { removeUnfinished } from '../src/io/temp.js';
 import { sha256 } from '../src/oci/digest.js';
 import { LayoutDirectory } from '../src/store/layout.js';
 import { Store } from '../src/store/store.js';
-import { hashTree, makeTempDir, ociImageToolValidate, requireTools, rootfs } from './helpers.js';
+import { hashTree, makeTempDir, ociImageToolValidate, requireTools, rootfs, runOk } from './helpers.js';
 import { buildImage } from './store-fixture.js';
 
 /** Every name under dir, relative, sorted: what a failed write must leave unchanged. */
@@ -89,4 +89,9 @@ test('a blob damaged on disk is refused on read, exit 3, naming it; the store is
   // The engine read as a foreign layout's reader refuses it the same way.
   const layout = LayoutDirectory.foreign(storeDir);
   await assert.rejects(layout.readBlob(image.layer.digest, image.layer.size), (err: unknown) => err instanceof InvalidInputError && err.exitCode === 3 && err.message.startsWith(`${path}: digest mismatch`));
+
+  // A FIFO planted under a blob's name is refused as not a file, not waited on.
+  const planted = sha256(Buffer.from('planted'));
+  await runOk('mkfifo', [layout.blobPath(planted)]);
+  await assert.rejects(layout.readBlob(planted), (err: unknown) => err instanceof InvalidInputError && err.message === `${layout.blobPath(planted)}: not a regular file (a FIFO)`);
 });

@@ -7,14 +7,14 @@
  * on a foreign directory, which gets no private directory of ours: its temp
  * files are hidden names in the layout itself, gone when the command ends.
  */
-import { constants, createReadStream, fstatSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, NotFoundError, fromFsError } from '../errors.js';
-import { documentCaps, openRegularStream, readCapped, readMetadata } from '../io/metadata.js';
+import { documentCaps, isMissing, openRegular, openRegularStream, readCapped, readMetadata } from '../io/metadata.js';
 import { placeAtomically, writeFileAtomic } from '../io/durable.js';
 import { escapeRegExp, removeStaleTemps, tempName, tempPattern } from '../io/temp.js';
 import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
@@ -30,9 +30,6 @@ export interface LayoutOptions {
   /** What the layout is called in "blob … is not in …": "the store DIR", "the layout DIR". */
   shownAs: string;
 }
-
-// A FIFO planted under a blob's name must be refused, not waited on for ever.
-const readFlags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 export class LayoutDirectory {
   readonly tempDir: string;
@@ -99,23 +96,27 @@ export class LayoutDirectory {
   }
 
   /**
-   * A verifying read of a regular file: wrong bytes on disk fail the stream
-   * at its end (InvalidInputError naming the file); an absent blob fails it
-   * with NotFoundError.
+   * A verifying read of a regular file (judged on the open descriptor, so a
+   * FIFO or device planted under a blob's name is refused, not read): wrong
+   * bytes on disk fail the stream at its end (InvalidInputError naming the
+   * file); an absent blob fails it with NotFoundError.
    */
   openBlob(digest: Digest, size?: number): Readable {
     const path = this.blobPath(digest);
     const verifier = new VerifyingStream(digest, size, path);
-    // fs.open takes numeric flags; the typings list only strings.
-    const file = createReadStream(path, { flags: readFlags as unknown as string, highWaterMark: 1 << 20 });
-    file.on('open', (fd: number) => {
-      const info = fstatSync(fd);
-      if (!info.isFile()) verifier.destroy(new InvalidInputError(path, 'not a regular file'));
-    });
-    file.on('error', (err) => verifier.destroy(this.blobError(err, digest, path)));
-    // pipe() does not stop the source when the consumer gives up: close the file with the verifier.
-    verifier.on('close', () => file.destroy());
-    return file.pipe(verifier);
+    let file: Readable | undefined;
+    // The consumer may give up before the file is open, or while it is read: the file goes with the verifier.
+    verifier.on('close', () => file?.destroy());
+    openRegular(path).then(
+      ({ handle }) => {
+        if (verifier.destroyed) return void handle.close();
+        file = createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
+        file.on('error', (err) => verifier.destroy(fromFsError(err, path) as Error));
+        file.pipe(verifier);
+      },
+      (err: unknown) => verifier.destroy(isMissing(err) ? new NotFoundError(`blob ${digest} is not in ${this.shownAs}`, { cause: err }) : (err as Error)),
+    );
+    return verifier;
   }
 
   async readBlob(digest: Digest, size?: number): Promise<Buffer> {
@@ -205,10 +206,5 @@ export class LayoutDirectory {
   /** What this layout's temp names look like (group 1: the writer's PID). */
   tempPattern(): RegExp {
     return tempPattern(`${escapeRegExp(this.tempPrefix)}.+`);
-  }
-
-  private blobError(err: unknown, digest: Digest, path: string): Error {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new NotFoundError(`blob ${digest} is not in ${this.shownAs}`, { cause: err });
-    return fromFsError(err, path) as Error;
   }
 }
