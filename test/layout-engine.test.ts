@@ -4,6 +4,7 @@
  * file, and a blob damaged on disk is refused when read (exit 3, naming it).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,6 +37,15 @@ test('the store and a layout saved from it, both written by the engine, validate
   await ociImageToolValidate(layout, 'base:1');
   // A foreign layout gets none of the store's private directory, and no temp file is left in it.
   assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
+
+  // What a killed save left in it (a dead PID's temp files) goes with the next save into it; the layout stays valid.
+  const dead = spawnSync('true').pid;
+  writeFileSync(join(layout, `.blob-${dead}-0123456789ab`), 'partial');
+  writeFileSync(join(layout, `.index.json.tmp-${dead}-0123456789ab`), '{');
+  const again = await rootfs(['--store', storeDir, 'save', 'base:1', '-o', `oci:${layout}`]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
+  await ociImageToolValidate(layout, 'base:1');
 });
 
 test('a put that fails midway, is aborted or is interrupted leaves no file in the layout', async (t) => {

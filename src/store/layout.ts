@@ -25,7 +25,11 @@ import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
 export interface LayoutOptions {
   /** Where temp files are made, on the layout's file system: the store's private tmp/, or the layout directory itself. */
   tempDir: string;
-  /** Starts every temp name: none in the store's own tmp/; a dot in a foreign layout, whose readers then skip them. */
+  /**
+   * Starts every temp name made in tempDir (blobs', index.json's, save's
+   * spool): none in the store's own tmp/; a dot in a foreign layout, whose
+   * readers then skip them, and whose clean() then takes only those.
+   */
   tempPrefix?: string;
   /** What the layout is called in "blob … is not in …": "the store DIR", "the layout DIR". */
   shownAs: string;
@@ -50,7 +54,7 @@ export class LayoutDirectory {
    * calls it, when dir is that temp name.
    */
   static foreign(dir: string, shownAs = dir): LayoutDirectory {
-    return new LayoutDirectory(dir, { tempDir: dir, tempPrefix: '.rootfs-', shownAs: `the layout ${shownAs}` });
+    return new LayoutDirectory(dir, { tempDir: dir, tempPrefix: '.', shownAs: `the layout ${shownAs}` });
   }
 
   blobPath(digest: Digest): string {
