@@ -13,7 +13,7 @@ import { walkImage } from '../oci/walk.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
-import { isMissing } from '../io/metadata.js';
+import { unlessMissing } from '../io/metadata.js';
 import { LayoutDirectory } from '../store/layout.js';
 
 export interface SourceMember {
@@ -59,15 +59,15 @@ export async function* tarMembers(input: Readable, archive: string): AsyncGenera
  */
 export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> {
   const layout = LayoutDirectory.foreign(dir);
-  const layoutFile = await ifPresent(layout.readLayoutFile());
+  const layoutFile = await unlessMissing(layout.readLayoutFile());
   if (layoutFile) yield bufferMember('oci-layout', layoutFile);
-  const index = await ifPresent(layout.readIndexBytes());
+  const index = await unlessMissing(layout.readIndexBytes());
   if (index) yield bufferMember('index.json', index);
   const roots = parseOr<Index>(index)?.manifests;
   if (!Array.isArray(roots)) return; // the format reader reports index.json
   // Damage is left for the format reader to report, naming the member: blobs are read as they are (unverified), and
   // what cannot be followed is yielded as it is.
-  const walk = walkImage(roots, { read: (descriptor) => ifPresent(layout.readUnverified(descriptor.digest)), where: (descriptor) => layout.blobPath(descriptor.digest), invalid: 'leaf' });
+  const walk = walkImage(roots, { read: (descriptor) => unlessMissing(layout.readUnverified(descriptor.digest)), where: (descriptor) => layout.blobPath(descriptor.digest), invalid: 'leaf' });
   for await (const { descriptor, bytes } of walk) {
     const name = blobMemberName(descriptor.digest);
     if (bytes) {
@@ -75,23 +75,13 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
       continue;
     }
     if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) continue; // missing: reported by the format reader
-    const opened = await ifPresent(layout.openUnverified(descriptor.digest, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined));
+    const opened = await unlessMissing(layout.openUnverified(descriptor.digest, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined));
     if (opened) yield { name, type: 'file', size: opened.size, body: opened.stream };
   }
 }
 
 function bufferMember(name: string, bytes: Buffer): SourceMember {
   return { name, type: 'file', size: bytes.length, body: Readable.from([bytes]) };
-}
-
-/** A layout file's read, or undefined when it is not there (the format reader says what is missing). */
-async function ifPresent<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
 }
 
 function parseOr<T>(bytes: Buffer | undefined): T | undefined {

@@ -1,7 +1,8 @@
 /**
  * The image store: an OCI image layout directory (oci-layout, index.json,
  * blobs/sha256/<hex>) that skopeo, umoci and oci-image-tool read unchanged,
- * plus a private ".rootfs" directory that layout readers ignore:
+ * read and written through the one layout engine (layout.ts: blobs,
+ * index.json), plus a private ".rootfs" directory that layout readers ignore:
  *
  *   .rootfs/in-use.lock  shared flock held by every open Store; gc takes it
  *                        exclusive, so it never deletes a blob that a running
