@@ -3,9 +3,9 @@
  * renamed into place at the end, or to stdout) or an OCI layout directory (blobs by
  * temp file + rename, index.json last). The format writers only name members.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { pathExists, readMetadata } from '../io/metadata.js';
+import { pathExists } from '../io/metadata.js';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
@@ -13,7 +13,9 @@ import { pipeline } from 'node:stream/promises';
 import { fromFsError, UsageError } from '../errors.js';
 import { createFileOutput, outputError, refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
-import { fsyncPath, makeDirectory, placeAtomically } from '../io/durable.js';
+import { fsyncPath, makeDirectory, placeAtomically, writeFileAtomic } from '../io/durable.js';
+import type { Digest, Index } from '../oci/types.js';
+import { LayoutDirectory } from '../store/layout.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
 
@@ -88,18 +90,19 @@ export async function createTarSink(path: string, stdout: Writable): Promise<Arc
 }
 
 /**
- * An OCI layout directory. A new one (for a missing or empty directory) is
- * built beside its final name and renamed into place (rename(2) replaces an
- * empty directory); an existing layout gets the new blobs and index entries
- * (index.json rewritten last, atomically), as skopeo's oci: does. Any other
- * directory is refused (usage error, as a file output that is a directory):
- * save must not mix blobs into someone's files. Directories are made 0755 and
- * files 0644, less the umask, as skopeo makes them.
+ * An OCI layout directory, written by the layout engine (store/layout.ts) as
+ * the store is: blobs through its hashed temp files placed atomically,
+ * index.json by its atomic index write. A new layout (for a missing or empty
+ * directory) is built beside its final name and renamed into place (rename(2)
+ * replaces an empty directory); an existing layout gets the new blobs and
+ * index entries (index.json rewritten last, atomically), as skopeo's oci:
+ * does. Any other directory is refused (usage error, as a file output that is
+ * a directory): save must not mix blobs into someone's files. Directories are
+ * made 0755 and files 0644, less the umask, as skopeo makes them.
  */
 export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; existingIndex: Buffer | undefined }> {
   await refuseStoreDestination(path);
   const existing = await existingLayout(path);
-  const existingIndex = existing === 'layout' ? await readLayoutIndex(path) : undefined;
   let building = path;
   let release = (): void => {};
   // Directories made for a new layout go with it if the save fails or is interrupted.
@@ -115,52 +118,60 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     }
   }
   const fresh = building !== path;
+  const layout = LayoutDirectory.foreign(building, path);
+  if (!fresh) await layout.clean();
+  const existingIndex = fresh ? undefined : await layout.readIndexBytes();
   const spool = new Spool(building, '.rootfs-save');
   const names = new Set<string>();
-  const isBlob = (name: string): boolean => name.startsWith('blobs/');
   // Blobs of an existing layout that this save adds, removed again on abort.
-  const added: string[] = [];
+  const added: Digest[] = [];
 
   // The layout may be on removable media about to be unplugged: every file is fsynced before its rename, every
   // directory that got names is fsynced at the end.
-  const writeSynced = (body: Readable, temp: string): Promise<void> => pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
   const syncDirs = async (root: string): Promise<void> => {
     for (const dir of [join(root, 'blobs', 'sha256'), join(root, 'blobs'), root]) if (await pathExists(dir)) await fsyncPath(dir);
   };
-  const place = async (name: string, write: (target: string) => Promise<void>): Promise<void> => {
-    if (names.has(name)) return;
+  /** Writes a member once; false when it was written already, or is a blob an existing layout holds (the same bytes, by its name). */
+  const place = async (name: string, write: (digest: Digest | undefined) => Promise<void>): Promise<boolean> => {
+    if (names.has(name)) return false;
     names.add(name);
-    const target = join(building, name);
-    const temp = await spool.path();
+    const digest = layoutBlobDigest(name);
+    if (digest !== undefined && !fresh && (await layout.hasBlob(digest))) return false;
     try {
-      await makeDirectory(dirname(target));
-      await write(temp);
-      await placeAtomically(temp, target, { syncDirectory: false, shownAs: join(path, name) });
-      if (!fresh && isBlob(name)) added.push(target);
+      if (digest !== undefined) await makeDirectory(dirname(layout.blobPath(digest)));
+      await write(digest);
+      if (digest !== undefined && !fresh) added.push(digest);
+      return true;
     } catch (err) {
-      await rm(temp, { force: true });
       // Named as it will be called, not by the hidden directory a new layout is built in.
       throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, join(path, name));
     }
   };
+  const notBlob = (name: string): Error => new Error(`createDirSink: ${name} is not a blob`);
 
   const sink: ArchiveSink = {
     spoolPath: () => spool.path(),
     has: (name) => names.has(name),
     async addBytes(name, data) {
-      // An existing layout's blobs are content-addressed: one already there is the same bytes.
-      if (!fresh && isBlob(name) && (await pathExists(join(building, name)))) return;
-      await place(name, (temp) => writeSynced(Readable.from([data]), temp));
+      await place(name, async (digest) => {
+        if (digest !== undefined) await layout.writeBlob(Readable.from([data]), { digest, size: data.length });
+        else if (name === 'index.json') await layout.writeIndex(JSON.parse(data.toString('utf8')) as Index);
+        else await writeFileAtomic(join(building, name), data);
+      });
     },
-    async addStream(name, _size, body) {
-      if (!fresh && isBlob(name) && (await pathExists(join(building, name)))) {
-        body.destroy();
-        return;
-      }
-      await place(name, (temp) => writeSynced(body, temp));
+    async addStream(name, size, body) {
+      const placed = await place(name, async (digest) => {
+        if (digest === undefined) throw notBlob(name);
+        await layout.writeBlob(body, { digest, size });
+      });
+      if (!placed) body.destroy();
     },
     async addFile(name, spooled) {
-      await place(name, (temp) => placeAtomically(spooled, temp, { syncFirst: true, syncDirectory: false, shownAs: join(path, name) }));
+      const placed = await place(name, async (digest) => {
+        if (digest === undefined) throw notBlob(name);
+        await layout.placeBlob(spooled, digest, join(path, name));
+      });
+      if (!placed) await rm(spooled, { force: true });
     },
     async finish() {
       await spool.remove();
@@ -175,11 +186,17 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     async abort() {
       await spool.remove();
       if (fresh) await rm(madeParent ?? building, { recursive: true, force: true });
-      else await Promise.all(added.map((file) => rm(file, { force: true })));
+      else for (const digest of added) await layout.removeBlob(digest);
       release();
     },
   };
   return { sink, existingIndex };
+}
+
+/** The digest a layout member name holds, if it is a blob's (blobs/sha256/<hex>). */
+function layoutBlobDigest(name: string): Digest | undefined {
+  const hex = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name)?.[1];
+  return hex === undefined ? undefined : `sha256:${hex}`;
 }
 
 /** What is at an OCI layout output path: nothing (or an empty directory), or a layout to add to; anything else is refused. */
@@ -197,9 +214,3 @@ async function existingLayout(path: string): Promise<'none' | 'layout'> {
   if (entries.length === 0) return 'none';
   throw new UsageError(`${path}: not empty and not an OCI image layout (no oci-layout file); refusing to write into it (give a new or empty directory, or an existing layout)`);
 }
-
-/** The index.json of a layout saved into: a regular file, read bounded, as every metadata file is. */
-function readLayoutIndex(path: string): Promise<Buffer> {
-  return readMetadata(join(path, 'index.json'), 'layoutIndex', 'an image index');
-}
-

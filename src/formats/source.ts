@@ -3,7 +3,6 @@
  * stdin, plain or compressed, read once in order) or an OCI layout directory
  * (read in dependency order, only what index.json reaches).
  */
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, detectCompression } from '../compress/index.js';
@@ -14,7 +13,8 @@ import { walkImage } from '../oci/walk.js';
 import type { EntryType } from '../tar/header.js';
 import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
-import { isMissing, openRegularStream, readMetadataIfExists, type DocumentCap } from '../io/metadata.js';
+import { unlessMissing } from '../io/metadata.js';
+import { LayoutDirectory } from '../store/layout.js';
 
 export interface SourceMember {
   /** Normalised archive path: no leading "./", no trailing "/". */
@@ -58,15 +58,16 @@ export async function* tarMembers(input: Readable, archive: string): AsyncGenera
  * blobs it names, each blob once. Unreferenced blobs are never read.
  */
 export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> {
-  for (const [name, kind] of [['oci-layout', 'ociLayout'], ['index.json', 'layoutIndex']] as const) {
-    const bytes = await readSmall(dir, name, kind);
-    if (bytes) yield bufferMember(name, bytes);
-  }
-  const index = await readSmall(dir, 'index.json', 'layoutIndex');
+  const layout = LayoutDirectory.foreign(dir);
+  const layoutFile = await unlessMissing(layout.readLayoutFile());
+  if (layoutFile) yield bufferMember('oci-layout', layoutFile);
+  const index = await unlessMissing(layout.readIndexBytes());
+  if (index) yield bufferMember('index.json', index);
   const roots = parseOr<Index>(index)?.manifests;
   if (!Array.isArray(roots)) return; // the format reader reports index.json
-  // Damage is left for the format reader to report, naming the member: what cannot be followed is yielded as it is.
-  const walk = walkImage(roots, { read: (descriptor) => readSmall(dir, blobMemberName(descriptor.digest), 'image'), where: (descriptor) => join(dir, blobMemberName(descriptor.digest)), invalid: 'leaf' });
+  // Damage is left for the format reader to report, naming the member: blobs are read as they are (unverified), and
+  // what cannot be followed is yielded as it is.
+  const walk = walkImage(roots, { read: (descriptor) => unlessMissing(layout.readUnverified(descriptor.digest)), where: (descriptor) => layout.blobPath(descriptor.digest), invalid: 'leaf' });
   for await (const { descriptor, bytes } of walk) {
     const name = blobMemberName(descriptor.digest);
     if (bytes) {
@@ -74,23 +75,13 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
       continue;
     }
     if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) continue; // missing: reported by the format reader
-    let opened: { stream: Readable; size: number };
-    try {
-      opened = await openRegularStream(join(dir, name), Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined);
-    } catch (err) {
-      if (isMissing(err)) continue;
-      throw err;
-    }
-    yield { name, type: 'file', size: opened.size, body: opened.stream };
+    const opened = await unlessMissing(layout.openUnverified(descriptor.digest, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined));
+    if (opened) yield { name, type: 'file', size: opened.size, body: opened.stream };
   }
 }
 
 function bufferMember(name: string, bytes: Buffer): SourceMember {
   return { name, type: 'file', size: bytes.length, body: Readable.from([bytes]) };
-}
-
-async function readSmall(dir: string, name: string, kind: DocumentCap): Promise<Buffer | undefined> {
-  return readMetadataIfExists(join(dir, name), kind);
 }
 
 function parseOr<T>(bytes: Buffer | undefined): T | undefined {

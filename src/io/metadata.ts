@@ -138,9 +138,14 @@ export function readMetadataSync(path: string, kind: DocumentCap, what = 'an ima
 }
 
 /** readMetadata, or undefined when the file does not exist. */
-export async function readMetadataIfExists(path: string, kind: DocumentCap, what?: string): Promise<Buffer | undefined> {
+export function readMetadataIfExists(path: string, kind: DocumentCap, what?: string): Promise<Buffer | undefined> {
+  return unlessMissing(readMetadata(path, kind, what));
+}
+
+/** What a read of a file gives, or undefined when the file does not exist (isMissing); any other failure is thrown. */
+export async function unlessMissing<T>(read: Promise<T>): Promise<T | undefined> {
   try {
-    return await readMetadata(path, kind, what);
+    return await read;
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;

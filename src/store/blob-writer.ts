@@ -1,8 +1,10 @@
 /**
- * A blob on its way into the store: written to a temp file in the store's
- * private tmp/ directory, hashed as it is written, then fsynced and renamed to
- * blobs/sha256/<hex>. A crash at any point leaves only the temp file, which gc
- * removes; readers never see a partial blob under a digest name.
+ * A blob on its way into a layout (store/layout.ts): written to a temp file on
+ * its file system (the store's private tmp/, or a hidden name in a foreign
+ * layout), hashed as it is written, then fsynced and renamed to
+ * blobs/sha256/<hex>. A crash at any point leaves only the temp file, which
+ * the layout's clean() or gc removes; readers never see a partial blob under a
+ * digest name.
  */
 import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
@@ -71,7 +73,7 @@ export class SpooledBlob {
   }
 }
 
-/** Where a BlobWriter puts things; given by the Store. */
+/** Where a BlobWriter puts things; given by the layout engine. */
 export interface BlobTarget {
   tempPath(kind: string): string;
   blobPath(digest: Digest): string;

@@ -34,22 +34,28 @@ export interface CollectableStore {
   hasBlob(digest: Digest): Promise<boolean>;
   readBlob(digest: Digest, size?: number): Promise<Buffer>;
   blobPath(digest: Digest): string;
+  /** The digests blobs/sha256/ holds, sorted; other names are not ours to judge. */
+  listBlobs(): Promise<Digest[]>;
+  removeBlob(digest: Digest): Promise<void>;
 }
 
 /** Must run with the store's in-use lock held exclusively. */
 export async function collectGarbage(store: CollectableStore, tempDir: string, treeIndexDir: string): Promise<GcResult> {
   const { keep, configs } = await markReferenced(store);
-  const blobDir = join(store.dir, 'blobs', 'sha256');
   const removed: Digest[] = [];
   let freedBytes = 0;
-  for (const name of (await list(blobDir)).sort()) {
-    if (!/^[a-f0-9]{64}$/.test(name)) continue; // not a blob name: not ours to judge
-    const digest: Digest = `sha256:${name}`;
+  for (const digest of await store.listBlobs()) {
     if (keep.has(digest)) continue;
-    freedBytes += await removeCounted(join(blobDir, name));
+    const path = store.blobPath(digest);
+    try {
+      freedBytes += (await lstat(path)).size;
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+    await store.removeBlob(digest);
     removed.push(digest);
   }
-  if (removed.length > 0) await fsyncPath(blobDir);
+  if (removed.length > 0) await fsyncPath(join(store.dir, 'blobs', 'sha256'));
   let tempFilesRemoved = 0;
   for (const name of await list(tempDir)) {
     freedBytes += await removeCounted(join(tempDir, name));

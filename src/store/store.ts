@@ -1,7 +1,8 @@
 /**
  * The image store: an OCI image layout directory (oci-layout, index.json,
  * blobs/sha256/<hex>) that skopeo, umoci and oci-image-tool read unchanged,
- * plus a private ".rootfs" directory that layout readers ignore:
+ * read and written through the one layout engine (layout.ts: blobs,
+ * index.json), plus a private ".rootfs" directory that layout readers ignore:
  *
  *   .rootfs/in-use.lock  shared flock held by every open Store; gc takes it
  *                        exclusive, so it never deletes a blob that a running
@@ -20,15 +21,13 @@
  * An image without a name (import or load without one) keeps an entry with
  * neither, docker's `<none>`, so that gc spares it and its ID resolves.
  */
-import { constants, createReadStream, readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, link, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError, UsageError, fromFsError, systemErrorText } from '../errors.js';
-import { documentCaps, isMissing, readCapped, readMetadata, readMetadataIfExists } from '../io/metadata.js';
-import { VerifyingStream, digestHex, parseDigest, sha256 } from '../oci/digest.js';
+import { isMissing } from '../io/metadata.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
 import { referrerClosure } from '../oci/referrer-closure.js';
@@ -42,19 +41,26 @@ import {
   type Index,
   withoutNameAnnotations,
 } from '../oci/types.js';
-import { StoreBlobWriter, type BlobWriter } from './blob-writer.js';
-import { removeOnInterrupt, removeStaleTemps, staleTemps, tempName, tempPattern } from '../io/temp.js';
+import type { BlobWriter } from './blob-writer.js';
+import { LayoutDirectory } from './layout.js';
+import { removeOnInterrupt, staleTemps } from '../io/temp.js';
 import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
+import { digestHex, parseDigest } from '../oci/digest.js';
 import { protectStore } from '../io/output.js';
 import { currentUser, homeCause } from '../io/home.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { FileLock } from './lock.js';
-import { parseIndex, parseJson, parseOciLayout } from '../oci/validate.js';
+import { parseIndex, parseOciLayout } from '../oci/validate.js';
 
 export type { BlobWriter } from './blob-writer.js';
 
 const privateDirName = '.rootfs';
 const treeIndexDirName = 'tree-index';
+
+/** The layout engine on a store's directory: its temp files go in the private tmp/, on the same file system. */
+function storeLayout(dir: string): LayoutDirectory {
+  return new LayoutDirectory(dir, { tempDir: join(dir, privateDirName, 'tmp'), shownAs: `the store ${dir}` });
+}
 
 /** $ROOTFS_STORE, else /var/lib/rootfs for root, else ${XDG_DATA_HOME:-~/.local/share}/rootfs. */
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -80,6 +86,8 @@ export interface StoreEntry {
 export class Store {
   private closed = false;
   private cachedIndex: { version: string; index: Index } | undefined;
+  /** The layout engine under the store: blobs and index.json; the store adds the lock, names, referrers and gc. */
+  private readonly layout: LayoutDirectory;
 
   private constructor(
     readonly dir: string,
@@ -90,7 +98,9 @@ export class Store {
     private readonly created: NewStore | undefined,
     /** Ends the output guard (io/output.ts refuseStoreDestination) that keeps this process's outputs out of the store. */
     private readonly unprotect: () => void,
-  ) {}
+  ) {
+    this.layout = storeLayout(dir);
+  }
 
   /**
    * Validates oci-layout and holds the shared in-use lock until close().
@@ -121,10 +131,10 @@ export class Store {
       throw home !== err || readOnly ? home : notWritable(root, err);
     }
     await inUse?.acquire(false);
-    const tmp = join(root, privateDirName, 'tmp');
+    const layout = storeLayout(root);
     // What killed commands left in tmp/ (SIGKILL, a power cut) goes now; a live PID's file is a running command's.
     // A read-only command writes nothing, not even this tidying: it counts them, and gc removes them.
-    const leftovers = readOnly ? await staleTemps(tmp, tempPattern('.+')) : (await removeStaleTemps(tmp, tempPattern('.+')), { count: 0, bytes: 0 });
+    const leftovers = readOnly ? await staleTemps(layout.tempDir, layout.tempPattern()) : (await layout.clean(), { count: 0, bytes: 0 });
     return new Store(root, inUse, readOnly, leftovers, created, protectStore(root));
   }
 
@@ -143,16 +153,11 @@ export class Store {
   }
 
   blobPath(digest: Digest): string {
-    return join(this.dir, 'blobs', 'sha256', digestHex(parseDigest(digest, 'blob digest')));
+    return this.layout.blobPath(digest);
   }
 
-  async hasBlob(digest: Digest): Promise<boolean> {
-    try {
-      return (await stat(this.blobPath(digest))).isFile();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw fromFsError(err, this.blobPath(digest));
-    }
+  hasBlob(digest: Digest): Promise<boolean> {
+    return this.layout.hasBlob(digest);
   }
 
   /** The tree index file of the merged tree of layers with this ChainID (oci/digest.ts chainId). */
@@ -189,58 +194,37 @@ export class Store {
 
   createBlobWriter(): BlobWriter {
     this.checkWritable();
-    const tmp = join(this.dir, privateDirName, 'tmp');
-    return new StoreBlobWriter({ tempPath: (kind) => tempName(tmp, kind), blobPath: (digest) => this.blobPath(digest) });
+    return this.layout.createBlobWriter();
   }
 
   /** For small blobs (JSON documents); skips the write when the blob is already there. */
-  async putBlob(data: Buffer): Promise<{ digest: Digest; size: number }> {
-    const digest = sha256(data);
-    if (await this.hasBlob(digest)) return { digest, size: data.length };
-    const writer = this.createBlobWriter();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        writer.on('error', reject);
-        writer.end(data, resolve);
-      });
-      return await writer.commit({ digest, size: data.length });
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+  putBlob(data: Buffer): Promise<{ digest: Digest; size: number }> {
+    this.checkWritable();
+    return this.layout.putBlob(data);
+  }
+
+  listBlobs(): Promise<Digest[]> {
+    return this.layout.listBlobs();
+  }
+
+  /** For gc, under the exclusive in-use lock. */
+  removeBlob(digest: Digest): Promise<void> {
+    this.checkWritable();
+    return this.layout.removeBlob(digest);
   }
 
   /** A verifying read: wrong bytes on disk fail the stream at its end; an absent blob fails it with NotFoundError. */
   openBlob(digest: Digest, size?: number): Readable {
-    const path = this.blobPath(digest);
-    const verifier = new VerifyingStream(digest, size, path);
-    const file = createReadStream(path, { highWaterMark: 1 << 20 });
-    file.on('error', (err) => verifier.destroy(this.blobError(err, digest, path)));
-    // pipe() does not stop the source when the consumer gives up: close the file with the verifier.
-    verifier.on('close', () => file.destroy());
-    return file.pipe(verifier);
+    return this.layout.openBlob(digest, size);
   }
 
-  async readBlob(digest: Digest, size?: number): Promise<Buffer> {
-    return buffer(this.openBlob(digest, size));
+  readBlob(digest: Digest, size?: number): Promise<Buffer> {
+    return this.layout.readBlob(digest, size);
   }
 
-  /**
-   * A manifest, index or config blob, parsed: at most documentCaps.image bytes,
-   * refused before a byte is read when its descriptor says more, and by bytes
-   * read when its size is not known, so a hostile document cannot fill memory.
-   */
-  async readJson<T>(digest: Digest, size?: number): Promise<T> {
-    const path = this.blobPath(digest);
-    const tooLarge = (): InvalidInputError => new InvalidInputError(path, `larger than ${documentCaps.image} bytes: not an image metadata document`);
-    if (size !== undefined && size > documentCaps.image) throw tooLarge();
-    let bytes: Buffer;
-    try {
-      bytes = await readCapped(this.openBlob(digest, size), 'image');
-    } catch (err) {
-      throw (err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE' ? tooLarge() : err;
-    }
-    return parseJson(bytes.toString('utf8'), path) as T;
+  /** A manifest, index or config blob, parsed, bounded by documentCaps.image (LayoutDirectory.readDocument). */
+  readJson<T>(digest: Digest, size?: number): Promise<T> {
+    return this.layout.readDocument<T>(digest, size);
   }
 
   /**
@@ -265,9 +249,8 @@ export class Store {
     return index;
   }
 
-  private async readIndexFile(): Promise<Index> {
-    const path = join(this.dir, 'index.json');
-    return parseIndex(parseJson((await readMetadata(path, 'layoutIndex', 'an image index')).toString('utf8'), path), path);
+  private readIndexFile(): Promise<Index> {
+    return this.layout.readIndex();
   }
 
   /**
@@ -286,7 +269,7 @@ export class Store {
       const after = JSON.stringify(index);
       if (after !== before) {
         parseIndex(index, 'updated index.json');
-        await writeFileAtomic(join(this.dir, 'index.json'), after, { tempDir: join(this.dir, privateDirName, 'tmp') });
+        await this.layout.writeIndex(index);
       }
       return result;
     } finally {
@@ -514,7 +497,7 @@ export class Store {
       }
     } else await this.inUse.acquire(true, options.onWait);
     try {
-      return await collectGarbage(this, join(this.dir, privateDirName, 'tmp'), join(this.dir, privateDirName, treeIndexDirName));
+      return await collectGarbage(this, this.layout.tempDir, join(this.dir, privateDirName, treeIndexDirName));
     } finally {
       // Downgrading never waits.
       await this.inUse.acquire(false);
@@ -534,11 +517,6 @@ export class Store {
   walk(roots: Descriptor[], children?: WalkOptions['children'], skipMissing = false): AsyncGenerator<GraphNode> {
     const read = async (descriptor: Descriptor): Promise<Buffer | undefined> => (!skipMissing || (await this.hasBlob(descriptor.digest)) ? this.readBlob(descriptor.digest, descriptor.size) : undefined);
     return walkImage(roots, { read, where: (descriptor) => this.blobPath(descriptor.digest), children });
-  }
-
-  private blobError(err: unknown, digest: Digest, path: string): Error {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new NotFoundError(`blob ${digest} is not in the store ${this.dir}`, { cause: err });
-    return fromFsError(err, path) as Error;
   }
 }
 
@@ -622,10 +600,10 @@ async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore |
   const layoutPath = join(dir, 'oci-layout');
   let layoutText: string | undefined;
   try {
-    layoutText = (await readMetadataIfExists(layoutPath, 'ociLayout', 'an oci-layout file'))?.toString('utf8');
+    layoutText = (await storeLayout(dir).readLayoutFile()).toString('utf8');
   } catch (err) {
     if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOTDIR') throw new HostIoError(`${dir}: not a directory`, { cause: err });
-    throw err;
+    if (!isMissing(err)) throw err;
   }
   const privateTmp = join(dir, privateDirName, 'tmp');
   if (layoutText !== undefined) {
@@ -655,13 +633,12 @@ async function prepareLayout(dir: string, readOnly: boolean): Promise<NewStore |
     const lock = await FileLock.open(join(dir, privateDirName, 'index.lock'));
     try {
       await lock.acquire(true);
-      const indexPath = join(dir, 'index.json');
+      const layout = storeLayout(dir);
       try {
-        parseIndex(parseJson((await readMetadata(indexPath, 'layoutIndex', 'an image index')).toString('utf8'), indexPath), indexPath);
+        await layout.readIndex();
       } catch (err) {
         if (!isMissing(err) && !(err instanceof InvalidInputError)) throw err;
-        const empty: Index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-        await writeFileAtomic(indexPath, JSON.stringify(empty), { tempDir: privateTmp });
+        await layout.writeIndex({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
       }
       await writeFileAtomic(layoutPath, JSON.stringify({ imageLayoutVersion }), { tempDir: privateTmp });
     } finally {
