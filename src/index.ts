@@ -30,7 +30,7 @@ export type { TreeOptions } from './pack/tree.js';
 export { importImage, openDeltaSource, openImportSource, type DeltaImport, type ImportEvents, type ImportImageOptions, type ImportSource, type ImportSourceOptions, type SingleLayerImport } from './image/import-source.js';
 export { openTree, pathKind, type TreeChoice, type TreeInput } from './image/tree-input.js';
 export { importDirectory, importMembers, importTarball, type DirectoryImportResult, type ImportedImage, type ImportOptions, type ImportResult, type LayerCompression } from './image/import.js';
-export { commitDelta, type DeltaOptions, type DeltaResult } from './image/delta.js';
+export { commitDelta, type DeltaOptions, type DeltaResult } from './image/recapture.js';
 export { deriveImage, type Derivation, type DerivedImage } from './image/derive.js';
 export { appendLayer, openAppendInput, type AppendInput, type AppendOptions } from './image/append.js';
 export { rebaseImage, type RebaseOptions, type RebaseResult } from './image/rebase.js';
@@ -44,10 +44,10 @@ export { diffImage, diffImagePackages, diffStat, diffTrees, type DiffOptions, ty
 export { imageHistory, type HistoryRow } from './image/history.js';
 
 // Moving images: archives, layouts, registries, part sets.
-export { parseAddress, parseTransportAddress, type ArchiveAddress, type FormatName, type RegistryAddress, type TransportAddress } from './formats/address.js';
-export { saveImages, type CompressionChoice, type SaveOptions, type SaveResult } from './formats/save.js';
-export { loadArchive, type LoadOptions, type LoadResult } from './formats/load.js';
-export { copyImages, type CopyOptions, type CopyResult } from './formats/copy.js';
+export { parseAddress, parseTransportAddress, type ArchiveAddress, type FormatName, type RegistryAddress, type TransportAddress } from './transports/address.js';
+export { saveImages, type CompressionChoice, type SaveOptions, type SaveResult } from './transports/save.js';
+export { loadArchive, type LoadOptions, type LoadResult } from './transports/load.js';
+export { copyImages, type CopyOptions, type CopyResult } from './transports/copy.js';
 export { pullImage, type PullOptions, type PullResult } from './registry/pull.js';
 export { pushImage, type PushOptions, type PushResult } from './registry/push.js';
 export { splitToParts, type SplitOptions, type SplitResult } from './split/split.js';

@@ -1,8 +1,8 @@
 // tier: unit
-/** How archives, layouts and registries are named (src/formats/address.ts). */
+/** How archives, layouts and registries are named (src/transports/address.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/formats/address.js';
+import { parseAddress, parseRegistryAddress, parseRegistryHost } from '../src/transports/address.js';
 
 test('addresses: FORMAT:PATH[:REF] as skopeo, plain paths as paths', () => {
   assert.deepEqual(parseAddress('docker-archive:/tmp/a.tar:busybox:latest'), { format: 'docker-archive', path: '/tmp/a.tar', ref: 'busybox:latest' });

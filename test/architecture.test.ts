@@ -175,7 +175,7 @@ const floors: Floor[] = [
   // Above the cli, so neither imports the other: a program calls the face, a user the cli.
   { name: 'face', folders: ['face'] },
   { name: 'cli', folders: ['cli'] },
-  { name: 'transports', folders: ['formats'] },
+  { name: 'transports', folders: ['transports'] },
   { name: 'image operations', folders: ['image', 'registry', 'trust', 'split'] },
   { name: 'tree sources and observers', folders: ['pack', 'sbom'] },
   { name: 'layers', folders: ['layers'] },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readHaveFile, type HaveDocument } from '../src/formats/delta.js';
+import { readHaveFile, type HaveDocument } from '../src/transports/omitted-layers.js';
 import { Store } from '../src/store/store.js';
 import { makeTempDir, requireTools, rootfs } from './helpers.js';
 import { buildImage } from './fixtures.js';

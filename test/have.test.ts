@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
-import { readHaveFile } from '../src/formats/delta.js';
+import { readHaveFile } from '../src/transports/omitted-layers.js';
 import { makeTempDir } from './helpers.js';
 
 test('readHaveFile refuses anything but a have file, naming it', async (t) => {

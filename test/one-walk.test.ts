@@ -137,10 +137,10 @@ function countsIn(pattern: RegExp, skipFile: string): Map<string, number> {
  */
 const manifestsAllowed: Record<string, { lines: number; why: string }> = {
   'oci/validate.ts': { lines: 2, why: 'parseIndex checks the document itself: a manifests array of descriptors' },
-  'formats/save.ts': { lines: 9, why: "index.json entries being written; an index rewritten from its children's new digests, after walkImage and childrenFirst wrote them" },
-  'formats/source.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },
-  'formats/oci-layout.ts': { lines: 4, why: 'index.json entries: images, referrers, shared names; each entry is then checked by walkImage' },
-  'formats/load.ts': { lines: 1, why: "refuseSeveralImages counts index.json's entries" },
+  'transports/save.ts': { lines: 9, why: "index.json entries being written; an index rewritten from its children's new digests, after walkImage and childrenFirst wrote them" },
+  'transports/archive-members.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },
+  'transports/oci-layout.ts': { lines: 4, why: 'index.json entries: images, referrers, shared names; each entry is then checked by walkImage' },
+  'transports/load.ts': { lines: 1, why: "refuseSeveralImages counts index.json's entries" },
   'registry/referrers.ts': { lines: 3, why: 'a referrers index: the listing of a subject\'s referrers, read and written as a list, not a graph' },
   'registry/pull.ts': { lines: 1, why: "the store's index.json: an untagged entry added" },
   'store/gc.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },

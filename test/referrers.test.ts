@@ -13,7 +13,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { loadArchive } from '../src/formats/load.js';
+import { loadArchive } from '../src/transports/load.js';
 import { parseReference } from '../src/oci/reference.js';
 import { pullImage } from '../src/registry/pull.js';
 import { digestHex, sha256 } from '../src/oci/digest.js';

@@ -1,7 +1,7 @@
 import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
-import { parseTransportAddress } from '../formats/address.js';
-import { copyImages } from '../formats/copy.js';
+import { parseTransportAddress } from '../transports/address.js';
+import { copyImages } from '../transports/copy.js';
 import { refuseTerminal } from '../io/output.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { collectHave, formatHave } from '../formats/delta.js';
+import { collectHave, formatHave } from '../transports/omitted-layers.js';
 import { writeOutputFile } from '../io/output.js';
 import type { CommandModule } from './command.js';
 import { withStoreReadOnly } from './store-option.js';

@@ -1,9 +1,9 @@
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { parseReference } from '../oci/reference.js';
-import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../formats/address.js';
-import { loadArchive, type LoadResult } from '../formats/load.js';
-import { loadFromRegistry, planLoadedPush } from '../formats/registry.js';
+import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../transports/address.js';
+import { loadArchive, type LoadResult } from '../transports/load.js';
+import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
 import { platformFlags } from './options.js';
 import { BlobLocations, type PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';

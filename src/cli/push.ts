@@ -1,5 +1,5 @@
 import type { CommandModule } from './command.js';
-import { addRegistryFlags, pushReported, registryReference, storeName } from './registry-options.js';
+import { addRegistryFlags, pushReported, registryReference, storeReference } from './registry-options.js';
 import { parseSize, sizeSyntax } from './size.js';
 import { withStoreReadOnly } from './store-option.js';
 
@@ -16,7 +16,7 @@ export const pushCommand: CommandModule = (cli, run) => {
       run(async (reporter) => {
         const dest = registryReference(destination ?? image);
         const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(String(opts.chunkSize), '--chunk-size', { min: 1024 });
-        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, storeName(image), dest, opts, { ...(chunkSize !== undefined ? { chunkSize } : {}), referrers: opts.referrers !== false }));
+        const result = await withStoreReadOnly(opts, (store) => pushReported(reporter, store, storeReference(image), dest, opts, { ...(chunkSize !== undefined ? { chunkSize } : {}), referrers: opts.referrers !== false }));
         reporter.emitJson(result);
       }, opts),
     );

@@ -2,7 +2,7 @@
 import { count } from '../text.js';
 import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
-import { isRegistryAddress, parseRegistryAddress } from '../formats/address.js';
+import { isRegistryAddress, parseRegistryAddress } from '../transports/address.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
@@ -38,7 +38,7 @@ export function registryReference(text: string): ImageReference {
 }
 
 /** A store name given as docker://… (push's IMAGE), as the store knows it. */
-export function storeName(text: string): string {
+export function storeReference(text: string): string {
   return isRegistryAddress(text) ? fullName(registryReference(text)) : text;
 }
 

@@ -1,13 +1,13 @@
 import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
-import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../formats/address.js';
+import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../transports/address.js';
 import type { PushResult } from '../registry/push.js';
-import { saveImages, sinceLayers, type CompressionChoice, type LayerConversion } from '../formats/save.js';
+import { saveImages, sinceLayers, type CompressionChoice, type LayerConversion } from '../transports/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
-import { pushToRegistry } from '../formats/registry-transport.js';
-import { readHaveFile } from '../formats/delta.js';
+import { pushToRegistry } from '../transports/registry-transport.js';
+import { readHaveFile } from '../transports/omitted-layers.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';

@@ -14,7 +14,7 @@ import { diffPackages, type PackageChange } from '../sbom/diff.js';
 import { imageInventory } from '../sbom/image.js';
 import type { Store } from '../store/store.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
-import { indexImage } from './delta.js';
+import { indexImage } from './recapture.js';
 import { openTree, pathKind, type TreeChoice } from './tree-input.js';
 
 export interface TreeDifference {

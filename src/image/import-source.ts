@@ -18,7 +18,7 @@ import { withCapturedSbom, type CapturedSbom } from '../sbom/image.js';
 import type { SbomOptions } from '../sbom/identity.js';
 import { resolveImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
-import { commitDelta, type DeltaResult } from './delta.js';
+import { commitDelta, type DeltaResult } from './recapture.js';
 import { importDirectory, importMembers, importTarball, type ImportedImage, type ImportOptions } from './import.js';
 import { openTree, pathKind, type TreeChoice, type TreeInput } from './tree-input.js';
 

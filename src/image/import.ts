@@ -18,7 +18,7 @@ import { sha256 } from '../oci/digest.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
 import { compareTree } from '../layers/compare.js';
-import { deltaTar, type DeltaSummary } from '../layers/delta.js';
+import { deltaTar, type DeltaSummary } from '../layers/changes-tar.js';
 import type { TreeMember } from '../layers/members.js';
 import { TreeIndex } from '../layers/tree-index.js';
 import { storeLayer, writeLayer, type LayerCompression, type LayerOptions, type StoredLayer } from './layer.js';

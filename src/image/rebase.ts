@@ -10,7 +10,7 @@ import { parseDigest } from '../oci/digest.js';
 import { Annotation, type Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import type { ResolvedImage } from '../store/resolve.js';
-import { baseAnnotations } from './delta.js';
+import { baseAnnotations } from './recapture.js';
 import { deriveImage, type DerivedImage } from './derive.js';
 import { readImage, resolveImage } from '../store/resolve.js';
 

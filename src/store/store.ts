@@ -12,7 +12,7 @@
  *   .rootfs/index.lock   exclusive flock around each read-modify-write of index.json
  *   .rootfs/tmp/         blob and index temp files (same file system, so rename is atomic)
  *   .rootfs/tree-index/  the tree index of a merged tree, named by the ChainID of its
- *                        layers' diff_ids (image/delta.ts): derived data, rebuilt when
+ *                        layers' diff_ids (image/recapture.ts): derived data, rebuilt when
  *                        missing or damaged, dropped by gc with the last image of its chain
  *
  * Tags are index.json entries annotated with org.opencontainers.image.ref.name

@@ -55,7 +55,7 @@ export async function planSave(store: Store, texts: string[], address: RegistryA
     const source = platform ? (await resolveImage(store, text, platform)).manifestDescriptor : text;
     let destination = address.reference;
     if (!destination) {
-      const name = await storeName(store, text);
+      const name = await taggedName(store, text);
       if (!name) throw new UsageError(`${text} has no name to push under on ${address.registry}; give the destination (rootfs save ${text} -o docker://${address.registry}/REPO:TAG)`);
       destination = destinationOn(address.registry, name);
     }
@@ -95,7 +95,7 @@ function refuseCollisions(plan: PlannedPush[]): void {
 }
 
 /** The name `text` designates in the store: the tag find() found it by (none for an image ID or a digest). */
-async function storeName(store: Store, text: string): Promise<ImageReference | undefined> {
+async function taggedName(store: Store, text: string): Promise<ImageReference | undefined> {
   // find() chooses no platform, so an index that lacks this machine's is still found by its name.
   const { name } = await findImage(store, text);
   if (name === undefined) return undefined;

@@ -6,7 +6,7 @@ import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
 import { BlobLocations, pushImage } from '../registry/push.js';
 import type { RegistryAddress } from './address.js';
-import { oneTextPerImage, type CopyResult, type ImageSink, type ImageSource } from './image-transport.js';
+import { oneTextPerImage, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
 import { withConverted, type Conversion } from './private-store.js';
 import { planSave } from './registry.js';
 

@@ -11,7 +11,7 @@ import { isTagReference, parseReference, sameReference, type ImageReference } fr
 import { choosePlatform, platformMatches } from '../oci/platform.js';
 import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { ArchiveContents } from './contents.js';
-import { checkLayers, checkLayerTar, parseConfig, type LoadableImage } from './image.js';
+import { checkLayers, checkLayerTar, parseConfig, type LoadableImage } from './archive-image.js';
 
 export const dockerManifestName = 'manifest.json';
 

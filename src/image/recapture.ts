@@ -17,7 +17,7 @@
  */
 import { captureAnnotations, trustedBefore, wallClockNs } from '../layers/capture.js';
 import { compareTree, RecordedTree } from '../layers/compare.js';
-import { deltaTar, type DeltaSummary } from '../layers/delta.js';
+import { deltaTar, type DeltaSummary } from '../layers/changes-tar.js';
 import { imageMembers, type TreeMember } from '../layers/members.js';
 import { layerWhere } from '../layers/plan.js';
 import { indexTree, TreeIndex } from '../layers/tree-index.js';

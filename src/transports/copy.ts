@@ -13,11 +13,11 @@ import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import type { TransportAddress } from './address.js';
 import { archiveSink, archiveSource } from './archive-transport.js';
-import type { CopyOptions, CopyResult, ImageSink, ImageSource } from './image-transport.js';
+import type { CopyOptions, CopyResult, ImageSink, ImageSource } from './transport.js';
 import { withPrivateStore } from './private-store.js';
 import { registrySink, registrySource } from './registry-transport.js';
 
-export type { CopiedImage, CopyOptions, CopyResult } from './image-transport.js';
+export type { CopiedImage, CopyOptions, CopyResult } from './transport.js';
 
 type End = Exclude<TransportAddress, { kind: 'store' }>;
 

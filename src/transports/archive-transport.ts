@@ -1,6 +1,6 @@
 /** Archives and layouts as a copy's ends (docker-archive, docker-legacy, oci-archive, oci): load brings images in, save takes them out. */
 import type { ArchiveAddress, FormatName } from './address.js';
-import { oneTextPerImage, type ImageSink, type ImageSource } from './image-transport.js';
+import { oneTextPerImage, type ImageSink, type ImageSource } from './transport.js';
 import { loadArchive } from './load.js';
 import { saveImages } from './save.js';
 

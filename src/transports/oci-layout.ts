@@ -12,8 +12,8 @@ import { familiarName, isTag, parseReference, type ImageReference } from '../oci
 import { Annotation, isIndexMediaType, isManifestMediaType, type Descriptor, type Digest, type Index, type Manifest, type Platform } from '../oci/types.js';
 import { checkDescriptor, namesSubject, parseIndex, parseManifest, parseOciLayout } from '../oci/validate.js';
 import type { ArchiveContents } from './contents.js';
-import { omittedLayers } from './delta.js';
-import { checkLayerMember, checkLayers, parseConfig, type LoadableImage } from './image.js';
+import { omittedLayers } from './omitted-layers.js';
+import { checkLayerMember, checkLayers, parseConfig, type LoadableImage } from './archive-image.js';
 
 
 export interface OciReadOptions {

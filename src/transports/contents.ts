@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
 import { readStagedBlob } from '../store/staged.js';
 import { parseJson } from '../oci/validate.js';
 import { blobMemberName } from '../oci/layout.js';
-import type { SourceMember } from './source.js';
+import type { SourceMember } from './archive-members.js';
 import { discard, Tap } from '../io/streams.js';
 import { LayerInspector } from '../layers/inspect.js';
 

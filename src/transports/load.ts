@@ -18,14 +18,14 @@ import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
-import { absentLayers } from './delta.js';
+import { absentLayers } from './omitted-layers.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
-import type { LoadableImage } from './image.js';
+import type { LoadableImage } from './archive-image.js';
 import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
 import { blobMemberName } from '../oci/layout.js';
 import { referrerClosure } from '../oci/referrer-closure.js';
 import type { BeforeNames } from '../store/staged.js';
-import { ociDirMembers, tarMembers, type SourceMember } from './source.js';
+import { ociDirMembers, tarMembers, type SourceMember } from './archive-members.js';
 import { openFileStream } from '../io/input.js';
 
 export interface LoadOptions {
