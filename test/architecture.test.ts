@@ -166,7 +166,7 @@ function floorViolations(graph: Graph, floors: Floor[], sideways: Sideways[]): s
 
 /**
  * The floors, top first, as the imports have them. Operations that move
- * images between media (formats) use the operations on images; those use the
+ * images between media (transports) use the operations on images; those use the
  * tree sources and observers, which read trees through layers/; everything
  * above the store keeps its images there; below it, the data model and
  * formats, then the plumbing, then the typed errors and text that all share.
