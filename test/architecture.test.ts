@@ -374,3 +374,14 @@ test('the checks catch what they exist for, on a planted graph', () => {
     'store/gc.ts (bottom) imports cli/report.ts (top)',
   ]);
 });
+
+/** A command's own file (it registers a CommandModule) is named by its command; the map names every other file. */
+test('docs/architecture.md names every source file', () => {
+  const map = readFileSync(join(projectRoot, 'docs', 'architecture.md'), 'utf8');
+  const unnamed = [...graph.keys()].filter((file) => {
+    if (file.startsWith('cli/') && /export const \w+Command: CommandModule/.test(readFileSync(join(srcDir, file), 'utf8'))) return false;
+    return !map.includes(file) && !map.includes(`\`${file.slice(file.lastIndexOf('/') + 1)}\``);
+  });
+  assert.deepEqual(unnamed, [], 'name each in its folder\'s row of docs/architecture.md (what it holds, in a few words)');
+});
+

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromFsError, UsageError } from '../errors.js';
+import { fromFsError, HostIoError, UsageError } from '../errors.js';
 import { createFileOutput, outputError, refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
 import { fsyncPath, makeDirectory, placeAtomically, writeFileAtomic } from '../io/durable.js';
@@ -143,7 +143,8 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
       if (digest !== undefined && !fresh) added.push(digest);
       return true;
     } catch (err) {
-      // Named as it will be called, not by the hidden directory a new layout is built in.
+      // Named as it will be called, not by the hidden directory a new layout is built in (nor the engine's temp file in it).
+      if (err instanceof HostIoError && err.cause !== undefined) throw fromFsError(err.cause, join(path, name));
       throw err instanceof Error && 'exitCode' in err ? err : fromFsError(err, join(path, name));
     }
   };
