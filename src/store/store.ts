@@ -160,17 +160,22 @@ export class Store {
     return this.layout.hasBlob(digest);
   }
 
+  /** Where the tree index files live: the store's own, beside its temp files. */
+  private get treeIndexDir(): string {
+    return join(this.dir, privateDirName, treeIndexDirName);
+  }
+
   /** The tree index file of the merged tree of layers with this ChainID (oci/digest.ts chainId). */
   treeIndexPath(chain: Digest): string {
-    return join(this.dir, privateDirName, treeIndexDirName, digestHex(parseDigest(chain, 'chain ID')));
+    return join(this.treeIndexDir, digestHex(parseDigest(chain, 'chain ID')));
   }
 
   /** Writes a tree index file (temp, fsync, rename): whole or not at all. */
   async writeTreeIndex(chain: Digest, chunks: Iterable<Buffer>): Promise<void> {
     this.checkWritable();
     const path = this.treeIndexPath(chain);
-    await makeDirectory(join(this.dir, privateDirName, treeIndexDirName));
-    await writeFileAtomic(path, chunks, { tempDir: join(this.dir, privateDirName, 'tmp') });
+    await makeDirectory(this.treeIndexDir);
+    await writeFileAtomic(path, chunks, { tempDir: this.layout.tempDir });
   }
 
   /**
@@ -497,7 +502,7 @@ export class Store {
       }
     } else await this.inUse.acquire(true, options.onWait);
     try {
-      return await collectGarbage(this, this.layout.tempDir, join(this.dir, privateDirName, treeIndexDirName));
+      return await collectGarbage(this, this.layout.tempDir, this.treeIndexDir);
     } finally {
       // Downgrading never waits.
       await this.inUse.acquire(false);
