@@ -203,11 +203,11 @@ for (const [label, build] of Object.entries(seeds)) {
       assert.equal(result.code, 0, `rootfs --store ${store} ${args.join(' ')}: ${result.stderr}`);
     };
     const digestIn = async (store: string, name: string): Promise<string> => {
-      const rows = JSON.parse((await rootfs(['--store', join(dir, store), 'images', '--json'])).stdout.toString()) as Array<{ Repository?: string; repository?: string; Tag?: string; tag?: string; Digest?: string; digest?: string }>;
+      const rows = JSON.parse((await rootfs(['--store', join(dir, store), 'images', '--json'])).stdout.toString()) as Array<{ repository: string; tag: string; digest: string }>;
       const [repository, tag] = name.split(':');
-      const row = rows.find((r) => (r.repository ?? r.Repository)?.endsWith(repository!) && (r.tag ?? r.Tag) === tag);
+      const row = rows.find((r) => r.repository.endsWith(repository!) && r.tag === tag);
       assert.ok(row, `${name} not in ${store}: ${JSON.stringify(rows)}`);
-      return (row.digest ?? row.Digest)!;
+      return row.digest;
     };
     // A pull takes this machine's platform: the amd64 manifest.
     await step('seed', 'push', 'matrix:1', `${registry.host}/hops/app:1`);
