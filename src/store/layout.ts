@@ -177,9 +177,9 @@ export class LayoutDirectory {
     return parseIndex(parseJson((await this.readIndexBytes()).toString('utf8'), this.indexPath), this.indexPath);
   }
 
-  /** Replaces index.json: temp file, fsync, placeAtomically; a reader sees the old index or the new one. */
-  async writeIndex(index: Index): Promise<void> {
-    await writeFileAtomic(this.indexPath, JSON.stringify(index), { tempDir: this.tempDir });
+  /** Replaces index.json: temp file, fsync, placeAtomically; a reader sees the old index or the new one. Bytes a writer already serialized go as they are. */
+  async writeIndex(index: Index | Buffer): Promise<void> {
+    await writeFileAtomic(this.indexPath, Buffer.isBuffer(index) ? index : JSON.stringify(index), { tempDir: this.tempDir });
   }
 
   /** The digests of blobs/sha256/ (names that are not a sha256 hex digest are not ours to judge and are left out). */

@@ -14,7 +14,7 @@ import { fromFsError, HostIoError, UsageError } from '../errors.js';
 import { createFileOutput, outputError, refuseStoreDestination } from '../io/output.js';
 import { freshTempName, removeOnInterrupt, Spool } from '../io/temp.js';
 import { fsyncPath, makeDirectory, placeAtomically, writeFileAtomic } from '../io/durable.js';
-import type { Digest, Index } from '../oci/types.js';
+import type { Digest } from '../oci/types.js';
 import { LayoutDirectory } from '../store/layout.js';
 import type { TarEntry } from '../tar/header.js';
 import { TarWriter } from '../tar/writer.js';
@@ -156,7 +156,7 @@ export async function createDirSink(path: string): Promise<{ sink: ArchiveSink; 
     async addBytes(name, data) {
       await place(name, async (digest) => {
         if (digest !== undefined) await layout.writeBlob(Readable.from([data]), { digest, size: data.length });
-        else if (name === 'index.json') await layout.writeIndex(JSON.parse(data.toString('utf8')) as Index);
+        else if (name === 'index.json') await layout.writeIndex(data);
         else await writeFileAtomic(join(building, name), data);
       });
     },
