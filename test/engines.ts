@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { readMountPoints } from '../src/pack/mounts.js';
-import { each, every, run, runOk, skipLoudly, waitFor, type RunOptions, type RunResult } from './helpers.js';
+import { atEnd, each, every, run, runOk, skipLoudly, waitFor, type RunOptions, type RunResult } from './helpers.js';
 import { blobInfoCache } from './registry-server.js';
 
 export interface Engine {
@@ -48,7 +48,7 @@ const pollInterval = 200;
 export async function startEngines(t: TestContext, options: { insecureRegistries?: string[] } = {}): Promise<Engines> {
   const root = mkdtempSync(join(tmpdir(), 'rootfs-engines-'));
   const daemons: ChildProcess[] = [];
-  t.after(async () => {
+  atEnd(t, async () => {
     for (const daemon of daemons.reverse()) await stopGroup(daemon);
     killStragglers(root);
     await unmountUnder(root);

@@ -10,16 +10,55 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { native } from '../src/native/index.js';
 
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const cliPath = join(projectRoot, 'bin', 'rootfs.js');
 
+const undoings = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Runs `undo` when the test ends, the last registered first (a registry is
+ * stopped before its storage is removed), and every one runs even when an
+ * earlier one fails. node:test's own after hooks run first-registered first
+ * and stop at the first that throws, which once left a registry running and
+ * a whole CI run waiting on it; so tests register through this, not t.after.
+ */
+export function atEnd(t: TestContext, undo: () => unknown): void {
+  let stack = undoings.get(t);
+  if (!stack) {
+    const registered: Array<() => unknown> = [];
+    undoings.set(t, (stack = registered));
+    t.after(async () => {
+      const failures: unknown[] = [];
+      for (const each of registered.reverse()) {
+        try {
+          await each();
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      if (failures.length === 1) throw failures[0];
+      if (failures.length > 1) throw new AggregateError(failures, `${failures.length} clean-ups failed`);
+    });
+  }
+  stack.push(undo);
+}
+
+/** A temp dir shared by the tests of one describe block, removed after the last of them (call it in the block's body). */
+export function suiteTempDir(label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), label));
+  after(() => {
+    if (!process.env.ROOTFS_KEEP_TMP) rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 /** A fresh temp dir, removed when the test ends (kept if ROOTFS_KEEP_TMP is set, for debugging). */
 export function makeTempDir(t: TestContext, label = 'rootfs-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), label));
-  t.after(() => {
+  atEnd(t, () => {
     if (!process.env.ROOTFS_KEEP_TMP) rmSync(dir, { recursive: true, force: true });
   });
   return dir;
@@ -54,13 +93,10 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
   });
 }
 
-/**
- * Mounts for one test, undone before its temp dir is removed (after hooks run
- * in the order they were registered, so call this before makeTempDir).
- */
+/** Mounts for one test, undone before the temp dirs made before it are removed. */
 export function mounter(t: TestContext): (args: string[]) => Promise<boolean> {
   const mounted: string[] = [];
-  t.after(async () => {
+  atEnd(t, async () => {
     for (const point of mounted.reverse()) await run('umount', ['-l', point]);
   });
   return async (args) => {

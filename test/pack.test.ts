@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { packTree, type PackSummary, type PackWarning } from '../src/pack/pack.js';
 import type { TreeOptions } from '../src/pack/tree.js';
-import { makeTempDir, mounter, requireRoot, requireTools, run, runOk } from './helpers.js';
+import { atEnd, makeTempDir, mounter, requireRoot, requireTools, run, runOk } from './helpers.js';
 
 const GiB = 1024 * 1024 * 1024;
 const longPath = `${'d'.repeat(99)}/${'n'.repeat(100)}`; // 200 bytes
@@ -68,7 +68,7 @@ async function buildFixture(t: TestContext, dir: string): Promise<string> {
   // A socket, which no tar can hold.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(at('socket'), resolve));
-  t.after(() => server.close());
+  atEnd(t, () => server.close());
   return root;
 }
 
@@ -116,8 +116,8 @@ async function packToFile(root: string, archive: string, options: TreeOptions = 
 
 test('pack matches GNU tar entry by entry and survives a round trip through GNU tar, bsdtar and getfattr', async (t) => {
   if (!requireRoot(t) || !requireTools(t, 'tar', 'bsdtar', 'getfattr', 'setfattr', 'setcap', 'setfacl', 'mknod', 'mkfifo')) return;
-  const mount = mounter(t);
   const dir = makeTempDir(t);
+  const mount = mounter(t);
   const root = await buildFixture(t, dir);
   if (!(await mount(['-t', 'tmpfs', 'none', join(root, 'mnt2')]))) return;
   writeFileSync(join(root, 'mnt2/on-tmpfs'), 'other filesystem\n');
@@ -179,8 +179,8 @@ test('pack matches GNU tar entry by entry and survives a round trip through GNU 
 
 test('pack --cross-mounts descends into other filesystems; --no-default-excludes packs /proc and /tmp contents', async (t) => {
   if (!requireRoot(t) || !requireTools(t, 'tar')) return;
-  const mount = mounter(t);
   const dir = makeTempDir(t);
+  const mount = mounter(t);
   const root = join(dir, 'root');
   mkdirSync(join(root, 'mnt2'), { recursive: true });
   mkdirSync(join(root, 'proc/1'), { recursive: true });

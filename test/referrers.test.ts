@@ -18,7 +18,7 @@ import { parseReference } from '../src/oci/reference.js';
 import { pullImage } from '../src/registry/pull.js';
 import { digestHex, sha256 } from '../src/oci/digest.js';
 import { Annotation, MediaType, type Descriptor, type Digest, type Index } from '../src/oci/types.js';
-import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { atEnd, makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { skopeo, startRegistry } from './registry-server.js';
 import { buildImage, buildReferrer, makeImage, makeLayer, ociMembers, tarOf, withStore, type TarMember as Member } from './fixtures.js';
 
@@ -248,7 +248,7 @@ async function frontRegistry(t: TestContext, backend: string, answer: (request: 
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => server.close());
+  atEnd(t, () => server.close());
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sha256 } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/types.js';
-import { each, makeTempDir, requireTools, rootfs, waitFor, watching, type RunResult } from './helpers.js';
+import { atEnd, each, makeTempDir, requireTools, rootfs, waitFor, watching, type RunResult } from './helpers.js';
 import { freePort, startRegistry } from './registry-server.js';
 import { buildImage, type FixtureImage, makeImage, makeLayer, snapshot, withStore } from './fixtures.js';
 
@@ -62,7 +62,7 @@ async function fakeRegistry(t: TestContext, image: FixtureImage, fault: Fault = 
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => {
+  atEnd(t, () => {
     for (const socket of sockets) socket.destroy();
     server.close();
   });
@@ -141,7 +141,7 @@ test('token endpoint: null, a non-object, a token unfit for a header, or a realm
 
 test('timeouts: a registry that never answers, or trickles a byte at a time, fails after --timeout; timeouts are retried', async (t) => {
   const held: ServerResponse[] = [];
-  t.after(() => held.forEach((response) => response.destroy()));
+  atEnd(t, () => held.forEach((response) => response.destroy()));
   // Accepts, reads the request, never answers.
   await refusedPull(t, (request, response) => request.url!.includes('/manifests/') && (held.push(response), true), 7, /fetching manifest 1: stalled: less than 1024 bytes moved in 0\.5 s \(see --timeout\)$/, gzipImage(), fast);
   // Headers, then one byte now and then, for ever.
@@ -159,7 +159,7 @@ test('timeouts: a registry that never answers, or trickles a byte at a time, fai
   const silent = createTcpServer((socket) => held.push({ destroy: () => socket.destroy() } as unknown as ServerResponse));
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
-  t.after(() => silent.close());
+  atEnd(t, () => silent.close());
   const { dir, before } = await populatedStore(t);
   const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
   const result = await rootfs(['--store', dir, 'pull', `${host}/ns/app:1`, '--tls-verify=true', ...fast]);

@@ -12,7 +12,7 @@ import { get as getTls } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { each, every, makeTempDir, runOk, waitFor } from './helpers.js';
+import { atEnd, each, every, makeTempDir, runOk, waitFor } from './helpers.js';
 
 export interface RegistryServer {
   host: string; // 127.0.0.1:PORT
@@ -81,7 +81,7 @@ export async function startRegistry(t: TestContext, options: { users?: Record<st
     running.kill('SIGKILL');
     await exited;
   };
-  t.after(kill);
+  atEnd(t, kill);
   await start();
   return {
     host: `127.0.0.1:${port}`,
@@ -158,7 +158,7 @@ export async function startTokenServer(t: TestContext, users: Record<string, str
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => server.close());
+  atEnd(t, () => server.close());
   return { realm: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, service, issuer, certificate, requests };
 }
 

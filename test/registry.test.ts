@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { atEnd, makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry, startTokenServer } from './registry-server.js';
 import { parseReference } from '../src/oci/reference.js';
 import { resolveImage } from '../src/store/resolve.js';
@@ -260,7 +260,7 @@ async function cuttingRelay(t: TestContext, upstreamPort: number, direction: 'up
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => {
+  atEnd(t, () => {
     for (const socket of sockets) socket.destroy();
     server.close();
   });

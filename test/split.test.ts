@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { InvalidInputError } from '../src/errors.js';
 import { PartError, isPartSet, openPartSet, readPartManifest, type PartManifest } from '../src/split/index.js';
-import { makeTempDir, requireTools, rootfs, runOk } from './helpers.js';
+import { makeTempDir, requireTools, rootfs, runOk, suiteTempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -62,7 +61,7 @@ async function consume(path: string): Promise<{ bytes: number; hash: string; err
 
 describe('a 300 MB file in 64 MiB parts', () => {
   // One set shared by the steps below, which run in order: made once because 300 MB takes a while to write.
-  const work = mkdtempSync(join(tmpdir(), 'rootfs-split-'));
+  const work = suiteTempDir('rootfs-split-');
   const original = join(work, 'image.tar');
   const dir = join(work, 'usb');
   const size = 300 * MiB + 12345;
@@ -71,9 +70,6 @@ describe('a 300 MB file in 64 MiB parts', () => {
 
   before(() => {
     originalSha = writeRandomFile(original, size);
-  });
-  after(() => {
-    if (!process.env.ROOTFS_KEEP_TMP) rmSync(work, { recursive: true, force: true });
   });
 
   test('split writes five sorted parts and a manifest with every size and sha256', async () => {
@@ -281,10 +277,7 @@ test('split refuses a directory and needs --size', async (t) => {
 });
 
 describe('rootfs load -i DIR from the parts of a 300 MB archive', () => {
-  const work = mkdtempSync(join(tmpdir(), 'rootfs-split-load-'));
-  after(() => {
-    if (!process.env.ROOTFS_KEEP_TMP) rmSync(work, { recursive: true, force: true });
-  });
+  const work = suiteTempDir('rootfs-split-load-');
 
   test('a corrupted part is refused by name and nothing is tagged; fixed, the image loads', async (t) => {
     if (!requireTools(t, 'tar')) return;

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { parseReference } from '../src/oci/reference.js';
 import { FileLock } from '../src/store/lock.js';
 import { Store } from '../src/store/store.js';
-import { each, makeTempDir, requireTools, rootfs, runOk, waitFor } from './helpers.js';
+import { atEnd, each, makeTempDir, requireTools, rootfs, runOk, waitFor } from './helpers.js';
 import { LockedError } from '../src/errors.js';
 import { resolveImage } from '../src/store/resolve.js';
 import { buildImage } from './fixtures.js';
@@ -23,7 +23,7 @@ const referenceModule = new URL('../src/oci/reference.js', import.meta.url).href
 /** Watches this process's tries of store locks from now on (the spy is undone when the test ends); refused() waits for one another holder refuses. */
 function lockTries(t: import('node:test').TestContext): { refused: () => Promise<void> } {
   const attempt = Object.getOwnPropertyDescriptor(FileLock.prototype, 'try')!;
-  t.after(() => {
+  atEnd(t, () => {
     Object.defineProperty(FileLock.prototype, 'try', attempt);
   });
   const tries = new EventEmitter();
@@ -80,7 +80,7 @@ async function validateRefs(t: import('node:test').TestContext, dir: string, nam
 test('4 processes tagging at once: every tag lands', async (t) => {
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   const image = await buildImage(store, work);
   const perProcess = 15;
   const children = [0, 1, 2, 3].map((p) =>
@@ -102,7 +102,7 @@ test('4 processes tagging at once: every tag lands', async (t) => {
 test('SIGKILL mid blob write: no blob appears, the store validates, gc removes the temp file', async (t) => {
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   await buildImage(store, work, { name: 'base:1' });
   const blobsBefore = readdirSync(join(store.dir, 'blobs', 'sha256')).sort();
   const indexBefore = readFileSync(join(store.dir, 'index.json'));
@@ -141,7 +141,7 @@ test('SIGKILL mid blob write: no blob appears, the store validates, gc removes t
 test('SIGKILL mid index update: index.json unchanged, the lock is released, the store validates', async (t) => {
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   const image = await buildImage(store, work, { name: 'base:1' });
   const indexBefore = readFileSync(join(store.dir, 'index.json'));
 
@@ -174,7 +174,7 @@ test('SIGKILL mid index update: index.json unchanged, the lock is released, the 
 test('gc waits for commands that hold the store, so an untagged blob of a running import survives', async (t) => {
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   const image = await buildImage(store, work);
 
   // The child plays an import: it has written its manifest's blobs but not tagged them yet.
@@ -208,7 +208,7 @@ test('gc --no-wait fails with exit code 6 while another command uses the store, 
   const work = makeTempDir(t);
   const holder = await Store.open(join(work, 'store'));
   const other = await Store.open(holder.dir);
-  t.after(async () => {
+  atEnd(t, async () => {
     await other.close();
   });
 

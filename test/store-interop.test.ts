@@ -8,14 +8,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../src/store/store.js';
-import { makeTempDir, requireRoot, requireTools, runOk } from './helpers.js';
+import { atEnd, makeTempDir, requireRoot, requireTools, runOk } from './helpers.js';
 import { buildImage } from './fixtures.js';
 
 test('skopeo, umoci and oci-image-tool read images tagged in the store', async (t) => {
   if (!requireTools(t, 'skopeo', 'umoci', 'oci-image-tool') || !requireRoot(t)) return;
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   const image = await buildImage(store, work, { name: 'base:latest', content: 'interop\n' });
   const other = await buildImage(store, work, { name: 'registry:5000/ns/app:1.0', content: 'other\n' });
   // A temp file a killed writer left behind must not disturb the readers.

@@ -11,14 +11,14 @@ import { sha256 } from '../src/oci/digest.js';
 import { parseReference } from '../src/oci/reference.js';
 import { Annotation, MediaType, type Descriptor } from '../src/oci/types.js';
 import { Store, defaultStoreDir } from '../src/store/store.js';
-import { makeTempDir } from './helpers.js';
+import { atEnd, makeTempDir } from './helpers.js';
 import { findImage, resolveImage } from '../src/store/resolve.js';
 import { buildAttestedImage, buildImage, buildMultiPlatformImage, makeImage, putImage } from './fixtures.js';
 
 async function openTemp(t: import('node:test').TestContext): Promise<{ store: Store; work: string }> {
   const work = makeTempDir(t);
   const store = await Store.open(join(work, 'store'));
-  t.after(() => store.close());
+  atEnd(t, () => store.close());
   return { store, work };
 }
 

@@ -3,7 +3,7 @@
  * The rules every suite keeps, read from the sources: the unit tier is what
  * its marker says and needs what it promises (no root, engines, registry
  * process, debootstrap root or CLI spawn); no test sleeps; no test skips
- * quietly.
+ * quietly; clean-ups run last-registered first, every one of them.
  *
  * The tiers: a suite whose first line is exactly `// tier: unit` is in the
  * fast tier, which `npm run test:unit` runs; `npm test` (as .ci/run) runs
@@ -77,4 +77,11 @@ test('no quiet skip: every skip goes through skipLoudly with a reason saying wha
   // A bare early return after a check of the machine: the test passes having checked nothing.
   assert.deepEqual(offending(rulesApplyTo, /if \(.*(existsSync|native\.\w+|getuid|spawnSync|\.code !== 0|\.status !== 0).*\)\s*(return\b|\{\s*return\b)/), []);
   assert.deepEqual(offending(rulesApplyTo, /\bskipLoudly\(t, (?!['`]SKIPPED)/), [], 'a skip reason starts SKIPPED: and says what is missing');
+});
+
+test('clean-ups go through atEnd: the last registered runs first, and one that fails does not stop the rest', () => {
+  // node:test's after hooks run first-registered first and stop at the first that throws: a temp dir removed
+  // under a running registry failed, the registry's stop never ran, and CI waited on it until its deadline.
+  assert.deepEqual(offending(rulesApplyTo, /\bt\.after\(|\bafter\(/), []);
+  assert.match(readFileSync(join(projectRoot, 'package.json'), 'utf8'), /node --test --test-force-exit /, 'a process a test leaves behind cannot hold a suite open');
 });

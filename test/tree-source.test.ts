@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { makeTempDir, mounter, requireRoot, rootfs } from './helpers.js';
+import { atEnd, makeTempDir, mounter, requireRoot, rootfs } from './helpers.js';
 import { snapshot } from './fixtures.js';
 
 /** A small host root with what the base-image preset must keep out: SSH host keys, root's shell history, a live log. */
@@ -42,9 +42,7 @@ async function names(ref: string, store: string): Promise<string[]> {
   return execFileSync('tar', ['-t'], { input: tar }).toString().split('\n').filter(Boolean);
 }
 
-/** `before`: hooks the temp dir's removal must follow (after hooks run in the order registered). */
-function setup(t: TestContext, before?: () => void): { dir: string; root: string; store: string } {
-  before?.();
+function setup(t: TestContext): { dir: string; root: string; store: string } {
   const dir = makeTempDir(t, 'rootfs-tree-source-');
   const root = join(dir, 'root');
   makeHost(root);
@@ -165,12 +163,12 @@ test('pack leaves out the store in use ($ROOTFS_STORE or --store, made or not ye
 
 test('mount points not entered are named on stderr and listed in --json; --cross-mounts enters them', async (t) => {
   if (!requireRoot(t)) return;
-  let mount: ReturnType<typeof mounter> | undefined;
-  const { dir, root, store } = setup(t, () => (mount = mounter(t)));
+  const { dir, root, store } = setup(t);
+  const mount = mounter(t);
   for (const point of ['home', 'var/lib/mysql']) {
     const at = join(root, point);
     mkdirSync(at, { recursive: true });
-    if (!(await mount!(['-t', 'tmpfs', 'none', at]))) return;
+    if (!(await mount(['-t', 'tmpfs', 'none', at]))) return;
     writeFileSync(join(at, 'data'), 'on another filesystem\n');
   }
   const line = `rootfs: warning: 2 mount points not entered: ${root}/home ${root}/var/lib/mysql (use --cross-mounts, or pack them separately)\n`;
@@ -189,10 +187,9 @@ test('mount points not entered are named on stderr and listed in --json; --cross
 
 test('a tree deeper than PATH_MAX packs, imports, commits and diffs; GNU tar lists it', async (t) => {
   if (!requireRoot(t)) return;
-  let dir = '';
-  // Node's recursive rm stops at PATH_MAX; GNU rm walks with *at calls. Registered first, so it runs before the temp dir's removal.
-  t.after(() => void (dir && execFileSync('rm', ['-rf', dir])));
-  dir = makeTempDir(t, 'rootfs-deep-');
+  const dir = makeTempDir(t, 'rootfs-deep-');
+  // Node's recursive rm stops at PATH_MAX; GNU rm walks with *at calls. Registered last, so it runs first.
+  atEnd(t, () => void execFileSync('rm', ['-rf', dir]));
   const root = join(dir, 'root');
   const store = join(dir, 'store');
   const name = 'n'.repeat(200);
