@@ -1,3 +1,4 @@
+import { sha256 } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import { parseReference, type ImageReference } from '../oci/reference.js';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type Platform } from '../oci/types.js';
@@ -19,21 +20,28 @@ export interface CommitOptions {
  * an entry without a name (docker's `<none>`), so gc keeps it and its ID works.
  */
 export async function commitImage(store: Store, options: CommitOptions): Promise<Descriptor> {
-  const config = await store.putBlob(options.config);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ImageManifest,
-    config: { mediaType: options.configMediaType ?? MediaType.ImageConfig, digest: config.digest, size: config.size },
-    layers: options.layers.map(({ mediaType, digest, size, annotations }) => ({ mediaType, digest, size, ...(annotations ? { annotations } : {}) })),
-    ...(options.annotations ? { annotations: options.annotations } : {}),
-  };
-  const manifestBlob = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
-  const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, digest: manifestBlob.digest, size: manifestBlob.size };
-  const platform = platformOf(JSON.parse(options.config.toString('utf8')) as ImageConfig);
-  if (platform) descriptor.platform = platform;
+  await store.putBlob(options.config);
+  const { bytes, descriptor } = imageManifest(options);
+  await store.putBlob(bytes);
   for (const tag of options.tags) await store.tag(tag, descriptor);
   if (options.tags.length === 0) await store.addUntagged(descriptor);
   return descriptor;
+}
+
+/** The manifest an image made here gets around its config and layers (the store's own, and a classic docker-archive's on load), and its descriptor with the config's platform. */
+export function imageManifest(options: Omit<CommitOptions, 'tags'>): { bytes: Buffer; descriptor: Descriptor } {
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: options.configMediaType ?? MediaType.ImageConfig, digest: sha256(options.config), size: options.config.length },
+    layers: options.layers.map(({ mediaType, digest, size, annotations }) => ({ mediaType, digest, size, ...(annotations ? { annotations } : {}) })),
+    ...(options.annotations ? { annotations: options.annotations } : {}),
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const descriptor: Descriptor = { mediaType: MediaType.ImageManifest, digest: sha256(bytes), size: bytes.length };
+  const platform = platformOf(JSON.parse(options.config.toString('utf8')) as ImageConfig);
+  if (platform) descriptor.platform = platform;
+  return { bytes, descriptor };
 }
 
 function platformOf(config: ImageConfig): Platform | undefined {

@@ -26,14 +26,13 @@ import { familiarName, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { LayerInspector } from '../layers/inspect.js';
 import { readLayerAs } from '../oci/layer-media.js';
-import type { BlobWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
 import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import type { RegistryClient } from './client.js';
 import { listReferrers, referrerDescriptor } from './referrers.js';
 import { referrerClosure } from '../oci/referrer-closure.js';
-import { readStagedBlob, stagedBytes, type BeforeNames } from '../store/staged.js';
+import { StagingArea, type BeforeNames } from '../store/staged.js';
 import { connect, forEachLimited, type Document, type TransferEvent, type TransferOptions } from './transfer.js';
 
 export interface PullOptions extends TransferOptions {
@@ -76,7 +75,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
   if (!untagged && (name.tag === undefined || name.digest !== undefined)) throw new UsageError(`cannot store the pulled image as ${familiarName(name)}: give a name with a tag (rootfs pull SOURCE NAME:TAG)`);
   const { registry, repository } = source;
   const client = await connect(registry, options);
-  const staged = new Map<Digest, { writer: BlobWriter; size: number }>();
+  const staging = new StagingArea(store);
   try {
     const top = await fetchDocument(client, repository, source.digest ?? source.tag!);
     const isIndex = isIndexMediaType(top.descriptor.mediaType);
@@ -90,7 +89,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
 
     const emit = options.onEvent ?? (() => undefined);
     const concurrency = options.concurrency ?? 3;
-    const blobs = { client, store, repository, emit, staged };
+    const blobs = { client, store, repository, emit, staging };
     // Configs first: they say what each layer must decompress to before it may be stored.
     const configs = new Map<Digest, Buffer | undefined>();
     for (const { manifest } of parsedManifests) {
@@ -106,41 +105,20 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
     const subjects = keepIndex ? kept.map((document) => document.descriptor.digest) : [tagged.descriptor.digest];
     const referrers = options.referrers === false ? [] : await pullReferrers(blobs, subjects);
 
-    if (options.beforeNames) {
-      const inMemory = new Map<Digest, Buffer>([...[...kept, ...referrers.map(({ document }) => document)].map((document): [Digest, Buffer] => [document.descriptor.digest, document.bytes])]);
-      for (const [digest, bytes] of configs) if (bytes) inMemory.set(digest, bytes);
-      await options.beforeNames({
-        images: [{ tags: untagged ? [] : [familiarName(name)], id: keepIndex ? top.descriptor.digest : parsedManifests[0]!.manifest.config.digest, descriptor: tagged.descriptor }],
-        referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
-        async readBlob(digest) {
-          const bytes = inMemory.get(digest);
-          if (bytes) return stagedBytes(bytes, digest, `${where(source)}@${digest}`);
-          const file = staged.get(digest)?.writer.spooled().tempPath ?? ((await store.hasBlob(digest)) ? store.blobPath(digest) : undefined);
-          return readStagedBlob(file, digest);
-        },
-      });
-    }
-
-    // Every blob has been checked: now they take their names, the documents after them (children before
-    // the index that names them, as everywhere in the store), the tag last.
-    for (const [digest, { writer, size }] of staged) {
-      staged.delete(digest);
-      await writer.commit({ digest, size });
-    }
-    for (const [digest, bytes] of configs) if (bytes && !(await store.hasBlob(digest))) await store.putBlob(bytes);
-    for (const document of [...kept, ...referrers.map((referrer) => referrer.document)]) await store.putBlob(document.bytes);
-    if (untagged) {
-      await store.updateIndex((index) => {
-        if (!index.manifests.some((entry) => entry.digest === tagged.descriptor.digest)) index.manifests.push(tagged.descriptor);
-      });
-    } else {
-      await store.tag(name, tagged.descriptor);
-    }
-    // After the name, which comes last for the image: a referrer entry is a name of sorts, for its subject.
-    for (const { descriptor, subject } of referrers) await store.addReferrer(descriptor, subject);
+    // The documents wait with the blobs, in the order they are stored: configs, then children before what names them.
+    for (const [digest, bytes] of configs) if (bytes) staging.keepDocument(digest, bytes);
+    for (const document of [...kept, ...referrers.map((referrer) => referrer.document)]) staging.keepDocument(document.descriptor.digest, document.bytes);
+    await options.beforeNames?.({
+      images: [{ tags: untagged ? [] : [familiarName(name)], id: keepIndex ? top.descriptor.digest : parsedManifests[0]!.manifest.config.digest, descriptor: tagged.descriptor }],
+      referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
+      readBlob: (digest) => staging.readSmall(digest),
+    });
+    // Every blob has been checked: now they take their names, the documents after them, the tag and the referrers last.
+    const referrerNames = referrers.map(({ descriptor, subject }) => ({ descriptor, subject }));
+    await staging.commit(untagged ? { untagged: [tagged.descriptor], referrers: referrerNames } : { tags: [{ ref: name, descriptor: tagged.descriptor }], referrers: referrerNames });
     return { reference: familiarName(name), descriptor: tagged.descriptor, referrers: referrers.length };
   } finally {
-    await Promise.all([...staged.values()].map(({ writer }) => writer.abort()));
+    await staging.abort();
     client.close();
   }
 }
@@ -151,7 +129,7 @@ interface BlobContext {
   store: Store;
   repository: string;
   emit: (event: TransferEvent) => void;
-  staged: Map<Digest, { writer: BlobWriter; size: number }>;
+  staging: StagingArea;
 }
 
 interface PulledReferrer {
@@ -292,9 +270,9 @@ async function pullConfig(context: BlobContext, config: Descriptor, image: boole
  * say (oci/layer-media.ts), the same whether the store had the blob or not.
  */
 async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
-  const { client, store, repository, emit, staged } = context;
+  const { client, store, repository, emit, staging } = context;
   // A blob two manifests share (the empty config of artifacts) is fetched once.
-  if (staged.has(blob.digest)) return;
+  if (staging.has(blob.digest)) return;
   const at = `${client.registry}/${repository}@${blob.digest}`;
   const labelled = layerCompression(blob.mediaType);
   /**
@@ -332,7 +310,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
   }
   const what = `fetching blob ${blob.digest}`;
   await transferBlob(context, blob, async (body) => {
-    const writer = store.createBlobWriter();
+    const writer = staging.createWriter();
     try {
       const counted = new DigestStream();
       const guard = new SizeGuard(blob, at, (done) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }));
@@ -344,7 +322,7 @@ async function pullBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
       await writer.abort();
       throw client.failure(repository, what, err);
     }
-    staged.set(blob.digest, { writer, size: blob.size });
+    await staging.keep(blob.digest, writer);
   });
   emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'pulled' });
 }

@@ -20,9 +20,8 @@ import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.j
 import { documentCaps, readMetadataSync, type DocumentCap } from '../io/metadata.js';
 import { DigestStream, sha256 } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
-import type { BlobWriter, SpooledBlob } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
-import { readStagedBlob } from '../store/staged.js';
+import { StagingArea } from '../store/staged.js';
 import { parseJson } from '../oci/validate.js';
 import { blobMemberName } from '../oci/layout.js';
 import type { SourceMember } from './archive-members.js';
@@ -84,7 +83,8 @@ export interface LayerTally {
 
 export class ArchiveContents {
   readonly members = new Map<string, Member>();
-  private readonly pending = new Map<Digest, SpooledBlob>();
+  /** Where the blobs wait, unnamed, until load commits them with the names. */
+  readonly staging: StagingArea;
   readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
   /** Layers the archive left out that were read from the store instead. */
   readonly fromStore: LayerTally = { layers: 0, bytes: 0 };
@@ -94,7 +94,9 @@ export class ArchiveContents {
     /** The archive as users name it, prefixed to every member in messages. */
     readonly archive: string,
     private readonly onProgress: (progress: ContentsProgress) => void = () => {},
-  ) {}
+  ) {
+    this.staging = new StagingArea(store);
+  }
 
   where(name: string): string {
     return `${this.archive}: ${name}`;
@@ -105,7 +107,7 @@ export class ArchiveContents {
     try {
       for await (const member of members) await this.add(member);
     } catch (err) {
-      await this.abort();
+      await this.staging.abort();
       throw err;
     }
   }
@@ -143,42 +145,16 @@ export class ArchiveContents {
 
   /** A JSON-looking blob's bytes, from its temp file or the store, checked again against its digest. */
   private readBack(member: BlobMember): Buffer {
-    const path = this.pending.get(member.digest)?.tempPath ?? this.store.blobPath(member.digest);
+    const path = this.staging.pathOf(member.digest);
     const bytes = readMetadataSync(path, 'image');
     const actual = sha256(bytes);
     if (actual !== member.digest) throw new DigestMismatchError(this.where(member.name), member.digest, actual);
     return bytes;
   }
 
-  /** A blob this load has staged or the store holds, for a beforeNames hook: bounded and checked against its digest. */
-  async readStaged(digest: Digest): Promise<Buffer> {
-    const path = this.pending.get(digest)?.tempPath ?? ((await this.store.hasBlob(digest)) ? this.store.blobPath(digest) : undefined);
-    return readStagedBlob(path, digest);
-  }
-
   json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {
     const bytes = this.bytes(name, referrer);
     return { value: parseJson(bytes.toString('utf8'), this.where(name)) as T, bytes };
-  }
-
-  /** Commits the pending blobs in `keep` into the store and drops the rest. */
-  async commit(keep: Set<Digest>): Promise<void> {
-    try {
-      for (const [digest, spooled] of this.pending) {
-        // Blobs the store already has (found only once their digest was known) are not rewritten.
-        if (!keep.has(digest) || (await this.store.hasBlob(digest))) continue;
-        await spooled.commit({ digest, size: spooled.size });
-        this.pending.delete(digest);
-      }
-    } finally {
-      await this.abort();
-    }
-  }
-
-  async abort(): Promise<void> {
-    const writers = [...this.pending.values()];
-    this.pending.clear();
-    await Promise.all(writers.map((spooled) => spooled.abort()));
   }
 
   private async add(member: SourceMember): Promise<void> {
@@ -242,7 +218,7 @@ export class ArchiveContents {
     const named = blobName.exec(member.name);
     const expected = named ? (`sha256:${named[1]}` as Digest) : undefined;
     // A blob the store already has is only hashed (to verify the archive), never rewritten.
-    const writer = expected && (await this.store.hasBlob(expected)) ? undefined : this.store.createBlobWriter();
+    const writer = expected && (await this.store.hasBlob(expected)) ? undefined : this.staging.createWriter();
     let inspector: LayerInspector | undefined;
     try {
       const { compression, stream } = await detectCompression(member.body);
@@ -257,7 +233,7 @@ export class ArchiveContents {
       await pipeline(stream, digest, capture, inspector.tap, writer ?? discard());
       if (expected && digest.digest !== expected) throw new DigestMismatchError(where, expected, digest.digest);
       await inspector.done;
-      if (writer) await this.keepPending(digest.digest, writer);
+      if (writer) await this.staging.keep(digest.digest, writer);
       this.progress.blobs++;
       this.onProgress(this.progress);
       const { diffId, notALayer } = inspector.facts(digest.digest);
@@ -270,11 +246,5 @@ export class ArchiveContents {
       await writer?.abort();
       throw err;
     }
-  }
-
-  private async keepPending(digest: Digest, writer: BlobWriter): Promise<void> {
-    // The same bytes under a second name (classic archives without symlinks): one copy is enough.
-    if (this.pending.has(digest)) await writer.abort();
-    else this.pending.set(digest, writer.spooled());
   }
 }

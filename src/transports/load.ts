@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
-import { commitImage } from '../image/commit.js';
+import { imageManifest } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
 import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
@@ -81,24 +81,33 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     await options.beforeNames?.({
       images: images.map((image) => ({ tags: image.tags.map(familiarName), id: image.imageId, descriptor: image.kind === 'descriptor' ? image.descriptor : undefined })),
       referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
-      readBlob: (digest) => contents.readStaged(digest),
+      readBlob: (digest) => contents.staging.readSmall(digest),
     });
   } catch (err) {
-    await contents.abort();
+    await contents.staging.abort();
     throw err;
   }
-  await contents.commit(new Set([...images, ...referrers].flatMap((item) => item.blobs)));
   const loaded: LoadedImage[] = [];
   const tags: Array<{ ref: ImageReference; descriptor: Descriptor }> = [];
   const untagged: Descriptor[] = [];
+  const keep = new Set([...images, ...referrers].flatMap((item) => item.blobs));
   for (const image of images) {
-    const descriptor = image.kind === 'config' ? await commitImage(store, { config: image.config, layers: image.layers, tags: image.tags }) : image.descriptor;
-    if (image.kind === 'descriptor') tags.push(...image.tags.map((ref) => ({ ref, descriptor })));
-    if (image.kind === 'descriptor' && image.tags.length === 0) untagged.push(descriptor);
+    let descriptor: Descriptor;
+    if (image.kind === 'config') {
+      // A classic archive's image gets the store's manifest around its verbatim config, stored after the blobs it names.
+      const manifest = imageManifest({ config: image.config, layers: image.layers });
+      contents.staging.keepDocument(image.imageId, image.config);
+      contents.staging.keepDocument(manifest.descriptor.digest, manifest.bytes);
+      descriptor = manifest.descriptor;
+    } else {
+      descriptor = image.descriptor;
+    }
+    tags.push(...image.tags.map((ref) => ({ ref, descriptor })));
+    if (image.tags.length === 0) untagged.push(descriptor);
     loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
   }
   // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
-  await store.recordNames({ tags, untagged, referrers });
+  await contents.staging.commit({ tags, untagged, referrers }, keep);
   return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
 }
 
