@@ -177,6 +177,8 @@ const floors: Floor[] = [
   { name: 'cli', folders: ['cli'] },
   { name: 'transports', folders: ['transports'] },
   { name: 'image operations', folders: ['image', 'registry', 'trust', 'split'] },
+  // The one copy of an image between any two media's ends: the media (registry/, store/) implement the ends it takes.
+  { name: 'the copy', folders: ['engine'] },
   { name: 'tree sources and observers', folders: ['pack', 'sbom'] },
   { name: 'layers', folders: ['layers'] },
   { name: 'store', folders: ['store'] },

@@ -6,12 +6,13 @@
  * referrers go along through OCI layouts, the registry and the store.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { digestHex } from '../src/oci/digest.js';
 import type { Index } from '../src/oci/types.js';
-import { makeTempDir, requireTools, rootfs } from './helpers.js';
+import { makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { writeKeys } from './trust-fixture.js';
 import { skopeo, startRegistry } from './registry-server.js';
 import { buildImage, buildMultiPlatformImage, buildReferrer, withStore } from './fixtures.js';
 import { hostPlatform } from '../src/oci/platform.js';
@@ -115,4 +116,34 @@ test('copy docker:// → rootfs: takes this machine\'s platform by default, ever
   assert.equal(docker.code, 2, docker.stderr);
   assert.match(docker.stderr, /^rootfs: copy: --all-platforms: a docker-archive archive holds one platform per image/);
   assert.equal(existsSync(join(work, 'multi.tar')), false);
+});
+
+test('copy docker:// → docker:// is the one copy between the two registries: nothing staged on this host, the digest and the signature arrive, --require-signed is checked before the tag', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo')) return;
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  const work = makeTempDir(t);
+  const source = join(work, 'source');
+  const { manifest } = await withStore(source, (store) => buildImage(store, work, { name: 'app:1' }));
+  const site = writeKeys(work, 'site');
+  const other = writeKeys(work, 'other');
+  await cli({}, 'sign', '--store', source, 'app:1', '--key', site.key);
+  await cli({}, 'push', '--store', source, 'app:1', `${from.host}/ns/app:1`);
+  // A private store would be made under TMPDIR; here TMPDIR cannot hold one, so the copy must not need it.
+  writeFileSync(join(work, 'not-a-directory'), '');
+  const env = { ROOTFS_STORE: join(work, 'user-store'), TMPDIR: join(work, 'not-a-directory', 'tmp') };
+
+  const copied = JSON.parse(await cli(env, 'copy', '--json', '--require-signed', site.pub, `docker://${from.host}/ns/app:1`, `docker://${to.host}/site/app:2`)) as { images: Array<{ name: string; digest: string }>; referrers: number };
+  assert.deepEqual(copied.images, [{ name: `${to.host}/site/app:2`, digest: manifest.digest }]);
+  assert.equal(copied.referrers, 1);
+  assert.equal((JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${to.host}/site/app:2`)) as { Digest: string }).Digest, manifest.digest);
+  const fallback = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${to.host}/site/app:sha256-${digestHex(manifest.digest)}`)) as Index;
+  assert.equal(fallback.manifests.length, 1, 'the signature is listed for its subject at the destination');
+  assert.equal(existsSync(env.ROOTFS_STORE), false, 'the user store is never opened');
+
+  const refused = await rootfs(['copy', '--require-signed', other.pub, `docker://${from.host}/ns/app:1`, `docker://${to.host}/site/app:3`], { env });
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.match(refused.stderr.trim().split('\n').pop()!, /^rootfs: .*(another key|not signed by)/i);
+  const tag = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${to.host}/site/app:3`]);
+  assert.notEqual(tag.code, 0, 'no tag was put: the policy ran before the names');
 });

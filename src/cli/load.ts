@@ -5,7 +5,8 @@ import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHos
 import { loadArchive, type LoadResult } from '../transports/load.js';
 import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
 import { platformFlags } from './options.js';
-import { BlobLocations, type PushResult } from '../registry/push.js';
+import { BlobLocations } from '../registry/image-ends.js';
+import type { PushResult } from '../registry/push.js';
 import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';

@@ -8,7 +8,8 @@ import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
 import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
 import type { Store } from '../store/store.js';
-import type { TransferEvent, TransferOptions } from '../registry/transfer.js';
+import type { TransferEvent } from '../oci/image-ends.js';
+import type { TransferOptions } from '../registry/transfer.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { sayOnInterrupt } from './interrupted.js';
 

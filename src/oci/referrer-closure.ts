@@ -6,7 +6,9 @@
  * store (save, push). Each medium says only how it lists a subject's
  * referrers; the bounds and their warning are the same everywhere.
  */
-import type { Digest } from './types.js';
+import type { Document } from './image-ends.js';
+import { isIndexMediaType, type Descriptor, type Digest } from './types.js';
+import { parseIndex, parseJson, parseManifest } from './validate.js';
 
 /**
  * How far referrers are followed (docs/trust.md): a registry answers what it
@@ -68,4 +70,22 @@ export async function referrerClosure<T>(subjects: Iterable<Digest>, lookup: Ref
     }
   }
   return out;
+}
+
+/** A referrer as a referrers index lists it: with its artifactType and its manifest's annotations. */
+export function referrerDescriptor(document: Document): Descriptor {
+  const { mediaType, digest, size } = document.descriptor;
+  const where = `referrer ${digest}`;
+  const value = parseJson(document.bytes.toString('utf8'), where);
+  let artifactType: string | undefined;
+  let annotations: Record<string, string> | undefined;
+  if (isIndexMediaType(mediaType)) {
+    ({ artifactType, annotations } = parseIndex(value, where));
+  } else {
+    const manifest = parseManifest(value, where);
+    // The image-spec's rule for a referrer without an artifactType: its config's media type.
+    ({ annotations } = manifest);
+    artifactType = manifest.artifactType ?? manifest.config.mediaType;
+  }
+  return { mediaType, digest, size, ...(artifactType !== undefined ? { artifactType } : {}), ...(annotations ? { annotations } : {}) };
 }

@@ -288,7 +288,7 @@ export class RegistryClient {
   /**
    * Runs fn again after failures that may pass, waiting longer each time; the last failure is thrown. Placed around
    * one whole transfer, never a single request of one: a manifest get or put (here), a blob pulled (fetched, checked,
-   * staged: pull.ts transferBlob) or pushed (exists, mount, upload with its resume: push.ts pushBlob).
+   * staged: image-ends.ts RegistrySource.retry) or pushed (exists, mount, upload with its resume: RegistryDestination.putBlob).
    */
   async withRetries<T>(fn: () => Promise<T>, retry = true): Promise<T> {
     const retries = retry ? this.options.retries ?? 5 : 0;

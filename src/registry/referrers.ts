@@ -7,10 +7,9 @@
  */
 import { InvalidInputError, NotFoundError, printable } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
-import { isIndexMediaType, MediaType, type Descriptor, type Digest, type Index } from '../oci/types.js';
-import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
+import { MediaType, type Descriptor, type Digest, type Index } from '../oci/types.js';
+import { parseIndex, parseJson } from '../oci/validate.js';
 import type { RegistryClient } from './client.js';
-import type { Document } from './transfer.js';
 
 /** The tag of the referrers tag schema for subject. */
 export function referrersTag(subject: Digest): string {
@@ -41,24 +40,6 @@ export async function addToReferrersTag(client: RegistryClient, repository: stri
   index.manifests.push(...missing);
   const bytes = Buffer.from(JSON.stringify(index));
   await client.putManifest(repository, referrersTag(subject), bytes, MediaType.ImageIndex);
-}
-
-/** A referrer as a referrers index lists it: with its artifactType and its manifest's annotations. */
-export function referrerDescriptor(document: Document): Descriptor {
-  const { mediaType, digest, size } = document.descriptor;
-  const where = `referrer ${digest}`;
-  const value = parseJson(document.bytes.toString('utf8'), where);
-  let artifactType: string | undefined;
-  let annotations: Record<string, string> | undefined;
-  if (isIndexMediaType(mediaType)) {
-    ({ artifactType, annotations } = parseIndex(value, where));
-  } else {
-    const manifest = parseManifest(value, where);
-    // The image-spec's rule for a referrer without an artifactType: its config's media type.
-    ({ annotations } = manifest);
-    artifactType = manifest.artifactType ?? manifest.config.mediaType;
-  }
-  return { mediaType, digest, size, ...(artifactType !== undefined ? { artifactType } : {}), ...(annotations ? { annotations } : {}) };
 }
 
 /**

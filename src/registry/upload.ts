@@ -1,8 +1,8 @@
 /**
- * Sending one blob from the store to a registry: a monolithic PUT for small
- * blobs, PATCH chunks with Content-Range for big ones, then PUT ?digest=.
- * Bytes stream from store.openBlob (verified as they are read, so a blob
- * damaged on disk is never completed upstream). When a request fails in a
+ * Sending one blob to a registry: a monolithic PUT for small blobs, PATCH
+ * chunks with Content-Range for big ones, then PUT ?digest=. Bytes stream
+ * from the copy's source, verified as they flow (engine/verified-blob.ts),
+ * so a blob that does not match is never completed upstream. When a request fails in a
  * way that may pass, the registry is asked how far it got (GET on the
  * upload's Location, its Range header) and the upload continues from there;
  * if it has lost the upload, a new one starts from byte 0.
@@ -11,7 +11,6 @@ import type { ClientRequest } from 'node:http';
 import type { Readable } from 'node:stream';
 import { InvalidInputError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
-import type { Store } from '../store/store.js';
 import { RegistryError, type RegistryClient } from './client.js';
 import { endRequest, writeChunk, type BodyWriter } from './http.js';
 
@@ -28,7 +27,7 @@ export interface UploadOptions {
 
 /**
  * Uploads a blob the registry does not have into repository, one attempt
- * per send(): the caller retries the whole blob transfer (push.ts pushBlob),
+ * per send(): the caller retries the whole blob transfer (image-ends.ts RegistryDestination),
  * and each attempt after a failed one goes on from where the registry says
  * the upload got to, or in a new upload if it lost it.
  */
@@ -39,7 +38,8 @@ export class BlobUpload {
 
   constructor(
     private readonly client: RegistryClient,
-    private readonly store: Store,
+    /** The blob's bytes from the start, again for each attempt. */
+    private readonly open: () => Promise<Readable>,
     private readonly repository: string,
     private readonly blob: Descriptor,
     private readonly options: UploadOptions = {},
@@ -66,7 +66,7 @@ export class BlobUpload {
       this.options.onResume?.(resumed.offset, resumed.restarted);
     }
     this.interrupted = true;
-    await send(client, this.store, repository, blob, this.state, this.chunkSize, this.options.onProgress);
+    await send(client, await this.open(), repository, blob, this.state, this.chunkSize, this.options.onProgress);
   }
 }
 
@@ -82,9 +82,9 @@ async function resumePoint(client: RegistryClient, repository: string, location:
 }
 
 /** Sends blob bytes from state.offset on, advancing state as each chunk is accepted. */
-async function send(client: RegistryClient, store: Store, repository: string, blob: Descriptor, state: { location: URL; offset: number }, chunkSize: number, onProgress?: (sent: number) => void): Promise<void> {
+async function send(client: RegistryClient, bytes: Readable, repository: string, blob: Descriptor, state: { location: URL; offset: number }, chunkSize: number, onProgress?: (sent: number) => void): Promise<void> {
   const what = `pushing blob ${blob.digest}`;
-  const reader = new BlobReader(store.openBlob(blob.digest, blob.size), store.blobPath(blob.digest), (sent) => onProgress?.(sent));
+  const reader = new BlobReader(bytes, `blob ${blob.digest}`, (sent) => onProgress?.(sent));
   try {
     await reader.skip(state.offset);
     if (state.offset === 0 && blob.size <= chunkSize) {

@@ -384,17 +384,22 @@ export class Store {
    * store's subject mark, ready for an archive's index or a registry.
    */
   async referrerClosure(subjects: Digest[], onWarning?: (message: string) => void): Promise<StoredReferrer[]> {
-    // By subject, once: a scan of index.json per subject would be quadratic in the referrers (100k signatures).
+    const bySubject = await this.referrersBySubject();
+    const found = await referrerClosure(subjects, { where: this.dir, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (entry) => entry.digest, ...(onWarning ? { onWarning } : {}) });
+    return found.map(({ subject, referrer }) => ({ subject, descriptor: referrer }));
+  }
+
+  /** Every referrer entry of index.json by its subject, from one read (a scan per subject would be quadratic in 100k signatures), without the store's subject mark. */
+  async referrersBySubject(): Promise<Map<Digest, Descriptor[]>> {
     const bySubject = new Map<Digest, Descriptor[]>();
     for (const entry of (await this.readIndex()).manifests) {
       const subject = referrerSubject(entry);
       if (subject === undefined) continue;
       const list = bySubject.get(subject);
-      if (list) list.push(entry);
-      else bySubject.set(subject, [entry]);
+      if (list) list.push(withoutSubjectMark(entry));
+      else bySubject.set(subject, [withoutSubjectMark(entry)]);
     }
-    const found = await referrerClosure(subjects, { where: this.dir, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (entry) => entry.digest, ...(onWarning ? { onWarning } : {}) });
-    return found.map(({ subject, referrer }) => ({ subject, descriptor: withoutSubjectMark(referrer) }));
+    return bySubject;
   }
 
   /**

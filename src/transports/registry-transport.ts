@@ -4,9 +4,13 @@ import { familiarName, type ImageReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
-import { BlobLocations, pushImage } from '../registry/push.js';
+import { copyImage } from '../engine/copy.js';
+import { platformChoice } from '../oci/platform.js';
+import { BlobLocations, RegistryDestination, RegistrySource } from '../registry/image-ends.js';
+import { destinationOn, pushImage } from '../registry/push.js';
+import { connect } from '../registry/transfer.js';
 import type { RegistryAddress } from './address.js';
-import { oneTextPerImage, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
+import { oneTextPerImage, type CopyOptions, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
 import { withConverted, type Conversion } from './private-store.js';
 import { planSave } from './registry.js';
 
@@ -29,6 +33,42 @@ export function registrySource(address: RegistryAddress): ImageSource {
       return { texts: [named ? pulled.reference : pulled.descriptor.digest], images: [{ name: named ? pulled.reference : undefined, digest: pulled.descriptor.digest }], referrers: pulled.referrers };
     },
   };
+}
+
+/**
+ * A copy from one registry to another with layers as they are: the one
+ * copy between the two registries' ends, each blob streamed from the source
+ * through its checks into the destination, nothing staged on this host.
+ * The destination is the address's repository and tag, or with HOST alone
+ * the source's repository path on it.
+ */
+export async function copyBetweenRegistries(from: RegistryAddress, to: RegistryAddress, options: CopyOptions): Promise<CopyResult> {
+  const reference = from.reference;
+  if (!reference) throw new UsageError(`docker://${from.registry} names a registry but no image; copy takes docker://${from.registry}/REPO[:TAG|@DIGEST]`);
+  const destination = to.reference ?? destinationOn(to.registry, reference);
+  const onEvent = options.onEvent ?? (() => undefined);
+  const sourceClient = await connect(reference.registry, { ...(await options.registry(reference.registry)), onEvent });
+  const source = new RegistrySource(sourceClient, reference.repository, onEvent);
+  try {
+    const destinationClient = await connect(destination.registry, { ...(await options.registry(destination.registry)), onEvent });
+    try {
+      const top = await source.resolve(reference.digest ?? reference.tag!);
+      if (destination.digest !== undefined && destination.digest !== top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${top.digest}`);
+      const copied = await copyImage(source, top, new RegistryDestination(destinationClient, destination.repository, new BlobLocations(), { onEvent }), {
+        name: familiarName(reference),
+        ...platformChoice(options.platform, options.allPlatforms),
+        tags: destination.tag !== undefined ? [destination] : [],
+        referrers: options.referrers,
+        ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
+        onEvent,
+      });
+      return { images: [{ name: familiarName(destination), digest: copied.descriptor.digest }], referrers: copied.referrers };
+    } finally {
+      destinationClient.close();
+    }
+  } finally {
+    source.close();
+  }
 }
 
 export function registrySink(address: RegistryAddress): ImageSink {

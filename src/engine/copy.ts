@@ -1,0 +1,312 @@
+/**
+ * The one copy of an image from a source to a destination
+ * (oci/image-ends.ts), whatever the media: the documents by the one walk
+ * (oci/walk.ts; a platform chosen at each index level, or every child),
+ * the configs (small: they say what each layer must decompress to), the
+ * blobs the destination lacks, each one retried transfer checked as it
+ * flows (engine/verified-blob.ts), the referrers by the one closure, the
+ * policy hook before any name (beforeNames), then the documents children
+ * first and the names last. A failure aborts the destination, which then
+ * holds nothing new under a name.
+ */
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import { DigestMismatchError, InvalidInputError, NotFoundError, printable } from '../errors.js';
+import { documentCaps, readCapped } from '../io/metadata.js';
+import { discard } from '../io/streams.js';
+import { sha256 } from '../oci/digest.js';
+import type { DestinationNames, Document, ImageDestination, ImageSource, TransferEvent } from '../oci/image-ends.js';
+import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
+import { familiarName, type ImageReference } from '../oci/reference.js';
+import { referrerClosure, referrerDescriptor } from '../oci/referrer-closure.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
+import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
+import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
+import type { BeforeNames } from '../store/staged.js';
+import { count } from '../text.js';
+import { verifiedBlob } from './verified-blob.js';
+
+export interface CopyImageOptions {
+  /** How the image is named in messages (its reference at the source). */
+  name: string;
+  /** The copy in a refusal ("push HOST/ns/app:1"); default "copy NAME". */
+  what?: string;
+  /**
+   * The one platform rule: from an index, this platform's manifest at each
+   * level, and the manifest is what gets the names; with allPlatforms, the
+   * index with every manifest and index under it (nested ones to
+   * maxIndexDepth); with neither, this machine's platform from a source
+   * that defaults to it (a registry), else the index whole.
+   */
+  platform?: Platform;
+  allPlatforms?: boolean;
+  /** The names the image takes at the destination (none: kept by digest). */
+  tags: ImageReference[];
+  /** false: the image alone, without its referrers. */
+  referrers: boolean;
+  /** After every blob is in and checked, before any name (a trust policy: --require-signed). */
+  beforeNames?: BeforeNames;
+  /** Blobs copied at once (default 3, as docker). */
+  concurrency?: number;
+  onEvent?: (event: TransferEvent) => void;
+}
+
+export interface CopiedImage {
+  /** What the names point at: the manifest, or the index kept whole. */
+  descriptor: Descriptor;
+  /** The image's ID: its config's digest, or an index's own digest. */
+  id: Digest;
+  referrers: number;
+}
+
+export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<CopiedImage> {
+  const emit = options.onEvent ?? (() => undefined);
+  const at = (digest: Digest): string => `${source.where}@${digest}`;
+  const small = new Map<Digest, Buffer>();
+  const { platform } = platformChoice(options.platform, options.allPlatforms);
+  const chosen = platform ?? (!options.allPlatforms && source.defaultsToHostPlatform ? hostPlatform() : undefined);
+  try {
+    const documents = await readGraph(source, top, options.name, chosen);
+    const manifests = documents.flatMap(({ document, manifest }) => (manifest ? [{ document, manifest }] : []));
+    if (manifests.length === 0) throw new InvalidInputError(at(top.digest), 'an index with no image manifest under it');
+    // Without a platform choice an index is kept whole; with one, the chosen manifest is the image.
+    const named = chosen !== undefined && isIndexMediaType(top.mediaType) ? manifests[0]!.document : documents[documents.length - 1]!.document;
+    const kept = chosen !== undefined ? manifests.map(({ document }) => document) : documents.map(({ document }) => document);
+    await checkHeld(source, manifests.map(({ manifest }) => manifest), options.what ?? `copy ${options.name}`);
+
+    const blobs = { source, destination, emit, small, concurrency: options.concurrency ?? 3 };
+    const configs = new Map<Digest, Buffer | undefined>();
+    for (const { manifest } of manifests) if (!configs.has(manifest.config.digest)) configs.set(manifest.config.digest, await copyConfig(blobs, manifest));
+    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined }>();
+    for (const { document, manifest } of manifests) {
+      const diffIds = expectedDiffIds(manifest, configs.get(manifest.config.digest), `${at(document.descriptor.digest)}: config ${manifest.config.digest}`);
+      manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
+    }
+    await forEachLimited([...layers.values()], blobs.concurrency, ({ descriptor, diffId }) => copyBlob(blobs, descriptor, diffId));
+
+    const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
+    const referrers = options.referrers ? await copyReferrers(blobs, subjects) : [];
+    for (const document of [...kept, ...referrers.map(({ document }) => document)]) small.set(document.descriptor.digest, document.bytes);
+
+    const id = isIndexMediaType(named.descriptor.mediaType) ? named.descriptor.digest : manifests[0]!.manifest.config.digest;
+    await options.beforeNames?.({
+      images: [{ tags: options.tags.map(familiarName), id, descriptor: named.descriptor }],
+      referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
+      readBlob: (digest) => readSmall(blobs, digest),
+    });
+    for (const document of [...kept, ...referrers.map(({ document }) => document)]) await destination.putDocument(document);
+    const names: DestinationNames = { image: { descriptor: named.descriptor, tags: options.tags }, referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })) };
+    await destination.commit(names);
+    return { descriptor: named.descriptor, id, referrers: referrers.length };
+  } catch (err) {
+    await destination.abort();
+    throw err;
+  }
+}
+
+/** What copying one blob needs: both ends, whom to tell, the small blobs held for beforeNames. */
+interface BlobContext {
+  source: ImageSource;
+  destination: ImageDestination;
+  emit: (event: TransferEvent) => void;
+  small: Map<Digest, Buffer>;
+  concurrency: number;
+}
+
+/**
+ * The documents under top by the one walk, each read once and held to its
+ * descriptor, each after the ones it names (the order a registry and a
+ * store take them in), with the manifests parsed. With a platform, the one
+ * chosen at each level of an index; without, every manifest and index.
+ */
+async function readGraph(source: ImageSource, top: Descriptor, name: string, platform: Platform | undefined): Promise<Array<{ document: Document; manifest?: Manifest }>> {
+  const read = new Map<Digest, Buffer>();
+  const where = (descriptor: Descriptor): string => `${source.where}@${descriptor.digest}`;
+  const walk = walkImage([top], {
+    async read(descriptor) {
+      const bytes = await source.readDocument(descriptor);
+      if (bytes.length !== descriptor.size) throw new InvalidInputError(where(descriptor), `size ${bytes.length} does not match the size ${descriptor.size} its descriptor gives`);
+      const actual = sha256(bytes);
+      if (actual !== descriptor.digest) throw new DigestMismatchError(where(descriptor), descriptor.digest, actual);
+      read.set(descriptor.digest, bytes);
+      return bytes;
+    },
+    where,
+    children(node, all) {
+      if (node.document?.kind !== 'index') return [];
+      const documents = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
+      if (platform === undefined) {
+        // Kept whole, an index must not name what is not copied with it: a registry refuses it, a store could not show it.
+        const other = all.find((child) => !documents.includes(child));
+        if (other) throw new InvalidInputError(where(node.descriptor), `its entry ${other.digest} (${printable(other.mediaType).slice(0, 200)}) is not an image manifest or index`);
+        return documents;
+      }
+      return [choosePlatform(documents, platform, (child) => child.platform, name, { hint: 'choose one with --platform or take all with --all-platforms' })];
+    },
+  });
+  const nodes: GraphNode[] = [];
+  for await (const node of walk) {
+    if (node.depth === 0 && !isManifestMediaType(node.descriptor.mediaType) && !isIndexMediaType(node.descriptor.mediaType)) {
+      throw new InvalidInputError(where(node.descriptor), `media type ${printable(node.descriptor.mediaType || '(none)').slice(0, 200)} is not an OCI or Docker schema 2 manifest or index (Docker schema 1 images are not supported)`);
+    }
+    nodes.push(node);
+  }
+  return childrenFirst(nodes).map((node) => ({ document: { descriptor: node.descriptor, bytes: read.get(node.descriptor.digest)! }, ...(node.document?.kind === 'manifest' ? { manifest: node.document.manifest } : {}) }));
+}
+
+/** A source that can say (the store) is asked for every blob before anything is sent: a missing layer leaves no upload behind. */
+async function checkHeld(source: ImageSource, manifests: Manifest[], what: string): Promise<void> {
+  if (!source.holds) return;
+  for (const manifest of manifests) {
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      if (!(await source.holds(blob))) throw new NotFoundError(`cannot ${what}: blob ${blob.digest} is not in ${source.sender} ${source.where}`);
+    }
+  }
+}
+
+function hasTarLayers(manifest: Manifest): boolean {
+  return manifest.layers.some((layer) => layerCompression(layer.mediaType) !== undefined);
+}
+
+/** The diff_ids a manifest's layers must decompress to, from its config; undefined when no layer is a tar (an attestation). */
+function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, where: string): Digest[] | undefined {
+  if (!hasTarLayers(manifest)) return undefined;
+  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${documentCaps.image})`);
+  // They go into messages and comparisons: whatever else the source put there is refused here.
+  const diffIds = parseImageConfig(parseJson(config.toString('utf8'), where), where).rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) throw new InvalidInputError(where, `${diffIds.length} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
+  return diffIds;
+}
+
+/**
+ * An image's config, read into memory and checked, then put; undefined for
+ * a config too large to be one, which only an artifact (no tar layers) may
+ * have: that goes as any other blob.
+ */
+async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buffer | undefined> {
+  const { source, destination, emit } = context;
+  const config = manifest.config;
+  if (config.size > documentCaps.image) {
+    if (hasTarLayers(manifest)) return undefined;
+    await copyBlob(context, config);
+    return undefined;
+  }
+  const where = `${source.where}@${config.digest}`;
+  const bytes = await source.retry(config, async () => {
+    const body = await source.openBlob(config);
+    try {
+      return await readCapped(body, 'image', config.size);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(where, `${source.sender} sent more than the descriptor's size ${config.size}`);
+      throw err;
+    }
+  });
+  if (bytes.length !== config.size) throw new InvalidInputError(where, `size ${bytes.length} does not match the expected size ${config.size}`);
+  const actual = sha256(bytes);
+  if (actual !== config.digest) throw new DigestMismatchError(where, config.digest, actual);
+  context.small.set(config.digest, bytes);
+  emit({ type: 'blob', digest: config.digest, size: config.size, ...(await destination.putSmallBlob(config, bytes)) });
+  return bytes;
+}
+
+/**
+ * One blob the destination lacks, as one transfer retried whole by the
+ * source (a registry reads it again; the destination resumes or starts
+ * again as it can), checked as it flows; a layer (a tar media type) must
+ * decompress to diffId and be a tar inside the root, read as its bytes say.
+ */
+async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
+  const { source, destination, emit } = context;
+  const checks = {
+    where: `${source.where}@${blob.digest}`,
+    sender: source.sender,
+    inspectLayer: !source.layersChecked,
+    ...(diffId !== undefined ? { diffId } : {}),
+    onProgress: (done: number) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
+    onNotice: (message: string) => emit({ type: 'notice', message }),
+  };
+  if (await destination.has(blob)) {
+    // Held already, but under this manifest a layer must still be what its config says: checked where it lies.
+    const held = checks.inspectLayer ? await destination.openHeld?.(blob) : undefined;
+    const { onProgress: _notSent, ...local } = checks;
+    if (held) await pipeline(await verifiedBlob(held, blob, local), discard());
+    emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
+    return;
+  }
+  const arrival = await source.retry(blob, () => destination.putBlob(blob, async () => verifiedBlob(await source.openBlob(blob), blob, checks), checks.onProgress));
+  emit({ type: 'blob', digest: blob.digest, size: blob.size, ...arrival });
+}
+
+interface CopiedReferrer {
+  subject: Digest;
+  document: Document;
+  /** As a referrers index lists it: with its artifactType and annotations. */
+  descriptor: Descriptor;
+}
+
+/**
+ * The referrers of subjects and theirs (a signature of an SBOM), by the one
+ * closure and its bounds (oci/referrer-closure.ts), each manifest read by
+ * digest and taken only if it names its subject (a listing is anyone's to
+ * write), its blobs copied with the image's. Referrers that are indexes
+ * are not copied.
+ */
+async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<CopiedReferrer[]> {
+  const { source, emit } = context;
+  const warn = (message: string): void => emit({ type: 'warning', message });
+  const taken = new Map<Digest, Document>();
+  const found = await referrerClosure(subjects, {
+    where: source.where,
+    referrersOf: async (subject) => (await source.referrersOf(subject)).filter((listed) => isManifestMediaType(listed.mediaType)),
+    digestOf: (listed) => listed.digest,
+    async take(listed, subject) {
+      const at = `${source.where}@${listed.digest}`;
+      if (listed.size > documentCaps.image) throw new InvalidInputError(at, `${listed.size} bytes is too large for an image manifest (at most ${documentCaps.image})`);
+      const bytes = await source.readDocument(listed);
+      const actual = sha256(bytes);
+      if (actual !== listed.digest) throw new DigestMismatchError(at, listed.digest, actual);
+      const manifest = parseManifest(parseJson(bytes.toString('utf8'), at), at);
+      if (manifest.subject?.digest !== subject) return false;
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        if (blob === manifest.config && blob.size <= documentCaps.image) await copyConfig(context, manifest);
+        else await copyBlob(context, blob);
+      }
+      taken.set(listed.digest, { descriptor: { mediaType: listed.mediaType, digest: listed.digest, size: bytes.length }, bytes });
+      return true;
+    },
+    onWarning: warn,
+  });
+  return found.map(({ subject, referrer }) => {
+    const document = taken.get(referrer.digest)!;
+    return { subject, document, descriptor: referrerDescriptor(document) };
+  });
+}
+
+/** A small blob for beforeNames: one this copy holds in memory (configs, documents), else the destination's. */
+async function readSmall(context: BlobContext, digest: Digest): Promise<Buffer> {
+  const bytes = context.small.get(digest);
+  if (bytes) {
+    if (bytes.length > documentCaps.image) throw new InvalidInputError(`${context.source.where}@${digest}`, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+    return bytes;
+  }
+  if (!context.destination.readSmall) throw new NotFoundError(`blob ${digest} is not held by this copy, and ${context.destination.where} cannot be read back`);
+  return context.destination.readSmall(digest);
+}
+
+/** Runs fn for every item, `concurrency` at a time; after a failure no new one starts, and it rejects once the running ones have settled. */
+export async function forEachLimited<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(concurrency);
+  let failing = false;
+  const guarded = async (item: T): Promise<void> => {
+    if (failing) return;
+    try {
+      await fn(item);
+    } catch (err) {
+      failing = true;
+      throw err;
+    }
+  };
+  const results = await Promise.allSettled(items.map((item) => limit(() => guarded(item))));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}

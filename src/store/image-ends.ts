@@ -1,0 +1,104 @@
+/**
+ * The store as either end of the one copy (engine/copy.ts): a source reads
+ * its blobs verified, and its layers were checked when they came in; a
+ * destination stages what comes (store/staged.ts) and names it only when
+ * the copy commits.
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobArrival, DestinationNames, Document, ImageDestination, ImageSource } from '../oci/image-ends.js';
+import type { Descriptor, Digest } from '../oci/types.js';
+import { StagingArea } from './staged.js';
+import type { Store } from './store.js';
+
+export class StoreSource implements ImageSource {
+  readonly sender = 'the store';
+  readonly layersChecked = true;
+  readonly defaultsToHostPlatform = false;
+  private referrersBySubject: Map<Digest, Descriptor[]> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  get where(): string {
+    return this.store.dir;
+  }
+
+  readDocument(descriptor: Descriptor): Promise<Buffer> {
+    return this.store.readBlob(descriptor.digest, descriptor.size);
+  }
+
+  async openBlob(descriptor: Descriptor): Promise<Readable> {
+    return this.store.openBlob(descriptor.digest, descriptor.size);
+  }
+
+  holds(descriptor: Descriptor): Promise<boolean> {
+    return this.store.hasBlob(descriptor.digest);
+  }
+
+  /** From one read of index.json: the store's referrer entries, by subject. */
+  async referrersOf(subject: Digest): Promise<Descriptor[]> {
+    this.referrersBySubject ??= await this.store.referrersBySubject();
+    return this.referrersBySubject.get(subject) ?? [];
+  }
+
+  retry<T>(_blob: Descriptor, transfer: () => Promise<T>): Promise<T> {
+    return transfer();
+  }
+
+  close(): void {}
+}
+
+export class StoreDestination implements ImageDestination {
+  private readonly staging: StagingArea;
+
+  constructor(private readonly store: Store) {
+    this.staging = new StagingArea(store);
+  }
+
+  get where(): string {
+    return this.store.dir;
+  }
+
+  async has(descriptor: Descriptor): Promise<boolean> {
+    return this.staging.has(descriptor.digest) || (await this.store.hasBlob(descriptor.digest));
+  }
+
+  async putBlob(descriptor: Descriptor, open: () => Promise<Readable>): Promise<BlobArrival> {
+    const writer = this.staging.createWriter();
+    try {
+      await pipeline(await open(), writer);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    await this.staging.keep(descriptor.digest, writer);
+    return { status: 'pulled' };
+  }
+
+  async putSmallBlob(descriptor: Descriptor, bytes: Buffer): Promise<BlobArrival> {
+    if (await this.has(descriptor)) return { status: 'exists' };
+    this.staging.keepDocument(descriptor.digest, bytes);
+    return { status: 'pulled' };
+  }
+
+  async openHeld(descriptor: Descriptor): Promise<Readable | undefined> {
+    return this.staging.has(descriptor.digest) ? undefined : this.store.openBlob(descriptor.digest, descriptor.size);
+  }
+
+  async putDocument(document: Document): Promise<void> {
+    this.staging.keepDocument(document.descriptor.digest, document.bytes);
+  }
+
+  readSmall(digest: Digest): Promise<Buffer> {
+    return this.staging.readSmall(digest);
+  }
+
+  /** The image under its tags, or kept without a name when it has none (as load keeps an untagged image); its referrers in the same index update. */
+  async commit({ image, referrers }: DestinationNames): Promise<void> {
+    await this.staging.commit(image.tags.length > 0 ? { tags: image.tags.map((ref) => ({ ref, descriptor: image.descriptor })), referrers } : { untagged: [image.descriptor], referrers });
+  }
+
+  abort(): Promise<void> {
+    return this.staging.abort();
+  }
+}
