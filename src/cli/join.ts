@@ -23,7 +23,7 @@ export const joinCommand: CommandModule = (cli, run) => {
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
-        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed')).catch(outputError(output === '-' ? 'stdout' : output));
+        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), (message) => reporter.warn(message)).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
         reporter.emitJson({ parts: dir, output, bytes }, output === '-' ? 'stderr' : 'stdout');
       }, opts),
