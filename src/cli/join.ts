@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { outputError, refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
 import { readTrustedKeys, signatureNotChecked, signedBy } from './trust-options.js';
@@ -20,12 +20,18 @@ export const joinCommand: CommandModule = (cli, run) => {
         if (output === '-') refuseTerminal('stdout', 'the joined file');
         const keys = opts.requireSigned !== undefined ? await readTrustedKeys(opts.requireSigned, '--require-signed') : undefined;
         let bytes = 0;
+        // A part rebuilt from the parity: the file is whole and verified, the media are not (exit 1, as load's warnings).
+        let repaired = false;
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
-        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), (message) => reporter.warn(message)).catch(outputError(output === '-' ? 'stdout' : output));
+        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), (message) => {
+          repaired = true;
+          reporter.warn(message);
+        }).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
-        reporter.emitJson({ parts: dir, output, bytes }, output === '-' ? 'stderr' : 'stdout');
+        reporter.emitJson({ parts: dir, output, bytes, repaired }, output === '-' ? 'stderr' : 'stdout');
+        return repaired ? ExitCode.Warnings : ExitCode.Ok;
       }, opts),
     );
 };
