@@ -241,9 +241,10 @@ export async function rebuildSlices(set: Par2Set, dir: string, bad: BadSlice[], 
     const perPass = Math.min(d, slicesIn(options.memory ?? defaultMemory, sliceSize));
     const batch = Buffer.alloc(slicesIn(batchBytes, sliceSize) * sliceSize);
     const batchSlices = batch.length / sliceSize;
+    const rebuilt = Buffer.alloc(perPass * sliceSize);
     for (let first = 0; first < d; first += perPass) {
       const rows = Math.min(perPass, d - first);
-      const out = Buffer.alloc(rows * sliceSize);
+      const out = rebuilt.subarray(0, rows * sliceSize).fill(0);
       // The recovery slices' part: rebuilt_j = Σ_k inverse[j][k] · recovery_k + …
       for (let k = 0; k < d; k += batchSlices) {
         const cols = Math.min(batchSlices, d - k);
