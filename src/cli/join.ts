@@ -7,7 +7,7 @@ import { formatBytes } from './report.js';
 
 export const joinCommand: CommandModule = (cli, run) => {
   cli
-    .command('join <dir>', 'Rebuild a file from the parts split wrote (DIR or its .parts.json), checking every part and the whole')
+    .command('join <dir>', 'Rebuild a file from the parts split wrote (DIR or its .parts.json), checking every part and the whole; bad parts the set\'s parity can rebuild are rebuilt as read, without writing to DIR (a warning, exit 1)')
     .option('-o, --output <file>', 'Output file (written whole or not at all), - for stdout')
     .option('--require-signed <keys>', 'Refuse the set unless its manifest is signed by one of these public keys (comma-separated files), checked before any part is read')
     .example('rootfs join /media/usb -o images.tar')

@@ -11,7 +11,7 @@ const notChecked = notCheckedBecause('--key');
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
-    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: every blob against its digest, and with --key its signature by that key first); exit 3 naming what is wrong; what was not checked is said on stderr')
+    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first; with parity, exit 1 when it can rebuild the bad parts) or an image in the store (REF: every blob against its digest, and with --key its signature by that key first); exit 3 naming what is wrong; what was not checked is said on stderr')
     .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); without it no signature is checked, and verify says so')
     .option('--no-content', "For an image with --key: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
