@@ -25,9 +25,12 @@ export const joinCommand: CommandModule = (cli, run) => {
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
-        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), (message) => {
-          repaired = true;
-          reporter.warn(message);
+        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), {
+          onProgress: (what, done, total) => reporter.progress({ label: what, bytes: done, total }),
+          onRepaired: (message) => {
+            repaired = true;
+            reporter.warn(message);
+          },
         }).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
         reporter.emitJson({ parts: dir, output, bytes, repaired }, output === '-' ? 'stderr' : 'stdout');

@@ -209,7 +209,12 @@ export function shortfall(set: Par2Set, bad: number): string | undefined {
  * read from dir and must be good (the caller found which are not). Each
  * rebuilt slice must match its checksum, or the rebuild fails.
  */
-export async function rebuildSlices(set: Par2Set, dir: string, bad: BadSlice[], options: { memory?: number; where: string } = { where: dir }): Promise<Rebuilt> {
+export async function rebuildSlices(
+  set: Par2Set,
+  dir: string,
+  bad: BadSlice[],
+  options: { memory?: number; where: string; onProgress?: (bytesDone: number, total: number) => void } = { where: dir },
+): Promise<Rebuilt> {
   const { sliceSize } = set;
   const lacking = shortfall(set, bad.length);
   if (lacking) throw new InvalidInputError(options.where, `cannot be rebuilt from the parity: ${lacking}`);
@@ -242,6 +247,14 @@ export async function rebuildSlices(set: Par2Set, dir: string, bad: BadSlice[], 
     const batch = Buffer.alloc(slicesIn(batchBytes, sliceSize) * sliceSize);
     const batchSlices = batch.length / sliceSize;
     const rebuilt = Buffer.alloc(perPass * sliceSize);
+    const passes = Math.ceil(d / perPass);
+    // Each pass reads the good slices and the d recovery slices: as many as the input slices.
+    const total = passes * set.inputSlices * sliceSize;
+    let done = 0;
+    const progress = (slices: number): void => {
+      done += slices * sliceSize;
+      options.onProgress?.(done, total);
+    };
     for (let first = 0; first < d; first += perPass) {
       const rows = Math.min(perPass, d - first);
       const out = rebuilt.subarray(0, rows * sliceSize).fill(0);
@@ -252,6 +265,7 @@ export async function rebuildSlices(set: Par2Set, dir: string, bad: BadSlice[], 
         const coefficients = new Uint16Array(rows * cols);
         for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) coefficients[r * cols + c] = inverse[(first + r) * d + k + c]!;
         await multiplyAdd(out, batch.subarray(0, cols * sliceSize), coefficients, sliceSize);
+        progress(cols);
       }
       // … + Σ_good (Σ_k inverse[j][k] · c_i^e_k) · slice_i.
       for (const file of set.files.values()) {
@@ -278,6 +292,7 @@ export async function rebuildSlices(set: Par2Set, dir: string, bad: BadSlice[], 
               }
             }
             await multiplyAdd(out, batch.subarray(0, good.length * sliceSize), coefficients, sliceSize);
+            progress(good.length);
           }
         } finally {
           await handle?.close();

@@ -29,18 +29,21 @@ export class PartError extends InvalidInputError {
 
 const readChunk = 1 << 20;
 
-/** What a reader is told of a repair: one line naming the bad parts that were rebuilt from the parity, and those parts. */
-export type OnRepaired = (message: string, parts: PartStatus[]) => void;
+/** What a reader is told of a repair: progress while the set is checked and its bad slices rebuilt, then one line naming the parts rebuilt. */
+export interface RepairEvents {
+  onProgress?: (what: string, bytesDone: number, total: number) => void;
+  onRepaired?: (message: string, parts: PartStatus[]) => void;
+}
 
 /**
  * The joined bytes of the set at path (a directory or its manifest; through
  * gate, given): fails at once if a part is missing or of the wrong size, and
  * mid-stream, before the bad part's end, on a sha256 mismatch. A set with
  * parity is checked slice by slice instead, and its bad or missing parts are
- * rebuilt on the fly (said through onRepaired) when the parity suffices;
+ * rebuilt on the fly (said through events) when the parity suffices;
  * every part's sha256 is still checked over the bytes given.
  */
-export async function openPartSet(path: string, gate?: ManifestGate, onRepaired?: OnRepaired): Promise<Input> {
+export async function openPartSet(path: string, gate?: ManifestGate, events: RepairEvents = {}): Promise<Input> {
   const set = await findPartSet(path, gate);
   const par2 = await findParity(set, false);
   if (!par2) {
@@ -48,7 +51,7 @@ export async function openPartSet(path: string, gate?: ManifestGate, onRepaired?
     return { stream: Readable.from(joinedChunks(set, (part) => partBytes(set.dir, part)), { objectMode: false, highWaterMark: readChunk }), size: set.manifest.size };
   }
   let rebuild: Promise<Rebuilt> | undefined;
-  const repair = (): Promise<Rebuilt> => (rebuild ??= rebuildSet(set, par2.setId, onRepaired));
+  const repair = (): Promise<Rebuilt> => (rebuild ??= rebuildSet(set, par2.setId, events));
   // A part missing or of the wrong size is known now: the rebuild is made (or refused) before a byte is given.
   const present = await Promise.all(set.manifest.parts.map((part) => checkPresent(set.dir, part).then(() => true, () => false)));
   if (present.includes(false)) await repair();
@@ -63,20 +66,26 @@ export async function openPartSet(path: string, gate?: ManifestGate, onRepaired?
 }
 
 /** Scans every part for bad slices and rebuilds them, or fails naming the bad parts and why the parity does not suffice. */
-async function rebuildSet(set: PartSet, setId: string, onRepaired?: OnRepaired): Promise<Rebuilt> {
+async function rebuildSet(set: PartSet, setId: string, events: RepairEvents): Promise<Rebuilt> {
   const par2 = await findParity(set, true, setId);
   const parts: PartStatus[] = [];
   const bad: BadSlice[] = [];
+  let checked = 0;
+  const onBytes = (bytes: number): void => {
+    checked += bytes;
+    events.onProgress?.('checking every slice', checked, set.manifest.size);
+  };
   for (const part of set.manifest.parts) {
-    const scan = par2 ? await scanPart(set.dir, part, par2) : undefined;
+    const scan = par2 ? await scanPart(set.dir, part, par2, undefined, onBytes) : undefined;
     parts.push(statusOf(set.dir, part, scan ?? { status: 'ok', bad: [] }));
     for (const index of scan?.bad ?? []) bad.push({ name: part.name, index });
   }
   const broken = parts.filter((part) => part.status !== 'ok');
   const lacking = par2 ? shortfall(par2, bad.length) : 'the parity files are unreadable';
   if (!par2 || lacking) throw new InvalidInputError(set.manifestPath, `${badParts(parts)}; they cannot be rebuilt from the parity: ${lacking}`);
-  const rebuilt = await rebuildSlices(par2, set.dir, bad, { where: set.manifestPath });
-  onRepaired?.(`${set.manifestPath}: ${badParts(parts)}; rebuilt from the parity as read (${count(bad.length, 'slice')}), nothing in ${set.dir} written: copy the set again, or run par2 repair on a copy`, broken);
+  const what = `rebuilding ${count(bad.length, 'slice')} from the parity`;
+  const rebuilt = await rebuildSlices(par2, set.dir, bad, { where: set.manifestPath, onProgress: (done, total) => events.onProgress?.(what, done, total) });
+  events.onRepaired?.(`${set.manifestPath}: ${badParts(parts)}; rebuilt from the parity as read (${count(bad.length, 'slice')}), nothing in ${set.dir} written: copy the set again, or run par2 repair on a copy`, broken);
   return rebuilt;
 }
 
