@@ -122,13 +122,18 @@ export function parseMain(body: Buffer): { sliceSize: number; fileIds: Buffer[] 
   return { sliceSize, fileIds: Array.from({ length: count }, (_, i) => body.subarray(12 + 16 * i, 28 + 16 * i)) };
 }
 
+/** A file name longer than Linux's PATH_MAX is no file of ours: such a packet is not kept. */
+const longestName = 4096;
+
 export function parseFileDescription(body: Buffer): FileDescription | undefined {
-  if (body.length < 56) return undefined;
+  if (body.length < 56 || body.length > 56 + longestName + 4) return undefined;
   const length = body.readBigUInt64LE(48);
   if (length > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
   const name = body.subarray(56);
   const end = name.indexOf(0);
-  return { fileId: body.subarray(0, 16), md5: body.subarray(16, 32), md5First16k: body.subarray(32, 48), length: Number(length), name: name.subarray(0, end < 0 ? name.length : end).toString('utf8') };
+  // Copies, so that what is kept does not hold the packet's buffer.
+  const copy = (from: number, to: number): Buffer => Buffer.from(body.subarray(from, to));
+  return { fileId: copy(0, 16), md5: copy(16, 32), md5First16k: copy(32, 48), length: Number(length), name: name.subarray(0, end < 0 ? name.length : end).toString('utf8') };
 }
 
 export function parseSliceChecksums(body: Buffer): { fileId: Buffer; slices: SliceCheck[] } | undefined {

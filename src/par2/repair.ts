@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { InvalidInputError, fromFsError } from '../errors.js';
 import { documentCaps, isMissing, openRegular } from '../io/metadata.js';
 import { removeOnInterrupt, tempName } from '../io/temp.js';
-import { coefficient, constantLogs, gfMultiply, invertMatrix } from './gf16.js';
+import { coefficient, constantLogs, gfMultiply, invertMatrix, maxInputSlices } from './gf16.js';
 import {
   findMagic,
   headerLength,
@@ -40,6 +40,8 @@ export interface RecoverySlice {
   path: string;
   /** Where its data starts in path. */
   offset: number;
+  /** Bytes of data: the slice size, in a packet of this set. */
+  length: number;
 }
 
 export interface Par2Set {
@@ -57,7 +59,12 @@ interface Packets {
   descriptions: Map<string, FileDescription>;
   checksums: Map<string, SliceCheck[]>;
   recovery: Map<number, RecoverySlice>;
+  /** Slices in the checksums kept: at most PAR2's 32,768. */
+  slices: number;
 }
+
+/** Recovery sets whose packets are kept while reading files that hold several (ours has one; par2 create makes one per run). */
+const setsKept = 8;
 
 /**
  * The recovery set in these files (setId's when given, else the first main
@@ -73,18 +80,26 @@ export async function readPar2(paths: string[], options: { setId?: string; recov
       const id = setId.toString('hex');
       if (options.setId !== undefined && id !== options.setId) return;
       let set = sets.get(id);
-      if (!set) sets.set(id, (set = { descriptions: new Map(), checksums: new Map(), recovery: new Map() }));
+      if (!set) {
+        // Memory is bounded whatever the files hold: a few sets, and per set no more than a real one can have.
+        if (sets.size === setsKept) return;
+        sets.set(id, (set = { descriptions: new Map(), checksums: new Map(), recovery: new Map(), slices: 0 }));
+      }
       if (type.equals(packetTypes.main)) {
         set.main ??= parseMain(body!);
         if (set.main) first ??= id;
       } else if (type.equals(packetTypes.fileDescription)) {
         const description = parseFileDescription(body!);
-        if (description) set.descriptions.set(description.fileId.toString('hex'), description);
+        if (description && (set.descriptions.size < maxInputSlices || set.descriptions.has(description.fileId.toString('hex')))) set.descriptions.set(description.fileId.toString('hex'), description);
       } else if (type.equals(packetTypes.sliceChecksums)) {
         const checksums = parseSliceChecksums(body!);
-        if (checksums) set.checksums.set(checksums.fileId.toString('hex'), checksums.slices);
-      } else if (type.equals(packetTypes.recoverySlice)) {
-        set.recovery.set(offset.exponent!, { exponent: offset.exponent!, path, offset: offset.data });
+        const key = checksums?.fileId.toString('hex');
+        if (checksums && !set.checksums.has(key!) && set.slices + checksums.slices.length <= maxInputSlices) {
+          set.checksums.set(key!, checksums.slices);
+          set.slices += checksums.slices.length;
+        }
+      } else if (type.equals(packetTypes.recoverySlice) && offset.exponent! < 65535) {
+        set.recovery.set(offset.exponent!, { exponent: offset.exponent!, path, offset: offset.data, length: offset.length! });
       }
     });
   }
@@ -101,14 +116,15 @@ export async function readPar2(paths: string[], options: { setId?: string; recov
     files.set(description.name, { ...description, slices, firstSlice: next });
     next += slices.length;
   }
-  const recovery = [...packets.recovery.values()].filter((slice) => slice.exponent < 65535).sort((a, b) => a.exponent - b.exponent);
+  // A recovery slice of another size (a damaged or foreign packet whose MD5 still checks) cannot be used.
+  const recovery = [...packets.recovery.values()].filter((slice) => slice.length === sliceSize).sort((a, b) => a.exponent - b.exponent);
   return { setId: id!, sliceSize, files, inputSlices: next, recovery };
 }
 
 /** How much of a parity file is read at once while checking a recovery slice or looking for the next packet. */
 const scanChunk = 1 << 20;
 
-type PacketSink = (setId: Buffer, type: Buffer, body: Buffer | undefined, where: { data: number; exponent?: number }) => void;
+type PacketSink = (setId: Buffer, type: Buffer, body: Buffer | undefined, where: { data: number; exponent?: number; length?: number }) => void;
 
 /** Every packet in the file whose MD5 checks (a recovery slice's only when checkRecovery; its data is not held), resynchronising on the magic after damage. A missing file has none. */
 async function scanPackets(path: string, checkRecovery: boolean, sink: PacketSink): Promise<void> {
@@ -136,7 +152,7 @@ async function scanPackets(path: string, checkRecovery: boolean, sink: PacketSin
         if (recovery && length >= headerSize + 8) {
           const exponent = (await read(position + headerSize, 4)).readUInt32LE(0);
           if (!checkRecovery || (await streamedMd5(read, position + 32, length - 32)).equals(header.subarray(16, 32))) {
-            if (checkRecovery) sink(setId, type, undefined, { data: position + headerSize + 4, exponent });
+            if (checkRecovery) sink(setId, type, undefined, { data: position + headerSize + 4, exponent, length: length - headerSize - 4 });
             position += length;
             continue;
           }
