@@ -169,6 +169,14 @@ describe('an image archive in 1 MiB parts with 10% parity', () => {
     const joined = await rootfs(['join', copy, '-o', '-']);
     assert.equal(joined.code, 1, joined.stderr);
     assert.equal(sha256(joined.stdout), archiveSha);
+
+    // The parts whole and a PAR2 file damaged: the data is fine (exit 0, as par2 verify's), the loss of protection is said.
+    const intact = join(dir, 'intact');
+    cpSync(parts, intact, { recursive: true });
+    damage(join(intact, largest), 100_000);
+    const verified = await rootfs(['verify', intact]);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stderr, new RegExp(`warning: .*app\\.tar\\.parts\\.json: 1 of \\d+ PAR2 files bad: ${largest.replace(/[.+]/g, '\\$&')} \\(sha256 mismatch\\); \\d+ recovery slices intact`));
   });
 
   test('parity par2 create made over the parts (a set split without --parity) is used too', async (t) => {

@@ -1,5 +1,5 @@
 import { ExitCode, printable, UsageError } from '../errors.js';
-import { namesPartSet, partSetProblem, partSetRepairable, verifyPartSet } from '../split/index.js';
+import { namesPartSet, parityFilesProblem, partSetProblem, partSetRepairable, verifyPartSet } from '../split/index.js';
 import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
@@ -47,6 +47,9 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
   const problem = partSetProblem(result);
   if (problem) throw problem;
   for (const path of unchecked) reporter.warn(`${path}: ${notChecked}`);
+  // Damaged parity costs protection, not data: said, as par2 verify does, without failing the check.
+  const parityDamage = parityFilesProblem(result);
+  if (parityDamage) reporter.warn(parityDamage);
   const repairable = partSetRepairable(result);
   if (repairable) {
     reporter.warn(`${repairable}: join and load -i rebuild them as they read, without writing to the set; copy it again, or run par2 repair on a copy`);

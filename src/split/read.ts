@@ -182,6 +182,8 @@ export interface VerifyResult {
   ok: boolean;
   /** For a set with parity: how many recovery slices are intact, how many slices are bad, and whether those can be rebuilt. */
   parity?: ParityStatus;
+  /** The PAR2 files the manifest lists, each checked like a part: a damaged one costs the recovery slices in it. */
+  parityFiles?: PartStatus[];
 }
 
 export interface ParityStatus {
@@ -195,10 +197,10 @@ export interface ParityStatus {
 }
 
 /** "2 of 5 parts bad: NAME (why), …". */
-function badParts(parts: PartStatus[]): string {
+function badParts(parts: PartStatus[], noun = 'part'): string {
   const bad = parts.filter((part) => part.status !== 'ok');
   const named = bad.map((part) => `${part.name} (${part.status === 'sha256' ? 'sha256 mismatch' : part.status === 'size' ? 'wrong size' : 'missing'})`);
-  return `${bad.length} of ${count(parts.length, 'part')} bad: ${named.join(', ')}`;
+  return `${bad.length} of ${count(parts.length, noun)} bad: ${named.join(', ')}`;
 }
 
 /**
@@ -245,21 +247,44 @@ export async function verifyPartSet(path: string, onProgress?: (bytesDone: numbe
       parts.push(statusOf(set.dir, part, scan));
       continue;
     }
-    try {
-      for await (const chunk of verifiedPart(set.dir, part, partBytes(set.dir, part), whole)) counted(chunk.length);
-      parts.push({ name: part.name, size: part.size, status: 'ok' });
-    } catch (err) {
-      if (!(err instanceof PartError)) throw err;
-      parts.push({ name: part.name, size: part.size, status: err.problem, detail: err.message });
-    }
+    parts.push(await checkedPart(set.dir, part, whole, counted));
   }
   const allParts = parts.every((part) => part.status === 'ok');
   const wholeStatus = !allParts ? 'unchecked' : whole.digest('hex') === set.manifest.sha256 ? 'ok' : 'mismatch';
+  const parityFiles: PartStatus[] = [];
+  for (const file of set.manifest.parity?.files ?? []) parityFiles.push(await checkedPart(set.dir, file, createHash('sha256')));
   const recovery = par2 ? await findParity(set, true, par2.setId) : undefined;
   const parity: ParityStatus | undefined = par2
     ? { recoverySetId: par2.setId, sliceSize: par2.sliceSize, recoverySlices: recovery?.recovery.length ?? 0, needed, repairable: recovery !== undefined && shortfall(recovery, needed) === undefined }
     : undefined;
-  return { manifestPath: set.manifestPath, name: set.manifest.name, size: set.manifest.size, parts, whole: wholeStatus, ok: wholeStatus === 'ok', ...(parity ? { parity } : {}) };
+  return {
+    manifestPath: set.manifestPath,
+    name: set.manifest.name,
+    size: set.manifest.size,
+    parts,
+    whole: wholeStatus,
+    ok: wholeStatus === 'ok',
+    ...(parity ? { parity } : {}),
+    ...(set.manifest.parity ? { parityFiles } : {}),
+  };
+}
+
+/** A part (or a file listed like one) read and checked: its status, never an error for what is wrong with it. */
+async function checkedPart(dir: string, part: PartEntry, whole: Hash, counted?: (bytes: number) => void): Promise<PartStatus> {
+  try {
+    for await (const chunk of verifiedPart(dir, part, partBytes(dir, part), whole)) counted?.(chunk.length);
+    return { name: part.name, size: part.size, status: 'ok' };
+  } catch (err) {
+    if (!(err instanceof PartError)) throw err;
+    return { name: part.name, size: part.size, status: err.problem, detail: err.message };
+  }
+}
+
+/** For a set whose manifest lists PAR2 files that are missing or damaged: one line naming them; else undefined. */
+export function parityFilesProblem(result: VerifyResult): string | undefined {
+  if (!result.parityFiles?.some((file) => file.status !== 'ok')) return undefined;
+  const intact = result.parity ? `${count(result.parity.recoverySlices, 'recovery slice')} intact` : 'no parity usable';
+  return `${result.manifestPath}: ${badParts(result.parityFiles, 'PAR2 file')}; ${intact}`;
 }
 
 /** A scan's finding as a part's status, in the words the reader's errors use. */
