@@ -8,7 +8,6 @@
  * several passes over the files.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { InvalidInputError, fromFsError } from '../errors.js';
@@ -98,7 +97,6 @@ export function recoveryFiles(base: string, recoverySlices: number): Array<{ nam
 interface InputFile {
   name: string;
   size: number;
-  handle: FileHandle;
   id: Buffer;
   md5First16k: Buffer;
   /** Index of its first slice in the recovery set (files in file ID order). */
@@ -115,42 +113,44 @@ export async function writeParity(options: ParityOptions): Promise<ParityResult>
   if (inputSlices > maxInputSlices) throw new InvalidInputError(join(dir, base), `${options.files.length} parts are more files than PAR2's ${maxInputSlices} slices can cover: use larger parts`);
   const recoverySlices = Math.max(1, Math.round((inputSlices * percent) / 100));
   const files: InputFile[] = [];
-  try {
-    for (const file of options.files) files.push(await openInput(dir, file.name, file.size));
-    const ordered = [...files].sort((a, b) => compareFileIds(a.id, b.id));
-    let next = 0;
-    for (const file of ordered) {
-      file.firstSlice = next;
-      next += Math.ceil(file.size / sliceSize);
-    }
-    const logs = constantLogs(inputSlices);
-    const perPass = Math.min(recoverySlices, slicesIn(options.memory ?? defaultMemory, sliceSize));
-    const passes = Math.ceil(recoverySlices / perPass);
-    const total = sizes.reduce((sum, size) => sum + size, 0) * passes;
-    const volumes = recoveryFiles(base, recoverySlices);
-    let critical: Buffer[] | undefined;
-    let setId: Buffer | undefined;
-    let volume = 0;
-    let output: OutputFile | undefined;
-    let done = 0;
-    const out = Buffer.alloc(perPass * sliceSize);
-    const inputs = Buffer.alloc(Math.min(inputSlices, slicesIn(batchBytes, sliceSize)) * sliceSize);
-    for (let first = 0; first < recoverySlices; first += perPass) {
-      const rows = Math.min(perPass, recoverySlices - first);
-      const results = out.subarray(0, rows * sliceSize).fill(0);
-      const hashing = first === 0;
-      for (const file of files) {
-        const whole = hashing ? createHash('md5') : undefined;
-        const count = Math.ceil(file.size / sliceSize);
+  for (const file of options.files) files.push(await identify(dir, file.name, file.size));
+  const ordered = [...files].sort((a, b) => compareFileIds(a.id, b.id));
+  let next = 0;
+  for (const file of ordered) {
+    file.firstSlice = next;
+    next += Math.ceil(file.size / sliceSize);
+  }
+  const logs = constantLogs(inputSlices);
+  const perPass = Math.min(recoverySlices, slicesIn(options.memory ?? defaultMemory, sliceSize));
+  const passes = Math.ceil(recoverySlices / perPass);
+  const total = sizes.reduce((sum, size) => sum + size, 0) * passes;
+  const volumes = recoveryFiles(base, recoverySlices);
+  let critical: Buffer[] | undefined;
+  let setId: Buffer | undefined;
+  let volume = 0;
+  let output: OutputFile | undefined;
+  let done = 0;
+  const out = Buffer.alloc(perPass * sliceSize);
+  const inputs = Buffer.alloc(Math.min(inputSlices, slicesIn(batchBytes, sliceSize)) * sliceSize);
+  for (let first = 0; first < recoverySlices; first += perPass) {
+    const rows = Math.min(perPass, recoverySlices - first);
+    const results = out.subarray(0, rows * sliceSize).fill(0);
+    const hashing = first === 0;
+    for (const file of files) {
+      const whole = hashing ? createHash('md5') : undefined;
+      const count = Math.ceil(file.size / sliceSize);
+      // One file open at a time: a set may have more parts than a process may have descriptors.
+      const path = join(dir, file.name);
+      const { handle } = await openRegular(path);
+      try {
         for (let slice = 0; slice < count; ) {
           const cols = Math.min(count - slice, inputs.length / sliceSize);
           const batch = inputs.subarray(0, cols * sliceSize);
-          await readSlices(file.handle, file.size, slice, cols, sliceSize, batch).catch((err: unknown) => {
-            throw fromFsError(err, join(dir, file.name));
-          });
+          await readSlices(handle, file.size, slice, cols, sliceSize, batch);
           const coefficients = new Uint16Array(rows * cols);
           for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) coefficients[r * cols + c] = coefficient(logs[file.firstSlice + slice + c]!, first + r);
-          await multiplyAdd(results, batch, coefficients, sliceSize);
+          // The checksums are made on this thread while the pool multiplies: both only read the batch.
+          const multiplied = multiplyAdd(results, batch, coefficients, sliceSize);
           if (whole) {
             for (let c = 0; c < cols; c++) {
               const bytes = batch.subarray(c * sliceSize, (c + 1) * sliceSize);
@@ -158,44 +158,54 @@ export async function writeParity(options: ParityOptions): Promise<ParityResult>
             }
             whole.update(batch.subarray(0, Math.min(cols * sliceSize, file.size - slice * sliceSize)));
           }
+          await multiplied;
           slice += cols;
           done += Math.min(cols * sliceSize, file.size - (slice - cols) * sliceSize);
           options.onProgress?.(done, total);
         }
-        if (whole) file.md5 = whole.digest();
+      } catch (err) {
+        throw fromFsError(err, path);
+      } finally {
+        await handle.close();
       }
-      if (!critical) ({ critical, setId } = criticalPackets(ordered, sliceSize, options.creator));
-      for (let r = 0; r < rows; r++) {
-        const exponent = first + r;
-        const current = volumes[volume]!;
-        if (exponent === current.exponent) output = await options.open(current.name);
-        const data = results.subarray(r * sliceSize, (r + 1) * sliceSize);
-        const head = recoveryExponent(exponent);
-        await output!.write(Buffer.concat([packetHeader(setId!, packetTypes.recoverySlice, head, data), head]));
-        await output!.write(data);
-        if (exponent === current.exponent + current.count - 1) {
-          for (const piece of critical) await output!.write(piece);
-          await output!.close();
-          volume++;
-        }
+      if (whole) file.md5 = whole.digest();
+    }
+    if (!critical) ({ critical, setId } = criticalPackets(ordered, sliceSize, options.creator));
+    for (let r = 0; r < rows; r++) {
+      const exponent = first + r;
+      const current = volumes[volume]!;
+      if (exponent === current.exponent) output = await options.open(current.name);
+      const data = results.subarray(r * sliceSize, (r + 1) * sliceSize);
+      const head = recoveryExponent(exponent);
+      await output!.write(Buffer.concat([packetHeader(setId!, packetTypes.recoverySlice, head, data), head]));
+      await output!.write(data);
+      if (exponent === current.exponent + current.count - 1) {
+        for (const piece of critical) await output!.write(piece);
+        await output!.close();
+        volume++;
       }
     }
-    const index = await options.open(`${base}.par2`);
-    for (const piece of critical!) await index.write(piece);
-    await index.close();
-    return { recoverySetId: setId!.toString('hex'), sliceSize, inputSlices, recoverySlices, passes, names: [...volumes.map((v) => v.name), `${base}.par2`] };
-  } finally {
-    for (const file of files) await file.handle.close().catch(() => {});
   }
+  const index = await options.open(`${base}.par2`);
+  for (const piece of critical!) await index.write(piece);
+  await index.close();
+  return { recoverySetId: setId!.toString('hex'), sliceSize, inputSlices, recoverySlices, passes, names: [...volumes.map((v) => v.name), `${base}.par2`] };
 }
 
-async function openInput(dir: string, name: string, size: number): Promise<InputFile> {
+/** A file's PAR2 identity (its file ID, from the MD5 of its first 16 KiB, its length and name), which orders the files before a slice is multiplied. */
+async function identify(dir: string, name: string, size: number): Promise<InputFile> {
   const path = join(dir, name);
   const { handle } = await openRegular(path);
-  const first = Buffer.alloc(Math.min(size, 16384));
-  await readSlices(handle, size, 0, 1, first.length, first);
-  const md5First16k = md5(first);
-  return { name, size, handle, id: fileId(md5First16k, size, name), md5First16k, firstSlice: 0, slices: [] };
+  try {
+    const first = Buffer.alloc(Math.min(size, 16384));
+    await readSlices(handle, size, 0, 1, first.length, first);
+    const md5First16k = md5(first);
+    return { name, size, id: fileId(md5First16k, size, name), md5First16k, firstSlice: 0, slices: [] };
+  } catch (err) {
+    throw fromFsError(err, path);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The packets every PAR2 file of the set carries, and the recovery set ID (the MD5 of the main packet's body). */
