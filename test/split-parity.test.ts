@@ -234,6 +234,22 @@ test('re-splitting removes the parity files of the old set; without --parity non
   assert.equal((await readPartManifest(join(out, 'f.parts.json'))).parity, undefined);
 });
 
+test("PAR2 files of other bytes under the set's name (a stale par2 create) do not stop a whole set from reading", async (t) => {
+  if (!requireTools(t, 'par2')) return;
+  const dir = makeTempDir(t);
+  for (const name of ['old', 'new']) writeFileSync(join(dir, name), randomBytes(2 * MiB));
+  for (const name of ['old', 'new']) {
+    const result = await rootfs(['split', join(dir, name), '--name', 'f', '--size', '1M', '-o', join(dir, name + '-parts')]);
+    assert.equal(result.code, 0, result.stderr);
+  }
+  await runOk('par2', ['create', '-q', '-r10', 'f.par2', 'f.part0001', 'f.part0002'], { cwd: join(dir, 'old-parts') });
+  for (const name of par2Files(join(dir, 'old-parts'))) cpSync(join(dir, 'old-parts', name), join(dir, 'new-parts', name));
+  const joined = await rootfs(['join', join(dir, 'new-parts'), '-o', '-']);
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.deepEqual(joined.stdout, readFileSync(join(dir, 'new')));
+  assert.doesNotMatch(joined.stderr, /rebuilt/);
+});
+
 test('--parity takes a percentage above 0 and at most 100: anything else is exit 2 before a part is written', async (t) => {
   const dir = makeTempDir(t);
   writeFileSync(join(dir, 'f'), randomBytes(1000));
