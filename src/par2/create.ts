@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { InvalidInputError, fromFsError } from '../errors.js';
+import { UsageError, fromFsError } from '../errors.js';
 import { openRegular } from '../io/metadata.js';
 import { constantLogs, coefficient, maxInputSlices } from './gf16.js';
 import {
@@ -61,21 +61,22 @@ export interface ParityResult {
 }
 
 /** par2cmdline's default slice size: about 2000 slices, a multiple of 4, never more than PAR2's 32768. */
-export function chooseSliceSize(sizes: number[]): number {
+function chooseSliceSize(sizes: number[]): number {
   const total = sizes.reduce((sum, size) => sum + size, 0);
   const roundUp = (bytes: number): number => Math.max(4, Math.ceil(bytes / 4) * 4);
   let sliceSize = Math.max(roundUp(Math.ceil(total / 2000)), roundUp(Math.ceil(total / maxInputSlices)));
   // Every file has at least one slice, so many small files need larger slices than the total suggests.
-  while (sliceCount(sizes, sliceSize) > maxInputSlices && sliceSize < Math.max(...sizes)) sliceSize = roundUp(sliceSize * 2);
+  const largest = sizes.reduce((max, size) => Math.max(max, size), 0);
+  while (sliceCount(sizes, sliceSize) > maxInputSlices && sliceSize < largest) sliceSize = roundUp(sliceSize * 2);
   return sliceSize;
 }
 
-export function sliceCount(sizes: number[], sliceSize: number): number {
+function sliceCount(sizes: number[], sliceSize: number): number {
   return sizes.reduce((sum, size) => sum + Math.ceil(size / sliceSize), 0);
 }
 
 /** par2cmdline's "variable" scheme: files of 1, 2, 4… recovery slices, as many files as R has bits. */
-export function recoveryFiles(base: string, recoverySlices: number): Array<{ name: string; exponent: number; count: number }> {
+function recoveryFiles(base: string, recoverySlices: number): Array<{ name: string; exponent: number; count: number }> {
   const fileCount = Math.max(1, Math.floor(Math.log2(recoverySlices)) + 1);
   let low = 1;
   while (2 ** fileCount * low - low < recoverySlices) low *= 2;
@@ -110,7 +111,7 @@ export async function writeParity(options: ParityOptions): Promise<ParityResult>
   const sizes = options.files.map((file) => file.size);
   const sliceSize = chooseSliceSize(sizes);
   const inputSlices = sliceCount(sizes, sliceSize);
-  if (inputSlices > maxInputSlices) throw new InvalidInputError(join(dir, base), `${options.files.length} parts are more files than PAR2's ${maxInputSlices} slices can cover: use larger parts`);
+  if (inputSlices > maxInputSlices) throw new UsageError(`--parity: ${options.files.length} parts are more than PAR2's ${maxInputSlices} slices can cover: use larger parts`);
   const recoverySlices = Math.max(1, Math.round((inputSlices * percent) / 100));
   const files: InputFile[] = [];
   for (const file of options.files) files.push(await identify(dir, file.name, file.size));
