@@ -53,7 +53,7 @@ export { pushImage, type PushOptions, type PushResult } from './registry/push.js
 export { splitToParts, type SplitOptions, type SplitResult } from './split/split.js';
 export { joinPartSet } from './split/join.js';
 export { namesPartSet } from './split/manifest.js';
-export { partSetProblem, verifyPartSet, type VerifyResult } from './split/read.js';
+export { partSetProblem, partSetRepairable, parityFilesProblem, verifyPartSet, type RepairEvents, type ParityStatus, type VerifyResult } from './split/read.js';
 
 // Trust: keys, signing, verifying.
 export { generateKeyPair, readSigningKey, readVerifyingKey, writeKeyPair, type SigningKey, type VerifyingKey } from './trust/keys.js';

@@ -182,7 +182,7 @@ const floors: Floor[] = [
   { name: 'tree sources and observers', folders: ['pack', 'sbom'] },
   { name: 'layers', folders: ['layers'] },
   { name: 'store', folders: ['store'] },
-  { name: 'data model', folders: ['oci', 'tar', 'compress'] },
+  { name: 'data model', folders: ['oci', 'tar', 'compress', 'par2'] },
   { name: 'plumbing', folders: ['io', 'native'] },
   { name: 'errors and text', folders: ['.'] },
 ];

@@ -166,6 +166,20 @@ describe('an interrupted command leaves nothing behind', () => {
     assertInterrupted(await exit, 'split', 'SIGINT');
     assert.deepEqual(readdirSync(out), ['unrelated.txt']);
   });
+
+  test('SIGINT while split --parity computes the parity: the parts and every parity file go too', async (t) => {
+    const dir = makeTempDir(t);
+    const out = join(dir, 'parts');
+    mkdirSync(out);
+    writeFileSync(join(out, 'unrelated.txt'), 'mine\n');
+    const { child, exit } = start(['split', '-', '--name', 'data.bin', '--size', '1M', '--parity', '20', '-o', out], {});
+    // The last part's final name appears when the input is done: the parity pass (seconds for 20 MiB at 20%) starts then.
+    const signalled = signalWhenCreated(out, /^data\.bin\.part0020$/, child, 'SIGINT');
+    child.stdin.end(randomBytes(20 << 20));
+    assert.equal(await signalled, 'data.bin.part0020');
+    assertInterrupted(await exit, 'split', 'SIGINT');
+    assert.deepEqual(readdirSync(out), ['unrelated.txt']);
+  });
 });
 
 describe('leftovers of a killed command are recognised and removed by the next run', () => {

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { outputError, refuseTerminal } from '../io/output.js';
 import { joinPartSet } from '../split/index.js';
 import { readTrustedKeys, signatureNotChecked, signedBy } from './trust-options.js';
@@ -7,7 +7,7 @@ import { formatBytes } from './report.js';
 
 export const joinCommand: CommandModule = (cli, run) => {
   cli
-    .command('join <dir>', 'Rebuild a file from the parts split wrote (DIR or its .parts.json), checking every part and the whole')
+    .command('join <dir>', 'Rebuild a file from the parts split wrote (DIR or its .parts.json), checking every part and the whole; bad parts the set\'s parity can rebuild are rebuilt as read, without writing to DIR (a warning, exit 1)')
     .option('-o, --output <file>', 'Output file (written whole or not at all), - for stdout')
     .option('--require-signed <keys>', 'Refuse the set unless its manifest is signed by one of these public keys (comma-separated files), checked before any part is read')
     .example('rootfs join /media/usb -o images.tar')
@@ -20,12 +20,21 @@ export const joinCommand: CommandModule = (cli, run) => {
         if (output === '-') refuseTerminal('stdout', 'the joined file');
         const keys = opts.requireSigned !== undefined ? await readTrustedKeys(opts.requireSigned, '--require-signed') : undefined;
         let bytes = 0;
+        // A part rebuilt from the parity: the file is whole and verified, the media are not (exit 1, as load's warnings).
+        let repaired = false;
         await joinPartSet(dir, output === '-' ? process.stdout : output, (done, total) => {
           bytes = done;
           reporter.progress({ label: 'joining', bytes: done, total, ...(output === '-' ? { toStdout: { total, estimated: false } } : {}) });
-        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed')).catch(outputError(output === '-' ? 'stdout' : output));
+        }, keys ? signedBy(keys, reporter) : signatureNotChecked(reporter, '--require-signed'), {
+          onProgress: (what, done, total) => reporter.progress({ label: what, bytes: done, total }),
+          onRepaired: (message) => {
+            repaired = true;
+            reporter.warn(message);
+          },
+        }).catch(outputError(output === '-' ? 'stdout' : output));
         reporter.info(`${output === '-' ? 'stdout' : output}: ${formatBytes(bytes)}, every part and the whole file's sha256 verified`);
-        reporter.emitJson({ parts: dir, output, bytes }, output === '-' ? 'stderr' : 'stdout');
+        reporter.emitJson({ parts: dir, output, bytes, repaired }, output === '-' ? 'stderr' : 'stdout');
+        return repaired ? ExitCode.Warnings : ExitCode.Ok;
       }, opts),
     );
 };

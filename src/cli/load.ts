@@ -63,7 +63,7 @@ export const loadCommand: CommandModule = (cli, run) => {
             const archive = address!; // parsed above whenever the input is not a registry
             const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
             // A signed part set vouches for every byte of the archive it was cut from: its signature is checked before any part is read.
-            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : signatureNotChecked(reporter, '--require-signed')) : undefined;
+            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : signatureNotChecked(reporter, '--require-signed'), { onProgress: (what, bytes, total) => reporter.progress({ label: what, bytes, total }), onRepaired: (message) => reporter.warn(message) }) : undefined;
             // The archive's size is the total its blobs add up to, near enough (the rest is small metadata and tar headers).
             const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
             result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {

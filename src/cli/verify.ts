@@ -1,5 +1,5 @@
-import { printable, UsageError } from '../errors.js';
-import { namesPartSet, partSetProblem, verifyPartSet } from '../split/index.js';
+import { ExitCode, printable, UsageError } from '../errors.js';
+import { namesPartSet, parityFilesProblem, partSetProblem, partSetRepairable, verifyPartSet } from '../split/index.js';
 import { checkStoredImage, uncheckedPartManifest, verifyStoredImage, type VerifiedPartManifest, type VerifyingKey } from '../trust/index.js';
 import type { CommandModule, GlobalOptions } from './command.js';
 import { formatBytes, type Reporter } from './report.js';
@@ -11,7 +11,7 @@ const notChecked = notCheckedBecause('--key');
 
 export const verifyCommand: CommandModule = (cli, run) => {
   cli
-    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first) or an image in the store (REF: every blob against its digest, and with --key its signature by that key first); exit 3 naming what is wrong; what was not checked is said on stderr')
+    .command('verify <target>', 'Check a split set (DIR or its .parts.json: every part, and with --key its signature first; with parity, exit 1 when it can rebuild the bad parts) or an image in the store (REF: every blob against its digest, and with --key its signature by that key first); exit 3 naming what is wrong; what was not checked is said on stderr')
     .option('--key <files>', 'Trusted public key (PEM, as cosign.pub, or an OpenSSH .pub line), or several, comma-separated (any one suffices); without it no signature is checked, and verify says so')
     .option('--no-content', "For an image with --key: check the signature over the manifest only, not every layer's digest")
     .example('rootfs verify /media/usb')
@@ -29,7 +29,8 @@ export const verifyCommand: CommandModule = (cli, run) => {
     );
 };
 
-async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<void> {
+/** Exit 0: whole; 1: bad parts the parity can rebuild (join and load will); 3: not readable. */
+async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter: Reporter): Promise<ExitCode> {
   // The signature first: parts are read only when the manifest that names them is the signer's.
   let signed: VerifiedPartManifest | undefined;
   const unchecked: string[] = [];
@@ -46,7 +47,17 @@ async function verifySet(dir: string, keys: VerifyingKey[] | undefined, reporter
   const problem = partSetProblem(result);
   if (problem) throw problem;
   for (const path of unchecked) reporter.warn(`${path}: ${notChecked}`);
-  reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${signature ? ', signed' : unchecked.length > 0 ? `; ${notChecked}` : ''})`);
+  // Damaged parity costs protection, not data: said, as par2 verify does, without failing the check.
+  const parityDamage = parityFilesProblem(result);
+  if (parityDamage) reporter.warn(parityDamage);
+  const repairable = partSetRepairable(result);
+  if (repairable) {
+    reporter.warn(`${repairable}: join and load -i rebuild them as they read, without writing to the set; copy it again, or run par2 repair on a copy`);
+    return ExitCode.Warnings;
+  }
+  const parity = result.parity ? `, ${count(result.parity.recoverySlices, 'recovery slice')}` : '';
+  reporter.result(`${printable(result.name)}: OK (${count(result.parts.length, 'part')}, ${formatBytes(result.size)}${parity}${signature ? ', signed' : unchecked.length > 0 ? `; ${notChecked}` : ''})`);
+  return ExitCode.Ok;
 }
 
 async function verifyImage(text: string, keys: VerifyingKey[], content: boolean, opts: GlobalOptions, reporter: Reporter): Promise<void> {

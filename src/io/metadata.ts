@@ -55,6 +55,8 @@ export const documentCaps = {
   token: 1 * MiB,
   /** A registry's error document, or its answer before it took a whole upload: only quoted in a message. */
   errorBody: 64 * KiB,
+  /** A PAR2 packet other than a recovery slice (which is streamed, never held): an IFSC packet of 32,768 slices makes 640 KiB. */
+  par2Packet: 1 * MiB,
   /** The total one rootfs of a pipeline hands another (cli/pipeline.ts). */
   progressTotal: 4 * KiB,
 } as const;

@@ -22,6 +22,12 @@ export interface NativeBinding {
   readDirectory(path: Buffer, selinux: boolean): [Buffer, Uint32Array, BigInt64Array, Int32Array, Buffer, Uint32Array];
   /** One gzip member of `input` (libdeflate level 0–12), compressed on the thread pool; absent when built without libdeflate. */
   gzipMember?(input: Buffer, level: number): Promise<Buffer>;
+  /**
+   * PAR2's Reed-Solomon step on the thread pool: out[r] ^= Σ_c coefficients[r·cols + c] · inputs[c]
+   * over GF(2^16) (polynomial 0x1100B, little-endian words), where out holds
+   * rows and inputs cols slices of sliceSize bytes (a multiple of 4).
+   */
+  gfMultiplyAdd(out: Buffer, inputs: Buffer, coefficients: Uint16Array, sliceSize: number): Promise<void>;
   /** The compression libraries built in, name → version (native/probe.cjs decides at build time). */
   libraries: Record<string, string>;
 }

@@ -27,6 +27,14 @@ export interface PartEntry {
   sha256: string;
 }
 
+/** PAR2 recovery data for the parts (docs/split.md): NAME.par2 and NAME.volE+C.par2, each listed like a part. */
+export interface ParityEntry {
+  format: 'par2';
+  /** The PAR2 recovery set ID, hex: which set of packets in the files is this one. */
+  recoverySetId: string;
+  files: PartEntry[];
+}
+
 export interface PartManifest {
   format: typeof partSetFormat;
   version: typeof partSetVersion;
@@ -36,6 +44,8 @@ export interface PartManifest {
   sha256: string;
   partSize: number;
   parts: PartEntry[];
+  /** Absent in sets split without --parity, and in every manifest older rootfs wrote (which read on unchanged). */
+  parity?: ParityEntry;
 }
 
 export interface PartSet {
@@ -55,6 +65,16 @@ export function partName(base: string, number: number, digits: number): string {
 /** The names a set's parts can have, and nothing else: stale-part removal deletes only these. */
 export function partNamePattern(base: string): RegExp {
   return new RegExp(`^${escapeRegExp(base)}\\.part\\d{${minPartDigits},}$`);
+}
+
+/** The names a set's PAR2 files can have (par2cmdline's too): NAME.par2, NAME.volE+C.par2. */
+export function parityNamePattern(base: string): RegExp {
+  return new RegExp(`^${escapeRegExp(base)}(\\.vol\\d+\\+\\d+)?\\.par2$`);
+}
+
+/** The temp files split writes parity files to. */
+export function parityTempPattern(base: string): RegExp {
+  return tempPattern(`\\.${escapeRegExp(base)}(?:\\.vol\\d+\\+\\d+)?\\.par2`);
 }
 
 /** The temp files split writes parts to (see tempName in io/temp.ts): removed when a later split of the same set finds them. */
@@ -176,7 +196,25 @@ export function parsePartManifest(value: unknown, where: string): PartManifest {
     return { name: part.name, size: partBytes, sha256: hex(part.sha256, `${at}.sha256`, fail) };
   });
   if (total !== size) fail(`the parts add up to ${total} bytes, not the file's size ${size}`);
-  return { format: partSetFormat, version: partSetVersion, name: base, size, sha256, partSize, parts };
+  const parity = doc.parity === undefined ? undefined : parseParity(doc.parity, base, fail);
+  return { format: partSetFormat, version: partSetVersion, name: base, size, sha256, partSize, parts, ...(parity ? { parity } : {}) };
+}
+
+function parseParity(value: unknown, base: string, fail: (detail: string) => never): ParityEntry {
+  if (typeof value !== 'object' || value === null) return fail('parity is not an object');
+  const parity = value as Record<string, unknown>;
+  if (parity.format !== 'par2') fail(`parity.format ${JSON.stringify(parity.format)} is not "par2"`);
+  if (typeof parity.recoverySetId !== 'string' || !/^[a-f0-9]{32}$/.test(parity.recoverySetId)) fail(`parity.recoverySetId ${JSON.stringify(parity.recoverySetId)} is not 16 bytes in hex`);
+  if (!Array.isArray(parity.files)) return fail('parity.files is not an array');
+  const pattern = parityNamePattern(base);
+  const files = parity.files.map((entry: unknown, i): PartEntry => {
+    const at = `parity.files[${i}]`;
+    if (typeof entry !== 'object' || entry === null) return fail(`${at} is not an object`);
+    const file = entry as Record<string, unknown>;
+    if (typeof file.name !== 'string' || !pattern.test(file.name)) return fail(`${at}: name ${JSON.stringify(file.name)} is not a parity file of ${base} (${base}.par2, ${base}.volE+C.par2)`);
+    return { name: file.name, size: count(file.size, `${at}.size`, fail), sha256: hex(file.sha256, `${at}.sha256`, fail) };
+  });
+  return { format: 'par2', recoverySetId: parity.recoverySetId as string, files };
 }
 
 function count(value: unknown, field: string, fail: (detail: string) => never): number {

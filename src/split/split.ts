@@ -21,9 +21,13 @@ import {
   partSetFormat,
   partSetVersion,
   partTempPattern,
+  parityNamePattern,
+  parityTempPattern,
+  type ParityEntry,
   type PartEntry,
   type PartManifest,
 } from './manifest.js';
+import { writeParity, type ParityResult } from '../par2/index.js';
 
 export interface SplitOptions {
   /** The input, as read errors should name it. */
@@ -36,6 +40,11 @@ export interface SplitOptions {
   /** The input's size when known (a file): makes every part number the same width, so `ls` sorts them beyond 9999 parts too. */
   expectedSize?: number;
   onProgress?: (bytesDone: number) => void;
+  /** PAR2 recovery data, this percent of the data (as par2 create -r), written after the parts. */
+  parity?: number;
+  /** Bytes of recovery slices computed at once (default 64 MiB): more parity is computed in several passes over the parts. */
+  parityMemory?: number;
+  onParityProgress?: (bytesDone: number, total: number) => void;
 }
 
 export interface SplitResult {
@@ -43,6 +52,8 @@ export interface SplitResult {
   manifest: PartManifest;
   /** Stale parts (and temp files of interrupted splits) of an older set of the same name that were removed. */
   removed: string[];
+  /** How the parity was made, when asked for. */
+  parity?: ParityResult;
 }
 
 interface OpenPart {
@@ -77,7 +88,10 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
 
   const whole = createHash('sha256');
   const parts: PartEntry[] = [];
+  const parityFiles: PartEntry[] = [];
   let current: OpenPart | undefined;
+  // Parity files being written: several are open at once while a pass's recovery slices go out.
+  const parityOpen = new Set<OpenPart>();
   let done = 0;
   try {
     for await (const chunk of input) {
@@ -99,21 +113,47 @@ export async function splitToParts(input: AsyncIterable<Buffer>, options: SplitO
       parts.push(await finishPart(dir, current, releases));
       current = undefined;
     }
+    let parity: ParityResult | undefined;
+    let parityEntry: ParityEntry | undefined;
+    if (options.parity !== undefined && parts.length > 0) {
+      parity = await writeParity({
+        dir,
+        base,
+        files: parts,
+        percent: options.parity,
+        ...(options.parityMemory ? { memory: options.parityMemory } : {}),
+        creator: 'rootfs split',
+        ...(options.onParityProgress ? { onProgress: options.onParityProgress } : {}),
+        open: async (name) => {
+          const file = await startPart(dir, name);
+          parityOpen.add(file);
+          return {
+            write: (data) => writeAll(file, data),
+            close: async () => {
+              parityFiles.push(await finishPart(dir, file, releases));
+              parityOpen.delete(file);
+            },
+          };
+        },
+      });
+      parityEntry = { format: 'par2', recoverySetId: parity.recoverySetId, files: [...parityFiles].sort((a, b) => a.name.localeCompare(b.name)) };
+    }
     // The part names must be durable before the manifest that vouches for them.
     await fsyncPath(dir);
-    const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts };
+    const manifest: PartManifest = { format: partSetFormat, version: partSetVersion, name: base, size: done, sha256: whole.digest('hex'), partSize, parts, ...(parityEntry ? { parity: parityEntry } : {}) };
     releases.push(removeOnInterrupt(manifestPath));
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     for (const release of releases.splice(0)) release();
-    return { manifestPath, manifest, removed: await removeStale(dir, base, new Set(parts.map((part) => part.name))) };
+    const removed = await removeStale(dir, base, new Set([...parts, ...parityFiles].map((part) => part.name)));
+    return { manifestPath, manifest, removed, ...(parity ? { parity } : {}) };
   } catch (err) {
-    if (current) {
-      await current.handle.close().catch(() => {});
-      await rm(current.temp, { force: true });
-      current.release();
+    for (const open of [...(current ? [current] : []), ...parityOpen]) {
+      await open.handle.close().catch(() => {});
+      await rm(open.temp, { force: true });
+      open.release();
     }
     // Without a manifest the parts are not a set; leaving them would only look like one.
-    for (const part of parts) await rm(join(dir, part.name), { force: true });
+    for (const part of [...parts, ...parityFiles]) await rm(join(dir, part.name), { force: true });
     if (made !== undefined) await rm(made, { recursive: true, force: true });
     for (const release of releases) release();
     throw fromFsError(err, options.source);
@@ -161,8 +201,8 @@ async function finishPart(dir: string, part: OpenPart, releases: Array<() => voi
 
 /** Only names of this set's own pattern are touched: other files in DIR, and other sets, are not ours. */
 async function removeStale(dir: string, base: string, keep: Set<string>): Promise<string[]> {
-  const parts = partNamePattern(base);
-  const temps = partTempPattern(base);
+  const parts = [partNamePattern(base), parityNamePattern(base)];
+  const temps = [partTempPattern(base), parityTempPattern(base)];
   const removed: string[] = [];
   let names: string[];
   try {
@@ -172,8 +212,8 @@ async function removeStale(dir: string, base: string, keep: Set<string>): Promis
   }
   for (const name of names.sort()) {
     // A temp file of a split still running (another set being cut under the same name) is not stale.
-    const temp = temps.exec(name);
-    if (!(parts.test(name) && !keep.has(name)) && !(temp && !isAlive(Number(temp[1])))) continue;
+    const temp = temps.map((pattern) => pattern.exec(name)).find((found) => found !== null);
+    if (!(parts.some((pattern) => pattern.test(name)) && !keep.has(name)) && !(temp && !isAlive(Number(temp[1])))) continue;
     try {
       await rm(join(dir, name), { force: true });
     } catch (err) {
