@@ -51,7 +51,7 @@ export interface CopyImageOptions {
   onEvent?: (event: TransferEvent) => void;
 }
 
-export interface CopiedImage {
+export interface CopyImageResult {
   /** What the names point at: the manifest, or the index kept whole. */
   descriptor: Descriptor;
   /** The image's ID: its config's digest, or an index's own digest. */
@@ -59,7 +59,7 @@ export interface CopiedImage {
   referrers: number;
 }
 
-export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<CopiedImage> {
+export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<CopyImageResult> {
   const emit = options.onEvent ?? (() => undefined);
   const at = (digest: Digest): string => `${source.where}@${digest}`;
   const small = new Map<Digest, Buffer>();
