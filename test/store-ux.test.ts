@@ -445,7 +445,7 @@ test('--json: every command prints one JSON document, on stdout (on stderr where
   const ids = await rootfs(['--store', store, '--json', 'images', '-q']);
   assert.deepEqual(JSON.parse(ids.stdout.toString()), (await ok(['--store', store, 'images', '-q'])).trim().split('\n'), 'images -q --json lists the IDs -q prints');
   const joined = await rootfs(['--store', store, '--json', 'join', at('parts'), '-o', at('joined2.tar')]);
-  assert.deepEqual(JSON.parse(joined.stdout.toString()), { parts: at('parts'), output: at('joined2.tar'), bytes: readFileSync(at('save.tar')).length });
+  assert.deepEqual(JSON.parse(joined.stdout.toString()), { parts: at('parts'), output: at('joined2.tar'), bytes: readFileSync(at('save.tar')).length, repaired: false });
 });
 
 test('load -i of a part directory without its manifest says the set is incomplete (as verify does), the store unchanged', async (t) => {
