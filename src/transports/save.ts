@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressor, createDecompressor, type Compression } from '../compress/index.js';
+import { compressorRecipe, createDecompressor, createRecipeCompressor, layerRecipeAnnotations, withoutRecipe, type Compression } from '../compress/index.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
@@ -452,13 +452,17 @@ class Exporter {
     const { stream } = await openStoredLayer(this.store, layer);
     const stages: Array<Readable | Writable> = [stream, new Tap((chunk) => this.countBytes(chunk.length))];
     // Bytes already what is asked for (a mislabelled layer) are copied: only the label changes.
-    if (conversion.from !== to) {
+    const recipe = conversion.from === to ? undefined : compressorRecipe(to, this.options.level);
+    if (recipe) {
       if (conversion.from !== 'none') stages.push(createDecompressor(conversion.from, `layer ${layer.digest}`));
-      if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
+      if (to !== 'none') stages.push(createRecipeCompressor(recipe)!);
     }
     try {
       await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
-      const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
+      // A re-encoded layer records the recipe it now follows, not the one its stored bytes did.
+      const annotated = recipe ? withoutRecipe(layer) : layer;
+      const converted: Descriptor = { ...annotated, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
+      if (recipe && to !== 'none') converted.annotations = { ...converted.annotations, ...layerRecipeAnnotations(recipe) };
       const name = names.layer(converted.digest);
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.
       if (this.sink.has(name) || this.leaveOut(converted)) await rm(path, { force: true });
