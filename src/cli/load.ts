@@ -76,13 +76,14 @@ export const loadCommand: CommandModule = (cli, run) => {
               onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: !set && archive.path === '-', note: count(blobs, 'blob') }),
             });
           }
-          const { images: loaded, fromStore, referrers } = result;
+          const { images: loaded, fromStore, rebuilt, referrers } = result;
           for (const image of loaded) {
             if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
             for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
           }
           if (referrers > 0) reporter.info(`Loaded ${count(referrers, 'referrer')} with them`);
           if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+          if (rebuilt.layers > 0) reporter.info(`${count(rebuilt.layers, 'layer')} (${formatBytes(rebuilt.bytes)}) rebuilt from deltas against layers in the store, to the same bytes`);
 
           const pushed: PushResult[] = [];
           if (pushTo !== undefined) {
@@ -95,6 +96,7 @@ export const loadCommand: CommandModule = (cli, run) => {
           reporter.emitJson({
             images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })),
             fromStore,
+            rebuilt,
             referrers,
             ...(pushTo !== undefined ? { pushed } : {}),
           });

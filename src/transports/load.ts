@@ -19,6 +19,7 @@ import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
 import { absentLayers } from './omitted-layers.js';
+import { deltaLayers, rebuildLayer } from './delta-layers.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './archive-image.js';
 import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
@@ -57,6 +58,8 @@ export interface LoadResult {
   images: LoadedImage[];
   /** Layers a delta archive left out, found and checked in the store. */
   fromStore: LayerTally;
+  /** Layers a delta archive carried as deltas, rebuilt from the store to their exact bytes. */
+  rebuilt: LayerTally;
   /** Referrers recorded with the images (store.addReferrer). */
   referrers: number;
 }
@@ -69,8 +72,19 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   let images: LoadableImage[];
   let referrers: LoadableReferrer[];
   try {
-    // A delta archive leaves out layers this store holds: they are read from it and checked like members.
-    for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
+    // A delta archive leaves out layers this store holds, or carries them as deltas against such layers:
+    // read from the store, or rebuilt from it, and checked like members.
+    const deltas = contents.has('index.json') ? deltaLayers(parseIndex(contents.json('index.json', 'index.json').value, contents.where('index.json')), contents.where('index.json')) : new Map();
+    const spool = store.spool('delta');
+    try {
+      for (const digest of absentLayers(contents)) {
+        const entry = deltas.get(digest);
+        if (entry) await rebuildLayer(contents, store, entry, spool);
+        else await contents.addFromStore(digest);
+      }
+    } finally {
+      await spool.remove();
+    }
     images = await readImages(contents, address, directory, options.platform, options.onNotice);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
@@ -108,7 +122,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   }
   // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
   await contents.staging.commit({ tags, untagged, referrers }, keep);
-  return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
+  return { images: loaded, fromStore: contents.fromStore, rebuilt: contents.rebuilt, referrers: referrers.length };
 }
 
 /**

@@ -1,0 +1,357 @@
+/**
+ * A layer's tar as a patch against a tar the receiving site holds: the
+ * delta blob a delta archive carries (docs/formats.md, "Delta layers").
+ * Memory stays flat whatever the layer's size: the new tar is cut into
+ * CHUNK-byte pieces, each one patched against a WINDOW-byte stretch of the
+ * reference tar, which is spooled, decompressed, to a temp file so that any
+ * stretch can be read by offset; a 20 GB reference is never in memory.
+ *
+ * The patch of a chunk: its bytes as copies of stretches of the window (found
+ * through an index of the window's BLOCK-byte blocks and a rolling hash over
+ * the chunk, then extended both ways byte by byte) and literals, the whole
+ * compressed as one zstd frame with its content checksum. Not zstd's own
+ * patch-from: zstd-napi has no refPrefix, and a dictionary loaded with
+ * loadDictionary is matched only within a window sized for the source, so a
+ * 32 MiB reference window found nothing beyond its last few MiB
+ * (docs/benchmarks.md, "Delta layers").
+ *
+ * Which stretch: tars of two captures of one tree hold mostly the same
+ * members in the same order, shifted by what was added or removed before
+ * them. A chunk is aligned by the member it starts in: the same path's offset
+ * in the reference plus how far into the member the chunk starts; a member
+ * the reference lacks keeps the shift of the last member it had. Offset alone
+ * loses the alignment after the first package inserted.
+ *
+ * The blob: a header, then per chunk a record (window offset and length, the
+ * chunk's length, the frame's length, the chunk's CRC-32) and the frame, then an all-zero
+ * record. Every length is bounded on read, so a hostile delta cannot make the
+ * rebuild allocate more than a chunk, a window and a frame.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import binding from 'zstd-napi/binding.js';
+import { InvalidInputError } from '../errors.js';
+import { DigestStream } from '../oci/digest.js';
+import type { Digest } from '../oci/types.js';
+import { Tap } from '../io/streams.js';
+import { TarProbe } from '../tar/reader.js';
+
+const MiB = 1024 * 1024;
+/** Bytes of the new tar per frame. */
+export const CHUNK = 8 * MiB;
+/** Bytes of the reference a chunk may copy from: a quarter of it before the aligned offset, the rest after. */
+export const WINDOW = 32 * MiB;
+/** The window is indexed by blocks of this size: the shortest copy. */
+const BLOCK = 64;
+const PRIME = 0x01000193;
+/** PRIME ** (BLOCK - 1), mod 2^32: what the byte leaving the rolling hash weighs. */
+const OUTGOING = Array.from({ length: BLOCK - 1 }).reduce<number>((power) => Math.imul(power, PRIME), 1);
+/**
+ * The frame's level: 19 when the chunk is mostly copies (its literals, the new
+ * content, are at most a quarter: a second or so), 6 otherwise, so that a
+ * chunk of new content (or a delta against an unrelated layer, which then
+ * goes whole) costs about what compressing it does. docs/benchmarks.md.
+ */
+const levelFor = (literals: number): number => (literals <= CHUNK / 4 ? 19 : 6);
+
+const MAGIC = Buffer.from('rootfs-layer-delta\n\0');
+export const deltaVersion = 1;
+const HEADER = MAGIC.length + 4;
+const RECORD = 24;
+/** What a frame may decompress to: a chunk's bytes plus at most a few varints per BLOCK-byte copy. */
+const instructionsCap = (length: number): number => length + 32 * (Math.ceil(length / BLOCK) + 2);
+
+/** A reference tar spooled to a file, and where each of its members starts. */
+export interface SpooledReference {
+  path: string;
+  size: number;
+  diffId: Digest;
+  /** A member path's hash → its header's offset. A number key, so a million members cost tens of MB, not their names. */
+  offsets: Map<number, number>;
+}
+
+function pathKey(path: Buffer): number {
+  return createHash('sha1').update(path).digest().readUIntBE(0, 6);
+}
+
+/** Writes the (uncompressed) reference tar to path, noting its members' offsets and its sha256. */
+export async function spoolReference(tar: Readable, path: string, where: string): Promise<SpooledReference> {
+  const offsets = new Map<number, number>();
+  const probe = new TarProbe(where, (entry, offset) => {
+    const key = pathKey(entry.path);
+    if (!offsets.has(key)) offsets.set(key, offset);
+  });
+  const digest = new DigestStream();
+  await pipeline(tar, digest, new Tap((chunk) => probe.feed(chunk), async () => probe.end()), createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+  return { path, size: digest.size, diffId: digest.digest, offsets };
+}
+
+/** The patch of `target` (an uncompressed tar) against the spooled reference, as the bytes of a delta blob. */
+export async function* encodeDelta(reference: SpooledReference, target: AsyncIterable<Buffer>, where: string): AsyncGenerator<Buffer> {
+  const file = await open(reference.path, 'r');
+  const cctx = new binding.CCtx();
+  try {
+    const header = Buffer.alloc(HEADER);
+    MAGIC.copy(header);
+    header.writeUInt32BE(deltaVersion, MAGIC.length);
+    yield header;
+    // Member starts in the target not yet passed by a chunk start, in order.
+    const anchors: Array<{ offset: number; key: number }> = [];
+    const probe = new TarProbe(where, (entry, offset) => anchors.push({ offset, key: pathKey(entry.path) }));
+    let shift = 0;
+    let position = 0;
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    let filled = 0;
+    const frame = Buffer.allocUnsafe(binding.compressBound(instructionsCap(CHUNK)));
+    const emit = async (length: number): Promise<Buffer[]> => {
+      // The shift of the last member, at or before this chunk's start, that the reference has.
+      while (anchors.length > 0 && anchors[0]!.offset <= position) {
+        const anchor = anchors.shift()!;
+        const there = reference.offsets.get(anchor.key);
+        if (there !== undefined) shift = there - anchor.offset;
+      }
+      const aligned = Math.max(0, Math.min(reference.size, position + shift));
+      const start = Math.max(0, Math.min(aligned - WINDOW / 4, reference.size - WINDOW));
+      const window = await readAt(file, start, Math.min(WINDOW, reference.size - start));
+      const instructions = patch(window, chunk.subarray(0, length));
+      cctx.reset(binding.ResetDirective.sessionAndParameters);
+      cctx.setParameter(binding.CParameter.compressionLevel, levelFor(instructions.literals));
+      cctx.setParameter(binding.CParameter.checksumFlag, 1);
+      const written = cctx.compress2(frame, instructions.bytes());
+      const record = Buffer.alloc(RECORD);
+      record.writeUIntBE(start, 2, 6);
+      record.writeUInt32BE(window.length, 8);
+      record.writeUInt32BE(length, 12);
+      record.writeUInt32BE(written, 16);
+      record.writeUInt32BE(zlib.crc32(chunk.subarray(0, length)), 20);
+      position += length;
+      return [record, Buffer.from(frame.subarray(0, written))];
+    };
+    for await (const data of target) {
+      probe.feed(data);
+      let used = 0;
+      while (used < data.length) {
+        const n = Math.min(CHUNK - filled, data.length - used);
+        data.copy(chunk, filled, used, used + n);
+        filled += n;
+        used += n;
+        if (filled === CHUNK) {
+          yield* await emit(filled);
+          filled = 0;
+        }
+      }
+    }
+    probe.end();
+    if (filled > 0) yield* await emit(filled);
+    yield Buffer.alloc(RECORD);
+  } finally {
+    await file.close();
+  }
+}
+
+/** A block's hash, as the rolling hash gives it when the block is under it. */
+function blockHash(data: Buffer, at: number): number {
+  let hash = 0;
+  for (let i = at; i < at + BLOCK; i++) hash = (Math.imul(hash, PRIME) + data[i]!) | 0;
+  return hash;
+}
+
+/** The slot of a hash in a table of 2^bits slots (the multiply mixes the low bits a byte hash leaves weak). */
+function slotOf(hash: number, bits: number): number {
+  return Math.imul(hash, 0x9e3779b1) >>> (32 - bits);
+}
+
+/**
+ * The chunk as instructions over the window: repeated (literal length,
+ * literal bytes, copy length, copy offset if the length is not 0), varints;
+ * the last copy length is 0.
+ */
+function patch(window: Buffer, chunk: Buffer): Instructions {
+  const blocks = Math.floor(window.length / BLOCK);
+  const bits = Math.max(4, Math.ceil(Math.log2(blocks * 2 + 1)));
+  const hashes = new Int32Array(1 << bits);
+  // Block start + 1; 0 is an empty slot. The first block with a hash keeps it.
+  const starts = new Int32Array(1 << bits);
+  const mask = (1 << bits) - 1;
+  for (let k = 0; k < blocks; k++) {
+    const hash = blockHash(window, k * BLOCK);
+    for (let slot = slotOf(hash, bits); ; slot = (slot + 1) & mask) {
+      if (starts[slot] === 0) {
+        hashes[slot] = hash;
+        starts[slot] = k * BLOCK + 1;
+        break;
+      }
+      if (hashes[slot] === hash) break;
+    }
+  }
+  const out = new Instructions(instructionsCap(chunk.length));
+  const n = chunk.length;
+  let literal = 0;
+  let i = 0;
+  let hash = n >= BLOCK ? blockHash(chunk, 0) : 0;
+  while (i + BLOCK <= n) {
+    let found = -1;
+    for (let slot = slotOf(hash, bits); starts[slot] !== 0; slot = (slot + 1) & mask) {
+      if (hashes[slot] === hash) {
+        found = starts[slot]! - 1;
+        break;
+      }
+    }
+    if (found >= 0 && chunk.compare(window, found, found + BLOCK, i, i + BLOCK) === 0) {
+      let from = i;
+      let at = found;
+      while (from > literal && at > 0 && chunk[from - 1] === window[at - 1]) {
+        from--;
+        at--;
+      }
+      let end = i + BLOCK;
+      let there = found + BLOCK;
+      while (end < n && there < window.length && chunk[end] === window[there]) {
+        end++;
+        there++;
+      }
+      out.step(chunk.subarray(literal, from), end - from, at);
+      literal = i = end;
+      if (i + BLOCK <= n) hash = blockHash(chunk, i);
+      continue;
+    }
+    if (i + BLOCK < n) hash = (Math.imul((hash - Math.imul(chunk[i]!, OUTGOING)) | 0, PRIME) + chunk[i + BLOCK]!) | 0;
+    i++;
+  }
+  out.step(chunk.subarray(literal), 0, 0);
+  return out;
+}
+
+/** The instruction stream being written, in one buffer of its cap. */
+class Instructions {
+  private readonly buffer: Buffer;
+  private length = 0;
+  /** Bytes of the chunk given as literals: what the patch could not find in the window. */
+  literals = 0;
+
+  constructor(cap: number) {
+    this.buffer = Buffer.allocUnsafe(cap);
+  }
+
+  step(literal: Buffer, copy: number, offset: number): void {
+    this.varint(literal.length);
+    this.literals += literal.length;
+    literal.copy(this.buffer, this.length);
+    this.length += literal.length;
+    this.varint(copy);
+    if (copy > 0) this.varint(offset);
+  }
+
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  private varint(value: number): void {
+    while (value >= 0x80) {
+      this.buffer[this.length++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.buffer[this.length++] = value;
+  }
+}
+
+async function readAt(file: FileHandle, start: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await file.read(buffer, done, length - done, start + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
+/**
+ * The tar a delta blob rebuilds from the spooled reference. Anything that
+ * does not add up (a bad header, a length over its bound, a frame that does
+ * not decompress or fails its checksum, an instruction reaching outside the
+ * window or the chunk) is an InvalidInputError naming `where`, the delta blob.
+ */
+export async function* decodeDelta(deltaPath: string, reference: { path: string; size: number }, where: string): AsyncGenerator<Buffer> {
+  const delta = await open(deltaPath, 'r');
+  const file = await open(reference.path, 'r');
+  const dctx = new binding.DCtx();
+  const fail = (detail: string): never => {
+    throw new InvalidInputError(where, `not a rootfs layer delta: ${detail}`);
+  };
+  try {
+    const header = await readAt(delta, 0, HEADER);
+    if (header.length < HEADER || !header.subarray(0, MAGIC.length).equals(MAGIC)) fail('bad header');
+    if (header.readUInt32BE(MAGIC.length) !== deltaVersion) fail(`version ${header.readUInt32BE(MAGIC.length)} (this rootfs reads version ${deltaVersion})`);
+    let at = HEADER;
+    for (;;) {
+      const record = await readAt(delta, at, RECORD);
+      if (record.length < RECORD) fail(`truncated at byte ${at}`);
+      at += RECORD;
+      const start = record.readUIntBE(2, 6);
+      const windowLength = record.readUInt32BE(8);
+      const length = record.readUInt32BE(12);
+      const frameLength = record.readUInt32BE(16);
+      if (length === 0) {
+        if (record.some((byte) => byte !== 0)) fail(`bad end record at byte ${at - RECORD}`);
+        if ((await readAt(delta, at, 1)).length > 0) fail(`bytes after the end record at byte ${at}`);
+        return;
+      }
+      const cap = instructionsCap(length);
+      if (length > CHUNK || windowLength > WINDOW || frameLength > binding.compressBound(cap) || start + windowLength > reference.size) fail(`record at byte ${at - RECORD} out of bounds`);
+      const frame = await readAt(delta, at, frameLength);
+      if (frame.length < frameLength) fail(`truncated at byte ${at}`);
+      const instructions = Buffer.allocUnsafe(cap);
+      let size = 0;
+      try {
+        size = dctx.decompress(instructions, frame);
+      } catch (err) {
+        fail(`frame at byte ${at}: ${(err as Error).message}`);
+      }
+      const window = await readAt(file, start, windowLength);
+      const rebuilt = apply(instructions.subarray(0, size), window, length, (detail) => fail(`frame at byte ${at}: ${detail}`));
+      // The frame's checksum covers the instructions; this, what they made of the reference.
+      if (zlib.crc32(rebuilt) !== record.readUInt32BE(20)) fail(`chunk at byte ${at - RECORD} does not rebuild its checksum: is the reference the one it was made against?`);
+      yield rebuilt;
+      at += frameLength;
+    }
+  } finally {
+    await Promise.all([delta.close(), file.close()]);
+  }
+}
+
+/** The chunk the instructions make from the window, exactly `length` bytes, or `fail`. */
+function apply(instructions: Buffer, window: Buffer, length: number, fail: (detail: string) => never): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let produced = 0;
+  let at = 0;
+  const varint = (): number => {
+    let value = 0;
+    // Seven bytes hold any offset or length here (49 bits); more is not a varint we wrote.
+    for (let scale = 1, bytes = 0; ; scale *= 0x80, bytes++) {
+      if (at >= instructions.length || bytes === 7) fail('instructions cut short');
+      const byte = instructions[at++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+    }
+  };
+  for (;;) {
+    const literal = varint();
+    if (literal > length - produced || literal > instructions.length - at) fail('a literal longer than what is left');
+    instructions.copy(out, produced, at, at + literal);
+    at += literal;
+    produced += literal;
+    const copy = varint();
+    if (copy === 0) break;
+    const offset = varint();
+    if (copy > length - produced || offset + copy > window.length) fail('a copy outside the window or the chunk');
+    window.copy(out, produced, offset, offset + copy);
+    produced += copy;
+  }
+  if (produced !== length || at !== instructions.length) fail(`instructions make ${produced} bytes of ${length}`);
+  return out;
+}
