@@ -13,13 +13,14 @@ import { imageManifest } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
 import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
-import { readMetadata } from '../io/metadata.js';
+import { documentCaps, readMetadata } from '../io/metadata.js';
+import { isDigest } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
 import { absentLayers } from './omitted-layers.js';
-import { deltaLayers, rebuildLayer } from './delta-layers.js';
+import { deltaLayers, rebuildLayer, type DeltaEntry } from './delta-layers.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './archive-image.js';
 import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
@@ -123,6 +124,54 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
   await contents.staging.commit({ tags, untagged, referrers }, keep);
   return { images: loaded, fromStore: contents.fromStore, rebuilt: contents.rebuilt, referrers: referrers.length };
+}
+
+/** A layer an archive's manifests name, and how the archive carries it. */
+export interface CarriedLayer {
+  digest: Digest;
+  size: number;
+  /** whole: its bytes are a member; delta: rebuilt from a layer the store must hold; absent: left out, the store must hold it. */
+  carried: 'whole' | 'delta' | 'absent';
+  delta?: DeltaEntry;
+}
+
+/**
+ * load --dry-run: what the archive carries, read once and nothing stored:
+ * each layer its manifests name (any JSON member with a `layers` list, as
+ * absentLayers reads them), whole, as a delta against which layer, or left out.
+ */
+export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<CarriedLayer[]> {
+  const { members, archive } = await openSource(address, stream);
+  const sizes = new Map<string, number>();
+  const layers = new Map<Digest, number>();
+  let index: Index | undefined;
+  for await (const member of members) {
+    sizes.set(member.name, member.size);
+    const small = member.type === 'file' && member.size <= documentCaps.image && (member.name === 'index.json' || member.name.startsWith('blobs/'));
+    if (!small) {
+      member.body.resume();
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of member.body) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (!/^\s*\{/.test(text)) continue;
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      continue; // not a document; load reports it if anything refers to it
+    }
+    if (member.name === 'index.json') index = parseIndex(document, `${archive}: index.json`);
+    const listed = (document as { layers?: unknown }).layers;
+    if (Array.isArray(listed)) for (const layer of listed as Array<{ digest?: unknown; size?: unknown } | null>) if (isDigest(layer?.digest) && typeof layer.size === 'number') layers.set(layer.digest, layer.size);
+  }
+  const deltas = index ? deltaLayers(index, `${archive}: index.json`) : new Map<Digest, DeltaEntry>();
+  return [...layers].map(([digest, size]): CarriedLayer => {
+    const delta = deltas.get(digest);
+    if (sizes.has(blobMemberName(digest))) return { digest, size, carried: 'whole' };
+    return delta ? { digest, size, carried: 'delta', delta } : { digest, size, carried: 'absent' };
+  });
 }
 
 /**
