@@ -166,6 +166,13 @@ test('a re-capture travels as a delta a fraction of its size and is rebuilt bit-
   const again = join(work, 'again.tar');
   await ok(['--store', site, 'save', 'app:2', '-o', again]);
   assert.ok(readFileSync(again).equals(readFileSync(full)), 'the site saves the archive the sender would have sent whole');
+
+  // --since names what the site holds instead of a have file: the same delta, into an oci-archive too.
+  const since = join(work, 'since.tar');
+  assert.match(await ok(['--store', sender, 'save', 'app:2', '--since', 'app:1', '--format', 'oci-archive', '-o', since]), /sent as a delta of /);
+  await ok(['--store', site, 'rmi', 'app:2']);
+  await ok(['--store', site, 'load', '-i', since]);
+  assert.equal(await manifestDigest(site, 'app:2'), await manifestDigest(sender, 'app:2'));
 });
 
 test('whole layers: --no-delta, a site whose have file lacks the encoder, a layer gzipped elsewhere, a recipe that does not reproduce', async (t) => {
