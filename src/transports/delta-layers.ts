@@ -167,7 +167,7 @@ export async function makeDelta(store: Store, layer: Descriptor, reference: Refe
   try {
     const spooled = await spoolReference(await storedTar(store, reference.layer, `layer ${reference.layer.digest}`), referencePath, `layer ${reference.layer.digest}`);
     const delta = new DigestStream();
-    await pipeline([Readable.from(encodeDelta(spooled, await storedTar(store, layer, where), where)), delta, createWriteStream(path, { flags: 'wx', mode: 0o644 })]);
+    await pipeline([Readable.from(encodeDelta(spooled, await storedTar(store, layer, where), where), { objectMode: false }), delta, createWriteStream(path, { flags: 'wx', mode: 0o644 })]);
     if (delta.size >= layer.size) {
       await rm(path, { force: true });
       return { whole: `its delta (${delta.size} bytes) is no smaller` };
@@ -215,7 +215,7 @@ export async function rebuildLayer(contents: ArchiveContents, store: Store, entr
     const reference = await spoolReference(await storedTar(store, { mediaType: 'application/octet-stream', digest: entry.reference.digest, size: entry.reference.size }, `layer ${entry.reference.digest}`), referencePath, `layer ${entry.reference.digest}`);
     if (reference.diffId !== entry.reference.diffId) throw new InvalidInputError(where, `its reference layer ${entry.reference.digest} has diff_id ${reference.diffId} in this store, not ${entry.reference.diffId}`);
     const tar = new DigestStream();
-    const rebuilt = Readable.from(decodeDelta(contents.staging.pathOf(entry.delta), reference, contents.where(`blobs/sha256/${entry.delta.slice('sha256:'.length)}`)));
+    const rebuilt = Readable.from(decodeDelta(contents.staging.pathOf(entry.delta), reference, contents.where(`blobs/sha256/${entry.delta.slice('sha256:'.length)}`)), { objectMode: false });
     const checkedTar = new Tap(
       () => {},
       async () => {
