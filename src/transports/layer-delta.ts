@@ -107,6 +107,9 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
     const chunk = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
     const frame = Buffer.allocUnsafe(binding.compressBound(instructionsCap(CHUNK)));
+    const windowBuffer = Buffer.allocUnsafe(WINDOW);
+    const index = new BlockIndex();
+    const instructions = new Instructions(instructionsCap(CHUNK));
     const emit = async (length: number): Promise<Buffer[]> => {
       // The shift of the last member, at or before this chunk's start, that the reference has.
       while (anchors.length > 0 && anchors[0]!.offset <= position) {
@@ -116,8 +119,8 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
       }
       const aligned = Math.max(0, Math.min(reference.size, position + shift));
       const start = Math.max(0, Math.min(aligned - WINDOW / 4, reference.size - WINDOW));
-      const window = await readAt(file, start, Math.min(WINDOW, reference.size - start));
-      const instructions = patch(window, chunk.subarray(0, length));
+      const window = await readAt(file, start, Math.min(WINDOW, reference.size - start), windowBuffer);
+      patch(window, chunk.subarray(0, length), index, instructions);
       cctx.reset(binding.ResetDirective.sessionAndParameters);
       cctx.setParameter(binding.CParameter.compressionLevel, levelFor(instructions.literals));
       cctx.setParameter(binding.CParameter.checksumFlag, 1);
@@ -170,25 +173,10 @@ function slotOf(hash: number, bits: number): number {
  * literal bytes, copy length, copy offset if the length is not 0), varints;
  * the last copy length is 0.
  */
-function patch(window: Buffer, chunk: Buffer): Instructions {
-  const blocks = Math.floor(window.length / BLOCK);
-  const bits = Math.max(4, Math.ceil(Math.log2(blocks * 2 + 1)));
-  const hashes = new Int32Array(1 << bits);
-  // Block start + 1; 0 is an empty slot. The first block with a hash keeps it.
-  const starts = new Int32Array(1 << bits);
+function patch(window: Buffer, chunk: Buffer, index: BlockIndex, out: Instructions): void {
+  const { hashes, starts, bits } = index.build(window);
   const mask = (1 << bits) - 1;
-  for (let k = 0; k < blocks; k++) {
-    const hash = blockHash(window, k * BLOCK);
-    for (let slot = slotOf(hash, bits); ; slot = (slot + 1) & mask) {
-      if (starts[slot] === 0) {
-        hashes[slot] = hash;
-        starts[slot] = k * BLOCK + 1;
-        break;
-      }
-      if (hashes[slot] === hash) break;
-    }
-  }
-  const out = new Instructions(instructionsCap(chunk.length));
+  out.reset();
   const n = chunk.length;
   let literal = 0;
   let i = 0;
@@ -223,7 +211,38 @@ function patch(window: Buffer, chunk: Buffer): Instructions {
     i++;
   }
   out.step(chunk.subarray(literal), 0, 0);
-  return out;
+}
+
+/** The window's BLOCK-byte blocks by hash, open addressing; its arrays kept for the next window of the same size. */
+class BlockIndex {
+  hashes = new Int32Array(0);
+  /** Block start + 1; 0 is an empty slot. The first block with a hash keeps it. */
+  starts = new Int32Array(0);
+  bits = 0;
+
+  build(window: Buffer): this {
+    const blocks = Math.floor(window.length / BLOCK);
+    const bits = Math.max(4, Math.ceil(Math.log2(blocks * 2 + 1)));
+    if (bits !== this.bits) {
+      this.bits = bits;
+      this.hashes = new Int32Array(1 << bits);
+      this.starts = new Int32Array(1 << bits);
+    } else this.starts.fill(0);
+    const { hashes, starts } = this;
+    const mask = (1 << bits) - 1;
+    for (let k = 0; k < blocks; k++) {
+      const hash = blockHash(window, k * BLOCK);
+      for (let slot = slotOf(hash, bits); ; slot = (slot + 1) & mask) {
+        if (starts[slot] === 0) {
+          hashes[slot] = hash;
+          starts[slot] = k * BLOCK + 1;
+          break;
+        }
+        if (hashes[slot] === hash) break;
+      }
+    }
+    return this;
+  }
 }
 
 /** The instruction stream being written, in one buffer of its cap. */
@@ -250,6 +269,11 @@ class Instructions {
     return this.buffer.subarray(0, this.length);
   }
 
+  reset(): void {
+    this.length = 0;
+    this.literals = 0;
+  }
+
   private varint(value: number): void {
     while (value >= 0x80) {
       this.buffer[this.length++] = (value & 0x7f) | 0x80;
@@ -259,8 +283,9 @@ class Instructions {
   }
 }
 
-async function readAt(file: FileHandle, start: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+/** Up to length bytes at start (fewer at the end of the file), into `into` when given: the big buffers are reused chunk after chunk, not left to the collector. */
+async function readAt(file: FileHandle, start: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buffer = into ?? Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await file.read(buffer, done, length - done, start + done);
@@ -280,6 +305,8 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
   const delta = await open(deltaPath, 'r');
   const file = await open(reference.path, 'r');
   const dctx = new binding.DCtx();
+  const windowBuffer = Buffer.allocUnsafe(WINDOW);
+  const instructionsBuffer = Buffer.allocUnsafe(instructionsCap(CHUNK));
   const fail = (detail: string): never => {
     throw new InvalidInputError(where, `not a rootfs layer delta: ${detail}`);
   };
@@ -305,14 +332,14 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
       if (length > CHUNK || windowLength > WINDOW || frameLength > binding.compressBound(cap) || start + windowLength > reference.size) fail(`record at byte ${at - RECORD} out of bounds`);
       const frame = await readAt(delta, at, frameLength);
       if (frame.length < frameLength) fail(`truncated at byte ${at}`);
-      const instructions = Buffer.allocUnsafe(cap);
+      const instructions = instructionsBuffer;
       let size = 0;
       try {
         size = dctx.decompress(instructions, frame);
       } catch (err) {
         fail(`frame at byte ${at}: ${(err as Error).message}`);
       }
-      const window = await readAt(file, start, windowLength);
+      const window = await readAt(file, start, windowLength, windowBuffer);
       const rebuilt = apply(instructions.subarray(0, size), window, length, (detail) => fail(`frame at byte ${at}: ${detail}`));
       // The frame's checksum covers the instructions; this, what they made of the reference.
       if (zlib.crc32(rebuilt) !== record.readUInt32BE(20)) fail(`chunk at byte ${at - RECORD} does not rebuild its checksum: is the reference the one it was made against?`);
