@@ -13,7 +13,7 @@ import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor, createRecipeCompressor, layerRecipe, type Recipe } from '../compress/index.js';
-import { InvalidInputError, RootfsError } from '../errors.js';
+import { InvalidInputError, printable, RootfsError } from '../errors.js';
 import { discard, Tap } from '../io/streams.js';
 import { openStoredLayer } from '../layers/source.js';
 import { DigestStream, isDigest } from '../oci/digest.js';
@@ -153,14 +153,14 @@ export async function makeDelta(store: Store, layer: Descriptor, reference: Refe
   probe.destroy();
   const recipe = layerRecipe(layer.annotations, compression);
   if (!recipe) return { whole: `no encoder recorded for its ${compression} bytes (compressed elsewhere)` };
-  if (recipe.encoder !== 'none' && !siteEncoders.has(recipe.encoder)) return { whole: `the site cannot run ${recipe.encoder}` };
+  if (recipe.encoder !== 'none' && !siteEncoders.has(recipe.encoder)) return { whole: `the site cannot run ${printable(recipe.encoder)}` };
   const compressor = createRecipeCompressor(recipe);
-  if (!compressor) return { whole: `this rootfs cannot run ${recipe.encoder}` };
+  if (!compressor) return { whole: `this rootfs cannot run ${printable(recipe.encoder)}` };
   // Proof before promise: the recipe must give the stored bytes here, or the site could not rebuild them either.
   const tar = new DigestStream();
   const again = new DigestStream();
   await pipeline([await storedTar(store, layer, where), tar, compressor, again, discard()]);
-  if (again.digest !== layer.digest) return { whole: `${recipe.encoder} level ${recipe.level ?? '-'} does not reproduce its bytes` };
+  if (again.digest !== layer.digest) return { whole: `${printable(recipe.encoder)} level ${recipe.level ?? '-'} does not reproduce its bytes` };
 
   const referencePath = await spoolPath();
   const path = await spoolPath();
