@@ -17,6 +17,7 @@ import { InvalidInputError, printable, RootfsError } from '../errors.js';
 import { discard, Tap } from '../io/streams.js';
 import { openStoredLayer } from '../layers/source.js';
 import { DigestStream, isDigest } from '../oci/digest.js';
+import { blobMemberName } from '../oci/layout.js';
 import { familiarRepository } from '../oci/reference.js';
 import type { Descriptor, Digest, Index } from '../oci/types.js';
 import { resolveEntry } from '../store/resolve.js';
@@ -203,7 +204,7 @@ async function storedTar(store: Store, layer: Descriptor, where: string): Promis
  */
 export async function rebuildLayer(contents: ArchiveContents, store: Store, entry: DeltaEntry, spool: Spool): Promise<void> {
   const where = contents.where(`layer ${entry.layer}`);
-  const deltaMember = contents.blob(`blobs/sha256/${entry.delta.slice('sha256:'.length)}`, `index.json annotation ${deltaLayersAnnotation}`);
+  const deltaMember = contents.blob(blobMemberName(entry.delta), `index.json annotation ${deltaLayersAnnotation}`);
   if (deltaMember.size !== entry.deltaSize) throw new InvalidInputError(where, `its delta ${entry.delta} is ${deltaMember.size} bytes, not ${entry.deltaSize}`);
   if (!(await store.hasBlob(entry.reference.digest))) {
     throw new InvalidInputError(where, `comes as a delta against layer ${entry.reference.digest} (diff_id ${entry.reference.diffId}), which this store does not hold: load the image that has it first, or have the sender save again with --no-delta`);
@@ -215,16 +216,16 @@ export async function rebuildLayer(contents: ArchiveContents, store: Store, entr
     const reference = await spoolReference(await storedTar(store, { mediaType: 'application/octet-stream', digest: entry.reference.digest, size: entry.reference.size }, `layer ${entry.reference.digest}`), referencePath, `layer ${entry.reference.digest}`);
     if (reference.diffId !== entry.reference.diffId) throw new InvalidInputError(where, `its reference layer ${entry.reference.digest} has diff_id ${reference.diffId} in this store, not ${entry.reference.diffId}`);
     const tar = new DigestStream();
-    const rebuilt = Readable.from(decodeDelta(contents.staging.pathOf(entry.delta), reference, contents.where(`blobs/sha256/${entry.delta.slice('sha256:'.length)}`)), { objectMode: false });
+    const rebuilt = Readable.from(decodeDelta(contents.staging.pathOf(entry.delta), reference, contents.where(blobMemberName(entry.delta))), { objectMode: false });
     const checkedTar = new Tap(
       () => {},
       async () => {
         if (tar.digest !== entry.diffId) throw new InvalidInputError(where, `rebuilt from its delta, the tar has diff_id ${tar.digest}, not ${entry.diffId}`);
       },
     );
-    const body = compressor;
-    pipeline([rebuilt, tar, checkedTar, compressor]).catch((err: unknown) => body.destroy(err as Error));
-    await contents.addRebuilt(entry.layer, entry.size, body, where);
+    // A failure anywhere upstream fails the compressor, which addRebuilt reads as the member's body.
+    pipeline([rebuilt, tar, checkedTar, compressor]).catch((err: unknown) => compressor.destroy(err as Error));
+    await contents.addRebuilt(entry.layer, entry.size, compressor, where);
   } finally {
     await rm(referencePath, { force: true });
   }
