@@ -293,7 +293,7 @@ async function benchDelta(input: Input, store: string): Promise<void> {
   const patch = join(work, 'v2.patch.zst');
   await layerTar('bench:v1', v1);
   await layerTar('bench:v2', v2);
-  compare('save delta', input, `${rootfs(store)} save bench:v2 --exclude-have ${have} -o ${archive}`, `${T} zstd -q -f -3 --long=28 --patch-from=${v1} ${v2} -o ${patch}`, () => remove(archive, patch));
+  compare('save delta', input, `${rootfs(store)} save bench:v2 --exclude-have ${have} -o ${archive}`, `${T} zstd -q -f -3 --long=28 --patch-from=${v1} ${v2} -o ${patch}`);
   const mb = (path: string): string => `${(statSync(path).size / 1e6).toFixed(2)} MB`;
   process.stdout.write(`save delta sizes: full save ${mb(full)}, delta archive ${mb(archive)} (${((100 * statSync(archive).size) / statSync(full).size).toFixed(1)} %), zstd --patch-from -3 ${mb(patch)}\n`);
   remove(updated, site, have, archive, full, v1, v2, patch, store);

@@ -61,7 +61,53 @@ const levelFor = (literals: number): number => (literals <= CHUNK / 4 ? 19 : 6);
 const MAGIC = Buffer.from('rootfs-layer-delta\n\0');
 export const deltaVersion = 1;
 const HEADER = MAGIC.length + 4;
-const RECORD = 24;
+/** A chunk's record: its length (0 ends the blob), the frame's length, the chunk's CRC-32, the number of segments; then the segments. */
+const RECORD = 16;
+/** A segment of the window: the offset in the reference (u48, after two zero bytes) and the length (u32). */
+const SEGMENT = 12;
+/** Bytes of the reference read past a member's span in the chunk: its new version may have grown. */
+const SLACK = 4096;
+/** At most this many segments a chunk (a chunk of tiny members, each elsewhere in the reference). */
+const MAX_SEGMENTS = 1 << 16;
+
+interface Anchor {
+  offset: number;
+  key: number;
+}
+
+interface Segment {
+  start: number;
+  length: number;
+}
+
+/**
+ * The segments to read, in the order wanted, each clipped to the reference,
+ * overlaps with those before it cut away, until WINDOW bytes (or MAX_SEGMENTS)
+ * are taken; adjacent ones merged (members in the same order in both tars
+ * make one long segment).
+ */
+function budget(wanted: Segment[], size: number): Segment[] {
+  const taken: Segment[] = [];
+  let total = 0;
+  for (const want of wanted) {
+    let start = Math.max(0, want.start);
+    let end = Math.min(size, want.start + want.length);
+    for (const have of taken) {
+      // Trim what earlier segments hold already (only the ends: a segment inside this one is read twice, harmlessly).
+      if (have.start <= start && start < have.start + have.length) start = have.start + have.length;
+      if (have.start < end && end <= have.start + have.length) end = have.start;
+    }
+    end = Math.min(end, start + WINDOW - total);
+    if (end <= start) continue;
+    const last = taken[taken.length - 1];
+    if (last && last.start + last.length === start) last.length += end - start;
+    else if (taken.length < MAX_SEGMENTS) taken.push({ start, length: end - start });
+    else break;
+    total += end - start;
+    if (total >= WINDOW) break;
+  }
+  return taken;
+}
 /** What a frame may decompress to: a chunk's bytes plus at most a few varints per BLOCK-byte copy. */
 const instructionsCap = (length: number): number => length + 32 * (Math.ceil(length / BLOCK) + 2);
 
@@ -74,8 +120,17 @@ export interface SpooledReference {
   offsets: Map<number, number>;
 }
 
+/** A member path's key, the same for `./usr/`, `usr/` and `/usr` (GNU tar's `-C DIR .` writes `./`, rootfs pack does not). */
 function pathKey(path: Buffer): number {
-  return createHash('sha1').update(path).digest().readUIntBE(0, 6);
+  let start = 0;
+  let end = path.length;
+  for (;;) {
+    if (path[start] === 0x2f) start++;
+    else if (path[start] === 0x2e && path[start + 1] === 0x2f) start += 2;
+    else break;
+  }
+  while (end > start && path[end - 1] === 0x2f) end--;
+  return createHash('sha1').update(path.subarray(start, end)).digest().readUIntBE(0, 6);
 }
 
 /** Writes the (uncompressed) reference tar to path, noting its members' offsets and its sha256. */
@@ -99,9 +154,10 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
     MAGIC.copy(header);
     header.writeUInt32BE(deltaVersion, MAGIC.length);
     yield header;
-    // Member starts in the target not yet passed by a chunk start, in order.
-    const anchors: Array<{ offset: number; key: number }> = [];
+    // Member starts in the target not yet passed by a chunk start, in order; the last one passed covers the chunk's start.
+    const anchors: Anchor[] = [];
     const probe = new TarProbe(where, (entry, offset) => anchors.push({ offset, key: pathKey(entry.path) }));
+    let covering: Anchor | undefined;
     let shift = 0;
     let position = 0;
     const chunk = Buffer.allocUnsafe(CHUNK);
@@ -111,27 +167,42 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
     const index = new BlockIndex();
     const instructions = new Instructions(instructionsCap(CHUNK));
     const emit = async (length: number): Promise<Buffer[]> => {
-      // The shift of the last member, at or before this chunk's start, that the reference has.
-      while (anchors.length > 0 && anchors[0]!.offset <= position) {
-        const anchor = anchors.shift()!;
+      const end = position + length;
+      // Each member in the chunk, read from where the same path is in the reference.
+      const wanted: Segment[] = [];
+      const inChunk = (covering ? [covering] : []).concat(anchors.filter((anchor) => anchor.offset < end));
+      inChunk.forEach((anchor, i) => {
         const there = reference.offsets.get(anchor.key);
-        if (there !== undefined) shift = there - anchor.offset;
-      }
-      const aligned = Math.max(0, Math.min(reference.size, position + shift));
-      const start = Math.max(0, Math.min(aligned - WINDOW / 4, reference.size - WINDOW));
-      const window = await readAt(file, start, Math.min(WINDOW, reference.size - start), windowBuffer);
+        if (there === undefined) return;
+        shift = there - anchor.offset;
+        const from = Math.max(anchor.offset, position);
+        const to = Math.min(inChunk[i + 1]?.offset ?? end, end);
+        wanted.push({ start: there + (from - anchor.offset), length: to - from + SLACK });
+      });
+      // The rest of the budget: the stretch where the chunk would be if nothing had moved but the last shift.
+      const aligned = position + shift;
+      wanted.push({ start: aligned - WINDOW / 4, length: WINDOW });
+      const segments = budget(wanted, reference.size);
+      let windowLength = 0;
+      for (const segment of segments) windowLength += (await readAt(file, segment.start, segment.length, windowBuffer.subarray(windowLength))).length;
+      const window = windowBuffer.subarray(0, windowLength);
       patch(window, chunk.subarray(0, length), index, instructions);
       cctx.reset(binding.ResetDirective.sessionAndParameters);
       cctx.setParameter(binding.CParameter.compressionLevel, levelFor(instructions.literals));
       cctx.setParameter(binding.CParameter.checksumFlag, 1);
       const written = cctx.compress2(frame, instructions.bytes());
-      const record = Buffer.alloc(RECORD);
-      record.writeUIntBE(start, 2, 6);
-      record.writeUInt32BE(window.length, 8);
-      record.writeUInt32BE(length, 12);
-      record.writeUInt32BE(written, 16);
-      record.writeUInt32BE(zlib.crc32(chunk.subarray(0, length)), 20);
-      position += length;
+      const record = Buffer.alloc(RECORD + SEGMENT * segments.length);
+      record.writeUInt32BE(length, 0);
+      record.writeUInt32BE(written, 4);
+      record.writeUInt32BE(zlib.crc32(chunk.subarray(0, length)), 8);
+      record.writeUInt32BE(segments.length, 12);
+      segments.forEach((segment, i) => {
+        record.writeUIntBE(segment.start, RECORD + SEGMENT * i + 2, 6);
+        record.writeUInt32BE(segment.length, RECORD + SEGMENT * i + 8);
+      });
+      // Anchors before the next chunk's start are done with, but the last of them covers it.
+      while (anchors.length > 0 && anchors[0]!.offset <= end) covering = anchors.shift();
+      position = end;
       return [record, Buffer.from(frame.subarray(0, written))];
     };
     for await (const data of target) {
@@ -318,18 +389,27 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
     for (;;) {
       const record = await readAt(delta, at, RECORD);
       if (record.length < RECORD) fail(`truncated at byte ${at}`);
-      at += RECORD;
-      const start = record.readUIntBE(2, 6);
-      const windowLength = record.readUInt32BE(8);
-      const length = record.readUInt32BE(12);
-      const frameLength = record.readUInt32BE(16);
+      const length = record.readUInt32BE(0);
+      const frameLength = record.readUInt32BE(4);
+      const count = record.readUInt32BE(12);
       if (length === 0) {
-        if (record.some((byte) => byte !== 0)) fail(`bad end record at byte ${at - RECORD}`);
-        if ((await readAt(delta, at, 1)).length > 0) fail(`bytes after the end record at byte ${at}`);
+        if (record.some((byte) => byte !== 0)) fail(`bad end record at byte ${at}`);
+        if ((await readAt(delta, at + RECORD, 1)).length > 0) fail(`bytes after the end record at byte ${at + RECORD}`);
         return;
       }
       const cap = instructionsCap(length);
-      if (length > CHUNK || windowLength > WINDOW || frameLength > binding.compressBound(cap) || start + windowLength > reference.size) fail(`record at byte ${at - RECORD} out of bounds`);
+      if (length > CHUNK || count > MAX_SEGMENTS || frameLength > binding.compressBound(cap)) fail(`record at byte ${at} out of bounds`);
+      const table = await readAt(delta, at + RECORD, SEGMENT * count);
+      if (table.length < SEGMENT * count) fail(`truncated at byte ${at + RECORD}`);
+      let windowLength = 0;
+      const segments: Segment[] = [];
+      for (let i = 0; i < count; i++) {
+        const segment = { start: table.readUIntBE(SEGMENT * i + 2, 6), length: table.readUInt32BE(SEGMENT * i + 8) };
+        if (table.readUInt16BE(SEGMENT * i) !== 0 || segment.start + segment.length > reference.size || windowLength + segment.length > WINDOW) fail(`record at byte ${at}: segment ${i} out of bounds`);
+        windowLength += segment.length;
+        segments.push(segment);
+      }
+      at += RECORD + SEGMENT * count;
       const frame = await readAt(delta, at, frameLength);
       if (frame.length < frameLength) fail(`truncated at byte ${at}`);
       const instructions = instructionsBuffer;
@@ -339,10 +419,11 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
       } catch (err) {
         fail(`frame at byte ${at}: ${(err as Error).message}`);
       }
-      const window = await readAt(file, start, windowLength, windowBuffer);
-      const rebuilt = apply(instructions.subarray(0, size), window, length, (detail) => fail(`frame at byte ${at}: ${detail}`));
+      let filled = 0;
+      for (const segment of segments) filled += (await readAt(file, segment.start, segment.length, windowBuffer.subarray(filled))).length;
+      const rebuilt = apply(instructions.subarray(0, size), windowBuffer.subarray(0, filled), length, (detail) => fail(`frame at byte ${at}: ${detail}`));
       // The frame's checksum covers the instructions; this, what they made of the reference.
-      if (zlib.crc32(rebuilt) !== record.readUInt32BE(20)) fail(`chunk at byte ${at - RECORD} does not rebuild its checksum: is the reference the one it was made against?`);
+      if (zlib.crc32(rebuilt) !== record.readUInt32BE(8)) fail(`chunk at byte ${at} does not rebuild its checksum: is the reference the one it was made against?`);
       yield rebuilt;
       at += frameLength;
     }
