@@ -90,6 +90,21 @@ test('the codec: a tar several chunks long with members inserted and changed reb
   await refused(delta, other);
 });
 
+test('the codec: a reference larger than a window, written by another tool in another order (./ names), still patches member by member', async (t) => {
+  const work = makeTempDir(t);
+  const files = Array.from({ length: 100 }, (_, i) => ({ path: `usr/lib/f${i}`, body: randomLines(`big${i}`, 400_000) }));
+  const reference = tarOf([{ path: './usr/' }, ...files.map((file) => ({ ...file, path: `./${file.path}` }))]);
+  const target = tarOf([{ path: 'usr/' }, ...[...files].reverse().map((file, i) => (i === 10 ? { ...file, body: randomLines('changed', 400_000) } : file))]);
+  assert.ok(reference.length > 32 * 1024 * 1024, 'larger than one window');
+  const spooled = await spoolReference(Readable.from([reference]), join(work, 'ref.tar'), 'reference');
+  const delta = await collect(encodeDelta(spooled, Readable.from([target]), 'target'));
+  // The changed file's 400 kB are new; the other 39.6 MB are found where their paths are.
+  assert.ok(delta.length < 600_000, `delta ${delta.length} bytes of ${target.length}`);
+  const deltaPath = join(work, 'delta');
+  writeFileSync(deltaPath, delta);
+  assert.ok((await collect(decodeDelta(deltaPath, spooled, 'delta'))).equals(target), 'rebuilt bit-exact');
+});
+
 // ------------------------------------------------------------------ save and load
 
 interface Pair {
