@@ -182,6 +182,15 @@ test('a re-capture travels as a delta a fraction of its size and is rebuilt bit-
   await ok(['--store', site, 'save', 'app:2', '-o', again]);
   assert.ok(readFileSync(again).equals(readFileSync(full)), 'the site saves the archive the sender would have sent whole');
 
+  // Cut into parts for removable media and joined into load, or copied into a store: rebuilt the same.
+  for (const [label, args] of [['parts', ['load', '-i', join(work, 'parts')]], ['copy', ['copy', `docker-archive:${delta}`, 'rootfs:app:2']]] as const) {
+    const other = join(work, `site-${label}`);
+    await ok(['--store', other, 'load', '-i', join(work, 'app1.tar')]);
+    if (label === 'parts') await ok(['split', delta, '--size', '64K', '--force', '-o', join(work, 'parts')]);
+    await ok(['--store', other, ...args]);
+    assert.equal(await manifestDigest(other, 'app:2'), await manifestDigest(sender, 'app:2'), label);
+  }
+
   // --since names what the site holds instead of a have file: the same delta, into an oci-archive too.
   const since = join(work, 'since.tar');
   assert.match(await ok(['--store', sender, 'save', 'app:2', '--since', 'app:1', '--format', 'oci-archive', '-o', since]), /sent as a delta of /);
