@@ -46,7 +46,7 @@ export const CHUNK = 8 * MiB;
 /** Bytes of the reference a chunk may copy from: a quarter of it before the aligned offset, the rest after. */
 export const WINDOW = 32 * MiB;
 /** The window is indexed by blocks of this size: the shortest copy. */
-const BLOCK = 64;
+const BLOCK = 32;
 const PRIME = 0x01000193;
 /** PRIME ** (BLOCK - 1), mod 2^32: what the byte leaving the rolling hash weighs. */
 const OUTGOING = Array.from({ length: BLOCK - 1 }).reduce<number>((power) => Math.imul(power, PRIME), 1);
