@@ -116,8 +116,8 @@ export interface SpooledReference {
   path: string;
   size: number;
   diffId: Digest;
-  /** A member path's hash → its header's offset. A number key, so a million members cost tens of MB, not their names. */
-  offsets: Map<number, number>;
+  /** Where each member path starts (its first header); 16 bytes a member, not a Map's 80. */
+  offsets: OffsetIndex;
 }
 
 /** A member path's key, the same for `./usr/`, `usr/` and `/usr` (GNU tar's `-C DIR .` writes `./`, rootfs pack does not). */
@@ -135,14 +135,62 @@ function pathKey(path: Buffer): number {
 
 /** Writes the (uncompressed) reference tar to path, noting its members' offsets and its sha256. */
 export async function spoolReference(tar: Readable, path: string, where: string): Promise<SpooledReference> {
-  const offsets = new Map<number, number>();
-  const probe = new TarProbe(where, (entry, offset) => {
-    const key = pathKey(entry.path);
-    if (!offsets.has(key)) offsets.set(key, offset);
-  });
+  const offsets = new OffsetIndex();
+  const probe = new TarProbe(where, (entry, offset) => offsets.add(pathKey(entry.path), offset));
   const digest = new DigestStream();
   await pipeline(tar, digest, new Tap((chunk) => probe.feed(chunk), async () => probe.end()), createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+  offsets.seal();
   return { path, size: digest.size, diffId: digest.digest, offsets };
+}
+
+/**
+ * Path keys and offsets in two growing Float64Arrays, sorted by key once
+ * complete and then searched: a million members (a 20 GB layer has that
+ * many) cost 16 MB here, 80 MB in a Map. A path twice in one tar (a file
+ * written again) is found at its first header.
+ */
+export class OffsetIndex {
+  private keys = new Float64Array(1024);
+  private offsets = new Float64Array(1024);
+  private count = 0;
+
+  add(key: number, offset: number): void {
+    if (this.count === this.keys.length) {
+      const keys = new Float64Array(this.count * 2);
+      keys.set(this.keys);
+      this.keys = keys;
+      const offsets = new Float64Array(this.count * 2);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+    }
+    this.keys[this.count] = key;
+    this.offsets[this.count++] = offset;
+  }
+
+  /** Sorts by key, the first of equal keys first; add() is done with. */
+  seal(): void {
+    const order = new Uint32Array(this.count).map((_, i) => i);
+    order.sort((a, b) => this.keys[a]! - this.keys[b]! || a - b);
+    const keys = new Float64Array(this.count);
+    const offsets = new Float64Array(this.count);
+    order.forEach((from, to) => {
+      keys[to] = this.keys[from]!;
+      offsets[to] = this.offsets[from]!;
+    });
+    this.keys = keys;
+    this.offsets = offsets;
+  }
+
+  get(key: number): number | undefined {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.keys[middle]! < key) low = middle + 1;
+      else high = middle;
+    }
+    return low < this.count && this.keys[low] === key ? this.offsets[low] : undefined;
+  }
 }
 
 /** The patch of `target` (an uncompressed tar) against the spooled reference, as the bytes of a delta blob. */
