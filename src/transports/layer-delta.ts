@@ -2,30 +2,34 @@
  * A layer's tar as a patch against a tar the receiving site holds: the
  * delta blob a delta archive carries (docs/formats.md, "Delta layers").
  * Memory stays flat whatever the layer's size: the new tar is cut into
- * CHUNK-byte pieces, each one patched against a WINDOW-byte stretch of the
- * reference tar, which is spooled, decompressed, to a temp file so that any
- * stretch can be read by offset; a 20 GB reference is never in memory.
+ * CHUNK-byte pieces, each one patched against a window of at most WINDOW
+ * bytes read from the reference tar, which is spooled, decompressed, to a
+ * temp file so that any part of it can be read by offset; a 20 GB reference
+ * is never in memory.
  *
- * The patch of a chunk: its bytes as copies of stretches of the window (found
- * through an index of the window's BLOCK-byte blocks and a rolling hash over
- * the chunk, then extended both ways byte by byte) and literals, the whole
+ * The patch of a chunk: its bytes as copies from the window (found through
+ * an index of the window's BLOCK-byte blocks and a rolling hash over the
+ * chunk, then extended both ways byte by byte) and literals, the whole
  * compressed as one zstd frame with its content checksum. Not zstd's own
  * patch-from: zstd-napi has no refPrefix, and a dictionary loaded with
  * loadDictionary is matched only within a window sized for the source, so a
  * 32 MiB reference window found nothing beyond its last few MiB
  * (docs/benchmarks.md, "Delta layers").
  *
- * Which stretch: tars of two captures of one tree hold mostly the same
- * members in the same order, shifted by what was added or removed before
- * them. A chunk is aligned by the member it starts in: the same path's offset
- * in the reference plus how far into the member the chunk starts; a member
- * the reference lacks keeps the shift of the last member it had. Offset alone
- * loses the alignment after the first package inserted.
+ * Which window: the segments of the reference where the chunk's members'
+ * paths are (and the one it starts inside, from as far into it as the chunk
+ * starts), then the stretch where the chunk would be if everything had moved
+ * by the last member's shift. Two captures of one tree mostly hold the same
+ * members in the same order, so the segments merge into one; a tar written
+ * by another tool, in another order, still finds each member where it is.
+ * Offset alone lost the alignment after the first package inserted, and one
+ * stretch per chunk lost it for every member of a reordered tar.
  *
- * The blob: a header, then per chunk a record (window offset and length, the
- * chunk's length, the frame's length, the chunk's CRC-32) and the frame, then an all-zero
- * record. Every length is bounded on read, so a hostile delta cannot make the
- * rebuild allocate more than a chunk, a window and a frame.
+ * The blob: a header, then per chunk a record (the chunk's length, the
+ * frame's length, the chunk's CRC-32, the window's segments) and the frame,
+ * then an all-zero record. Every length is bounded on read, so a hostile
+ * delta cannot make the rebuild allocate more than a chunk, a window and a
+ * frame.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
