@@ -72,7 +72,7 @@ const SEGMENT = 12;
 /** Bytes of the reference read past a member's span in the chunk: its new version may have grown. */
 const SLACK = 4096;
 /** At most this many segments a chunk (a chunk of tiny members, each elsewhere in the reference). */
-const MAX_SEGMENTS = 1 << 16;
+const SEGMENTS_PER_CHUNK = 65_536;
 
 interface Anchor {
   offset: number;
@@ -86,7 +86,7 @@ interface Segment {
 
 /**
  * The segments to read, in the order wanted, each clipped to the reference,
- * overlaps with those before it cut away, until WINDOW bytes (or MAX_SEGMENTS)
+ * overlaps with those before it cut away, until WINDOW bytes (or SEGMENTS_PER_CHUNK)
  * are taken; adjacent ones merged (members in the same order in both tars
  * make one long segment).
  */
@@ -105,7 +105,7 @@ function budget(wanted: Segment[], size: number): Segment[] {
     if (end <= start) continue;
     const last = taken[taken.length - 1];
     if (last && last.start + last.length === start) last.length += end - start;
-    else if (taken.length < MAX_SEGMENTS) taken.push({ start, length: end - start });
+    else if (taken.length < SEGMENTS_PER_CHUNK) taken.push({ start, length: end - start });
     else break;
     total += end - start;
     if (total >= WINDOW) break;
@@ -450,7 +450,7 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
         return;
       }
       const cap = instructionsCap(length);
-      if (length > CHUNK || count > MAX_SEGMENTS || frameLength > binding.compressBound(cap)) fail(`record at byte ${at} out of bounds`);
+      if (length > CHUNK || count > SEGMENTS_PER_CHUNK || frameLength > binding.compressBound(cap)) fail(`record at byte ${at} out of bounds`);
       const table = await readAt(delta, at + RECORD, SEGMENT * count);
       if (table.length < SEGMENT * count) fail(`truncated at byte ${at + RECORD}`);
       let windowLength = 0;
