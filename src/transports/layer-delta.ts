@@ -48,7 +48,7 @@ const MiB = 1024 * 1024;
 /** Bytes of the new tar per frame. */
 export const CHUNK = 8 * MiB;
 /** Bytes of the reference a chunk may copy from: a quarter of it before the aligned offset, the rest after. */
-export const WINDOW = 32 * MiB;
+export const WINDOW = 16 * MiB;
 /** The window is indexed by blocks of this size: the shortest copy. */
 const BLOCK = 32;
 const PRIME = 0x01000193;
