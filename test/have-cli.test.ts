@@ -1,5 +1,6 @@
 /** rootfs have: the listing it prints and writes, read back; a directory that is no store. (The reader's refusals: test/have.test.ts.) */
 import assert from 'node:assert/strict';
+import { reproducibleEncoders } from '../src/compress/index.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -37,6 +38,9 @@ test('have lists every blob and each tag with its manifest and diff_ids, sorted;
   ]);
   assert.equal(document.format, 'rootfs-have');
   assert.equal(document.imageLayoutVersion, '1.0.0');
+  // The encoders this site can rebuild a layer with, so a sender ships deltas only for those.
+  assert.deepEqual(document.encoders, reproducibleEncoders());
+  assert.ok(document.encoders.includes('none') && document.encoders.some((name) => name.startsWith('gzip/zlib-')) && document.encoders.some((name) => name.startsWith('zstd/')));
 
   const file = join(work, 'have.json');
   const written = await rootfs(['have', '--store', storeDir, '-o', file]);

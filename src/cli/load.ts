@@ -2,7 +2,7 @@ import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { parseReference } from '../oci/reference.js';
 import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../transports/address.js';
-import { loadArchive, type LoadResult } from '../transports/load.js';
+import { describeArchive, loadArchive, type LoadResult } from '../transports/load.js';
 import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
 import { platformFlags } from './options.js';
 import { BlobLocations } from '../registry/image-ends.js';
@@ -26,6 +26,7 @@ export const loadCommand: CommandModule = (cli, run) => {
       .option('--all-platforms', 'From a registry, every platform of a multi-platform image, with its index (an archive keeps every platform it holds anyway)')
       .option('--no-referrers', 'Leave out the referrers (signatures, SBOMs, attestations) the archive or registry holds for the images, which come with them by default')
       .option('--require-signed <pub[,pub…]>', 'Every image must carry a signature by one of these public keys (rootfs sign) over its manifest, or a part set a signature over its manifest (split --sign); else nothing is stored (exit 3). The store\'s policy.json can require it too (docs/trust.md)')
+      .option('--dry-run', 'Store nothing: list each layer the archive\'s manifests name and how it comes (whole, as a delta against which layer, or left out for the store to hold), with its bytes')
       .option('--push <host[:port]>', 'Then push every loaded tag to this registry under its repository path without its registry (base:latest → HOST/base:latest, reg:5000/ns/app:1 → HOST/ns/app:1)'),
   )
     .example('rootfs load -i images.tar')
@@ -47,6 +48,19 @@ export const loadCommand: CommandModule = (cli, run) => {
         const address = registry ? undefined : parseAddress(input);
         if (address && pushTo === undefined) refuseRegistryFlags(opts, 'an archive');
         if (address?.path === '-') refuseTerminal('stdin', 'an archive');
+        if (opts.dryRun === true) {
+          if (!address) throw new UsageError(`--dry-run describes an archive; ${input} is a registry (rootfs inspect shows a pulled image)`);
+          for (const flag of ['push', 'tag', 'requireSigned'] as const) if (opts[flag] !== undefined) throw new UsageError(`--dry-run stores nothing, so --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} has nothing to apply to`);
+          const parts = address.format === undefined && address.path !== '-' && (await isPartSet(address.path));
+          const set = parts ? await openPartSet(address.path, signatureNotChecked(reporter, '--require-signed')) : undefined;
+          const layers = await describeArchive(parts ? { ...address, path: '-' } : address, set ? { input: set.stream, name: address.path } : { input: process.stdin, name: 'stdin' });
+          for (const layer of layers) {
+            const what = layer.carried === 'whole' ? 'whole' : layer.carried === 'absent' ? 'left out: the store must hold it' : `as a delta of ${formatBytes(layer.delta!.deltaSize)} against layer ${layer.delta!.reference.digest}`;
+            reporter.result(`layer ${layer.digest} (${formatBytes(layer.size)}): ${what}`);
+          }
+          reporter.emitJson({ layers: layers.map(({ digest, size, carried, delta }) => ({ digest, size, carried, ...(delta ? { delta: { digest: delta.delta, size: delta.deltaSize, reference: delta.reference, recipe: delta.recipe } } : {}) })) });
+          return 0;
+        }
         return withStore(opts, async (store) => {
           const policy = await admissionPolicy(opts, store.dir);
           let result: LoadResult;
@@ -77,13 +91,14 @@ export const loadCommand: CommandModule = (cli, run) => {
               onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: !set && archive.path === '-', note: count(blobs, 'blob') }),
             });
           }
-          const { images: loaded, fromStore, referrers } = result;
+          const { images: loaded, fromStore, rebuilt, referrers } = result;
           for (const image of loaded) {
             if (image.tags.length === 0) reporter.result(`Loaded image ID: ${image.id}`);
             for (const tag of image.tags) reporter.result(`Loaded image: ${tag}`);
           }
           if (referrers > 0) reporter.info(`Loaded ${count(referrers, 'referrer')} with them`);
           if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
+          if (rebuilt.layers > 0) reporter.info(`${count(rebuilt.layers, 'layer')} (${formatBytes(rebuilt.bytes)}) rebuilt from deltas against layers in the store, to the same bytes`);
 
           const pushed: PushResult[] = [];
           if (pushTo !== undefined) {
@@ -96,6 +111,7 @@ export const loadCommand: CommandModule = (cli, run) => {
           reporter.emitJson({
             images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })),
             fromStore,
+            rebuilt,
             referrers,
             ...(pushTo !== undefined ? { pushed } : {}),
           });

@@ -1,3 +1,4 @@
+import { reproducibleEncoders } from '../compress/index.js';
 import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
@@ -28,6 +29,7 @@ export const saveCommand: CommandModule = (cli, run) => {
       .option('--platform <os/arch[/variant]>', 'Save (or push) only this platform of a multi-platform image')
       .option('--exclude-have <file>', 'Leave out the layers the receiving store holds, as `rootfs have` there wrote them')
       .option('--since <ref>', 'Leave out the layers of REF, an image this store holds and so does the receiving store (repeatable)')
+      .option('--no-delta', 'With --exclude-have or --since: send every layer the receiving store lacks whole, not as a delta against a layer it holds (a delta archive is for rootfs load only)')
       .option('--no-referrers', 'Leave out the images\' referrers (signatures, SBOMs, attestations: manifests whose subject is a saved image), which go with them by default')
       .option('--sign <key>', 'Sign each image first, as rootfs sign does (the signature is kept in the store and travels in the archive), so that load --require-signed at the other end can check it'),
   )
@@ -65,9 +67,12 @@ export const saveCommand: CommandModule = (cli, run) => {
           // A docker archive carries one platform's manifest: that is what is signed, not the index.
           await signBeforeSaving(reporter, refs, opts, String(opts.sign), platform ?? (format === 'docker-archive' ? hostPlatform() : undefined));
         }
-        const exclude = opts.excludeHave === undefined ? undefined : (await readHaveFile(String(opts.excludeHave))).blobs;
+        const have = opts.excludeHave === undefined ? undefined : await readHaveFile(String(opts.excludeHave));
+        const exclude = have?.blobs;
         const since = opts.since === undefined ? undefined : [opts.since].flat().map(String);
-        const { images: saved, omitted, referrers } = await withStoreReadOnly(opts, (store) =>
+        // With --since alone nothing says what the site runs: it is taken to run what this rootfs does (a mismatch fails its load, exit 3, its store unchanged).
+        const delta = opts.delta === false ? undefined : { encoders: have?.encoders ?? new Set(reproducibleEncoders()) };
+        const { images: saved, omitted, deltas, referrers } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
             compression,
@@ -78,6 +83,9 @@ export const saveCommand: CommandModule = (cli, run) => {
             exclude,
             since,
             referrers: opts.referrers !== false,
+            ...(delta ? { delta } : {}),
+            onDelta: ({ layer, delta: sent, whole }) =>
+              reporter.info(sent ? `layer ${shortDigest(layer.digest)} (${formatBytes(layer.size)}) sent as a delta of ${formatBytes(sent.size)} against ${shortDigest(sent.reference)}` : `layer ${shortDigest(layer.digest)} (${formatBytes(layer.size)}) sent whole: ${whole}`),
             onProgress: ({ bytes, blobs, total, archiveTotal, estimated, converting }) =>
               reporter.progress({
                 label: 'saving',
@@ -95,10 +103,11 @@ export const saveCommand: CommandModule = (cli, run) => {
         if (exclude || since) {
           const why = [...(since ? [`of ${since.join(', ')}`] : []), ...(exclude ? [`listed in ${String(opts.excludeHave)}`] : [])].join(' or ');
           reporter.info(`Left out ${count(omitted.layers, 'layer')} (${formatBytes(omitted.bytes)}) ${why}, which the receiving store holds`);
+          if (deltas.layers > 0) reporter.info(`Sent ${count(deltas.layers, 'layer')} as deltas (${formatBytes(deltas.bytes)}): only rootfs load reads this archive; rootfs save there gives a full one`);
         }
         if (format === 'oci-archive' && referrers > 0) reporter.info(`podman load (4.3) refuses an oci-archive with referrers: for podman, save with --no-referrers`);
         // With the archive on stdout, the JSON summary goes to stderr instead (as pack does).
-        reporter.emitJson({ format, output: address.path, omitted, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) }, address.path === '-' ? 'stderr' : 'stdout');
+        reporter.emitJson({ format, output: address.path, omitted, deltas, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) }, address.path === '-' ? 'stderr' : 'stdout');
       }, opts),
     );
 };

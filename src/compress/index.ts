@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { InvalidInputError } from '../errors.js';
 import { ExternalFilter } from './external.js';
 import { compressionLevel } from './levels.js';
-import { createGzip, defaultGzipEncoder, libdeflateBuiltIn } from './gzip.js';
+import { createGzip, defaultGzipEncoder, libdeflateBuiltIn, type GzipEncoder } from './gzip.js';
 import { createZstdCompressor, zstdVersion, ZstdDecompress } from './zstd.js';
 import { native } from '../native/index.js';
 
@@ -101,15 +101,82 @@ export function createDecompressor(compression: Compression, where: string): Dup
  * threads default to the number of CPUs. A level out of range is a UsageError.
  */
 export function createCompressor(compression: 'none' | 'gzip' | 'zstd', options: { level?: number; threads?: number } = {}): Duplex {
-  const threads = options.threads ?? availableParallelism();
-  switch (compression) {
+  return createRecipeCompressor(compressorRecipe(compression, options.level), options.threads)!;
+}
+
+/**
+ * What a layer's compressed bytes are a function of, besides its tar: the
+ * encoder (with its version and the block size it cuts, as one name) and the
+ * level. Thread counts are not in it: no encoder here depends on them.
+ * Written on every layer rootfs makes (layerRecipeAnnotations) so that a site
+ * holding the tar can rebuild the exact blob, and digests with it.
+ */
+export interface Recipe {
+  compression: 'none' | 'gzip' | 'zstd';
+  /** An encoderName(): "gzip/libdeflate-1.19/members-1MiB", "none". */
+  encoder: string;
+  /** Absent for 'none'. */
+  level?: number;
+}
+
+/** The names of the encoders this build runs; the architecture is in zlib's because Chromium's zlib, which Node bundles, picks its hashing by CPU. */
+function encoderName(compression: Recipe['compression'], gzip: GzipEncoder = defaultGzipEncoder()): string {
+  if (compression === 'none') return 'none';
+  if (compression === 'zstd') return `zstd/libzstd-${zstdVersion()}/mt`;
+  return gzip === 'libdeflate' ? `gzip/libdeflate-${native.libraries.libdeflate}/members-1MiB` : `gzip/zlib-${process.versions.zlib}-${process.arch}/chained-128KiB`;
+}
+
+/** Every encoder this build can run, sorted: what `rootfs have` tells a sender the site can rebuild a layer with. */
+export function reproducibleEncoders(): string[] {
+  const gzip: GzipEncoder[] = libdeflateBuiltIn() ? ['libdeflate', 'zlib'] : ['zlib'];
+  return [encoderName('none'), ...gzip.map((encoder) => encoderName('gzip', encoder)), encoderName('zstd')].sort();
+}
+
+/** The recipe createCompressor follows for this compression and level (checked against levels.ts). */
+export function compressorRecipe(compression: Recipe['compression'], level?: number): Recipe {
+  if (compression === 'none') return { compression, encoder: encoderName(compression) };
+  return { compression, encoder: encoderName(compression), level: compressionLevel(compression, level)! };
+}
+
+/** A compressor that follows the recipe, or undefined when this build has not its encoder. */
+export function createRecipeCompressor(recipe: Recipe, threads = availableParallelism()): Duplex | undefined {
+  switch (recipe.compression) {
     case 'none':
-      return new PassThrough();
-    case 'gzip':
-      return createGzip({ level: compressionLevel('gzip', options.level)!, threads });
+      return recipe.encoder === encoderName('none') ? new PassThrough() : undefined;
+    case 'gzip': {
+      const encoder = (['libdeflate', 'zlib'] as const).find((candidate) => (candidate === 'zlib' || libdeflateBuiltIn()) && encoderName('gzip', candidate) === recipe.encoder);
+      return encoder ? createGzip({ level: compressionLevel('gzip', recipe.level)!, threads, encoder }) : undefined;
+    }
     case 'zstd':
-      return createZstdCompressor(compressionLevel('zstd', options.level)!, threads);
+      return recipe.encoder === encoderName('zstd') ? createZstdCompressor(compressionLevel('zstd', recipe.level)!, threads) : undefined;
   }
+}
+
+/** The layer descriptor annotations that carry a recipe. */
+export const recipeAnnotation = { encoder: 'io.rootfs.layer.encoder', level: 'io.rootfs.layer.level' } as const;
+
+export function layerRecipeAnnotations(recipe: Recipe): Record<string, string> {
+  return recipe.level === undefined ? { [recipeAnnotation.encoder]: recipe.encoder } : { [recipeAnnotation.encoder]: recipe.encoder, [recipeAnnotation.level]: String(recipe.level) };
+}
+
+/** The recipe a layer descriptor records, if it records one (a layer rootfs wrote); its compression is what its bytes are. */
+export function layerRecipe(annotations: Record<string, string> | undefined, compression: Compression): Recipe | undefined {
+  const encoder = annotations?.[recipeAnnotation.encoder];
+  if (encoder === undefined) return compression === 'none' ? compressorRecipe('none') : undefined;
+  if (compression !== 'none' && compression !== 'gzip' && compression !== 'zstd') return undefined;
+  if (compression === 'none') return encoder === 'none' ? { compression, encoder } : undefined;
+  const level = Number(annotations?.[recipeAnnotation.level]);
+  return Number.isInteger(level) ? { compression, encoder, level } : undefined;
+}
+
+/** A descriptor without the recipe annotations (a layer re-encoded by another recipe, or a foreign one). */
+export function withoutRecipe<T extends { annotations?: Record<string, string> }>(descriptor: T): T {
+  if (!descriptor.annotations || !(recipeAnnotation.encoder in descriptor.annotations)) return descriptor;
+  const { [recipeAnnotation.encoder]: _encoder, [recipeAnnotation.level]: _level, ...rest } = descriptor.annotations;
+  const out = { ...descriptor };
+  if (Object.keys(rest).length > 0) out.annotations = rest;
+  else delete out.annotations;
+  return out;
 }
 
 export interface EncoderInfo {

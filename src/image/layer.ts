@@ -9,7 +9,7 @@
  */
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressor } from '../compress/index.js';
+import { compressorRecipe, createRecipeCompressor, layerRecipeAnnotations } from '../compress/index.js';
 import { Tap } from '../io/streams.js';
 import { DigestStream } from '../oci/digest.js';
 import { ociLayerMediaType, type Descriptor, type Digest } from '../oci/types.js';
@@ -44,6 +44,7 @@ export interface WrittenLayer<T> extends StoredLayer {
 /** `writeTar` must write the whole tar into the sink and end it (pipeline() does both), resolving once done. */
 export async function writeLayer<T>(store: Store, options: LayerOptions, writeTar: (sink: Writable) => Promise<T>): Promise<WrittenLayer<T>> {
   const compression = options.compression ?? 'gzip';
+  const recipe = compressorRecipe(compression, options.level);
   const diff = new DigestStream();
   const blob = store.createBlobWriter();
   let written = 0;
@@ -55,9 +56,10 @@ export async function writeLayer<T>(store: Store, options: LayerOptions, writeTa
         diff.destroy(err as Error);
         throw err;
       }),
-      pipeline([diff, ...(options.observe ? [new TarValidator('the layer being written', (entry) => options.observe!.entry(entry), options.observe)] : []), createCompressor(compression, options.level === undefined ? {} : { level: options.level }), ...counted, blob]),
+      pipeline([diff, ...(options.observe ? [new TarValidator('the layer being written', (entry) => options.observe!.entry(entry), options.observe)] : []), createRecipeCompressor(recipe)!, ...counted, blob]),
     ]);
-    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()) };
+    // The recipe goes with the blob so that a site holding only the tar can rebuild these exact bytes (docs/compression.md).
+    const layer: Descriptor = { mediaType: ociLayerMediaType(compression), ...(await blob.commit()), ...(compression === 'none' ? {} : { annotations: layerRecipeAnnotations(recipe) }) };
     return { layer, diffId: diff.digest, produced };
   } catch (err) {
     await blob.abort();

@@ -7,7 +7,10 @@ export interface DocumentKind {
   /** "part manifest", "have file": how messages name it. */
   what: string;
   format: string;
+  /** The version written. */
   version: number;
+  /** Older versions still read (the caller tells them apart by `version`). */
+  alsoReads?: number[];
   /** Its entry in the one table of caps (io/metadata.ts documentCaps). */
   cap: DocumentCap;
   hint?: string;
@@ -24,7 +27,8 @@ export function checkDocument(value: unknown, where: string, kind: DocumentKind)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidInputError(where, `not a ${kind.what} (not a JSON object)${hint}`);
   const doc = value as Record<string, unknown>;
   if (doc.format !== kind.format) throw new InvalidInputError(where, `not a ${kind.what} (format is ${JSON.stringify(doc.format)}, expected "${kind.format}")${hint}`);
-  if (doc.version !== kind.version) throw new InvalidInputError(where, `unsupported ${kind.what} version ${JSON.stringify(doc.version)} (this rootfs reads version ${kind.version})`);
+  const versions = [...(kind.alsoReads ?? []), kind.version];
+  if (!versions.includes(doc.version as number)) throw new InvalidInputError(where, `unsupported ${kind.what} version ${JSON.stringify(doc.version)} (this rootfs reads version ${versions.join(' and ')})`);
   return doc;
 }
 

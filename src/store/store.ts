@@ -43,7 +43,7 @@ import {
 } from '../oci/types.js';
 import type { BlobWriter } from './blob-writer.js';
 import { LayoutDirectory } from './layout.js';
-import { removeOnInterrupt, staleTemps } from '../io/temp.js';
+import { removeOnInterrupt, Spool, staleTemps } from '../io/temp.js';
 import { fsyncPath, makeDirectory, writeFileAtomic } from '../io/durable.js';
 import { digestHex, parseDigest } from '../oci/digest.js';
 import { protectStore } from '../io/output.js';
@@ -195,6 +195,11 @@ export class Store {
     }
     await fsyncPath(dirname(path));
     return true;
+  }
+
+  /** Scratch files in the store's tmp/ (a delta's reference tar, on the store's file system), gone with remove() or, if killed, the next open. */
+  spool(kind: string): Spool {
+    return new Spool(this.layout.tempDir, kind);
   }
 
   createBlobWriter(): BlobWriter {

@@ -14,6 +14,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression, type Compression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
@@ -88,6 +89,8 @@ export class ArchiveContents {
   readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
   /** Layers the archive left out that were read from the store instead. */
   readonly fromStore: LayerTally = { layers: 0, bytes: 0 };
+  /** Layers the archive carries as deltas, rebuilt from the store (bytes: the layers', not the deltas'). */
+  readonly rebuilt: LayerTally = { layers: 0, bytes: 0 };
 
   constructor(
     private readonly store: Store,
@@ -212,6 +215,19 @@ export class ArchiveContents {
     } catch (err) {
       throw fromFsError(err, path);
     }
+  }
+
+  /**
+   * A layer the archive carries as a delta, rebuilt (transports/delta-layers.ts):
+   * staged under its digest, hashed, decompressed for its diff_id and tar
+   * safety, exactly as a member is; `body` failing fails it.
+   */
+  async addRebuilt(digest: Digest, size: number, body: Readable, where: string): Promise<void> {
+    const name = blobMemberName(digest);
+    const blob = await this.ingestBlob({ name, type: 'file', size, body }, where);
+    this.members.set(name, blob);
+    this.rebuilt.layers++;
+    this.rebuilt.bytes += blob.size;
   }
 
   private async ingestBlob(member: SourceMember, where = this.where(member.name)): Promise<BlobMember> {

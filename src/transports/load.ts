@@ -13,12 +13,14 @@ import { imageManifest } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
 import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
-import { readMetadata } from '../io/metadata.js';
+import { documentCaps, readMetadata } from '../io/metadata.js';
+import { isDigest } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
 import { absentLayers } from './omitted-layers.js';
+import { deltaLayers, rebuildLayer, type DeltaEntry } from './delta-layers.js';
 import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
 import type { LoadableImage } from './archive-image.js';
 import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
@@ -57,6 +59,8 @@ export interface LoadResult {
   images: LoadedImage[];
   /** Layers a delta archive left out, found and checked in the store. */
   fromStore: LayerTally;
+  /** Layers a delta archive carried as deltas, rebuilt from the store to their exact bytes. */
+  rebuilt: LayerTally;
   /** Referrers recorded with the images (store.addReferrer). */
   referrers: number;
 }
@@ -69,8 +73,19 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   let images: LoadableImage[];
   let referrers: LoadableReferrer[];
   try {
-    // A delta archive leaves out layers this store holds: they are read from it and checked like members.
-    for (const digest of absentLayers(contents)) await contents.addFromStore(digest);
+    // A delta archive leaves out layers this store holds, or carries them as deltas against such layers:
+    // read from the store, or rebuilt from it, and checked like members.
+    const deltas = contents.has('index.json') ? deltaLayers(parseIndex(contents.json('index.json', 'index.json').value, contents.where('index.json')), contents.where('index.json')) : new Map();
+    const spool = store.spool('delta');
+    try {
+      for (const digest of absentLayers(contents)) {
+        const entry = deltas.get(digest);
+        if (entry) await rebuildLayer(contents, store, entry, spool);
+        else await contents.addFromStore(digest);
+      }
+    } finally {
+      await spool.remove();
+    }
     images = await readImages(contents, address, directory, options.platform, options.onNotice);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
@@ -108,7 +123,55 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   }
   // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
   await contents.staging.commit({ tags, untagged, referrers }, keep);
-  return { images: loaded, fromStore: contents.fromStore, referrers: referrers.length };
+  return { images: loaded, fromStore: contents.fromStore, rebuilt: contents.rebuilt, referrers: referrers.length };
+}
+
+/** A layer an archive's manifests name, and how the archive carries it. */
+export interface CarriedLayer {
+  digest: Digest;
+  size: number;
+  /** whole: its bytes are a member; delta: rebuilt from a layer the store must hold; absent: left out, the store must hold it. */
+  carried: 'whole' | 'delta' | 'absent';
+  delta?: DeltaEntry;
+}
+
+/**
+ * load --dry-run: what the archive carries, read once and nothing stored:
+ * each layer its manifests name (any JSON member with a `layers` list, as
+ * absentLayers reads them), whole, as a delta against which layer, or left out.
+ */
+export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<CarriedLayer[]> {
+  const { members, archive } = await openSource(address, stream);
+  const sizes = new Map<string, number>();
+  const layers = new Map<Digest, number>();
+  let index: Index | undefined;
+  for await (const member of members) {
+    sizes.set(member.name, member.size);
+    const small = member.type === 'file' && member.size <= documentCaps.image && (member.name === 'index.json' || member.name.startsWith('blobs/'));
+    if (!small) {
+      member.body.resume();
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of member.body) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (!/^\s*\{/.test(text)) continue;
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      continue; // not a document; load reports it if anything refers to it
+    }
+    if (member.name === 'index.json') index = parseIndex(document, `${archive}: index.json`);
+    const listed = (document as { layers?: unknown }).layers;
+    if (Array.isArray(listed)) for (const layer of listed as Array<{ digest?: unknown; size?: unknown } | null>) if (isDigest(layer?.digest) && typeof layer.size === 'number') layers.set(layer.digest, layer.size);
+  }
+  const deltas = index ? deltaLayers(index, `${archive}: index.json`) : new Map<Digest, DeltaEntry>();
+  return [...layers].map(([digest, size]): CarriedLayer => {
+    const delta = deltas.get(digest);
+    if (sizes.has(blobMemberName(digest))) return { digest, size, carried: 'whole' };
+    return delta ? { digest, size, carried: 'delta', delta } : { digest, size, carried: 'absent' };
+  });
 }
 
 /**

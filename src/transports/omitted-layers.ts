@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidInputError, RootfsError, fromFsError } from '../errors.js';
 import { readMetadata } from '../io/metadata.js';
+import { reproducibleEncoders } from '../compress/index.js';
 import { isDigest } from '../oci/digest.js';
 import { blobMemberName } from '../oci/layout.js';
 import type { Digest, Index } from '../oci/types.js';
@@ -67,8 +68,9 @@ export function absentLayers(contents: ArchiveContents): Digest[] {
 }
 
 export const haveFormat = 'rootfs-have';
-export const haveVersion = 1;
-const haveKind: DocumentKind = { what: 'have file', format: haveFormat, version: haveVersion, cap: 'haveFile', hint: 'write one with rootfs have' };
+/** Version 2 added `encoders`; a version-1 file reads as a site that can rebuild no compressed layer. */
+export const haveVersion = 2;
+const haveKind: DocumentKind = { what: 'have file', format: haveFormat, version: haveVersion, alsoReads: [1], cap: 'haveFile', hint: 'write one with rootfs have' };
 
 export interface HaveImage {
   /** The familiar name it is tagged with ("base:latest"). */
@@ -88,12 +90,15 @@ export interface HaveDocument {
   blobs: Digest[];
   /** Every tag, sorted by name. */
   images: HaveImage[];
+  /** The layer encoders the site runs (compress/index.ts reproducibleEncoders): the recipes a delta may ask it to follow. */
+  encoders: string[];
 }
 
 export interface HaveFile {
   imageLayoutVersion: string;
   blobs: Set<Digest>;
   images: HaveImage[];
+  encoders: Set<string>;
 }
 
 export interface CollectedHave {
@@ -127,7 +132,7 @@ export async function collectHave(store: Store): Promise<CollectedHave> {
   }
   images.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const { imageLayoutVersion } = parseOciLayout(layoutText, layoutPath);
-  return { document: { format: haveFormat, version: haveVersion, imageLayoutVersion, blobs, images }, skipped };
+  return { document: { format: haveFormat, version: haveVersion, imageLayoutVersion, blobs, images, encoders: reproducibleEncoders() }, skipped };
 }
 
 export function formatHave(document: HaveDocument): string {
@@ -157,5 +162,10 @@ export function parseHave(value: unknown, where: string): HaveFile {
     if (!isDigest(image.manifest)) return fail(`${at}.manifest ${JSON.stringify(image.manifest)} is not a sha256 digest`);
     return { name: image.name, manifest: image.manifest, layers: digests(image.layers, `${at}.layers`) };
   });
-  return { imageLayoutVersion: doc.imageLayoutVersion, blobs, images };
+  let encoders: string[] = [];
+  if (doc.version !== 1) {
+    if (!Array.isArray(doc.encoders)) return fail('encoders is not an array');
+    encoders = doc.encoders.map((item, i) => (typeof item === 'string' ? item : fail(`encoders[${i}] is not a string`)));
+  }
+  return { imageLayoutVersion: doc.imageLayoutVersion, blobs, images, encoders: new Set(encoders) };
 }

@@ -38,7 +38,7 @@ export async function loadFromRegistry(store: Store, address: RegistryAddress, o
   // As load names an index it keeps whole: by its own digest.
   const id = isIndexMediaType(pulled.descriptor.mediaType) ? pulled.descriptor.digest : (await resolveEntry(store, pulled.descriptor, options.platform)).manifest.config.digest;
   const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id, descriptor: pulled.descriptor };
-  return { images: [image], fromStore: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
+  return { images: [image], fromStore: { layers: 0, bytes: 0 }, rebuilt: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
 }
 
 /**

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressor, createDecompressor, type Compression } from '../compress/index.js';
+import { compressorRecipe, createDecompressor, createRecipeCompressor, layerRecipeAnnotations, withoutRecipe, type Compression } from '../compress/index.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
@@ -36,6 +36,7 @@ import { childrenFirst, type GraphNode } from '../oci/walk.js';
 import { count } from '../text.js';
 import type { LayerTally } from './contents.js';
 import { withOmittedLayers } from './omitted-layers.js';
+import { chooseReference, makeDelta, referenceLayers, withDeltaLayers, type DeltaEntry, type ReferenceLayer } from './delta-layers.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './archive-writer.js';
 import { outputError } from '../io/output.js';
 import { openStoredLayer } from '../layers/source.js';
@@ -67,6 +68,21 @@ export interface SaveOptions {
   since?: string[];
   /** false (--no-referrers): leave out the saved images' referrers (signatures, SBOMs: manifests whose subject is one of them). */
   referrers?: boolean;
+  /**
+   * With exclude or since: the layer encoders the site runs (its have file's), for layers sent as
+   * deltas against layers it holds (transports/delta-layers.ts) into an archive file; absent
+   * (--no-delta, or no site to patch against): whole layers only.
+   */
+  delta?: { encoders: Set<string> };
+  /** What became of a layer that could have gone as a delta. */
+  onDelta?: (outcome: DeltaOutcome) => void;
+}
+
+/** A layer the site lacks: sent as a delta (against reference, delta bytes), or whole, and why. */
+export interface DeltaOutcome {
+  layer: Descriptor;
+  delta?: { reference: Digest; size: number };
+  whole?: string;
 }
 
 export interface SaveProgress {
@@ -99,6 +115,8 @@ export interface SaveResult {
   images: SavedImage[];
   /** Layers left out because the receiving store holds them. */
   omitted: LayerTally;
+  /** Layers sent as deltas (bytes: the deltas'). */
+  deltas: LayerTally;
   /** Referrers written with the images (untagged index.json entries carrying their artifactType). */
   referrers: number;
 }
@@ -152,11 +170,13 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
   const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
   try {
-    const exporter = new Exporter(store, sink, options, exclude);
+    // Only an archive file carries deltas: an oci: layout's reader reaches only the blobs its index names.
+    const deltas = options.delta && exclude.size > 0 && options.format !== 'oci' ? { encoders: options.delta.encoders, references: await referenceLayers(store, exclude) } : undefined;
+    const exporter = new Exporter(store, sink, options, exclude, deltas);
     await exporter.plan(selected);
     const saved = options.format === 'oci' || options.format === 'oci-archive' ? await writeOci(exporter, sink, selected, options, dir?.existingIndex) : await writeDocker(exporter, sink, selected, options);
     await sink.finish();
-    return { images: saved.images, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) }, referrers: saved.referrers };
+    return { images: saved.images, omitted: { layers: exporter.omitted.size, bytes: [...exporter.omitted.values()].reduce((sum, size) => sum + size, 0) }, deltas: { layers: exporter.deltas.length, bytes: exporter.deltas.reduce((sum, entry) => sum + entry.deltaSize, 0) }, referrers: saved.referrers };
   } catch (err) {
     await sink.abort();
     throw err;
@@ -178,6 +198,7 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
   for (const { ref, resolved } of selected) {
     // Without --platform an index is kept whole: every platform the store has.
     const top = options.platform ? resolved.manifestDescriptor : resolved.descriptor;
+    exporter.repository = ref ? familiarRepository(ref) : undefined;
     const { descriptor } = await exporter.export(withoutNameAnnotations(top));
     written.push({ stored: top, archived: descriptor });
     const refName = options.ref ?? (ref ? familiarName(ref) : undefined);
@@ -205,7 +226,7 @@ async function writeOci(exporter: Exporter, sink: ArchiveSink, selected: Selecte
     digests.add(entry.digest);
     index.manifests.push(entry);
   }
-  await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
+  await sink.addBytes('index.json', Buffer.from(JSON.stringify(withDeltaLayers(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'), exporter.deltas))));
   return { images: saved, referrers: referrers.length };
 }
 
@@ -225,6 +246,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
   const saved: SavedImage[] = [];
   for (const { ref, resolved } of selected) {
     // manifest.json holds one config per entry: an index is narrowed to the platform store.resolve picked.
+    exporter.repository = ref ? familiarRepository(ref) : undefined;
     const { descriptor, manifest: exported } = await exporter.exportManifest(withoutNameAnnotations(resolved.manifestDescriptor), legacy ? legacyNames : ociNames);
     written.push({ stored: resolved.manifestDescriptor, archived: descriptor });
     const configName = legacy ? `${digestHex(exported.config.digest)}.json` : blobMemberName(exported.config.digest);
@@ -254,7 +276,7 @@ async function writeDocker(exporter: Exporter, sink: ArchiveSink, selected: Sele
     const referrerEntries = await exporter.exportReferrers(written);
     index.manifests.push(...referrerEntries);
     referrers = referrerEntries.length;
-    await sink.addBytes('index.json', Buffer.from(JSON.stringify(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'))));
+    await sink.addBytes('index.json', Buffer.from(JSON.stringify(withDeltaLayers(withOmittedLayers(index, exporter.omitted.keys(), 'index.json'), exporter.deltas))));
   }
   await sink.addBytes(dockerManifestName, Buffer.from(JSON.stringify(entries)));
   if (legacy) await sink.addBytes('repositories', Buffer.from(JSON.stringify(repositories)));
@@ -286,12 +308,17 @@ class Exporter {
   private readonly stored = new Map<Digest, Promise<Compression>>();
   /** Layers left out (the receiving store holds them), by digest in the archive, with their sizes. */
   readonly omitted = new Map<Digest, number>();
+  /** Layers sent as deltas. */
+  readonly deltas: DeltaEntry[] = [];
+  /** The repository of the image being exported: a layer's delta reference is looked for there first. */
+  repository: string | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly sink: ArchiveSink,
     private readonly options: SaveOptions,
     private readonly exclude: Set<Digest>,
+    private readonly delta: { encoders: Set<string>; references: ReferenceLayer[] } | undefined,
   ) {}
 
   /**
@@ -317,7 +344,8 @@ class Exporter {
       this.progress.archiveTotal = sum(blobs) + sum(converted);
       this.progress.total = this.progress.archiveTotal + sum(converted);
     }
-    this.progress.estimated = this.pending > 0;
+    // A delta's size is known only once it is made: the totals count the whole layer until then.
+    this.progress.estimated = this.pending > 0 || this.delta !== undefined;
     this.options.onProgress?.(this.progress);
   }
 
@@ -364,7 +392,7 @@ class Exporter {
     await this.copyBlob(manifest.config, names.config(manifest.config.digest));
     const docker = descriptor.mediaType === MediaType.DockerManifest;
     const layers: Descriptor[] = [];
-    for (const layer of manifest.layers) layers.push(await this.exportLayer(layer, names, docker));
+    for (const [position, layer] of manifest.layers.entries()) layers.push(await this.exportLayer(layer, names, docker, position));
     // A relabelled layer (bytes kept, media type corrected) changes the manifest too.
     const changed = layers.some((layer, i) => layer.digest !== manifest.layers[i]!.digest || layer.mediaType !== manifest.layers[i]!.mediaType);
     const exported = changed ? { ...manifest, layers } : manifest;
@@ -428,19 +456,19 @@ class Exporter {
     return artifactType === undefined ? descriptor : { ...descriptor, artifactType };
   }
 
-  private exportLayer(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
+  private exportLayer(layer: Descriptor, names: BlobNames, docker: boolean, position: number): Promise<Descriptor> {
     let done = this.layers.get(layer.digest);
     if (!done) {
-      done = this.convertOrCopy(layer, names, docker);
+      done = this.convertOrCopy(layer, names, docker, position);
       this.layers.set(layer.digest, done);
     }
     return done;
   }
 
-  private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean): Promise<Descriptor> {
+  private async convertOrCopy(layer: Descriptor, names: BlobNames, docker: boolean, position: number): Promise<Descriptor> {
     const conversion = await this.conversion(layer);
     if (!conversion) {
-      if (!this.leaveOut(layer)) await this.copyBlob(layer, names.layer(layer.digest));
+      if (!this.leaveOut(layer) && !(await this.sendDelta(layer, position))) await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
     const to = conversion.to;
@@ -452,13 +480,17 @@ class Exporter {
     const { stream } = await openStoredLayer(this.store, layer);
     const stages: Array<Readable | Writable> = [stream, new Tap((chunk) => this.countBytes(chunk.length))];
     // Bytes already what is asked for (a mislabelled layer) are copied: only the label changes.
-    if (conversion.from !== to) {
+    const recipe = conversion.from === to ? undefined : compressorRecipe(to, this.options.level);
+    if (recipe) {
       if (conversion.from !== 'none') stages.push(createDecompressor(conversion.from, `layer ${layer.digest}`));
-      if (to !== 'none') stages.push(createCompressor(to, this.options.level === undefined ? {} : { level: this.options.level }));
+      if (to !== 'none') stages.push(createRecipeCompressor(recipe)!);
     }
     try {
       await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
-      const converted: Descriptor = { ...layer, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
+      // A re-encoded layer records the recipe it now follows, not the one its stored bytes did.
+      const annotated = recipe ? withoutRecipe(layer) : layer;
+      const converted: Descriptor = { ...annotated, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
+      if (recipe && to !== 'none') converted.annotations = { ...converted.annotations, ...layerRecipeAnnotations(recipe) };
       const name = names.layer(converted.digest);
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.
       if (this.sink.has(name) || this.leaveOut(converted)) await rm(path, { force: true });
@@ -503,6 +535,32 @@ class Exporter {
       this.stored.set(layer.digest, known);
     }
     return known;
+  }
+
+  /**
+   * A layer the site lacks, as a delta against one it holds (delta-layers.ts): true when the delta
+   * went into the archive instead of the layer. Converted layers always go whole: their bytes are new.
+   */
+  private async sendDelta(layer: Descriptor, position: number): Promise<boolean> {
+    if (!this.delta || layerCompression(layer.mediaType) === undefined) return false;
+    const reference = chooseReference(this.delta.references, this.repository, position);
+    if (!reference) {
+      this.options.onDelta?.({ layer, whole: 'the site holds no layer to patch it against' });
+      return false;
+    }
+    const attempt = await makeDelta(this.store, layer, reference, this.delta.encoders, () => this.sink.spoolPath());
+    if ('whole' in attempt) {
+      this.options.onDelta?.({ layer, whole: attempt.whole });
+      return false;
+    }
+    const name = blobMemberName(attempt.entry.delta);
+    // The same delta twice (one layer in two images) is one member.
+    if (this.sink.has(name)) await rm(attempt.path, { force: true });
+    else await this.sink.addFile(name, attempt.path, attempt.entry.deltaSize);
+    this.deltas.push(attempt.entry);
+    this.options.onDelta?.({ layer, delta: { reference: reference.layer.digest, size: attempt.entry.deltaSize } });
+    this.count(attempt.entry.deltaSize);
+    return true;
   }
 
   private leaveOut(layer: Descriptor): boolean {
