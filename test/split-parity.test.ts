@@ -124,6 +124,23 @@ describe('an image archive in 1 MiB parts with 10% parity', () => {
     assert.deepEqual(readdirSync(temp), []);
   });
 
+  test('copy reads a part set as the archive it was cut from, under its format, and rebuilds it from the parity as load does', async (t) => {
+    const dir = makeTempDir(t);
+    const copy = damagedCopy(dir);
+    const before = snapshot(copy);
+    const layout = join(dir, 'layout');
+    const copied = await rootfs(['copy', `docker-archive:${copy}`, `oci:${layout}:app`], { env: { ROOTFS_STORE: join(dir, 'user-store') } });
+    // copy's exit status does not count warnings (load's and join's do): the warning is the record.
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.match(copied.stderr, /warning: .*2 of \d+ parts bad: app\.tar\.part0002 \(missing\), app\.tar\.part0005 \(sha256 mismatch\); rebuilt from the parity as read/);
+    assert.match(copied.stdout.toString(), /^Copied app: sha256:[a-f0-9]{64}\n/);
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+    assert.equal(index.manifests[0]?.annotations?.['org.opencontainers.image.ref.name'], 'app');
+    assert.deepEqual(snapshot(copy), before, 'the media are not written');
+    const refused = await rootfs(['copy', `oci:${copy}`, `oci:${join(dir, 'other')}:app`]);
+    assert.notEqual(refused.code, 0, 'oci: names a layout directory, not a part set');
+  });
+
   test('a corrupted part alone is rebuilt as it is met, from its bad slice only', async (t) => {
     const dir = makeTempDir(t);
     const copy = join(dir, 'usb');

@@ -8,7 +8,7 @@ import type { CommandModule } from './command.js';
 import { archiveCompression, platformFlags } from './options.js';
 import { addRegistryFlags, refuseRegistryFlags, registryFlagValues, registryOptions, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
-import { admissionHook, admissionPolicy } from './trust-options.js';
+import { admissionHook, admissionPolicy, partSetReading } from './trust-options.js';
 
 export const copyCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -47,6 +47,7 @@ export const copyCommand: CommandModule = (cli, run) => {
         }
         const result = await copyImages(source, destination, {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
+          partSet: partSetReading(reporter, policy),
           ...platformFlags(opts),
           compression,
           ...(level !== undefined ? { level } : {}),

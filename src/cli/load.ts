@@ -7,14 +7,12 @@ import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
 import { platformFlags } from './options.js';
 import { BlobLocations } from '../registry/image-ends.js';
 import type { PushResult } from '../registry/push.js';
-import { isPartSet, openPartSet } from '../split/index.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
-import { fileSize } from '../io/input.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 import { count } from '../text.js';
-import { admissionHook, admissionPolicy, signatureNotChecked, signedBy } from './trust-options.js';
+import { admissionHook, admissionPolicy, partSetReading } from './trust-options.js';
 
 export const loadCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
@@ -51,9 +49,7 @@ export const loadCommand: CommandModule = (cli, run) => {
         if (opts.dryRun === true) {
           if (!address) throw new UsageError(`--dry-run describes an archive; ${input} is a registry (rootfs inspect shows a pulled image)`);
           for (const flag of ['push', 'tag', 'requireSigned'] as const) if (opts[flag] !== undefined) throw new UsageError(`--dry-run stores nothing, so --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} has nothing to apply to`);
-          const parts = address.format === undefined && address.path !== '-' && (await isPartSet(address.path));
-          const set = parts ? await openPartSet(address.path, signatureNotChecked(reporter, '--require-signed')) : undefined;
-          const layers = await describeArchive(parts ? { ...address, path: '-' } : address, set ? { input: set.stream, name: address.path } : { input: process.stdin, name: 'stdin' });
+          const layers = await describeArchive(address, { input: process.stdin, name: 'stdin' }, partSetReading(reporter, undefined));
           for (const layer of layers) {
             const what = layer.carried === 'whole' ? 'whole' : layer.carried === 'absent' ? 'left out: the store must hold it' : `as a delta of ${formatBytes(layer.delta!.deltaSize)} against layer ${layer.delta!.reference.digest}`;
             reporter.result(`layer ${layer.digest} (${formatBytes(layer.size)}): ${what}`);
@@ -73,22 +69,17 @@ export const loadCommand: CommandModule = (cli, run) => {
               onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Pull complete' }),
             });
           } else {
-            // A directory of parts from `rootfs split` is read as the archive it was cut from, each part verified as it streams.
             const archive = address!; // parsed above whenever the input is not a registry
-            const parts = archive.format === undefined && archive.path !== '-' && (await isPartSet(archive.path));
-            // A signed part set vouches for every byte of the archive it was cut from: its signature is checked before any part is read.
-            const set = parts ? await openPartSet(archive.path, policy ? signedBy(policy.keys, reporter) : signatureNotChecked(reporter, '--require-signed'), { onProgress: (what, bytes, total) => reporter.progress({ label: what, bytes, total }), onRepaired: (message) => reporter.warn(message) }) : undefined;
-            // The archive's size is the total its blobs add up to, near enough (the rest is small metadata and tar headers).
-            const total = set ? set.size : archive.path === '-' ? undefined : await fileSize(archive.path);
-            result = await loadArchive(store, parts ? { ...archive, path: '-' } : archive, {
+            result = await loadArchive(store, archive, {
               platform,
               ...(tag ? { tag } : {}),
               referrers: opts.referrers !== false,
-              ...(policy && !set ? { beforeNames: admissionHook(policy, reporter) } : {}),
+              ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
+              partSet: partSetReading(reporter, policy),
               onWarning: (message) => reporter.warn(message),
               onNotice: (message) => reporter.noticeOnce(message),
-              stream: set ? { input: set.stream, name: archive.path } : { input: process.stdin, name: 'stdin' },
-              onProgress: ({ bytes, blobs }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: !set && archive.path === '-', note: count(blobs, 'blob') }),
+              stream: { input: process.stdin, name: 'stdin' },
+              onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: archive.path === '-', note: count(blobs, 'blob') }),
             });
           }
           const { images: loaded, fromStore, rebuilt, referrers } = result;

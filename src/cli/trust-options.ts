@@ -1,6 +1,7 @@
 /** --require-signed PUB[,PUB…]: the trusted public keys, each read and checked before any input is. */
 import { UsageError } from '../errors.js';
 import type { ManifestGate } from '../split/index.js';
+import type { PartSetReading } from '../transports/load.js';
 import { join } from 'node:path';
 import { pathExists } from '../io/metadata.js';
 import { policyFileName, type BeforeNames } from '../store/staged.js';
@@ -36,6 +37,20 @@ export function signedBy(keys: VerifyingKey[], reporter: Reporter, onVerified?: 
  */
 export function signatureNotChecked(reporter: Reporter, flag: string): ManifestGate {
   return async (manifestPath) => (await trust()).uncheckedPartManifest(manifestPath, (signaturePath) => reporter.info(`${signaturePath}: ${notCheckedBecause(flag)}`));
+}
+
+/**
+ * How load and copy read a part set: its manifest through the policy's keys
+ * (a signed set vouches for every byte of the archive, so beforeNames does
+ * not run), else with a note that a signature beside it was not checked; a
+ * part rebuilt from the parity is a warning, the rebuild's progress drawn.
+ */
+export function partSetReading(reporter: Reporter, policy: TrustPolicy | undefined): PartSetReading {
+  return {
+    gate: policy ? signedBy(policy.keys, reporter) : signatureNotChecked(reporter, '--require-signed'),
+    vouches: policy !== undefined,
+    events: { onProgress: (what, bytes, total) => reporter.progress({ label: what, bytes, total }), onRepaired: (message) => reporter.warn(message) },
+  };
 }
 
 /** What is said of a signature that no key was given to check: a present signature is not a checked one. */

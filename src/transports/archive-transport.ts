@@ -13,6 +13,7 @@ export function archiveSource(address: ArchiveAddress & { format: FormatName }):
         stream: options.stdin,
         referrers: options.referrers,
         ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
+        ...(options.partSet ? { partSet: options.partSet } : {}),
         // A copy has one channel for what it says on the way: a mislabelled layer goes there too.
         ...(options.onWarning ? { onWarning: options.onWarning, onNotice: options.onWarning } : {}),
       });

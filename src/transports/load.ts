@@ -29,6 +29,7 @@ import { referrerClosure } from '../oci/referrer-closure.js';
 import type { BeforeNames } from '../store/staged.js';
 import { ociDirMembers, tarMembers, type SourceMember } from './archive-members.js';
 import { openFileStream } from '../io/input.js';
+import { isPartSet, openPartSet, type ManifestGate, type RepairEvents } from '../split/index.js';
 
 export interface LoadOptions {
   platform?: Platform;
@@ -36,16 +37,34 @@ export interface LoadOptions {
   tag?: ImageReference;
   /** The archive when the address is `-` (stdin, or a stream another reader assembles), and its name in messages. */
   stream?: { input: Readable; name: string };
-  onProgress?: (progress: ContentsProgress) => void;
+  /** How a part set given as the archive is read: its manifest's gate, and what repairing it tells. */
+  partSet?: PartSetReading;
+  onProgress?: (progress: LoadProgress) => void;
   /** false (--no-referrers): leave out the referrers (signatures, SBOMs) the archive lists. */
   referrers?: boolean;
   /** A referrer skipped because its subject is neither in the archive nor in the store. */
   onWarning?: (message: string) => void;
   /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): a notice, not a failure nor one of onWarning's. */
   onNotice?: (message: string) => void;
-  /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
+  /** After every blob is verified, before any is committed or named (trust policies: --require-signed); not for a part set its gate vouches for. */
   beforeNames?: BeforeNames;
 }
+
+/**
+ * A directory of parts from `rootfs split` is read as the archive it was cut
+ * from, each part verified (and rebuilt from its parity) as it streams. Its
+ * manifest is read through gate: a signature check, which with `vouches`
+ * stands for every byte of the archive so that beforeNames does not run, or
+ * a note that a signature beside it was not checked.
+ */
+export interface PartSetReading {
+  gate?: ManifestGate;
+  vouches?: boolean;
+  events?: RepairEvents;
+}
+
+/** Bytes read so far, and what they add up to when known: the file's or part set's size (the blobs' sum, near enough). */
+export type LoadProgress = ContentsProgress & { total?: number };
 
 export interface LoadedImage {
   /** Familiar names ("base:latest"); empty for an untagged image. */
@@ -66,9 +85,11 @@ export interface LoadResult {
 }
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
-  const { members, archive, directory } = await openSource(address, options.stream);
+  const { members, archive, directory, size, partSet } = await openSource(address, options.stream, options.partSet);
   if (directory && options.tag !== undefined) await refuseSeveralImages(address.path, address.ref);
-  const contents = new ArchiveContents(store, archive, options.onProgress);
+  const onProgress = options.onProgress;
+  const contents = new ArchiveContents(store, archive, onProgress && ((progress) => onProgress({ ...progress, ...(size !== undefined ? { total: size } : {}) })));
+  const beforeNames = partSet && options.partSet?.vouches ? undefined : options.beforeNames;
   await contents.readAll(members);
   let images: LoadableImage[];
   let referrers: LoadableReferrer[];
@@ -93,7 +114,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
       if (!isTagReference(tag)) throw new InvalidInputError(contents.archive, `${familiarName(tag)} is not a name:tag`);
     }
     referrers = options.referrers === false || !contents.has('index.json') ? [] : await referrersOf(store, contents, images, options.onWarning);
-    await options.beforeNames?.({
+    await beforeNames?.({
       images: images.map((image) => ({ tags: image.tags.map(familiarName), id: image.imageId, descriptor: image.kind === 'descriptor' ? image.descriptor : undefined })),
       referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
       readBlob: (digest) => contents.staging.readSmall(digest),
@@ -140,8 +161,8 @@ export interface CarriedLayer {
  * each layer its manifests name (any JSON member with a `layers` list, as
  * absentLayers reads them), whole, as a delta against which layer, or left out.
  */
-export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<CarriedLayer[]> {
-  const { members, archive } = await openSource(address, stream);
+export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stream'], partSet?: PartSetReading): Promise<CarriedLayer[]> {
+  const { members, archive } = await openSource(address, stream, partSet);
   const sizes = new Map<string, number>();
   const layers = new Map<Digest, number>();
   let index: Index | undefined;
@@ -205,11 +226,12 @@ async function referrersOf(store: Store, contents: ArchiveContents, images: Load
   return candidates.filter((referrer) => accepted.has(referrer.descriptor.digest));
 }
 
-async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean }> {
+/** The archive's members, its name in messages, whether it is a layout directory or a part set, and its size when known. */
+async function openSource(address: ArchiveAddress, stream: LoadOptions['stream'], partSet: PartSetReading | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean; partSet: boolean; size?: number }> {
   if (address.path === '-') {
     if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from a stream');
     if (!stream) throw new UsageError('no archive on stdin');
-    return { members: imageArchiveMembers(tarMembers(stream.input, stream.name), stream.name), archive: stream.name, directory: false };
+    return { members: imageArchiveMembers(tarMembers(stream.input, stream.name), stream.name), archive: stream.name, directory: false, partSet: false };
   }
   let info: Stats;
   try {
@@ -218,11 +240,15 @@ async function openSource(address: ArchiveAddress, stream: LoadOptions['stream']
     throw fromFsError(err, address.path);
   }
   if (info.isDirectory()) {
+    if (address.format !== 'oci' && (await isPartSet(address.path))) {
+      const set = await openPartSet(address.path, partSet?.gate, partSet?.events);
+      return { members: imageArchiveMembers(tarMembers(set.stream, address.path), address.path), archive: address.path, directory: false, partSet: true, ...(set.size !== undefined ? { size: set.size } : {}) };
+    }
     if (address.format !== undefined && address.format !== 'oci') throw new UsageError(`${address.path} is a directory, not a ${address.format} file`);
-    return { members: ociDirMembers(address.path), archive: address.path, directory: true };
+    return { members: ociDirMembers(address.path), archive: address.path, directory: true, partSet: false };
   }
   if (address.format === 'oci') throw new UsageError(`${address.path} is not a directory (oci: names an OCI layout directory; use oci-archive: for a tar)`);
-  return { members: imageArchiveMembers(tarMembers(openFileStream(address.path, !info.isFile()), address.path), address.path), archive: address.path, directory: false };
+  return { members: imageArchiveMembers(tarMembers(openFileStream(address.path, !info.isFile()), address.path), address.path), archive: address.path, directory: false, partSet: false, ...(info.isFile() ? { size: info.size } : {}) };
 }
 
 /** The members of a tar, refused at the first one if the tar is a root filesystem, not an image archive. */

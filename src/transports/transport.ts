@@ -11,6 +11,7 @@ import type { Digest, Platform } from '../oci/types.js';
 import type { TransferOptions } from '../registry/transfer.js';
 import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
+import type { PartSetReading } from './load.js';
 import type { CompressionChoice } from './save.js';
 import { findImage } from '../store/resolve.js';
 
@@ -24,6 +25,8 @@ export interface CopyOptions {
   referrers: boolean;
   /** Runs where the images have come in, verified, before any is named (a trust policy: --require-signed). */
   beforeNames?: BeforeNames;
+  /** How an archive end that is a part set (rootfs split) is read: its manifest's gate, and its repairs. */
+  partSet?: PartSetReading;
   stdin: { input: Readable; name: string };
   stdout: Writable;
   /** Runs fn with the user's store open; only called when an end is `rootfs:` (readOnly when it is the source). */
