@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MediaType, type Descriptor, type Index } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { atEnd, makeTempDir, requireTools, rootfs, run } from './helpers.js';
+import { atEnd, cliPath, makeTempDir, requireTools, rootfs, run } from './helpers.js';
 import { remoteDigest, skopeo, startRegistry, startTokenServer } from './registry-server.js';
 import { parseReference } from '../src/oci/reference.js';
 import { resolveImage } from '../src/store/resolve.js';
@@ -415,4 +416,29 @@ test('push refuses an image whose layer is missing from the store or damaged the
   const inspect = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/ns/app:1.0`]);
   assert.notEqual(inspect.code, 0);
   assert.match(inspect.stderr, /manifest unknown/);
+});
+
+test('an interrupted copy to a registry says what that registry already received (harmless, kept there), as push does', { timeout: 120_000 }, async (t) => {
+  if (!requireTools(t, 'docker-registry')) return;
+  const from = await startRegistry(t);
+  const to = await startRegistry(t);
+  const dir = makeTempDir(t);
+  const source = join(dir, 'source');
+  await withStore(source, (store) => buildBigImage(store, dir, 'big:1'));
+  const pushed = await rootfs(['--store', source, 'push', 'big:1', `${from.host}/ns/big:1`]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  let child: ChildProcess | undefined;
+  // The config goes up first, then the layer: 6 MiB into the layer, the relay holds it and the copy is interrupted.
+  const relay = await cuttingRelay(t, to.port, 'up', 6 << 20, async () => {
+    child!.kill('SIGINT');
+    await once(child!, 'close');
+  });
+  child = spawn(process.execPath, [cliPath, 'copy', `docker://${from.host}/ns/big:1`, `docker://${relay.host}/ns/big:1`], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ROOTFS_STORE: join(dir, 'user-store') } });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.equal(code, 130, stderr);
+  const host = relay.host.replace(/\./g, '\\.');
+  assert.match(stderr, new RegExp(`^rootfs: copy interrupted by SIGINT; already sent to ${host}: 1 blob \\([\\d.]+[KM]?i?B\\) and no tag; the registry keeps the blobs, which is harmless`, 'm'));
+  assert.doesNotMatch(stderr, /nothing was kept/);
 });

@@ -6,7 +6,7 @@ import { refuseTerminal } from '../io/output.js';
 import { count } from '../text.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression, platformFlags } from './options.js';
-import { addRegistryFlags, refuseRegistryFlags, registryFlagValues, registryOptions, transferDisplay } from './registry-options.js';
+import { addRegistryFlags, refuseRegistryFlags, registryFlagValues, registryOptions, trackSent, transferDisplay } from './registry-options.js';
 import { storeDir, withStore } from './store-option.js';
 import { admissionHook, admissionPolicy, partSetReading } from './trust-options.js';
 
@@ -45,6 +45,9 @@ export const copyCommand: CommandModule = (cli, run) => {
           const { verifyStoredImage } = await import('../trust/index.js');
           await withStore(opts, (store) => verifyStoredImage(store, source.ref, policy.keys, { content: false }), { readOnly: true });
         }
+        // What a registry received cannot be taken back: an interruption says what went there.
+        const sentTo = destination.kind === 'registry' ? trackSent(destination.address.registry) : undefined;
+        const display = transferDisplay(reporter, { exists: 'Already exists', copied: 'Copied' });
         const result = await copyImages(source, destination, {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
           partSet: partSetReading(reporter, policy),
@@ -57,7 +60,10 @@ export const copyCommand: CommandModule = (cli, run) => {
           withStore: (readOnly, fn) => withStore(opts, fn, { readOnly }),
           registry: (host) => registryOptions(opts, host),
           onWarning: (message) => reporter.warnOnce(message),
-          onEvent: transferDisplay(reporter, { exists: 'Already exists', copied: 'Copied' }),
+          onEvent: (event) => {
+            sentTo?.(event);
+            display(event);
+          },
         });
         // An archive on stdout owns it: the lines go to stderr then, as save's do.
         const toStdout = destination.kind === 'archive' && destination.address.path === '-';

@@ -104,20 +104,32 @@ function describeSent(): string {
   return `already sent to ${where}: ${count(sent.blobs.size, 'blob')} (${formatBytes(sent.bytes)}) and ${tags}; the registry keeps the blobs, which is harmless (no tag refers to them until a push completes, and the next push does not send them again)`;
 }
 
+/**
+ * From now on an interruption says what this process has sent to registry
+ * (push, save -o docker://, load --push, copy to docker://); the handler
+ * returned records each blob as it is sent.
+ */
+export function trackSent(registry: string): (event: TransferEvent) => void {
+  sent.registries.add(registry);
+  sayOnInterrupt(describeSent);
+  return (event) => {
+    if (event.type === 'blob' && event.status === 'pushed' && !sent.blobs.has(event.digest)) {
+      sent.blobs.add(event.digest);
+      sent.bytes += event.size;
+    }
+  };
+}
+
 /** Pushes one image as `rootfs push` shows it: the repository line and per-blob lines on stderr, "TAG: digest: … size: …" on stdout. */
 export async function pushReported(reporter: Reporter, store: Store, source: string | Descriptor, destination: ImageReference, flags: RegistryFlags, options: PushOptions = {}): Promise<PushResult> {
   reporter.info(`The push refers to repository [${destination.registry}/${destination.repository}]`);
-  sent.registries.add(destination.registry);
-  sayOnInterrupt(describeSent);
+  const record = trackSent(destination.registry);
   const display = transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' });
   const result = await pushImage(store, source, destination, {
     ...(await registryOptions(flags, destination.registry)),
     ...options,
     onEvent: (event) => {
-      if (event.type === 'blob' && event.status === 'pushed' && !sent.blobs.has(event.digest)) {
-        sent.blobs.add(event.digest);
-        sent.bytes += event.size;
-      }
+      record(event);
       display(event);
     },
   });
