@@ -13,7 +13,7 @@ import { admissionHook, admissionPolicy, partSetReading } from './trust-options.
 export const copyCommand: CommandModule = (cli, run) => {
   addRegistryFlags(
     cli
-      .command('copy <source> <destination>', 'Copy images between transports as skopeo names them (oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], docker-legacy:FILE, docker://HOST/REPO[:TAG]) and rootfs:REF, the store; the store is only touched when an end is rootfs:')
+      .command('copy <source> <destination>', 'Copy images between transports as skopeo names them (oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], docker-legacy:FILE, docker://HOST/REPO[:TAG]) and rootfs:REF, the store; the store is only touched when an end is rootfs:. An archive source may be a directory of rootfs split parts, read and repaired as load -i DIR reads them')
       .option('--platform <os/arch[/variant]>', 'Copy only this platform of a multi-platform image (default: from docker://, this machine\'s; from an archive or the store, the whole index where the destination can hold one)')
       .option('--all-platforms', 'From docker://, every platform of a multi-platform image, with its index (an archive or the store keeps every platform it holds anyway)')
       .option('--compression <mode>', 'Layers written to an archive: keep, gzip, zstd or none (keep turns zstd into none for docker archives)', { default: 'keep' })
@@ -26,6 +26,7 @@ export const copyCommand: CommandModule = (cli, run) => {
     .example('rootfs copy docker://registry.site:5000/ns/app:1.0 rootfs:app:1.0')
     .example('rootfs copy --all-platforms docker://registry.site:5000/ns/app:1.0 oci:layout:app')
     .example('rootfs copy rootfs:app:1.0 oci-archive:app.tar')
+    .example('rootfs copy docker-archive:/media/usb docker://registry.site:5000/ns/app:1.0')
     .action((sourceText: string, destinationText: string, opts) =>
       run(async (reporter) => {
         const source = parseTransportAddress(String(sourceText));
