@@ -86,16 +86,19 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
 
     const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
     const referrers = options.referrers ? await copyReferrers(blobs, subjects) : [];
-    for (const document of [...kept, ...referrers.map(({ document }) => document)]) small.set(document.descriptor.digest, document.bytes);
+    // Children before what names them, the referrers after their subjects: the order the destination takes them in.
+    const allDocuments = [...kept, ...referrers.map(({ document }) => document)];
+    for (const document of allDocuments) small.set(document.descriptor.digest, document.bytes);
+    const referrerNames = referrers.map(({ subject, descriptor }) => ({ subject, descriptor }));
 
     const id = isIndexMediaType(named.descriptor.mediaType) ? named.descriptor.digest : manifests[0]!.manifest.config.digest;
     await options.beforeNames?.({
       images: [{ tags: options.tags.map(familiarName), id, descriptor: named.descriptor }],
-      referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
+      referrers: referrerNames,
       readBlob: (digest) => readSmall(blobs, digest),
     });
-    for (const document of [...kept, ...referrers.map(({ document }) => document)]) await destination.putDocument(document);
-    const names: DestinationNames = { image: { descriptor: named.descriptor, tags: options.tags }, referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })) };
+    for (const document of allDocuments) await destination.putDocument(document);
+    const names: DestinationNames = { image: { descriptor: named.descriptor, tags: options.tags }, referrers: referrerNames };
     await destination.commit(names);
     return { descriptor: named.descriptor, id, referrers: referrers.length };
   } catch (err) {
