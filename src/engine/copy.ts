@@ -11,10 +11,10 @@
  */
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { DigestMismatchError, InvalidInputError, NotFoundError, printable } from '../errors.js';
+import { InvalidInputError, NotFoundError, printable } from '../errors.js';
 import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
-import { sha256 } from '../oci/digest.js';
+import { verifiedBytes } from '../oci/digest.js';
 import type { DestinationNames, Document, ImageDestination, ImageSource, TransferEvent } from '../oci/image-ends.js';
 import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
@@ -129,9 +129,7 @@ async function readGraph(source: ImageSource, top: Descriptor, name: string, pla
     async read(descriptor) {
       const bytes = await source.readDocument(descriptor);
       if (bytes.length !== descriptor.size) throw new InvalidInputError(where(descriptor), `size ${bytes.length} does not match the size ${descriptor.size} its descriptor gives`);
-      const actual = sha256(bytes);
-      if (actual !== descriptor.digest) throw new DigestMismatchError(where(descriptor), descriptor.digest, actual);
-      read.set(descriptor.digest, bytes);
+      read.set(descriptor.digest, verifiedBytes(bytes, descriptor.digest, where(descriptor)));
       return bytes;
     },
     where,
@@ -205,9 +203,7 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
     }
   });
   if (bytes.length !== config.size) throw new InvalidInputError(where, `size ${bytes.length} does not match the expected size ${config.size}`);
-  const actual = sha256(bytes);
-  if (actual !== config.digest) throw new DigestMismatchError(where, config.digest, actual);
-  context.small.set(config.digest, bytes);
+  context.small.set(config.digest, verifiedBytes(bytes, config.digest, where));
   emit({ type: 'blob', digest: config.digest, size: config.size, ...(await destination.putSmallBlob(config, bytes)) });
   return bytes;
 }
@@ -265,9 +261,7 @@ async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<
     async take(listed, subject) {
       const at = `${source.where}@${listed.digest}`;
       if (listed.size > documentCaps.image) throw new InvalidInputError(at, `${listed.size} bytes is too large for an image manifest (at most ${documentCaps.image})`);
-      const bytes = await source.readDocument(listed);
-      const actual = sha256(bytes);
-      if (actual !== listed.digest) throw new DigestMismatchError(at, listed.digest, actual);
+      const bytes = verifiedBytes(await source.readDocument(listed), listed.digest, at);
       const manifest = parseManifest(parseJson(bytes.toString('utf8'), at), at);
       if (manifest.subject?.digest !== subject) return false;
       for (const blob of [manifest.config, ...manifest.layers]) {

@@ -23,6 +23,13 @@ export function sha256(data: Buffer | string): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
+/** Bytes held in memory, held to the digest they were read under: a DigestMismatchError naming where, else the bytes. */
+export function verifiedBytes(bytes: Buffer, digest: Digest, where: string): Buffer {
+  const actual = sha256(bytes);
+  if (actual !== digest) throw new DigestMismatchError(where, digest, actual);
+  return bytes;
+}
+
 /**
  * The ChainID of a stack of layers (image-spec config.md, as containerd
  * keys its snapshots): the first diff_id, then sha256 of "CHAIN DIFFID" for

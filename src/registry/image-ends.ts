@@ -8,9 +8,9 @@
  * failed copy already sent stays there, unnamed, which is harmless.
  */
 import { Readable } from 'node:stream';
-import { DigestMismatchError, InvalidInputError, printable } from '../errors.js';
+import { InvalidInputError, printable } from '../errors.js';
 import { readCapped } from '../io/metadata.js';
-import { sha256 } from '../oci/digest.js';
+import { verifiedBytes } from '../oci/digest.js';
 import type { BlobArrival, BlobStatus, DestinationNames, Document, ImageDestination, ImageSource, TransferEvent } from '../oci/image-ends.js';
 import { referrerDescriptor } from '../oci/referrer-closure.js';
 import { isIndexMediaType, isManifestMediaType, type Descriptor, type Digest } from '../oci/types.js';
@@ -160,10 +160,7 @@ export class RegistryDestination implements ImageDestination {
 
   /** A small blob this copy sent (a signature's bundle), read back for a policy before the tag is put. */
   async readSmall(digest: Digest): Promise<Buffer> {
-    const bytes = await readCapped(await this.client.getBlob(this.repository, digest), 'image');
-    const actual = sha256(bytes);
-    if (actual !== digest) throw new DigestMismatchError(`${this.where}@${digest}`, digest, actual);
-    return bytes;
+    return verifiedBytes(await readCapped(await this.client.getBlob(this.repository, digest), 'image'), digest, `${this.where}@${digest}`);
   }
 
   /**

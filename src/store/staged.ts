@@ -6,9 +6,9 @@
  * one order things take their names in: blobs, then the documents that name
  * them, then every tag and referrer in one index.json update.
  */
-import { DigestMismatchError, InvalidInputError, NotFoundError } from '../errors.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
 import { documentCaps, readMetadata } from '../io/metadata.js';
-import { sha256 } from '../oci/digest.js';
+import { verifiedBytes } from '../oci/digest.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from './blob-writer.js';
@@ -94,11 +94,11 @@ export class StagingArea {
     const inMemory = this.documents.get(digest);
     if (inMemory) {
       if (inMemory.length > documentCaps.image) throw new InvalidInputError(`blob ${digest}`, `larger than ${documentCaps.image} bytes: ${smallDocument}`);
-      return checked(inMemory, digest, `blob ${digest}`);
+      return verifiedBytes(inMemory, digest, `blob ${digest}`);
     }
     const path = this.pending.has(digest) || (await this.store.hasBlob(digest)) ? this.pathOf(digest) : undefined;
     if (path === undefined) throw new NotFoundError(`blob ${digest} is neither staged nor in the store`);
-    return checked(await readMetadata(path, 'image', smallDocument), digest, path);
+    return verifiedBytes(await readMetadata(path, 'image', smallDocument), digest, path);
   }
 
   /**
@@ -129,9 +129,3 @@ export class StagingArea {
 }
 
 const smallDocument = 'a small document (a signature, an SBOM manifest, a config)';
-
-function checked(bytes: Buffer, digest: Digest, where: string): Buffer {
-  const actual = sha256(bytes);
-  if (actual !== digest) throw new DigestMismatchError(where, digest, actual);
-  return bytes;
-}

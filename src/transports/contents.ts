@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { detectCompression, type Compression } from '../compress/index.js';
 import { DigestMismatchError, fromFsError, InvalidInputError } from '../errors.js';
 import { documentCaps, readMetadataSync, type DocumentCap } from '../io/metadata.js';
-import { DigestStream, sha256 } from '../oci/digest.js';
+import { DigestStream, verifiedBytes } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { StagingArea } from '../store/staged.js';
@@ -149,10 +149,7 @@ export class ArchiveContents {
   /** A JSON-looking blob's bytes, from its temp file or the store, checked again against its digest. */
   private readBack(member: BlobMember): Buffer {
     const path = this.staging.pathOf(member.digest);
-    const bytes = readMetadataSync(path, 'image');
-    const actual = sha256(bytes);
-    if (actual !== member.digest) throw new DigestMismatchError(this.where(member.name), member.digest, actual);
-    return bytes;
+    return verifiedBytes(readMetadataSync(path, 'image'), member.digest, this.where(member.name));
   }
 
   json<T>(name: string, referrer: string): { value: T; bytes: Buffer } {
