@@ -45,7 +45,8 @@ export { imageHistory, type HistoryRow } from './image/history.js';
 
 // Moving images: archives, layouts, registries, part sets.
 export { parseAddress, parseTransportAddress, type ArchiveAddress, type FormatName, type RegistryAddress, type TransportAddress } from './transports/address.js';
-export { saveImages, type CompressionChoice, type DeltaOutcome, type SaveOptions, type SaveResult } from './transports/save.js';
+export { saveImages, type DeltaOutcome, type SaveOptions, type SaveResult } from './transports/save.js';
+export type { CompressionChoice } from './compress/index.js';
 export { describeArchive, loadArchive, type CarriedLayer, type LoadOptions, type LoadResult } from './transports/load.js';
 export { copyImages, type CopyOptions, type CopyResult } from './transports/copy.js';
 export { pullImage, type PullOptions, type PullResult } from './registry/pull.js';

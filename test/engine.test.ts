@@ -5,11 +5,13 @@
  * reaches a clean end at the destination; any failure aborts the
  * destination before a name; what the destination holds is not sent again
  * but a layer it holds is still checked against the new config; names come
- * last, after every document, children first; the platform rule.
+ * last, after every document, children first; the platform rule; a
+ * layer recompressed on the way, its manifest and index rewritten.
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { copyImage } from '../src/engine/copy.js';
 import { sha256 } from '../src/oci/digest.js';
@@ -89,7 +91,10 @@ class MemoryDestination implements ImageDestination {
     return bytes ? Readable.from([bytes]) : undefined;
   }
 
+  readonly documents = new Map<Digest, Buffer>();
+
   async putDocument(document: Document): Promise<void> {
+    this.documents.set(document.descriptor.digest, document.bytes);
     this.log.push(`document ${document.descriptor.digest}`);
   }
 
@@ -225,4 +230,44 @@ test('referrers come with their subject, each taken only if it names it, and get
   assert.equal(copied.referrers, 1);
   assert.deepEqual(names[0]!.referrers.map(({ subject, descriptor }) => [subject, descriptor.digest, descriptor.artifactType]), [[image.manifestDescriptor.digest, real.descriptor.digest, 'application/example']]);
   assert.equal((await copyImage(new MemorySource(blobs, { referrers: new Map([[image.manifestDescriptor.digest, [real.descriptor]]]) }), image.manifestDescriptor, new MemoryDestination(), { ...options, referrers: false })).referrers, 0);
+});
+
+test('a conversion rewrites each layer from what its bytes are, then the manifests and the index above it; the config stays, referrers of the old digests stay behind, said', async () => {
+  const here = hostPlatform();
+  const tar = layerTar({ 'etc/a': 'a\n' });
+  // Plain bytes labelled gzip (what Docker 20.10 pushes): read as what they are.
+  const mislabelled = layerOfTar(tar, 'none', { mediaType: MediaType.LayerTarGzip });
+  const zstd = layerOfTar(layerTar({ 'etc/b': 'b\n' }), 'zstd');
+  const image = makeImage([mislabelled, zstd], { platform: here });
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [image.manifestDescriptor] }));
+  const top: Descriptor = { mediaType: MediaType.ImageIndex, digest: sha256(index), size: index.length };
+  const signature = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 }, layers: [], subject: image.manifestDescriptor }));
+  const signed: Descriptor = { mediaType: MediaType.ImageManifest, digest: sha256(signature), size: signature.length };
+  const blobs = blobsOf(image).set(top.digest, index).set(signed.digest, signature).set(sha256('{}'), Buffer.from('{}'));
+  const destination = new MemoryDestination();
+  const events: TransferEvent[] = [];
+  const copied = await copyImage(new MemorySource(blobs, { referrers: new Map([[image.manifestDescriptor.digest, [signed]]]) }), top, destination, { ...options, conversion: { compression: 'gzip', level: 1 }, onEvent: (event) => events.push(event) });
+
+  assert.notEqual(copied.descriptor.digest, top.digest, 'the index names a new manifest');
+  assert.equal(copied.id, copied.descriptor.digest);
+  const newIndex = JSON.parse(destination.documents.get(copied.descriptor.digest)!.toString()) as { manifests: Descriptor[] };
+  assert.deepEqual(newIndex.manifests[0]!.platform, here, 'the index entry keeps its platform');
+  const manifest = JSON.parse(destination.documents.get(newIndex.manifests[0]!.digest)!.toString()) as { config: Descriptor; layers: Descriptor[] };
+  assert.equal(manifest.config.digest, image.configDigest, 'the config, and so the image ID, is unchanged');
+  assert.deepEqual(manifest.layers.map((layer) => layer.mediaType), [MediaType.LayerTarGzip, MediaType.LayerTarGzip]);
+  assert.deepEqual(gunzipSync(destination.kept.get(manifest.layers[0]!.digest)!), tar, 'the mislabelled layer converted from what its bytes are');
+  assert.equal(sha256(gunzipSync(destination.kept.get(manifest.layers[1]!.digest)!)), zstd.diffId, 'the zstd layer holds the same tar');
+  assert.ok(!destination.kept.has(mislabelled.descriptor.digest) && !destination.kept.has(zstd.descriptor.digest), 'the old layers are not put');
+  assert.deepEqual(events.flatMap((event) => (event.type === 'convert' ? [[event.conversion.from, event.conversion.to]] : [])).sort(), [['none', 'gzip'], ['zstd', 'gzip']]);
+  assert.equal(copied.referrers, 0);
+  assert.ok(events.some((event) => event.type === 'warning' && /1 referrer left out: their subject's digest changed/.test(event.message)));
+
+  // A destination that cannot hold zstd gets it uncompressed without being asked; the rest travel as they are.
+  const docker = new MemoryDestination();
+  Object.assign(docker, { cannotHold: ['zstd'] });
+  const kept = await copyImage(new MemorySource(blobs), image.manifestDescriptor, docker, options);
+  const keptManifest = JSON.parse(docker.documents.get(kept.descriptor.digest)!.toString()) as { layers: Descriptor[] };
+  assert.deepEqual(keptManifest.layers[0], mislabelled.descriptor, 'keep: the mislabelled layer byte for byte under its label');
+  assert.equal(keptManifest.layers[1]!.mediaType, MediaType.LayerTar);
+  assert.equal(sha256(docker.kept.get(keptManifest.layers[1]!.digest)!), zstd.diffId);
 });

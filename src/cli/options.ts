@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { libdeflateBuiltIn } from '../compress/gzip.js';
 import { checkChanges } from '../image/changes.js';
 import type { LayerCompression } from '../image/layer.js';
-import { compressionChoices, type CompressionChoice } from '../transports/save.js';
+import { compressionChoices, type CompressionChoice } from '../compress/index.js';
 import { parsePlatform, platformChoice } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import type { Reporter } from './report.js';

@@ -8,7 +8,7 @@ import type { Descriptor } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
 import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
 import type { Store } from '../store/store.js';
-import type { TransferEvent } from '../oci/image-ends.js';
+import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
 import type { TransferOptions } from '../registry/transfer.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { sayOnInterrupt } from './interrupted.js';
@@ -168,6 +168,17 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
       case 'notice':
         reporter.noticeOnce(event.message);
         return;
+      case 'convert':
+        reporter.info(conversionLine(event.conversion));
+        return;
     }
   };
+}
+
+/** Why a copy rewrites a layer, and how not to (a layer of gigabytes takes a while). */
+export function conversionLine({ layer, from, to, why }: LayerConversion, format?: string): string {
+  // A mislabelled layer whose bytes already are `to`: copied, only its media type changes.
+  if (from === to) return `relabelling layer ${shortDigest(layer.digest)} as ${to} (--compression ${to})`;
+  const what = `converting layer ${shortDigest(layer.digest)}: ${from} → ${to}`;
+  return why === 'asked' ? `${what} (--compression ${to})` : `${what} for ${format ?? 'the destination'} (Docker ≤ 23 cannot read ${from}); --format oci-archive keeps ${from}`;
 }

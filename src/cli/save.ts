@@ -4,14 +4,15 @@ import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../transports/address.js';
 import type { PushResult } from '../registry/push.js';
-import { saveImages, sinceLayers, type CompressionChoice, type LayerConversion } from '../transports/save.js';
+import type { CompressionChoice } from '../compress/index.js';
+import { saveImages, sinceLayers } from '../transports/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
 import { pushToRegistry } from '../transports/registry-transport.js';
 import { readHaveFile } from '../transports/omitted-layers.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
-import { addRegistryFlags, pushReported, refuseRegistryFlags } from './registry-options.js';
+import { addRegistryFlags, conversionLine, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
@@ -112,14 +113,6 @@ export const saveCommand: CommandModule = (cli, run) => {
     );
 };
 
-/** Why save rewrites a layer, and how not to (a layer of gigabytes takes a while). */
-function conversionLine({ layer, from, to, why }: LayerConversion, format: FormatName): string {
-  // A mislabelled layer whose bytes already are `to`: copied, only its media type changes.
-  if (from === to) return `relabelling layer ${shortDigest(layer.digest)} as ${to} (--compression ${to})`;
-  const what = `converting layer ${shortDigest(layer.digest)}: ${from} → ${to}`;
-  return why === 'asked' ? `${what} (--compression ${to})` : `${what} for ${format} (Docker ≤ 23 cannot read ${from}); --format oci-archive keeps ${from}`;
-}
-
 /** save --sign KEY: every image found, then each signed in the store (rootfs sign), before anything is written. */
 async function signBeforeSaving(reporter: Reporter, refs: string[], opts: Record<string, unknown>, keyFile: string, platform: Platform | undefined): Promise<void> {
   const { readSigningKey, signImages } = await import('../trust/index.js');
@@ -137,10 +130,10 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   // --exclude-have and --since say what the receiver holds; a registry says so itself (a push asks before each
   // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
-  const conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), onWarning: (message: string) => reporter.warnOnce(message) };
+  const conversion = { compression, ...(level !== undefined ? { level } : {}) };
   const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
     await sinceLayers(store, opts.since === undefined ? [] : [opts.since].flat().map(String), platform);
-    return pushToRegistry(store, refs, address, conversion, (from, source, destination, knownLocations) => pushReported(reporter, from, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
+    return pushToRegistry(store, refs, address, platform, (source, destination, shared) => pushReported(reporter, store, source, destination, opts, { ...shared, conversion, referrers: opts.referrers !== false }));
   });
   reporter.emitJson({ output, pushed });
 }

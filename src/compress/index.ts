@@ -16,6 +16,10 @@ import { native } from '../native/index.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
 
+/** What --compression asks of an image's layers on a copy: keep them as they are, or this compression. */
+export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
+export type CompressionChoice = (typeof compressionChoices)[number];
+
 const magics: [Compression, number[]][] = [
   ['gzip', [0x1f, 0x8b]],
   ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],

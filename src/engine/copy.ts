@@ -4,27 +4,36 @@
  * (oci/walk.ts; a platform chosen at each index level, or every child),
  * the configs (small: they say what each layer must decompress to), the
  * blobs the destination lacks, each one retried transfer checked as it
- * flows (engine/verified-blob.ts), the referrers by the one closure, the
+ * flows (engine/verified-blob.ts), a layer recompressed on the way when
+ * asked or when the destination cannot hold it (engine/convert.ts: the
+ * manifests above it rewritten), the referrers by the one closure, the
  * policy hook before any name (beforeNames), then the documents children
  * first and the names last. A failure aborts the destination, which then
  * holds nothing new under a name.
  */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
+import { detectCompression, type Compression } from '../compress/index.js';
 import { InvalidInputError, NotFoundError, printable } from '../errors.js';
 import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
+import { Spool } from '../io/temp.js';
 import { verifiedBytes } from '../oci/digest.js';
-import type { DestinationNames, Document, ImageDestination, ImageSource, TransferEvent } from '../oci/image-ends.js';
+import type { DestinationNames, Document, ImageDestination, ImageSource, LayerConversion, TransferEvent } from '../oci/image-ends.js';
+import { readLayerAs } from '../oci/layer-media.js';
 import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import { referrerClosure, referrerDescriptor } from '../oci/referrer-closure.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, type Descriptor, type Digest, type Manifest, type Platform } from '../oci/types.js';
 import { parseImageConfig, parseJson, parseManifest } from '../oci/validate.js';
 import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import type { BeforeNames } from '../store/staged.js';
 import { count } from '../text.js';
-import { verifiedBlob } from './verified-blob.js';
+import { conversionOf, convertLayer, rewriteDocuments, type ConversionRule } from './convert.js';
+import { verifiedBlob, type BlobChecks } from './verified-blob.js';
 
 export interface CopyImageOptions {
   /** How the image is named in messages (its reference at the source). */
@@ -44,6 +53,13 @@ export interface CopyImageOptions {
   tags: ImageReference[];
   /** false: the image alone, without its referrers. */
   referrers: boolean;
+  /**
+   * The layers' compression at the destination (default: as they are, unless
+   * the destination cannot hold them). A rewritten layer changes the
+   * manifests above it, and their referrers, which name the old digests, stay
+   * behind with a warning.
+   */
+  conversion?: ConversionRule;
   /** After every blob is in and checked, before any name (a trust policy: --require-signed). */
   beforeNames?: BeforeNames;
   /** Blobs copied at once (default 3, as docker). */
@@ -65,6 +81,7 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
   const small = new Map<Digest, Buffer>();
   const { platform } = platformChoice(options.platform, options.allPlatforms);
   const chosen = platform ?? (!options.allPlatforms && source.defaultsToHostPlatform ? hostPlatform() : undefined);
+  const spool = new Spool(tmpdir(), '.rootfs-convert');
   try {
     const documents = await readGraph(source, top, options.name, chosen);
     const manifests = documents.flatMap(({ document, manifest }) => (manifest ? [{ document, manifest }] : []));
@@ -77,33 +94,51 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     const blobs = { source, destination, emit, small, concurrency: options.concurrency ?? 3 };
     const configs = new Map<Digest, Buffer | undefined>();
     for (const { manifest } of manifests) if (!configs.has(manifest.config.digest)) configs.set(manifest.config.digest, await copyConfig(blobs, manifest));
-    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined }>();
+    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined; docker: boolean }>();
     for (const { document, manifest } of manifests) {
       const diffIds = expectedDiffIds(manifest, configs.get(manifest.config.digest), `${at(document.descriptor.digest)}: config ${manifest.config.digest}`);
-      manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i] }));
+      const docker = document.descriptor.mediaType === MediaType.DockerManifest;
+      manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i], docker }));
     }
-    await forEachLimited([...layers.values()], blobs.concurrency, ({ descriptor, diffId }) => copyBlob(blobs, descriptor, diffId));
+    const rule = options.conversion ?? { compression: 'keep' };
+    const converting = rule.compression !== 'keep' || (destination.cannotHold?.length ?? 0) > 0;
+    // One conversion at a time: each compressor already uses every core.
+    const oneConversion = pLimit(1);
+    const replaced = new Map<Digest, Descriptor>();
+    await forEachLimited([...layers.values()], blobs.concurrency, async ({ descriptor, diffId, docker }) => {
+      const conversion = converting ? await conversionFor(blobs, descriptor, rule, destination.cannotHold) : undefined;
+      if (!conversion) return copyBlob(blobs, descriptor, diffId);
+      replaced.set(descriptor.digest, await oneConversion(() => convertBlob(blobs, conversion, { diffId, level: rule.level, docker, spool })));
+    });
+    // A rewritten layer changes the manifest that names it and every index above; the configs, and so the image IDs, stay.
+    const rewritten = rewriteDocuments(documents, replaced);
+    const now = (document: Document): Document => rewritten.get(document.descriptor.digest) ?? document;
+    const image = now(named);
+    const copied = kept.map(now);
 
     const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
-    const referrers = options.referrers ? await copyReferrers(blobs, subjects) : [];
+    const referrers = options.referrers ? await copyReferrers(blobs, subjects.filter((digest) => !rewritten.has(digest))) : [];
+    if (options.referrers) await warnLeftBehind(blobs, subjects.filter((digest) => rewritten.has(digest)));
     // Children before what names them, the referrers after their subjects: the order the destination takes them in.
-    const allDocuments = [...kept, ...referrers.map(({ document }) => document)];
+    const allDocuments = [...copied, ...referrers.map(({ document }) => document)];
     for (const document of allDocuments) small.set(document.descriptor.digest, document.bytes);
     const referrerNames = referrers.map(({ subject, descriptor }) => ({ subject, descriptor }));
 
-    const id = isIndexMediaType(named.descriptor.mediaType) ? named.descriptor.digest : manifests[0]!.manifest.config.digest;
+    const id = isIndexMediaType(image.descriptor.mediaType) ? image.descriptor.digest : manifests[0]!.manifest.config.digest;
     await options.beforeNames?.({
-      images: [{ tags: options.tags.map(familiarName), id, descriptor: named.descriptor }],
+      images: [{ tags: options.tags.map(familiarName), id, descriptor: image.descriptor }],
       referrers: referrerNames,
       readBlob: (digest) => readSmall(blobs, digest),
     });
     for (const document of allDocuments) await destination.putDocument(document);
-    const names: DestinationNames = { image: { descriptor: named.descriptor, tags: options.tags }, referrers: referrerNames };
+    const names: DestinationNames = { image: { descriptor: image.descriptor, tags: options.tags }, referrers: referrerNames };
     await destination.commit(names);
-    return { descriptor: named.descriptor, id, referrers: referrers.length };
+    return { descriptor: image.descriptor, id, referrers: referrers.length };
   } catch (err) {
     await destination.abort();
     throw err;
+  } finally {
+    await spool.remove();
   }
 }
 
@@ -216,14 +251,7 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
  */
 async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
   const { source, destination, emit } = context;
-  const checks = {
-    where: `${source.where}@${blob.digest}`,
-    sender: source.sender,
-    inspectLayer: !source.layersChecked,
-    ...(diffId !== undefined ? { diffId } : {}),
-    onProgress: (done: number) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
-    onNotice: (message: string) => emit({ type: 'notice', message }),
-  };
+  const checks = checksOf(context, blob, diffId);
   if (await destination.has(blob)) {
     // Held already, but under this manifest a layer must still be what its config says: checked where it lies.
     const held = checks.inspectLayer ? await destination.openHeld?.(blob) : undefined;
@@ -234,6 +262,71 @@ async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
   }
   const arrival = await source.retry(blob, () => destination.putBlob(blob, async () => verifiedBlob(await source.openBlob(blob), blob, checks), checks.onProgress));
   emit({ type: 'blob', digest: blob.digest, size: blob.size, ...arrival });
+}
+
+/** How a blob from the source is checked as it flows, and whom it tells. */
+function checksOf({ source, emit }: BlobContext, blob: Descriptor, diffId: Digest | undefined): BlobChecks & { onProgress: (done: number) => void } {
+  return {
+    where: `${source.where}@${blob.digest}`,
+    sender: source.sender,
+    inspectLayer: !source.layersChecked,
+    ...(diffId !== undefined ? { diffId } : {}),
+    onProgress: (done: number) => emit({ type: 'progress', digest: blob.digest, size: blob.size, done }),
+    onNotice: (message: string) => emit({ type: 'notice', message }),
+  };
+}
+
+/**
+ * Whether a layer changes on the way, by a look at its first bytes: what
+ * they are decides, not the label (a label they contradict is said here for
+ * a source whose layers the copy does not inspect again as they flow).
+ */
+async function conversionFor(context: BlobContext, layer: Descriptor, rule: ConversionRule, cannotHold: readonly Compression[] | undefined): Promise<LayerConversion | undefined> {
+  if (layerCompression(layer.mediaType) === undefined) return undefined;
+  const { source, emit } = context;
+  const from = await source.retry(layer, async () => {
+    const { compression, stream } = await detectCompression(await source.openBlob(layer));
+    stream.destroy();
+    return compression;
+  });
+  const { warning } = readLayerAs(layer, from);
+  if (warning !== undefined && source.layersChecked) emit({ type: 'notice', message: warning });
+  return conversionOf(layer, from, rule, cannotHold);
+}
+
+/**
+ * A layer rewritten into a spool file from its bytes checked as they are
+ * read (one transfer, retried whole), then put as any blob, checked again as
+ * it is read back; returns the layer as the destination now holds it.
+ */
+async function convertBlob(context: BlobContext, conversion: LayerConversion, how: { diffId: Digest | undefined; level: number | undefined; docker: boolean; spool: Spool }): Promise<Descriptor> {
+  const { source, destination, emit } = context;
+  const { layer } = conversion;
+  emit({ type: 'convert', conversion });
+  const path = await how.spool.path();
+  try {
+    const converted = await source.retry(layer, async () => {
+      await rm(path, { force: true });
+      return convertLayer(await verifiedBlob(await source.openBlob(layer), layer, checksOf(context, layer, how.diffId)), conversion, how.level, how.docker, path);
+    });
+    if (await destination.has(converted)) {
+      emit({ type: 'blob', digest: converted.digest, size: converted.size, status: 'exists' });
+      return converted;
+    }
+    const written = { where: path, sender: 'the conversion', inspectLayer: false };
+    const arrival = await destination.putBlob(converted, async () => verifiedBlob(createReadStream(path), converted, written), (done) => emit({ type: 'progress', digest: converted.digest, size: converted.size, done }));
+    emit({ type: 'blob', digest: converted.digest, size: converted.size, ...arrival });
+    return converted;
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+/** The referrers of images whose digests a conversion changed name what the destination will not hold: said, not copied. */
+async function warnLeftBehind({ source, emit }: BlobContext, subjects: Digest[]): Promise<void> {
+  let left = 0;
+  for (const subject of subjects) left += (await source.referrersOf(subject)).length;
+  if (left > 0) emit({ type: 'warning', message: `${count(left, 'referrer')} left out: their subject's digest changed when its layers were recompressed` });
 }
 
 interface CopiedReferrer {

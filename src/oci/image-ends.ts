@@ -4,11 +4,12 @@
  * ImageSource and ImageDestination): a source says how it reads one
  * document or blob and lists referrers; a destination says what it holds,
  * how it takes one blob or document, and how names are given last. The one
- * copy, transports/engine.ts, owns everything between: the walk, the
+ * copy, engine/copy.ts, owns everything between: the walk, the
  * platform, reuse, verification, the media-type policy, the referrer
  * closure, beforeNames and the order of names.
  */
 import type { Readable } from 'node:stream';
+import type { Compression } from '../compress/index.js';
 import type { ImageReference } from './reference.js';
 import type { Descriptor, Digest } from './types.js';
 
@@ -19,12 +20,24 @@ export type TransferEvent =
   | { type: 'progress'; digest: Digest; size: number; done: number }
   /** An interrupted upload goes on at offset (0 and restarted: in a new upload). */
   | { type: 'resume'; digest: Digest; offset: number; restarted: boolean }
+  /** A layer about to be rewritten in another compression (before it is read). */
+  | { type: 'convert'; conversion: LayerConversion }
   /** Something odd the copy went on past (a referrer not taken). */
   | { type: 'warning'; message: string }
   /** Something said that is no failure: a layer whose media type its bytes contradict, read as the bytes say (oci/layer-media.ts). */
   | { type: 'notice'; message: string }
   /** A failure that may pass (message: what failed, where, why); attempt `attempt` of `of` follows. */
   | { type: 'retry'; message: string; attempt: number; of: number };
+
+/** A layer the copy rewrites in another compression. */
+export interface LayerConversion {
+  layer: Descriptor;
+  /** What the bytes are, whatever the layer's media type says. */
+  from: Compression;
+  to: 'none' | 'gzip' | 'zstd';
+  /** format: the destination cannot hold `from` (zstd in a docker archive); asked: --compression. */
+  why: 'format' | 'asked';
+}
 
 /** How a blob reached the destination: there already, mounted from another repository of the same registry, or its bytes sent (pushed to a registry, pulled into a store). */
 export type BlobStatus = 'exists' | 'mounted' | 'pushed' | 'pulled';
@@ -81,6 +94,8 @@ export interface DestinationNames {
 
 export interface ImageDestination {
   readonly where: string;
+  /** Layer compressions it cannot hold (a docker archive: zstd, which Docker before 23 cannot read); the copy makes them uncompressed. */
+  readonly cannotHold?: readonly Compression[];
   /** Whether it holds the blob already, so that it is not sent. */
   has(descriptor: Descriptor): Promise<boolean>;
   /**

@@ -8,6 +8,8 @@
  */
 import { UsageError } from '../errors.js';
 import { copyImage } from '../engine/copy.js';
+import type { ConversionRule } from '../engine/convert.js';
+import { count } from '../text.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest } from '../oci/types.js';
 import { StoreSource } from '../store/image-ends.js';
@@ -23,12 +25,14 @@ export interface PushOptions extends TransferOptions {
   knownLocations?: BlobLocations;
   /** false (--no-referrers): push the image alone, without its referrers and cosign-style signature tags. */
   referrers?: boolean;
+  /** Layers recompressed on the way (--compression); the manifests pushed are then new, and the signatures of the stored ones stay behind. */
+  conversion?: ConversionRule;
 }
 
 export interface PushResult {
   /** Where it went, as docker shows it: "127.0.0.1:5000/ns/app:1.0". */
   reference: string;
-  /** Digest and size of the manifest or index pushed under the tag. */
+  /** Digest and size of the manifest or index pushed under the tag (new when layers were recompressed). */
   digest: Digest;
   size: number;
   mediaType: string;
@@ -65,31 +69,39 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   await learnLocations(store, destination.registry, locations);
   const { registry, repository } = destination;
   const client = await connect(registry, options);
-  let referrers: number;
+  let copied: { descriptor: Descriptor; referrers: number };
   try {
     const registryEnd = new RegistryDestination(client, repository, locations, {
       ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
-    ({ referrers } = await copyImage(new StoreSource(store), top, registryEnd, {
+    copied = await copyImage(new StoreSource(store), top, registryEnd, {
       name: familiarName(destination),
       what: `push ${familiarName(destination)}`,
       tags: destination.tag !== undefined ? [destination] : [],
       referrers: options.referrers !== false,
+      ...(options.conversion ? { conversion: options.conversion } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    }));
+    });
   } finally {
     client.close();
   }
   let cosign = 0;
   if (options.referrers !== false) {
-    for (const { tag, descriptor } of await cosignTagged(store, top.digest)) {
-      await pushImage(store, descriptor, { registry, repository, tag }, { ...options, knownLocations: locations, referrers: false });
-      cosign++;
+    const tagged = await cosignTagged(store, top.digest);
+    // Signatures of the stored manifest do not sign a recompressed one.
+    if (copied.descriptor.digest !== top.digest) {
+      if (tagged.length > 0) options.onEvent?.({ type: 'warning', message: `${count(tagged.length, 'cosign signature tag')} left out: the image's digest changed when its layers were recompressed` });
+    } else {
+      for (const { tag, descriptor } of tagged) {
+        await pushImage(store, descriptor, { registry, repository, tag }, { ...options, knownLocations: locations, referrers: false });
+        cosign++;
+      }
     }
   }
-  return { reference: familiarName(destination), digest: top.digest, size: top.size, mediaType: top.mediaType, referrers: referrers + cosign };
+  const { digest, size, mediaType } = copied.descriptor;
+  return { reference: familiarName(destination), digest, size, mediaType, referrers: copied.referrers + cosign };
 }
 
 /** Images the store holds under cosign's tags for digest (`sha256-<hex>.sig`, `.att`, `.sbom`), one per tag. */

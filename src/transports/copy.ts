@@ -3,8 +3,8 @@
  * names, plus `rootfs:` for the store), through the store: a source
  * (image-transport.ts) brings the images into a store, verified, names
  * last; a sink takes them out of it, converting what the sink asks for.
- * Between two registries with layers kept as they are it is the one copy
- * (engine/copy.ts) straight from one to the other. Otherwise, when neither
+ * Between two registries it is the one copy (engine/copy.ts) straight
+ * from one to the other. Otherwise, when neither
  * end is the store, the image passes through a private store made for the
  * copy (beside the destination, else in $TMPDIR) and removed after it, so
  * the user's store is never opened.
@@ -67,8 +67,8 @@ export async function copyImages(source: TransportAddress, destination: Transpor
       return { images, referrers };
     });
   }
-  // Two registries with layers kept as they are: the one copy between them, nothing staged here.
-  if (source.kind === 'registry' && destination.kind === 'registry' && options.compression === 'keep') return copyBetweenRegistries(source.address, destination.address, options);
+  // Two registries: the one copy between them, nothing staged here.
+  if (source.kind === 'registry' && destination.kind === 'registry') return copyBetweenRegistries(source.address, destination.address, options);
   const sink = sinkOf(destination);
   return withPrivateStore(sink.output, async (store) => {
     const arrived = await sourceOf(source).into(store, undefined, options);

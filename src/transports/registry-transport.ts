@@ -1,7 +1,7 @@
-/** A registry as a copy's end (docker://): pull brings an image in, push takes images out (recompressed first when asked: a registry takes blobs as they are). */
+/** A registry as a copy's end (docker://): pull brings an image in, push takes images out (recompressed on the way when asked: a registry takes blobs as they are). */
 import { UsageError } from '../errors.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
 import { copyImage } from '../engine/copy.js';
@@ -11,7 +11,6 @@ import { destinationOn, pushImage } from '../registry/push.js';
 import { connect } from '../registry/transfer.js';
 import type { RegistryAddress } from './address.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
-import { withConverted, type Conversion } from './private-store.js';
 import { planSave } from './registry.js';
 
 export function registrySource(address: RegistryAddress): ImageSource {
@@ -36,9 +35,10 @@ export function registrySource(address: RegistryAddress): ImageSource {
 }
 
 /**
- * A copy from one registry to another with layers as they are: the one
- * copy between the two registries' ends, each blob streamed from the source
- * through its checks into the destination, nothing staged on this host.
+ * A copy from one registry to another: the one copy between the two
+ * registries' ends, each blob streamed from the source through its checks
+ * into the destination, nothing staged on this host but a layer being
+ * recompressed (--compression).
  * The destination is the address's repository and tag, or with HOST alone
  * the source's repository path on it.
  */
@@ -59,6 +59,7 @@ export async function copyBetweenRegistries(from: RegistryAddress, to: RegistryA
         ...platformChoice(options.platform, options.allPlatforms),
         tags: destination.tag !== undefined ? [destination] : [],
         referrers: options.referrers,
+        conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
         ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
         onEvent,
       });
@@ -74,11 +75,16 @@ export async function copyBetweenRegistries(from: RegistryAddress, to: RegistryA
 export function registrySink(address: RegistryAddress): ImageSink {
   return {
     async from(store, texts, options) {
-      const { compression, level, platform, onWarning } = options;
-      const conversion: Conversion = { compression, ...(level !== undefined ? { level } : {}), ...(platform ? { platform } : {}), ...(onWarning ? { onWarning } : {}) };
-      const pushed = await pushToRegistry(store, await oneTextPerImage(store, texts), address, conversion, async (from, source, destination, knownLocations) => ({
+      const { compression, level, platform } = options;
+      const pushed = await pushToRegistry(store, await oneTextPerImage(store, texts), address, platform, async (source, destination, push) => ({
         destination,
-        result: await pushImage(from, source, destination, { ...(await options.registry(destination.registry)), knownLocations, referrers: options.referrers, ...(options.onEvent ? { onEvent: options.onEvent } : {}) }),
+        result: await pushImage(store, source, destination, {
+          ...(await options.registry(destination.registry)),
+          ...push,
+          conversion: { compression, ...(level !== undefined ? { level } : {}) },
+          referrers: options.referrers,
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        }),
       }));
       const result: CopyResult = { images: [], referrers: 0 };
       for (const { destination, result: one } of pushed) {
@@ -90,23 +96,15 @@ export function registrySink(address: RegistryAddress): ImageSink {
   };
 }
 
-/** One image's push, as the caller makes it (the CLI reports each one as docker does). */
-export type PushOne<T> = (store: Store, source: string | Descriptor, destination: ImageReference, knownLocations: BlobLocations) => Promise<T>;
+/** One image's push, as the caller makes it (the CLI reports each one as docker does), with what every push of the set shares. */
+export type PushOne<T> = (source: string | Descriptor, destination: ImageReference, shared: { knownLocations: BlobLocations }) => Promise<T>;
 
-/**
- * Pushes texts (names or digests in store) to the registry address names,
- * each where planSave puts it; with a compression other than keep, the
- * layers are recompressed first (withConverted) and the new manifests
- * pushed: a registry takes blobs as they are, so the conversion is ours.
- */
-export async function pushToRegistry<T>(store: Store, texts: string[], address: RegistryAddress, conversion: Conversion, pushOne: PushOne<T>): Promise<T[]> {
-  const pushAll = async (from: Store, names: string[]): Promise<T[]> => {
-    const plan = await planSave(from, names, address, conversion.platform);
-    // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
-    const knownLocations = new BlobLocations();
-    const results: T[] = [];
-    for (const { source, destination } of plan) results.push(await pushOne(from, source, destination, knownLocations));
-    return results;
-  };
-  return conversion.compression === 'keep' ? pushAll(store, texts) : withConverted(store, texts, conversion, pushAll);
+/** Pushes texts (names or digests in store) to the registry address names, each where planSave puts it (with platform, that platform's manifest). */
+export async function pushToRegistry<T>(store: Store, texts: string[], address: RegistryAddress, platform: Platform | undefined, pushOne: PushOne<T>): Promise<T[]> {
+  const plan = await planSave(store, texts, address, platform);
+  // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
+  const knownLocations = new BlobLocations();
+  const results: T[] = [];
+  for (const { source, destination } of plan) results.push(await pushOne(source, destination, { knownLocations }));
+  return results;
 }

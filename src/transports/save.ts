@@ -6,19 +6,19 @@
  * first) and the manifest that names it is rewritten, its config untouched,
  * so the image ID stays what it was.
  */
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compressorRecipe, createDecompressor, createRecipeCompressor, layerRecipeAnnotations, withoutRecipe, type Compression } from '../compress/index.js';
+import type { Compression, CompressionChoice } from '../compress/index.js';
+import { conversionOf, convertLayer } from '../engine/convert.js';
+import type { LayerConversion } from '../oci/image-ends.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { DigestStream, digestHex, sha256 } from '../oci/digest.js';
+import { digestHex, sha256 } from '../oci/digest.js';
 import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
   layerCompression,
   MediaType,
-  ociLayerMediaType,
   type Descriptor,
   type Digest,
   type Index,
@@ -38,13 +38,10 @@ import type { LayerTally } from './contents.js';
 import { withOmittedLayers } from './omitted-layers.js';
 import { chooseReference, makeDelta, referenceLayers, withDeltaLayers, type DeltaEntry, type ReferenceLayer } from './delta-layers.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './archive-writer.js';
-import { outputError } from '../io/output.js';
 import { openStoredLayer } from '../layers/source.js';
 import { Tap } from '../io/streams.js';
 import { resolveImage } from '../store/resolve.js';
 
-export const compressionChoices = ['keep', 'gzip', 'zstd', 'none'] as const;
-export type CompressionChoice = (typeof compressionChoices)[number];
 
 export interface SaveOptions {
   format: FormatName;
@@ -102,14 +99,6 @@ export interface SaveProgress {
   converting?: LayerConversion;
 }
 
-export interface LayerConversion {
-  layer: Descriptor;
-  /** What the stored bytes are, whatever the layer's media type says. */
-  from: Compression;
-  to: 'none' | 'gzip' | 'zstd';
-  /** keep: the archive format cannot hold `from` (zstd in a docker archive); else --compression asked for it. */
-  why: 'format' | 'asked';
-}
 
 export interface SaveResult {
   images: SavedImage[];
@@ -471,26 +460,15 @@ class Exporter {
       if (!this.leaveOut(layer) && !(await this.sendDelta(layer, position))) await this.copyBlob(layer, names.layer(layer.digest));
       return layer;
     }
-    const to = conversion.to;
     this.options.onConvert?.(conversion);
     this.progress.converting = conversion;
     const path = await this.sink.spoolPath();
-    const digest = new DigestStream();
     // Its label was judged when its bytes were first looked at (storedCompression).
     const { stream } = await openStoredLayer(this.store, layer);
-    const stages: Array<Readable | Writable> = [stream, new Tap((chunk) => this.countBytes(chunk.length))];
-    // Bytes already what is asked for (a mislabelled layer) are copied: only the label changes.
-    const recipe = conversion.from === to ? undefined : compressorRecipe(to, this.options.level);
-    if (recipe) {
-      if (conversion.from !== 'none') stages.push(createDecompressor(conversion.from, `layer ${layer.digest}`));
-      if (to !== 'none') stages.push(createRecipeCompressor(recipe)!);
-    }
+    const counted = stream.pipe(new Tap((chunk) => this.countBytes(chunk.length)));
+    stream.on('error', (err) => counted.destroy(err));
     try {
-      await pipeline([...stages, digest, createWriteStream(path, { flags: 'wx', mode: 0o644 })] as unknown as [Readable, Writable]).catch(outputError(path));
-      // A re-encoded layer records the recipe it now follows, not the one its stored bytes did.
-      const annotated = recipe ? withoutRecipe(layer) : layer;
-      const converted: Descriptor = { ...annotated, mediaType: convertedMediaType(to, docker), digest: digest.digest, size: digest.size };
-      if (recipe && to !== 'none') converted.annotations = { ...converted.annotations, ...layerRecipeAnnotations(recipe) };
+      const converted = await convertLayer(counted, conversion, this.options.level, docker, path);
       const name = names.layer(converted.digest);
       // A converted layer is left out by the digest it has in the archive: that is what the receiver would hold.
       if (this.sink.has(name) || this.leaveOut(converted)) await rm(path, { force: true });
@@ -516,12 +494,9 @@ class Exporter {
    * layer type we know (an attestation's in-toto JSON, a foreign type): it travels as it is.
    */
   private async conversion(layer: Descriptor): Promise<LayerConversion | undefined> {
-    const declared = layerCompression(layer.mediaType);
-    if (declared === undefined) return undefined;
-    const from = await this.storedCompression(layer);
-    if (this.options.compression !== 'keep') return this.options.compression === from && declared === from ? undefined : { layer, from, to: this.options.compression, why: 'asked' };
+    if (layerCompression(layer.mediaType) === undefined) return undefined;
     const docker = this.options.format === 'docker-archive' || this.options.format === 'docker-legacy';
-    return docker && from === 'zstd' ? { layer, from, to: 'none', why: 'format' } : undefined;
+    return conversionOf(layer, await this.storedCompression(layer), this.options, docker ? ['zstd'] : []);
   }
 
   /** What a stored layer's bytes are: one look per layer, which says once if its media type is wrong. */
@@ -587,9 +562,4 @@ class Exporter {
     this.progress.blobs++;
     this.countBytes(bytes);
   }
-}
-
-function convertedMediaType(compression: 'none' | 'gzip' | 'zstd', docker: boolean): string {
-  if (!docker) return ociLayerMediaType(compression);
-  return compression === 'gzip' ? MediaType.DockerLayerGzip : compression === 'zstd' ? 'application/vnd.docker.image.rootfs.diff.tar.zstd' : MediaType.DockerLayerTar;
 }

@@ -12,7 +12,7 @@ import type { TransferOptions } from '../registry/transfer.js';
 import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
 import type { PartSetReading } from './load.js';
-import type { CompressionChoice } from './save.js';
+import type { CompressionChoice } from '../compress/index.js';
 import { findImage } from '../store/resolve.js';
 
 export interface CopyOptions {
