@@ -138,7 +138,7 @@ function countsIn(pattern: RegExp, skipFile: string): Map<string, number> {
 const manifestsAllowed: Record<string, { lines: number; why: string }> = {
   'oci/validate.ts': { lines: 2, why: 'parseIndex checks the document itself: a manifests array of descriptors' },
   'engine/convert.ts': { lines: 2, why: "an index rewritten from its children's new digests, over the documents the copy's walk read, children first" },
-  'transports/save.ts': { lines: 9, why: "index.json entries being written; an index rewritten from its children's new digests, after walkImage and childrenFirst wrote them" },
+  'transports/archive-destination.ts': { lines: 5, why: "index.json's entries being written: an existing layout's kept, the images' and the referrers' added" },
   'transports/archive-members.ts': { lines: 1, why: "index.json's entries: the roots handed to walkImage" },
   'transports/oci-layout.ts': { lines: 4, why: 'index.json entries: images, referrers, shared names; each entry is then checked by walkImage' },
   'transports/load.ts': { lines: 1, why: "refuseSeveralImages counts index.json's entries" },

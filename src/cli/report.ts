@@ -66,6 +66,7 @@ export class Reporter {
   private readonly tty: boolean;
   private lastDraw = 0;
   private drawnLabel = '';
+  private drawnEstimate = false;
   /** Where the rate is measured from: the first bytes seen under the current label. */
   private since: { label: string; at: number; bytes: number } | undefined;
   warnings = 0;
@@ -139,10 +140,11 @@ export class Reporter {
    */
   progress(state: Progress): void {
     const now = Date.now();
-    // A new label (the next layer, the next phase) is drawn at once: it says what the command is doing now.
-    if (now - this.lastDraw < 100 && state.label === this.drawnLabel) return;
+    // A new label (the next layer, the next phase) is drawn at once: it says what the command is doing now; so is a total that stopped being an estimate.
+    if (now - this.lastDraw < 100 && state.label === this.drawnLabel && (state.estimated ?? false) === this.drawnEstimate) return;
     this.lastDraw = now;
     this.drawnLabel = state.label;
+    this.drawnEstimate = state.estimated ?? false;
     // Handed on whether or not this process has a terminal: the reader may have one.
     if (state.toStdout) handTotalOn(state.toStdout);
     if (!this.tty || !drawsHere()) return;

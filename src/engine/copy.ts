@@ -22,7 +22,7 @@ import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { Spool } from '../io/temp.js';
 import { verifiedBytes } from '../oci/digest.js';
-import type { DestinationNames, Document, ImageDestination, ImageSource, LayerConversion, TransferEvent } from '../oci/image-ends.js';
+import type { DestinationNames, Document, ImageDestination, ImageSource, LayerConversion, LayerPlace, TransferEvent } from '../oci/image-ends.js';
 import { readLayerAs } from '../oci/layer-media.js';
 import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
@@ -83,7 +83,7 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
   const chosen = platform ?? (!options.allPlatforms && source.defaultsToHostPlatform ? hostPlatform() : undefined);
   const spool = new Spool(tmpdir(), '.rootfs-convert');
   try {
-    const documents = await readGraph(source, top, options.name, chosen);
+    const documents = await readGraph(source, top, options.name, chosen, destination.takesPartialIndexes === true);
     const manifests = documents.flatMap(({ document, manifest }) => (manifest ? [{ document, manifest }] : []));
     if (manifests.length === 0) throw new InvalidInputError(at(top.digest), 'an index with no image manifest under it');
     // Without a platform choice an index is kept whole; with one, the chosen manifest is the image.
@@ -94,21 +94,23 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     const blobs = { source, destination, emit, small, concurrency: options.concurrency ?? 3 };
     const configs = new Map<Digest, Buffer | undefined>();
     for (const { manifest } of manifests) if (!configs.has(manifest.config.digest)) configs.set(manifest.config.digest, await copyConfig(blobs, manifest));
-    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined; docker: boolean }>();
+    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined; docker: boolean; place: LayerPlace }>();
     for (const { document, manifest } of manifests) {
       const diffIds = expectedDiffIds(manifest, configs.get(manifest.config.digest), `${at(document.descriptor.digest)}: config ${manifest.config.digest}`);
       const docker = document.descriptor.mediaType === MediaType.DockerManifest;
-      manifest.layers.forEach((descriptor, i) => layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[i], docker }));
+      manifest.layers.forEach((descriptor, position) => {
+        if (!layers.has(descriptor.digest)) layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[position], docker, place: { position } });
+      });
     }
     const rule = options.conversion ?? { compression: 'keep' };
     const converting = rule.compression !== 'keep' || (destination.cannotHold?.length ?? 0) > 0;
     // One conversion at a time: each compressor already uses every core.
     const oneConversion = pLimit(1);
     const replaced = new Map<Digest, Descriptor>();
-    await forEachLimited([...layers.values()], blobs.concurrency, async ({ descriptor, diffId, docker }) => {
+    await forEachLimited([...layers.values()], blobs.concurrency, async ({ descriptor, diffId, docker, place }) => {
       const conversion = converting ? await conversionFor(blobs, descriptor, rule, destination.cannotHold) : undefined;
-      if (!conversion) return copyBlob(blobs, descriptor, diffId);
-      replaced.set(descriptor.digest, await oneConversion(() => convertBlob(blobs, conversion, { diffId, level: rule.level, docker, spool })));
+      if (!conversion) return copyBlob(blobs, descriptor, diffId, place);
+      replaced.set(descriptor.digest, await oneConversion(() => convertBlob(blobs, conversion, { diffId, level: rule.level, docker, spool, place })));
     });
     // A rewritten layer changes the manifest that names it and every index above; the configs, and so the image IDs, stay.
     const rewritten = rewriteDocuments(documents, replaced);
@@ -157,7 +159,7 @@ interface BlobContext {
  * store take them in), with the manifests parsed. With a platform, the one
  * chosen at each level of an index; without, every manifest and index.
  */
-async function readGraph(source: ImageSource, top: Descriptor, name: string, platform: Platform | undefined): Promise<Array<{ document: Document; manifest?: Manifest }>> {
+async function readGraph(source: ImageSource, top: Descriptor, name: string, platform: Platform | undefined, partial: boolean): Promise<Array<{ document: Document; manifest?: Manifest }>> {
   const read = new Map<Digest, Buffer>();
   const where = (descriptor: Descriptor): string => `${source.where}@${descriptor.digest}`;
   const walk = walkImage([top], {
@@ -168,14 +170,18 @@ async function readGraph(source: ImageSource, top: Descriptor, name: string, pla
       return bytes;
     },
     where,
-    children(node, all) {
+    async children(node, all) {
       if (node.document?.kind !== 'index') return [];
       const documents = all.filter((child) => isManifestMediaType(child.mediaType) || isIndexMediaType(child.mediaType));
       if (platform === undefined) {
         // Kept whole, an index must not name what is not copied with it: a registry refuses it, a store could not show it.
         const other = all.find((child) => !documents.includes(child));
         if (other) throw new InvalidInputError(where(node.descriptor), `its entry ${other.digest} (${printable(other.mediaType).slice(0, 200)}) is not an image manifest or index`);
-        return documents;
+        if (!partial || !source.holds) return documents;
+        // Platforms never pulled stay listed, as in the index they came in, where the destination may list them too.
+        const held: Descriptor[] = [];
+        for (const child of documents) if (await source.holds(child)) held.push(child);
+        return held;
       }
       return [choosePlatform(documents, platform, (child) => child.platform, name, { hint: 'choose one with --platform or take all with --all-platforms' })];
     },
@@ -249,10 +255,10 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
  * again as it can), checked as it flows; a layer (a tar media type) must
  * decompress to diffId and be a tar inside the root, read as its bytes say.
  */
-async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest): Promise<void> {
+async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest, place?: LayerPlace): Promise<void> {
   const { source, destination, emit } = context;
   const checks = checksOf(context, blob, diffId);
-  if (await destination.has(blob)) {
+  if (await destination.has(blob, place)) {
     // Held already, but under this manifest a layer must still be what its config says: checked where it lies.
     const held = checks.inspectLayer ? await destination.openHeld?.(blob) : undefined;
     const { onProgress: _notSent, ...local } = checks;
@@ -260,7 +266,7 @@ async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest)
     emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
     return;
   }
-  const arrival = await source.retry(blob, () => destination.putBlob(blob, async () => verifiedBlob(await source.openBlob(blob), blob, checks), checks.onProgress));
+  const arrival = await source.retry(blob, () => destination.putBlob(blob, async () => verifiedBlob(await source.openBlob(blob), blob, checks), checks.onProgress, place));
   emit({ type: 'blob', digest: blob.digest, size: blob.size, ...arrival });
 }
 
@@ -299,22 +305,23 @@ async function conversionFor(context: BlobContext, layer: Descriptor, rule: Conv
  * read (one transfer, retried whole), then put as any blob, checked again as
  * it is read back; returns the layer as the destination now holds it.
  */
-async function convertBlob(context: BlobContext, conversion: LayerConversion, how: { diffId: Digest | undefined; level: number | undefined; docker: boolean; spool: Spool }): Promise<Descriptor> {
+async function convertBlob(context: BlobContext, conversion: LayerConversion, how: { diffId: Digest | undefined; level: number | undefined; docker: boolean; spool: Spool; place: LayerPlace }): Promise<Descriptor> {
   const { source, destination, emit } = context;
   const { layer } = conversion;
   emit({ type: 'convert', conversion });
-  const path = await how.spool.path();
+  const path = destination.spoolPath ? await destination.spoolPath() : await how.spool.path();
   try {
     const converted = await source.retry(layer, async () => {
       await rm(path, { force: true });
       return convertLayer(await verifiedBlob(await source.openBlob(layer), layer, checksOf(context, layer, how.diffId)), conversion, how.level, how.docker, path);
     });
-    if (await destination.has(converted)) {
+    if (await destination.has(converted, how.place)) {
       emit({ type: 'blob', digest: converted.digest, size: converted.size, status: 'exists' });
       return converted;
     }
-    const written = { where: path, sender: 'the conversion', inspectLayer: false };
-    const arrival = await destination.putBlob(converted, async () => verifiedBlob(createReadStream(path), converted, written), (done) => emit({ type: 'progress', digest: converted.digest, size: converted.size, done }));
+    const onProgress = (done: number): void => emit({ type: 'progress', digest: converted.digest, size: converted.size, done });
+    const written = { where: path, sender: 'the conversion', inspectLayer: false, onProgress };
+    const arrival = await destination.putBlob(converted, async () => verifiedBlob(createReadStream(path), converted, written), onProgress, how.place);
     emit({ type: 'blob', digest: converted.digest, size: converted.size, ...arrival });
     return converted;
   } finally {

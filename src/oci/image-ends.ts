@@ -39,13 +39,18 @@ export interface LayerConversion {
   why: 'format' | 'asked';
 }
 
-/** How a blob reached the destination: there already, mounted from another repository of the same registry, or its bytes sent (pushed to a registry, pulled into a store). */
-export type BlobStatus = 'exists' | 'mounted' | 'pushed' | 'pulled';
+/** How a blob reached the destination: there already, mounted from another repository of the same registry, or its bytes sent (pushed to a registry, pulled into a store, written into an archive). */
+export type BlobStatus = 'exists' | 'mounted' | 'pushed' | 'pulled' | 'written';
 
 /** How a blob reached the destination, and from which repository when it was mounted. */
 export interface BlobArrival {
   status: BlobStatus;
   from?: string;
+}
+
+/** Where a layer sits in the manifest that names it (the first, when several do): an archive chooses the layer a delta patches by it. */
+export interface LayerPlace {
+  position: number;
 }
 
 /** A manifest or index with the exact bytes its digest covers. */
@@ -94,17 +99,19 @@ export interface DestinationNames {
 
 export interface ImageDestination {
   readonly where: string;
+  /** An index here may list manifests that are not here (an OCI layout may, as a store keeps an index of which one platform was pulled); a registry refuses such an index. */
+  readonly takesPartialIndexes?: boolean;
   /** Layer compressions it cannot hold (a docker archive: zstd, which Docker before 23 cannot read); the copy makes them uncompressed. */
   readonly cannotHold?: readonly Compression[];
-  /** Whether it holds the blob already, so that it is not sent. */
-  has(descriptor: Descriptor): Promise<boolean>;
+  /** Whether it holds the blob already, so that it is not sent (an archive: or leaves out a layer the receiving store holds). */
+  has(descriptor: Descriptor, layer?: LayerPlace): Promise<boolean>;
   /**
    * Takes a blob from a stream the copy verifies as it flows: the stream
    * fails before its end when anything does not match, and then nothing may
    * be kept under the digest. open() gives the bytes from the start again,
    * for a destination that retries (a registry resumes by skipping).
    */
-  putBlob(descriptor: Descriptor, open: () => Promise<Readable>, onProgress: (done: number) => void): Promise<BlobArrival>;
+  putBlob(descriptor: Descriptor, open: () => Promise<Readable>, onProgress: (done: number) => void, layer?: LayerPlace): Promise<BlobArrival>;
   /** A config or other small blob the copy holds in memory, checked. */
   putSmallBlob(descriptor: Descriptor, bytes: Buffer): Promise<BlobArrival>;
   /**
@@ -114,6 +121,8 @@ export interface ImageDestination {
    * absent where nothing can be read back (a registry, which the copy then trusts).
    */
   openHeld?(descriptor: Descriptor): Promise<Readable | undefined>;
+  /** A fresh temp file for a blob the copy makes (a converted layer), on the destination's file system (an archive's may be larger than $TMPDIR); absent: the copy's own in $TMPDIR. */
+  spoolPath?(): Promise<string>;
   /** A manifest or index, checked; given in the order they may take their place: children before what names them. */
   putDocument(document: Document): Promise<void>;
   /** A small blob this copy put or the destination holds, read back for a policy before any name (beforeNames); absent where no policy can run. */
