@@ -77,7 +77,7 @@ export interface CopyImageResult {
 
 export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<CopyImageResult> {
   const emit = options.onEvent ?? (() => undefined);
-  const at = (digest: Digest): string => `${source.where}@${digest}`;
+  const at = (digest: Digest): string => blobWhere(source, digest);
   const small = new Map<Digest, Buffer>();
   const { platform } = platformChoice(options.platform, options.allPlatforms);
   const chosen = platform ?? (!options.allPlatforms && source.defaultsToHostPlatform ? hostPlatform() : undefined);
@@ -144,6 +144,11 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
   }
 }
 
+/** How a message names a blob of the source: as the source names it (a store: its file), else WHERE@DIGEST. */
+function blobWhere(source: ImageSource, digest: Digest): string {
+  return source.blobWhere?.(digest) ?? `${source.where}@${digest}`;
+}
+
 /** What copying one blob needs: both ends, whom to tell, the small blobs held for beforeNames. */
 interface BlobContext {
   source: ImageSource;
@@ -161,7 +166,7 @@ interface BlobContext {
  */
 async function readGraph(source: ImageSource, top: Descriptor, name: string, platform: Platform | undefined, partial: boolean): Promise<Array<{ document: Document; manifest?: Manifest }>> {
   const read = new Map<Digest, Buffer>();
-  const where = (descriptor: Descriptor): string => `${source.where}@${descriptor.digest}`;
+  const where = (descriptor: Descriptor): string => blobWhere(source, descriptor.digest);
   const walk = walkImage([top], {
     async read(descriptor) {
       const bytes = await source.readDocument(descriptor);
@@ -233,7 +238,7 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
     await copyBlob(context, config);
     return undefined;
   }
-  const where = `${source.where}@${config.digest}`;
+  const where = blobWhere(source, config.digest);
   const bytes = await source.retry(config, async () => {
     const body = await source.openBlob(config);
     try {
@@ -273,7 +278,7 @@ async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest,
 /** How a blob from the source is checked as it flows, and whom it tells. */
 function checksOf({ source, emit }: BlobContext, blob: Descriptor, diffId: Digest | undefined): BlobChecks & { onProgress: (done: number) => void } {
   return {
-    where: `${source.where}@${blob.digest}`,
+    where: blobWhere(source, blob.digest),
     sender: source.sender,
     inspectLayer: !source.layersChecked,
     ...(diffId !== undefined ? { diffId } : {}),
@@ -359,7 +364,7 @@ async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<
     referrersOf: async (subject) => (await source.referrersOf(subject)).filter((listed) => isManifestMediaType(listed.mediaType)),
     digestOf: (listed) => listed.digest,
     async take(listed, subject) {
-      const at = `${source.where}@${listed.digest}`;
+      const at = blobWhere(source, listed.digest);
       if (listed.size > documentCaps.image) throw new InvalidInputError(at, `${listed.size} bytes is too large for an image manifest (at most ${documentCaps.image})`);
       const bytes = verifiedBytes(await source.readDocument(listed), listed.digest, at);
       const manifest = parseManifest(parseJson(bytes.toString('utf8'), at), at);
@@ -383,7 +388,7 @@ async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<
 async function readSmall(context: BlobContext, digest: Digest): Promise<Buffer> {
   const bytes = context.small.get(digest);
   if (bytes) {
-    if (bytes.length > documentCaps.image) throw new InvalidInputError(`${context.source.where}@${digest}`, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+    if (bytes.length > documentCaps.image) throw new InvalidInputError(blobWhere(context.source, digest), `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
     return bytes;
   }
   if (!context.destination.readSmall) throw new NotFoundError(`blob ${digest} is not held by this copy, and ${context.destination.where} cannot be read back`);

@@ -64,6 +64,8 @@ export interface ImageSource {
   readonly where: string;
   /** Who sends the bytes, in a message: "the registry", "the store". */
   readonly sender: string;
+  /** How a message names one blob here, when WHERE@DIGEST would not say where to look (a store: the blob's file). */
+  blobWhere?(digest: Digest): string;
   /** A manifest's or index's exact bytes; the copy checks them against the descriptor. */
   readDocument(descriptor: Descriptor): Promise<Buffer>;
   /** A blob's bytes as they are stored; the copy checks size, digest and, for a layer, what it decompresses to. */

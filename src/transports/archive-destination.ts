@@ -168,11 +168,11 @@ export class ArchiveDestination implements ImageDestination {
       if (this.legacy) await this.sink.addBytes('repositories', Buffer.from(JSON.stringify(this.repositories)));
       else await this.sink.addBytes('oci-layout', layoutFile);
     }
-    this.ended = true;
     await this.sink.finish();
+    this.ended = true;
   }
 
-  /** Everything written goes: the output is as it was. Once, however many copies fail into it. */
+  /** Everything written goes: the output is as it was (a failed finish too). Once, however many copies fail into it. */
   async abort(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
