@@ -326,7 +326,8 @@ async function convertBlob(context: BlobContext, conversion: LayerConversion, ho
     }
     const onProgress = (done: number): void => emit({ type: 'progress', digest: converted.digest, size: converted.size, done });
     const written = { where: path, sender: 'the conversion', inspectLayer: false, onProgress };
-    const arrival = await destination.putBlob(converted, async () => verifiedBlob(createReadStream(path), converted, written), onProgress, how.place);
+    // In the destination's own spool the file is moved in as it is; from ours it is read back, checked, as any blob.
+    const arrival = destination.putSpooled && destination.spoolPath ? await destination.putSpooled(converted, path) : await destination.putBlob(converted, async () => verifiedBlob(createReadStream(path), converted, written), onProgress, how.place);
     emit({ type: 'blob', digest: converted.digest, size: converted.size, ...arrival });
     return converted;
   } finally {

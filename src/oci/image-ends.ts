@@ -125,6 +125,8 @@ export interface ImageDestination {
   openHeld?(descriptor: Descriptor): Promise<Readable | undefined>;
   /** A fresh temp file for a blob the copy makes (a converted layer), on the destination's file system (an archive's may be larger than $TMPDIR); absent: the copy's own in $TMPDIR. */
   spoolPath?(): Promise<string>;
+  /** A blob the copy made in a file from spoolPath(), its digest and size computed as it was written: moved in (renamed, where the destination is a directory). */
+  putSpooled?(descriptor: Descriptor, path: string): Promise<BlobArrival>;
   /** A manifest or index, checked; given in the order they may take their place: children before what names them. */
   putDocument(document: Document): Promise<void>;
   /** A small blob this copy put or the destination holds, read back for a policy before any name (beforeNames); absent where no policy can run. */

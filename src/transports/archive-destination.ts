@@ -106,6 +106,12 @@ export class ArchiveDestination implements ImageDestination {
     return this.sink.spoolPath();
   }
 
+  async putSpooled(descriptor: Descriptor, path: string): Promise<BlobArrival> {
+    await this.start();
+    await this.sink.addFile(this.nameOf(descriptor), path, descriptor.size);
+    return { status: 'written' };
+  }
+
   async putDocument({ descriptor, bytes }: Document): Promise<void> {
     const where = `${this.where}: ${descriptor.digest}`;
     if (descriptor.mediaType === MediaType.ImageManifest || descriptor.mediaType === MediaType.DockerManifest) this.manifestsPut.set(descriptor.digest, parseManifest(parseJson(bytes.toString('utf8'), where), where));
