@@ -147,3 +147,35 @@ test('copy docker:// → docker:// is the one copy between the two registries: n
   const tag = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${to.host}/site/app:3`]);
   assert.notEqual(tag.code, 0, 'no tag was put: the policy ran before the names');
 });
+
+test('copy docker:// → an archive is the one copy straight into it: --require-signed reads the signature from the registry, the user store is never opened, a refusal leaves no file', async (t) => {
+  if (!requireTools(t, 'docker-registry', 'skopeo')) return;
+  const registry = await startRegistry(t);
+  const work = makeTempDir(t);
+  const source = join(work, 'source');
+  const { manifest, diffId } = await withStore(source, (store) => buildImage(store, work, { name: 'app:1' }));
+  const site = writeKeys(work, 'site');
+  const other = writeKeys(work, 'other');
+  await cli({}, 'sign', '--store', source, 'app:1', '--key', site.key);
+  await cli({}, 'push', '--store', source, 'app:1', `${registry.host}/ns/app:1`);
+  // Nothing may be made under TMPDIR: here it cannot hold anything.
+  writeFileSync(join(work, 'not-a-directory'), '');
+  const env = { ROOTFS_STORE: join(work, 'user-store'), TMPDIR: join(work, 'not-a-directory', 'tmp') };
+
+  const archive = join(work, 'app.tar');
+  const copied = JSON.parse(await cli(env, 'copy', '--json', '--tls-verify=false', '--require-signed', site.pub, `docker://${registry.host}/ns/app:1`, `oci-archive:${archive}:app`)) as { images: Array<{ name: string; digest: string }>; referrers: number };
+  assert.deepEqual(copied.images.map((image) => image.digest), [manifest.digest]);
+  assert.equal(copied.referrers, 1, 'the signature travels with its image');
+  // The signature is an index.json entry too: skopeo is told which image to read.
+  assert.deepEqual(await diffIds(`oci-archive:${archive}:app`), [diffId]);
+  assert.equal(existsSync(env.ROOTFS_STORE), false, 'the user store is never opened');
+
+  const docker = join(work, 'app-docker.tar');
+  await cli(env, 'copy', '--tls-verify=false', `docker://${registry.host}/ns/app:1`, `docker-archive:${docker}`);
+  assert.deepEqual(await diffIds(`docker-archive:${docker}`), [diffId]);
+
+  const refusedPath = join(work, 'refused.tar');
+  const refused = await rootfs(['copy', '--tls-verify=false', '--require-signed', other.pub, `docker://${registry.host}/ns/app:1`, `oci-archive:${refusedPath}`], { env });
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.equal(existsSync(refusedPath), false, 'a refused copy leaves no archive');
+});

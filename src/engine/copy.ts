@@ -385,15 +385,27 @@ async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<
   });
 }
 
-/** A small blob for beforeNames: one this copy holds in memory (configs, documents), else the destination's. */
+/** A small blob for beforeNames: one this copy holds in memory (configs, documents), else the destination's, else the source's. */
 async function readSmall(context: BlobContext, digest: Digest): Promise<Buffer> {
   const bytes = context.small.get(digest);
   if (bytes) {
     if (bytes.length > documentCaps.image) throw new InvalidInputError(blobWhere(context.source, digest), `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
     return bytes;
   }
-  if (!context.destination.readSmall) throw new NotFoundError(`blob ${digest} is not held by this copy, and ${context.destination.where} cannot be read back`);
-  return context.destination.readSmall(digest);
+  if (context.destination.readSmall) return context.destination.readSmall(digest);
+  // A destination that cannot be read back (an archive being written): the source again, bounded and checked.
+  const { source } = context;
+  const where = blobWhere(source, digest);
+  const blob: Descriptor = { mediaType: 'application/octet-stream', digest, size: documentCaps.image };
+  const body = await source.retry(blob, async () => {
+    try {
+      return await readCapped(await source.openBlob(blob), 'image');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(where, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+      throw err;
+    }
+  });
+  return verifiedBytes(body, digest, where);
 }
 
 /** Runs fn for every item, `concurrency` at a time; after a failure no new one starts, and it rejects once the running ones have settled. */

@@ -10,17 +10,17 @@
  * index.json; a layer the site can rebuild from one it holds goes as a
  * delta (delta-layers.ts).
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Compression } from '../compress/index.js';
 import { digestHex } from '../oci/digest.js';
 import type { BlobArrival, DestinationNames, Document, ImageDestination, LayerPlace } from '../oci/image-ends.js';
 import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
-import { familiarName, familiarRepository, fullName } from '../oci/reference.js';
+import { familiarName, familiarRepository, fullName, parseReference, type ImageReference } from '../oci/reference.js';
 import { Annotation, layerCompression, MediaType, type Descriptor, type Digest, type Index, type Manifest } from '../oci/types.js';
 import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { Store } from '../store/store.js';
 import type { FormatName } from './address.js';
-import type { ArchiveSink } from './archive-writer.js';
+import { createDirSink, createTarSink, type ArchiveSink } from './archive-writer.js';
 import { chooseReference, makeDelta, withDeltaLayers, type DeltaEntry, type ReferenceLayer } from './delta-layers.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { withOmittedLayers } from './omitted-layers.js';
@@ -32,7 +32,7 @@ export interface ArchiveDestinationOptions {
   /** index.json of the existing layout written into (oci:), whose entries stay. */
   existingIndex?: Buffer;
   /** Layer blobs the receiving store holds: left out, and named in index.json so that load finds them there. */
-  exclude: Set<Digest>;
+  exclude?: Set<Digest>;
   /** Layers the site lacks, as deltas against layers it holds, when an archive file carries them. */
   deltas?: { store: Store; encoders: Set<string>; references: ReferenceLayer[]; onDelta?: (outcome: DeltaOutcome) => void };
 }
@@ -82,7 +82,7 @@ export class ArchiveDestination implements ImageDestination {
   }
 
   async has(descriptor: Descriptor, layer?: LayerPlace): Promise<boolean> {
-    if (layer && this.options.exclude.has(descriptor.digest)) {
+    if (layer && this.options.exclude?.has(descriptor.digest)) {
       this.omitted.set(descriptor.digest, descriptor.size);
       return true;
     }
@@ -246,4 +246,36 @@ export class ArchiveDestination implements ImageDestination {
 
 function legacyLayerName(digest: Digest): string {
   return `${digestHex(digest)}/layer.tar`;
+}
+
+/**
+ * fn's copies into the archive or layout at path ('-': stdout), then its
+ * indexes, names last; any failure removes everything written, and the
+ * output is as it was.
+ */
+export async function writeArchive<T>(path: string, stdout: Writable, options: Omit<ArchiveDestinationOptions, 'existingIndex'>, fn: (destination: ArchiveDestination) => Promise<T>): Promise<T> {
+  const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
+  const sink = dir ? dir.sink : await createTarSink(path, stdout);
+  const destination = new ArchiveDestination(sink, path === '-' ? 'stdout' : path, { ...options, ...(dir?.existingIndex ? { existingIndex: dir.existingIndex } : {}) });
+  try {
+    const result = await fn(destination);
+    await destination.finish();
+    return result;
+  } catch (err) {
+    await destination.abort();
+    throw err;
+  }
+}
+
+/**
+ * The name an image takes in an archive: the REF of `FORMAT:PATH:REF` in a
+ * docker archive (an OCI one gives it as ref.name itself), else its own
+ * name; none for a name by digest alone, which docker writes untagged too.
+ */
+export function archiveTag(format: FormatName, addressRef: string | undefined, name: string | undefined): ImageReference | undefined {
+  const docker = format === 'docker-archive' || format === 'docker-legacy';
+  const named = addressRef !== undefined && docker ? addressRef : name;
+  if (named === undefined) return undefined;
+  const ref = parseReference(named);
+  return ref.tag === undefined ? undefined : { registry: ref.registry, repository: ref.repository, tag: ref.tag };
 }

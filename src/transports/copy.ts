@@ -3,8 +3,8 @@
  * names, plus `rootfs:` for the store), through the store: a source
  * (image-transport.ts) brings the images into a store, verified, names
  * last; a sink takes them out of it, converting what the sink asks for.
- * Between two registries it is the one copy (engine/copy.ts) straight
- * from one to the other. Otherwise, when neither
+ * From a registry to another, or into an archive, it is the one copy
+ * (engine/copy.ts) straight there. Otherwise, when neither
  * end is the store, the image passes through a private store made for the
  * copy (beside the destination, else in $TMPDIR) and removed after it, so
  * the user's store is never opened.
@@ -17,7 +17,7 @@ import type { TransportAddress } from './address.js';
 import { archiveSink, archiveSource } from './archive-transport.js';
 import type { CopyOptions, CopyResult, ImageSink, ImageSource } from './transport.js';
 import { withPrivateStore } from './private-store.js';
-import { copyBetweenRegistries, registrySink, registrySource } from './registry-transport.js';
+import { copyBetweenRegistries, copyRegistryToArchive, registrySink, registrySource } from './registry-transport.js';
 
 export type { CopiedImage, CopyOptions, CopyResult } from './transport.js';
 
@@ -67,8 +67,9 @@ export async function copyImages(source: TransportAddress, destination: Transpor
       return { images, referrers };
     });
   }
-  // Two registries: the one copy between them, nothing staged here.
+  // From a registry to another or into an archive: the one copy straight there, nothing staged here.
   if (source.kind === 'registry' && destination.kind === 'registry') return copyBetweenRegistries(source.address, destination.address, options);
+  if (source.kind === 'registry' && destination.kind === 'archive') return copyRegistryToArchive(source.address, destination.address, options);
   const sink = sinkOf(destination);
   return withPrivateStore(sink.output, async (store) => {
     const arrived = await sourceOf(source).into(store, undefined, options);

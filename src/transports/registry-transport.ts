@@ -4,12 +4,13 @@ import { familiarName, type ImageReference } from '../oci/reference.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
-import { copyImage } from '../engine/copy.js';
+import { copyImage, type CopyImageOptions } from '../engine/copy.js';
 import { platformChoice } from '../oci/platform.js';
 import { BlobLocations, RegistryDestination, RegistrySource } from '../registry/image-ends.js';
 import { destinationOn, pushImage } from '../registry/push.js';
 import { connect } from '../registry/transfer.js';
-import type { RegistryAddress } from './address.js';
+import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
+import { archiveTag, writeArchive } from './archive-destination.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
 import { planSave } from './registry.js';
 
@@ -35,41 +36,69 @@ export function registrySource(address: RegistryAddress): ImageSource {
 }
 
 /**
- * A copy from one registry to another: the one copy between the two
- * registries' ends, each blob streamed from the source through its checks
- * into the destination, nothing staged on this host but a layer being
- * recompressed (--compression).
- * The destination is the address's repository and tag, or with HOST alone
- * the source's repository path on it.
+ * fn with the image a registry address names as a copy's source: the
+ * resolved tag or digest, connected; closed after.
  */
-export async function copyBetweenRegistries(from: RegistryAddress, to: RegistryAddress, options: CopyOptions): Promise<CopyResult> {
+async function fromRegistry<T>(from: RegistryAddress, options: CopyOptions, fn: (source: RegistrySource, top: Descriptor, reference: ImageReference) => Promise<T>): Promise<T> {
   const reference = from.reference;
   if (!reference) throw new UsageError(`docker://${from.registry} names a registry but no image; copy takes docker://${from.registry}/REPO[:TAG|@DIGEST]`);
-  const destination = to.reference ?? destinationOn(to.registry, reference);
   const onEvent = options.onEvent ?? (() => undefined);
-  const sourceClient = await connect(reference.registry, { ...(await options.registry(reference.registry)), onEvent });
-  const source = new RegistrySource(sourceClient, reference.repository, onEvent);
+  const client = await connect(reference.registry, { ...(await options.registry(reference.registry)), onEvent });
+  const source = new RegistrySource(client, reference.repository, onEvent);
   try {
-    const destinationClient = await connect(destination.registry, { ...(await options.registry(destination.registry)), onEvent });
-    try {
-      const top = await source.resolve(reference.digest ?? reference.tag!);
-      if (destination.digest !== undefined && destination.digest !== top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${top.digest}`);
-      const copied = await copyImage(source, top, new RegistryDestination(destinationClient, destination.repository, new BlobLocations(), { onEvent }), {
-        name: familiarName(reference),
-        ...platformChoice(options.platform, options.allPlatforms),
-        tags: destination.tag !== undefined ? [destination] : [],
-        referrers: options.referrers,
-        conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
-        ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-        onEvent,
-      });
-      return { images: [{ name: familiarName(destination), digest: copied.descriptor.digest }], referrers: copied.referrers };
-    } finally {
-      destinationClient.close();
-    }
+    return await fn(source, await source.resolve(reference.digest ?? reference.tag!), reference);
   } finally {
     source.close();
   }
+}
+
+/** What every copy out of a registry asks of the one copy, from copy's options. */
+function copyOptionsFor(reference: ImageReference, tags: ImageReference[], options: CopyOptions): CopyImageOptions {
+  return {
+    name: familiarName(reference),
+    ...platformChoice(options.platform, options.allPlatforms),
+    tags,
+    referrers: options.referrers,
+    conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
+    ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
+}
+
+/**
+ * A copy from one registry to another: the one copy between the two
+ * registries' ends, each blob streamed from the source through its checks
+ * into the destination, nothing staged on this host but a layer being
+ * recompressed (--compression). The destination is the address's
+ * repository and tag, or with HOST alone the source's repository path on it.
+ */
+export function copyBetweenRegistries(from: RegistryAddress, to: RegistryAddress, options: CopyOptions): Promise<CopyResult> {
+  return fromRegistry(from, options, async (source, top, reference) => {
+    const destination = to.reference ?? destinationOn(to.registry, reference);
+    if (destination.digest !== undefined && destination.digest !== top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${top.digest}`);
+    const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+    try {
+      const copied = await copyImage(source, top, new RegistryDestination(client, destination.repository, new BlobLocations(), options.onEvent ? { onEvent: options.onEvent } : {}), copyOptionsFor(reference, destination.tag !== undefined ? [destination] : [], options));
+      return { images: [{ name: familiarName(destination), digest: copied.descriptor.digest }], referrers: copied.referrers };
+    } finally {
+      client.close();
+    }
+  });
+}
+
+/**
+ * A copy from a registry into an archive or layout: the one copy straight
+ * into it, under the reference's name (or the address's REF), nothing
+ * staged on this host but a layer being recompressed.
+ */
+export function copyRegistryToArchive(from: RegistryAddress, to: ArchiveAddress & { format: FormatName }, options: CopyOptions): Promise<CopyResult> {
+  return fromRegistry(from, options, (source, top, reference) =>
+    writeArchive(to.path, options.stdout, { format: to.format, ...(to.ref !== undefined ? { ref: to.ref } : {}) }, async (destination) => {
+      const tag = archiveTag(to.format, to.ref, familiarName(reference));
+      const copied = await copyImage(source, top, destination, copyOptionsFor(reference, tag ? [tag] : [], options));
+      return { images: [{ name: destination.images[0]!.name, digest: copied.descriptor.digest }], referrers: copied.referrers };
+    }),
+  );
 }
 
 export function registrySink(address: RegistryAddress): ImageSink {

@@ -14,15 +14,14 @@ import { conversionOf } from '../engine/convert.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { openStoredLayer } from '../layers/source.js';
 import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
-import { familiarName, familiarRepository, parseReference, type ImageReference } from '../oci/reference.js';
+import { familiarName, familiarRepository, type ImageReference } from '../oci/reference.js';
 import { withoutNameAnnotations, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import { StoreSource } from '../store/image-ends.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
 import { count } from '../text.js';
 import type { FormatName } from './address.js';
-import { ArchiveDestination, type DeltaOutcome } from './archive-destination.js';
-import { createDirSink, createTarSink } from './archive-writer.js';
+import { archiveTag, writeArchive, type DeltaOutcome } from './archive-destination.js';
 import type { LayerTally } from './contents.js';
 import { referenceLayers } from './delta-layers.js';
 
@@ -124,18 +123,12 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const selected: Selected[] = [];
   for (const text of texts) {
     const resolved = await resolveImage(store, text, options.platform);
-    const named = options.ref !== undefined && docker ? options.ref : resolved.name;
-    selected.push({ ref: named === undefined ? undefined : withTag(parseReference(named)), resolved });
+    selected.push({ ref: archiveTag(options.format, options.ref, resolved.name), resolved });
   }
-
-  const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
-  const sink = dir ? dir.sink : await createTarSink(path, options.stdout);
-  const where = path === '-' ? 'stdout' : path;
-  let destination: ArchiveDestination | undefined;
-  try {
-    // Only an archive file carries deltas: an oci: layout's reader reaches only the blobs its index names.
-    const deltas = options.delta && exclude.size > 0 && options.format !== 'oci' ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
-    destination = new ArchiveDestination(sink, where, { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), ...(dir?.existingIndex ? { existingIndex: dir.existingIndex } : {}), exclude, ...(deltas ? { deltas } : {}) });
+  // Only an archive file carries deltas: an oci: layout's reader reaches only the blobs its index names.
+  const deltas = options.delta && exclude.size > 0 && options.format !== 'oci' ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
+  const into = { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), exclude, ...(deltas ? { deltas } : {}) };
+  return writeArchive(path, options.stdout, into, async (destination) => {
     const progress = await planProgress(store, selected, options, exclude, destination.cannotHold, deltas !== undefined);
     const source = new StoreSource(store);
     const saved: SavedImage[] = [];
@@ -151,6 +144,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
         tags: ref ? [ref] : [],
         referrers: options.referrers !== false && !legacy,
         conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
+        // One blob at a time: an archive's members come in one order, so the same images save to the same bytes.
         concurrency: 1,
         onEvent: (event) => {
           if (event.type === 'convert') options.onConvert?.(event.conversion);
@@ -163,7 +157,6 @@ export async function saveImages(store: Store, texts: string[], path: string, op
       if (legacy && options.referrers !== false) left += (await store.referrerClosure(await store.subjectsOf(top))).length;
     }
     if (left > 0) options.onWarning?.(`${count(left, 'referrer')} left out: docker-legacy archives cannot hold them`);
-    await destination.finish();
     const sum = (sizes: Iterable<number>): number => [...sizes].reduce((a, b) => a + b, 0);
     return {
       images: saved,
@@ -171,16 +164,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
       deltas: { layers: destination.deltaEntries.length, bytes: sum(destination.deltaEntries.map((entry) => entry.deltaSize)) },
       referrers: destination.referrers,
     };
-  } catch (err) {
-    if (destination) await destination.abort();
-    else await sink.abort();
-    throw err;
-  }
-}
-
-/** A name resolved by digest has no tag to write; docker writes such images untagged too. */
-function withTag(ref: ImageReference): ImageReference | undefined {
-  return ref.tag === undefined ? undefined : { registry: ref.registry, repository: ref.repository, tag: ref.tag };
+  });
 }
 
 /** Save's progress from the copy's events, against totals planned before the first blob. */
