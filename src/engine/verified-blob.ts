@@ -7,12 +7,12 @@
  * for the end (a store renames then, a registry completes its upload then)
  * never keeps a blob that does not match.
  */
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError } from '../errors.js';
 import { LayerInspector } from '../layers/inspect.js';
-import { DigestStream } from '../oci/digest.js';
 import { readLayerAs } from '../oci/layer-media.js';
 import { layerCompression, type Descriptor, type Digest } from '../oci/types.js';
 
@@ -32,22 +32,15 @@ export interface BlobChecks {
 
 export async function verifiedBlob(input: Readable, blob: Descriptor, checks: BlobChecks): Promise<Readable> {
   const { where } = checks;
-  const counted = new DigestStream();
-  const guard = new SizeGuard(blob.size, where, checks.sender, checks.onProgress);
-  const sized = (): void => {
-    if (counted.size !== blob.size) throw new InvalidInputError(where, `size ${counted.size} does not match the expected size ${blob.size}`);
-    if (counted.digest !== blob.digest) throw new DigestMismatchError(where, blob.digest, counted.digest);
-  };
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
   if (!checks.inspectLayer || layerCompression(blob.mediaType) === undefined) {
-    pipeline(input, guard, counted, new Gate(async () => sized()), out).catch((err: unknown) => out.destroy(err as Error));
-    return out;
+    const check = new BlobCheck(blob, checks, async () => {});
+    pipeline(input, check).catch(() => {}); // the error is check's own, which its reader sees
+    return check;
   }
   const { compression, stream } = await detectCompression(input);
   const inspector = new LayerInspector(compression, where);
-  const gate = new Gate(async () => {
-    // The bytes themselves first: a digest mismatch, the root cause, is what gets reported.
-    sized();
+  // After the inspector's tap, so that its findings are complete when the check at the end runs.
+  const check = new BlobCheck(blob, checks, async () => {
     await inspector.done;
     const facts = inspector.facts(blob.digest);
     if (checks.diffId !== undefined && facts.diffId !== checks.diffId) throw new InvalidInputError(where, `diff_id ${facts.diffId} does not match the config's ${checks.diffId}`);
@@ -55,43 +48,41 @@ export async function verifiedBlob(input: Readable, blob: Descriptor, checks: Bl
     const { warning } = readLayerAs(blob, compression);
     if (warning !== undefined) checks.onNotice?.(warning);
   });
-  pipeline(stream, guard, counted, inspector.tap, gate, out).catch((err: unknown) => {
-    inspector.abort();
-    out.destroy(err as Error);
-  });
-  return out;
+  pipeline(stream, inspector.tap, check).catch(() => inspector.abort());
+  return check;
 }
 
-/** Counts bytes for progress, and stops a source that sends more than the descriptor's size. */
-class SizeGuard extends Transform {
+/**
+ * One stage for every check of the bytes themselves (each stage of a stream
+ * holds a chunk or two, and a blob's chunks are a MiB): counts them for
+ * progress, stops a source that sends more than the descriptor's size,
+ * hashes them, and at the end checks size and digest, then `more` (what a
+ * layer decompressed to): a failed check fails the stream instead of ending it.
+ */
+class BlobCheck extends Transform {
+  private readonly hash = createHash('sha256');
   private done = 0;
 
-  constructor(private readonly size: number, private readonly where: string, private readonly sender: string, private readonly onProgress?: (done: number) => void) {
+  constructor(private readonly blob: Descriptor, private readonly checks: BlobChecks, private readonly more: () => Promise<void>) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.done += chunk.length;
-    if (this.done > this.size) {
-      callback(new InvalidInputError(this.where, `${this.sender} sent more than the descriptor's size ${this.size}`));
+    if (this.done > this.blob.size) {
+      callback(new InvalidInputError(this.checks.where, `${this.checks.sender} sent more than the descriptor's size ${this.blob.size}`));
       return;
     }
-    this.onProgress?.(this.done);
-    callback(null, chunk);
-  }
-}
-
-/** Passes bytes on, and runs a check before it ends: a failed check fails the stream instead of ending it. */
-class Gate extends Transform {
-  constructor(private readonly check: () => Promise<void>) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.checks.onProgress?.(this.done);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.check().then(() => callback(), (err: unknown) => callback(err as Error));
+    // The bytes themselves first: a digest mismatch, the root cause, is what gets reported.
+    if (this.done !== this.blob.size) return callback(new InvalidInputError(this.checks.where, `size ${this.done} does not match the expected size ${this.blob.size}`));
+    const digest: Digest = `sha256:${this.hash.digest('hex')}`;
+    if (digest !== this.blob.digest) return callback(new DigestMismatchError(this.checks.where, this.blob.digest, digest));
+    this.more().then(() => callback(), (err: unknown) => callback(err as Error));
   }
 }
