@@ -11,6 +11,7 @@ import type { Index, Manifest } from '../src/oci/types.js';
 import { cliPath, makeTempDir, requireRoot, requireTools, rootfs, runOk } from './helpers.js';
 import { skopeo } from './registry-server.js';
 import { describeTree } from './tree.js';
+import { layerTar } from './fixtures.js';
 
 
 async function cli(...args: string[]): Promise<string> {
@@ -230,4 +231,21 @@ test('save refuses what it cannot do, leaving no output behind', async (t) => {
   const refusedDir = await rootfs(['--store', store, 'load', '-i', `oci:${notLayout}`]);
   assert.equal(refusedDir.code, 3, refusedDir.stderr);
   assert.match(refusedDir.stderr, /index\.json: missing: not an OCI image layout/);
+});
+
+test('save into an existing layout whose index.json is damaged is refused before anything is written into it', async (t) => {
+  const dir = makeTempDir(t);
+  const store = join(dir, 'store');
+  writeFileSync(join(dir, 'root.tar'), layerTar({ 'etc/hostname': 'box\n' }));
+  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', join(dir, 'root.tar'), 'app:1']);
+  const layout = join(dir, 'layout');
+  await runOk(process.execPath, [cliPath, '--store', store, 'save', 'app:1', '-o', `oci:${layout}:one`]);
+  writeFileSync(join(layout, 'index.json'), '{"schemaVersion":2,"manifests":[{"bad":1}]}');
+  const before = readdirSync(join(layout, 'blobs', 'sha256')).sort();
+  await runOk(process.execPath, [cliPath, '--store', store, 'import', '-q', '--change', 'ENV X=1', join(dir, 'root.tar'), 'app:2']);
+  const refused = await rootfs(['--store', store, 'save', 'app:2', '-o', `oci:${layout}:two`]);
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.equal(refused.stderr, `rootfs: ${layout}/index.json: manifests[0]: descriptor without a mediaType\n`);
+  assert.deepEqual(readdirSync(join(layout, 'blobs', 'sha256')).sort(), before, 'no blob was added');
+  assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
 });

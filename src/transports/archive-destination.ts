@@ -30,7 +30,7 @@ export interface ArchiveDestinationOptions {
   /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image written. */
   ref?: string;
   /** index.json of the existing layout written into (oci:), whose entries stay. */
-  existingIndex?: Buffer;
+  existingIndex?: Index;
   /** Layer blobs the receiving store holds: left out, and named in index.json so that load finds them there. */
   exclude?: Set<Digest>;
   /** Layers the site lacks, as deltas against layers it holds, when an archive file carries them. */
@@ -197,7 +197,7 @@ export class ArchiveDestination implements ImageDestination {
    * referrers, each once.
    */
   private index(): Index {
-    const index: Index = this.options.existingIndex ? parseIndex(parseJson(this.options.existingIndex.toString('utf8'), 'index.json'), 'index.json') : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
+    const index: Index = this.options.existingIndex ? { ...this.options.existingIndex } : { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] };
     const renamed = new Set(this.indexEntries.flatMap((entry) => (this.docker ? [] : [entry.annotations?.[Annotation.RefName] ?? ''])));
     index.manifests = index.manifests.filter((existing) => !renamed.has(existing.annotations?.[Annotation.RefName] ?? ''));
     const present = new Set(index.manifests.map((existing) => JSON.stringify(existing)));
@@ -256,7 +256,15 @@ function legacyLayerName(digest: Digest): string {
 export async function writeArchive<T>(path: string, stdout: Writable, options: Omit<ArchiveDestinationOptions, 'existingIndex'>, fn: (destination: ArchiveDestination) => Promise<T>): Promise<T> {
   const dir = options.format === 'oci' ? await createDirSink(path) : undefined;
   const sink = dir ? dir.sink : await createTarSink(path, stdout);
-  const destination = new ArchiveDestination(sink, path === '-' ? 'stdout' : path, { ...options, ...(dir?.existingIndex ? { existingIndex: dir.existingIndex } : {}) });
+  let existingIndex: Index | undefined;
+  try {
+    // An existing layout's index is read before anything is written into it: a damaged one is refused with the layout untouched.
+    if (dir?.existingIndex) existingIndex = parseIndex(parseJson(dir.existingIndex.toString('utf8'), `${path}/index.json`), `${path}/index.json`);
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+  const destination = new ArchiveDestination(sink, path === '-' ? 'stdout' : path, { ...options, ...(existingIndex ? { existingIndex } : {}) });
   try {
     const result = await fn(destination);
     await destination.finish();
