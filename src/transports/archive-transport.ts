@@ -1,10 +1,10 @@
 /** Archives and layouts as a copy's ends (docker-archive, docker-legacy, oci-archive, oci): load brings images in, save takes them out. */
 import type { ArchiveAddress, FormatName } from './address.js';
-import { oneTextPerImage, type ImageSink, type ImageSource } from './transport.js';
+import { oneTextPerImage, type OutOfStore, type IntoStore } from './transport.js';
 import { loadArchive } from './load.js';
 import { saveImages } from './save.js';
 
-export function archiveSource(address: ArchiveAddress & { format: FormatName }): ImageSource {
+export function archiveIntoStore(address: ArchiveAddress & { format: FormatName }): IntoStore {
   return {
     async into(store, target, options) {
       const { images, referrers } = await loadArchive(store, address, {
@@ -23,7 +23,7 @@ export function archiveSource(address: ArchiveAddress & { format: FormatName }):
   };
 }
 
-export function archiveSink(address: ArchiveAddress & { format: FormatName }): ImageSink {
+export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName }): OutOfStore {
   return {
     // A private store beside the output: its blobs are renamed from there into a layout.
     ...(address.path !== '-' ? { output: address.path } : {}),

@@ -14,24 +14,24 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import type { TransportAddress } from './address.js';
-import { archiveSink, archiveSource } from './archive-transport.js';
-import type { CopyOptions, CopyResult, ImageSink, ImageSource } from './transport.js';
+import { archiveOutOfStore, archiveIntoStore } from './archive-transport.js';
+import type { CopyOptions, CopyResult, OutOfStore, IntoStore } from './transport.js';
 import { withPrivateStore } from './private-store.js';
-import { copyBetweenRegistries, copyRegistryToArchive, registrySink, registrySource } from './registry-transport.js';
+import { copyBetweenRegistries, copyRegistryToArchive, registryOutOfStore, registryIntoStore } from './registry-transport.js';
 
 export type { CopiedImage, CopyOptions, CopyResult } from './transport.js';
 
 type End = Exclude<TransportAddress, { kind: 'store' }>;
 
 /** The transports, by the kind of address address.ts parses: each a source and a sink. */
-const transports: { [K in End['kind']]: { source(address: Extract<End, { kind: K }>['address']): ImageSource; sink(address: Extract<End, { kind: K }>['address']): ImageSink } } = {
-  archive: { source: archiveSource, sink: archiveSink },
-  registry: { source: registrySource, sink: registrySink },
+const transports: { [K in End['kind']]: { source(address: Extract<End, { kind: K }>['address']): IntoStore; sink(address: Extract<End, { kind: K }>['address']): OutOfStore } } = {
+  archive: { source: archiveIntoStore, sink: archiveOutOfStore },
+  registry: { source: registryIntoStore, sink: registryOutOfStore },
 };
 
 /** The table's entry for an end (TypeScript cannot correlate the kind with its address through an index: the table's type does). */
-function transportOf(end: End): { source(address: End['address']): ImageSource; sink(address: End['address']): ImageSink } {
-  return transports[end.kind] as { source(address: End['address']): ImageSource; sink(address: End['address']): ImageSink };
+function transportOf(end: End): { source(address: End['address']): IntoStore; sink(address: End['address']): OutOfStore } {
+  return transports[end.kind] as { source(address: End['address']): IntoStore; sink(address: End['address']): OutOfStore };
 }
 
 /** A copy onto its own source would replace what it is reading (or add an image to itself): refused before anything is read. */
@@ -42,11 +42,11 @@ async function refuseSameArchive(source: TransportAddress, destination: Transpor
   if (same) throw new UsageError(`${destination.address.path}: the destination is the source; copy to another path`);
 }
 
-function sourceOf(end: End): ImageSource {
+function sourceOf(end: End): IntoStore {
   return transportOf(end).source(end.address);
 }
 
-function sinkOf(end: End): ImageSink {
+function sinkOf(end: End): OutOfStore {
   return transportOf(end).sink(end.address);
 }
 

@@ -11,10 +11,10 @@ import { destinationOn, pushImage } from '../registry/push.js';
 import { connect } from '../registry/transfer.js';
 import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
 import { archiveTag, writeArchive } from './archive-destination.js';
-import { oneTextPerImage, type CopyOptions, type CopyResult, type ImageSink, type ImageSource } from './transport.js';
+import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
 import { planSave } from './registry.js';
 
-export function registrySource(address: RegistryAddress): ImageSource {
+export function registryIntoStore(address: RegistryAddress): IntoStore {
   return {
     async into(store, target, options) {
       const reference = address.reference;
@@ -101,7 +101,7 @@ export function copyRegistryToArchive(from: RegistryAddress, to: ArchiveAddress 
   );
 }
 
-export function registrySink(address: RegistryAddress): ImageSink {
+export function registryOutOfStore(address: RegistryAddress): OutOfStore {
   return {
     async from(store, texts, options) {
       const { compression, level, platform } = options;

@@ -1,9 +1,12 @@
 /**
- * The shape of a copy's two ends (issue 12's ImageSource and ImageSink). The
- * store is the hub: a source brings images into a store, verified, names
- * last (load, pull); a sink takes them out of one (save, push). copy.ts
- * holds the one table of transports; adding one is a module with a source
- * and a sink, a line there, and its name in address.ts.
+ * `rootfs copy`'s view of a transport, around the store: IntoStore brings
+ * images into a store, verified, names last (load, pull); OutOfStore takes
+ * them out of one (save, push). Not the one copy's ends (oci/image-ends.ts
+ * ImageSource and ImageDestination, which each medium implements): these
+ * are whole commands, and a copy between two media that are not the store
+ * composes them through a private store. copy.ts holds the one table of
+ * transports; adding one is a module with the two, a line there, and its
+ * name in address.ts.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ImageReference } from '../oci/reference.js';
@@ -56,13 +59,13 @@ export interface Arrived {
   referrers: number;
 }
 
-/** One end of a copy that images come from: it brings them into store, named target when given, else as it names them. */
-export interface ImageSource {
+/** A transport images come from, as a whole command: it brings them into store, named target when given, else as it names them. */
+export interface IntoStore {
   into(store: Store, target: ImageReference | undefined, options: CopyOptions): Promise<Arrived>;
 }
 
-/** One end of a copy that images go to: it takes texts (names or digests) out of store. */
-export interface ImageSink {
+/** A transport images go to, as a whole command: it takes texts (names or digests) out of store. */
+export interface OutOfStore {
   /** The file or directory it writes, when it has one: a private store for a copy through it goes beside it. */
   output?: string;
   from(store: Store, texts: string[], options: CopyOptions): Promise<CopyResult>;
