@@ -173,6 +173,13 @@ test('copy docker:// → an archive is the one copy straight into it: --require-
   const docker = join(work, 'app-docker.tar');
   await cli(env, 'copy', '--tls-verify=false', `docker://${registry.host}/ns/app:1`, `docker-archive:${docker}`);
   assert.deepEqual(await diffIds(`docker-archive:${docker}`), [diffId]);
+  // A legacy archive has no place for the signature: said, and nothing of it written as a layer.
+  const legacy = join(work, 'app-legacy.tar');
+  const legacyCopy = await rootfs(['copy', '--tls-verify=false', `docker://${registry.host}/ns/app:1`, `docker-legacy:${legacy}`], { env });
+  assert.equal(legacyCopy.code, 0, legacyCopy.stderr);
+  assert.match(legacyCopy.stderr, /1 referrer left out: docker-legacy archives cannot hold them/);
+  const members = (await run('tar', ['-tf', legacy])).stdout.toString().split('\n');
+  assert.equal(members.filter((name) => name.endsWith('/layer.tar')).length, 1, members.join(' '));
 
   const refusedPath = join(work, 'refused.tar');
   const refused = await rootfs(['copy', '--tls-verify=false', '--require-signed', other.pub, `docker://${registry.host}/ns/app:1`, `oci-archive:${refusedPath}`], { env });

@@ -119,8 +119,15 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     const copied = kept.map(now);
 
     const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
-    const referrers = options.referrers ? await copyReferrers(blobs, subjects.filter((digest) => !rewritten.has(digest))) : [];
-    if (options.referrers) await warnLeftBehind(blobs, subjects.filter((digest) => rewritten.has(digest)));
+    // Referrers name their subject's digest: those of a rewritten document, and all where the destination has no place for them, stay behind, said once.
+    const carried = options.referrers && destination.refusesReferrers === undefined ? subjects.filter((digest) => !rewritten.has(digest)) : [];
+    const referrers = await copyReferrers(blobs, carried, true);
+    if (options.referrers) {
+      const behind = destination.refusesReferrers !== undefined ? subjects : subjects.filter((digest) => rewritten.has(digest));
+      const left = (await copyReferrers(blobs, behind, false)).length;
+      const why = destination.refusesReferrers ?? "their subject's digest changed when its layers were recompressed";
+      if (left > 0) emit({ type: 'warning', message: `${count(left, 'referrer')} left out: ${why}` });
+    }
     // Children before what names them, the referrers after their subjects: the order the destination takes them in.
     const allDocuments = [...copied, ...referrers.map(({ document }) => document)];
     for (const document of allDocuments) small.set(document.descriptor.digest, document.bytes);
@@ -335,12 +342,6 @@ async function convertBlob(context: BlobContext, conversion: LayerConversion, ho
   }
 }
 
-/** The referrers of images whose digests a conversion changed name what the destination will not hold: said, not copied. */
-async function warnLeftBehind({ source, emit }: BlobContext, subjects: Digest[]): Promise<void> {
-  let left = 0;
-  for (const subject of subjects) left += (await source.referrersOf(subject)).length;
-  if (left > 0) emit({ type: 'warning', message: `${count(left, 'referrer')} left out: their subject's digest changed when its layers were recompressed` });
-}
 
 interface CopiedReferrer {
   subject: Digest;
@@ -353,11 +354,13 @@ interface CopiedReferrer {
  * The referrers of subjects and theirs (a signature of an SBOM), by the one
  * closure and its bounds (oci/referrer-closure.ts), each manifest read by
  * digest and taken only if it names its subject (a listing is anyone's to
- * write), its blobs copied with the image's. Referrers that are indexes
+ * write), its blobs copied with the image's (with copy false, only
+ * found: those a copy leaves behind, counted). Referrers that are indexes
  * are not copied.
  */
-async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<CopiedReferrer[]> {
+async function copyReferrers(context: BlobContext, subjects: Digest[], copy: boolean): Promise<CopiedReferrer[]> {
   const { source, emit } = context;
+  if (subjects.length === 0) return [];
   const warn = (message: string): void => emit({ type: 'warning', message });
   const taken = new Map<Digest, Document>();
   const found = await referrerClosure(subjects, {
@@ -370,7 +373,8 @@ async function copyReferrers(context: BlobContext, subjects: Digest[]): Promise<
       const bytes = verifiedBytes(await source.readDocument(listed), listed.digest, at);
       const manifest = parseManifest(parseJson(bytes.toString('utf8'), at), at);
       if (manifest.subject?.digest !== subject) return false;
-      for (const blob of [manifest.config, ...manifest.layers]) {
+      // Counted, not copied: the referrers a copy leaves behind, read as it would read them.
+      for (const blob of copy ? [manifest.config, ...manifest.layers] : []) {
         if (blob === manifest.config && blob.size <= documentCaps.image) await copyConfig(context, manifest);
         else await copyBlob(context, blob);
       }

@@ -101,6 +101,8 @@ export interface DestinationNames {
 
 export interface ImageDestination {
   readonly where: string;
+  /** Why it has no place for referrers (a docker-legacy archive lists none), for the warning that says how many stayed behind; absent: it takes them. */
+  readonly refusesReferrers?: string;
   /** An index here may list manifests that are not here (an OCI layout may, as a store keeps an index of which one platform was pulled); a registry refuses such an index. */
   readonly takesPartialIndexes?: boolean;
   /** Layer compressions it cannot hold (a docker archive: zstd, which Docker before 23 cannot read); the copy makes them uncompressed. */

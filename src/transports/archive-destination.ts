@@ -56,6 +56,7 @@ const configTypes = new Set<string>([MediaType.ImageConfig, MediaType.DockerConf
 
 export class ArchiveDestination implements ImageDestination {
   readonly cannotHold: readonly Compression[];
+  readonly refusesReferrers: string | undefined;
   /** A store's index of which one platform was pulled is saved as it is, listing the others (as the layout spec allows). */
   readonly takesPartialIndexes = true;
   /** Layers left out, by digest, with their sizes. */
@@ -79,6 +80,7 @@ export class ArchiveDestination implements ImageDestination {
     this.legacy = options.format === 'docker-legacy';
     // Docker 25+ saves zstd layers uncompressed; docker before 23 and skopeo's docker-archive reader take no zstd.
     this.cannotHold = this.docker ? ['zstd'] : [];
+    this.refusesReferrers = this.legacy ? 'docker-legacy archives cannot hold them' : undefined;
   }
 
   async has(descriptor: Descriptor, layer?: LayerPlace): Promise<boolean> {

@@ -19,7 +19,6 @@ import { withoutNameAnnotations, type Descriptor, type Digest, type Platform } f
 import { StoreSource } from '../store/image-ends.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
-import { count } from '../text.js';
 import type { FormatName } from './address.js';
 import { archiveTag, writeArchive, type DeltaOutcome } from './archive-destination.js';
 import type { LayerTally } from './contents.js';
@@ -132,8 +131,6 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     const progress = await planProgress(store, selected, options, exclude, destination.cannotHold, deltas !== undefined);
     const source = new StoreSource(store);
     const saved: SavedImage[] = [];
-    const legacy = options.format === 'docker-legacy';
-    let left = 0;
     for (const { ref, resolved } of selected) {
       // manifest.json holds one config per entry: a docker archive takes the platform store.resolve picked; an OCI one, without --platform, the index whole.
       const top = withoutNameAnnotations(docker || options.platform ? resolved.manifestDescriptor : resolved.descriptor);
@@ -142,7 +139,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
         name: ref ? familiarName(ref) : top.digest,
         what: `save ${ref ? familiarName(ref) : top.digest}`,
         tags: ref ? [ref] : [],
-        referrers: options.referrers !== false && !legacy,
+        referrers: options.referrers !== false,
         conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
         // One blob at a time: an archive's members come in one order, so the same images save to the same bytes.
         concurrency: 1,
@@ -154,9 +151,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
       });
       const archived = destination.images[destination.images.length - 1]!;
       saved.push({ name: archived.name, descriptor: archived.descriptor, id: resolved.manifest.config.digest });
-      if (legacy && options.referrers !== false) left += (await store.referrerClosure(await store.subjectsOf(top))).length;
     }
-    if (left > 0) options.onWarning?.(`${count(left, 'referrer')} left out: docker-legacy archives cannot hold them`);
     const sum = (sizes: Iterable<number>): number => [...sizes].reduce((a, b) => a + b, 0);
     return {
       images: saved,
