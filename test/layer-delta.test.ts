@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +18,7 @@ import { sha256 } from '../src/oci/digest.js';
 import { blobMemberName } from '../src/oci/layout.js';
 import { MediaType, type Index } from '../src/oci/types.js';
 import { resolveImage } from '../src/store/resolve.js';
-import { deltaLayers, withDeltaLayers, type DeltaEntry } from '../src/transports/delta-layers.js';
+import { deltaLayers, withDeltaLayers, type DeltaEntry } from '../src/transports/delta-annotation.js';
 import { CHUNK, decodeDelta, encodeDelta, spoolReference, WINDOW } from '../src/transports/layer-delta.js';
 import { cliPath, libdeflateBuilt, makeTempDir, requireTools, rootfs, runOk, waitFor, watching } from './helpers.js';
 import { makeImage, putImage, snapshot, tarOf, withStore, type FixtureLayer, type TarMember } from './fixtures.js';
@@ -196,6 +196,16 @@ test('a re-capture travels as a delta a fraction of its size and is rebuilt bit-
   assert.match(await ok(['--store', sender, 'save', 'app:2', '--since', 'app:1', '--format', 'oci-archive', '-o', since]), /sent as a delta of /);
   await ok(['--store', site, 'rmi', 'app:2']);
   await ok(['--store', site, 'load', '-i', since]);
+  assert.equal(await manifestDigest(site, 'app:2'), await manifestDigest(sender, 'app:2'));
+
+  // And into an oci: layout, whose reader reaches the delta blob through index.json's annotation.
+  const layout = join(work, 'layout');
+  assert.match(await ok(['--store', sender, 'save', 'app:2', '--exclude-have', have, '-o', `oci:${layout}`]), /sent as a delta of /);
+  assert.equal(existsSync(join(layout, blobMemberName(layer.digest))), false, 'the layer itself is not in the layout');
+  const { entry } = deltaDocument(layout);
+  assert.ok(existsSync(join(layout, blobMemberName(entry.delta))), 'the delta blob is');
+  await ok(['--store', site, 'rmi', 'app:2']);
+  assert.match(await ok(['--store', site, 'load', '-i', `oci:${layout}`]), /1 layer \(.*\) rebuilt from deltas/);
   assert.equal(await manifestDigest(site, 'app:2'), await manifestDigest(sender, 'app:2'));
 });
 

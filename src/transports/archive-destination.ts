@@ -21,7 +21,8 @@ import { parseIndex, parseJson, parseManifest } from '../oci/validate.js';
 import type { Store } from '../store/store.js';
 import type { FormatName } from './address.js';
 import { createDirSink, createTarSink, type ArchiveSink } from './archive-writer.js';
-import { chooseReference, makeDelta, withDeltaLayers, type DeltaEntry, type ReferenceLayer } from './delta-layers.js';
+import { withDeltaLayers, type DeltaEntry } from './delta-annotation.js';
+import { chooseReference, makeDelta, type ReferenceLayer } from './delta-layers.js';
 import { dockerManifestName, type DockerManifestEntry } from './docker-archive.js';
 import { withOmittedLayers } from './omitted-layers.js';
 

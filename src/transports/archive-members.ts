@@ -15,6 +15,7 @@ import { safeMemberPath } from '../tar/paths.js';
 import { readTar } from '../tar/reader.js';
 import { unlessMissing } from '../io/metadata.js';
 import { LayoutDirectory } from '../store/layout.js';
+import { deltaLayers, type DeltaEntry } from './delta-annotation.js';
 
 export interface SourceMember {
   /** Normalised archive path: no leading "./", no trailing "/". */
@@ -55,7 +56,9 @@ export async function* tarMembers(input: Readable, archive: string): AsyncGenera
 /**
  * The members of an OCI layout directory that its index.json reaches:
  * oci-layout and index.json first, then each manifest or index before the
- * blobs it names, each blob once. Unreferenced blobs are never read.
+ * blobs it names, each blob once, then the delta blobs its delta annotation
+ * names (a layout saved for a site, delta-layers.ts). Other unreferenced
+ * blobs are never read.
  */
 export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> {
   const layout = LayoutDirectory.foreign(dir);
@@ -77,6 +80,19 @@ export async function* ociDirMembers(dir: string): AsyncGenerator<SourceMember> 
     if (isIndexMediaType(descriptor.mediaType) || isManifestMediaType(descriptor.mediaType)) continue; // missing: reported by the format reader
     const opened = await unlessMissing(layout.openUnverified(descriptor.digest, Number.isSafeInteger(descriptor.size) && descriptor.size >= 0 ? descriptor.size : undefined));
     if (opened) yield { name, type: 'file', size: opened.size, body: opened.stream };
+  }
+  for (const { delta, deltaSize } of deltasNamed(parseOr<Index>(index)!)) {
+    const opened = await unlessMissing(layout.openUnverified(delta, deltaSize));
+    if (opened) yield { name: blobMemberName(delta), type: 'file', size: opened.size, body: opened.stream };
+  }
+}
+
+/** The deltas an index's annotation names; none from a damaged annotation, which load reports naming index.json. */
+function deltasNamed(index: Index): DeltaEntry[] {
+  try {
+    return [...deltaLayers(index, 'index.json').values()];
+  } catch {
+    return [];
   }
 }
 

@@ -50,7 +50,7 @@ export interface SaveOptions {
   referrers?: boolean;
   /**
    * With exclude or since: the layer encoders the site runs (its have file's), for layers sent as
-   * deltas against layers it holds (transports/delta-layers.ts) into an archive file; absent
+   * deltas against layers it holds (transports/delta-layers.ts) into the archive or layout; absent
    * (--no-delta, or no site to patch against): whole layers only.
    */
   delta?: { encoders: Set<string> };
@@ -124,8 +124,8 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     const resolved = await resolveImage(store, text, options.platform);
     selected.push({ ref: archiveTag(options.format, options.ref, resolved.name), resolved });
   }
-  // Only an archive file carries deltas: an oci: layout's reader reaches only the blobs its index names.
-  const deltas = options.delta && exclude.size > 0 && options.format !== 'oci' ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
+  // A layout's reader reaches the delta blobs through index.json's annotation, as an archive's reads every member.
+  const deltas = options.delta && exclude.size > 0 ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
   const into = { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), exclude, ...(deltas ? { deltas } : {}) };
   return writeArchive(path, options.stdout, into, async (destination) => {
     const progress = await planProgress(store, selected, options, exclude, destination.cannotHold, deltas !== undefined);
