@@ -117,7 +117,8 @@ export class ArchiveDestination implements ImageDestination {
 
   async putDocument({ descriptor, bytes }: Document): Promise<void> {
     const where = `${this.where}: ${descriptor.digest}`;
-    if (descriptor.mediaType === MediaType.ImageManifest || descriptor.mediaType === MediaType.DockerManifest) this.manifestsPut.set(descriptor.digest, parseManifest(parseJson(bytes.toString('utf8'), where), where));
+    // A docker archive's manifest.json names each image's config and layers, from the manifest it commits.
+    if (this.docker && (descriptor.mediaType === MediaType.ImageManifest || descriptor.mediaType === MediaType.DockerManifest)) this.manifestsPut.set(descriptor.digest, parseManifest(parseJson(bytes.toString('utf8'), where), where));
     // The legacy layout has no manifests: manifest.json names the config and the layers.
     await this.start();
     if (!this.legacy) await this.sink.addBytes(blobMemberName(descriptor.digest), bytes);
