@@ -93,7 +93,7 @@ export const saveCommand: CommandModule = (cli, run) => {
                 bytes,
                 total,
                 estimated,
-                ...(address.path === '-' && archiveTotal !== undefined ? { toStdout: { total: archiveTotal, estimated } } : {}),
+                ...(address.path === '-' ? { toStdout: { total: archiveTotal, estimated } } : {}),
                 note: converting ? `converting layer ${shortDigest(converting.layer.digest)}` : count(blobs, 'blob'),
               }),
             onWarning: (message) => reporter.warnOnce(message),

@@ -16,6 +16,7 @@ import { openStoredLayer } from '../layers/source.js';
 import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
 import { familiarName, familiarRepository, type ImageReference } from '../oci/reference.js';
 import { withoutNameAnnotations, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import type { GraphNode } from '../oci/walk.js';
 import { StoreSource } from '../store/image-ends.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
@@ -64,12 +65,12 @@ export interface SaveProgress {
   bytes: number;
   blobs: number;
   /**
-   * What bytes will add up to, when known before the first blob (not for a multi-platform index kept
-   * whole): a converted layer counts its stored size twice, read and written, until its new size is known.
+   * What bytes will add up to, known before the first blob (referrers left out): a converted layer
+   * counts its stored size twice, read and written, until its new size is known.
    */
-  total?: number;
+  total: number;
   /** Of total, what the archive's blobs will add up to (the conversions' reading left out). */
-  archiveTotal?: number;
+  archiveTotal: number;
   /** Some converted layer's new size is not known yet: the totals count its stored size for it. */
   estimated: boolean;
   /** The layer being converted now, if one is. */
@@ -97,6 +98,8 @@ export interface SavedImage {
 interface Selected {
   ref: ImageReference | undefined;
   resolved: ResolvedImage;
+  /** What is written: the manifest (docker formats, --platform) or what the name points at (an index kept whole). */
+  top: Descriptor;
 }
 
 /** The layers of the --since images: images of this store that the receiving store also holds. */
@@ -122,7 +125,9 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   const selected: Selected[] = [];
   for (const text of texts) {
     const resolved = await resolveImage(store, text, options.platform);
-    selected.push({ ref: archiveTag(options.format, options.ref, resolved.name), resolved });
+    // manifest.json holds one config per entry: a docker archive takes the platform store.resolve picked; an OCI one, without --platform, the index whole.
+    const top = withoutNameAnnotations(docker || options.platform ? resolved.manifestDescriptor : resolved.descriptor);
+    selected.push({ ref: archiveTag(options.format, options.ref, resolved.name), resolved, top });
   }
   // A layout's reader reaches the delta blobs through index.json's annotation, as an archive's reads every member.
   const deltas = options.delta && exclude.size > 0 ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
@@ -131,9 +136,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     const progress = await planProgress(store, selected, options, exclude, destination.cannotHold, deltas !== undefined);
     const source = new StoreSource(store);
     const saved: SavedImage[] = [];
-    for (const { ref, resolved } of selected) {
-      // manifest.json holds one config per entry: a docker archive takes the platform store.resolve picked; an OCI one, without --platform, the index whole.
-      const top = withoutNameAnnotations(docker || options.platform ? resolved.manifestDescriptor : resolved.descriptor);
+    for (const { ref, resolved, top } of selected) {
       destination.repository = ref ? familiarRepository(ref) : undefined;
       await copyImage(source, top, destination, {
         name: ref ? familiarName(ref) : top.digest,
@@ -168,35 +171,41 @@ interface ProgressTally {
 }
 
 /**
- * The totals: each selected image's config and layers, once each, less
- * those left out; a layer to convert (by what its bytes are: the copy's own
- * rule, conversionOf) counts its stored size twice, read and written, until
- * its new size is known. Not for an index kept whole, whose other platforms
- * are not resolved here.
+ * The totals: the configs and layers of every manifest each selected image
+ * writes (an index kept whole: every platform the store holds, by the one
+ * walk), once each, less those left out; a layer to convert (by what its
+ * bytes are: the copy's own rule, conversionOf) counts its stored size
+ * twice, read and written, until its new size is known.
  */
 async function planProgress(store: Store, selected: Selected[], options: SaveOptions, exclude: Set<Digest>, cannotHold: readonly Compression[], deltas: boolean): Promise<ProgressTally> {
-  const progress: SaveProgress = { bytes: 0, blobs: 0, estimated: false };
   const planned = new Map<Digest, number>();
   const converted = new Map<Digest, number>();
   const rule = { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) };
-  const whole = !options.platform && options.format !== 'docker-archive' && options.format !== 'docker-legacy' && selected.some(({ resolved }) => resolved.descriptor.digest !== resolved.manifestDescriptor.digest);
-  for (const { resolved } of selected) {
-    if (!exclude.has(resolved.manifest.config.digest)) planned.set(resolved.manifest.config.digest, resolved.manifest.config.size);
-    for (const layer of resolved.manifest.layers) {
-      // One look at each layer's first bytes, which says once if its label is wrong.
-      const { compression, stream } = await openStoredLayer(store, layer, options.onWarning);
-      stream.destroy();
-      if (conversionOf(layer, compression, rule, cannotHold)) converted.set(layer.digest, layer.size);
-      else if (!exclude.has(layer.digest)) planned.set(layer.digest, layer.size);
+  // Platforms the store never pulled stay listed in an index, unwritten (as the copy does).
+  const held = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
+    const here: Descriptor[] = [];
+    for (const child of node.document?.kind === 'index' ? all : []) if (await store.hasBlob(child.digest)) here.push(child);
+    return here;
+  };
+  for (const { top } of selected) {
+    for await (const node of store.walk([top], held)) {
+      if (node.document?.kind !== 'manifest') continue;
+      const manifest = node.document.manifest;
+      if (!exclude.has(manifest.config.digest)) planned.set(manifest.config.digest, manifest.config.size);
+      for (const layer of manifest.layers) {
+        if (planned.has(layer.digest) || converted.has(layer.digest)) continue;
+        // One look at each layer's first bytes, which says once if its label is wrong.
+        const { compression, stream } = await openStoredLayer(store, layer, options.onWarning);
+        stream.destroy();
+        if (conversionOf(layer, compression, rule, cannotHold)) converted.set(layer.digest, layer.size);
+        else if (!exclude.has(layer.digest)) planned.set(layer.digest, layer.size);
+      }
     }
   }
+  const sum = (sizes: Map<Digest, number>): number => [...sizes.values()].reduce((a, b) => a + b, 0);
+  const archiveTotal = sum(planned) + sum(converted);
+  const progress: SaveProgress = { bytes: 0, blobs: 0, total: archiveTotal + sum(converted), archiveTotal, estimated: false };
   let pending = converted.size;
-  if (whole) planned.clear();
-  else {
-    const sum = (sizes: Map<Digest, number>): number => [...sizes.values()].reduce((a, b) => a + b, 0);
-    progress.archiveTotal = sum(planned) + sum(converted);
-    progress.total = progress.archiveTotal + sum(converted);
-  }
   // A delta's size is known only once it is made: the totals count the whole layer until then.
   progress.estimated = pending > 0 || deltas;
   const report = (): void => options.onProgress?.(progress);
@@ -219,8 +228,8 @@ async function planProgress(store: Store, selected: Selected[], options: SaveOpt
           const conversion = progress.converting;
           if (conversion && event.digest !== conversion.layer.digest && !planned.has(event.digest)) {
             // The converted layer is in: its new size replaces the estimate.
-            if (progress.total !== undefined) progress.total += event.size - conversion.layer.size;
-            if (progress.archiveTotal !== undefined) progress.archiveTotal += event.size - conversion.layer.size;
+            progress.total += event.size - conversion.layer.size;
+            progress.archiveTotal += event.size - conversion.layer.size;
             progress.converting = undefined;
             progress.estimated = --pending > 0;
           }
