@@ -19,7 +19,7 @@ import { blobMemberName } from '../src/oci/layout.js';
 import { MediaType, type Index } from '../src/oci/types.js';
 import { resolveImage } from '../src/store/resolve.js';
 import { deltaLayers, withDeltaLayers, type DeltaEntry } from '../src/transports/delta-annotation.js';
-import { CHUNK, decodeDelta, encodeDelta, spoolReference, WINDOW } from '../src/transports/layer-delta.js';
+import { CHUNK, decodeDelta, encodeDelta, spoolReference, WINDOW } from '../src/transports/delta-codec.js';
 import { cliPath, libdeflateBuilt, makeTempDir, requireTools, rootfs, runOk, waitFor, watching } from './helpers.js';
 import { makeImage, putImage, snapshot, tarOf, withStore, type FixtureLayer, type TarMember } from './fixtures.js';
 import { writeKeys } from './trust-fixture.js';

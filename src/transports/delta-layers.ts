@@ -1,6 +1,6 @@
 /**
  * Sub-layer deltas, both halves (docs/formats.md, "Delta layers"). Save: a
- * layer the receiving site lacks goes as a patch (layer-delta.ts) of its tar
+ * layer the receiving site lacks goes as a patch (delta-codec.ts) of its tar
  * against the tar of a layer the site holds, when its compressed bytes can be
  * rebuilt there exactly (a recipe the site runs, proven here first) and the
  * patch is smaller than the layer. Load: the tar is rebuilt from the store's
@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
 import type { Spool } from '../io/temp.js';
 import type { ArchiveContents } from './contents.js';
 import { deltaLayersAnnotation, type DeltaEntry } from './delta-annotation.js';
-import { decodeDelta, encodeDelta, spoolReference } from './layer-delta.js';
+import { decodeDelta, encodeDelta, spoolReference } from './delta-codec.js';
 
 // ------------------------------------------------------------------ save
 
