@@ -119,15 +119,7 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     const copied = kept.map(now);
 
     const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
-    // Referrers name their subject's digest: those of a rewritten document, and all where the destination has no place for them, stay behind, said once.
-    const carried = options.referrers && destination.refusesReferrers === undefined ? subjects.filter((digest) => !rewritten.has(digest)) : [];
-    const referrers = await copyReferrers(blobs, carried, true);
-    if (options.referrers) {
-      const behind = destination.refusesReferrers !== undefined ? subjects : subjects.filter((digest) => rewritten.has(digest));
-      const left = (await copyReferrers(blobs, behind, false)).length;
-      const why = destination.refusesReferrers ?? "their subject's digest changed when its layers were recompressed";
-      if (left > 0) emit({ type: 'warning', message: `${count(left, 'referrer')} left out: ${why}` });
-    }
+    const referrers = options.referrers ? await referrersOf(blobs, subjects, rewritten) : [];
     // Children before what names them, the referrers after their subjects: the order the destination takes them in.
     const allDocuments = [...copied, ...referrers.map(({ document }) => document)];
     for (const document of allDocuments) small.set(document.descriptor.digest, document.bytes);
@@ -342,6 +334,21 @@ async function convertBlob(context: BlobContext, conversion: LayerConversion, ho
   }
 }
 
+
+/**
+ * The referrers that go with the image. A referrer names its subject's
+ * digest: those of a document a conversion rewrote, and all where the
+ * destination has no place for them, stay behind, counted by the same
+ * closure and said once.
+ */
+async function referrersOf(context: BlobContext, subjects: Digest[], rewritten: Map<Digest, Document>): Promise<CopiedReferrer[]> {
+  const refused = context.destination.refusesReferrers;
+  const referrers = await copyReferrers(context, refused === undefined ? subjects.filter((digest) => !rewritten.has(digest)) : [], true);
+  const left = (await copyReferrers(context, refused !== undefined ? subjects : subjects.filter((digest) => rewritten.has(digest)), false)).length;
+  const why = refused ?? "their subject's digest changed when its layers were recompressed";
+  if (left > 0) context.emit({ type: 'warning', message: `${count(left, 'referrer')} left out: ${why}` });
+  return referrers;
+}
 
 interface CopiedReferrer {
   subject: Digest;
