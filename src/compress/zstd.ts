@@ -88,3 +88,33 @@ export class ZstdDecompress extends Duplex {
 export function createZstdCompressor(level: number, threads: number): CompressStream {
   return new CompressStream({ compressionLevel: level, nbWorkers: Math.max(1, threads), checksumFlag: true });
 }
+
+/**
+ * Whole zstd frames of buffers a codec makes whole (a layer delta's
+ * instructions, transports/delta-codec.ts), one context each way reused for
+ * every frame: each frame carries its checksum, and decompress throws on a
+ * frame that does not decode or check, or that would not fit in `into`.
+ */
+export class ZstdFrames {
+  private readonly cctx = new binding.CCtx();
+  private readonly dctx = new binding.DCtx();
+
+  /** The most bytes a frame of `size` input bytes takes. */
+  static bound(size: number): number {
+    return binding.compressBound(size);
+  }
+
+  /** input as one frame at level, written into `into` (at least bound(input.length)); its length. */
+  compress(input: Buffer, level: number, into: Buffer): number {
+    this.cctx.reset(binding.ResetDirective.sessionAndParameters);
+    this.cctx.setParameter(binding.CParameter.compressionLevel, level);
+    this.cctx.setParameter(binding.CParameter.checksumFlag, 1);
+    return this.cctx.compress2(into, input);
+  }
+
+  /** The frame decoded into `into`; the decoded length. */
+  decompress(frame: Buffer, into: Buffer): number {
+    return this.dctx.decompress(into, frame);
+  }
+}
+

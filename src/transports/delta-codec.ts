@@ -37,7 +37,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import binding from 'zstd-napi/binding.js';
+import { ZstdFrames } from '../compress/zstd.js';
 import { InvalidInputError } from '../errors.js';
 import { DigestStream } from '../oci/digest.js';
 import type { Digest } from '../oci/types.js';
@@ -200,7 +200,7 @@ export class OffsetIndex {
 /** The patch of `target` (an uncompressed tar) against the spooled reference, as the bytes of a delta blob. */
 export async function* encodeDelta(reference: SpooledReference, target: AsyncIterable<Buffer>, where: string): AsyncGenerator<Buffer> {
   const file = await open(reference.path, 'r');
-  const cctx = new binding.CCtx();
+  const frames = new ZstdFrames();
   try {
     const header = Buffer.alloc(HEADER);
     MAGIC.copy(header);
@@ -214,7 +214,7 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
     let position = 0;
     const chunk = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
-    const frame = Buffer.allocUnsafe(binding.compressBound(instructionsCap(CHUNK)));
+    const frame = Buffer.allocUnsafe(ZstdFrames.bound(instructionsCap(CHUNK)));
     const windowBuffer = Buffer.allocUnsafe(WINDOW);
     const index = new BlockIndex();
     const instructions = new Instructions(instructionsCap(CHUNK));
@@ -239,10 +239,7 @@ export async function* encodeDelta(reference: SpooledReference, target: AsyncIte
       for (const segment of segments) windowLength += (await readAt(file, segment.start, segment.length, windowBuffer.subarray(windowLength))).length;
       const window = windowBuffer.subarray(0, windowLength);
       patch(window, chunk.subarray(0, length), index, instructions);
-      cctx.reset(binding.ResetDirective.sessionAndParameters);
-      cctx.setParameter(binding.CParameter.compressionLevel, levelFor(instructions.literals));
-      cctx.setParameter(binding.CParameter.checksumFlag, 1);
-      const written = cctx.compress2(frame, instructions.bytes());
+      const written = frames.compress(instructions.bytes(), levelFor(instructions.literals), frame);
       const record = Buffer.alloc(RECORD + SEGMENT * segments.length);
       record.writeUInt32BE(length, 0);
       record.writeUInt32BE(written, 4);
@@ -427,7 +424,7 @@ async function readAt(file: FileHandle, start: number, length: number, into?: Bu
 export async function* decodeDelta(deltaPath: string, reference: { path: string; size: number }, where: string): AsyncGenerator<Buffer> {
   const delta = await open(deltaPath, 'r');
   const file = await open(reference.path, 'r');
-  const dctx = new binding.DCtx();
+  const frames = new ZstdFrames();
   const windowBuffer = Buffer.allocUnsafe(WINDOW);
   const instructionsBuffer = Buffer.allocUnsafe(instructionsCap(CHUNK));
   const fail = (detail: string): never => {
@@ -450,7 +447,7 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
         return;
       }
       const cap = instructionsCap(length);
-      if (length > CHUNK || count > SEGMENTS_PER_CHUNK || frameLength > binding.compressBound(cap)) fail(`record at byte ${at} out of bounds`);
+      if (length > CHUNK || count > SEGMENTS_PER_CHUNK || frameLength > ZstdFrames.bound(cap)) fail(`record at byte ${at} out of bounds`);
       const table = await readAt(delta, at + RECORD, SEGMENT * count);
       if (table.length < SEGMENT * count) fail(`truncated at byte ${at + RECORD}`);
       let windowLength = 0;
@@ -467,7 +464,7 @@ export async function* decodeDelta(deltaPath: string, reference: { path: string;
       const instructions = instructionsBuffer;
       let size = 0;
       try {
-        size = dctx.decompress(instructions, frame);
+        size = frames.decompress(frame, instructions);
       } catch (err) {
         fail(`frame at byte ${at}: ${(err as Error).message}`);
       }
