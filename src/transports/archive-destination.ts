@@ -12,6 +12,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Compression } from '../compress/index.js';
+import { UsageError } from '../errors.js';
 import { digestHex } from '../oci/digest.js';
 import type { BlobArrival, DestinationNames, Document, ImageDestination, LayerPlace } from '../oci/image-ends.js';
 import { blobMemberName, imageLayoutVersion } from '../oci/layout.js';
@@ -34,7 +35,7 @@ export interface ArchiveDestinationOptions {
   existingIndex?: Index;
   /** Layer blobs the receiving store holds: left out, and named in index.json so that load finds them there. */
   exclude?: Set<Digest>;
-  /** Layers the site lacks, as deltas against layers it holds, when an archive file carries them. */
+  /** Layers the site lacks, as deltas against layers it holds (the store the layers and their references are read from). */
   deltas?: { store: Store; encoders: Set<string>; references: ReferenceLayer[]; onDelta?: (outcome: DeltaOutcome) => void };
 }
 
@@ -119,8 +120,8 @@ export class ArchiveDestination implements ImageDestination {
     const where = `${this.where}: ${descriptor.digest}`;
     // A docker archive's manifest.json names each image's config and layers, from the manifest it commits.
     if (this.docker && (descriptor.mediaType === MediaType.ImageManifest || descriptor.mediaType === MediaType.DockerManifest)) this.manifestsPut.set(descriptor.digest, parseManifest(parseJson(bytes.toString('utf8'), where), where));
-    // The legacy layout has no manifests: manifest.json names the config and the layers.
     await this.start();
+    // The legacy layout has no manifests: manifest.json names the config and the layers.
     if (!this.legacy) await this.sink.addBytes(blobMemberName(descriptor.digest), bytes);
   }
 
@@ -135,7 +136,7 @@ export class ArchiveDestination implements ImageDestination {
       this.images.push({ name: refName, descriptor: entry });
     } else {
       const manifest = this.manifestsPut.get(descriptor.digest);
-      if (!manifest) throw new Error(`ArchiveDestination: ${descriptor.digest} is not a manifest this copy put`);
+      if (!manifest) throw new UsageError(`${this.where}: a ${this.options.format} archive holds one platform's manifest per image, and ${descriptor.digest} is an index; choose a platform with --platform`);
       const configName = this.nameOf(manifest.config);
       const layers = manifest.layers.map((layer) => (this.legacy ? legacyLayerName(layer.digest) : blobMemberName(layer.digest)));
       const tag = ref ? familiarName(ref) : undefined;
