@@ -10,8 +10,6 @@ export const compressionLevels = {
   zstd: { min: 1, max: 19, default: 3 },
 } as const;
 
-export type LevelledCompression = keyof typeof compressionLevels;
-
 /** For help texts: "gzip 1-9, default 6; zstd 1-19, default 3". */
 export const levelsHelp = Object.entries(compressionLevels)
   .map(([name, { min, max, default: fallback }]) => `${name} ${min}-${max}, default ${fallback}`)

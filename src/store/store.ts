@@ -30,7 +30,6 @@ import { HostIoError, InvalidInputError, LockedError, NotFoundError, RootfsError
 import { isMissing } from '../io/metadata.js';
 import { imageLayoutVersion } from '../oci/layout.js';
 import { walkImage, type GraphNode, type WalkOptions } from '../oci/walk.js';
-import { referrerClosure } from '../oci/referrer-closure.js';
 import { familiarName, fullName, isTagReference, parseReference, sameReference, sameRepository, type ImageReference } from '../oci/reference.js';
 import {
   Annotation,
@@ -396,18 +395,6 @@ export class Store {
     return (await this.readIndex()).manifests.filter((entry) => referrerSubject(entry) === subject && (artifactType === undefined || entry.artifactType === artifactType));
   }
 
-  /**
-   * Every referrer of subjects, and the referrers of those (a signature of an
-   * SBOM), by the one closure and its bounds (oci/referrer-closure.ts):
-   * subjects before their referrers, each once; as descriptors without the
-   * store's subject mark, ready for an archive's index or a registry.
-   */
-  async referrerClosure(subjects: Digest[], onWarning?: (message: string) => void): Promise<StoredReferrer[]> {
-    const bySubject = await this.referrersBySubject();
-    const found = await referrerClosure(subjects, { where: this.dir, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (entry) => entry.digest, ...(onWarning ? { onWarning } : {}) });
-    return found.map(({ subject, referrer }) => ({ subject, descriptor: referrer }));
-  }
-
   /** Every referrer entry of index.json by its subject, from one read (a scan per subject would be quadratic in 100k signatures), without the store's subject mark. */
   async referrersBySubject(): Promise<Map<Digest, Descriptor[]>> {
     const bySubject = new Map<Digest, Descriptor[]>();
@@ -558,12 +545,6 @@ function describeEntry(descriptor: Descriptor): StoreEntry {
 /** An entry without a name: what import or load without a tag leave (docker's `<none>`, "dangling"). */
 function isUntagged(entry: Descriptor): boolean {
   return entry.annotations?.[Annotation.RefName] === undefined && entry.annotations?.[Annotation.ContainerdImageName] === undefined && referrerSubject(entry) === undefined;
-}
-
-/** A referrer as referrerClosure gives it: the digest it refers to and its descriptor. */
-export interface StoredReferrer {
-  subject: Digest;
-  descriptor: Descriptor;
 }
 
 function withoutSubjectMark(entry: Descriptor): Descriptor {
