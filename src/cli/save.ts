@@ -5,6 +5,7 @@ import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../transports/address.js';
 import type { PushResult } from '../registry/push.js';
 import type { CompressionChoice } from '../compress/index.js';
+import { conversionRule } from '../engine/convert.js';
 import { saveImages, sinceLayers } from '../transports/save.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
@@ -130,7 +131,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   // --exclude-have and --since say what the receiver holds; a registry says so itself (a push asks before each
   // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
-  const conversion = { compression, ...(level !== undefined ? { level } : {}) };
+  const conversion = conversionRule(compression, level);
   const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
     await sinceLayers(store, opts.since === undefined ? [] : [opts.since].flat().map(String), platform);
     return pushToRegistry(store, refs, address, platform, (source, destination, shared) => pushReported(reporter, store, source, destination, opts, { ...shared, conversion, referrers: opts.referrers !== false }));

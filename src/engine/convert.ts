@@ -24,6 +24,11 @@ export interface ConversionRule {
   level?: number;
 }
 
+/** The rule --compression and --level give (a level only where one is given: levels.ts has the defaults). */
+export function conversionRule(compression: CompressionChoice, level: number | undefined): ConversionRule {
+  return level === undefined ? { compression } : { compression, level };
+}
+
 /**
  * What a layer whose bytes are `from` becomes, if it changes. keep: as it
  * is, byte for byte under its own label (a mislabelled one too: its digest

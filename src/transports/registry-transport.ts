@@ -5,6 +5,7 @@ import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
 import { copyImage, type CopyImageOptions } from '../engine/copy.js';
+import { conversionRule } from '../engine/convert.js';
 import { platformChoice } from '../oci/platform.js';
 import { BlobLocations, RegistryDestination, RegistrySource } from '../registry/image-ends.js';
 import { destinationOn, pushImage } from '../registry/push.js';
@@ -59,7 +60,7 @@ function copyOptionsFor(reference: ImageReference, tags: ImageReference[], optio
     ...platformChoice(options.platform, options.allPlatforms),
     tags,
     referrers: options.referrers,
-    conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
+    conversion: conversionRule(options.compression, options.level),
     ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   };
@@ -110,7 +111,7 @@ export function registryOutOfStore(address: RegistryAddress): OutOfStore {
         result: await pushImage(store, source, destination, {
           ...(await options.registry(destination.registry)),
           ...push,
-          conversion: { compression, ...(level !== undefined ? { level } : {}) },
+          conversion: conversionRule(compression, level),
           referrers: options.referrers,
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         }),

@@ -10,7 +10,7 @@
 import type { Writable } from 'node:stream';
 import type { Compression, CompressionChoice } from '../compress/index.js';
 import { copyImage } from '../engine/copy.js';
-import { conversionOf } from '../engine/convert.js';
+import { conversionOf, conversionRule, type ConversionRule } from '../engine/convert.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { openStoredLayer } from '../layers/source.js';
 import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
@@ -131,9 +131,10 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   }
   // A layout's reader reaches the delta blobs through index.json's annotation, as an archive's reads every member.
   const deltas = options.delta && exclude.size > 0 ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
+  const conversion = conversionRule(options.compression, options.level);
   const into = { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), exclude, ...(deltas ? { deltas } : {}) };
   return writeArchive(path, options.stdout, into, async (destination) => {
-    const progress = await planProgress(store, selected, options, exclude, destination.cannotHold, deltas !== undefined);
+    const progress = await planProgress(store, selected, options, conversion, exclude, destination.cannotHold, deltas !== undefined);
     const source = new StoreSource(store);
     const saved: SavedImage[] = [];
     for (const { ref, resolved, top } of selected) {
@@ -143,7 +144,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
         what: `save ${ref ? familiarName(ref) : top.digest}`,
         tags: ref ? [ref] : [],
         referrers: options.referrers !== false,
-        conversion: { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) },
+        conversion,
         // One blob at a time: an archive's members come in one order, so the same images save to the same bytes.
         concurrency: 1,
         onEvent: (event) => {
@@ -177,10 +178,9 @@ interface ProgressTally {
  * bytes are: the copy's own rule, conversionOf) counts its stored size
  * twice, read and written, until its new size is known.
  */
-async function planProgress(store: Store, selected: Selected[], options: SaveOptions, exclude: Set<Digest>, cannotHold: readonly Compression[], deltas: boolean): Promise<ProgressTally> {
+async function planProgress(store: Store, selected: Selected[], options: SaveOptions, rule: ConversionRule, exclude: Set<Digest>, cannotHold: readonly Compression[], deltas: boolean): Promise<ProgressTally> {
   const planned = new Map<Digest, number>();
   const converted = new Map<Digest, number>();
-  const rule = { compression: options.compression, ...(options.level !== undefined ? { level: options.level } : {}) };
   // Platforms the store never pulled stay listed in an index, unwritten (as the copy does).
   const held = async (node: GraphNode, all: Descriptor[]): Promise<Descriptor[]> => {
     const here: Descriptor[] = [];
