@@ -238,15 +238,7 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
     return undefined;
   }
   const where = blobWhere(source, config.digest);
-  const bytes = await source.retry(config, async () => {
-    const body = await source.openBlob(config);
-    try {
-      return await readCapped(body, 'image', config.size);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(where, `${source.sender} sent more than the descriptor's size ${config.size}`);
-      throw err;
-    }
-  });
+  const bytes = await readBounded(source, config, `${source.sender} sent more than the descriptor's size ${config.size}`);
   if (bytes.length !== config.size) throw new InvalidInputError(where, `size ${bytes.length} does not match the expected size ${config.size}`);
   context.small.set(config.digest, verifiedBytes(bytes, config.digest, where));
   emit({ type: 'blob', digest: config.digest, size: config.size, ...(await destination.putSmallBlob(config, bytes)) });
@@ -408,15 +400,20 @@ async function readSmall(context: BlobContext, digest: Digest): Promise<Buffer> 
   const { source } = context;
   const where = blobWhere(source, digest);
   const blob: Descriptor = { mediaType: 'application/octet-stream', digest, size: documentCaps.image };
-  const body = await source.retry(blob, async () => {
+  const body = await readBounded(source, blob, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+  return verifiedBytes(body, digest, where);
+}
+
+/** A small blob read whole from the source, one retried transfer, never more than blob.size bytes (tooLarge: what is wrong when it has more). */
+async function readBounded(source: ImageSource, blob: Descriptor, tooLarge: string): Promise<Buffer> {
+  return source.retry(blob, async () => {
     try {
-      return await readCapped(await source.openBlob(blob), 'image');
+      return await readCapped(await source.openBlob(blob), 'image', blob.size);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(where, `larger than ${documentCaps.image} bytes: not a small document (a signature, an SBOM manifest, a config)`);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_RESPONSE_TOO_LARGE') throw new InvalidInputError(blobWhere(source, blob.digest), tooLarge);
       throw err;
     }
   });
-  return verifiedBytes(body, digest, where);
 }
 
 /** Runs fn for every item, `concurrency` at a time; after a failure no new one starts, and it rejects once the running ones have settled. */
