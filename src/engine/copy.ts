@@ -33,7 +33,7 @@ import { childrenFirst, walkImage, type GraphNode } from '../oci/walk.js';
 import type { BeforeNames } from '../store/staged.js';
 import { count } from '../text.js';
 import { conversionOf, convertLayer, rewriteDocuments, type ConversionRule } from './convert.js';
-import { verifiedBlob, type BlobChecks } from './verified-blob.js';
+import { checkLayer, verifiedBlob, type BlobChecks, type ExpectedDiffId } from './verified-blob.js';
 
 export interface CopyImageOptions {
   /** How the image is named in messages (its reference at the source). */
@@ -89,17 +89,18 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     // Without a platform choice an index is kept whole; with one, the chosen manifest is the image.
     const named = chosen !== undefined && isIndexMediaType(top.mediaType) ? manifests[0]!.document : documents[documents.length - 1]!.document;
     const kept = chosen !== undefined ? manifests.map(({ document }) => document) : documents.map(({ document }) => document);
-    await checkHeld(source, manifests.map(({ manifest }) => manifest), options.what ?? `copy ${options.name}`);
+    await checkHeld(source, manifests, options.name, options.what ?? `copy ${options.name}`);
 
     const blobs = { source, destination, emit, small, concurrency: options.concurrency ?? 3 };
     const configs = new Map<Digest, Buffer | undefined>();
     for (const { manifest } of manifests) if (!configs.has(manifest.config.digest)) configs.set(manifest.config.digest, await copyConfig(blobs, manifest));
-    const layers = new Map<Digest, { descriptor: Descriptor; diffId: Digest | undefined; docker: boolean; place: LayerPlace }>();
+    const layers = new Map<Digest, { descriptor: Descriptor; diffId: ExpectedDiffId | undefined; docker: boolean; place: LayerPlace }>();
     for (const { document, manifest } of manifests) {
-      const diffIds = expectedDiffIds(manifest, configs.get(manifest.config.digest), `${at(document.descriptor.digest)}: config ${manifest.config.digest}`);
+      const diffIds = expectedDiffIds(document.descriptor, manifest, configs.get(manifest.config.digest), at(document.descriptor.digest));
       const docker = document.descriptor.mediaType === MediaType.DockerManifest;
       manifest.layers.forEach((descriptor, position) => {
-        if (!layers.has(descriptor.digest)) layers.set(descriptor.digest, { descriptor, diffId: diffIds?.[position], docker, place: { position } });
+        const diffId = diffIds && { digest: diffIds[position]!, position, config: manifest.config.digest };
+        if (!layers.has(descriptor.digest)) layers.set(descriptor.digest, { descriptor, diffId, docker, place: { position } });
       });
     }
     const rule = options.conversion ?? { compression: 'keep' };
@@ -200,13 +201,14 @@ async function readGraph(source: ImageSource, top: Descriptor, name: string, pla
   return childrenFirst(nodes).map((node) => ({ document: { descriptor: node.descriptor, bytes: read.get(node.descriptor.digest)! }, ...(node.document?.kind === 'manifest' ? { manifest: node.document.manifest } : {}) }));
 }
 
-/** A source that can say (the store) is asked for every blob before anything is sent: a missing layer leaves no upload behind. */
-async function checkHeld(source: ImageSource, manifests: Manifest[], what: string): Promise<void> {
+/** A source that can say (the store, an archive) is asked for every blob before anything is sent: a missing layer leaves no upload behind. */
+async function checkHeld(source: ImageSource, manifests: Array<{ document: Document; manifest: Manifest }>, image: string, what: string): Promise<void> {
   if (!source.holds) return;
-  for (const manifest of manifests) {
-    for (const blob of [manifest.config, ...manifest.layers]) {
-      if (!(await source.holds(blob))) throw new NotFoundError(`cannot ${what}: blob ${blob.digest} is not in ${source.sender} ${source.where}`);
-    }
+  for (const { document, manifest } of manifests) {
+    const missing: Digest[] = [];
+    for (const blob of [manifest.config, ...manifest.layers]) if (!(await source.holds(blob))) missing.push(blob.digest);
+    if (missing.length === 0) continue;
+    throw source.notHeld?.(document.descriptor, missing, image) ?? new NotFoundError(`cannot ${what}: blob ${missing[0]} is not in ${source.sender} ${source.where}`);
   }
 }
 
@@ -214,14 +216,35 @@ function hasTarLayers(manifest: Manifest): boolean {
   return manifest.layers.some((layer) => layerCompression(layer.mediaType) !== undefined);
 }
 
-/** The diff_ids a manifest's layers must decompress to, from its config; undefined when no layer is a tar (an attestation). */
-function expectedDiffIds(manifest: Manifest, config: Buffer | undefined, where: string): Digest[] | undefined {
+/**
+ * The diff_ids a manifest's layers must decompress to, from its config;
+ * undefined when no layer is a tar (an artifact's blobs travel as they are).
+ * An image's layers are all layers: a media type among them that is no
+ * layer type we know is refused, not carried unread.
+ */
+function expectedDiffIds(descriptor: Descriptor, manifest: Manifest, config: Buffer | undefined, where: string): Digest[] | undefined {
+  if (isImage(descriptor, manifest)) {
+    const foreign = manifest.layers.findIndex((layer) => layerCompression(layer.mediaType) === undefined);
+    if (foreign >= 0) throw new InvalidInputError(`${where}: layers[${foreign}]`, `unsupported layer media type ${JSON.stringify(printable(manifest.layers[foreign]!.mediaType).slice(0, 200))}`);
+  }
   if (!hasTarLayers(manifest)) return undefined;
-  if (!config) throw new InvalidInputError(where, `${manifest.config.size} bytes is too large for an image config (at most ${documentCaps.image})`);
+  const configWhere = `${where}: config ${manifest.config.digest}`;
+  if (!config) throw new InvalidInputError(configWhere, `${manifest.config.size} bytes is too large for an image config (at most ${documentCaps.image})`);
   // They go into messages and comparisons: whatever else the source put there is refused here.
-  const diffIds = parseImageConfig(parseJson(config.toString('utf8'), where), where).rootfs.diff_ids;
-  if (diffIds.length !== manifest.layers.length) throw new InvalidInputError(where, `${diffIds.length} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
+  const diffIds = parseImageConfig(parseJson(config.toString('utf8'), configWhere), configWhere).rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) throw new InvalidInputError(configWhere, `${diffIds.length} rootfs.diff_ids for the manifest's ${count(manifest.layers.length, 'layer')}`);
   return diffIds;
+}
+
+/**
+ * A manifest of a container image, as opposed to an artifact (an
+ * artifactType, a subject, a config that is no image config) or one of
+ * BuildKit's attestations beside the platforms of an index (its "layers"
+ * are in-toto JSON).
+ */
+function isImage(descriptor: Descriptor, manifest: Manifest): boolean {
+  const config = manifest.config.mediaType === MediaType.ImageConfig || manifest.config.mediaType === MediaType.DockerConfig;
+  return config && manifest.artifactType === undefined && manifest.subject === undefined && descriptor.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest';
 }
 
 /**
@@ -251,12 +274,18 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
  * again as it can), checked as it flows; a layer (a tar media type) must
  * decompress to diffId and be a tar inside the root, read as its bytes say.
  */
-async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest, place?: LayerPlace): Promise<void> {
+async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: ExpectedDiffId, place?: LayerPlace): Promise<void> {
   const { source, destination, emit } = context;
   const checks = checksOf(context, blob, diffId);
+  const inspected = source.inspected?.(blob.digest);
+  if (inspected) {
+    // Read once already as the source took it in: held to this manifest by what was learnt then.
+    if (inspected.size !== blob.size) throw new InvalidInputError(checks.where, `size ${inspected.size} does not match the size ${blob.size} its descriptor gives`);
+    if (layerCompression(blob.mediaType) !== undefined) checkLayer(blob, inspected, checks);
+  }
   if (await destination.has(blob, place)) {
     // Held already, but under this manifest a layer must still be what its config says: checked where it lies.
-    const held = checks.inspectLayer ? await destination.openHeld?.(blob) : undefined;
+    const held = checks.inspectLayer && !inspected ? await destination.openHeld?.(blob) : undefined;
     const { onProgress: _notSent, ...local } = checks;
     if (held) await pipeline(await verifiedBlob(held, blob, local), discard());
     emit({ type: 'blob', digest: blob.digest, size: blob.size, status: 'exists' });
@@ -267,7 +296,7 @@ async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Digest,
 }
 
 /** How a blob from the source is checked as it flows, and whom it tells. */
-function checksOf({ source, emit }: BlobContext, blob: Descriptor, diffId: Digest | undefined): BlobChecks & { onProgress: (done: number) => void } {
+function checksOf({ source, emit }: BlobContext, blob: Descriptor, diffId: ExpectedDiffId | undefined): BlobChecks & { onProgress: (done: number) => void } {
   return {
     where: blobWhere(source, blob.digest),
     sender: source.sender,
@@ -301,7 +330,7 @@ async function conversionFor(context: BlobContext, layer: Descriptor, rule: Conv
  * read (one transfer, retried whole), then put as any blob, checked again as
  * it is read back; returns the layer as the destination now holds it.
  */
-async function convertBlob(context: BlobContext, conversion: LayerConversion, how: { diffId: Digest | undefined; level: number | undefined; docker: boolean; spool: Spool; place: LayerPlace }): Promise<Descriptor> {
+async function convertBlob(context: BlobContext, conversion: LayerConversion, how: { diffId: ExpectedDiffId | undefined; level: number | undefined; docker: boolean; spool: Spool; place: LayerPlace }): Promise<Descriptor> {
   const { source, destination, emit } = context;
   const { layer } = conversion;
   emit({ type: 'convert', conversion });

@@ -14,7 +14,15 @@ import { detectCompression } from '../compress/index.js';
 import { DigestMismatchError, InvalidInputError } from '../errors.js';
 import { LayerInspector } from '../layers/inspect.js';
 import { readLayerAs } from '../oci/layer-media.js';
+import type { InspectedBlob } from '../oci/image-ends.js';
 import { layerCompression, type Descriptor, type Digest } from '../oci/types.js';
+
+/** What a layer must decompress to: its image's config says so at rootfs.diff_ids[position]. */
+export interface ExpectedDiffId {
+  digest: Digest;
+  position: number;
+  config: Digest;
+}
 
 export interface BlobChecks {
   /** Where the blob is read from, for messages ("HOST/REPO@sha256:…"). */
@@ -23,8 +31,7 @@ export interface BlobChecks {
   sender: string;
   /** Check what a layer (a tar media type) decompresses to: false for a source that took none unchecked (the store). */
   inspectLayer: boolean;
-  /** What the layer must decompress to, from its image's config. */
-  diffId?: Digest;
+  diffId?: ExpectedDiffId;
   onProgress?: (done: number) => void;
   /** A layer whose label its bytes contradict: said once per blob, no failure. */
   onNotice?: (message: string) => void;
@@ -42,14 +49,23 @@ export async function verifiedBlob(input: Readable, blob: Descriptor, checks: Bl
   // After the inspector's tap, so that its findings are complete when the check at the end runs.
   const check = new BlobCheck(blob, checks, async () => {
     await inspector.done;
-    const facts = inspector.facts(blob.digest);
-    if (checks.diffId !== undefined && facts.diffId !== checks.diffId) throw new InvalidInputError(where, `diff_id ${facts.diffId} does not match the config's ${checks.diffId}`);
-    if (facts.notALayer) throw facts.notALayer;
-    const { warning } = readLayerAs(blob, compression);
-    if (warning !== undefined) checks.onNotice?.(warning);
+    checkLayer(blob, { compression, ...inspector.facts(blob.digest) }, checks);
   });
   pipeline(stream, inspector.tap, check).catch(() => inspector.abort());
   return check;
+}
+
+/**
+ * What a layer decompresses to against its config's diff_id, a tar inside
+ * the root, and its label against its bytes (said, never a failure): after
+ * the bytes as they flow, or from what a source learnt of them as it took
+ * them in (an archive).
+ */
+export function checkLayer(blob: Descriptor, facts: Omit<InspectedBlob, 'size'>, checks: Pick<BlobChecks, 'where' | 'diffId' | 'onNotice'>): void {
+  if (checks.diffId !== undefined && facts.diffId !== checks.diffId.digest) throw new InvalidInputError(checks.where, `diff_id ${facts.diffId} does not match rootfs.diff_ids[${checks.diffId.position}] ${checks.diffId.digest} of config ${checks.diffId.config}`);
+  if (facts.notALayer) throw facts.notALayer;
+  const { warning } = readLayerAs(blob, facts.compression);
+  if (warning !== undefined) checks.onNotice?.(warning);
 }
 
 /**

@@ -53,6 +53,17 @@ export interface LayerPlace {
   position: number;
 }
 
+/** What a source learnt of a blob as it took it in, every byte hashed and a layer decompressed (an archive, staged in one pass). */
+export interface InspectedBlob {
+  size: number;
+  /** What its bytes are, whatever a media type says. */
+  compression: Compression;
+  /** The sha256 of what it decompresses to (its digest when it is not compressed). */
+  diffId: Digest;
+  /** Why, decompressed, it is not a tar whose names stay inside the root. */
+  notALayer?: Error;
+}
+
 /** A manifest or index with the exact bytes its digest covers. */
 export interface Document {
   descriptor: Descriptor;
@@ -87,6 +98,14 @@ export interface ImageSource {
   readonly defaultsToHostPlatform: boolean;
   /** Whether every blob is there before anything is sent (a store can say; a registry is asked as each is read). */
   holds?(descriptor: Descriptor): Promise<boolean>;
+  /** The failure for blobs manifest names that holds() said are not here, when this medium can say more than "not in SOURCE" (an archive: left out, and not in this store either). */
+  notHeld?(manifest: Descriptor, missing: Digest[], image: string): Error;
+  /**
+   * What the source learnt of a blob as it took it in (an archive, read once
+   * before any of it could be read by digest): the copy holds a layer to
+   * the manifest and config that name it by this, not by reading it again.
+   */
+  inspected?(digest: Digest): InspectedBlob | undefined;
   /** One whole transfer of blob as this medium retries it (a registry: failures that may pass, a bounded number of times). */
   retry<T>(blob: Descriptor, transfer: () => Promise<T>): Promise<T>;
   close(): void;

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobArrival, DestinationNames, Document, ImageDestination, ImageSource } from '../oci/image-ends.js';
 import type { Descriptor, Digest } from '../oci/types.js';
-import { StagingArea } from './staged.js';
+import { StagingArea, type IncomingNames } from './staged.js';
 import type { Store } from './store.js';
 
 export class StoreSource implements ImageSource {
@@ -55,10 +55,25 @@ export class StoreSource implements ImageSource {
 }
 
 export class StoreDestination implements ImageDestination {
+  /** An index may list platforms never brought in, as a store keeps them (the copy lists only those the source holds). */
+  readonly takesPartialIndexes = true;
   private readonly staging: StagingArea;
+  /** Every blob a copy asked for: what commit names, where the staging also holds what no image needs (an archive's other members). */
+  private readonly wanted = new Set<Digest>();
+  /** The names of each copy, given together by commitTogether() (an archive's images: all or none). */
+  private readonly gathered: Required<IncomingNames> | undefined;
 
-  constructor(private readonly store: Store) {
-    this.staging = new StagingArea(store);
+  /**
+   * staged: where an archive was staged in one pass before any of it could
+   * be read by digest (load): its blobs are already here, and the names of
+   * every image copied from it wait for commitTogether().
+   */
+  constructor(
+    private readonly store: Store,
+    staged?: StagingArea,
+  ) {
+    this.staging = staged ?? new StagingArea(store);
+    this.gathered = staged ? { tags: [], untagged: [], referrers: [] } : undefined;
   }
 
   get where(): string {
@@ -66,10 +81,12 @@ export class StoreDestination implements ImageDestination {
   }
 
   async has(descriptor: Descriptor): Promise<boolean> {
+    this.wanted.add(descriptor.digest);
     return this.staging.has(descriptor.digest) || (await this.store.hasBlob(descriptor.digest));
   }
 
   async putBlob(descriptor: Descriptor, open: () => Promise<Readable>): Promise<BlobArrival> {
+    this.wanted.add(descriptor.digest);
     const writer = this.staging.createWriter();
     try {
       await pipeline(await open(), writer);
@@ -101,7 +118,17 @@ export class StoreDestination implements ImageDestination {
 
   /** The image under its tags, or kept without a name when it has none (as load keeps an untagged image); its referrers in the same index update. */
   async commit({ image, referrers }: DestinationNames): Promise<void> {
-    await this.staging.commit(image.tags.length > 0 ? { tags: image.tags.map((ref) => ({ ref, descriptor: image.descriptor })), referrers } : { untagged: [image.descriptor], referrers });
+    const names: Required<IncomingNames> = { tags: image.tags.map((ref) => ({ ref, descriptor: image.descriptor })), untagged: image.tags.length > 0 ? [] : [image.descriptor], referrers };
+    if (!this.gathered) return this.staging.commit(names, this.wanted);
+    this.gathered.tags.push(...names.tags);
+    this.gathered.untagged.push(...names.untagged);
+    this.gathered.referrers.push(...names.referrers);
+  }
+
+  /** Every image copied from a staged archive named in one index update, after all their blobs and documents. */
+  async commitTogether(): Promise<void> {
+    if (!this.gathered) throw new Error('StoreDestination.commitTogether: names are given at each commit here');
+    await this.staging.commit(this.gathered, this.wanted);
   }
 
   abort(): Promise<void> {

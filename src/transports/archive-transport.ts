@@ -1,8 +1,21 @@
-/** Archives and layouts as a copy's ends (docker-archive, docker-legacy, oci-archive, oci): load brings images in, save takes them out. */
-import type { ArchiveAddress, FormatName } from './address.js';
-import { oneTextPerImage, type OutOfStore, type IntoStore } from './transport.js';
-import { loadArchive } from './load.js';
+/**
+ * Archives and layouts as a copy's ends (docker-archive, docker-legacy,
+ * oci-archive, oci): load brings images in, save takes them out, and a copy
+ * from one to another medium is the one copy from the staged archive.
+ */
+import { copyImage } from '../engine/copy.js';
+import { conversionRule } from '../engine/convert.js';
+import { hostPlatform } from '../oci/platform.js';
+import { familiarName } from '../oci/reference.js';
+import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
+import { archiveTag, writeArchive } from './archive-destination.js';
+import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
+import { archiveCopyOptions, loadArchive, stageArchive, type StagedArchive } from './load.js';
+import { withPrivateStore } from './private-store.js';
+import { copyStagedToRegistry } from './registry-transport.js';
 import { saveImages } from './save.js';
+
+type ArchiveEnd = ArchiveAddress & { format: FormatName };
 
 export function archiveIntoStore(address: ArchiveAddress & { format: FormatName }): IntoStore {
   return {
@@ -17,16 +30,13 @@ export function archiveIntoStore(address: ArchiveAddress & { format: FormatName 
         // A copy has one channel for what it says on the way: a mislabelled layer goes there too.
         ...(options.onWarning ? { onWarning: options.onWarning, onNotice: options.onWarning } : {}),
       });
-      const texts = images.flatMap((image) => (image.tags.length > 0 ? image.tags : [image.descriptor.digest]));
-      return { texts, images: images.map((image) => ({ name: image.tags[0], digest: image.descriptor.digest })), referrers };
+      return { images: images.map((image) => ({ name: image.tags[0], digest: image.descriptor.digest })), referrers };
     },
   };
 }
 
 export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName }): OutOfStore {
   return {
-    // A private store beside the output: its blobs are renamed from there into a layout.
-    ...(address.path !== '-' ? { output: address.path } : {}),
     async from(store, texts, options) {
       // An address with a REF names one image: each image once, under its first name.
       const chosen = address.ref !== undefined ? await oneTextPerImage(store, texts) : texts;
@@ -43,4 +53,44 @@ export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName
       return { images: saved.images.map((image) => ({ name: image.name, digest: image.descriptor.digest })), referrers: saved.referrers };
     },
   };
+}
+
+/**
+ * A copy from an archive or layout into another, or to a registry: the
+ * archive staged once in a store of the copy's own (beside the destination
+ * file, else in $TMPDIR; removed after), then the one copy of each image
+ * straight to the destination. The user's store is never opened.
+ */
+export function copyFromArchive(from: ArchiveEnd, to: { kind: 'archive'; address: ArchiveEnd } | { kind: 'registry'; address: RegistryAddress }, options: CopyOptions): Promise<CopyResult> {
+  const beside = to.kind === 'archive' && to.address.path !== '-' ? to.address.path : undefined;
+  return withPrivateStore(beside, async (store) => {
+    const staged = await stageArchive(store, from, {
+      ...(options.platform ? { platform: options.platform } : {}),
+      stream: options.stdin,
+      ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
+      ...(options.partSet ? { partSet: options.partSet } : {}),
+    });
+    try {
+      return to.kind === 'archive' ? await copyStagedToArchive(staged, to.address, options) : await copyStagedToRegistry(staged, to.address, options);
+    } finally {
+      await staged.contents.staging.abort();
+    }
+  });
+}
+
+/** Each image of a staged archive into an archive or layout, under its first name (or the address's REF). */
+function copyStagedToArchive(staged: StagedArchive, to: ArchiveEnd, options: CopyOptions): Promise<CopyResult> {
+  const docker = to.format === 'docker-archive' || to.format === 'docker-legacy';
+  // manifest.json holds one config per image: from an index, this machine's platform unless one is asked for, as save takes it.
+  const platform = options.platform ?? (docker ? hostPlatform() : undefined);
+  return writeArchive(to.path, options.stdout, { format: to.format, ...(to.ref !== undefined ? { ref: to.ref } : {}) }, async (destination) => {
+    const result: CopyResult = { images: [], referrers: 0 };
+    for (const image of staged.images) {
+      const tag = archiveTag(to.format, to.ref, image.tags[0] && familiarName(image.tags[0]));
+      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, tag ? [tag] : [], { ...options, ...(platform ? { platform } : {}), conversion: conversionRule(options.compression, options.level) }));
+      result.images.push({ name: destination.images[destination.images.length - 1]!.name, digest: copied.descriptor.digest });
+      result.referrers += copied.referrers;
+    }
+    return result;
+  });
 }

@@ -84,6 +84,8 @@ export interface LayerTally {
 
 export class ArchiveContents {
   readonly members = new Map<string, Member>();
+  /** The blob members by digest (the first of a name, when the same bytes come twice): how a copy reads the archive. */
+  private readonly blobs = new Map<Digest, BlobMember>();
   /** Where the blobs wait, unnamed, until load commits them with the names. */
   readonly staging: StagingArea;
   readonly progress: ContentsProgress = { bytes: 0, blobs: 0 };
@@ -129,6 +131,16 @@ export class ArchiveContents {
       current = member.target;
     }
     throw new InvalidInputError(this.where(name), 'too many levels of links');
+  }
+
+  /** The blob member holding digest's bytes, whatever its name (blobs/sha256/…, a classic <id>/layer.tar). */
+  blobByDigest(digest: Digest): BlobMember | undefined {
+    return this.blobs.get(digest);
+  }
+
+  /** A blob member's bytes, from its temp file or the store's copy (a blob the store holds is only hashed, never staged again). */
+  openBlob(digest: Digest): Readable {
+    return createReadStream(this.staging.pathOf(digest));
   }
 
   blob(name: string, referrer: string): BlobMember {
@@ -189,7 +201,12 @@ export class ArchiveContents {
       this.members.set(name, { kind: 'json', name, bytes: Buffer.concat(chunks) });
       return;
     }
-    this.members.set(name, await this.ingestBlob(member));
+    this.addBlob(await this.ingestBlob(member));
+  }
+
+  private addBlob(blob: BlobMember): void {
+    this.members.set(blob.name, blob);
+    if (!this.blobs.has(blob.digest)) this.blobs.set(blob.digest, blob);
   }
 
   /**
@@ -205,7 +222,7 @@ export class ArchiveContents {
     try {
       const { size } = await stat(path);
       const blob = await this.ingestBlob({ name, type: 'file', size, body: createReadStream(path) }, path);
-      this.members.set(name, blob);
+      this.addBlob(blob);
       this.fromStore.layers++;
       this.fromStore.bytes += blob.size;
       return true;
@@ -222,7 +239,7 @@ export class ArchiveContents {
   async addRebuilt(digest: Digest, size: number, body: Readable, where: string): Promise<void> {
     const name = blobMemberName(digest);
     const blob = await this.ingestBlob({ name, type: 'file', size, body }, where);
-    this.members.set(name, blob);
+    this.addBlob(blob);
     this.rebuilt.layers++;
     this.rebuilt.bytes += blob.size;
   }

@@ -1,22 +1,20 @@
 /**
  * `rootfs copy SRC DST`: an image from any transport to any other (skopeo's
- * names, plus `rootfs:` for the store), through the store: a source
- * (image-transport.ts) brings the images into a store, verified, names
- * last; a sink takes them out of it, converting what the sink asks for.
- * From a registry to another, or into an archive, it is the one copy
- * (engine/copy.ts) straight there. Otherwise, when neither
- * end is the store, the image passes through a private store made for the
- * copy (beside the destination, else in $TMPDIR) and removed after it, so
- * the user's store is never opened.
+ * names, plus `rootfs:` for the store). With the store at one end, a
+ * transport's whole command (transport.ts: load or pull into it, save or
+ * push out of it). Between two other media, the one copy (engine/copy.ts)
+ * straight from source to destination: from a registry as it streams; from
+ * an archive once it is staged in a store of the copy's own, beside the
+ * destination or in $TMPDIR and removed after, so the user's store is never
+ * opened.
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseReference } from '../oci/reference.js';
 import type { TransportAddress } from './address.js';
-import { archiveOutOfStore, archiveIntoStore } from './archive-transport.js';
+import { archiveOutOfStore, archiveIntoStore, copyFromArchive } from './archive-transport.js';
 import type { CopyOptions, CopyResult, OutOfStore, IntoStore } from './transport.js';
-import { withPrivateStore } from './private-store.js';
 import { copyBetweenRegistries, copyRegistryToArchive, registryOutOfStore, registryIntoStore } from './registry-transport.js';
 
 export type { CopiedImage, CopyOptions, CopyResult } from './transport.js';
@@ -62,17 +60,9 @@ export async function copyImages(source: TransportAddress, destination: Transpor
   }
   if (destination.kind === 'store') {
     const target = parseReference(destination.ref);
-    return options.withStore(false, async (store) => {
-      const { images, referrers } = await sourceOf(source).into(store, target, options);
-      return { images, referrers };
-    });
+    return options.withStore(false, (store) => sourceOf(source).into(store, target, options));
   }
   // From a registry to another or into an archive: the one copy straight there, nothing staged here.
-  if (source.kind === 'registry' && destination.kind === 'registry') return copyBetweenRegistries(source.address, destination.address, options);
-  if (source.kind === 'registry' && destination.kind === 'archive') return copyRegistryToArchive(source.address, destination.address, options);
-  const sink = sinkOf(destination);
-  return withPrivateStore(sink.output, async (store) => {
-    const arrived = await sourceOf(source).into(store, undefined, options);
-    return sink.from(store, arrived.texts, options);
-  });
+  if (source.kind === 'registry') return destination.kind === 'registry' ? copyBetweenRegistries(source.address, destination.address, options) : copyRegistryToArchive(source.address, destination.address, options);
+  return copyFromArchive(source.address, destination, options);
 }

@@ -7,11 +7,14 @@
  */
 import { InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
-import { isTagReference, parseReference, sameReference, type ImageReference } from '../oci/reference.js';
+import { imageManifest } from '../image/commit.js';
+import { familiarName, isTagReference, parseReference, sameReference, type ImageReference } from '../oci/reference.js';
 import { choosePlatform, platformMatches } from '../oci/platform.js';
-import { ociLayerMediaType, type Descriptor, type Digest, type Platform } from '../oci/types.js';
+import { ociLayerMediaType, type Descriptor, type Digest, type ImageConfig, type Platform } from '../oci/types.js';
+import { parseImageConfig } from '../oci/validate.js';
+import type { ArchiveSource } from './archive-source.js';
 import type { ArchiveContents } from './contents.js';
-import { checkLayers, checkLayerTar, parseConfig, type LoadableImage } from './archive-image.js';
+import type { ArchiveImage } from './oci-layout.js';
 
 export const dockerManifestName = 'manifest.json';
 
@@ -85,34 +88,43 @@ export function selectByRef<T>(images: T[], tagsOf: (image: T) => ImageReference
 }
 
 /**
- * The images of a docker-archive, by manifest.json, each checked against its
- * config and layers; with a platform, only the images built for it.
+ * The images of a docker-archive, by manifest.json, each a manifest made
+ * here around its config (held to the digest its name gives) and its layer
+ * members, which the copy then checks like any image's; with a platform,
+ * only the images built for it.
  */
-export function readDockerArchive(contents: ArchiveContents, ref: string | undefined, platform: Platform | undefined): LoadableImage[] {
+export function dockerArchiveImages(contents: ArchiveContents, source: ArchiveSource, ref: string | undefined, platform: Platform | undefined): ArchiveImage[] {
   const entries = readDockerManifest(contents);
   if (entries.length === 0) throw new InvalidInputError(contents.where(dockerManifestName), 'no images in manifest.json');
   const candidates = selectByRef(entries, (entry) => repoTags(contents, entry), ref, contents.archive);
   const platformOf = ({ image: entry }: (typeof candidates)[number]): Platform => {
-    const { config } = parseConfig(contents, entry.Config, dockerManifestName);
+    const { config } = parseConfig(contents, entry.Config);
     return { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) };
   };
   const selected = platform ? candidates.filter((candidate) => platformMatches(platform, platformOf(candidate))) : candidates;
   // None for this platform: the one chooser says so, naming those the archive has.
   if (selected.length === 0) choosePlatform(candidates, platform!, platformOf, contents.archive, { holder: 'the archive' });
   return selected.map(({ image: entry, tags }) => {
-    const { config, bytes } = parseConfig(contents, entry.Config, dockerManifestName);
-    const imageId = sha256(bytes);
+    const { bytes } = parseConfig(contents, entry.Config);
+    const imageId = source.hold(bytes);
     // Classic archives name the config after its digest: hold them to it.
     const named = /(?:^|\/)([a-f0-9]{64})(?:\.json)?$/.exec(entry.Config);
     if (named && `sha256:${named[1]}` !== imageId) throw new InvalidInputError(contents.where(entry.Config), `digest mismatch: expected sha256:${named[1]}, got ${imageId}`);
-    const blobs = checkLayers(contents, config, entry.Config, entry.Layers.map((name) => ({ name, referrer: dockerManifestName })));
-    blobs.forEach(checkLayerTar);
-    const layers = blobs.map((blob): Descriptor => {
+    const layers = entry.Layers.map((name): Descriptor => {
+      const blob = contents.blob(name, dockerManifestName);
       if (blob.compression !== 'none' && blob.compression !== 'gzip' && blob.compression !== 'zstd') {
         throw new InvalidInputError(contents.where(blob.name), `${blob.compression}-compressed layer: OCI has no media type for it (recompress it with gzip or zstd)`);
       }
       return { mediaType: ociLayerMediaType(blob.compression), digest: blob.digest, size: blob.size };
     });
-    return { kind: 'config', config: bytes, layers, imageId, tags, blobs: layers.map((layer) => layer.digest) };
+    const manifest = imageManifest({ config: bytes, layers });
+    source.hold(manifest.bytes);
+    return { top: manifest.descriptor, tags, name: tags[0] ? familiarName(tags[0]) : imageId, classic: true };
   });
+}
+
+/** An image config from the archive: the fields load relies on, checked. */
+function parseConfig(contents: ArchiveContents, name: string): { config: ImageConfig; bytes: Buffer } {
+  const { value, bytes } = contents.json<unknown>(name, dockerManifestName);
+  return { config: parseImageConfig(value, contents.where(name)), bytes };
 }

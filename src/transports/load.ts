@@ -8,25 +8,25 @@ import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { copyImage, type CopyImageOptions } from '../engine/copy.js';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
-import { imageManifest } from '../image/commit.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
 import { namesSubject, parseIndex, parseJson } from '../oci/validate.js';
 import { documentCaps, readMetadata } from '../io/metadata.js';
 import { isDigest } from '../oci/digest.js';
+import { StoreDestination } from '../store/image-ends.js';
 import type { Store } from '../store/store.js';
 import type { ArchiveAddress } from './address.js';
 import { ArchiveContents, type ContentsProgress, type LayerTally } from './contents.js';
 import { startsLikeImageArchive } from '../oci/archive-shape.js';
-import { absentLayers } from './omitted-layers.js';
+import { absentLayers, omittedLayers } from './omitted-layers.js';
 import { deltaLayers, type DeltaEntry } from './delta-annotation.js';
 import { rebuildLayer } from './delta-layers.js';
-import { dockerManifestName, namesByConfig, readDockerArchive, readDockerManifest, selectByRef } from './docker-archive.js';
-import type { LoadableImage } from './archive-image.js';
-import { readOciLayout, readOciReferrers, type LoadableReferrer } from './oci-layout.js';
+import { ArchiveSource } from './archive-source.js';
+import { dockerArchiveImages, dockerManifestName, namesByConfig, readDockerManifest, selectByRef } from './docker-archive.js';
+import { ociImages, type ArchiveImage } from './oci-layout.js';
 import { blobMemberName } from '../oci/layout.js';
-import { referrerClosure } from '../oci/referrer-closure.js';
 import type { BeforeNames } from '../store/staged.js';
 import { ociDirMembers, tarMembers, type SourceMember } from './archive-members.js';
 import { openFileStream } from '../io/input.js';
@@ -86,66 +86,106 @@ export interface LoadResult {
 }
 
 export async function loadArchive(store: Store, address: ArchiveAddress, options: LoadOptions = {}): Promise<LoadResult> {
+  const staged = await stageArchive(store, address, options);
+  // The copies of every image go into what the one pass staged, and name them all at once at the end.
+  const destination = new StoreDestination(store, staged.contents.staging);
+  try {
+    const loaded: LoadedImage[] = [];
+    let referrers = 0;
+    for (const image of staged.images) {
+      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, image.tags, {
+        ...options,
+        onEvent(event) {
+          if (event.type === 'warning') options.onWarning?.(event.message);
+          if (event.type === 'notice') options.onNotice?.(event.message);
+        },
+      }));
+      loaded.push({ tags: image.tags.map(familiarName), id: copied.id, descriptor: copied.descriptor });
+      referrers += copied.referrers;
+    }
+    await destination.commitTogether();
+    return { images: loaded, fromStore: staged.contents.fromStore, rebuilt: staged.contents.rebuilt, referrers };
+  } catch (err) {
+    await destination.abort();
+    throw err;
+  }
+}
+
+/** An archive read in its one pass and staged in a store: the one copy's source, and the images it holds with the names they take. */
+export interface StagedArchive {
+  contents: ArchiveContents;
+  source: ArchiveSource;
+  images: ArchiveImage[];
+  /** The policy before any name, unless a signed part set vouches for every byte. */
+  beforeNames: BeforeNames | undefined;
+}
+
+/**
+ * Reads an archive once into store's staging (a stream can be read by
+ * digest only after its end), takes the layers a delta archive left out or
+ * carried as deltas from store, and lists its images with their names
+ * (every name checked before any is given). A failure leaves nothing staged.
+ */
+export async function stageArchive(store: Store, address: ArchiveAddress, options: LoadOptions): Promise<StagedArchive> {
   const { members, archive, directory, size, partSet } = await openSource(address, options.stream, options.partSet);
   if (directory && options.tag !== undefined) await refuseSeveralImages(address.path, address.ref);
   const onProgress = options.onProgress;
   const contents = new ArchiveContents(store, archive, onProgress && ((progress) => onProgress({ ...progress, ...(size !== undefined ? { total: size } : {}) })));
-  const beforeNames = partSet && options.partSet?.vouches ? undefined : options.beforeNames;
   await contents.readAll(members);
-  let images: LoadableImage[];
-  let referrers: LoadableReferrer[];
   try {
-    // A delta archive leaves out layers this store holds, or carries them as deltas against such layers:
-    // read from the store, or rebuilt from it, and checked like members.
-    const deltas = contents.has('index.json') ? deltaLayers(parseIndex(contents.json('index.json', 'index.json').value, contents.where('index.json')), contents.where('index.json')) : new Map();
-    const spool = store.spool('delta');
-    try {
-      for (const digest of absentLayers(contents)) {
-        const entry = deltas.get(digest);
-        if (entry) await rebuildLayer(contents, store, entry, spool);
-        else await contents.addFromStore(digest);
-      }
-    } finally {
-      await spool.remove();
-    }
-    images = await readImages(contents, address, directory, options.platform, options.onNotice);
+    const source = new ArchiveSource(contents, await takeAbsentLayers(contents, store));
+    let images = archiveImages(contents, source, address, directory, options.platform);
     if (options.tag !== undefined) images = renamed(images, options.tag, contents.archive);
     // Every name is known good before the first blob takes its name: a bad one found while tagging would leave blobs behind.
     for (const tag of images.flatMap((image) => image.tags)) {
       if (!isTagReference(tag)) throw new InvalidInputError(contents.archive, `${familiarName(tag)} is not a name:tag`);
     }
-    referrers = options.referrers === false || !contents.has('index.json') ? [] : await referrersOf(store, contents, images, options.onWarning);
-    await beforeNames?.({
-      images: images.map((image) => ({ tags: image.tags.map(familiarName), id: image.imageId, descriptor: image.kind === 'descriptor' ? image.descriptor : undefined })),
-      referrers: referrers.map(({ subject, descriptor }) => ({ subject, descriptor })),
-      readBlob: (digest) => contents.staging.readSmall(digest),
-    });
+    return { contents, source, images, beforeNames: partSet && options.partSet?.vouches ? undefined : options.beforeNames };
   } catch (err) {
     await contents.staging.abort();
     throw err;
   }
-  const loaded: LoadedImage[] = [];
-  const tags: Array<{ ref: ImageReference; descriptor: Descriptor }> = [];
-  const untagged: Descriptor[] = [];
-  const keep = new Set([...images, ...referrers].flatMap((item) => item.blobs));
-  for (const image of images) {
-    let descriptor: Descriptor;
-    if (image.kind === 'config') {
-      // A classic archive's image gets the store's manifest around its verbatim config, stored after the blobs it names.
-      const manifest = imageManifest({ config: image.config, layers: image.layers });
-      contents.staging.keepDocument(image.imageId, image.config);
-      contents.staging.keepDocument(manifest.descriptor.digest, manifest.bytes);
-      descriptor = manifest.descriptor;
-    } else {
-      descriptor = image.descriptor;
+}
+
+/** What the one copy of a staged archive's image is asked, wherever it goes (tags: the names it takes there). */
+export function archiveCopyOptions(staged: StagedArchive, image: ArchiveImage, tags: ImageReference[], options: Pick<LoadOptions, 'platform' | 'referrers'> & Pick<CopyImageOptions, 'conversion' | 'onEvent'>): CopyImageOptions {
+  const { beforeNames } = staged;
+  return {
+    name: image.name,
+    what: `copy ${image.name} from ${staged.contents.archive}`,
+    ...(options.platform ? { platform: options.platform } : {}),
+    tags,
+    referrers: options.referrers !== false,
+    ...(options.conversion ? { conversion: options.conversion } : {}),
+    ...(beforeNames ? { beforeNames: image.classic ? withoutManifest(beforeNames) : beforeNames } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  };
+}
+
+/**
+ * A delta archive leaves out layers this store holds, or carries them as
+ * deltas against such layers: read from the store, or rebuilt from it, and
+ * staged like members. Returns the layers index.json says were left out.
+ */
+async function takeAbsentLayers(contents: ArchiveContents, store: Store): Promise<Set<Digest>> {
+  const index = contents.has('index.json') ? parseIndex(contents.json('index.json', 'index.json').value, contents.where('index.json')) : undefined;
+  const deltas = index ? deltaLayers(index, contents.where('index.json')) : new Map<Digest, DeltaEntry>();
+  const spool = store.spool('delta');
+  try {
+    for (const digest of absentLayers(contents)) {
+      const entry = deltas.get(digest);
+      if (entry) await rebuildLayer(contents, store, entry, spool);
+      else await contents.addFromStore(digest);
     }
-    tags.push(...image.tags.map((ref) => ({ ref, descriptor })));
-    if (image.tags.length === 0) untagged.push(descriptor);
-    loaded.push({ tags: image.tags.map(familiarName), id: image.imageId, descriptor });
+  } finally {
+    await spool.remove();
   }
-  // One index update for every name, the referrers in the same one after them (a referrer of an image without a name would be a stray entry).
-  await contents.staging.commit({ tags, untagged, referrers }, keep);
-  return { images: loaded, fromStore: contents.fromStore, rebuilt: contents.rebuilt, referrers: referrers.length };
+  return index ? omittedLayers(index, contents.where('index.json')) : new Set();
+}
+
+/** A classic archive's image has no manifest of its own, so nothing could sign it: a policy is told so. */
+function withoutManifest(beforeNames: BeforeNames): BeforeNames {
+  return (staged) => beforeNames({ ...staged, images: staged.images.map((image) => ({ ...image, descriptor: undefined })) });
 }
 
 /** A layer an archive's manifests name, and how the archive carries it. */
@@ -196,37 +236,6 @@ export async function describeArchive(address: ArchiveAddress, stream: LoadOptio
   });
 }
 
-/**
- * The archive's referrers that belong with what is loaded: those whose
- * subject is a document of a loaded image, or of the store, or another such
- * referrer (a signature of an SBOM), by the one closure and its bounds
- * (oci/referrer-closure.ts). Those of an image or platform not chosen stay
- * behind quietly; one whose subject is nowhere is warned about.
- */
-async function referrersOf(store: Store, contents: ArchiveContents, images: LoadableImage[], onWarning: LoadOptions['onWarning']): Promise<LoadableReferrer[]> {
-  const candidates = await readOciReferrers(contents);
-  const known = new Set<Digest>(images.flatMap((image) => image.blobs));
-  const held = async (subject: Digest): Promise<boolean> => known.has(subject) || (!contents.has(blobMemberName(subject)) && (await store.hasBlob(subject)));
-  // Each subject is looked at once: linear in the referrers.
-  const bySubject = new Map<Digest, LoadableReferrer[]>();
-  for (const referrer of candidates) {
-    const list = bySubject.get(referrer.subject);
-    if (list) list.push(referrer);
-    else bySubject.set(referrer.subject, [referrer]);
-  }
-  const subjects: Digest[] = [];
-  for (const subject of bySubject.keys()) if (await held(subject)) subjects.push(subject);
-  const found = await referrerClosure(subjects, { where: contents.archive, referrersOf: (subject) => bySubject.get(subject) ?? [], digestOf: (referrer) => referrer.descriptor.digest, ...(onWarning ? { onWarning } : {}) });
-  const accepted = new Set<Digest>(found.map(({ referrer }) => referrer.descriptor.digest));
-  for (const referrer of candidates) {
-    // A referrer the bounds left out has a subject here: the closure said so once.
-    if (accepted.has(referrer.descriptor.digest) || contents.has(blobMemberName(referrer.subject)) || known.has(referrer.subject) || accepted.has(referrer.subject)) continue;
-    onWarning?.(`${contents.where(blobMemberName(referrer.descriptor.digest))}: referrer left out: its subject ${referrer.subject} is neither in the archive nor in the store`);
-  }
-  // In the archive's order, as before.
-  return candidates.filter((referrer) => accepted.has(referrer.descriptor.digest));
-}
-
 /** The archive's members, its name in messages, whether it is a layout directory or a part set, and its size when known. */
 async function openSource(address: ArchiveAddress, stream: LoadOptions['stream'], partSet: PartSetReading | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean; partSet: boolean; size?: number }> {
   if (address.path === '-') {
@@ -274,22 +283,22 @@ function importHint(archive: string): string {
  * manifests are kept byte for byte. manifest.json then only lends its
  * RepoTags to entries that carry no full name.
  */
-async function readImages(contents: ArchiveContents, address: ArchiveAddress, directory: boolean, platform: Platform | undefined, onNotice: LoadOptions['onNotice']): Promise<LoadableImage[]> {
+function archiveImages(contents: ArchiveContents, source: ArchiveSource, address: ArchiveAddress, directory: boolean, platform: Platform | undefined): ArchiveImage[] {
   const hasLayout = contents.has('index.json');
   const hasDocker = contents.has(dockerManifestName);
   const dockerRef = address.format === 'docker-archive' || address.format === 'docker-legacy';
   if (address.format === 'oci-archive' || directory) {
     if (!hasLayout) throw new InvalidInputError(contents.where('index.json'), 'missing: not an OCI image layout');
-    return readOciLayout(contents, { ref: address.ref, platform, onNotice, ...bareTags(address) });
+    return ociImages(contents, { ref: address.ref, ...bareTags(address) });
   }
   if (hasLayout) {
     const docker = hasDocker ? readDockerManifest(contents) : [];
-    const images = await readOciLayout(contents, { ref: dockerRef ? undefined : address.ref, platform, onNotice, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
+    const images = ociImages(contents, { ref: dockerRef ? undefined : address.ref, namesByConfig: namesByConfig(contents, docker), ...bareTags(address) });
     if (!dockerRef || address.ref === undefined) return images;
     // docker-archive:PATH:name:tag against a Docker 25+ archive: select among the RepoTags, as on a classic one.
     return selectByRef(images, (image) => image.tags, address.ref, contents.archive).map(({ image, tags }) => ({ ...image, tags }));
   }
-  if (hasDocker) return readDockerArchive(contents, address.ref, platform);
+  if (hasDocker) return dockerArchiveImages(contents, source, address.ref, platform);
   throw new InvalidInputError(contents.archive, `neither index.json nor manifest.json: not an image archive (docker save, OCI archive or layout). ${importHint(contents.archive)}`);
 }
 
@@ -301,7 +310,7 @@ function bareTags(address: ArchiveAddress): { bareTagRepository?: ImageReference
 }
 
 /** load --tag: one image, named as the user says instead of as the archive does. */
-function renamed(images: LoadableImage[], tag: ImageReference, archive: string): LoadableImage[] {
+function renamed(images: ArchiveImage[], tag: ImageReference, archive: string): ArchiveImage[] {
   if (images.length !== 1) throw severalImages(archive, images.length);
   return [{ ...images[0]!, tags: [tag] }];
 }

@@ -14,6 +14,7 @@ import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
 import { archiveTag, writeArchive } from './archive-destination.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
 import { planSave } from './registry.js';
+import { archiveCopyOptions, type StagedArchive } from './load.js';
 
 export function registryIntoStore(address: RegistryAddress): IntoStore {
   return {
@@ -31,7 +32,7 @@ export function registryIntoStore(address: RegistryAddress): IntoStore {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
       const named = (target ?? reference).tag !== undefined;
-      return { texts: [named ? pulled.reference : pulled.descriptor.digest], images: [{ name: named ? pulled.reference : undefined, digest: pulled.descriptor.digest }], referrers: pulled.referrers };
+      return { images: [{ name: named ? pulled.reference : undefined, digest: pulled.descriptor.digest }], referrers: pulled.referrers };
     },
   };
 }
@@ -100,6 +101,34 @@ export function copyRegistryToArchive(from: RegistryAddress, to: ArchiveAddress 
       return { images: [{ name: destination.images[0]!.name, digest: copied.descriptor.digest }], referrers: copied.referrers };
     }),
   );
+}
+
+/**
+ * Each image of a staged archive to a registry: to the address's repository
+ * (one image), or with HOST alone to its own name's repository path there,
+ * as push puts it (destinationOn).
+ */
+export async function copyStagedToRegistry(staged: StagedArchive, to: RegistryAddress, options: CopyOptions): Promise<CopyResult> {
+  if (to.reference && staged.images.length > 1) throw new UsageError(`docker://${familiarName(to.reference)} names one image, but ${staged.contents.archive} holds ${staged.images.length} (give docker://${to.registry} alone to push each under its own name)`);
+  const knownLocations = new BlobLocations();
+  const result: CopyResult = { images: [], referrers: 0 };
+  for (const image of staged.images) {
+    const name = image.tags[0];
+    const destination = to.reference ?? (name ? destinationOn(to.registry, name) : undefined);
+    if (!destination) throw new UsageError(`${image.name} has no name to push under on ${to.registry}; give the destination (docker://${to.registry}/REPO:TAG)`);
+    if (destination.digest !== undefined && destination.digest !== image.top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${image.top.digest}`);
+    const onEvent = options.onEvent ? { onEvent: options.onEvent } : {};
+    const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...onEvent });
+    try {
+      const copyOptions = archiveCopyOptions(staged, image, destination.tag !== undefined ? [destination] : [], { ...options, conversion: conversionRule(options.compression, options.level) });
+      const copied = await copyImage(staged.source, image.top, new RegistryDestination(client, destination.repository, knownLocations, onEvent), copyOptions);
+      result.images.push({ name: familiarName(destination), digest: copied.descriptor.digest });
+      result.referrers += copied.referrers;
+    } finally {
+      client.close();
+    }
+  }
+  return result;
 }
 
 export function registryOutOfStore(address: RegistryAddress): OutOfStore {

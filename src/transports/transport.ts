@@ -3,8 +3,8 @@
  * images into a store, verified, names last (load, pull); OutOfStore takes
  * them out of one (save, push). Not the one copy's ends (oci/image-ends.ts
  * ImageSource and ImageDestination, which each medium implements): these
- * are whole commands, and a copy between two media that are not the store
- * composes them through a private store. copy.ts holds the one table of
+ * are whole commands, for a copy with the store at one end; a copy between
+ * two other media is the one copy between them. copy.ts holds the one table of
  * transports; adding one is a module with the two, a line there, and its
  * name in address.ts.
  */
@@ -52,22 +52,13 @@ export interface CopyResult {
   referrers: number;
 }
 
-/** What a store holds once the source is in it: the names (or digests) to save or push from it. */
-export interface Arrived {
-  texts: string[];
-  images: CopiedImage[];
-  referrers: number;
-}
-
 /** A transport images come from, as a whole command: it brings them into store, named target when given, else as it names them. */
 export interface IntoStore {
-  into(store: Store, target: ImageReference | undefined, options: CopyOptions): Promise<Arrived>;
+  into(store: Store, target: ImageReference | undefined, options: CopyOptions): Promise<CopyResult>;
 }
 
 /** A transport images go to, as a whole command: it takes texts (names or digests) out of store. */
 export interface OutOfStore {
-  /** The file or directory it writes, when it has one: a private store for a copy through it goes beside it. */
-  output?: string;
   from(store: Store, texts: string[], options: CopyOptions): Promise<CopyResult>;
 }
 
