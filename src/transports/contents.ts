@@ -8,8 +8,9 @@
  * each at most its cap in io/metadata.ts documentCaps) are kept in memory. A blob that looks like JSON (a
  * manifest or config) is read back from its temp file when a reader asks,
  * so memory does not grow with the size or number of members: what is kept
- * per member is its name, digest and size. Nothing is committed until the format reader
- * has checked the whole graph; abort() leaves no temp file behind.
+ * per member is its name, digest and size. Nothing is committed until the
+ * copy of every image from it (archive-source.ts) has checked its whole
+ * graph; abort() leaves no temp file behind.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';

@@ -1,10 +1,11 @@
 /**
  * `rootfs load`: an archive or layout into the store. One pass over the
- * input (ArchiveContents), then the format reader checks the whole graph,
- * then, only if everything holds, the blobs are committed and the tags set.
- * Any failure before that leaves the store as it was: no tag, no temp file.
- */
-import type { Stats } from 'node:fs';
+ * input (ArchiveContents) stages every blob; then each image is the one copy
+ * (engine/copy.ts) from the staged archive into the store, checked whole;
+ * only when every image holds are the blobs committed and the names given,
+ * in one update. Any failure before that leaves the store as it was: no
+ * tag, no temp file.
+ */import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -43,7 +44,7 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** false (--no-referrers): leave out the referrers (signatures, SBOMs) the archive lists. */
   referrers?: boolean;
-  /** A referrer skipped because its subject is neither in the archive nor in the store. */
+  /** Something odd the copy went on past (referrers left out). */
   onWarning?: (message: string) => void;
   /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): a notice, not a failure nor one of onWarning's. */
   onNotice?: (message: string) => void;
