@@ -7,7 +7,7 @@
  * command writes to a pipe or a real file, never to /dev/null directly: GNU
  * tar skips reading file contents when its output is /dev/null.
  *
- * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,import sbom,import --base,re-capture,save delta,save,load,push,pull,squash,split),
+ * Options: --reps N (default 3), --only NAME[,NAME] (pack,pipeline,import,import sbom,import --base,re-capture,save delta,save,load,copy,push,pull,squash,split),
  * --quick (the debootstrap root only: no /usr/share, no /usr), --rootfs BIN (time another build's
  * bin/rootfs.js, for an A/B of two commits on one machine in one run).
  * docs/benchmarks.md has the figures and how to read them.
@@ -225,7 +225,7 @@ async function benchImage(input: Input): Promise<void> {
 
   if (input.name === 'debootstrap' && (!only || only.includes('save delta'))) await benchDelta(input, store);
 
-  if (only && !['save', 'load', 'push', 'pull', 'squash', 'split'].some((group) => only.includes(group))) return;
+  if (only && !['save', 'load', 'copy', 'push', 'pull', 'squash', 'split'].some((group) => only.includes(group))) return;
   resetStore();
   const opened = await Store.open(store);
   let layers: Digest[];
@@ -247,6 +247,10 @@ async function benchImage(input: Input): Promise<void> {
   const skopeoLayout = join(work, 'skopeo-layout');
   compare('load', input, `${rootfs(loadStore)} load -i ${archive}`, `${T} skopeo copy -q docker-archive:${archive} oci:${skopeoLayout}:bench`, () => remove(loadStore, skopeoLayout, skopeoCache));
   remove(loadStore, skopeoLayout);
+  // An archive into a layout with no store at either end: the copy stages the archive, then writes each image.
+  const copyLayout = join(work, 'copy-layout');
+  compare('copy', input, `${rootfs(join(work, 'unused-store'))} copy docker-archive:${archive} oci:${copyLayout}:bench`, `${T} skopeo copy -q docker-archive:${archive} oci:${skopeoLayout}:bench`, () => remove(copyLayout, skopeoLayout, skopeoCache));
+  remove(copyLayout, skopeoLayout);
 
   benchRegistry(input, store);
 

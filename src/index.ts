@@ -49,8 +49,9 @@ export { saveImages, type DeltaOutcome, type SaveOptions, type SaveResult } from
 export type { CompressionChoice } from './compress/index.js';
 export { describeArchive, loadArchive, type CarriedLayer, type LoadOptions, type LoadResult } from './transports/load.js';
 export { copyImages, type CopyOptions, type CopyResult } from './transports/copy.js';
-export { pullImage, type PullOptions, type PullResult } from './registry/pull.js';
-export { pushImage, type PushOptions, type PushResult } from './registry/push.js';
+export { pullImage, type PullOptions } from './registry/pull.js';
+export type { MovedImage } from './oci/image-ends.js';
+export { pushImage, type PushOptions } from './registry/push.js';
 export { splitToParts, type SplitOptions, type SplitResult } from './split/split.js';
 export { joinPartSet } from './split/join.js';
 export { namesPartSet } from './split/manifest.js';

@@ -68,9 +68,9 @@ export const copyCommand: CommandModule = (cli, run) => {
         });
         // An archive on stdout owns it: the lines go to stderr then, as save's do.
         const toStdout = destination.kind === 'archive' && destination.address.path === '-';
-        for (const image of result.images) (toStdout ? reporter.info : reporter.result).call(reporter, `Copied ${image.name ?? image.digest}: ${image.digest}`);
+        for (const image of result.images) (toStdout ? reporter.info : reporter.result).call(reporter, `Copied ${image.tags[0] ?? image.descriptor.digest}: ${image.descriptor.digest}`);
         if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} copied with ${result.images.length === 1 ? 'it' : 'them'}`);
-        reporter.emitJson({ source: sourceText, destination: destinationText, images: result.images.map(({ name, digest }) => ({ name: name ?? null, digest })), referrers: result.referrers });
+        reporter.emitJson({ source: sourceText, destination: destinationText, images: result.images.map(({ tags, descriptor }) => ({ name: tags[0] ?? null, digest: descriptor.digest })), referrers: result.referrers });
       }, opts),
     );
 };

@@ -6,9 +6,8 @@ import { describeArchive, loadArchive, type LoadResult } from '../transports/loa
 import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
 import { platformFlags } from './options.js';
 import { BlobLocations } from '../registry/image-ends.js';
-import type { PushResult } from '../registry/push.js';
 import type { CommandModule } from './command.js';
-import { addRegistryFlags, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
+import { addRegistryFlags, type PushedJson, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { formatBytes } from './report.js';
 import { withStore } from './store-option.js';
 import { count } from '../text.js';
@@ -91,7 +90,7 @@ export const loadCommand: CommandModule = (cli, run) => {
           if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
           if (rebuilt.layers > 0) reporter.info(`${count(rebuilt.layers, 'layer')} (${formatBytes(rebuilt.bytes)}) rebuilt from deltas against layers in the store, to the same bytes`);
 
-          const pushed: PushResult[] = [];
+          const pushed: PushedJson[] = [];
           if (pushTo !== undefined) {
             const { pushes, untagged } = planLoadedPush(loaded, pushTo);
             for (const image of untagged) reporter.warn(`${image.id} has no name, so it has no repository on ${pushTo}: not pushed (tag it and use rootfs push)`);

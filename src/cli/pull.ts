@@ -36,8 +36,8 @@ export const pullCommand: CommandModule = (cli, run) => {
         });
         reporter.info(`Digest: ${result.descriptor.digest}`);
         if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} pulled with it`);
-        reporter.result(result.reference);
-        reporter.emitJson({ reference: result.reference, digest: result.descriptor.digest, mediaType: result.descriptor.mediaType, size: result.descriptor.size, referrers: result.referrers });
+        reporter.result(result.tags[0]!);
+        reporter.emitJson({ reference: result.tags[0]!, digest: result.descriptor.digest, mediaType: result.descriptor.mediaType, size: result.descriptor.size, referrers: result.referrers });
       }, opts),
     );
 };

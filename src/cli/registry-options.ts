@@ -4,9 +4,9 @@ import type { Command } from 'cac';
 import { UsageError } from '../errors.js';
 import { isRegistryAddress, parseRegistryAddress } from '../transports/address.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, Digest } from '../oci/types.js';
 import { authFilePath, readCredentials } from '../registry/credentials.js';
-import { pushImage, type PushOptions, type PushResult } from '../registry/push.js';
+import { pushImage, type PushOptions } from '../registry/push.js';
 import type { Store } from '../store/store.js';
 import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
 import type { TransferOptions } from '../registry/transfer.js';
@@ -120,8 +120,17 @@ export function trackSent(registry: string): (event: TransferEvent) => void {
   };
 }
 
+/** A push as --json shows it (push, save -o docker://, load --push). */
+export interface PushedJson {
+  reference: string;
+  digest: Digest;
+  size: number;
+  mediaType: string;
+  referrers: number;
+}
+
 /** Pushes one image as `rootfs push` shows it: the repository line and per-blob lines on stderr, "TAG: digest: … size: …" on stdout. */
-export async function pushReported(reporter: Reporter, store: Store, source: string | Descriptor, destination: ImageReference, flags: RegistryFlags, options: PushOptions = {}): Promise<PushResult> {
+export async function pushReported(reporter: Reporter, store: Store, source: string | Descriptor, destination: ImageReference, flags: RegistryFlags, options: PushOptions = {}): Promise<PushedJson> {
   reporter.info(`The push refers to repository [${destination.registry}/${destination.repository}]`);
   const record = trackSent(destination.registry);
   const display = transferDisplay(reporter, { exists: 'Layer already exists', copied: 'Pushed' });
@@ -134,9 +143,10 @@ export async function pushReported(reporter: Reporter, store: Store, source: str
     },
   });
   sent.tags.push(familiarName(destination));
-  reporter.result(`${destination.tag ?? result.digest}: digest: ${result.digest} size: ${result.size}`);
+  const { digest, size, mediaType } = result.descriptor;
+  reporter.result(`${destination.tag ?? digest}: digest: ${digest} size: ${size}`);
   if (result.referrers > 0) reporter.info(`${count(result.referrers, 'referrer')} pushed with it`);
-  return result;
+  return { reference: familiarName(destination), digest, size, mediaType, referrers: result.referrers };
 }
 
 /** Turns transfer events into docker-style lines ("a1b2c3d4e5f6: Pushed") and a progress line of the blobs in flight. */

@@ -3,7 +3,6 @@ import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { refuseTerminal } from '../io/output.js';
 import { isFormatName, isRegistryAddress, parseAddress, parseRegistryAddress, type FormatName } from '../transports/address.js';
-import type { PushResult } from '../registry/push.js';
 import type { CompressionChoice } from '../compress/index.js';
 import { conversionRule } from '../engine/convert.js';
 import { saveImages, sinceLayers } from '../transports/save.js';
@@ -13,7 +12,7 @@ import { pushToRegistry } from '../transports/registry-transport.js';
 import { readHaveFile } from '../transports/omitted-layers.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
-import { addRegistryFlags, conversionLine, pushReported, refuseRegistryFlags } from './registry-options.js';
+import { addRegistryFlags, type PushedJson, conversionLine, pushReported, refuseRegistryFlags } from './registry-options.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
@@ -109,7 +108,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         }
         if (format === 'oci-archive' && referrers > 0) reporter.info(`podman load (4.3) refuses an oci-archive with referrers: for podman, save with --no-referrers`);
         // With the archive on stdout, the JSON summary goes to stderr instead (as pack does).
-        reporter.emitJson({ format, output: address.path, omitted, deltas, referrers, images: saved.map(({ name, id, descriptor }) => ({ name: name ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) }, address.path === '-' ? 'stderr' : 'stdout');
+        reporter.emitJson({ format, output: address.path, omitted, deltas, referrers, images: saved.map(({ tags, id, descriptor }) => ({ name: tags[0] ?? null, id, digest: descriptor.digest, mediaType: descriptor.mediaType })) }, address.path === '-' ? 'stderr' : 'stdout');
       }, opts),
     );
 };
@@ -132,7 +131,7 @@ async function saveToRegistry(reporter: Reporter, refs: string[], opts: Record<s
   // upload), so they are accepted, that one command line serves every transport, and checked, not acted on.
   if (opts.excludeHave !== undefined) await readHaveFile(String(opts.excludeHave));
   const conversion = conversionRule(compression, level);
-  const pushed: PushResult[] = await withStoreReadOnly(opts, async (store) => {
+  const pushed: PushedJson[] = await withStoreReadOnly(opts, async (store) => {
     await sinceLayers(store, opts.since === undefined ? [] : [opts.since].flat().map(String), platform);
     return pushToRegistry(store, refs, address, platform, (source, destination, shared) => pushReported(reporter, store, source, destination, opts, { ...shared, conversion, referrers: opts.referrers !== false }));
   });

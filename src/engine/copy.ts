@@ -22,7 +22,7 @@ import { documentCaps, readCapped } from '../io/metadata.js';
 import { discard } from '../io/streams.js';
 import { Spool } from '../io/temp.js';
 import { verifiedBytes } from '../oci/digest.js';
-import type { DestinationNames, Document, ImageDestination, ImageSource, LayerConversion, LayerPlace, TransferEvent } from '../oci/image-ends.js';
+import type { DestinationNames, Document, ImageDestination, ImageSource, LayerConversion, LayerPlace, MovedImage, TransferEvent } from '../oci/image-ends.js';
 import { readLayerAs } from '../oci/layer-media.js';
 import { choosePlatform, hostPlatform, platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
@@ -67,15 +67,7 @@ export interface CopyImageOptions {
   onEvent?: (event: TransferEvent) => void;
 }
 
-export interface CopyImageResult {
-  /** What the names point at: the manifest, or the index kept whole. */
-  descriptor: Descriptor;
-  /** The image's ID: its config's digest, or an index's own digest. */
-  id: Digest;
-  referrers: number;
-}
-
-export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<CopyImageResult> {
+export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<MovedImage> {
   const emit = options.onEvent ?? (() => undefined);
   const at = (digest: Digest): string => blobWhere(source, digest);
   const small = new Map<Digest, Buffer>();
@@ -135,7 +127,7 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     for (const document of allDocuments) await destination.putDocument(document);
     const names: DestinationNames = { image: { descriptor: image.descriptor, tags: options.tags }, referrers: referrerNames };
     await destination.commit(names);
-    return { descriptor: image.descriptor, id, referrers: referrers.length };
+    return { tags: options.tags.map(familiarName), id, descriptor: image.descriptor, referrers: referrers.length };
   } catch (err) {
     await destination.abort();
     throw err;

@@ -111,6 +111,21 @@ export interface ImageSource {
   close(): void;
 }
 
+/**
+ * An image a command moved, as it is known where it went: what load, pull,
+ * save, push and copy each return for every image.
+ */
+export interface MovedImage {
+  /** Its names there as docker shows them ("base:latest", "127.0.0.1:5000/ns/app:1.0"); none for an image kept by its digest. */
+  tags: string[];
+  /** Its ID: the config's digest (docker's image ID), or an index's own digest. */
+  id: Digest;
+  /** What the names point at: the manifest, or the index kept whole (new when layers were recompressed). */
+  descriptor: Descriptor;
+  /** Referrers that went with it. */
+  referrers: number;
+}
+
 /** The names a copy gives at its end, all at once, after every blob and document. */
 export interface DestinationNames {
   /** The image under its tags; with none, kept without a name (a store) or put by its digest (a registry). */

@@ -12,7 +12,8 @@ import { UsageError } from '../errors.js';
 import { copyImage } from '../engine/copy.js';
 import { platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
-import type { Descriptor, Platform } from '../oci/types.js';
+import type { MovedImage } from '../oci/image-ends.js';
+import type { Platform } from '../oci/types.js';
 import { StoreDestination } from '../store/image-ends.js';
 import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
@@ -41,17 +42,8 @@ export interface PullOptions extends TransferOptions {
   beforeNames?: BeforeNames;
 }
 
-export interface PullResult {
-  /** The name it is stored under, as docker shows it. */
-  reference: string;
-  /** What the name now points at: the manifest, or the index with allPlatforms. */
-  descriptor: Descriptor;
-  /** Referrers pulled and recorded with it (store.addReferrer). */
-  referrers: number;
-}
-
 /** Pulls `source` (a full reference with a tag or digest) and tags it in the store as `target` (default: source's name). */
-export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<PullResult> {
+export async function pullImage(store: Store, source: ImageReference, target: ImageReference | undefined, options: PullOptions = {}): Promise<MovedImage> {
   const name = target ?? source;
   const untagged = options.untagged === true && target === undefined && source.tag === undefined;
   // For its refusal of both: an API caller gets it as the CLI does.
@@ -61,7 +53,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
   const registry = new RegistrySource(client, source.repository, options.onEvent);
   try {
     const top = await registry.resolve(source.digest ?? source.tag!);
-    const copied = await copyImage(registry, top, new StoreDestination(store), {
+    return await copyImage(registry, top, new StoreDestination(store), {
       name: familiarName(source),
       ...platformChoice(options.platform, options.allPlatforms),
       tags: untagged ? [] : [name],
@@ -70,7 +62,6 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
-    return { reference: familiarName(name), descriptor: copied.descriptor, referrers: copied.referrers };
   } finally {
     registry.close();
   }

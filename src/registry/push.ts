@@ -12,6 +12,7 @@ import type { ConversionRule } from '../engine/convert.js';
 import { count } from '../text.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest } from '../oci/types.js';
+import type { MovedImage } from '../oci/image-ends.js';
 import { StoreSource } from '../store/image-ends.js';
 import type { Store } from '../store/store.js';
 import { findImage } from '../store/resolve.js';
@@ -27,17 +28,6 @@ export interface PushOptions extends TransferOptions {
   referrers?: boolean;
   /** Layers recompressed on the way (--compression); the manifests pushed are then new, and the signatures of the stored ones stay behind. */
   conversion?: ConversionRule;
-}
-
-export interface PushResult {
-  /** Where it went, as docker shows it: "127.0.0.1:5000/ns/app:1.0". */
-  reference: string;
-  /** Digest and size of the manifest or index pushed under the tag (new when layers were recompressed). */
-  digest: Digest;
-  size: number;
-  mediaType: string;
-  /** Referrers pushed with it (each manifest whose subject it is, transitively) and cosign-style `sha256-<hex>.sig|.att|.sbom` images. */
-  referrers: number;
 }
 
 /**
@@ -57,7 +47,7 @@ export function destinationOn(host: string, ref: ImageReference): ImageReference
  * index.json entry — to `destination`, a full reference with a tag, a
  * digest (which must be the image's), or both.
  */
-export async function pushImage(store: Store, source: string | Descriptor, destination: ImageReference, options: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(store: Store, source: string | Descriptor, destination: ImageReference, options: PushOptions = {}): Promise<MovedImage> {
   const top = typeof source === 'string' ? await findEntry(store, source) : source;
   if (!isManifestMediaType(top.mediaType) && !isIndexMediaType(top.mediaType)) {
     throw new UsageError(`cannot push ${top.digest}: media type ${top.mediaType} is not an image manifest or index`);
@@ -69,7 +59,7 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
   await learnLocations(store, destination.registry, locations);
   const { registry, repository } = destination;
   const client = await connect(registry, options);
-  let copied: { descriptor: Descriptor; referrers: number };
+  let copied: MovedImage;
   try {
     const registryEnd = new RegistryDestination(client, repository, locations, {
       ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
@@ -100,8 +90,7 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       }
     }
   }
-  const { digest, size, mediaType } = copied.descriptor;
-  return { reference: familiarName(destination), digest, size, mediaType, referrers: copied.referrers + cosign };
+  return { ...copied, referrers: copied.referrers + cosign };
 }
 
 /** Images the store holds under cosign's tags for digest (`sha256-<hex>.sig`, `.att`, `.sbom`), one per tag. */

@@ -9,19 +9,11 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import { documentCaps, readMetadata } from '../io/metadata.js';
 import { verifiedBytes } from '../oci/digest.js';
+import type { MovedImage } from '../oci/image-ends.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Descriptor, Digest } from '../oci/types.js';
 import type { BlobWriter, SpooledBlob } from './blob-writer.js';
 import type { Store } from './store.js';
-
-export interface StagedImage {
-  /** Familiar names it will be given ("base:latest"); empty for an untagged image. */
-  tags: string[];
-  /** Config digest (docker's image ID), or an index's own digest. */
-  id: Digest;
-  /** Its manifest or index; undefined for a classic docker-archive image, which has no manifest until the store makes one (so nothing can refer to it). */
-  descriptor: Descriptor | undefined;
-}
 
 export interface StagedReferrer {
   /** The manifest or index it refers to. */
@@ -30,7 +22,10 @@ export interface StagedReferrer {
 }
 
 export interface StagedImages {
-  images: StagedImage[];
+  /** What each image's names will point at, and the names it will take (a copy stages one image). */
+  images: Array<Omit<MovedImage, 'referrers'>>;
+  /** Their manifests were made on load around a classic docker archive's configs: nothing in the archive could sign them. */
+  manifestsMadeHere?: boolean;
   referrers: StagedReferrer[];
   /** A staged (or already stored) small blob, read back bounded (documentCaps.image: signatures, SBOM manifests and configs are small JSON documents) and checked against its digest. */
   readBlob(digest: Digest): Promise<Buffer>;

@@ -47,12 +47,6 @@ export interface DeltaOutcome {
 }
 
 /** An image as the archive names it. */
-export interface ArchivedImage {
-  name: string | undefined;
-  /** Its index.json entry (OCI formats) or its manifest's descriptor (docker formats). */
-  descriptor: Descriptor;
-}
-
 const layoutFile = Buffer.from(JSON.stringify({ imageLayoutVersion }));
 const configTypes = new Set<string>([MediaType.ImageConfig, MediaType.DockerConfig]);
 
@@ -66,7 +60,8 @@ export class ArchiveDestination implements ImageDestination {
   readonly deltaEntries: DeltaEntry[] = [];
   /** The repository of the image being copied: a layer's delta reference is looked for there first. */
   repository: string | undefined;
-  readonly images: ArchivedImage[] = [];
+  /** The name each image took here, in the order they were committed (undefined: kept by digest alone). */
+  readonly names: Array<string | undefined> = [];
   private readonly docker: boolean;
   private readonly legacy: boolean;
   private readonly manifestsPut = new Map<Digest, Manifest>();
@@ -133,7 +128,7 @@ export class ArchiveDestination implements ImageDestination {
       const entry: Descriptor = { ...descriptor };
       if (refName !== undefined || ref) entry.annotations = { ...entry.annotations, ...(refName !== undefined ? { [Annotation.RefName]: refName } : {}), ...(ref ? { [Annotation.ContainerdImageName]: fullName(ref) } : {}) };
       this.indexEntries.push(entry);
-      this.images.push({ name: refName, descriptor: entry });
+      this.names.push(refName);
     } else {
       const manifest = this.manifestsPut.get(descriptor.digest);
       if (!manifest) throw new UsageError(`${this.where}: a ${this.options.format} archive holds one platform's manifest per image, and ${descriptor.digest} is an index; choose a platform with --platform`);
@@ -145,7 +140,7 @@ export class ArchiveDestination implements ImageDestination {
       else if (!same) this.entries.push({ Config: configName, RepoTags: tag !== undefined ? [tag] : [], Layers: layers });
       if (ref && this.legacy) (this.repositories[familiarRepository(ref)] ??= {})[ref.tag!] = digestHex(manifest.layers[manifest.layers.length - 1]?.digest ?? manifest.config.digest);
       if (!this.legacy) this.indexEntries.push(ref ? { ...descriptor, annotations: { ...descriptor.annotations, [Annotation.ContainerdImageName]: fullName(ref), [Annotation.RefName]: ref.tag! } } : descriptor);
-      this.images.push({ name: tag, descriptor });
+      this.names.push(tag);
     }
     // Untagged index.json entries carrying their artifactType, as oras and skopeo list referrers.
     const listed = new Set(this.referrerEntries.map((entry) => entry.digest));
@@ -278,6 +273,12 @@ export async function writeArchive<T>(path: string, stdout: Writable, options: O
     await destination.abort();
     throw err;
   }
+}
+
+/** The names the image last committed into destination took there, as a moved image lists them. */
+export function archivedTags(destination: ArchiveDestination): string[] {
+  const name = destination.names[destination.names.length - 1];
+  return name !== undefined ? [name] : [];
 }
 
 /**

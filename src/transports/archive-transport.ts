@@ -8,7 +8,7 @@ import { conversionRule } from '../engine/convert.js';
 import { hostPlatform } from '../oci/platform.js';
 import { familiarName } from '../oci/reference.js';
 import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
-import { archiveTag, writeArchive } from './archive-destination.js';
+import { archivedTags, archiveTag, writeArchive } from './archive-destination.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
 import { archiveCopyOptions, loadArchive, stageArchive, type StagedArchive } from './load.js';
 import { withPrivateStore } from './private-store.js';
@@ -30,7 +30,7 @@ export function archiveIntoStore(address: ArchiveAddress & { format: FormatName 
         // A copy has one channel for what it says on the way: a mislabelled layer goes there too.
         ...(options.onWarning ? { onWarning: options.onWarning, onNotice: options.onWarning } : {}),
       });
-      return { images: images.map((image) => ({ name: image.tags[0], digest: image.descriptor.digest })), referrers };
+      return { images, referrers };
     },
   };
 }
@@ -50,7 +50,7 @@ export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName
         referrers: options.referrers,
         ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       });
-      return { images: saved.images.map((image) => ({ name: image.name, digest: image.descriptor.digest })), referrers: saved.referrers };
+      return { images: saved.images, referrers: saved.referrers };
     },
   };
 }
@@ -88,7 +88,7 @@ function copyStagedToArchive(staged: StagedArchive, to: ArchiveEnd, options: Cop
     for (const image of staged.images) {
       const tag = archiveTag(to.format, to.ref, image.tags[0] && familiarName(image.tags[0]));
       const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, tag ? [tag] : [], { ...options, ...(platform ? { platform } : {}), conversion: conversionRule(options.compression, options.level) }));
-      result.images.push({ name: destination.images[destination.images.length - 1]!.name, digest: copied.descriptor.digest });
+      result.images.push({ ...copied, tags: archivedTags(destination) });
       result.referrers += copied.referrers;
     }
     return result;

@@ -17,7 +17,7 @@ import { archiveOutOfStore, archiveIntoStore, copyFromArchive } from './archive-
 import type { CopyOptions, CopyResult, OutOfStore, IntoStore } from './transport.js';
 import { copyBetweenRegistries, copyRegistryToArchive, registryOutOfStore, registryIntoStore } from './registry-transport.js';
 
-export type { CopiedImage, CopyOptions, CopyResult } from './transport.js';
+export type { CopyOptions, CopyResult } from './transport.js';
 
 type End = Exclude<TransportAddress, { kind: 'store' }>;
 

@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { copyImage, type CopyImageOptions } from '../engine/copy.js';
+import type { MovedImage } from '../oci/image-ends.js';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
 import { Annotation, type Descriptor, type Digest, type Index, type Platform } from '../oci/types.js';
@@ -68,16 +69,8 @@ export interface PartSetReading {
 /** Bytes read so far, and what they add up to when known: the file's or part set's size (the blobs' sum, near enough). */
 export type LoadProgress = ContentsProgress & { total?: number };
 
-export interface LoadedImage {
-  /** Familiar names ("base:latest"); empty for an untagged image. */
-  tags: string[];
-  /** Config digest (docker's image ID), or an index's own digest. */
-  id: Digest;
-  descriptor: Descriptor;
-}
-
 export interface LoadResult {
-  images: LoadedImage[];
+  images: MovedImage[];
   /** Layers a delta archive left out, found and checked in the store. */
   fromStore: LayerTally;
   /** Layers a delta archive carried as deltas, rebuilt from the store to their exact bytes. */
@@ -91,7 +84,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
   // The copies of every image go into what the one pass staged, and name them all at once at the end.
   const destination = new StoreDestination(store, staged.contents.staging);
   try {
-    const loaded: LoadedImage[] = [];
+    const loaded: MovedImage[] = [];
     let referrers = 0;
     for (const image of staged.images) {
       const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, image.tags, {
@@ -101,7 +94,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
           if (event.type === 'notice') options.onNotice?.(event.message);
         },
       }));
-      loaded.push({ tags: image.tags.map(familiarName), id: copied.id, descriptor: copied.descriptor });
+      loaded.push(copied);
       referrers += copied.referrers;
     }
     await destination.commitTogether();
@@ -186,7 +179,7 @@ async function takeAbsentLayers(contents: ArchiveContents, store: Store): Promis
 
 /** A classic archive's image has no manifest of its own, so nothing could sign it: a policy is told so. */
 function withoutManifest(beforeNames: BeforeNames): BeforeNames {
-  return (staged) => beforeNames({ ...staged, images: staged.images.map((image) => ({ ...image, descriptor: undefined })) });
+  return (staged) => beforeNames({ ...staged, manifestsMadeHere: true });
 }
 
 /** A layer an archive's manifests name, and how the archive carries it. */

@@ -11,7 +11,7 @@ import { BlobLocations, RegistryDestination, RegistrySource } from '../registry/
 import { destinationOn, pushImage } from '../registry/push.js';
 import { connect } from '../registry/transfer.js';
 import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
-import { archiveTag, writeArchive } from './archive-destination.js';
+import { archivedTags, archiveTag, writeArchive } from './archive-destination.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
 import { planSave } from './registry.js';
 import { archiveCopyOptions, type StagedArchive } from './load.js';
@@ -31,8 +31,7 @@ export function registryIntoStore(address: RegistryAddress): IntoStore {
         ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
-      const named = (target ?? reference).tag !== undefined;
-      return { images: [{ name: named ? pulled.reference : undefined, digest: pulled.descriptor.digest }], referrers: pulled.referrers };
+      return { images: [pulled], referrers: pulled.referrers };
     },
   };
 }
@@ -81,7 +80,7 @@ export function copyBetweenRegistries(from: RegistryAddress, to: RegistryAddress
     const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
     try {
       const copied = await copyImage(source, top, new RegistryDestination(client, destination.repository, new BlobLocations(), options.onEvent ? { onEvent: options.onEvent } : {}), copyOptionsFor(reference, destination.tag !== undefined ? [destination] : [], options));
-      return { images: [{ name: familiarName(destination), digest: copied.descriptor.digest }], referrers: copied.referrers };
+      return { images: [copied], referrers: copied.referrers };
     } finally {
       client.close();
     }
@@ -98,7 +97,7 @@ export function copyRegistryToArchive(from: RegistryAddress, to: ArchiveAddress 
     writeArchive(to.path, options.stdout, { format: to.format, ...(to.ref !== undefined ? { ref: to.ref } : {}) }, async (destination) => {
       const tag = archiveTag(to.format, to.ref, familiarName(reference));
       const copied = await copyImage(source, top, destination, copyOptionsFor(reference, tag ? [tag] : [], options));
-      return { images: [{ name: destination.images[0]!.name, digest: copied.descriptor.digest }], referrers: copied.referrers };
+      return { images: [{ ...copied, tags: archivedTags(destination) }], referrers: copied.referrers };
     }),
   );
 }
@@ -122,7 +121,7 @@ export async function copyStagedToRegistry(staged: StagedArchive, to: RegistryAd
     try {
       const copyOptions = archiveCopyOptions(staged, image, destination.tag !== undefined ? [destination] : [], { ...options, conversion: conversionRule(options.compression, options.level) });
       const copied = await copyImage(staged.source, image.top, new RegistryDestination(client, destination.repository, knownLocations, onEvent), copyOptions);
-      result.images.push({ name: familiarName(destination), digest: copied.descriptor.digest });
+      result.images.push(copied);
       result.referrers += copied.referrers;
     } finally {
       client.close();
@@ -145,12 +144,7 @@ export function registryOutOfStore(address: RegistryAddress): OutOfStore {
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         }),
       }));
-      const result: CopyResult = { images: [], referrers: 0 };
-      for (const { destination, result: one } of pushed) {
-        result.images.push({ name: familiarName(destination), digest: one.digest });
-        result.referrers += one.referrers;
-      }
-      return result;
+      return { images: pushed.map(({ result: one }) => one), referrers: pushed.reduce((sum, { result: one }) => sum + one.referrers, 0) };
     },
   };
 }

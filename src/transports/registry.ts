@@ -5,13 +5,14 @@
  */
 import { UsageError } from '../errors.js';
 import { familiarName, fullName, parseReference, type ImageReference } from '../oci/reference.js';
-import { isIndexMediaType, type Descriptor, type Platform } from '../oci/types.js';
+import type { Descriptor, Platform } from '../oci/types.js';
 import { pullImage, type PullOptions } from '../registry/pull.js';
 import { destinationOn } from '../registry/push.js';
 import type { Store } from '../store/store.js';
 import type { RegistryAddress } from './address.js';
-import type { LoadedImage, LoadResult } from './load.js';
-import { findImage, resolveEntry, resolveImage } from '../store/resolve.js';
+import type { MovedImage } from '../oci/image-ends.js';
+import type { LoadResult } from './load.js';
+import { findImage, resolveImage } from '../store/resolve.js';
 
 /** One pushImage call: `source` (a store name or an index.json entry) to `destination`. */
 export interface PlannedPush {
@@ -34,11 +35,7 @@ export async function loadFromRegistry(store: Store, address: RegistryAddress, o
   if (!source) throw new UsageError(`docker://${address.registry} names a registry but no image; load takes docker://${address.registry}/REPO[:TAG|@DIGEST]`);
   const target = source.tag !== undefined && source.digest !== undefined ? { registry: source.registry, repository: source.repository, tag: source.tag } : undefined;
   const pulled = await pullImage(store, source, target, { ...options, untagged: true });
-  const tagged = (target ?? source).tag !== undefined;
-  // As load names an index it keeps whole: by its own digest.
-  const id = isIndexMediaType(pulled.descriptor.mediaType) ? pulled.descriptor.digest : (await resolveEntry(store, pulled.descriptor, options.platform)).manifest.config.digest;
-  const image: LoadedImage = { tags: tagged ? [pulled.reference] : [], id, descriptor: pulled.descriptor };
-  return { images: [image], fromStore: { layers: 0, bytes: 0 }, rebuilt: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
+  return { images: [pulled], fromStore: { layers: 0, bytes: 0 }, rebuilt: { layers: 0, bytes: 0 }, referrers: pulled.referrers };
 }
 
 /**
@@ -72,9 +69,9 @@ export async function planSave(store: Store, texts: string[], address: RegistryA
  * "HOST/ns/app:1.0"). Untagged images cannot be named there: they are
  * returned apart, for the caller to warn about.
  */
-export function planLoadedPush(images: LoadedImage[], host: string): { pushes: PlannedPush[]; untagged: LoadedImage[] } {
+export function planLoadedPush(images: MovedImage[], host: string): { pushes: PlannedPush[]; untagged: MovedImage[] } {
   const pushes: PlannedPush[] = [];
-  const untagged: LoadedImage[] = [];
+  const untagged: MovedImage[] = [];
   for (const image of images) {
     if (image.tags.length === 0) untagged.push(image);
     for (const tag of image.tags) pushes.push({ source: image.descriptor, name: tag, destination: destinationOn(host, parseReference(tag)) });

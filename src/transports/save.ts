@@ -13,7 +13,7 @@ import { copyImage } from '../engine/copy.js';
 import { conversionOf, conversionRule, type ConversionRule } from '../engine/convert.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { openStoredLayer } from '../layers/source.js';
-import type { LayerConversion, TransferEvent } from '../oci/image-ends.js';
+import type { LayerConversion, MovedImage, TransferEvent } from '../oci/image-ends.js';
 import { familiarName, familiarRepository, type ImageReference } from '../oci/reference.js';
 import { withoutNameAnnotations, type Descriptor, type Digest, type Platform } from '../oci/types.js';
 import type { GraphNode } from '../oci/walk.js';
@@ -21,7 +21,7 @@ import { StoreSource } from '../store/image-ends.js';
 import { resolveImage, type ResolvedImage } from '../store/resolve.js';
 import type { Store } from '../store/store.js';
 import type { FormatName } from './address.js';
-import { archiveTag, writeArchive, type DeltaOutcome } from './archive-destination.js';
+import { archivedTags, archiveTag, writeArchive, type DeltaOutcome } from './archive-destination.js';
 import type { LayerTally } from './contents.js';
 import { referenceLayers } from './delta-layers.js';
 
@@ -79,7 +79,8 @@ export interface SaveProgress {
 
 
 export interface SaveResult {
-  images: SavedImage[];
+  /** Each under the name it has in the archive; its ID is its config's digest (the platform's picked from an index kept whole, as docker names it). */
+  images: MovedImage[];
   /** Layers left out because the receiving store holds them. */
   omitted: LayerTally;
   /** Layers sent as deltas (bytes: the deltas'). */
@@ -88,12 +89,6 @@ export interface SaveResult {
   referrers: number;
 }
 
-export interface SavedImage {
-  name: string | undefined;
-  descriptor: Descriptor;
-  /** Image ID (config digest) of the manifest chosen for docker formats, or of the platform picked from an index. */
-  id: Digest;
-}
 
 interface Selected {
   ref: ImageReference | undefined;
@@ -136,10 +131,10 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   return writeArchive(path, options.stdout, into, async (destination) => {
     const progress = await planProgress(store, selected, options, conversion, exclude, destination.cannotHold, deltas !== undefined);
     const source = new StoreSource(store);
-    const saved: SavedImage[] = [];
+    const saved: MovedImage[] = [];
     for (const { ref, resolved, top } of selected) {
       destination.repository = ref ? familiarRepository(ref) : undefined;
-      await copyImage(source, top, destination, {
+      const copied = await copyImage(source, top, destination, {
         name: ref ? familiarName(ref) : top.digest,
         what: `save ${ref ? familiarName(ref) : top.digest}`,
         tags: ref ? [ref] : [],
@@ -153,8 +148,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
           progress.take(event);
         },
       });
-      const archived = destination.images[destination.images.length - 1]!;
-      saved.push({ name: archived.name, descriptor: archived.descriptor, id: resolved.manifest.config.digest });
+      saved.push({ ...copied, tags: archivedTags(destination), id: resolved.manifest.config.digest });
     }
     const sum = (sizes: Iterable<number>): number => [...sizes].reduce((a, b) => a + b, 0);
     return {

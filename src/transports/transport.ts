@@ -9,6 +9,7 @@
  * name in address.ts.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { MovedImage } from '../oci/image-ends.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Digest, Platform } from '../oci/types.js';
 import type { TransferOptions } from '../registry/transfer.js';
@@ -40,14 +41,8 @@ export interface CopyOptions {
   onEvent?: TransferOptions['onEvent'];
 }
 
-export interface CopiedImage {
-  /** The name it has at the destination, when it has one. */
-  name: string | undefined;
-  digest: Digest;
-}
-
 export interface CopyResult {
-  images: CopiedImage[];
+  images: MovedImage[];
   /** Referrers that went with them. */
   referrers: number;
 }

@@ -148,14 +148,14 @@ export function requireSigned(policy: TrustPolicy, onVerified?: (verified: Verif
     }
     for (const image of staged.images) {
       const name = image.tags[0] ?? image.id;
-      if (!image.descriptor) throw new VerificationError(name, 'unsigned', 'no signature: a classic docker archive (docker-legacy) cannot carry one; save it as docker-archive or oci-archive');
+      if (staged.manifestsMadeHere) throw new VerificationError(name, 'unsigned', 'no signature: a classic docker archive (docker-legacy) cannot carry one; save it as docker-archive or oci-archive');
       const subject: Descriptor = { mediaType: image.descriptor.mediaType, digest: image.descriptor.digest, size: image.descriptor.size };
       // load and pull have checked every blob's digest as it came in: the signature is what is left to check.
       onVerified?.(await verifyImageSignature(source, name, subject, bySubject.get(subject.digest) ?? [], policy.keys, { content: false }));
     }
     // An SBOM that comes in is vouched for as its image is, by its own signature (rootfs sign signs an image's SBOMs with it).
     for (const sbom of staged.referrers.filter((referrer) => sbomMediaTypes.includes(referrer.descriptor.artifactType ?? ''))) {
-      const image = staged.images.find((candidate) => candidate.descriptor?.digest === sbom.subject);
+      const image = staged.images.find((candidate) => candidate.descriptor.digest === sbom.subject);
       const name = `${image ? (image.tags[0] ?? image.id) : sbom.subject}: SBOM ${sbom.descriptor.digest}`;
       const subject: Descriptor = { mediaType: sbom.descriptor.mediaType, digest: sbom.descriptor.digest, size: sbom.descriptor.size };
       const referrers = staged.referrers.filter((referrer) => referrer.subject === subject.digest).map((referrer) => referrer.descriptor);
