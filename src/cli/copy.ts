@@ -1,3 +1,4 @@
+import { conversionRule } from '../engine/convert.js';
 import { levelsHelp } from '../compress/levels.js';
 import { UsageError } from '../errors.js';
 import { parseTransportAddress } from '../transports/address.js';
@@ -53,14 +54,12 @@ export const copyCommand: CommandModule = (cli, run) => {
           ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
           partSet: partSetReading(reporter, policy),
           ...platformFlags(opts),
-          compression,
-          ...(level !== undefined ? { level } : {}),
+          conversion: conversionRule(compression, level),
           referrers: opts.referrers !== false,
           stdin: { input: process.stdin, name: 'stdin' },
           stdout: process.stdout,
           withStore: (readOnly, fn) => withStore(opts, fn, { readOnly }),
           registry: (host) => registryOptions(opts, host),
-          onWarning: (message) => reporter.warnOnce(message),
           onEvent: (event) => {
             sentTo?.(event);
             display(event);

@@ -75,9 +75,8 @@ export const loadCommand: CommandModule = (cli, run) => {
               referrers: opts.referrers !== false,
               ...(policy ? { beforeNames: admissionHook(policy, reporter) } : {}),
               partSet: partSetReading(reporter, policy),
-              onWarning: (message) => reporter.warn(message),
-              onNotice: (message) => reporter.noticeOnce(message),
-              stream: { input: process.stdin, name: 'stdin' },
+              onEvent: transferDisplay(reporter),
+              stdin: { input: process.stdin, name: 'stdin' },
               onProgress: ({ bytes, blobs, total }) => reporter.progress({ label: 'loading', bytes, total, fromStdin: archive.path === '-', note: count(blobs, 'blob') }),
             });
           }

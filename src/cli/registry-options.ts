@@ -149,10 +149,16 @@ export async function pushReported(reporter: Reporter, store: Store, source: str
   return { reference: familiarName(destination), digest, size, mediaType, referrers: result.referrers };
 }
 
-/** Turns transfer events into docker-style lines ("a1b2c3d4e5f6: Pushed") and a progress line of the blobs in flight. */
-export function transferDisplay(reporter: Reporter, done: { exists: string; copied: string }): (event: TransferEvent) => void {
+/**
+ * Turns a move's events into docker-style lines ("a1b2c3d4e5f6: Pushed") and
+ * a progress line of the blobs in flight; without done (a command that shows
+ * progress of its own: load, save), only what is said: warnings, notices,
+ * retries, conversions (format: the archive a conversion is for).
+ */
+export function transferDisplay(reporter: Reporter, done?: { exists: string; copied: string }, format?: string): (event: TransferEvent) => void {
   const active = new Map<string, { done: number; size: number }>();
   return (event) => {
+    if (!done && (event.type === 'progress' || event.type === 'blob' || event.type === 'resume')) return;
     switch (event.type) {
       case 'progress':
         active.set(event.digest, { done: event.done, size: event.size });
@@ -164,7 +170,7 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
         return;
       case 'blob':
         active.delete(event.digest);
-        reporter.info(`${shortDigest(event.digest)}: ${event.status === 'exists' ? done.exists : event.status === 'mounted' ? `Mounted from ${event.from}` : done.copied}`);
+        reporter.info(`${shortDigest(event.digest)}: ${event.status === 'exists' ? done!.exists : event.status === 'mounted' ? `Mounted from ${event.from}` : done!.copied}`);
         return;
       case 'resume':
         reporter.info(`${shortDigest(event.digest)}: upload interrupted; ${event.restarted ? 'the registry lost it, sending it again' : `resuming at ${formatBytes(event.offset)}`}`);
@@ -173,13 +179,13 @@ export function transferDisplay(reporter: Reporter, done: { exists: string; copi
         reporter.info(`${event.message}; trying again (${event.attempt}/${event.of})`);
         return;
       case 'warning':
-        reporter.warn(event.message);
+        reporter.warnOnce(event.message);
         return;
       case 'notice':
         reporter.noticeOnce(event.message);
         return;
       case 'convert':
-        reporter.info(conversionLine(event.conversion));
+        reporter.info(conversionLine(event.conversion, format));
         return;
     }
   };

@@ -12,7 +12,7 @@ import { pushToRegistry } from '../transports/registry-transport.js';
 import { readHaveFile } from '../transports/omitted-layers.js';
 import type { CommandModule } from './command.js';
 import { archiveCompression } from './options.js';
-import { addRegistryFlags, type PushedJson, conversionLine, pushReported, refuseRegistryFlags } from './registry-options.js';
+import { addRegistryFlags, type PushedJson, pushReported, refuseRegistryFlags, transferDisplay } from './registry-options.js';
 import { formatBytes, shortDigest, type Reporter } from './report.js';
 import { withStore, withStoreReadOnly } from './store-option.js';
 import { passphrase } from './prompt.js';
@@ -76,8 +76,7 @@ export const saveCommand: CommandModule = (cli, run) => {
         const { images: saved, omitted, deltas, referrers } = await withStoreReadOnly(opts, (store) =>
           saveImages(store, refs, address.path, {
             format,
-            compression,
-            level,
+            conversion: conversionRule(compression, level),
             platform,
             ref: address.ref,
             stdout: process.stdout,
@@ -96,8 +95,7 @@ export const saveCommand: CommandModule = (cli, run) => {
                 ...(address.path === '-' ? { toStdout: { total: archiveTotal, estimated } } : {}),
                 note: converting ? `converting layer ${shortDigest(converting.layer.digest)}` : count(blobs, 'blob'),
               }),
-            onWarning: (message) => reporter.warnOnce(message),
-            onConvert: (conversion) => reporter.info(conversionLine(conversion, format)),
+            onEvent: transferDisplay(reporter, undefined, format),
           }),
         );
         reporter.info(`Saved ${count(saved.length, 'image')}${referrers > 0 ? ` and ${count(referrers, 'referrer')}` : ''} as ${format}${address.path === '-' ? ' to stdout' : ` to ${address.path}`}`);

@@ -35,11 +35,12 @@ import { count } from '../text.js';
 import { conversionOf, convertLayer, rewriteDocuments, type ConversionRule } from './convert.js';
 import { checkLayer, verifiedBlob, type BlobChecks, type ExpectedDiffId } from './verified-blob.js';
 
-export interface CopyImageOptions {
-  /** How the image is named in messages (its reference at the source). */
-  name: string;
-  /** The copy in a refusal ("push HOST/ns/app:1"); default "copy NAME". */
-  what?: string;
+/**
+ * What a user asks of a move of images, whichever command makes it (load,
+ * save, pull, push, copy): each command's options extend it, and it reaches
+ * the one copy of each image as it is, untranslated.
+ */
+export interface MoveOptions {
   /**
    * The one platform rule: from an index, this platform's manifest at each
    * level, and the manifest is what gets the names; with allPlatforms, the
@@ -49,10 +50,8 @@ export interface CopyImageOptions {
    */
   platform?: Platform;
   allPlatforms?: boolean;
-  /** The names the image takes at the destination (none: kept by digest). */
-  tags: ImageReference[];
-  /** false: the image alone, without its referrers. */
-  referrers: boolean;
+  /** false (--no-referrers): the images alone, without their referrers. */
+  referrers?: boolean;
   /**
    * The layers' compression at the destination (default: as they are, unless
    * the destination cannot hold them). A rewritten layer changes the
@@ -64,7 +63,18 @@ export interface CopyImageOptions {
   beforeNames?: BeforeNames;
   /** Blobs copied at once (default 3, as docker). */
   concurrency?: number;
+  /** Everything a move tells as it goes: blobs, progress, conversions, retries, warnings and notices. */
   onEvent?: (event: TransferEvent) => void;
+}
+
+/** The one copy's options for one image: the move's, and the image's names. */
+export interface CopyImageOptions extends MoveOptions {
+  /** How the image is named in messages (its reference at the source). */
+  name: string;
+  /** The copy in a refusal ("push HOST/ns/app:1"); default "copy NAME". */
+  what?: string;
+  /** The names the image takes at the destination (none: kept by digest). */
+  tags: ImageReference[];
 }
 
 export async function copyImage(source: ImageSource, top: Descriptor, destination: ImageDestination, options: CopyImageOptions): Promise<MovedImage> {
@@ -112,7 +122,7 @@ export async function copyImage(source: ImageSource, top: Descriptor, destinatio
     const copied = kept.map(now);
 
     const subjects = (chosen !== undefined ? [named] : kept).map((document) => document.descriptor.digest);
-    const referrers = options.referrers ? await referrersOf(blobs, subjects, rewritten) : [];
+    const referrers = options.referrers !== false ? await referrersOf(blobs, subjects, rewritten) : [];
     // Children before what names them, the referrers after their subjects: the order the destination takes them in.
     const allDocuments = [...copied, ...referrers.map(({ document }) => document)];
     for (const document of allDocuments) small.set(document.descriptor.digest, document.bytes);

@@ -9,37 +9,23 @@
  * types included), since their digests cover those bytes.
  */
 import { UsageError } from '../errors.js';
-import { copyImage } from '../engine/copy.js';
+import { copyImage, type MoveOptions } from '../engine/copy.js';
 import { platformChoice } from '../oci/platform.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import type { MovedImage } from '../oci/image-ends.js';
-import type { Platform } from '../oci/types.js';
 import { StoreDestination } from '../store/image-ends.js';
-import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
 import { RegistrySource } from './image-ends.js';
 import { connect, type TransferOptions } from './transfer.js';
 
-export interface PullOptions extends TransferOptions {
-  /**
-   * From an index, the manifest for this platform. The one platform rule of
-   * every registry → store path (pull, load -i docker://, copy docker://):
-   * this machine's unless platform or allPlatforms says otherwise, as skopeo
-   * copy and docker pull do.
-   */
-  platform?: Platform;
-  /** Keep the whole index and pull every platform's manifest (not with platform). */
-  allPlatforms?: boolean;
+/** A pull: the move's options (engine/copy.ts MoveOptions: this machine's platform unless platform or allPlatforms, as skopeo copy and docker pull do) and the connection's. */
+export interface PullOptions extends TransferOptions, MoveOptions {
   /**
    * When neither target nor source has a tag (a pull by digest alone), keep
    * the image without a name (a nameless index.json entry, which gc keeps, as
    * `load` does for an untagged archive image) instead of refusing.
    */
   untagged?: boolean;
-  /** false (--no-referrers): the image alone, without its referrers (signatures, SBOMs). */
-  referrers?: boolean;
-  /** After every blob is verified, before any is committed or named (trust policies: --require-signed). */
-  beforeNames?: BeforeNames;
 }
 
 /** Pulls `source` (a full reference with a tag or digest) and tags it in the store as `target` (default: source's name). */
@@ -53,15 +39,7 @@ export async function pullImage(store: Store, source: ImageReference, target: Im
   const registry = new RegistrySource(client, source.repository, options.onEvent);
   try {
     const top = await registry.resolve(source.digest ?? source.tag!);
-    return await copyImage(registry, top, new StoreDestination(store), {
-      name: familiarName(source),
-      ...platformChoice(options.platform, options.allPlatforms),
-      tags: untagged ? [] : [name],
-      referrers: options.referrers !== false,
-      ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    });
+    return await copyImage(registry, top, new StoreDestination(store), { ...options, name: familiarName(source), tags: untagged ? [] : [name] });
   } finally {
     registry.close();
   }

@@ -7,8 +7,7 @@
  * tag last, then the referrers and cosign-style signature tags.
  */
 import { UsageError } from '../errors.js';
-import { copyImage } from '../engine/copy.js';
-import type { ConversionRule } from '../engine/convert.js';
+import { copyImage, type MoveOptions } from '../engine/copy.js';
 import { count } from '../text.js';
 import { familiarName, parseReference, type ImageReference } from '../oci/reference.js';
 import { isIndexMediaType, isManifestMediaType, withoutNameAnnotations, type Descriptor, type Digest } from '../oci/types.js';
@@ -20,14 +19,11 @@ import { BlobLocations, RegistryDestination } from './image-ends.js';
 import { referrersTag } from './referrers.js';
 import { connect, type TransferOptions } from './transfer.js';
 
-export interface PushOptions extends TransferOptions {
+/** A push: the move's options (engine/copy.ts MoveOptions; conversion: the manifests pushed are then new, and the signatures of the stored ones stay behind) and the connection's. */
+export interface PushOptions extends TransferOptions, MoveOptions {
   /** Upload chunk size (also the largest blob sent in one PUT); default 32 MiB. */
   chunkSize?: number;
   knownLocations?: BlobLocations;
-  /** false (--no-referrers): push the image alone, without its referrers and cosign-style signature tags. */
-  referrers?: boolean;
-  /** Layers recompressed on the way (--compression); the manifests pushed are then new, and the signatures of the stored ones stay behind. */
-  conversion?: ConversionRule;
 }
 
 /**
@@ -65,15 +61,7 @@ export async function pushImage(store: Store, source: string | Descriptor, desti
       ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
-    copied = await copyImage(new StoreSource(store), top, registryEnd, {
-      name: familiarName(destination),
-      what: `push ${familiarName(destination)}`,
-      tags: destination.tag !== undefined ? [destination] : [],
-      referrers: options.referrers !== false,
-      ...(options.conversion ? { conversion: options.conversion } : {}),
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    });
+    copied = await copyImage(new StoreSource(store), top, registryEnd, { ...options, name: familiarName(destination), what: `push ${familiarName(destination)}`, tags: destination.tag !== undefined ? [destination] : [] });
   } finally {
     client.close();
   }

@@ -3,8 +3,7 @@ import type { TransferEvent } from '../oci/image-ends.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 
 export interface TransferOptions extends Omit<RegistryOptions, 'onRetry'> {
-  /** Blobs copied at once (default 3, as docker). */
-  concurrency?: number;
+  /** Told each retry, as a move's other events. */
   onEvent?: (event: TransferEvent) => void;
 }
 

@@ -4,7 +4,6 @@
  * from one to another medium is the one copy from the staged archive.
  */
 import { copyImage } from '../engine/copy.js';
-import { conversionRule } from '../engine/convert.js';
 import { hostPlatform } from '../oci/platform.js';
 import { familiarName } from '../oci/reference.js';
 import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
@@ -17,40 +16,18 @@ import { saveImages } from './save.js';
 
 type ArchiveEnd = ArchiveAddress & { format: FormatName };
 
-export function archiveIntoStore(address: ArchiveAddress & { format: FormatName }): IntoStore {
+export function archiveIntoStore(address: ArchiveEnd): IntoStore {
   return {
-    async into(store, target, options) {
-      const { images, referrers } = await loadArchive(store, address, {
-        ...(options.platform ? { platform: options.platform } : {}),
-        ...(target ? { tag: target } : {}),
-        stream: options.stdin,
-        referrers: options.referrers,
-        ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-        ...(options.partSet ? { partSet: options.partSet } : {}),
-        // A copy has one channel for what it says on the way: a mislabelled layer goes there too.
-        ...(options.onWarning ? { onWarning: options.onWarning, onNotice: options.onWarning } : {}),
-      });
-      return { images, referrers };
-    },
+    into: (store, target, options) => loadArchive(store, address, { ...options, ...(target ? { tag: target } : {}) }),
   };
 }
 
-export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName }): OutOfStore {
+export function archiveOutOfStore(address: ArchiveEnd): OutOfStore {
   return {
     async from(store, texts, options) {
       // An address with a REF names one image: each image once, under its first name.
       const chosen = address.ref !== undefined ? await oneTextPerImage(store, texts) : texts;
-      const saved = await saveImages(store, chosen, address.path, {
-        format: address.format,
-        compression: options.compression,
-        ...(options.level !== undefined ? { level: options.level } : {}),
-        ...(options.platform ? { platform: options.platform } : {}),
-        ref: address.ref,
-        stdout: options.stdout,
-        referrers: options.referrers,
-        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-      });
-      return { images: saved.images, referrers: saved.referrers };
+      return saveImages(store, chosen, address.path, { ...options, format: address.format, ...(address.ref !== undefined ? { ref: address.ref } : {}) });
     },
   };
 }
@@ -64,12 +41,7 @@ export function archiveOutOfStore(address: ArchiveAddress & { format: FormatName
 export function copyFromArchive(from: ArchiveEnd, to: { kind: 'archive'; address: ArchiveEnd } | { kind: 'registry'; address: RegistryAddress }, options: CopyOptions): Promise<CopyResult> {
   const beside = to.kind === 'archive' && to.address.path !== '-' ? to.address.path : undefined;
   return withPrivateStore(beside, async (store) => {
-    const staged = await stageArchive(store, from, {
-      ...(options.platform ? { platform: options.platform } : {}),
-      stream: options.stdin,
-      ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-      ...(options.partSet ? { partSet: options.partSet } : {}),
-    });
+    const staged = await stageArchive(store, from, options);
     try {
       return to.kind === 'archive' ? await copyStagedToArchive(staged, to.address, options) : await copyStagedToRegistry(staged, to.address, options);
     } finally {
@@ -87,7 +59,7 @@ function copyStagedToArchive(staged: StagedArchive, to: ArchiveEnd, options: Cop
     const result: CopyResult = { images: [], referrers: 0 };
     for (const image of staged.images) {
       const tag = archiveTag(to.format, to.ref, image.tags[0] && familiarName(image.tags[0]));
-      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, tag ? [tag] : [], { ...options, ...(platform ? { platform } : {}), conversion: conversionRule(options.compression, options.level) }));
+      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, tag ? [tag] : [], { ...options, ...(platform ? { platform } : {}) }));
       result.images.push({ ...copied, tags: archivedTags(destination) });
       result.referrers += copied.referrers;
     }

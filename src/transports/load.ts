@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { copyImage, type CopyImageOptions } from '../engine/copy.js';
+import { copyImage, type CopyImageOptions, type MoveOptions } from '../engine/copy.js';
 import type { MovedImage } from '../oci/image-ends.js';
 import { fromFsError, InvalidInputError, UsageError } from '../errors.js';
 import { familiarName, isTagReference, localRepository, type ImageReference } from '../oci/reference.js';
@@ -34,23 +34,15 @@ import { ociDirMembers, tarMembers, type SourceMember } from './archive-members.
 import { openFileStream } from '../io/input.js';
 import { isPartSet, openPartSet, type ManifestGate, type RepairEvents } from '../split/index.js';
 
-export interface LoadOptions {
-  platform?: Platform;
+/** A load: the move's options (engine/copy.ts MoveOptions; beforeNames is not run for a part set its gate vouches for), and how the archive is read. */
+export interface LoadOptions extends MoveOptions {
   /** The name to give the one image loaded, instead of the archive's names (load --tag). */
   tag?: ImageReference;
   /** The archive when the address is `-` (stdin, or a stream another reader assembles), and its name in messages. */
-  stream?: { input: Readable; name: string };
+  stdin?: { input: Readable; name: string };
   /** How a part set given as the archive is read: its manifest's gate, and what repairing it tells. */
   partSet?: PartSetReading;
   onProgress?: (progress: LoadProgress) => void;
-  /** false (--no-referrers): leave out the referrers (signatures, SBOMs) the archive lists. */
-  referrers?: boolean;
-  /** Something odd the copy went on past (referrers left out). */
-  onWarning?: (message: string) => void;
-  /** A layer whose media type its bytes contradict, taken as the bytes say (oci/layer-media.ts): a notice, not a failure nor one of onWarning's. */
-  onNotice?: (message: string) => void;
-  /** After every blob is verified, before any is committed or named (trust policies: --require-signed); not for a part set its gate vouches for. */
-  beforeNames?: BeforeNames;
 }
 
 /**
@@ -87,13 +79,7 @@ export async function loadArchive(store: Store, address: ArchiveAddress, options
     const loaded: MovedImage[] = [];
     let referrers = 0;
     for (const image of staged.images) {
-      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, image.tags, {
-        ...options,
-        onEvent(event) {
-          if (event.type === 'warning') options.onWarning?.(event.message);
-          if (event.type === 'notice') options.onNotice?.(event.message);
-        },
-      }));
+      const copied = await copyImage(staged.source, image.top, destination, archiveCopyOptions(staged, image, image.tags, options));
       loaded.push(copied);
       referrers += copied.referrers;
     }
@@ -121,7 +107,7 @@ export interface StagedArchive {
  * (every name checked before any is given). A failure leaves nothing staged.
  */
 export async function stageArchive(store: Store, address: ArchiveAddress, options: LoadOptions): Promise<StagedArchive> {
-  const { members, archive, directory, size, partSet } = await openSource(address, options.stream, options.partSet);
+  const { members, archive, directory, size, partSet } = await openSource(address, options.stdin, options.partSet);
   if (directory && options.tag !== undefined) await refuseSeveralImages(address.path, address.ref);
   const onProgress = options.onProgress;
   const contents = new ArchiveContents(store, archive, onProgress && ((progress) => onProgress({ ...progress, ...(size !== undefined ? { total: size } : {}) })));
@@ -141,19 +127,12 @@ export async function stageArchive(store: Store, address: ArchiveAddress, option
   }
 }
 
-/** What the one copy of a staged archive's image is asked, wherever it goes (tags: the names it takes there). */
-export function archiveCopyOptions(staged: StagedArchive, image: ArchiveImage, tags: ImageReference[], options: Pick<LoadOptions, 'platform' | 'referrers'> & Pick<CopyImageOptions, 'conversion' | 'onEvent'>): CopyImageOptions {
+/** What the one copy of a staged archive's image is asked, wherever it goes (tags: the names it takes there): the move's options, with the archive's policy hook. */
+export function archiveCopyOptions(staged: StagedArchive, image: ArchiveImage, tags: ImageReference[], options: MoveOptions): CopyImageOptions {
+  const { beforeNames: _asked, ...move } = options;
   const { beforeNames } = staged;
-  return {
-    name: image.name,
-    what: `copy ${image.name} from ${staged.contents.archive}`,
-    ...(options.platform ? { platform: options.platform } : {}),
-    tags,
-    referrers: options.referrers !== false,
-    ...(options.conversion ? { conversion: options.conversion } : {}),
-    ...(beforeNames ? { beforeNames: image.classic ? withoutManifest(beforeNames) : beforeNames } : {}),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  };
+  const what = `copy ${image.name} from ${staged.contents.archive}`;
+  return { ...move, name: image.name, what, tags, ...(beforeNames ? { beforeNames: image.classic ? withoutManifest(beforeNames) : beforeNames } : {}) };
 }
 
 /**
@@ -196,7 +175,7 @@ export interface CarriedLayer {
  * each layer its manifests name (any JSON member with a `layers` list, as
  * absentLayers reads them), whole, as a delta against which layer, or left out.
  */
-export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stream'], partSet?: PartSetReading): Promise<CarriedLayer[]> {
+export async function describeArchive(address: ArchiveAddress, stream: LoadOptions['stdin'], partSet?: PartSetReading): Promise<CarriedLayer[]> {
   const { members, archive } = await openSource(address, stream, partSet);
   const sizes = new Map<string, number>();
   const layers = new Map<Digest, number>();
@@ -231,7 +210,7 @@ export async function describeArchive(address: ArchiveAddress, stream: LoadOptio
 }
 
 /** The archive's members, its name in messages, whether it is a layout directory or a part set, and its size when known. */
-async function openSource(address: ArchiveAddress, stream: LoadOptions['stream'], partSet: PartSetReading | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean; partSet: boolean; size?: number }> {
+async function openSource(address: ArchiveAddress, stream: LoadOptions['stdin'], partSet: PartSetReading | undefined): Promise<{ members: AsyncIterable<SourceMember>; archive: string; directory: boolean; partSet: boolean; size?: number }> {
   if (address.path === '-') {
     if (address.format === 'oci') throw new UsageError('an oci layout is a directory; it cannot come from a stream');
     if (!stream) throw new UsageError('no archive on stdin');

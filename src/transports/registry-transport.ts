@@ -5,8 +5,6 @@ import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
 import { pullImage } from '../registry/pull.js';
 import { copyImage, type CopyImageOptions } from '../engine/copy.js';
-import { conversionRule } from '../engine/convert.js';
-import { platformChoice } from '../oci/platform.js';
 import { BlobLocations, RegistryDestination, RegistrySource } from '../registry/image-ends.js';
 import { destinationOn, pushImage } from '../registry/push.js';
 import { connect } from '../registry/transfer.js';
@@ -21,16 +19,8 @@ export function registryIntoStore(address: RegistryAddress): IntoStore {
     async into(store, target, options) {
       const reference = address.reference;
       if (!reference) throw new UsageError(`docker://${address.registry} names a registry but no image; copy takes docker://${address.registry}/REPO[:TAG|@DIGEST]`);
-      const pulled = await pullImage(store, reference, target, {
-        ...(await options.registry(reference.registry)),
-        // pullImage's platform rule, the same as pull's and load's: this machine's unless one or all are asked for.
-        ...(options.platform ? { platform: options.platform } : {}),
-        ...(options.allPlatforms ? { allPlatforms: true } : {}),
-        untagged: true,
-        referrers: options.referrers,
-        ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      });
+      // pullImage's platform rule, the same as pull's and load's: this machine's unless one or all are asked for.
+      const pulled = await pullImage(store, reference, target, { ...options, ...(await options.registry(reference.registry)), untagged: true });
       return { images: [pulled], referrers: pulled.referrers };
     },
   };
@@ -53,17 +43,9 @@ async function fromRegistry<T>(from: RegistryAddress, options: CopyOptions, fn: 
   }
 }
 
-/** What every copy out of a registry asks of the one copy, from copy's options. */
+/** What every copy out of a registry asks of the one copy: the move's options, and the image's name and tags. */
 function copyOptionsFor(reference: ImageReference, tags: ImageReference[], options: CopyOptions): CopyImageOptions {
-  return {
-    name: familiarName(reference),
-    ...platformChoice(options.platform, options.allPlatforms),
-    tags,
-    referrers: options.referrers,
-    conversion: conversionRule(options.compression, options.level),
-    ...(options.beforeNames ? { beforeNames: options.beforeNames } : {}),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  };
+  return { ...options, name: familiarName(reference), tags };
 }
 
 /**
@@ -119,7 +101,7 @@ export async function copyStagedToRegistry(staged: StagedArchive, to: RegistryAd
     const onEvent = options.onEvent ? { onEvent: options.onEvent } : {};
     const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...onEvent });
     try {
-      const copyOptions = archiveCopyOptions(staged, image, destination.tag !== undefined ? [destination] : [], { ...options, conversion: conversionRule(options.compression, options.level) });
+      const copyOptions = archiveCopyOptions(staged, image, destination.tag !== undefined ? [destination] : [], options);
       const copied = await copyImage(staged.source, image.top, new RegistryDestination(client, destination.repository, knownLocations, onEvent), copyOptions);
       result.images.push(copied);
       result.referrers += copied.referrers;
@@ -133,16 +115,9 @@ export async function copyStagedToRegistry(staged: StagedArchive, to: RegistryAd
 export function registryOutOfStore(address: RegistryAddress): OutOfStore {
   return {
     async from(store, texts, options) {
-      const { compression, level, platform } = options;
-      const pushed = await pushToRegistry(store, await oneTextPerImage(store, texts), address, platform, async (source, destination, push) => ({
+      const pushed = await pushToRegistry(store, await oneTextPerImage(store, texts), address, options.platform, async (source, destination, push) => ({
         destination,
-        result: await pushImage(store, source, destination, {
-          ...(await options.registry(destination.registry)),
-          ...push,
-          conversion: conversionRule(compression, level),
-          referrers: options.referrers,
-          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-        }),
+        result: await pushImage(store, source, destination, { ...options, ...(await options.registry(destination.registry)), ...push }),
       }));
       return { images: pushed.map(({ result: one }) => one), referrers: pushed.reduce((sum, { result: one }) => sum + one.referrers, 0) };
     },

@@ -8,9 +8,9 @@
  * referrers by the copy's closure, the indexes last.
  */
 import type { Writable } from 'node:stream';
-import type { Compression, CompressionChoice } from '../compress/index.js';
-import { copyImage } from '../engine/copy.js';
-import { conversionOf, conversionRule, type ConversionRule } from '../engine/convert.js';
+import type { Compression } from '../compress/index.js';
+import { copyImage, type MoveOptions } from '../engine/copy.js';
+import { conversionOf, type ConversionRule } from '../engine/convert.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { openStoredLayer } from '../layers/source.js';
 import type { LayerConversion, MovedImage, TransferEvent } from '../oci/image-ends.js';
@@ -27,28 +27,23 @@ import { referenceLayers } from './delta-layers.js';
 
 export type { DeltaOutcome } from './archive-destination.js';
 
-export interface SaveOptions {
+/**
+ * A save: the move's options (engine/copy.ts MoveOptions: platform narrows
+ * multi-platform images to one, else an index is saved whole in OCI formats
+ * and as this machine's manifest in docker ones; conversion recompresses
+ * layers), and what the archive is.
+ */
+export interface SaveOptions extends MoveOptions {
   format: FormatName;
-  compression: CompressionChoice;
-  /** For the layers that are recompressed (levels.ts). */
-  level?: number;
-  /** Narrow multi-platform images to one platform (default: an index is saved whole in OCI formats, this machine's manifest in docker ones). */
-  platform?: Platform;
   /** The REF of `FORMAT:PATH:REF`: the name (docker) or ref.name (oci) of the one image saved. */
   ref?: string;
   stdout: Writable;
   /** Before the first blob, then as bytes are read and written. */
   onProgress?: (progress: SaveProgress) => void;
-  /** A layer whose media type its bytes contradict (oci/layer-media.ts): written as it is in keep, else converted from what its bytes are. */
-  onWarning?: (message: string) => void;
-  /** A layer about to be rewritten in another compression (before it is read). */
-  onConvert?: (conversion: LayerConversion) => void;
   /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
   exclude?: Set<Digest>;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
   since?: string[];
-  /** false (--no-referrers): leave out the saved images' referrers (signatures, SBOMs: manifests whose subject is one of them). */
-  referrers?: boolean;
   /**
    * With exclude or since: the layer encoders the site runs (its have file's), for layers sent as
    * deltas against layers it holds (transports/delta-layers.ts) into the archive or layout; absent
@@ -126,7 +121,7 @@ export async function saveImages(store: Store, texts: string[], path: string, op
   }
   // A layout's reader reaches the delta blobs through index.json's annotation, as an archive's reads every member.
   const deltas = options.delta && exclude.size > 0 ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
-  const conversion = conversionRule(options.compression, options.level);
+  const conversion = options.conversion ?? { compression: 'keep' };
   const into = { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), exclude, ...(deltas ? { deltas } : {}) };
   return writeArchive(path, options.stdout, into, async (destination) => {
     const progress = await planProgress(store, selected, options, conversion, exclude, destination.cannotHold, deltas !== undefined);
@@ -134,17 +129,16 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     const saved: MovedImage[] = [];
     for (const { ref, resolved, top } of selected) {
       destination.repository = ref ? familiarRepository(ref) : undefined;
+      const name = ref ? familiarName(ref) : top.digest;
       const copied = await copyImage(source, top, destination, {
-        name: ref ? familiarName(ref) : top.digest,
-        what: `save ${ref ? familiarName(ref) : top.digest}`,
+        ...options,
+        name,
+        what: `save ${name}`,
         tags: ref ? [ref] : [],
-        referrers: options.referrers !== false,
-        conversion,
         // One blob at a time: an archive's members come in one order, so the same images save to the same bytes.
         concurrency: 1,
         onEvent: (event) => {
-          if (event.type === 'convert') options.onConvert?.(event.conversion);
-          else if (event.type === 'warning' || event.type === 'notice') options.onWarning?.(event.message);
+          options.onEvent?.(event);
           progress.take(event);
         },
       });
@@ -189,7 +183,7 @@ async function planProgress(store: Store, selected: Selected[], options: SaveOpt
       for (const layer of manifest.layers) {
         if (planned.has(layer.digest) || converted.has(layer.digest)) continue;
         // One look at each layer's first bytes, which says once if its label is wrong.
-        const { compression, stream } = await openStoredLayer(store, layer, options.onWarning);
+        const { compression, stream } = await openStoredLayer(store, layer, (message) => options.onEvent?.({ type: 'notice', message }));
         stream.destroy();
         if (conversionOf(layer, compression, rule, cannotHold)) converted.set(layer.digest, layer.size);
         else if (!exclude.has(layer.digest)) planned.set(layer.digest, layer.size);

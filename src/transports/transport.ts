@@ -11,24 +11,15 @@
 import type { Readable, Writable } from 'node:stream';
 import type { MovedImage } from '../oci/image-ends.js';
 import type { ImageReference } from '../oci/reference.js';
-import type { Digest, Platform } from '../oci/types.js';
+import type { Digest } from '../oci/types.js';
 import type { TransferOptions } from '../registry/transfer.js';
-import type { BeforeNames } from '../store/staged.js';
 import type { Store } from '../store/store.js';
 import type { PartSetReading } from './load.js';
-import type { CompressionChoice } from '../compress/index.js';
+import type { MoveOptions } from '../engine/copy.js';
 import { findImage } from '../store/resolve.js';
 
-export interface CopyOptions {
-  platform?: Platform;
-  /** From a registry, every platform of an index (default: this machine's); an archive or the store keeps what it holds anyway. */
-  allPlatforms?: boolean;
-  compression: CompressionChoice;
-  level?: number;
-  /** false (--no-referrers): the images alone. */
-  referrers: boolean;
-  /** Runs where the images have come in, verified, before any is named (a trust policy: --require-signed). */
-  beforeNames?: BeforeNames;
+/** A copy: the move's options (engine/copy.ts MoveOptions), and what its ends need: the part set reading, the standard streams, the user's store, a registry's connection. */
+export interface CopyOptions extends MoveOptions {
   /** How an archive end that is a part set (rootfs split) is read: its manifest's gate, and its repairs. */
   partSet?: PartSetReading;
   stdin: { input: Readable; name: string };
@@ -37,8 +28,6 @@ export interface CopyOptions {
   withStore<T>(readOnly: boolean, fn: (store: Store) => Promise<T>): Promise<T>;
   /** The connection options (credentials, TLS) for a registry end. */
   registry(host: string): Promise<TransferOptions>;
-  onWarning?: (message: string) => void;
-  onEvent?: TransferOptions['onEvent'];
 }
 
 export interface CopyResult {
