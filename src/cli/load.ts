@@ -3,9 +3,9 @@ import { refuseTerminal } from '../io/output.js';
 import { parseReference } from '../oci/reference.js';
 import { isRegistryAddress, parseAddress, parseRegistryAddress, parseRegistryHost } from '../transports/address.js';
 import { describeArchive, loadArchive, type LoadResult } from '../transports/load.js';
-import { loadFromRegistry, planLoadedPush } from '../transports/registry.js';
+import { loadFromRegistry } from '../transports/registry.js';
+import { pushLoaded } from '../transports/registry-transport.js';
 import { platformFlags } from './options.js';
-import { BlobLocations } from '../registry/image-ends.js';
 import type { CommandModule } from './command.js';
 import { addRegistryFlags, type PushedJson, pushReported, refuseRegistryFlags, registryOptions, transferDisplay } from './registry-options.js';
 import { formatBytes } from './report.js';
@@ -89,13 +89,11 @@ export const loadCommand: CommandModule = (cli, run) => {
           if (fromStore.layers > 0) reporter.info(`${count(fromStore.layers, 'layer')} (${formatBytes(fromStore.bytes)}) left out of the archive found in the store`);
           if (rebuilt.layers > 0) reporter.info(`${count(rebuilt.layers, 'layer')} (${formatBytes(rebuilt.bytes)}) rebuilt from deltas against layers in the store, to the same bytes`);
 
-          const pushed: PushedJson[] = [];
+          let pushed: PushedJson[] = [];
           if (pushTo !== undefined) {
-            const { pushes, untagged } = planLoadedPush(loaded, pushTo);
-            for (const image of untagged) reporter.warn(`${image.id} has no name, so it has no repository on ${pushTo}: not pushed (tag it and use rootfs push)`);
-            // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
-            const knownLocations = new BlobLocations();
-            for (const { source, destination } of pushes) pushed.push(await pushReported(reporter, store, source, destination, opts, { knownLocations, referrers: opts.referrers !== false }));
+            const done = await pushLoaded(loaded, pushTo, (source, destination, shared) => pushReported(reporter, store, source, destination, opts, { ...shared, referrers: opts.referrers !== false }));
+            for (const image of done.untagged) reporter.warn(`${image.id} has no name, so it has no repository on ${pushTo}: not pushed (tag it and use rootfs push)`);
+            pushed = done.pushed;
           }
           reporter.emitJson({
             images: loaded.map(({ tags, id, descriptor }) => ({ tags, id, digest: descriptor.digest, mediaType: descriptor.mediaType })),

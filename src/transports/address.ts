@@ -24,6 +24,20 @@ export function isFormatName(value: string): value is FormatName {
   return (formatNames as readonly string[]).includes(value);
 }
 
+/**
+ * Where a save or copy writes, and in which format: the output's own
+ * FORMAT: prefix, else --format (which must agree with it), else a docker
+ * archive, as docker save writes; a layout is a directory, never stdout.
+ */
+export function outputAddress(output: string, formatFlag: string | undefined): ArchiveAddress & { format: FormatName } {
+  const address = parseAddress(output);
+  if (formatFlag !== undefined && !isFormatName(formatFlag)) throw new UsageError(`--format must be docker-archive, docker-legacy, oci-archive or oci, not '${formatFlag}'`);
+  if (formatFlag !== undefined && address.format !== undefined && formatFlag !== address.format) throw new UsageError(`--format ${formatFlag} contradicts the output ${output}`);
+  const format = address.format ?? formatFlag ?? 'docker-archive';
+  if (address.path === '-' && format === 'oci') throw new UsageError('an oci layout is a directory; give it with -o oci:DIR');
+  return { ...address, format };
+}
+
 /** Parses `FORMAT:PATH[:REF]` or a plain path. A plain path that contains a colon stays a path. */
 export function parseAddress(text: string): ArchiveAddress {
   if (text === '') throw new UsageError('empty archive address');

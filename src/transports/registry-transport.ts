@@ -1,5 +1,6 @@
 /** A registry as a copy's end (docker://): pull brings an image in, push takes images out (recompressed on the way when asked: a registry takes blobs as they are). */
 import { UsageError } from '../errors.js';
+import type { MovedImage } from '../oci/image-ends.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
@@ -11,7 +12,8 @@ import { connect } from '../registry/transfer.js';
 import type { ArchiveAddress, FormatName, RegistryAddress } from './address.js';
 import { archivedTags, archiveTag, writeArchive } from './archive-destination.js';
 import { oneTextPerImage, type CopyOptions, type CopyResult, type OutOfStore, type IntoStore } from './transport.js';
-import { planSave } from './registry.js';
+import { planLoadedPush, planSave, type PlannedPush } from './registry.js';
+import { sinceLayers } from './save.js';
 import { archiveCopyOptions, type StagedArchive } from './load.js';
 
 export function registryIntoStore(address: RegistryAddress): IntoStore {
@@ -127,9 +129,29 @@ export function registryOutOfStore(address: RegistryAddress): OutOfStore {
 /** One image's push, as the caller makes it (the CLI reports each one as docker does), with what every push of the set shares. */
 export type PushOne<T> = (source: string | Descriptor, destination: ImageReference, shared: { knownLocations: BlobLocations }) => Promise<T>;
 
-/** Pushes texts (names or digests in store) to the registry address names, each where planSave puts it (with platform, that platform's manifest). */
-export async function pushToRegistry<T>(store: Store, texts: string[], address: RegistryAddress, platform: Platform | undefined, pushOne: PushOne<T>): Promise<T[]> {
-  const plan = await planSave(store, texts, address, platform);
+/**
+ * Pushes texts (names or digests in store) to the registry address names,
+ * each where planSave puts it (with platform, that platform's manifest).
+ * since (save --since): images the receiver holds, which a registry says
+ * itself before each upload, so nothing is left out for them: each must
+ * still be one this store holds, that one command line serves every output.
+ */
+export async function pushToRegistry<T>(store: Store, texts: string[], address: RegistryAddress, platform: Platform | undefined, pushOne: PushOne<T>, since: string[] = []): Promise<T[]> {
+  await sinceLayers(store, since, platform);
+  return pushPlanned(await planSave(store, texts, address, platform), pushOne);
+}
+
+/**
+ * load --push HOST: every tag of every loaded image to HOST under its
+ * repository path (planLoadedPush); the images without a name, which have
+ * no repository there, are returned apart, not pushed.
+ */
+export async function pushLoaded<T>(images: MovedImage[], host: string, pushOne: PushOne<T>): Promise<{ pushed: T[]; untagged: MovedImage[] }> {
+  const { pushes, untagged } = planLoadedPush(images, host);
+  return { pushed: await pushPlanned(pushes, pushOne), untagged };
+}
+
+async function pushPlanned<T>(plan: PlannedPush[], pushOne: PushOne<T>): Promise<T[]> {
   // One map for every push, so later images mount the blobs earlier ones uploaded to another repository.
   const knownLocations = new BlobLocations();
   const results: T[] = [];

@@ -8,9 +8,10 @@
  * referrers by the copy's closure, the indexes last.
  */
 import type { Writable } from 'node:stream';
-import type { Compression } from '../compress/index.js';
+import { reproducibleEncoders, type Compression } from '../compress/index.js';
 import { copyImage, type MoveOptions } from '../engine/copy.js';
 import { conversionOf, type ConversionRule } from '../engine/convert.js';
+import type { HaveFile } from './omitted-layers.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { openStoredLayer } from '../layers/source.js';
 import type { LayerConversion, MovedImage, TransferEvent } from '../oci/image-ends.js';
@@ -40,16 +41,17 @@ export interface SaveOptions extends MoveOptions {
   stdout: Writable;
   /** Before the first blob, then as bytes are read and written. */
   onProgress?: (progress: SaveProgress) => void;
-  /** Layer blobs the receiving store holds (`rootfs have` there): left out of the archive. Manifests and configs always go in. */
-  exclude?: Set<Digest>;
+  /** What the receiving store holds (`rootfs have` there): its layers are left out of the archive (manifests and configs always go in). */
+  have?: HaveFile;
   /** Images the receiving store holds, resolved here: their layers are left out too. */
   since?: string[];
   /**
-   * With exclude or since: the layer encoders the site runs (its have file's), for layers sent as
-   * deltas against layers it holds (transports/delta-layers.ts) into the archive or layout; absent
-   * (--no-delta, or no site to patch against): whole layers only.
+   * false (--no-delta): a layer the site lacks goes whole. Else, with have or
+   * since, as a delta against a layer it holds (transports/delta-layers.ts)
+   * when an encoder the site runs (its have file's; with since alone, this
+   * rootfs's) rebuilds it exactly.
    */
-  delta?: { encoders: Set<string> };
+  delta?: boolean;
   /** What became of a layer that could have gone as a delta. */
   onDelta?: (outcome: DeltaOutcome) => void;
 }
@@ -107,7 +109,7 @@ export async function sinceLayers(store: Store, texts: string[], platform: Platf
 
 export async function saveImages(store: Store, texts: string[], path: string, options: SaveOptions): Promise<SaveResult> {
   if (texts.length === 0) throw new UsageError('no images to save');
-  const exclude = new Set([...(options.exclude ?? []), ...(await sinceLayers(store, options.since ?? [], options.platform))]);
+  const exclude = new Set([...(options.have?.blobs ?? []), ...(await sinceLayers(store, options.since ?? [], options.platform))]);
   // A classic archive names layers by directory, not digest: a loader could not tell which layer it lacks.
   if (exclude.size > 0 && options.format === 'docker-legacy') throw new UsageError(`${options.since?.length ? '--since' : '--exclude-have'}: docker-legacy archives cannot leave layers out; save a delta as docker-archive or oci-archive`);
   if (options.ref !== undefined && texts.length > 1) throw new UsageError(`${options.format}:${path}:${options.ref} names one image, but ${texts.length} are being saved`);
@@ -120,7 +122,9 @@ export async function saveImages(store: Store, texts: string[], path: string, op
     selected.push({ ref: archiveTag(options.format, options.ref, resolved.name), resolved, top });
   }
   // A layout's reader reaches the delta blobs through index.json's annotation, as an archive's reads every member.
-  const deltas = options.delta && exclude.size > 0 ? { store, encoders: options.delta.encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
+  // With --since alone nothing says what the site runs: it is taken to run what this rootfs does (a mismatch fails its load, exit 3, its store unchanged).
+  const encoders = options.have?.encoders ?? new Set(reproducibleEncoders());
+  const deltas = options.delta !== false && exclude.size > 0 ? { store, encoders, references: await referenceLayers(store, exclude), ...(options.onDelta ? { onDelta: options.onDelta } : {}) } : undefined;
   const conversion = options.conversion ?? { compression: 'keep' };
   const into = { format: options.format, ...(options.ref !== undefined ? { ref: options.ref } : {}), exclude, ...(deltas ? { deltas } : {}) };
   return writeArchive(path, options.stdout, into, async (destination) => {
