@@ -123,6 +123,43 @@ test('load: index.json annotations of the wrong type are bad input', async (t) =
   }
 });
 
+test("load: a layout whose graph is damaged (a config or an index's child missing, a blob name linking to other bytes) is bad input naming the blob", async (t) => {
+  const f = await fixture(t);
+  const damaged = (name: string, damage: (blobs: string, manifest: any, index: any) => void): string => {
+    const layout = join(f.dir, name);
+    const { blobs } = ociLayout(layout, goodLayer);
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(blobs, index.manifests[0].digest.slice(7)), 'utf8'));
+    damage(blobs, manifest, index);
+    writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+    return layout;
+  };
+  const noConfig = damaged('no-config', (blobs, manifest) => rmSync(join(blobs, manifest.config.digest.slice(7))));
+  await f.refuses(['load', '-i', noConfig], 3, { mentions: /blobs\/sha256\/[0-9a-f]{64}: image x:1: its config sha256:[0-9a-f]{64} is not in the archive/ });
+  // A link where a layer's blob should be, leading to the config's bytes.
+  const linked = damaged('linked', (blobs, manifest) => {
+    const layer = join(blobs, manifest.layers[0].digest.slice(7));
+    rmSync(layer);
+    symlinkSync(manifest.config.digest.slice(7), layer);
+  });
+  await f.refuses(['load', '-i', `oci-archive:${tarLayout(f.dir, linked)}`], 3, { mentions: /blobs\/sha256\/[0-9a-f]{64}: digest mismatch/ });
+  // An index whose one child is not in the layout: nothing to load under it.
+  const orphan = damaged('orphan', (blobs, _manifest, index) => {
+    const child = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'0'.repeat(64)}`, size: 10 };
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [child] });
+    writeFileSync(join(blobs, sha(body)), body);
+    Object.assign(index.manifests[0], { mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(body)}`, size: body.length });
+  });
+  await f.refuses(['load', '-i', `oci-archive:${tarLayout(f.dir, orphan)}`], 3, { mentions: /an index with no image manifest under it/ });
+});
+
+/** A layout directory as an oci-archive tar beside it (members as they lie: a link stays a link). */
+function tarLayout(dir: string, layout: string): string {
+  const tar = join(dir, `${layout.split('/').pop()}.tar`);
+  execFileSync('tar', ['-cf', tar, '-C', layout, 'oci-layout', 'index.json', 'blobs']);
+  return tar;
+}
+
 test('FIFOs and devices where metadata or a blob should be: refused at once, nothing read from them', async (t) => {
   const f = await fixture(t);
   const fifoIndex = join(f.dir, 'fifo-index');

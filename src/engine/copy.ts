@@ -207,10 +207,11 @@ async function readGraph(source: ImageSource, top: Descriptor, name: string, pla
 async function checkHeld(source: ImageSource, manifests: Array<{ document: Document; manifest: Manifest }>, image: string, what: string): Promise<void> {
   if (!source.holds) return;
   for (const { document, manifest } of manifests) {
-    const missing: Digest[] = [];
-    for (const blob of [manifest.config, ...manifest.layers]) if (!(await source.holds(blob))) missing.push(blob.digest);
-    if (missing.length === 0) continue;
-    throw source.notHeld?.(document.descriptor, missing, image) ?? new NotFoundError(`cannot ${what}: blob ${missing[0]} is not in ${source.sender} ${source.where}`);
+    const config = (await source.holds(manifest.config)) ? undefined : manifest.config.digest;
+    const layers: Digest[] = [];
+    for (const layer of manifest.layers) if (!(await source.holds(layer))) layers.push(layer.digest);
+    if (config === undefined && layers.length === 0) continue;
+    throw source.notHeld?.(document.descriptor, { config, layers }, image) ?? new NotFoundError(`cannot ${what}: blob ${config ?? layers[0]} is not in ${source.sender} ${source.where}`);
   }
 }
 

@@ -99,7 +99,7 @@ export interface ImageSource {
   /** Whether every blob is there before anything is sent (a store can say; a registry is asked as each is read). */
   holds?(descriptor: Descriptor): Promise<boolean>;
   /** The failure for blobs manifest names that holds() said are not here, when this medium can say more than "not in SOURCE" (an archive: left out, and not in this store either). */
-  notHeld?(manifest: Descriptor, missing: Digest[], image: string): Error;
+  notHeld?(manifest: Descriptor, missing: { config?: Digest; layers: Digest[] }, image: string): Error;
   /**
    * What the source learnt of a blob as it took it in (an archive, read once
    * before any of it could be read by digest): the copy holds a layer to

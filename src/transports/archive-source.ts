@@ -9,7 +9,7 @@
  * an archive keeps as a metadata file).
  */
 import { Readable } from 'node:stream';
-import { InvalidInputError } from '../errors.js';
+import { DigestMismatchError, InvalidInputError } from '../errors.js';
 import { sha256 } from '../oci/digest.js';
 import type { ImageSource, InspectedBlob } from '../oci/image-ends.js';
 import { blobMemberName } from '../oci/layout.js';
@@ -68,6 +68,8 @@ export class ArchiveSource implements ImageSource {
    */
   async holds(descriptor: Descriptor): Promise<boolean> {
     if (this.made.has(descriptor.digest)) return true;
+    // A member under the digest's name that is not those bytes (a link to another blob) is there, for member() to refuse.
+    if (this.contents.has(blobMemberName(descriptor.digest))) return true;
     const member = this.contents.blobByDigest(descriptor.digest);
     if (!member) return false;
     if (!isManifestMediaType(descriptor.mediaType)) return true;
@@ -80,9 +82,12 @@ export class ArchiveSource implements ImageSource {
     return [manifest.config, ...manifest.layers].every((blob) => this.made.has(blob.digest) || this.contents.blobByDigest(blob.digest) !== undefined || this.omitted.has(blob.digest));
   }
 
-  notHeld(manifest: Descriptor, missing: Digest[], image: string): Error {
+  notHeld(manifest: Descriptor, missing: { config?: Digest; layers: Digest[] }, image: string): Error {
+    const where = this.blobWhere(manifest.digest);
+    if (missing.config !== undefined) return new InvalidInputError(where, `image ${image}: its config ${missing.config} is not in the archive`);
     // A layer left out was looked for in the store as the archive was read: it is in neither.
-    return new InvalidInputError(this.blobWhere(manifest.digest), `image ${image}: ${missing.length === 1 ? 'layer' : `${missing.length} layers`} neither in the archive nor in this store: ${missing.join(', ')}`);
+    const { layers } = missing;
+    return new InvalidInputError(where, `image ${image}: ${layers.length === 1 ? 'layer' : `${layers.length} layers`} neither in the archive nor in this store: ${layers.join(', ')}`);
   }
 
   inspected(digest: Digest): InspectedBlob | undefined {
@@ -121,8 +126,12 @@ export class ArchiveSource implements ImageSource {
   /** The member holding digest's bytes: a manifest that names a blob the archive does not carry is refused, naming it. */
   private member(digest: Digest): BlobMember {
     const member = this.contents.blobByDigest(digest);
-    if (!member) throw new InvalidInputError(this.blobWhere(digest), 'named by a manifest or index, but not in the archive');
-    return member;
+    if (member) return member;
+    const name = blobMemberName(digest);
+    if (!this.contents.has(name)) throw new InvalidInputError(this.blobWhere(digest), 'named by a manifest or index, but not in the archive');
+    // A link under the digest's name to another member: what it leads to must be those bytes.
+    const linked = this.contents.blob(name, name);
+    throw new DigestMismatchError(this.contents.where(name), digest, linked.digest);
   }
 }
 
