@@ -68,10 +68,9 @@ export class ArchiveSource implements ImageSource {
    */
   async holds(descriptor: Descriptor): Promise<boolean> {
     if (this.made.has(descriptor.digest)) return true;
-    // A member under the digest's name that is not those bytes (a link to another blob) is there, for member() to refuse.
-    if (this.contents.has(blobMemberName(descriptor.digest))) return true;
     const member = this.contents.blobByDigest(descriptor.digest);
-    if (!member) return false;
+    // A member under the digest's name that is not those bytes (a link to another blob) is there, for member() to refuse.
+    if (!member) return this.contents.has(blobMemberName(descriptor.digest));
     if (!isManifestMediaType(descriptor.mediaType)) return true;
     let manifest: Manifest;
     try {
