@@ -212,3 +212,17 @@ test('bad input: a layer whose tar names escape the root, or that is no tar at a
   const line = await refused(t, tarOf(dockerClassicMembers([{ image: makeImage([base, notTar]), tags: ['bad:1'] }])), /layer\.tar: /);
   assert.match(line, /truncated|bad|checksum|not a tar/i);
 });
+
+test('copy from an archive: a layer whose diff_id its config contradicts is refused however it goes (as it is, or recompressed), and nothing is written', async (t) => {
+  const dir = makeTempDir(t);
+  const wrong = makeImage([base, app], { diffIds: [base.diffId, base.diffId] });
+  const archive = join(dir, 'lying.tar');
+  writeFileSync(archive, tarOf(ociMembers([{ descriptor: wrong.manifestDescriptor, refName: 'bad:1' }], [wrong])));
+  for (const compression of ['keep', 'gzip', 'zstd']) {
+    const output = join(dir, `out-${compression}.tar`);
+    const result = await rootfs(['--store', join(dir, 'unused'), 'copy', '--compression', compression, `oci-archive:${archive}`, `oci-archive:${output}`]);
+    assert.equal(result.code, 3, `--compression ${compression}: ${result.stderr}`);
+    assert.match(result.stderr, /diff_id sha256:[0-9a-f]{64} does not match rootfs\.diff_ids\[1\]/);
+    assert.equal(readdirSync(dir).filter((name) => name.startsWith('out-')).length, 0, 'no output is left');
+  }
+});

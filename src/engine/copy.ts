@@ -280,12 +280,7 @@ async function copyConfig(context: BlobContext, manifest: Manifest): Promise<Buf
 async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: ExpectedDiffId, place?: LayerPlace): Promise<void> {
   const { source, destination, emit } = context;
   const checks = checksOf(context, blob, diffId);
-  const inspected = source.inspected?.(blob.digest);
-  if (inspected) {
-    // Read once already as the source took it in: held to this manifest by what was learnt then.
-    if (inspected.size !== blob.size) throw new InvalidInputError(checks.where, `size ${inspected.size} does not match the size ${blob.size} its descriptor gives`);
-    if (layerCompression(blob.mediaType) !== undefined) checkLayer(blob, inspected, checks);
-  }
+  const inspected = checkInspected(source, blob, checks);
   if (await destination.has(blob, place)) {
     // Held already, but under this manifest a layer must still be what its config says: checked where it lies.
     const held = checks.inspectLayer && !inspected ? await destination.openHeld?.(blob) : undefined;
@@ -296,6 +291,19 @@ async function copyBlob(context: BlobContext, blob: Descriptor, diffId?: Expecte
   }
   const arrival = await source.retry(blob, () => destination.putBlob(blob, async () => verifiedBlob(await source.openBlob(blob), blob, checks), checks.onProgress, place));
   emit({ type: 'blob', digest: blob.digest, size: blob.size, ...arrival });
+}
+
+/**
+ * A blob the source read whole as it took it in (an archive): held to this
+ * manifest and config by what was learnt then, without reading it again.
+ * False for one the source knows nothing of.
+ */
+function checkInspected(source: ImageSource, blob: Descriptor, checks: BlobChecks): boolean {
+  const inspected = source.inspected?.(blob.digest);
+  if (!inspected) return false;
+  if (inspected.size !== blob.size) throw new InvalidInputError(checks.where, `size ${inspected.size} does not match the size ${blob.size} its descriptor gives`);
+  if (layerCompression(blob.mediaType) !== undefined) checkLayer(blob, inspected, checks);
+  return true;
 }
 
 /** How a blob from the source is checked as it flows, and whom it tells. */
@@ -337,6 +345,7 @@ async function convertBlob(context: BlobContext, conversion: LayerConversion, ho
   const { source, destination, emit } = context;
   const { layer } = conversion;
   emit({ type: 'convert', conversion });
+  checkInspected(source, layer, checksOf(context, layer, how.diffId));
   const path = destination.spoolPath ? await destination.spoolPath() : await how.spool.path();
   try {
     const converted = await source.retry(layer, async () => {

@@ -5,7 +5,8 @@
  * only when every image holds are the blobs committed and the names given,
  * in one update. Any failure before that leaves the store as it was: no
  * tag, no temp file.
- */import type { Stats } from 'node:fs';
+ */
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
