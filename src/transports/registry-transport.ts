@@ -1,6 +1,6 @@
 /** A registry as a copy's end (docker://): pull brings an image in, push takes images out (recompressed on the way when asked: a registry takes blobs as they are). */
 import { UsageError } from '../errors.js';
-import type { MovedImage } from '../oci/image-ends.js';
+import type { ImageSource, MovedImage } from '../oci/image-ends.js';
 import { familiarName, type ImageReference } from '../oci/reference.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import type { Store } from '../store/store.js';
@@ -60,15 +60,26 @@ function copyOptionsFor(reference: ImageReference, tags: ImageReference[], optio
 export function copyBetweenRegistries(from: RegistryAddress, to: RegistryAddress, options: CopyOptions): Promise<CopyResult> {
   return fromRegistry(from, options, async (source, top, reference) => {
     const destination = to.reference ?? destinationOn(to.registry, reference);
-    if (destination.digest !== undefined && destination.digest !== top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${top.digest}`);
-    const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
-    try {
-      const copied = await copyImage(source, top, new RegistryDestination(client, destination.repository, new BlobLocations(), options.onEvent ? { onEvent: options.onEvent } : {}), copyOptionsFor(reference, destination.tag !== undefined ? [destination] : [], options));
-      return { images: [copied], referrers: copied.referrers };
-    } finally {
-      client.close();
-    }
+    const copied = await copyIntoRegistry(source, top, destination, (tags) => copyOptionsFor(reference, tags, options), options, new BlobLocations());
+    return { images: [copied], referrers: copied.referrers };
   });
+}
+
+/**
+ * The one copy of an image into a registry repository, connected for it and
+ * closed after, tagged with the destination's tag; a destination by digest
+ * must be the image's own. locations: what the pushes of one command learnt
+ * of where blobs are, to mount rather than send them.
+ */
+async function copyIntoRegistry(source: ImageSource, top: Descriptor, destination: ImageReference, copyOptions: (tags: ImageReference[]) => CopyImageOptions, options: CopyOptions, locations: BlobLocations): Promise<MovedImage> {
+  if (destination.digest !== undefined && destination.digest !== top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${top.digest}`);
+  const onEvent = options.onEvent ? { onEvent: options.onEvent } : {};
+  const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...onEvent });
+  try {
+    return await copyImage(source, top, new RegistryDestination(client, destination.repository, locations, onEvent), copyOptions(destination.tag !== undefined ? [destination] : []));
+  } finally {
+    client.close();
+  }
 }
 
 /**
@@ -99,17 +110,9 @@ export async function copyStagedToRegistry(staged: StagedArchive, to: RegistryAd
     const name = image.tags[0];
     const destination = to.reference ?? (name ? destinationOn(to.registry, name) : undefined);
     if (!destination) throw new UsageError(`${image.name} has no name to push under on ${to.registry}; give the destination (docker://${to.registry}/REPO:TAG)`);
-    if (destination.digest !== undefined && destination.digest !== image.top.digest) throw new UsageError(`cannot copy to ${familiarName(destination)}: the image's digest is ${image.top.digest}`);
-    const onEvent = options.onEvent ? { onEvent: options.onEvent } : {};
-    const client = await connect(destination.registry, { ...(await options.registry(destination.registry)), ...onEvent });
-    try {
-      const copyOptions = archiveCopyOptions(staged, image, destination.tag !== undefined ? [destination] : [], options);
-      const copied = await copyImage(staged.source, image.top, new RegistryDestination(client, destination.repository, knownLocations, onEvent), copyOptions);
-      result.images.push(copied);
-      result.referrers += copied.referrers;
-    } finally {
-      client.close();
-    }
+    const copied = await copyIntoRegistry(staged.source, image.top, destination, (tags) => archiveCopyOptions(staged, image, tags, options), options, knownLocations);
+    result.images.push(copied);
+    result.referrers += copied.referrers;
   }
   return result;
 }
